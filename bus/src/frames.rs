@@ -1,0 +1,110 @@
+//! Frame ports: a publisher per output port and a subscriber per input,
+//! each paired with the port's wake-up event. Payloads are never copied here:
+//! producers write into loaned shared memory, consumers read it in place.
+
+use std::mem::MaybeUninit;
+
+use iceoryx2::port::publisher::Publisher;
+use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::prelude::AllocationStrategy;
+use iceoryx2::sample::Sample;
+use iceoryx2::sample_mut_uninit::SampleMutUninit;
+use ipc_schemas::FrameHeader;
+
+use crate::error::{ctx, BusError};
+use crate::settings::{frame_service, FRAME_QUEUE};
+use crate::wake::{WakeListener, Waker};
+use crate::{Bus, Ipc};
+
+/// Writes frames of one output port.
+pub struct FramePublisher {
+    publisher: Publisher<Ipc, [u8], FrameHeader>,
+    waker: Waker,
+}
+
+/// A loaned, not yet sent frame in shared memory.
+pub struct OutFrame {
+    sample: SampleMutUninit<Ipc, [MaybeUninit<u8>], FrameHeader>,
+}
+
+impl FramePublisher {
+    /// `initial_len` sizes the first shared-memory segment; larger frames
+    /// grow it (power-of-two steps) instead of failing.
+    pub fn open(bus: &Bus, processor: &str, port: &str, initial_len: usize) -> Result<Self, BusError> {
+        let service = frame_service(bus, processor, port)?;
+        let publisher = service
+            .publisher_builder()
+            .initial_max_slice_len(initial_len.max(1))
+            .allocation_strategy(AllocationStrategy::PowerOfTwo)
+            .max_loaned_samples(2)
+            .create()
+            .map_err(ctx(format!("creating publisher for {processor}.{port}")))?;
+        let waker = Waker::open(bus, &bus.names().port_wake(processor, port))?;
+        Ok(Self { publisher, waker })
+    }
+
+    /// Loans `len` bytes of shared memory for the next frame.
+    pub fn loan(&self, len: usize) -> Result<OutFrame, BusError> {
+        let sample = self.publisher.loan_slice_uninit(len).map_err(ctx(format!("loaning {len} bytes")))?;
+        Ok(OutFrame { sample })
+    }
+
+    /// Publishes the frame and wakes the port's consumers. Returns how many
+    /// subscribers received it.
+    pub fn send(&self, frame: OutFrame) -> Result<usize, BusError> {
+        // SAFETY: OutFrame only hands the payload out as initialised bytes
+        // (see `OutFrame::bytes_mut`), so every byte is initialised memory.
+        let sample = unsafe { frame.sample.assume_init() };
+        let reached = sample.send().map_err(ctx("sending frame"))?;
+        self.waker.wake()?;
+        Ok(reached)
+    }
+}
+
+impl OutFrame {
+    pub fn header_mut(&mut self) -> &mut FrameHeader {
+        self.sample.user_header_mut()
+    }
+
+    /// The payload to fill. It holds the bytes of an earlier frame (shared
+    /// memory is always initialised), so a producer must write every byte.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let payload = self.sample.payload_mut();
+        // SAFETY: the slice lies in a mapped shared-memory segment whose bytes
+        // are initialised (zero-filled by the kernel or written before);
+        // MaybeUninit<u8> and u8 have the same layout.
+        unsafe { std::slice::from_raw_parts_mut(payload.as_mut_ptr().cast::<u8>(), payload.len()) }
+    }
+}
+
+/// Reads frames of one input port. Its wake-ups come from a separate
+/// [`port_wake_listener`], so a wait can borrow the listener while frames are
+/// being taken from the subscriber.
+pub struct FrameSubscriber {
+    subscriber: Subscriber<Ipc, [u8], FrameHeader>,
+}
+
+/// A received frame; its memory returns to the producer when dropped.
+pub type InFrame = Sample<Ipc, [u8], FrameHeader>;
+
+impl FrameSubscriber {
+    /// Subscribes to the output `port` of `processor`.
+    pub fn open(bus: &Bus, processor: &str, port: &str) -> Result<Self, BusError> {
+        let service = frame_service(bus, processor, port)?;
+        let subscriber = service
+            .subscriber_builder()
+            .buffer_size(FRAME_QUEUE)
+            .create()
+            .map_err(ctx(format!("subscribing to {processor}.{port}")))?;
+        Ok(Self { subscriber })
+    }
+
+    pub fn receive(&self) -> Result<Option<InFrame>, BusError> {
+        self.subscriber.receive().map_err(ctx("receiving frame"))
+    }
+}
+
+/// Listens for "frames ready" on the output `port` of `processor`.
+pub fn port_wake_listener(bus: &Bus, processor: &str, port: &str) -> Result<WakeListener, BusError> {
+    WakeListener::open(bus, &bus.names().port_wake(processor, port))
+}

@@ -1,0 +1,22 @@
+//! The shared-memory bus of one plexus runtime, on iceoryx2.
+//!
+//! Every process of a runtime opens its ports through this crate, so every
+//! opener of a service uses the same settings (ARCHITECTURE §3) and the
+//! runtime's files live under its own prefix and root, where [`files`] can
+//! remove them when the runtime ends.
+
+pub mod control;
+pub mod error;
+pub mod fd;
+pub mod files;
+pub mod frames;
+pub mod node;
+
+pub mod settings;
+pub mod wake;
+
+pub use error::BusError;
+pub use node::Bus;
+
+/// The iceoryx2 service flavour plexus uses: inter-process, shared memory.
+pub type Ipc = iceoryx2::service::ipc::Service;

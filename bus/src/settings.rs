@@ -1,0 +1,83 @@
+//! The one place that decides how each kind of service is configured.
+//!
+//! iceoryx2 refuses to open a service whose requirements differ from the ones
+//! it was created with, so every opener — whichever process comes first —
+//! must build it here.
+
+use iceoryx2::prelude::*;
+use iceoryx2::service::port_factory::{event, publish_subscribe};
+use ipc_schemas::FrameHeader;
+
+use crate::error::{ctx, BusError};
+use crate::{Bus, Ipc};
+
+/// Samples a subscriber may queue before safe overflow drops the oldest.
+pub const FRAME_QUEUE: usize = 8;
+/// Subscribers per output port: fan-out, an observer tap and the overlap of a
+/// restarted consumer with its not-yet-cleaned predecessor.
+pub const FRAME_SUBSCRIBERS: usize = 6;
+/// Publishers per output port: the producer and its replacement after a restart.
+pub const FRAME_PUBLISHERS: usize = 2;
+/// Samples a processor may hold from one input at once.
+pub const FRAME_BORROWED: usize = 2;
+/// Control messages a peer may queue; generous, they are tiny and rare.
+pub const MESSAGE_QUEUE: usize = 64;
+/// Workers that may notify the supervisor's wake-up event.
+pub const MAX_WORKERS: usize = 256;
+
+pub type FrameService = publish_subscribe::PortFactory<Ipc, [u8], FrameHeader>;
+pub type MessageService = publish_subscribe::PortFactory<Ipc, [u8], ()>;
+pub type EventService = event::PortFactory<Ipc>;
+
+fn service_name(name: &str) -> Result<ServiceName, BusError> {
+    name.try_into().map_err(ctx(format!("service name `{name}`")))
+}
+
+/// Frames of one output port. Safe overflow is on: a slow or dead consumer
+/// must never block the producer.
+pub fn frame_service(bus: &Bus, processor: &str, port: &str) -> Result<FrameService, BusError> {
+    let name = bus.names().port(processor, port);
+    bus.node()
+        .service_builder(&service_name(&name)?)
+        .publish_subscribe::<[u8]>()
+        .user_header::<FrameHeader>()
+        .max_publishers(FRAME_PUBLISHERS)
+        .max_subscribers(FRAME_SUBSCRIBERS)
+        .max_nodes(FRAME_PUBLISHERS + FRAME_SUBSCRIBERS)
+        .history_size(0)
+        .subscriber_max_buffer_size(FRAME_QUEUE)
+        .subscriber_max_borrowed_samples(FRAME_BORROWED)
+        .enable_safe_overflow(true)
+        .payload_alignment(Alignment::new(64).expect("64 is a power of two"))
+        .open_or_create()
+        .map_err(ctx(format!("opening frame service `{name}`")))
+}
+
+/// A bincode message stream with one writer and one reader.
+pub fn message_service(bus: &Bus, name: &str) -> Result<MessageService, BusError> {
+    bus.node()
+        .service_builder(&service_name(name)?)
+        .publish_subscribe::<[u8]>()
+        .max_publishers(2)
+        .max_subscribers(2)
+        .max_nodes(4)
+        .history_size(0)
+        .subscriber_max_buffer_size(MESSAGE_QUEUE)
+        .subscriber_max_borrowed_samples(1)
+        .enable_safe_overflow(true)
+        .open_or_create()
+        .map_err(ctx(format!("opening message service `{name}`")))
+}
+
+/// A wake-up event. Activations coalesce, so listeners treat a wake-up as
+/// "look again", never as a count.
+pub fn event_service(bus: &Bus, name: &str) -> Result<EventService, BusError> {
+    bus.node()
+        .service_builder(&service_name(name)?)
+        .event()
+        .max_notifiers(MAX_WORKERS)
+        .max_listeners(FRAME_SUBSCRIBERS + 2)
+        .max_nodes(MAX_WORKERS + FRAME_SUBSCRIBERS + 2)
+        .open_or_create()
+        .map_err(ctx(format!("opening event service `{name}`")))
+}

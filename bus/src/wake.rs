@@ -1,0 +1,53 @@
+//! Wake-ups: a notifier that says "look again" and a listener that sleeps
+//! until someone did.
+
+use iceoryx2::port::listener::Listener;
+use iceoryx2::port::notifier::Notifier;
+
+use crate::error::{ctx, BusError};
+use crate::settings::event_service;
+use crate::{Bus, Ipc};
+
+pub struct Waker {
+    notifier: Notifier<Ipc>,
+}
+
+impl Waker {
+    pub fn open(bus: &Bus, service: &str) -> Result<Self, BusError> {
+        let notifier = event_service(bus, service)?
+            .notifier_builder()
+            .create()
+            .map_err(ctx(format!("creating notifier on `{service}`")))?;
+        Ok(Self { notifier })
+    }
+
+    /// Wakes every listener. Nobody listening is not an error: a consumer
+    /// may be restarting.
+    pub fn wake(&self) -> Result<(), BusError> {
+        self.notifier.notify().map(|_| ()).map_err(ctx("sending wake-up"))
+    }
+}
+
+pub struct WakeListener {
+    listener: Listener<Ipc>,
+}
+
+impl WakeListener {
+    pub fn open(bus: &Bus, service: &str) -> Result<Self, BusError> {
+        let listener = event_service(bus, service)?
+            .listener_builder()
+            .create()
+            .map_err(ctx(format!("creating listener on `{service}`")))?;
+        Ok(Self { listener })
+    }
+
+    /// The listener, for attaching to a `WaitSet`.
+    pub fn listener(&self) -> &Listener<Ipc> {
+        &self.listener
+    }
+
+    /// Consumes pending wake-ups so a level-triggered wait does not fire again.
+    pub fn drain(&self) -> Result<(), BusError> {
+        self.listener.try_wait(|_| {}).map(|_| ()).map_err(ctx("reading wake-ups"))
+    }
+}

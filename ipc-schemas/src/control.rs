@@ -1,0 +1,110 @@
+//! Messages between the supervisor and its workers (ARCHITECTURE §4):
+//! `spawned → hello → configured → running → stopping → exited`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::schema::{Accepts, SchemaId};
+
+/// Supervisor → worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// The processors this worker hosts and how their ports are wired.
+    Configure(WorkerConfig),
+    /// Begin producing and consuming frames.
+    Start,
+    /// Drain every input, tear processors down, answer `Stopped`. The
+    /// worker keeps its ports open so downstream can still read what it sent.
+    Stop,
+    /// Leave: every worker has stopped.
+    Exit,
+    /// Liveness probe; answered by `Pong` with the same nonce.
+    Ping { nonce: u64 },
+}
+
+/// Worker → supervisor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Report {
+    Hello { protocol: u32, pid: u32 },
+    Configured,
+    /// A processor could not be set up; the worker exits after sending this.
+    ConfigureFailed { processor: String, message: String },
+    Running,
+    /// A source reached its frame limit and will produce nothing more.
+    SourceFinished { processor: String },
+    /// `process` failed for one frame; the worker goes on with the next.
+    ProcessorError { processor: String, message: String },
+    Pong { nonce: u64 },
+    Stopped { stats: Vec<ProcessorStats> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    pub processors: Vec<ProcessorSpec>,
+}
+
+/// Where a worker finds a processor's code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Entry {
+    /// Compiled into the native worker, by type name.
+    Builtin,
+    /// A Rust plugin library, by absolute path.
+    Dylib { path: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessorSpec {
+    /// Processor id from the pipeline; also names its output services.
+    pub id: String,
+    /// The `type` from the pipeline, e.g. `builtin.test_pattern`.
+    pub type_name: String,
+    pub entry: Entry,
+    /// The processor's `config:` from the pipeline, as JSON text.
+    pub config_json: String,
+    pub inputs: Vec<InputSpec>,
+    pub outputs: Vec<OutputSpec>,
+    /// For sources: stop after this many frames.
+    pub frame_limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    pub port: String,
+    pub accepts: Accepts,
+    /// The output this input is connected to.
+    pub from_processor: String,
+    pub from_port: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputSpec {
+    pub port: String,
+    pub schema: SchemaId,
+}
+
+/// Counters of one port over a worker's life.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortStats {
+    pub port: String,
+    pub frames: u64,
+    /// Inputs only: sequence numbers skipped between consecutive frames.
+    pub seq_gaps: u64,
+    /// Inputs only: frames whose sequence number was not above the previous.
+    pub out_of_order: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessorStats {
+    pub processor: String,
+    pub inputs: Vec<PortStats>,
+    pub outputs: Vec<PortStats>,
+    pub errors: u64,
+    /// Capture-to-input latency over every input frame, when there were any.
+    pub latency: Option<LatencySummary>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}

@@ -1,0 +1,66 @@
+//! Runtime events (ARCHITECTURE §6): everything the supervisor observes, as
+//! one enum, so that the log, the summary and watchers agree on what happened.
+
+use serde::{Deserialize, Serialize};
+
+/// One event with its place in the runtime's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeEvent {
+    /// Increases by one per event within a runtime.
+    pub seq: u64,
+    /// Wall-clock time, ns since the Unix epoch.
+    pub time_ns: u64,
+    /// `CLOCK_MONOTONIC`, ns, comparable with frame capture stamps.
+    pub mono_ns: u64,
+    pub kind: EventKind,
+}
+
+/// How a worker process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Code(c) => write!(f, "exit code {c}"),
+            ExitStatus::Signal(s) => write!(f, "signal {s}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EventKind {
+    RuntimeStarted { pipeline: String },
+    RuntimeStopping { reason: String },
+    RuntimeStopped { outcome: String },
+    WorkerSpawned { worker: String, pid: u32 },
+    WorkerReady { worker: String },
+    WorkerExited { worker: String, status: ExitStatus },
+    WorkerUnresponsive { worker: String, stage: String },
+    WorkerFailed { worker: String, reason: String },
+    ProcessorStarted { processor: String },
+    ProcessorStopped { processor: String },
+    ProcessorError { processor: String, message: String },
+}
+
+impl EventKind {
+    /// The snake_case name scripts see in `events --json`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::RuntimeStarted { .. } => "runtime_started",
+            EventKind::RuntimeStopping { .. } => "runtime_stopping",
+            EventKind::RuntimeStopped { .. } => "runtime_stopped",
+            EventKind::WorkerSpawned { .. } => "worker_spawned",
+            EventKind::WorkerReady { .. } => "worker_ready",
+            EventKind::WorkerExited { .. } => "worker_exited",
+            EventKind::WorkerUnresponsive { .. } => "worker_unresponsive",
+            EventKind::WorkerFailed { .. } => "worker_failed",
+            EventKind::ProcessorStarted { .. } => "processor_started",
+            EventKind::ProcessorStopped { .. } => "processor_stopped",
+            EventKind::ProcessorError { .. } => "processor_error",
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The wire contract of plexus: every type that crosses a process boundary and
+//! every iceoryx2 service name. Nothing here performs I/O, so the supervisor,
+//! every worker and every plugin can share it without pulling in the bus.
+
+pub mod control;
+pub mod event;
+pub mod frame;
+pub mod names;
+pub mod schema;
+pub mod wire;
+
+pub use control::{
+    Command, Entry, InputSpec, LatencySummary, OutputSpec, PortStats, ProcessorSpec, ProcessorStats,
+    Report, WorkerConfig,
+};
+pub use event::{EventKind, ExitStatus, RuntimeEvent};
+pub use frame::FrameHeader;
+pub use names::{NameError, Names};
+pub use schema::Accepts;
+pub use schema::SchemaId;
+
+/// Version of the supervisor ↔ worker protocol. A worker that reports another
+/// version in its hello is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Environment variables the supervisor hands to every worker it spawns.
+pub mod env {
+    /// Short id of the runtime (`plexus run` instance) the worker belongs to.
+    pub const RUNTIME: &str = "PLEXUS_RUNTIME";
+    /// Name of the worker, as used in control service names.
+    pub const WORKER: &str = "PLEXUS_WORKER";
+}

@@ -1,0 +1,58 @@
+//! The one encoding of control messages and events: bincode 2 with its
+//! standard configuration.
+
+use serde::{de::DeserializeOwned, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum WireError {
+    #[error("could not encode message: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+    #[error("could not decode message: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    Ok(bincode::serde::encode_to_vec(value, bincode::config::standard())?)
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    let (value, _) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::*;
+    use crate::schema::{Accepts, SchemaId};
+
+    #[test]
+    fn control_messages_round_trip() {
+        let cmd = Command::Configure(WorkerConfig {
+            processors: vec![ProcessorSpec {
+                id: "gray".into(),
+                type_name: "example.grayscale".into(),
+                entry: Entry::Dylib { path: "/x/libg.so".into() },
+                config_json: r#"{"a":1}"#.into(),
+                inputs: vec![InputSpec {
+                    port: "in".into(),
+                    accepts: Accepts::Exactly(SchemaId::VideoRgba8),
+                    from_processor: "camera".into(),
+                    from_port: "out".into(),
+                }],
+                outputs: vec![OutputSpec { port: "out".into(), schema: SchemaId::VideoGray8 }],
+                frame_limit: Some(3),
+            }],
+        });
+        let back: Command = decode(&encode(&cmd).unwrap()).unwrap();
+        assert_eq!(back, cmd);
+        let rep = Report::Hello { protocol: 7, pid: 42 };
+        assert_eq!(decode::<Report>(&encode(&rep).unwrap()).unwrap(), rep);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode::<Command>(&[0xff, 0xff, 0xff]).is_err());
+    }
+}

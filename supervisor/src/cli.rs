@@ -1,0 +1,90 @@
+//! The `plexus` command line (ARCHITECTURE §8) and what each command does.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::catalog::Catalog;
+use crate::error::UserError;
+use crate::pipeline::Pipeline;
+use crate::plan::{plan, Plan};
+use crate::runtime::{self, Outcome, RunOptions};
+use crate::summary;
+
+#[derive(Debug, Parser)]
+#[command(name = "plexus", version, about = "Run streaming pipelines of Rust, Python and TypeScript processors, each in its own process, joined by zero-copy shared memory.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Validate a pipeline, run it, and print a summary when it ends.
+    ///
+    /// The run ends when every source produced --frames frames and the sinks
+    /// drained, after --duration seconds, or on Ctrl-C (a second Ctrl-C kills
+    /// the workers at once). Without --frames or --duration it runs until Ctrl-C.
+    Run {
+        /// The pipeline file (YAML).
+        pipeline: PathBuf,
+        /// Stop after each source produced this many frames.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        frames: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long, value_parser = parse_seconds)]
+        duration: Option<Duration>,
+        /// Print the summary as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a pipeline as `run` would, without starting anything.
+    Validate {
+        /// The pipeline file (YAML).
+        pipeline: PathBuf,
+    },
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("`{s}` must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Loads, resolves and checks a pipeline.
+pub fn load_plan(path: &Path) -> Result<Plan, UserError> {
+    let pipeline = Pipeline::load(path)?;
+    let catalog = Catalog::for_pipeline(&pipeline)?;
+    plan(&pipeline, &catalog)
+}
+
+/// Runs a command; returns the process exit code.
+pub fn execute(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Commands::Validate { pipeline } => {
+            let plan = load_plan(&pipeline)?;
+            println!(
+                "{}: pipeline `{}` is valid: {} processors in {} workers",
+                pipeline.display(),
+                plan.name,
+                plan.processors.len(),
+                plan.workers.len()
+            );
+            Ok(0)
+        }
+        Commands::Run { pipeline, frames, duration, json } => {
+            let plan = load_plan(&pipeline)?;
+            let report = runtime::run(&plan, &RunOptions { frames, duration })?;
+            if json {
+                println!("{}", summary::to_json(&plan, &report));
+            } else {
+                println!("{}", summary::to_table(&plan, &report));
+            }
+            Ok(if report.outcome == Outcome::Failed { 1 } else { 0 })
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The plexus supervisor: everything behind the `plexus` command. It reads
+//! pipelines and manifests, plans workers, runs them and reports; it never
+//! runs processor code itself.
+
+pub mod catalog;
+pub mod cli;
+pub mod config_schema;
+pub mod dylib;
+pub mod error;
+pub mod manifest;
+pub mod pipeline;
+pub mod plan;
+pub mod runtime;
+pub mod summary;

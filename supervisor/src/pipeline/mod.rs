@@ -1,0 +1,91 @@
+//! The pipeline file (ARCHITECTURE §7) as written by the user, before any
+//! processor type is looked up.
+
+mod ordered;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::UserError;
+pub use ordered::Ordered;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    pub name: String,
+    /// Package directories, relative to the pipeline file.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    pub processors: Ordered<ProcessorEntry>,
+    #[serde(default)]
+    pub connections: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorEntry {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    #[serde(default)]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// Processors naming the same group share one worker process.
+    pub worker: Option<String>,
+}
+
+/// A loaded pipeline and where it came from.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub path: PathBuf,
+    pub file: PipelineFile,
+}
+
+impl Pipeline {
+    pub fn load(path: &Path) -> Result<Self, UserError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UserError::in_file(path, format!("cannot read the pipeline: {e}")))?;
+        let file: PipelineFile = serde_yaml_ng::from_str(&text).map_err(|e| UserError::yaml(path, &e))?;
+        Ok(Self { path: path.to_path_buf(), file })
+    }
+
+    /// The directory relative paths in the pipeline are resolved against.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PipelineFile, String> {
+        serde_yaml_ng::from_str(text).map_err(|e| UserError::yaml(Path::new("p.yaml"), &e).to_string())
+    }
+
+    #[test]
+    fn a_valid_file_parses_in_order() {
+        let p = parse("name: x\nprocessors:\n  b: { type: t }\n  a: { type: t, config: { k: 1 } }\nconnections: [b.out -> a.in]\n")
+            .unwrap();
+        let ids: Vec<_> = p.processors.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(ids, ["b", "a"]);
+        assert_eq!(p.processors.iter().nth(1).unwrap().1.config["k"], 1);
+    }
+
+    #[test]
+    fn malformed_yaml_names_line_and_column() {
+        let err = parse("name: x\nprocessors:\n  a: { type: t\n").unwrap_err();
+        assert!(err.starts_with("p.yaml: ") && err.contains("line "), "{err}");
+    }
+
+    #[test]
+    fn duplicate_processor_ids_are_refused() {
+        let err = parse("name: x\nprocessors:\n  a: { type: t }\n  a: { type: u }\n").unwrap_err();
+        assert!(err.contains("duplicate processor id `a`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = parse("name: x\nprocessors:\n  a: { type: t, colour: red }\n").unwrap_err();
+        assert!(err.contains("unknown field `colour`"), "{err}");
+    }
+}

@@ -1,0 +1,246 @@
+//! Turns a loaded pipeline into a plan: every processor resolved to a type,
+//! every connection checked, processors grouped into workers, and the order
+//! in which workers start draining. Everything `validate` reports is found
+//! here, before any process exists.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use ipc_schemas::names::validate_id;
+use ipc_schemas::{Accepts, Entry, InputSpec, OutputSpec, ProcessorSpec, SchemaId};
+
+use crate::catalog::{Catalog, Origin, TypeInfo};
+use crate::config_schema;
+use crate::dylib;
+use crate::error::UserError;
+use crate::manifest::Runtime;
+use crate::pipeline::Pipeline;
+
+#[derive(Debug)]
+pub struct Plan {
+    pub name: String,
+    pub path: PathBuf,
+    /// In pipeline order.
+    pub processors: Vec<PlannedProcessor>,
+    /// Upstream before downstream: the order in which workers are stopped so
+    /// that every worker drains what its upstream sent before it goes.
+    pub workers: Vec<PlannedWorker>,
+}
+
+#[derive(Debug)]
+pub struct PlannedProcessor {
+    pub spec: ProcessorSpec,
+    pub worker: String,
+}
+
+impl PlannedProcessor {
+    pub fn is_source(&self) -> bool {
+        self.spec.inputs.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub struct PlannedWorker {
+    pub name: String,
+    pub runtime: Runtime,
+    pub processors: Vec<String>,
+}
+
+/// One parsed `a.out -> b.in` line.
+struct Connection {
+    from: (String, String),
+    to: (String, String),
+}
+
+pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
+    let file = &pipeline.file;
+    let err = |message: String| UserError::in_file(&pipeline.path, message);
+    if file.processors.is_empty() {
+        return Err(err("the pipeline has no processors".into()));
+    }
+
+    let mut types: BTreeMap<&str, &TypeInfo> = BTreeMap::new();
+    for (id, entry) in file.processors.iter() {
+        validate_id(id).map_err(|e| err(format!("processor id {e}")))?;
+        let info = catalog.get(&entry.type_name).ok_or_else(|| {
+            err(format!("processor `{id}` has unknown type `{}`{}", entry.type_name, suggestion(catalog, &entry.type_name)))
+        })?;
+        types.insert(id, info);
+    }
+
+    let connections = file
+        .connections
+        .iter()
+        .map(|line| parse_connection(line).ok_or_else(|| err(format!("connection `{line}` is not of the form `a.out -> b.in`"))))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut inputs: BTreeMap<&str, Vec<InputSpec>> = BTreeMap::new();
+    let mut seen_inputs = BTreeSet::new();
+    for c in &connections {
+        let (from_id, from_port) = (&c.from.0, &c.from.1);
+        let (to_id, to_port) = (&c.to.0, &c.to.1);
+        let from_type = types.get(from_id.as_str()).ok_or_else(|| err(format!("connection `{from_id}.{from_port} -> {to_id}.{to_port}` names unknown processor `{from_id}`")))?;
+        let to_type = types.get(to_id.as_str()).ok_or_else(|| err(format!("connection `{from_id}.{from_port} -> {to_id}.{to_port}` names unknown processor `{to_id}`")))?;
+        if from_id == to_id {
+            return Err(err(format!("processor `{from_id}` is connected to itself")));
+        }
+        let out = from_type.decl.outputs.iter().find(|p| p.name == *from_port).ok_or_else(|| {
+            err(format!("processor `{from_id}` ({}) has no output `{from_port}`{}", from_type.decl.name, port_list(&from_type.decl.outputs)))
+        })?;
+        let input = to_type.decl.inputs.iter().find(|p| p.name == *to_port).ok_or_else(|| {
+            err(format!("processor `{to_id}` ({}) has no input `{to_port}`{}", to_type.decl.name, port_list(&to_type.decl.inputs)))
+        })?;
+        let schema = SchemaId::from_name(&out.schema).expect("catalog checked output schemas");
+        let accepts = Accepts::parse(&input.schema).expect("catalog checked input schemas");
+        if !accepts.admits(schema) {
+            return Err(err(format!(
+                "connection `{from_id}.{from_port} -> {to_id}.{to_port}` joins schema `{}` to an input that takes `{}`",
+                out.schema, input.schema
+            )));
+        }
+        if !seen_inputs.insert((to_id.clone(), to_port.clone())) {
+            return Err(err(format!("input `{to_id}.{to_port}` is connected more than once")));
+        }
+        inputs.entry(to_id).or_default().push(InputSpec {
+            port: to_port.clone(),
+            accepts,
+            from_processor: from_id.clone(),
+            from_port: from_port.clone(),
+        });
+    }
+    if let Some(cycle) = find_cycle(file.processors.iter().map(|(id, _)| id.as_str()), &connections) {
+        return Err(err(format!("the connections form a cycle through `{cycle}`")));
+    }
+
+    let mut processors = Vec::new();
+    for (id, entry) in file.processors.iter() {
+        let info = types[id.as_str()];
+        let decl = &info.decl;
+        let mut spec_inputs = inputs.remove(id.as_str()).unwrap_or_default();
+        if let Some(missing) = decl.inputs.iter().find(|p| !spec_inputs.iter().any(|i| i.port == p.name)) {
+            return Err(err(format!("input `{id}.{}` is not connected", missing.name)));
+        }
+        // Keep the manifest's port order: processors address inputs by index.
+        spec_inputs.sort_by_key(|i| decl.inputs.iter().position(|p| p.name == i.port));
+        let config = config_schema::apply(&decl.config, &entry.config).map_err(|m| err(format!("processor `{id}`: {m}")))?;
+        let worker = entry.worker.clone().unwrap_or_else(|| id.clone());
+        validate_id(&worker).map_err(|e| err(format!("processor `{id}`: worker {e}")))?;
+        processors.push(PlannedProcessor {
+            spec: ProcessorSpec {
+                id: id.clone(),
+                type_name: decl.name.clone(),
+                entry: entry_of(info).map_err(|m| err(format!("processor `{id}`: {m}")))?,
+                config_json: serde_json::Value::Object(config).to_string(),
+                inputs: spec_inputs,
+                outputs: decl
+                    .outputs
+                    .iter()
+                    .map(|p| OutputSpec { port: p.name.clone(), schema: SchemaId::from_name(&p.schema).expect("checked") })
+                    .collect(),
+                frame_limit: None,
+            },
+            worker,
+        });
+    }
+    let workers = plan_workers(&processors, &types).map_err(err)?;
+    Ok(Plan { name: file.name.clone(), path: pipeline.path.clone(), processors, workers })
+}
+
+fn entry_of(info: &TypeInfo) -> Result<Entry, String> {
+    match (&info.origin, info.decl.runtime) {
+        (Origin::Builtin, _) => Ok(Entry::Builtin),
+        (Origin::Package { dir, .. }, Runtime::Rust) => {
+            dylib::resolve(dir, &info.decl.entry).map(|p| Entry::Dylib { path: p.display().to_string() })
+        }
+        (Origin::Package { .. }, other) => {
+            Err(format!("type `{}` needs the {} runtime, which this plexus does not have yet", info.decl.name, other.name()))
+        }
+    }
+}
+
+/// Groups processors into workers and orders the workers upstream first.
+fn plan_workers(processors: &[PlannedProcessor], types: &BTreeMap<&str, &TypeInfo>) -> Result<Vec<PlannedWorker>, String> {
+    let mut workers: Vec<PlannedWorker> = Vec::new();
+    for p in processors {
+        let runtime = types[p.spec.id.as_str()].decl.runtime;
+        match workers.iter_mut().find(|w| w.name == p.worker) {
+            Some(w) if w.runtime != runtime => {
+                return Err(format!(
+                    "worker `{}` mixes the {} and {} runtimes; a worker hosts one runtime",
+                    w.name,
+                    w.runtime.name(),
+                    runtime.name()
+                ))
+            }
+            Some(w) => w.processors.push(p.spec.id.clone()),
+            None => workers.push(PlannedWorker { name: p.worker.clone(), runtime, processors: vec![p.spec.id.clone()] }),
+        }
+    }
+    let worker_of: BTreeMap<&str, &str> = processors.iter().map(|p| (p.spec.id.as_str(), p.worker.as_str())).collect();
+    let worker_of = &worker_of;
+    let edges: Vec<(String, String)> = processors
+        .iter()
+        .flat_map(|p| p.spec.inputs.iter().map(move |i| (worker_of[i.from_processor.as_str()].to_string(), p.worker.clone())))
+        .filter(|(a, b)| a != b)
+        .collect();
+    let order = topological(workers.iter().map(|w| w.name.as_str()), &edges).map_err(|w| {
+        format!("worker `{w}` would be both upstream and downstream of another worker; regroup its processors")
+    })?;
+    workers.sort_by_key(|w| order.iter().position(|n| *n == w.name));
+    Ok(workers)
+}
+
+fn find_cycle<'a>(nodes: impl Iterator<Item = &'a str>, connections: &[Connection]) -> Option<String> {
+    let edges: Vec<(String, String)> = connections.iter().map(|c| (c.from.0.clone(), c.to.0.clone())).collect();
+    topological(nodes, &edges).err()
+}
+
+/// Kahn's algorithm; on a cycle, returns a node on it.
+fn topological<'a>(nodes: impl Iterator<Item = &'a str>, edges: &[(String, String)]) -> Result<Vec<String>, String> {
+    let nodes: Vec<String> = nodes.map(str::to_string).collect();
+    let mut indegree: BTreeMap<&str, usize> = nodes.iter().map(|n| (n.as_str(), 0)).collect();
+    for (_, to) in edges {
+        *indegree.get_mut(to.as_str()).expect("edges join known nodes") += 1;
+    }
+    let mut ready: Vec<&str> = nodes.iter().map(String::as_str).filter(|n| indegree[n] == 0).collect();
+    let mut order = Vec::new();
+    while let Some(n) = ready.pop() {
+        order.push(n.to_string());
+        for (_, to) in edges.iter().filter(|(from, _)| from == n) {
+            let d = indegree.get_mut(to.as_str()).expect("known");
+            *d -= 1;
+            if *d == 0 {
+                ready.push(to);
+            }
+        }
+    }
+    match nodes.iter().find(|n| indegree[n.as_str()] > 0) {
+        Some(stuck) => Err(stuck.clone()),
+        None => Ok(order),
+    }
+}
+
+fn parse_connection(line: &str) -> Option<Connection> {
+    let (from, to) = line.split_once("->")?;
+    let endpoint = |s: &str| {
+        let (p, port) = s.trim().split_once('.')?;
+        (!p.is_empty() && !port.is_empty()).then(|| (p.to_string(), port.to_string()))
+    };
+    Some(Connection { from: endpoint(from)?, to: endpoint(to)? })
+}
+
+fn port_list(ports: &[crate::manifest::PortDecl]) -> String {
+    if ports.is_empty() {
+        return " (it has none)".to_string();
+    }
+    format!(" (it has: {})", ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+}
+
+fn suggestion(catalog: &Catalog, wanted: &str) -> String {
+    let close: Vec<&str> = catalog.names().filter(|n| n.ends_with(wanted.rsplit('.').next().unwrap_or(wanted))).collect();
+    if close.is_empty() {
+        format!("; known types: {}", catalog.names().collect::<Vec<_>>().join(", "))
+    } else {
+        format!("; did you mean `{}`?", close.join("` or `"))
+    }
+}

@@ -1,0 +1,246 @@
+//! Running a plan: spawn the workers, take them through hello, configure and
+//! start, let frames flow until the run is over, then stop them upstream
+//! first so every worker drains what it was sent, and leave nothing behind.
+
+mod events;
+mod id;
+mod signals;
+mod spawn;
+mod supervise;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use bus::files::RuntimeFiles;
+use bus::Bus;
+use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, WorkerConfig};
+
+pub use events::describe;
+pub use id::new_runtime_id;
+use supervise::{Supervisor, Wake};
+use worker::{WorkerHandle, WorkerState};
+
+use crate::error::UserError;
+use crate::manifest::Runtime;
+use crate::plan::Plan;
+
+/// How long a worker may take for each lifecycle step.
+const STEP_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a worker may take to drain and stop before it is killed.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// Stop after the sources produced this many frames each.
+    pub frames: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Stopped,
+    Failed,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Stopped => "stopped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// What a run did, for the summary.
+#[derive(Debug)]
+pub struct RunReport {
+    pub runtime_id: String,
+    pub outcome: Outcome,
+    pub elapsed: Duration,
+    pub workers: Vec<WorkerReport>,
+    pub stats: BTreeMap<String, ProcessorStats>,
+}
+
+#[derive(Debug)]
+pub struct WorkerReport {
+    pub name: String,
+    pub runtime: Runtime,
+    pub restarts: u32,
+    pub last_exit: Option<ExitStatus>,
+    pub state: &'static str,
+    pub failure: Option<String>,
+}
+
+/// Removes the runtime's shared-memory files when dropped, after every
+/// process and port of the runtime is gone, on success, error or panic.
+struct FilesGuard(RuntimeFiles);
+
+impl Drop for FilesGuard {
+    fn drop(&mut self) {
+        self.0.remove_all();
+    }
+}
+
+/// Kills whatever is still alive if a run ends early (error or panic).
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            w.kill();
+        }
+    }
+}
+
+pub fn run(plan: &Plan, options: &RunOptions) -> Result<RunReport> {
+    let runtime_id = new_runtime_id();
+    let names = Names::new(&runtime_id)?;
+    let _files = FilesGuard(RuntimeFiles::new(&names));
+    let binary = spawn::worker_binary("plexus-worker-native")?;
+    let started = Instant::now();
+    let mut sup = Supervisor::new(Bus::join(names, "supervisor")?)?;
+    sup.events.emit(EventKind::RuntimeStarted { pipeline: plan.name.clone() });
+
+    for planned in &plan.workers {
+        let channel = WorkerHandle::open_channel(&sup.bus, &planned.name)?;
+        let child = spawn::spawn(&binary, &runtime_id, &planned.name)?;
+        let handle = WorkerHandle::new(planned.name.clone(), planned.runtime, planned.processors.clone(), child, channel)?;
+        sup.events.emit(EventKind::WorkerSpawned { worker: handle.name.clone(), pid: handle.pid });
+        sup.workers.push(handle);
+    }
+    start(&mut sup, plan, options)?;
+
+    let deadline = options.duration.map(|d| Instant::now() + d);
+    let frames = options.frames.is_some();
+    let wake = sup.wait_until(deadline, |s| {
+        let all_dead = s.workers.iter().all(|w| !w.alive());
+        all_dead || (frames && sources_done(s, plan))
+    })?;
+    let reason = match wake {
+        Wake::Done if frames => "the sources produced their frames",
+        Wake::Done => "every worker ended",
+        Wake::Deadline => "the duration is over",
+        Wake::Interrupted => "interrupted",
+    };
+    sup.events.emit(EventKind::RuntimeStopping { reason: reason.to_string() });
+    stop(&mut sup)?;
+
+    let failed = sup.workers.iter().any(|w| w.failure.is_some());
+    let outcome = match wake {
+        _ if failed => Outcome::Failed,
+        Wake::Interrupted => Outcome::Stopped,
+        _ => Outcome::Completed,
+    };
+    sup.events.emit(EventKind::RuntimeStopped { outcome: outcome.name().to_string() });
+    Ok(RunReport {
+        runtime_id,
+        outcome,
+        elapsed: started.elapsed(),
+        workers: sup
+            .workers
+            .iter()
+            .map(|w| WorkerReport {
+                name: w.name.clone(),
+                runtime: w.runtime,
+                restarts: 0,
+                last_exit: w.last_exit,
+                state: if w.failure.is_some() { "failed" } else { w.state.name() },
+                failure: w.failure.clone(),
+            })
+            .collect(),
+        stats: sup.workers.iter().flat_map(|w| w.stats.iter().map(|s| (s.processor.clone(), s.clone()))).collect(),
+    })
+}
+
+/// A source is done when it reported its last frame or its worker is gone.
+fn sources_done(s: &Supervisor, plan: &Plan) -> bool {
+    plan.processors.iter().filter(|p| p.is_source()).all(|p| {
+        s.finished_sources.contains(&p.spec.id) || s.workers.iter().any(|w| w.name == p.worker && !w.alive())
+    })
+}
+
+/// hello → configured → running for every worker, each step with a deadline.
+fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> {
+    await_all(sup, WorkerState::Greeted, "hello")?;
+    for w in &sup.workers {
+        let processors = plan
+            .processors
+            .iter()
+            .filter(|p| p.worker == w.name)
+            .map(|p| {
+                let mut spec = p.spec.clone();
+                if p.is_source() {
+                    spec.frame_limit = options.frames;
+                }
+                spec
+            })
+            .collect();
+        w.send(&Command::Configure(WorkerConfig { processors }))?;
+    }
+    await_all(sup, WorkerState::Configured, "configure")?;
+    sup.send_all(&Command::Start)?;
+    await_all(sup, WorkerState::Running, "start")
+}
+
+/// Waits until every worker reached `state`; any failure on the way ends
+/// the run with the first worker's reason.
+fn await_all(sup: &mut Supervisor, state: WorkerState, stage: &str) -> Result<()> {
+    let deadline = Instant::now() + STEP_DEADLINE;
+    let wake = sup.wait_until(Some(deadline), |s| {
+        s.first_failure().is_some() || s.workers.iter().all(|w| w.state >= state)
+    })?;
+    if let Some(failure) = sup.first_failure() {
+        bail!(UserError::Plain(failure));
+    }
+    match wake {
+        Wake::Done => Ok(()),
+        Wake::Interrupted => bail!(UserError::Plain("interrupted while starting".into())),
+        Wake::Deadline => {
+            let late: Vec<usize> = (0..sup.workers.len()).filter(|&i| sup.workers[i].state < state).collect();
+            let names: Vec<String> = late.iter().map(|&i| sup.workers[i].name.clone()).collect();
+            for i in late {
+                sup.kill(i, stage);
+            }
+            bail!(UserError::Plain(format!(
+                "worker `{}` did not answer {stage} within {} s",
+                names.join("`, `"),
+                STEP_DEADLINE.as_secs()
+            )))
+        }
+    }
+}
+
+/// Stops workers upstream first, each draining before the next is asked,
+/// then lets them all exit. A second Ctrl-C kills what is left at once.
+fn stop(sup: &mut Supervisor) -> Result<()> {
+    for i in 0..sup.workers.len() {
+        if !sup.workers[i].alive() {
+            continue;
+        }
+        sup.workers[i].send(&Command::Stop)?;
+        let wake = sup.wait_until(Some(Instant::now() + STOP_DEADLINE), |s| {
+            let w = &s.workers[i];
+            !w.alive() || w.state >= WorkerState::Stopped
+        })?;
+        match wake {
+            Wake::Done => {}
+            Wake::Deadline => sup.kill(i, "stop"),
+            Wake::Interrupted => return kill_all(sup),
+        }
+    }
+    sup.send_all(&Command::Exit)?;
+    match sup.wait_until(Some(Instant::now() + STOP_DEADLINE), |s| s.workers.iter().all(|w| !w.alive()))? {
+        Wake::Done => Ok(()),
+        Wake::Deadline | Wake::Interrupted => kill_all(sup),
+    }
+}
+
+fn kill_all(sup: &mut Supervisor) -> Result<()> {
+    for i in 0..sup.workers.len() {
+        sup.kill(i, "exit");
+    }
+    Ok(())
+}

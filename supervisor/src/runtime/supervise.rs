@@ -1,0 +1,193 @@
+//! The supervisor's single event loop: sleep in one WaitSet until a worker
+//! reports, a worker dies, a signal arrives or a deadline passes, then bring
+//! the bookkeeping up to date. Every lifecycle phase is "wait until".
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bus::wake::WakeListener;
+use bus::{Bus, Ipc};
+use iceoryx2::prelude::*;
+use ipc_schemas::{EventKind, Report, PROTOCOL_VERSION};
+
+use super::events::EventLog;
+use super::signals::Signals;
+use super::worker::{WorkerHandle, WorkerState};
+
+/// Why a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    Done,
+    Deadline,
+    Interrupted,
+}
+
+pub struct Supervisor {
+    pub bus: Bus,
+    pub workers: Vec<WorkerHandle>,
+    pub events: EventLog,
+    pub finished_sources: BTreeSet<String>,
+    wake: WakeListener,
+    signals: Signals,
+    interrupts: usize,
+}
+
+impl Supervisor {
+    pub fn new(bus: Bus) -> Result<Self> {
+        let wake = WakeListener::open(&bus, &bus.names().supervisor_wake())?;
+        Ok(Self {
+            bus,
+            workers: Vec::new(),
+            events: EventLog::default(),
+            finished_sources: BTreeSet::new(),
+            wake,
+            signals: Signals::install()?,
+            interrupts: 0,
+        })
+    }
+
+    /// Processes events until `done` holds, `deadline` passes, or a new
+    /// signal arrives.
+    pub fn wait_until(&mut self, deadline: Option<Instant>, done: impl Fn(&Self) -> bool) -> Result<Wake> {
+        let interrupts_before = self.interrupts;
+        loop {
+            self.pump_reports()?;
+            self.reap_exited();
+            if done(self) {
+                return Ok(Wake::Done);
+            }
+            if self.interrupts > interrupts_before {
+                return Ok(Wake::Interrupted);
+            }
+            let timeout = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return Ok(Wake::Deadline),
+                },
+                None => Duration::from_secs(3600),
+            };
+            self.sleep(timeout)?;
+        }
+    }
+
+    /// Blocks until any source of events is ready or `timeout` passes.
+    fn sleep(&mut self, timeout: Duration) -> Result<()> {
+        let waitset = WaitSetBuilder::new()
+            .signal_handling_mode(SignalHandlingMode::Disabled)
+            .create::<Ipc>()
+            .map_err(|e| anyhow::anyhow!("creating the supervisor's wait set: {e:?}"))?;
+        let attach = |e| anyhow::anyhow!("attaching to the supervisor's wait set: {e:?}");
+        let _reports = waitset.attach_notification(self.wake.listener()).map_err(attach)?;
+        let _signals = waitset.attach_notification(self.signals.fd()).map_err(attach)?;
+        let _deaths = self
+            .workers
+            .iter()
+            .filter_map(|w| w.pidfd())
+            .map(|fd| waitset.attach_notification(fd))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(attach)?;
+        waitset
+            .wait_and_process_once_with_timeout(|_| CallbackProgression::Stop, timeout)
+            .map_err(|e| anyhow::anyhow!("waiting for workers: {e:?}"))?;
+        self.interrupts += self.signals.take();
+        Ok(())
+    }
+
+    fn pump_reports(&mut self) -> Result<()> {
+        self.wake.drain()?;
+        for i in 0..self.workers.len() {
+            while let Some(report) = self.workers[i].next_report()? {
+                self.apply(i, report);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, i: usize, report: Report) {
+        let worker = &mut self.workers[i];
+        match report {
+            Report::Hello { protocol, pid } => {
+                if protocol != PROTOCOL_VERSION {
+                    worker.failure = Some(format!(
+                        "worker `{}` speaks protocol {protocol}, this plexus speaks {PROTOCOL_VERSION}",
+                        worker.name
+                    ));
+                } else if pid != worker.pid {
+                    worker.failure = Some(format!("worker `{}` greeted with pid {pid}, expected {}", worker.name, worker.pid));
+                } else {
+                    worker.state = worker.state.max(WorkerState::Greeted);
+                }
+            }
+            Report::Configured => worker.state = worker.state.max(WorkerState::Configured),
+            Report::ConfigureFailed { processor, message } => {
+                worker.failure = Some(format!("processor `{processor}`: {message}"));
+            }
+            Report::Running => {
+                worker.state = worker.state.max(WorkerState::Running);
+                let name = worker.name.clone();
+                let processors = worker.processors.clone();
+                self.events.emit(EventKind::WorkerReady { worker: name });
+                for processor in processors {
+                    self.events.emit(EventKind::ProcessorStarted { processor });
+                }
+            }
+            Report::SourceFinished { processor } => {
+                self.finished_sources.insert(processor);
+            }
+            Report::ProcessorError { processor, message } => {
+                self.events.emit(EventKind::ProcessorError { processor, message });
+            }
+            Report::Pong { .. } => {}
+            Report::Stopped { stats } => {
+                worker.state = worker.state.max(WorkerState::Stopped);
+                worker.stats = stats;
+                let processors = worker.processors.clone();
+                for processor in processors {
+                    self.events.emit(EventKind::ProcessorStopped { processor });
+                }
+            }
+        }
+    }
+
+    fn reap_exited(&mut self) {
+        for worker in &mut self.workers {
+            if let Some(status) = worker.reap() {
+                if worker.failure.is_none() && worker.state < WorkerState::Stopped {
+                    worker.failure = Some(format!("worker `{}` died ({status})", worker.name));
+                }
+                let name = worker.name.clone();
+                self.events.emit(EventKind::WorkerExited { worker: name, status });
+            }
+        }
+    }
+
+    /// Kills a worker that missed a deadline and records why.
+    pub fn kill(&mut self, i: usize, stage: &str) {
+        let worker = &mut self.workers[i];
+        if !worker.alive() {
+            return;
+        }
+        let name = worker.name.clone();
+        self.events.emit(EventKind::WorkerUnresponsive { worker: name.clone(), stage: stage.to_string() });
+        let worker = &mut self.workers[i];
+        if worker.failure.is_none() && worker.state < WorkerState::Stopped {
+            worker.failure = Some(format!("worker `{name}` missed its {stage} deadline"));
+        }
+        if let Some(status) = worker.kill() {
+            self.events.emit(EventKind::WorkerExited { worker: name, status });
+        }
+    }
+
+    /// The first failure of any worker, for startup errors.
+    pub fn first_failure(&self) -> Option<String> {
+        self.workers.iter().find_map(|w| w.failure.clone())
+    }
+
+    pub fn send_all(&self, command: &ipc_schemas::Command) -> Result<()> {
+        for w in self.workers.iter().filter(|w| w.alive()) {
+            w.send(command).with_context(|| format!("worker `{}`", w.name))?;
+        }
+        Ok(())
+    }
+}

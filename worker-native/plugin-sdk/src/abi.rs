@@ -1,0 +1,119 @@
+//! The C ABI between the native worker and plugin libraries, version 1.
+//!
+//! Only `#[repr(C)]` data, raw pointers with a documented owner and
+//! `extern "C"` functions cross it; no Rust type with an unstable layout and
+//! no allocation is ever freed on the other side. Rules:
+//! - The library exports [`ENTRY_SYMBOL`], an `extern "C" fn() -> *const PluginDescriptor`
+//!   whose result lives as long as the library (it is never unloaded).
+//! - The host refuses a descriptor whose `abi_major` differs from
+//!   [`ABI_MAJOR`] or whose `abi_minor` is above [`ABI_MINOR`]; `struct_size`
+//!   fields let later minors append fields.
+//! - Errors are written by the plugin into the host's [`ErrorBuf`]
+//!   (truncated to its capacity); no string is handed back to be freed.
+//! - No call may unwind across the boundary: the SDK wraps each one in
+//!   `catch_unwind` and turns a panic into [`STATUS_PANIC`].
+
+use std::ffi::{c_char, c_void};
+
+pub use ipc_schemas::FrameHeader;
+
+pub const ABI_MAJOR: u32 = 1;
+pub const ABI_MINOR: u32 = 0;
+
+/// The exported entry point; the ABI major is part of the name so that a
+/// library of another major fails with "symbol not found", not with UB.
+pub const ENTRY_SYMBOL: &str = "plexus_plugin_entry_v1";
+
+pub type EntryFn = unsafe extern "C" fn() -> *const PluginDescriptor;
+
+pub const STATUS_OK: i32 = 0;
+pub const STATUS_ERROR: i32 = 1;
+pub const STATUS_PANIC: i32 = 2;
+
+/// What a plugin library offers.
+#[repr(C)]
+pub struct PluginDescriptor {
+    pub struct_size: u32,
+    pub abi_major: u32,
+    pub abi_minor: u32,
+    /// NUL-terminated SDK version, informational.
+    pub sdk_version: *const c_char,
+    pub processor_count: u32,
+    /// `processor_count` entries.
+    pub processors: *const ProcessorVTable,
+}
+
+// SAFETY: descriptors are immutable statics of the plugin.
+unsafe impl Sync for PluginDescriptor {}
+
+/// One processor type of a plugin.
+#[repr(C)]
+pub struct ProcessorVTable {
+    pub struct_size: u32,
+    /// NUL-terminated processor type name, e.g. `example.grayscale`.
+    pub type_name: *const c_char,
+    /// Creates an instance from the pipeline config (JSON text, not
+    /// NUL-terminated). Returns null and fills `error` on failure.
+    pub create: unsafe extern "C" fn(
+        config_json: *const u8,
+        config_len: usize,
+        error: *mut ErrorBuf,
+    ) -> *mut c_void,
+    /// Handles one input frame; returns a `STATUS_*` and fills `error` unless OK.
+    pub process: unsafe extern "C" fn(
+        instance: *mut c_void,
+        input: *const FrameIn,
+        outputs: *const HostOutputs,
+        error: *mut ErrorBuf,
+    ) -> i32,
+    /// Tears the instance down and frees it.
+    pub destroy: unsafe extern "C" fn(instance: *mut c_void),
+}
+
+// SAFETY: vtables are immutable statics of the plugin.
+unsafe impl Sync for ProcessorVTable {}
+
+/// An input frame, valid only during the `process` call.
+#[repr(C)]
+pub struct FrameIn {
+    pub port: u32,
+    pub header: FrameHeader,
+    pub data: *const u8,
+    pub len: usize,
+}
+
+/// The host's output ports, valid only during the `process` call.
+#[repr(C)]
+pub struct HostOutputs {
+    pub struct_size: u32,
+    pub count: u32,
+    pub ctx: *mut c_void,
+    /// Loans `len` writable bytes on output `port`; null on failure. The
+    /// memory holds stale bytes: the plugin must write all it sends.
+    pub loan: unsafe extern "C" fn(ctx: *mut c_void, port: u32, len: usize) -> *mut u8,
+    /// Sends the buffer loaned on `port`; returns a `STATUS_*`.
+    pub send: unsafe extern "C" fn(ctx: *mut c_void, port: u32, header: *const FrameHeader) -> i32,
+}
+
+/// A host-owned buffer the plugin writes an error message into.
+#[repr(C)]
+pub struct ErrorBuf {
+    pub ptr: *mut u8,
+    pub cap: usize,
+    pub len: usize,
+}
+
+impl ErrorBuf {
+    /// Writes `message`, truncated to the capacity at a char boundary.
+    ///
+    /// # Safety
+    /// `self.ptr` must point to `self.cap` writable bytes.
+    pub unsafe fn write(&mut self, message: &str) {
+        let mut n = message.len().min(self.cap);
+        while !message.is_char_boundary(n) {
+            n -= 1;
+        }
+        std::ptr::copy_nonoverlapping(message.as_ptr(), self.ptr, n);
+        self.len = n;
+    }
+}

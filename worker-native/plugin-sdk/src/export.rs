@@ -1,0 +1,506 @@
+//! The `extern "C"` shims behind each exported processor type. They are the
+//! only code the worker calls in a plugin, so they are where panics are caught
+//! and where raw ABI pointers become the safe types of [`crate::frames`].
+
+use std::any::Any;
+use std::ffi::{c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::abi::{
+    ErrorBuf, FrameIn, HostOutputs, ProcessorVTable, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
+};
+use crate::frames::{raw_slice, InputFrame, OutputPorts};
+use crate::Processor;
+
+/// Builds the vtable of processor type `P`; used by [`crate::export_plugin!`].
+///
+/// `type_name` must end with a NUL and contain no other; this is checked at
+/// compile time when the vtable is built in a `static`.
+pub const fn vtable<P: Processor>(type_name: &'static str) -> ProcessorVTable {
+    let type_name = match CStr::from_bytes_with_nul(type_name.as_bytes()) {
+        Ok(name) => name,
+        Err(_) => panic!("a processor type name must end with one NUL and contain no other"),
+    };
+    ProcessorVTable {
+        struct_size: std::mem::size_of::<ProcessorVTable>() as u32,
+        type_name: type_name.as_ptr(),
+        create: create::<P>,
+        process: process::<P>,
+        destroy: destroy::<P>,
+    }
+}
+
+/// Why a call failed, before it is written into the host's [`ErrorBuf`].
+struct Failure {
+    status: i32,
+    message: String,
+}
+
+/// Runs `f`, turning both an `Err` and a panic into a [`Failure`].
+fn guard<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, Failure> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(message)) => Err(Failure {
+            status: STATUS_ERROR,
+            message,
+        }),
+        Err(payload) => Err(Failure {
+            status: STATUS_PANIC,
+            message: panic_message(payload),
+        }),
+    }
+}
+
+/// The text of a panic. The payload is dropped under its own guard because a
+/// payload whose destructor panics would otherwise unwind out of the shim.
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    let message = if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-text payload".to_owned()
+    };
+    if let Err(nested) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(nested);
+    }
+    message
+}
+
+/// Writes `message` into the host's buffer, if the host gave one.
+///
+/// # Safety
+/// `error` is null or points to an [`ErrorBuf`] whose `ptr` is null or valid
+/// for `cap` bytes.
+unsafe fn report(error: *mut ErrorBuf, message: &str) {
+    if let Some(error) = error.as_mut() {
+        if error.ptr.is_null() {
+            error.len = 0;
+        } else {
+            error.write(message);
+        }
+    }
+}
+
+/// Parses the pipeline config; no config at all means an empty object.
+fn parse_config(text: &[u8]) -> Result<serde_json::Value, String> {
+    let text =
+        std::str::from_utf8(text).map_err(|e| format!("the processor config is not UTF-8: {e}"))?;
+    if text.trim().is_empty() {
+        return Ok(serde_json::Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_str(text).map_err(|e| format!("the processor config is not valid JSON: {e}"))
+}
+
+unsafe extern "C" fn create<P: Processor>(
+    config_json: *const u8,
+    config_len: usize,
+    error: *mut ErrorBuf,
+) -> *mut c_void {
+    let created = guard(|| {
+        // SAFETY: the host passes `config_len` readable bytes at `config_json`.
+        let config = parse_config(unsafe { raw_slice(config_json, config_len) })?;
+        P::setup(&config).map(|instance| Box::into_raw(Box::new(instance)).cast::<c_void>())
+    });
+    match created {
+        Ok(instance) => instance,
+        Err(failure) => {
+            // `create` has no status to tell a panic from an error, so the
+            // message says it.
+            let message = if failure.status == STATUS_PANIC {
+                format!("panicked: {}", failure.message)
+            } else {
+                failure.message
+            };
+            report(error, &message);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+unsafe extern "C" fn process<P: Processor>(
+    instance: *mut c_void,
+    input: *const FrameIn,
+    outputs: *const HostOutputs,
+    error: *mut ErrorBuf,
+) -> i32 {
+    let result = guard(|| {
+        // SAFETY: the host passes the instance `create` returned and an input
+        // and outputs that are valid for the duration of this call.
+        let (instance, input, outputs) = unsafe {
+            (
+                instance.cast::<P>().as_mut(),
+                input.as_ref(),
+                outputs.as_ref(),
+            )
+        };
+        let (Some(instance), Some(input), Some(outputs)) = (instance, input, outputs) else {
+            return Err("the host passed a null instance, input or outputs pointer".to_owned());
+        };
+        let frame = InputFrame {
+            port: input.port as usize,
+            header: input.header,
+            // SAFETY: the host guarantees `len` readable bytes at `data`.
+            data: unsafe { raw_slice(input.data, input.len) },
+        };
+        instance.process(&frame, &mut OutputPorts::new(outputs))
+    });
+    match result {
+        Ok(()) => STATUS_OK,
+        Err(failure) => {
+            report(error, &failure.message);
+            failure.status
+        }
+    }
+}
+
+unsafe extern "C" fn destroy<P: Processor>(instance: *mut c_void) {
+    if instance.is_null() {
+        return;
+    }
+    // SAFETY: `instance` came from `Box::into_raw` in `create` and the host
+    // destroys it once.
+    let mut instance = unsafe { Box::from_raw(instance.cast::<P>()) };
+    // Nothing can be reported from here; the panic hook has already printed
+    // the message on the worker's stderr, which the supervisor logs.
+    let _ = guard(|| {
+        instance.teardown();
+        Ok(())
+    });
+    let _ = guard(move || {
+        drop(instance);
+        Ok(())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{PluginDescriptor, ABI_MAJOR, ABI_MINOR};
+    use crate::FrameHeader;
+    use std::cell::RefCell;
+
+    /// Counts calls so the tests can see teardown and drop happen once.
+    thread_local! {
+        static EVENTS: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn events() -> Vec<&'static str> {
+        EVENTS.with(|e| e.borrow_mut().drain(..).collect())
+    }
+
+    struct Echo {
+        fail_on: u64,
+    }
+
+    impl Processor for Echo {
+        fn setup(config: &serde_json::Value) -> Result<Self, String> {
+            if config.get("refuse").is_some() {
+                return Err("`refuse` is set".to_owned());
+            }
+            if config.get("explode").is_some() {
+                panic!("setup exploded");
+            }
+            let fail_on = config
+                .get("fail_on")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(u64::MAX);
+            Ok(Echo { fail_on })
+        }
+
+        fn process(
+            &mut self,
+            input: &InputFrame<'_>,
+            out: &mut OutputPorts<'_>,
+        ) -> Result<(), String> {
+            match input.header.seq {
+                seq if seq == self.fail_on => Err(format!("frame {seq} is refused")),
+                7 => panic!("frame 7 is cursed"),
+                _ => {
+                    out.loan(0, input.data.len())?.copy_from_slice(input.data);
+                    out.send(0, &input.header)
+                }
+            }
+        }
+
+        fn teardown(&mut self) {
+            EVENTS.with(|e| e.borrow_mut().push("teardown"));
+        }
+    }
+
+    impl Drop for Echo {
+        fn drop(&mut self) {
+            EVENTS.with(|e| e.borrow_mut().push("drop"));
+        }
+    }
+
+    struct Panicky;
+
+    impl Processor for Panicky {
+        fn setup(_config: &serde_json::Value) -> Result<Self, String> {
+            Ok(Panicky)
+        }
+
+        fn process(
+            &mut self,
+            _input: &InputFrame<'_>,
+            _out: &mut OutputPorts<'_>,
+        ) -> Result<(), String> {
+            std::panic::panic_any(42_u32)
+        }
+
+        fn teardown(&mut self) {
+            panic!("teardown exploded");
+        }
+    }
+
+    impl Drop for Panicky {
+        fn drop(&mut self) {
+            EVENTS.with(|e| e.borrow_mut().push("panicky drop"));
+        }
+    }
+
+    crate::export_plugin!(Echo => "test.echo", Panicky => "test.panicky");
+
+    /// A stand-in for the worker's output ports: one port, one buffer.
+    #[derive(Default)]
+    struct FakeHost {
+        buffer: Vec<u8>,
+        sent: Vec<(FrameHeader, Vec<u8>)>,
+    }
+
+    unsafe extern "C" fn fake_loan(ctx: *mut c_void, port: u32, len: usize) -> *mut u8 {
+        let host = unsafe { &mut *ctx.cast::<FakeHost>() };
+        if port != 0 {
+            return std::ptr::null_mut();
+        }
+        host.buffer = vec![0xAA; len];
+        host.buffer.as_mut_ptr()
+    }
+
+    unsafe extern "C" fn fake_send(ctx: *mut c_void, port: u32, header: *const FrameHeader) -> i32 {
+        let host = unsafe { &mut *ctx.cast::<FakeHost>() };
+        if port != 0 {
+            return STATUS_ERROR;
+        }
+        let data = std::mem::take(&mut host.buffer);
+        host.sent.push((unsafe { *header }, data));
+        STATUS_OK
+    }
+
+    struct Harness {
+        vtable: &'static ProcessorVTable,
+        instance: *mut c_void,
+        host: Box<FakeHost>,
+        message: Vec<u8>,
+    }
+
+    impl Harness {
+        fn processor(type_name: &str) -> &'static ProcessorVTable {
+            let descriptor: &PluginDescriptor = unsafe { &*plexus_plugin_entry_v1() };
+            let vtables = unsafe {
+                std::slice::from_raw_parts(
+                    descriptor.processors,
+                    descriptor.processor_count as usize,
+                )
+            };
+            vtables
+                .iter()
+                .find(|v| unsafe { CStr::from_ptr(v.type_name) }.to_str() == Ok(type_name))
+                .expect("the type is exported")
+        }
+
+        fn create(type_name: &str, config: &str, cap: usize) -> Result<Harness, String> {
+            let vtable = Self::processor(type_name);
+            let mut message = vec![0_u8; cap];
+            let mut error = ErrorBuf {
+                ptr: message.as_mut_ptr(),
+                cap,
+                len: 0,
+            };
+            let instance = unsafe { (vtable.create)(config.as_ptr(), config.len(), &mut error) };
+            if instance.is_null() {
+                return Err(String::from_utf8(message[..error.len].to_vec()).unwrap());
+            }
+            Ok(Harness {
+                vtable,
+                instance,
+                host: Box::default(),
+                message,
+            })
+        }
+
+        fn process(&mut self, seq: u64, data: &[u8]) -> (i32, String) {
+            let header = FrameHeader {
+                seq,
+                width: 2,
+                height: 1,
+                stride: 8,
+                ..FrameHeader::default()
+            };
+            let input = FrameIn {
+                port: 0,
+                header,
+                data: data.as_ptr(),
+                len: data.len(),
+            };
+            let outputs = HostOutputs {
+                struct_size: std::mem::size_of::<HostOutputs>() as u32,
+                count: 1,
+                ctx: (&mut *self.host as *mut FakeHost).cast(),
+                loan: fake_loan,
+                send: fake_send,
+            };
+            let mut error = ErrorBuf {
+                ptr: self.message.as_mut_ptr(),
+                cap: self.message.len(),
+                len: 0,
+            };
+            let status =
+                unsafe { (self.vtable.process)(self.instance, &input, &outputs, &mut error) };
+            (
+                status,
+                String::from_utf8(self.message[..error.len].to_vec()).unwrap(),
+            )
+        }
+    }
+
+    impl Drop for Harness {
+        fn drop(&mut self) {
+            unsafe { (self.vtable.destroy)(self.instance) };
+        }
+    }
+
+    #[test]
+    fn descriptor_describes_the_exported_types() {
+        let descriptor = unsafe { &*plexus_plugin_entry_v1() };
+        assert_eq!(
+            descriptor.struct_size as usize,
+            std::mem::size_of::<PluginDescriptor>()
+        );
+        assert_eq!(
+            (descriptor.abi_major, descriptor.abi_minor),
+            (ABI_MAJOR, ABI_MINOR)
+        );
+        assert_eq!(
+            unsafe { CStr::from_ptr(descriptor.sdk_version) }.to_str(),
+            Ok(env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(descriptor.processor_count, 2);
+        let echo = Harness::processor("test.echo");
+        assert_eq!(
+            echo.struct_size as usize,
+            std::mem::size_of::<ProcessorVTable>()
+        );
+        Harness::processor("test.panicky");
+    }
+
+    #[test]
+    fn frames_pass_through_the_shims() {
+        let mut echo = Harness::create("test.echo", "", 256).unwrap();
+        assert_eq!(
+            echo.process(1, &[1, 2, 3, 4, 5, 6, 7, 8]),
+            (STATUS_OK, String::new())
+        );
+        let (header, data) = &echo.host.sent[0];
+        assert_eq!((header.seq, header.stride), (1, 8));
+        assert_eq!(data, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        drop(echo);
+        assert_eq!(events(), ["teardown", "drop"]);
+    }
+
+    #[test]
+    fn errors_are_reported_with_their_message() {
+        let mut echo = Harness::create("test.echo", r#"{"fail_on": 3}"#, 256).unwrap();
+        assert_eq!(
+            echo.process(3, &[0; 8]),
+            (STATUS_ERROR, "frame 3 is refused".to_owned())
+        );
+        assert_eq!(echo.process(4, &[0; 8]).0, STATUS_OK);
+        assert_eq!(
+            Harness::create("test.echo", r#"{"refuse": true}"#, 256)
+                .err()
+                .unwrap(),
+            "`refuse` is set"
+        );
+        let bad = Harness::create("test.echo", "{", 256).err().unwrap();
+        assert!(
+            bad.starts_with("the processor config is not valid JSON"),
+            "{bad}"
+        );
+    }
+
+    #[test]
+    fn panics_become_statuses_and_the_instance_lives_on() {
+        let mut echo = Harness::create("test.echo", "{}", 256).unwrap();
+        assert_eq!(
+            echo.process(7, &[0; 8]),
+            (STATUS_PANIC, "frame 7 is cursed".to_owned())
+        );
+        assert_eq!(echo.process(8, &[0; 8]).0, STATUS_OK);
+        assert_eq!(echo.host.sent.len(), 1);
+
+        let created = Harness::create("test.echo", r#"{"explode": 1}"#, 256);
+        assert_eq!(created.err().unwrap(), "panicked: setup exploded");
+
+        let mut panicky = Harness::create("test.panicky", "{}", 256).unwrap();
+        assert_eq!(
+            panicky.process(1, &[]),
+            (STATUS_PANIC, "a panic with a non-text payload".to_owned())
+        );
+        drop(panicky);
+        let seen = events();
+        assert!(
+            seen.contains(&"panicky drop"),
+            "a panicking teardown still drops: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn messages_are_truncated_to_the_host_buffer() {
+        let mut echo = Harness::create("test.echo", r#"{"fail_on": 3}"#, 7).unwrap();
+        assert_eq!(
+            echo.process(3, &[0; 8]),
+            (STATUS_ERROR, "frame 3".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_missing_error_buffer_is_tolerated() {
+        let vtable = Harness::processor("test.echo");
+        let config = br#"{"refuse": true}"#;
+        let instance =
+            unsafe { (vtable.create)(config.as_ptr(), config.len(), std::ptr::null_mut()) };
+        assert!(instance.is_null());
+        let mut error = ErrorBuf {
+            ptr: std::ptr::null_mut(),
+            cap: 0,
+            len: 5,
+        };
+        let instance = unsafe { (vtable.create)(config.as_ptr(), config.len(), &mut error) };
+        assert!(instance.is_null());
+        assert_eq!(error.len, 0);
+    }
+
+    #[test]
+    fn null_pointers_from_the_host_are_an_error_not_a_crash() {
+        let vtable = Harness::processor("test.echo");
+        let mut message = vec![0_u8; 128];
+        let mut error = ErrorBuf {
+            ptr: message.as_mut_ptr(),
+            cap: message.len(),
+            len: 0,
+        };
+        let status = unsafe {
+            (vtable.process)(
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+                &mut error,
+            )
+        };
+        assert_eq!(status, STATUS_ERROR);
+        assert!(error.len > 0);
+        unsafe { (vtable.destroy)(std::ptr::null_mut()) };
+    }
+}

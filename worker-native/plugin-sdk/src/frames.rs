@@ -1,0 +1,100 @@
+//! Safe views of what the worker hands a processor for one call: the input
+//! frame and the output ports. Both borrow shared memory that is only valid
+//! during that call, which their lifetimes enforce.
+
+use crate::abi::{FrameHeader, HostOutputs, STATUS_OK};
+use crate::SchemaId;
+
+/// One input frame, borrowed from shared memory for the current call.
+#[derive(Debug, Clone, Copy)]
+pub struct InputFrame<'a> {
+    /// Index of the input port, in the order the manifest lists them.
+    pub port: usize,
+    pub header: FrameHeader,
+    pub data: &'a [u8],
+}
+
+impl InputFrame<'_> {
+    /// The schema the frame's header names, `None` for a code this SDK does
+    /// not know.
+    pub fn schema(&self) -> Option<SchemaId> {
+        SchemaId::from_code(self.header.schema)
+    }
+}
+
+/// The processor's output ports for the current call.
+///
+/// A buffer is loaned, filled completely (it holds stale bytes) and sent.
+/// Loaning again on the same port before sending gives the first buffer back.
+pub struct OutputPorts<'a> {
+    host: &'a HostOutputs,
+}
+
+impl<'a> OutputPorts<'a> {
+    pub(crate) fn new(host: &'a HostOutputs) -> Self {
+        Self { host }
+    }
+
+    /// The number of output ports.
+    pub fn len(&self) -> usize {
+        self.host.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.host.count == 0
+    }
+
+    /// Loans `len` bytes of shared memory on output `port`.
+    pub fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], String> {
+        let index = self.index(port)?;
+        // SAFETY: the host's callbacks and ctx are valid for this call.
+        let ptr = unsafe { (self.host.loan)(self.host.ctx, index, len) };
+        if ptr.is_null() {
+            return Err(format!(
+                "output port {port} could not loan a buffer of {len} bytes"
+            ));
+        }
+        // SAFETY: the host loaned `len` writable bytes, which stay valid until
+        // the next loan or send on this port; both need `&mut self`, so the
+        // returned borrow ends first.
+        Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+    }
+
+    /// Sends the buffer loaned on `port`. The host sets the header's schema
+    /// from the port; the processor sets everything else.
+    pub fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), String> {
+        let index = self.index(port)?;
+        // SAFETY: the host's callbacks and ctx are valid for this call.
+        let status = unsafe { (self.host.send)(self.host.ctx, index, header) };
+        if status != STATUS_OK {
+            return Err(format!(
+                "output port {port} could not send its frame (was a buffer loaned?)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn index(&self, port: usize) -> Result<u32, String> {
+        match u32::try_from(port) {
+            Ok(index) if index < self.host.count => Ok(index),
+            _ => Err(format!(
+                "output port {port} does not exist; this processor has {}",
+                self.host.count
+            )),
+        }
+    }
+}
+
+/// A slice over host memory that tolerates the null pointer the host may
+/// pass for an empty buffer.
+///
+/// # Safety
+/// Unless `len` is 0, `ptr` points to `len` bytes that stay readable and
+/// unchanged for `'a`.
+pub(crate) unsafe fn raw_slice<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 || ptr.is_null() {
+        &[]
+    } else {
+        std::slice::from_raw_parts(ptr, len)
+    }
+}

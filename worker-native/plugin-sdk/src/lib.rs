@@ -1,0 +1,184 @@
+//! The plexus plugin SDK: write a processor as a plain Rust type, export it
+//! with [`export_plugin!`], build the crate as a `cdylib`, and the native
+//! worker loads it through the versioned C ABI in [`abi`].
+//!
+//! ```
+//! use plexus_plugin_sdk::{export_plugin, InputFrame, OutputPorts, Processor};
+//! use plexus_plugin_sdk::serde_json::Value;
+//!
+//! struct Invert;
+//!
+//! impl Processor for Invert {
+//!     fn setup(_config: &Value) -> Result<Self, String> {
+//!         Ok(Invert)
+//!     }
+//!
+//!     fn process(&mut self, input: &InputFrame<'_>, out: &mut OutputPorts<'_>) -> Result<(), String> {
+//!         let buf = out.loan(0, input.data.len())?;
+//!         for (dst, src) in buf.iter_mut().zip(input.data) {
+//!             *dst = !src;
+//!         }
+//!         out.send(0, &input.header)
+//!     }
+//! }
+//!
+//! export_plugin!(Invert => "example.invert");
+//! ```
+//!
+//! The crate must be built with `panic = "unwind"` (the default) so that a
+//! panic in a processor is reported as an error instead of killing the worker.
+
+pub mod abi;
+mod export;
+mod frames;
+
+pub use export::vtable;
+pub use frames::{InputFrame, OutputPorts};
+pub use ipc_schemas::{FrameHeader, SchemaId};
+/// Re-exported so plugins parse their config with the same version the SDK uses.
+pub use serde_json;
+
+/// The SDK version, NUL-terminated for [`abi::PluginDescriptor::sdk_version`].
+/// Defined here rather than in the macro so that it names the SDK's version,
+/// not the plugin's.
+#[doc(hidden)]
+pub const SDK_VERSION_NUL: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
+/// A processor type a plugin offers. One instance is created per processor in
+/// a pipeline and lives until the worker stops.
+pub trait Processor: Sized + 'static {
+    /// Creates an instance from the processor's `config:` in the pipeline
+    /// (an empty object when the pipeline gives none). An `Err` is one
+    /// sentence naming the offending field; the worker reports it and exits.
+    fn setup(config: &serde_json::Value) -> Result<Self, String>;
+
+    /// Handles one input frame, usually by loaning, filling and sending a
+    /// buffer on an output. An `Err` (or a panic) is reported as a processor
+    /// error and the worker goes on with the next frame.
+    fn process(&mut self, input: &InputFrame<'_>, out: &mut OutputPorts<'_>) -> Result<(), String>;
+
+    /// Called once before the instance is dropped, when the worker stops.
+    fn teardown(&mut self) {}
+}
+
+/// Exports processor types from a plugin library: generates the
+/// `plexus_plugin_entry_v1` symbol returning a static
+/// [`PluginDescriptor`](abi::PluginDescriptor) with one vtable per type.
+///
+/// Each pair is a type implementing [`Processor`] and the type name pipelines
+/// use for it (a string literal, also listed in the package's `plexus.yaml`):
+///
+/// ```ignore
+/// export_plugin!(Grayscale => "example.grayscale", Blur => "example.blur");
+/// ```
+///
+/// Use it once per library. Every generated `extern "C"` function catches
+/// panics, so none unwinds into the worker.
+#[macro_export]
+macro_rules! export_plugin {
+    ($($processor:ty => $type_name:literal),+ $(,)?) => {
+        #[no_mangle]
+        pub extern "C" fn plexus_plugin_entry_v1() -> *const $crate::abi::PluginDescriptor {
+            const COUNT: usize = [$($type_name),+].len();
+            static VTABLES: [$crate::abi::ProcessorVTable; COUNT] = [
+                $($crate::vtable::<$processor>(concat!($type_name, "\0"))),+
+            ];
+            static DESCRIPTOR: $crate::abi::PluginDescriptor = $crate::abi::PluginDescriptor {
+                struct_size: ::core::mem::size_of::<$crate::abi::PluginDescriptor>() as u32,
+                abi_major: $crate::abi::ABI_MAJOR,
+                abi_minor: $crate::abi::ABI_MINOR,
+                sdk_version: $crate::SDK_VERSION_NUL.as_ptr().cast(),
+                processor_count: COUNT as u32,
+                processors: VTABLES.as_ptr(),
+            };
+            &DESCRIPTOR
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::{align_of, offset_of, size_of};
+
+    use crate::abi::*;
+
+    /// The ABI is fixed per major version: any change to these numbers breaks
+    /// every plugin already built, so it must come with a new major.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn abi_layout_is_stable() {
+        assert_eq!(
+            (
+                size_of::<PluginDescriptor>(),
+                align_of::<PluginDescriptor>()
+            ),
+            (40, 8)
+        );
+        assert_eq!(offset_of!(PluginDescriptor, abi_major), 4);
+        assert_eq!(offset_of!(PluginDescriptor, abi_minor), 8);
+        assert_eq!(offset_of!(PluginDescriptor, sdk_version), 16);
+        assert_eq!(offset_of!(PluginDescriptor, processor_count), 24);
+        assert_eq!(offset_of!(PluginDescriptor, processors), 32);
+
+        assert_eq!(
+            (size_of::<ProcessorVTable>(), align_of::<ProcessorVTable>()),
+            (40, 8)
+        );
+        assert_eq!(offset_of!(ProcessorVTable, type_name), 8);
+        assert_eq!(offset_of!(ProcessorVTable, create), 16);
+        assert_eq!(offset_of!(ProcessorVTable, process), 24);
+        assert_eq!(offset_of!(ProcessorVTable, destroy), 32);
+
+        assert_eq!((size_of::<FrameIn>(), align_of::<FrameIn>()), (64, 8));
+        assert_eq!(offset_of!(FrameIn, header), 8);
+        assert_eq!(offset_of!(FrameIn, data), 48);
+        assert_eq!(offset_of!(FrameIn, len), 56);
+
+        assert_eq!(
+            (size_of::<HostOutputs>(), align_of::<HostOutputs>()),
+            (32, 8)
+        );
+        assert_eq!(offset_of!(HostOutputs, count), 4);
+        assert_eq!(offset_of!(HostOutputs, ctx), 8);
+        assert_eq!(offset_of!(HostOutputs, loan), 16);
+        assert_eq!(offset_of!(HostOutputs, send), 24);
+
+        assert_eq!((size_of::<ErrorBuf>(), align_of::<ErrorBuf>()), (24, 8));
+        assert_eq!(offset_of!(ErrorBuf, cap), 8);
+        assert_eq!(offset_of!(ErrorBuf, len), 16);
+
+        assert_eq!(
+            (size_of::<FrameHeader>(), align_of::<FrameHeader>()),
+            (40, 8)
+        );
+    }
+
+    #[test]
+    fn the_entry_symbol_names_the_major() {
+        assert_eq!(ENTRY_SYMBOL, format!("plexus_plugin_entry_v{ABI_MAJOR}"));
+    }
+
+    fn write_into(cap: usize, message: &str) -> String {
+        let mut bytes = vec![0_u8; cap];
+        let mut error = ErrorBuf {
+            ptr: bytes.as_mut_ptr(),
+            cap,
+            len: 0,
+        };
+        // SAFETY: `bytes` holds `cap` writable bytes.
+        unsafe { error.write(message) };
+        String::from_utf8(bytes[..error.len].to_vec()).expect("truncation keeps UTF-8 valid")
+    }
+
+    #[test]
+    fn error_buffers_truncate_at_char_boundaries() {
+        assert_eq!(write_into(64, "short"), "short");
+        assert_eq!(write_into(5, "exactly"), "exact");
+        // "é" is two bytes and "€" three: a cut inside either backs off.
+        assert_eq!(write_into(2, "aé"), "a");
+        assert_eq!(write_into(3, "aé"), "aé");
+        assert_eq!(write_into(3, "a€"), "a");
+        assert_eq!(write_into(2, "€"), "");
+        assert_eq!(write_into(0, "anything"), "");
+    }
+}

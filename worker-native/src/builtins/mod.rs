@@ -1,0 +1,247 @@
+//! The processors compiled into the native worker, so that a pipeline can
+//! capture and inspect frames without building or installing any package.
+//! `builtins.yaml` next to this crate's manifest describes the same processors
+//! to the supervisor, which validates pipelines without starting a worker.
+
+mod png_sink;
+mod stats_sink;
+mod test_pattern;
+
+use ipc_schemas::{FrameHeader, ProcessorSpec, SchemaId};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+use worker_runtime::Processor;
+
+/// Every builtin type name, in the order error messages list them.
+const TYPES: [&str; 3] = [
+    "builtin.test_pattern",
+    "builtin.stats_sink",
+    "builtin.png_sink",
+];
+
+/// Instantiates the builtin named by `spec.type_name` with its parsed config.
+/// The error is one sentence naming the processor and, for config mistakes,
+/// the key at fault.
+pub fn create(spec: &ProcessorSpec) -> Result<Box<dyn Processor>, String> {
+    match spec.type_name.as_str() {
+        "builtin.test_pattern" => Ok(Box::new(test_pattern::TestPattern::new(spec)?)),
+        "builtin.stats_sink" => Ok(Box::new(stats_sink::StatsSink::new(spec)?)),
+        "builtin.png_sink" => Ok(Box::new(png_sink::PngSink::new(spec)?)),
+        other => Err(format!(
+            "processor `{}`: unknown builtin type `{other}` (known: {})",
+            spec.id,
+            TYPES.join(", ")
+        )),
+    }
+}
+
+/// Parses `spec.config_json` into a builtin's config struct. An absent or
+/// `null` config means "all defaults". Every field deserializer in the config
+/// structs names its own key, so together with the rewording of serde's
+/// unknown/missing field messages every error names the key at fault.
+fn parse_config<T: DeserializeOwned>(spec: &ProcessorSpec) -> Result<T, String> {
+    let id = &spec.id;
+    let value = if spec.config_json.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&spec.config_json)
+            .map_err(|e| format!("processor `{id}`: config is not valid JSON ({e})"))?
+    };
+    let value = match value {
+        Value::Null => Value::Object(Map::new()),
+        map @ Value::Object(_) => map,
+        _ => {
+            return Err(format!(
+                "processor `{id}`: config must be a map of settings"
+            ))
+        }
+    };
+    serde_json::from_value(value).map_err(|e| {
+        let message = e.to_string();
+        if let Some(rest) = message.strip_prefix("unknown field ") {
+            let rest = rest.replace(", there are no fields", " (it takes no settings)");
+            format!("processor `{id}`: config has unknown key {rest}")
+        } else if let Some(rest) = message.strip_prefix("missing field ") {
+            format!("processor `{id}`: config is missing required key {rest}")
+        } else {
+            format!("processor `{id}`: config {message}")
+        }
+    })
+}
+
+/// Reads a whole number in `min..=max` for config `key`.
+fn integer<'de, D: Deserializer<'de>>(
+    d: D,
+    key: &str,
+    min: u64,
+    max: u64,
+) -> Result<u64, D::Error> {
+    Value::deserialize(d)?
+        .as_u64()
+        .filter(|v| (min..=max).contains(v))
+        .ok_or_else(|| {
+            D::Error::custom(if max == u64::MAX {
+                format!("`{key}` must be a whole number of at least {min}")
+            } else {
+                format!("`{key}` must be a number between {min} and {max}")
+            })
+        })
+}
+
+/// Reads a non-empty string for config `key`.
+fn string<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) if !s.is_empty() => Ok(s),
+        _ => Err(D::Error::custom(format!(
+            "`{key}` must be a non-empty string"
+        ))),
+    }
+}
+
+/// Checks that a video frame's payload really holds what its header claims:
+/// `height` rows of `stride` bytes, each long enough for `width` pixels.
+/// Sinks read rows by these numbers, so a lying header must be an error, not
+/// an out-of-bounds slice. Frames of non-video schemas pass unchecked.
+fn check_video(header: &FrameHeader, len: usize) -> Result<(), String> {
+    let Some(schema) = SchemaId::from_code(header.schema) else {
+        return Ok(());
+    };
+    let Some(bpp) = schema.bytes_per_pixel() else {
+        return Ok(());
+    };
+    let (width, height, stride) = (header.width, header.height, header.stride);
+    let row = u64::from(width) * u64::from(bpp);
+    if u64::from(stride) < row {
+        return Err(format!(
+            "frame {} ({} {width}x{height}) has stride {stride}, shorter than a row of {row} bytes",
+            header.seq,
+            schema.name()
+        ));
+    }
+    let needed = u64::from(stride) * u64::from(height);
+    if needed > len as u64 {
+        return Err(format!(
+            "frame {} ({} {width}x{height}, stride {stride}) needs {needed} bytes but carries {len}",
+            header.seq,
+            schema.name()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipc_schemas::{Entry, OutputSpec};
+
+    pub(super) fn spec(type_name: &str, config_json: &str) -> ProcessorSpec {
+        ProcessorSpec {
+            id: "cam".into(),
+            type_name: type_name.into(),
+            entry: Entry::Builtin,
+            config_json: config_json.into(),
+            inputs: Vec::new(),
+            outputs: vec![OutputSpec {
+                port: "out".into(),
+                schema: SchemaId::VideoRgba8,
+            }],
+            frame_limit: None,
+        }
+    }
+
+    fn error_of(type_name: &str, config_json: &str) -> String {
+        match create(&spec(type_name, config_json)) {
+            Ok(_) => panic!("{type_name} accepted {config_json}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn unknown_type_is_refused_by_name() {
+        let e = error_of("builtin.nope", "{}");
+        assert!(
+            e.starts_with("processor `cam`: unknown builtin type `builtin.nope`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn config_errors_name_processor_and_key() {
+        let cases = [
+            (
+                "builtin.test_pattern",
+                r#"{"fps": 0}"#,
+                "config `fps` must be a number between 1 and 1000",
+            ),
+            ("builtin.test_pattern", r#"{"fps": 1001}"#, "`fps`"),
+            ("builtin.test_pattern", r#"{"fps": "fast"}"#, "`fps`"),
+            ("builtin.test_pattern", r#"{"width": 2.5}"#, "`width`"),
+            ("builtin.test_pattern", r#"{"height": -1}"#, "`height`"),
+            (
+                "builtin.test_pattern",
+                r#"{"colour": 1}"#,
+                "config has unknown key `colour`",
+            ),
+            ("builtin.test_pattern", "[1]", "config must be a map"),
+            ("builtin.test_pattern", "{", "config is not valid JSON"),
+            ("builtin.stats_sink", r#"{"x": 1}"#, "unknown key `x`"),
+            (
+                "builtin.png_sink",
+                "{}",
+                "config is missing required key `dir`",
+            ),
+            (
+                "builtin.png_sink",
+                r#"{"dir": 3}"#,
+                "config `dir` must be a non-empty string",
+            ),
+            (
+                "builtin.png_sink",
+                r#"{"dir": "/tmp", "every": 0}"#,
+                "config `every` must be a whole number of at least 1",
+            ),
+            (
+                "builtin.png_sink",
+                r#"{"dir": "/tmp", "prefix": "a/b"}"#,
+                "`prefix`",
+            ),
+        ];
+        for (type_name, json, expected) in cases {
+            let e = error_of(type_name, json);
+            assert!(e.starts_with("processor `cam`: "), "{e}");
+            assert!(e.contains(expected), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn absent_config_means_defaults() {
+        for json in ["", "null", "{}"] {
+            let p = create(&spec("builtin.test_pattern", json)).unwrap();
+            assert_eq!(p.interval(), Some(std::time::Duration::from_secs(1) / 30));
+            assert!(create(&spec("builtin.stats_sink", json)).is_ok());
+        }
+    }
+
+    fn video(schema: SchemaId, width: u32, height: u32, stride: u32) -> FrameHeader {
+        FrameHeader {
+            schema: schema.code(),
+            width,
+            height,
+            stride,
+            ..FrameHeader::default()
+        }
+    }
+
+    #[test]
+    fn video_payload_must_match_header() {
+        let rgba = video(SchemaId::VideoRgba8, 4, 3, 20);
+        assert!(check_video(&rgba, 60).is_ok());
+        assert!(check_video(&rgba, 59)
+            .unwrap_err()
+            .contains("needs 60 bytes but carries 59"));
+        let short = video(SchemaId::VideoGray8, 4, 3, 3);
+        assert!(check_video(&short, 100).unwrap_err().contains("stride 3"));
+        assert!(check_video(&video(SchemaId::Bytes, 9, 9, 9), 0).is_ok());
+    }
+}

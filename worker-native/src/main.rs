@@ -1,0 +1,33 @@
+//! `plexus-worker-native`: the worker process for Rust processors. It hosts
+//! the builtins and dylib plugins and leaves the lifecycle to
+//! `worker-runtime`. The supervisor starts it; it is not meant to be run by hand.
+
+mod builtins;
+mod plugin_host;
+
+use ipc_schemas::{Entry, ProcessorSpec};
+use plugin_host::PluginLibraries;
+use worker_runtime::{Processor, ProcessorHost};
+
+/// Builtins by name, plugins by library path.
+struct NativeHost {
+    plugins: PluginLibraries,
+}
+
+impl ProcessorHost for NativeHost {
+    fn create(&mut self, spec: &ProcessorSpec) -> Result<Box<dyn Processor>, String> {
+        match &spec.entry {
+            Entry::Builtin => builtins::create(spec),
+            Entry::Dylib { path } => self.plugins.create(spec, path),
+        }
+    }
+}
+
+fn main() {
+    worker_runtime::init_logging();
+    let mut host = NativeHost { plugins: PluginLibraries::new() };
+    if let Err(e) = worker_runtime::run_worker(&mut host) {
+        tracing::error!("{e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,574 @@
+//! Runs Rust processors from plugin libraries: opens each library once, checks
+//! its descriptor against the plugin ABI this worker speaks, and adapts its C
+//! vtables to [`worker_runtime::Processor`].
+//!
+//! Libraries are never unloaded (see the plugin notes: thread-local
+//! destructors and plugin threads make `dlclose` of a Rust library unsound in
+//! practice); a new version of a plugin means a new worker process.
+
+use std::collections::HashMap;
+use std::ffi::{c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use ipc_schemas::{FrameHeader, ProcessorSpec};
+use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use plexus_plugin_sdk::abi::{
+    EntryFn, ErrorBuf, FrameIn, HostOutputs, PluginDescriptor, ProcessorVTable, ABI_MAJOR,
+    ABI_MINOR, ENTRY_SYMBOL, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
+};
+use worker_runtime::{Input, Outputs, Processor};
+
+/// Room for a plugin's error message; longer ones are truncated by the SDK.
+const ERROR_CAPACITY: usize = 4096;
+
+/// The plugin libraries this worker has opened, by path.
+pub struct PluginLibraries {
+    loaded: HashMap<String, Plugin>,
+}
+
+impl PluginLibraries {
+    pub fn new() -> Self {
+        Self {
+            loaded: HashMap::new(),
+        }
+    }
+
+    /// Instantiates processor `spec.type_name` from the library at `path`,
+    /// opening the library on first use.
+    pub fn create(
+        &mut self,
+        spec: &ProcessorSpec,
+        path: &str,
+    ) -> Result<Box<dyn Processor>, String> {
+        let plugin = match self.loaded.get(path) {
+            Some(plugin) => plugin,
+            None => {
+                let plugin = Plugin::load(path)?;
+                self.loaded.entry(path.to_owned()).or_insert(plugin)
+            }
+        };
+        Ok(Box::new(plugin.instantiate(spec)?))
+    }
+}
+
+impl Default for PluginLibraries {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A library whose descriptor passed every check. Its vtables are `'static`
+/// because the library is never unloaded.
+struct Plugin {
+    path: String,
+    processors: Vec<(String, &'static ProcessorVTable)>,
+}
+
+impl Plugin {
+    fn load(path: &str) -> Result<Plugin, String> {
+        if !Path::new(path).is_file() {
+            return Err(format!(
+                "`{path}` does not exist or is not a file, so it cannot be loaded as a plugin"
+            ));
+        }
+        // RTLD_NOW makes a missing symbol fail here rather than mid-stream;
+        // RTLD_LOCAL keeps two plugins' symbols from resolving to each other.
+        // SAFETY: running the library's initialisers is what loading a plugin
+        // means; the package was installed for this purpose.
+        let library = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
+            .map_err(|e| format!("`{path}` could not be loaded as a plugin library: {e}"))?;
+        // Leaked on purpose: the handle must outlive every vtable pointer.
+        let library: &'static Library = Box::leak(Box::new(library));
+
+        // SAFETY: the ABI fixes this symbol's type.
+        let entry = match unsafe { library.get::<EntryFn>(ENTRY_SYMBOL.as_bytes()) } {
+            Ok(entry) => entry,
+            Err(_) => return Err(missing_entry(path, library)),
+        };
+        // SAFETY: the entry function takes nothing and returns a pointer to a
+        // static descriptor; the SDK guarantees it does not unwind.
+        let descriptor = unsafe { entry() };
+        // SAFETY: the descriptor, if not null, lives as long as the library.
+        unsafe { Plugin::from_descriptor(path, descriptor) }
+    }
+
+    /// Checks a descriptor layer by layer (version first, so that a library
+    /// of another ABI is named as such rather than as malformed) and collects
+    /// its processor types.
+    ///
+    /// # Safety
+    /// `descriptor` is null or points to a descriptor that, with the memory
+    /// it points to, stays valid and unchanged forever.
+    unsafe fn from_descriptor(
+        path: &str,
+        descriptor: *const PluginDescriptor,
+    ) -> Result<Plugin, String> {
+        let malformed =
+            |problem: String| format!("`{path}` has a malformed plugin descriptor: {problem}");
+        let Some(descriptor) = descriptor.as_ref() else {
+            return Err(format!(
+                "`{path}` is not a plexus plugin: its `{ENTRY_SYMBOL}` returned no descriptor"
+            ));
+        };
+        // The version fields sit at fixed offsets in every major.
+        const VERSION_END: u32 = 12;
+        if descriptor.struct_size < VERSION_END {
+            return Err(malformed(format!(
+                "it declares a size of {} bytes",
+                descriptor.struct_size
+            )));
+        }
+        let (major, minor) = (descriptor.abi_major, descriptor.abi_minor);
+        if major != ABI_MAJOR || minor > ABI_MINOR {
+            return Err(format!(
+                "`{path}` was built for plexus plugin ABI {major}.{minor}, this worker speaks {ABI_MAJOR}.{ABI_MINOR}"
+            ));
+        }
+        let needed = std::mem::size_of::<PluginDescriptor>();
+        if (descriptor.struct_size as usize) < needed {
+            return Err(malformed(format!(
+                "it is {} bytes, ABI 1.0 needs {needed}",
+                descriptor.struct_size
+            )));
+        }
+        let count = descriptor.processor_count as usize;
+        if count > 0 && descriptor.processors.is_null() {
+            return Err(malformed(format!(
+                "it lists {count} processors but no table of them"
+            )));
+        }
+        let vtables: &'static [ProcessorVTable] = if count == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(descriptor.processors, count)
+        };
+        let needed = std::mem::size_of::<ProcessorVTable>();
+        let mut processors = Vec::with_capacity(count);
+        for (index, vtable) in vtables.iter().enumerate() {
+            if (vtable.struct_size as usize) < needed {
+                return Err(malformed(format!(
+                    "processor {index} has a table of {} bytes, ABI 1.0 needs {needed}",
+                    vtable.struct_size
+                )));
+            }
+            let name = (!vtable.type_name.is_null())
+                .then(|| CStr::from_ptr(vtable.type_name).to_str().ok())
+                .flatten()
+                .ok_or_else(|| malformed(format!("processor {index} has no UTF-8 type name")))?;
+            processors.push((name.to_owned(), vtable));
+        }
+
+        let sdk = Some(descriptor.sdk_version)
+            .filter(|version| !version.is_null())
+            .map_or_else(
+                || "an unknown version".into(),
+                |version| CStr::from_ptr(version).to_string_lossy(),
+            );
+        tracing::debug!("loaded plugin `{path}` (ABI {major}.{minor}, plexus-plugin-sdk {sdk})");
+        Ok(Plugin {
+            path: path.to_owned(),
+            processors,
+        })
+    }
+
+    fn instantiate(&self, spec: &ProcessorSpec) -> Result<PluginProcessor, String> {
+        let path = &self.path;
+        let type_name = &spec.type_name;
+        let Some(&(_, vtable)) = self.processors.iter().find(|(name, _)| name == type_name) else {
+            let offered: Vec<&str> = self
+                .processors
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect();
+            let offered = if offered.is_empty() {
+                "nothing".to_owned()
+            } else {
+                offered.join(", ")
+            };
+            return Err(format!(
+                "`{path}` has no processor `{type_name}` (it offers: {offered})"
+            ));
+        };
+        let mut message = vec![0_u8; ERROR_CAPACITY];
+        let mut error = ErrorBuf {
+            ptr: message.as_mut_ptr(),
+            cap: message.len(),
+            len: 0,
+        };
+        let config = spec.config_json.as_bytes();
+        // SAFETY: the config bytes and the error buffer outlive the call.
+        let instance = unsafe { (vtable.create)(config.as_ptr(), config.len(), &mut error) };
+        if instance.is_null() {
+            let reason = error_text(&message, &error);
+            return Err(format!(
+                "`{path}` could not create processor `{}` ({type_name}): {}",
+                spec.id,
+                if reason.is_empty() {
+                    "the plugin gave no reason"
+                } else {
+                    &reason
+                }
+            ));
+        }
+        Ok(PluginProcessor {
+            vtable,
+            instance,
+            message,
+        })
+    }
+}
+
+/// Explains a missing entry symbol; a library exporting the entry of another
+/// ABI major gets a version message instead of "not a plugin".
+fn missing_entry(path: &str, library: &Library) -> String {
+    let other_major = (1..=9).filter(|&major| major != ABI_MAJOR).find(|major| {
+        let symbol = format!("plexus_plugin_entry_v{major}");
+        // SAFETY: the symbol is only looked up, never called.
+        unsafe { library.get::<*const c_void>(symbol.as_bytes()) }.is_ok()
+    });
+    match other_major {
+        Some(major) => format!(
+            "`{path}` was built for plexus plugin ABI {major}, this worker speaks {ABI_MAJOR}.{ABI_MINOR}"
+        ),
+        None => format!("`{path}` is not a plexus plugin: it exports no `{ENTRY_SYMBOL}`"),
+    }
+}
+
+/// The message a plugin wrote, tolerating a length beyond the buffer.
+fn error_text(message: &[u8], error: &ErrorBuf) -> String {
+    String::from_utf8_lossy(&message[..error.len.min(message.len())]).into_owned()
+}
+
+/// One processor instance living in a plugin library.
+struct PluginProcessor {
+    vtable: &'static ProcessorVTable,
+    /// Null once destroyed.
+    instance: *mut c_void,
+    /// The buffer the plugin writes errors into, reused for every call.
+    message: Vec<u8>,
+}
+
+impl PluginProcessor {
+    fn destroy(&mut self) {
+        let instance = std::mem::replace(&mut self.instance, std::ptr::null_mut());
+        if !instance.is_null() {
+            // SAFETY: `instance` came from this vtable's `create` and is
+            // destroyed once, since the field is now null.
+            unsafe { (self.vtable.destroy)(instance) };
+        }
+    }
+}
+
+impl Processor for PluginProcessor {
+    fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String> {
+        if self.instance.is_null() {
+            return Err("the processor was already torn down".to_owned());
+        }
+        let port = u32::try_from(input.port)
+            .map_err(|_| format!("input port {} is out of range", input.port))?;
+        let frame = FrameIn {
+            port,
+            header: *input.header,
+            data: input.data.as_ptr(),
+            len: input.data.len(),
+        };
+        let count = outputs.len() as u32;
+        let mut ctx = HostCtx {
+            outputs,
+            failure: None,
+        };
+        let host = HostOutputs {
+            struct_size: std::mem::size_of::<HostOutputs>() as u32,
+            count,
+            ctx: (&mut ctx as *mut HostCtx<'_, '_>).cast(),
+            loan: host_loan,
+            send: host_send,
+        };
+        let mut error = ErrorBuf {
+            ptr: self.message.as_mut_ptr(),
+            cap: self.message.len(),
+            len: 0,
+        };
+        // SAFETY: every pointer passed stays valid until the call returns, and
+        // `ctx` is only used by the callbacks during it.
+        let status = unsafe { (self.vtable.process)(self.instance, &frame, &host, &mut error) };
+        if status == STATUS_OK {
+            return Ok(());
+        }
+        let mut message = error_text(&self.message, &error);
+        if message.is_empty() {
+            message = "the plugin gave no reason".to_owned();
+        }
+        if let Some(failure) = ctx.failure {
+            message = format!("{message} (the worker reported: {failure})");
+        }
+        match status {
+            STATUS_PANIC => Err(format!("panicked: {message}")),
+            STATUS_ERROR => Err(message),
+            other => Err(format!("{message} (unknown plugin status {other})")),
+        }
+    }
+
+    fn teardown(&mut self) {
+        self.destroy();
+    }
+}
+
+impl Drop for PluginProcessor {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
+/// What the loan and send callbacks reach through `HostOutputs::ctx`.
+struct HostCtx<'o, 'a> {
+    outputs: &'o mut Outputs<'a>,
+    /// The last output failure, which the plugin only sees as null or a
+    /// status, kept to explain the plugin's error.
+    failure: Option<String>,
+}
+
+/// Runs a host callback; a panic in the worker's own output code must not
+/// unwind into the plugin, so it becomes a failure like any other.
+///
+/// # Safety
+/// `ctx` is the `HostCtx` of the `process` call in progress.
+unsafe fn with_ctx<T>(
+    ctx: *mut c_void,
+    f: impl FnOnce(&mut Outputs<'_>) -> Result<T, String>,
+) -> Option<T> {
+    let ctx = &mut *ctx.cast::<HostCtx<'_, '_>>();
+    let result = catch_unwind(AssertUnwindSafe(|| f(ctx.outputs))).unwrap_or_else(|payload| {
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(format!("the worker panicked in its output code: {text}"))
+    });
+    result.map_err(|failure| ctx.failure = Some(failure)).ok()
+}
+
+unsafe extern "C" fn host_loan(ctx: *mut c_void, port: u32, len: usize) -> *mut u8 {
+    with_ctx(ctx, |outputs| {
+        outputs
+            .loan(port as usize, len)
+            .map(|buffer| buffer.as_mut_ptr())
+            .map_err(|e| e.to_string())
+    })
+    .unwrap_or(std::ptr::null_mut())
+}
+
+unsafe extern "C" fn host_send(ctx: *mut c_void, port: u32, header: *const FrameHeader) -> i32 {
+    let Some(header) = header.as_ref() else {
+        return STATUS_ERROR;
+    };
+    with_ctx(ctx, |outputs| {
+        outputs
+            .send(port as usize, header)
+            .map_err(|e| e.to_string())
+    })
+    .map_or(STATUS_ERROR, |()| STATUS_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use ipc_schemas::Entry;
+    use plexus_plugin_sdk::serde_json::Value;
+    use plexus_plugin_sdk::{export_plugin, InputFrame, OutputPorts};
+
+    use super::*;
+
+    static DESTROYED: AtomicUsize = AtomicUsize::new(0);
+
+    struct Counted;
+
+    impl plexus_plugin_sdk::Processor for Counted {
+        fn setup(config: &Value) -> Result<Self, String> {
+            match config.get("fail").and_then(Value::as_str) {
+                Some("error") => Err("`fail` asks for an error".to_owned()),
+                Some("panic") => panic!("`fail` asks for a panic"),
+                _ => Ok(Counted),
+            }
+        }
+
+        fn process(
+            &mut self,
+            _input: &InputFrame<'_>,
+            _out: &mut OutputPorts<'_>,
+        ) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DESTROYED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    export_plugin!(Counted => "test.counted");
+
+    fn descriptor() -> &'static PluginDescriptor {
+        // SAFETY: the SDK's entry returns a static descriptor.
+        unsafe { &*plexus_plugin_entry_v1() }
+    }
+
+    fn check(descriptor: &PluginDescriptor) -> Result<Plugin, String> {
+        // SAFETY: every descriptor in these tests is leaked or static.
+        unsafe { Plugin::from_descriptor("/p/libx.so", descriptor) }
+    }
+
+    /// A copy of the real descriptor with some fields changed.
+    fn altered(change: impl FnOnce(&mut PluginDescriptor)) -> &'static PluginDescriptor {
+        let real = descriptor();
+        let mut copy = PluginDescriptor {
+            struct_size: real.struct_size,
+            abi_major: real.abi_major,
+            abi_minor: real.abi_minor,
+            sdk_version: real.sdk_version,
+            processor_count: real.processor_count,
+            processors: real.processors,
+        };
+        change(&mut copy);
+        Box::leak(Box::new(copy))
+    }
+
+    fn spec(type_name: &str, config_json: &str) -> ProcessorSpec {
+        ProcessorSpec {
+            id: "p1".to_owned(),
+            type_name: type_name.to_owned(),
+            entry: Entry::Dylib {
+                path: "/p/libx.so".to_owned(),
+            },
+            config_json: config_json.to_owned(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            frame_limit: None,
+        }
+    }
+
+    #[test]
+    fn a_valid_descriptor_lists_its_processors() {
+        let plugin = check(descriptor()).unwrap();
+        let names: Vec<&str> = plugin
+            .processors
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(names, ["test.counted"]);
+    }
+
+    #[test]
+    fn other_abi_versions_are_refused_by_name() {
+        let newer_major = check(altered(|d| d.abi_major = ABI_MAJOR + 1))
+            .err()
+            .unwrap();
+        assert_eq!(
+            newer_major,
+            format!(
+                "`/p/libx.so` was built for plexus plugin ABI {}.0, this worker speaks 1.0",
+                ABI_MAJOR + 1
+            )
+        );
+        let newer_minor = check(altered(|d| d.abi_minor = ABI_MINOR + 1))
+            .err()
+            .unwrap();
+        assert!(
+            newer_minor.contains(&format!("ABI 1.{}", ABI_MINOR + 1)),
+            "{newer_minor}"
+        );
+    }
+
+    #[test]
+    fn malformed_descriptors_are_refused() {
+        let null = unsafe { Plugin::from_descriptor("/p/libx.so", std::ptr::null()) }
+            .err()
+            .unwrap();
+        assert!(null.contains("is not a plexus plugin"), "{null}");
+        let small = check(altered(|d| d.struct_size = 16)).err().unwrap();
+        assert!(
+            small.starts_with("`/p/libx.so` has a malformed plugin descriptor: it is 16 bytes"),
+            "{small}"
+        );
+        let tiny = check(altered(|d| d.struct_size = 4)).err().unwrap();
+        assert!(tiny.contains("malformed"), "{tiny}");
+        let no_table = check(altered(|d| d.processors = std::ptr::null()))
+            .err()
+            .unwrap();
+        assert!(
+            no_table.contains("lists 1 processors but no table"),
+            "{no_table}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_type_names_what_is_offered() {
+        let plugin = check(descriptor()).unwrap();
+        let missing = plugin.instantiate(&spec("example.x", "{}")).err().unwrap();
+        assert_eq!(
+            missing,
+            "`/p/libx.so` has no processor `example.x` (it offers: test.counted)"
+        );
+    }
+
+    #[test]
+    fn create_failures_carry_the_plugin_message() {
+        let plugin = check(descriptor()).unwrap();
+        let error = plugin
+            .instantiate(&spec("test.counted", r#"{"fail": "error"}"#))
+            .err()
+            .unwrap();
+        assert_eq!(
+            error,
+            "`/p/libx.so` could not create processor `p1` (test.counted): `fail` asks for an error"
+        );
+        let panic = plugin
+            .instantiate(&spec("test.counted", r#"{"fail": "panic"}"#))
+            .err()
+            .unwrap();
+        assert!(
+            panic.ends_with("): panicked: `fail` asks for a panic"),
+            "{panic}"
+        );
+    }
+
+    #[test]
+    fn instances_are_destroyed_exactly_once() {
+        let plugin = check(descriptor()).unwrap();
+        let before = DESTROYED.load(Ordering::SeqCst);
+        let mut processor = plugin.instantiate(&spec("test.counted", "")).unwrap();
+        processor.teardown();
+        drop(processor);
+        assert_eq!(DESTROYED.load(Ordering::SeqCst), before + 1);
+    }
+
+    #[test]
+    fn missing_files_and_foreign_libraries_are_refused() {
+        let mut libraries = PluginLibraries::new();
+        let missing = libraries
+            .create(&spec("x", ""), "/nonexistent/libnothing.so")
+            .err()
+            .unwrap();
+        assert!(
+            missing.starts_with("`/nonexistent/libnothing.so` does not exist"),
+            "{missing}"
+        );
+
+        // libc is loaded in every test process and is certainly no plugin.
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let libc = maps
+            .lines()
+            .filter_map(|line| line.split_whitespace().nth(5))
+            .find(|path| path.contains("/libc.so") || path.contains("/libc-"))
+            .expect("the test process maps libc");
+        let foreign = libraries.create(&spec("x", ""), libc).err().unwrap();
+        assert_eq!(
+            foreign,
+            format!("`{libc}` is not a plexus plugin: it exports no `plexus_plugin_entry_v1`")
+        );
+    }
+}

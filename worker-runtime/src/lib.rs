@@ -1,0 +1,28 @@
+//! The worker side of plexus, independent of the language processors are
+//! written in. A worker binary supplies a [`ProcessorHost`] that turns a
+//! [`ProcessorSpec`](ipc_schemas::ProcessorSpec) into a [`Processor`]; this
+//! crate does the rest of ARCHITECTURE §4: hello, configure, run, stop.
+
+mod lifecycle;
+mod outputs;
+mod ports;
+mod processor;
+mod stats;
+
+pub use lifecycle::{run_worker, WorkerError};
+pub use outputs::{OutputError, Outputs};
+pub use processor::{Input, Processor, ProcessorHost};
+pub use stats::LatencyHistogram;
+
+/// Sets up logging for a worker process: plain lines on stderr, which the
+/// supervisor prefixes with the worker's name. `RUST_LOG` overrides the level.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+}

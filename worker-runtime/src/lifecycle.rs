@@ -1,0 +1,245 @@
+//! The life of a worker process (ARCHITECTURE §4): hello, configure, run
+//! until told to stop, drain, report, exit. The worker sleeps in one iceoryx2
+//! `WaitSet` on its control wake-up, its inputs' wake-ups and its sources'
+//! intervals: it never polls.
+
+use std::time::{Duration, Instant};
+
+use bus::control::{MessageReceiver, MessageSender};
+use bus::wake::WakeListener;
+use bus::{Bus, BusError, Ipc};
+use iceoryx2::prelude::*;
+use ipc_schemas::{env, Command, Names, Report, WorkerConfig, PROTOCOL_VERSION};
+use thiserror::Error;
+
+use crate::ports::{ProcessError, Slot};
+use crate::processor::ProcessorHost;
+
+/// How long a worker waits for a command the supervisor owes it. The
+/// supervisor has its own, shorter deadlines; this only ends orphans.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Error)]
+pub enum WorkerError {
+    #[error("{0} is not set: workers are started by `plexus run`, not by hand")]
+    MissingEnv(&'static str),
+    #[error("invalid worker identity: {0}")]
+    Identity(#[from] ipc_schemas::NameError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("protocol: {0}")]
+    Protocol(String),
+    #[error("processor `{processor}`: {message}")]
+    Setup { processor: String, message: String },
+    #[error("waiting: {0}")]
+    Wait(String),
+}
+
+/// The supervisor's end, as the worker sees it.
+struct Control {
+    commands: MessageReceiver,
+    reports: MessageSender,
+    wake: WakeListener,
+}
+
+impl Control {
+    fn open(bus: &Bus, worker: &str) -> Result<Self, BusError> {
+        let names = bus.names();
+        let commands = MessageReceiver::open(bus, &names.ctl_commands(worker))?;
+        let wake = WakeListener::open(bus, &names.worker_wake(worker))?;
+        let reports = MessageSender::open(bus, &names.ctl_reports(worker), &names.supervisor_wake())?;
+        Ok(Self { commands, reports, wake })
+    }
+
+    fn report(&self, report: &Report) -> Result<(), BusError> {
+        self.reports.send(report).map(|_| ())
+    }
+
+    /// Waits for the next command, answering pings on the way.
+    fn next_command(&self, waitset: &WaitSet<Ipc>) -> Result<Command, WorkerError> {
+        let _guard = waitset.attach_notification(self.wake.listener()).map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        loop {
+            self.wake.drain()?;
+            while let Some(command) = self.commands.try_recv::<Command>()? {
+                match command {
+                    Command::Ping { nonce } => self.report(&Report::Pong { nonce })?,
+                    other => return Ok(other),
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(WorkerError::Protocol("the supervisor sent no command in time".into()));
+            }
+            waitset
+                .wait_and_process_once_with_timeout(|_| CallbackProgression::Continue, left)
+                .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
+        }
+    }
+}
+
+/// Runs a worker from spawn to exit with processors made by `host`.
+pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
+    let runtime = std::env::var(env::RUNTIME).map_err(|_| WorkerError::MissingEnv(env::RUNTIME))?;
+    let worker = std::env::var(env::WORKER).map_err(|_| WorkerError::MissingEnv(env::WORKER))?;
+    ipc_schemas::names::validate_id(&worker)?;
+    let bus = Bus::join(Names::new(&runtime)?, &format!("worker-{worker}"))?;
+    let control = Control::open(&bus, &worker)?;
+    let waitset = WaitSetBuilder::new()
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<Ipc>()
+        .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
+
+    control.report(&Report::Hello { protocol: PROTOCOL_VERSION, pid: std::process::id() })?;
+    let config = match control.next_command(&waitset)? {
+        Command::Configure(config) => config,
+        other => return Err(WorkerError::Protocol(format!("expected Configure, got {other:?}"))),
+    };
+    let (mut slots, wakes) = match configure(&bus, host, &config) {
+        Ok(configured) => configured,
+        Err(WorkerError::Setup { processor, message }) => {
+            control.report(&Report::ConfigureFailed { processor: processor.clone(), message: message.clone() })?;
+            return Err(WorkerError::Setup { processor, message });
+        }
+        Err(e) => return Err(e),
+    };
+    control.report(&Report::Configured)?;
+    match control.next_command(&waitset)? {
+        Command::Start => {}
+        Command::Stop | Command::Exit => return Ok(()),
+        other => return Err(WorkerError::Protocol(format!("expected Start, got {other:?}"))),
+    }
+    control.report(&Report::Running)?;
+    run(&control, &waitset, &mut slots, &wakes)?;
+
+    for slot in &mut slots {
+        slot.processor.teardown();
+    }
+    control.report(&Report::Stopped { stats: slots.iter().map(Slot::stats).collect() })?;
+    // Downstream may still be reading frames from our shared memory: stay
+    // until the supervisor says everyone has stopped.
+    loop {
+        if let Command::Exit = control.next_command(&waitset)? {
+            return Ok(());
+        }
+    }
+}
+
+/// Wake-up listeners of all inputs, with the slot and input they belong to.
+type InputWakes = Vec<(usize, usize, WakeListener)>;
+
+fn configure(bus: &Bus, host: &mut dyn ProcessorHost, config: &WorkerConfig) -> Result<(Vec<Slot>, InputWakes), WorkerError> {
+    let mut slots = Vec::new();
+    let mut wakes = Vec::new();
+    for spec in &config.processors {
+        let (slot, slot_wakes) = Slot::configure(bus, host, spec)
+            .map_err(|message| WorkerError::Setup { processor: spec.id.clone(), message })?;
+        wakes.extend(slot_wakes.into_iter().enumerate().map(|(input, w)| (slots.len(), input, w)));
+        slots.push(slot);
+    }
+    Ok((slots, wakes))
+}
+
+/// The running state: returns when `Stop` arrives, after draining inputs.
+fn run(control: &Control, waitset: &WaitSet<Ipc>, slots: &mut [Slot], wakes: &InputWakes) -> Result<(), WorkerError> {
+    let attach_err = |e| WorkerError::Wait(format!("{e:?}"));
+    let control_guard = waitset.attach_notification(control.wake.listener()).map_err(attach_err)?;
+    let input_guards = wakes
+        .iter()
+        .map(|(_, _, w)| waitset.attach_notification(w.listener()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(attach_err)?;
+    let source_guards = slots
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.processor.interval().map(|period| (i, period)))
+        .map(|(i, period)| waitset.attach_interval(period).map(|g| (i, g)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(attach_err)?;
+
+    let mut errors = Vec::new();
+    let mut finished_sources = vec![false; slots.len()];
+    loop {
+        let mut control_woke = false;
+        let mut ready_inputs = Vec::new();
+        let mut due_sources = Vec::new();
+        waitset
+            .wait_and_process_once(|id| {
+                if id.has_event_from(&control_guard) {
+                    control_woke = true;
+                }
+                for (k, guard) in input_guards.iter().enumerate() {
+                    if id.has_event_from(guard) {
+                        ready_inputs.push(k);
+                    }
+                }
+                for (slot, guard) in &source_guards {
+                    if id.has_event_from(guard) {
+                        due_sources.push(*slot);
+                    }
+                }
+                CallbackProgression::Continue
+            })
+            .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
+
+        for k in ready_inputs {
+            let (slot, input, wake) = &wakes[k];
+            wake.drain()?;
+            slots[*slot].drain_input(*input, &mut errors)?;
+        }
+        for slot in due_sources {
+            if !finished_sources[slot] && slots[slot].produce(&mut errors) {
+                finished_sources[slot] = true;
+                control.report(&Report::SourceFinished { processor: slots[slot].id.clone() })?;
+            }
+        }
+        report_errors(control, &mut errors)?;
+        if control_woke && handle_commands(control)? {
+            for slot in slots.iter_mut() {
+                slot.drain_all_inputs(&mut errors)?;
+            }
+            return report_errors(control, &mut errors);
+        }
+    }
+}
+
+/// Logs and reports processor errors; the worker carries on.
+fn report_errors(control: &Control, errors: &mut Vec<ProcessError>) -> Result<(), WorkerError> {
+    for e in errors.drain(..) {
+        tracing::warn!(processor = %e.processor, "{}", e.message);
+        control.report(&Report::ProcessorError { processor: e.processor, message: e.message })?;
+    }
+    Ok(())
+}
+
+/// Handles waiting commands; true when one of them was `Stop`.
+fn handle_commands(control: &Control) -> Result<bool, WorkerError> {
+    control.wake.drain()?;
+    let mut stop = false;
+    while let Some(command) = control.commands.try_recv::<Command>()? {
+        match command {
+            Command::Ping { nonce } => control.report(&Report::Pong { nonce })?,
+            Command::Stop | Command::Exit => stop = true,
+            other => return Err(WorkerError::Protocol(format!("unexpected {other:?} while running"))),
+        }
+    }
+    Ok(stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_environment_is_explained() {
+        std::env::remove_var(env::RUNTIME);
+        struct NoHost;
+        impl ProcessorHost for NoHost {
+            fn create(&mut self, _: &ipc_schemas::ProcessorSpec) -> Result<Box<dyn crate::Processor>, String> {
+                Err("none".into())
+            }
+        }
+        let err = run_worker(&mut NoHost).unwrap_err();
+        assert!(err.to_string().contains("PLEXUS_RUNTIME is not set"), "{err}");
+    }
+}

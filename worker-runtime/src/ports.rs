@@ -1,0 +1,133 @@
+//! A configured processor with its wired ports and counters.
+
+use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber};
+use bus::wake::WakeListener;
+use bus::Bus;
+use ipc_schemas::frame::monotonic_ns;
+use ipc_schemas::{ProcessorSpec, ProcessorStats};
+
+use crate::outputs::{OutputPort, Outputs};
+use crate::processor::{Input, Processor, ProcessorHost};
+use crate::stats::{InputTracker, LatencyHistogram};
+
+/// First shared-memory segment per output; larger frames grow it once.
+const INITIAL_FRAME_BYTES: usize = 64 * 1024;
+
+pub(crate) struct Slot {
+    pub id: String,
+    pub processor: Box<dyn Processor>,
+    pub inputs: Vec<(FrameSubscriber, InputTracker)>,
+    pub outputs: Vec<OutputPort>,
+    pub latency: LatencyHistogram,
+    pub errors: u64,
+    pub frame_limit: Option<u64>,
+    pub produced: u64,
+}
+
+/// A processor's failure to handle one frame, to be reported.
+pub(crate) struct ProcessError {
+    pub processor: String,
+    pub message: String,
+}
+
+impl Slot {
+    /// Creates the processor and opens its ports. Outputs open first so a
+    /// processor wired to itself through a group never misses its own frames.
+    /// Also returns one wake listener per input, in input order.
+    pub fn configure(
+        bus: &Bus,
+        host: &mut dyn ProcessorHost,
+        spec: &ProcessorSpec,
+    ) -> Result<(Self, Vec<WakeListener>), String> {
+        let processor = host.create(spec)?;
+        let outputs = spec
+            .outputs
+            .iter()
+            .map(|o| {
+                let publisher = FramePublisher::open(bus, &spec.id, &o.port, INITIAL_FRAME_BYTES)
+                    .map_err(|e| format!("output `{}`: {e}", o.port))?;
+                Ok(OutputPort { name: o.port.clone(), schema: o.schema, publisher, pending: None, sent: 0 })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let inputs = spec
+            .inputs
+            .iter()
+            .map(|i| {
+                let sub = FrameSubscriber::open(bus, &i.from_processor, &i.from_port)
+                    .map_err(|e| format!("input `{}`: {e}", i.port))?;
+                Ok((sub, InputTracker::new(&i.port)))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let wakes = spec
+            .inputs
+            .iter()
+            .map(|i| port_wake_listener(bus, &i.from_processor, &i.from_port).map_err(|e| format!("input `{}`: {e}", i.port)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let slot = Self {
+            id: spec.id.clone(),
+            processor,
+            inputs,
+            outputs,
+            latency: LatencyHistogram::default(),
+            errors: 0,
+            frame_limit: spec.frame_limit,
+            produced: 0,
+        };
+        Ok((slot, wakes))
+    }
+
+    /// Processes every frame waiting on input `index`.
+    pub fn drain_input(&mut self, index: usize, errors: &mut Vec<ProcessError>) -> Result<(), bus::BusError> {
+        while let Some(sample) = self.inputs[index].0.receive()? {
+            let header = *sample.user_header();
+            self.latency.record(monotonic_ns().saturating_sub(header.capture_ns));
+            self.inputs[index].1.observe(header.seq);
+            let input = Input { port: index, header: &header, data: sample.payload() };
+            let result = self.processor.process(&input, &mut Outputs::new(&mut self.outputs));
+            if let Err(message) = result {
+                self.errors += 1;
+                errors.push(ProcessError { processor: self.id.clone(), message });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn drain_all_inputs(&mut self, errors: &mut Vec<ProcessError>) -> Result<(), bus::BusError> {
+        for index in 0..self.inputs.len() {
+            self.drain_input(index, errors)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one production step of a source. Returns true once the source
+    /// has reached its frame limit and will produce no more.
+    pub fn produce(&mut self, errors: &mut Vec<ProcessError>) -> bool {
+        if self.finished() {
+            return true;
+        }
+        self.produced += 1;
+        if let Err(message) = self.processor.produce(&mut Outputs::new(&mut self.outputs)) {
+            self.errors += 1;
+            errors.push(ProcessError { processor: self.id.clone(), message });
+        }
+        self.finished()
+    }
+
+    pub fn finished(&self) -> bool {
+        self.frame_limit.is_some_and(|limit| self.produced >= limit)
+    }
+
+    pub fn stats(&self) -> ProcessorStats {
+        ProcessorStats {
+            processor: self.id.clone(),
+            inputs: self.inputs.iter().map(|(_, t)| t.stats.clone()).collect(),
+            outputs: self
+                .outputs
+                .iter()
+                .map(|o| ipc_schemas::PortStats { port: o.name.clone(), frames: o.sent, ..Default::default() })
+                .collect(),
+            errors: self.errors,
+            latency: self.latency.summary(),
+        }
+    }
+}

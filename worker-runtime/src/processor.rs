@@ -1,0 +1,43 @@
+//! The seam between the shared worker loop and a language runtime.
+
+use std::time::Duration;
+
+use ipc_schemas::{FrameHeader, ProcessorSpec};
+
+use crate::outputs::Outputs;
+
+/// One frame handed to a processor: borrowed from shared memory for the
+/// duration of the call only.
+pub struct Input<'a> {
+    /// Index of the input port in the processor's spec.
+    pub port: usize,
+    pub header: &'a FrameHeader,
+    pub data: &'a [u8],
+}
+
+/// A running processor instance.
+pub trait Processor {
+    /// Handles one input frame. An `Err` is reported as a processor error;
+    /// the worker goes on with the next frame.
+    fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String>;
+
+    /// Sources only: how often [`Processor::produce`] is due.
+    fn interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Sources only: produces the next frame(s).
+    fn produce(&mut self, _outputs: &mut Outputs<'_>) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Called once before the worker reports it stopped.
+    fn teardown(&mut self) {}
+}
+
+/// Creates processors for one kind of worker (builtins and dylibs, Python, …).
+pub trait ProcessorHost {
+    /// Instantiates the processor described by `spec`. The error names what
+    /// is wrong in one sentence; the worker reports it and exits.
+    fn create(&mut self, spec: &ProcessorSpec) -> Result<Box<dyn Processor>, String>;
+}
