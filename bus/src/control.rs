@@ -60,9 +60,15 @@ impl MessageReceiver {
 
     /// The next message, if one is waiting.
     pub fn try_recv<T: DeserializeOwned>(&self) -> Result<Option<T>, BusError> {
-        match self.subscriber.receive().map_err(ctx("receiving message"))? {
+        match self
+            .subscriber
+            .receive()
+            .map_err(ctx("receiving message"))?
+        {
             None => Ok(None),
-            Some(sample) => wire::decode(sample.payload()).map(Some).map_err(ctx("decoding message")),
+            Some(sample) => wire::decode(sample.payload())
+                .map(Some)
+                .map_err(ctx("decoding message")),
         }
     }
 }

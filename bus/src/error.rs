@@ -12,7 +12,10 @@ pub struct BusError {
 
 impl BusError {
     pub fn new(action: impl Into<String>, detail: impl std::fmt::Debug) -> Self {
-        Self { action: action.into(), detail: format!("{detail:?}") }
+        Self {
+            action: action.into(),
+            detail: format!("{detail:?}"),
+        }
     }
 }
 

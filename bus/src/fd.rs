@@ -21,7 +21,10 @@ impl WaitableFd {
         // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
         let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
         if raw < 0 {
-            return Err(BusError::new(format!("pidfd_open({pid})"), std::io::Error::last_os_error()));
+            return Err(BusError::new(
+                format!("pidfd_open({pid})"),
+                std::io::Error::last_os_error(),
+            ));
         }
         Self::from_raw(raw as i32)
     }
@@ -32,7 +35,8 @@ impl WaitableFd {
     }
 
     fn from_raw(raw: i32) -> Result<Self, BusError> {
-        let fd = FileDescriptor::new(raw).ok_or_else(|| BusError::new(format!("fd {raw}"), "not a valid file descriptor"))?;
+        let fd = FileDescriptor::new(raw)
+            .ok_or_else(|| BusError::new(format!("fd {raw}"), "not a valid file descriptor"))?;
         Ok(Self { fd })
     }
 

@@ -17,7 +17,9 @@ pub struct RuntimeFiles {
 
 impl RuntimeFiles {
     pub fn new(names: &Names) -> Self {
-        Self { prefix: names.file_prefix() }
+        Self {
+            prefix: names.file_prefix(),
+        }
     }
 
     /// Prefix of every shared-memory object of the runtime.
@@ -35,17 +37,29 @@ impl RuntimeFiles {
     /// Deletes every file of the runtime. Call only when no process of the
     /// runtime is left. Returns how many entries were removed.
     pub fn remove_all(&self) -> usize {
-        let Ok(entries) = std::fs::read_dir(SHM_DIR) else { return 0 };
+        let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
+            return 0;
+        };
         let mut removed = 0;
         for entry in entries.flatten() {
-            if !entry.file_name().to_string_lossy().starts_with(&self.prefix) {
+            if !entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&self.prefix)
+            {
                 continue;
             }
             let path = entry.path();
-            let result = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            let result = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
             match result {
                 Ok(()) => removed += 1,
-                Err(e) => tracing::warn!(path = %path.display(), "could not remove runtime file: {e}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "could not remove runtime file: {e}")
+                }
             }
         }
         removed
@@ -54,7 +68,10 @@ impl RuntimeFiles {
     /// True while anything of the runtime is still in `/dev/shm`.
     pub fn any_left(&self) -> bool {
         std::fs::read_dir(SHM_DIR)
-            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&self.prefix)))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(&self.prefix))
+            })
             .unwrap_or(false)
     }
 }

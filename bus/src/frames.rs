@@ -30,7 +30,12 @@ pub struct OutFrame {
 impl FramePublisher {
     /// `initial_len` sizes the first shared-memory segment; larger frames
     /// grow it (power-of-two steps) instead of failing.
-    pub fn open(bus: &Bus, processor: &str, port: &str, initial_len: usize) -> Result<Self, BusError> {
+    pub fn open(
+        bus: &Bus,
+        processor: &str,
+        port: &str,
+        initial_len: usize,
+    ) -> Result<Self, BusError> {
         let service = frame_service(bus, processor, port)?;
         let publisher = service
             .publisher_builder()
@@ -45,7 +50,10 @@ impl FramePublisher {
 
     /// Loans `len` bytes of shared memory for the next frame.
     pub fn loan(&self, len: usize) -> Result<OutFrame, BusError> {
-        let sample = self.publisher.loan_slice_uninit(len).map_err(ctx(format!("loaning {len} bytes")))?;
+        let sample = self
+            .publisher
+            .loan_slice_uninit(len)
+            .map_err(ctx(format!("loaning {len} bytes")))?;
         Ok(OutFrame { sample })
     }
 
@@ -105,6 +113,10 @@ impl FrameSubscriber {
 }
 
 /// Listens for "frames ready" on the output `port` of `processor`.
-pub fn port_wake_listener(bus: &Bus, processor: &str, port: &str) -> Result<WakeListener, BusError> {
+pub fn port_wake_listener(
+    bus: &Bus,
+    processor: &str,
+    port: &str,
+) -> Result<WakeListener, BusError> {
     WakeListener::open(bus, &bus.names().port_wake(processor, port))
 }

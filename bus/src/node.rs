@@ -19,7 +19,9 @@ impl Bus {
     /// caller: the supervisor handles Ctrl-C itself, workers obey commands.
     pub fn join(names: Names, node_name: &str) -> Result<Self, BusError> {
         let config = runtime_config(&names)?;
-        let name: NodeName = node_name.try_into().map_err(ctx(format!("node name `{node_name}`")))?;
+        let name: NodeName = node_name
+            .try_into()
+            .map_err(ctx(format!("node name `{node_name}`")))?;
         let node = NodeBuilder::new()
             .name(&name)
             .config(&config)
@@ -42,7 +44,10 @@ impl Bus {
     pub fn cleanup_dead_nodes(&self) {
         let state = self.node.try_cleanup_dead_nodes();
         if state.failed_cleanups > 0 {
-            tracing::warn!(failed = state.failed_cleanups, "some dead iceoryx2 nodes could not be cleaned");
+            tracing::warn!(
+                failed = state.failed_cleanups,
+                "some dead iceoryx2 nodes could not be cleaned"
+            );
         }
     }
 }
@@ -59,6 +64,8 @@ pub fn runtime_config(names: &Names) -> Result<Config, BusError> {
         .map_err(ctx("runtime file prefix"))?;
     let root = files.root_dir();
     let root = format!("{}/", root.display());
-    config.global.set_root_path(&root.as_str().try_into().map_err(ctx("runtime root path"))?);
+    config
+        .global
+        .set_root_path(&root.as_str().try_into().map_err(ctx("runtime root path"))?);
     Ok(config)
 }

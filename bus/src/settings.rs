@@ -30,7 +30,8 @@ pub type MessageService = publish_subscribe::PortFactory<Ipc, [u8], ()>;
 pub type EventService = event::PortFactory<Ipc>;
 
 fn service_name(name: &str) -> Result<ServiceName, BusError> {
-    name.try_into().map_err(ctx(format!("service name `{name}`")))
+    name.try_into()
+        .map_err(ctx(format!("service name `{name}`")))
 }
 
 /// Frames of one output port. Safe overflow is on: a slow or dead consumer

@@ -24,7 +24,10 @@ impl Waker {
     /// Wakes every listener. Nobody listening is not an error: a consumer
     /// may be restarting.
     pub fn wake(&self) -> Result<(), BusError> {
-        self.notifier.notify().map(|_| ()).map_err(ctx("sending wake-up"))
+        self.notifier
+            .notify()
+            .map(|_| ())
+            .map_err(ctx("sending wake-up"))
     }
 }
 
@@ -48,6 +51,9 @@ impl WakeListener {
 
     /// Consumes pending wake-ups so a level-triggered wait does not fire again.
     pub fn drain(&self) -> Result<(), BusError> {
-        self.listener.try_wait(|_| {}).map(|_| ()).map_err(ctx("reading wake-ups"))
+        self.listener
+            .try_wait(|_| {})
+            .map(|_| ())
+            .map_err(ctx("reading wake-ups"))
     }
 }

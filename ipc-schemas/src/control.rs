@@ -24,17 +24,32 @@ pub enum Command {
 /// Worker → supervisor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Report {
-    Hello { protocol: u32, pid: u32 },
+    Hello {
+        protocol: u32,
+        pid: u32,
+    },
     Configured,
     /// A processor could not be set up; the worker exits after sending this.
-    ConfigureFailed { processor: String, message: String },
+    ConfigureFailed {
+        processor: String,
+        message: String,
+    },
     Running,
     /// A source reached its frame limit and will produce nothing more.
-    SourceFinished { processor: String },
+    SourceFinished {
+        processor: String,
+    },
     /// `process` failed for one frame; the worker goes on with the next.
-    ProcessorError { processor: String, message: String },
-    Pong { nonce: u64 },
-    Stopped { stats: Vec<ProcessorStats> },
+    ProcessorError {
+        processor: String,
+        message: String,
+    },
+    Pong {
+        nonce: u64,
+    },
+    Stopped {
+        stats: Vec<ProcessorStats>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

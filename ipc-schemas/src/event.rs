@@ -33,7 +33,7 @@ impl std::fmt::Display for ExitStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EventKind {
-    RuntimeStarted { pipeline: String },
+    RuntimeStarted { runtime: String, pipeline: String },
     RuntimeStopping { reason: String },
     RuntimeStopped { outcome: String },
     WorkerSpawned { worker: String, pid: u32 },

@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn header_layout_is_stable() {
-        assert_eq!(std::mem::size_of::<FrameHeader>(), 48);
+        assert_eq!(std::mem::size_of::<FrameHeader>(), 40);
         assert_eq!(std::mem::align_of::<FrameHeader>(), 8);
     }
 

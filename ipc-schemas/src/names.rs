@@ -15,7 +15,9 @@ pub enum NameError {
 pub fn validate_id(id: &str) -> Result<(), NameError> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -32,7 +34,9 @@ pub struct Names {
 impl Names {
     pub fn new(runtime: &str) -> Result<Self, NameError> {
         validate_id(runtime)?;
-        Ok(Self { runtime: runtime.to_string() })
+        Ok(Self {
+            runtime: runtime.to_string(),
+        })
     }
 
     pub fn runtime(&self) -> &str {

@@ -94,9 +94,13 @@ mod tests {
 
     #[test]
     fn wildcards_admit_their_family_only() {
-        assert!(Accepts::parse("video/*").unwrap().admits(SchemaId::VideoGray8));
+        assert!(Accepts::parse("video/*")
+            .unwrap()
+            .admits(SchemaId::VideoGray8));
         assert!(!Accepts::parse("video/*").unwrap().admits(SchemaId::Bytes));
         assert!(Accepts::parse("any").unwrap().admits(SchemaId::Bytes));
-        assert!(!Accepts::parse("video/gray8").unwrap().admits(SchemaId::VideoRgba8));
+        assert!(!Accepts::parse("video/gray8")
+            .unwrap()
+            .admits(SchemaId::VideoRgba8));
     }
 }

@@ -13,7 +13,10 @@ pub enum WireError {
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
-    Ok(bincode::serde::encode_to_vec(value, bincode::config::standard())?)
+    Ok(bincode::serde::encode_to_vec(
+        value,
+        bincode::config::standard(),
+    )?)
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
@@ -33,7 +36,9 @@ mod tests {
             processors: vec![ProcessorSpec {
                 id: "gray".into(),
                 type_name: "example.grayscale".into(),
-                entry: Entry::Dylib { path: "/x/libg.so".into() },
+                entry: Entry::Dylib {
+                    path: "/x/libg.so".into(),
+                },
                 config_json: r#"{"a":1}"#.into(),
                 inputs: vec![InputSpec {
                     port: "in".into(),
@@ -41,13 +46,19 @@ mod tests {
                     from_processor: "camera".into(),
                     from_port: "out".into(),
                 }],
-                outputs: vec![OutputSpec { port: "out".into(), schema: SchemaId::VideoGray8 }],
+                outputs: vec![OutputSpec {
+                    port: "out".into(),
+                    schema: SchemaId::VideoGray8,
+                }],
                 frame_limit: Some(3),
             }],
         });
         let back: Command = decode(&encode(&cmd).unwrap()).unwrap();
         assert_eq!(back, cmd);
-        let rep = Report::Hello { protocol: 7, pid: 42 };
+        let rep = Report::Hello {
+            protocol: 7,
+            pid: 42,
+        };
         assert_eq!(decode::<Report>(&encode(&rep).unwrap()).unwrap(), rep);
     }
 

@@ -47,15 +47,20 @@ impl Catalog {
         let mut catalog = Self::default();
         let builtins = manifest::parse(Path::new("builtins.yaml"), BUILTINS)?;
         for decl in builtins.processors {
-            catalog.add(TypeInfo { decl, origin: Origin::Builtin })?;
+            catalog.add(TypeInfo {
+                decl,
+                origin: Origin::Builtin,
+            })?;
         }
         for entry in &pipeline.file.packages {
             let dir = pipeline.dir().join(entry);
             let package = Package::load_dir(&dir).map_err(|e| match e {
-                UserError::InFile { message, .. } if message == "package directory not found" => UserError::in_file(
-                    &pipeline.path,
-                    format!("package `{entry}` not found (looked in {})", dir.display()),
-                ),
+                UserError::InFile { message, .. } if message == "package directory not found" => {
+                    UserError::in_file(
+                        &pipeline.path,
+                        format!("package `{entry}` not found (looked in {})", dir.display()),
+                    )
+                }
                 other => other,
             })?;
             let manifest_path = dir.join(manifest::MANIFEST_FILE);
@@ -63,7 +68,10 @@ impl Catalog {
                 check_decl(&manifest_path, &decl)?;
                 catalog.add(TypeInfo {
                     decl,
-                    origin: Origin::Package { dir: package.dir.clone(), manifest: manifest_path.clone() },
+                    origin: Origin::Package {
+                        dir: package.dir.clone(),
+                        manifest: manifest_path.clone(),
+                    },
                 })?;
             }
         }
@@ -94,18 +102,25 @@ impl Catalog {
 
 /// Checks what a manifest says about one processor that parsing cannot.
 fn check_decl(manifest: &Path, decl: &ProcessorDecl) -> Result<(), UserError> {
-    let at = |what: String| UserError::in_file(manifest, format!("processor `{}`: {what}", decl.name));
+    let at =
+        |what: String| UserError::in_file(manifest, format!("processor `{}`: {what}", decl.name));
     for port in decl.inputs.iter().chain(&decl.outputs) {
         validate_id(&port.name).map_err(|e| at(format!("port {e}")))?;
     }
     for port in &decl.inputs {
         if Accepts::parse(&port.schema).is_none() {
-            return Err(at(format!("input `{}` has unknown schema `{}`", port.name, port.schema)));
+            return Err(at(format!(
+                "input `{}` has unknown schema `{}`",
+                port.name, port.schema
+            )));
         }
     }
     for port in &decl.outputs {
         if SchemaId::from_name(&port.schema).is_none() {
-            return Err(at(format!("output `{}` has unknown schema `{}`", port.name, port.schema)));
+            return Err(at(format!(
+                "output `{}` has unknown schema `{}`",
+                port.name, port.schema
+            )));
         }
     }
     Ok(())
@@ -121,6 +136,9 @@ mod tests {
         for decl in &m.processors {
             check_decl(Path::new("builtins.yaml"), decl).unwrap();
         }
-        assert!(m.processors.iter().any(|p| p.name == "builtin.test_pattern"));
+        assert!(m
+            .processors
+            .iter()
+            .any(|p| p.name == "builtin.test_pattern"));
     }
 }

@@ -14,7 +14,11 @@ use crate::runtime::{self, Outcome, RunOptions};
 use crate::summary;
 
 #[derive(Debug, Parser)]
-#[command(name = "plexus", version, about = "Run streaming pipelines of Rust, Python and TypeScript processors, each in its own process, joined by zero-copy shared memory.")]
+#[command(
+    name = "plexus",
+    version,
+    about = "Run streaming pipelines of Rust, Python and TypeScript processors, each in its own process, joined by zero-copy shared memory."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Commands,
@@ -48,7 +52,9 @@ pub enum Commands {
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(secs > 0.0 && secs.is_finite()) {
         return Err(format!("`{s}` must be a positive number of seconds"));
     }
@@ -76,7 +82,12 @@ pub fn execute(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
-        Commands::Run { pipeline, frames, duration, json } => {
+        Commands::Run {
+            pipeline,
+            frames,
+            duration,
+            json,
+        } => {
             let plan = load_plan(&pipeline)?;
             let report = runtime::run(&plan, &RunOptions { frames, duration })?;
             if json {
@@ -84,7 +95,11 @@ pub fn execute(cli: Cli) -> Result<i32> {
             } else {
                 println!("{}", summary::to_table(&plan, &report));
             }
-            Ok(if report.outcome == Outcome::Failed { 1 } else { 0 })
+            Ok(if report.outcome == Outcome::Failed {
+                1
+            } else {
+                0
+            })
         }
     }
 }

@@ -8,10 +8,17 @@ use serde_json::{Map, Value};
 use crate::manifest::{ConfigField, ConfigType};
 
 /// Returns the complete config, or one sentence about the first bad key.
-pub fn apply(schema: &BTreeMap<String, ConfigField>, given: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+pub fn apply(
+    schema: &BTreeMap<String, ConfigField>,
+    given: &Map<String, Value>,
+) -> Result<Map<String, Value>, String> {
     if let Some(key) = given.keys().find(|k| !schema.contains_key(*k)) {
         let known: Vec<&str> = schema.keys().map(String::as_str).collect();
-        let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+        let known = if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        };
         return Err(format!("unknown config key `{key}` (known keys: {known})"));
     }
     let mut out = Map::new();
@@ -37,7 +44,9 @@ fn check(key: &str, field: &ConfigField, value: &Value) -> Result<(), String> {
     };
     if !type_ok {
         let kind = format!("{:?}", field.kind).to_lowercase();
-        return Err(format!("config `{key}` must be of type {kind}, not `{value}`"));
+        return Err(format!(
+            "config `{key}` must be of type {kind}, not `{value}`"
+        ));
     }
     if let Some(n) = value.as_f64() {
         let below = field.min.is_some_and(|min| n < min);
@@ -81,7 +90,10 @@ mod tests {
     fn each_mistake_is_named() {
         let cases = [
             (json!({"dir": "/o", "fsp": 3}), "unknown config key `fsp`"),
-            (json!({"dir": "/o", "fps": "fast"}), "must be of type integer"),
+            (
+                json!({"dir": "/o", "fps": "fast"}),
+                "must be of type integer",
+            ),
             (json!({"dir": "/o", "fps": 0}), "between 1 and 1000"),
             (json!({}), "`dir` is required"),
         ];

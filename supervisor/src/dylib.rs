@@ -18,7 +18,12 @@ pub fn resolve(package_dir: &Path, entry: &str) -> Result<PathBuf, String> {
     // The freshest build wins, so a debug build after a release one is used.
     let found = candidates
         .iter()
-        .filter_map(|p| std::fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| (p, m.modified().unwrap_or(SystemTime::UNIX_EPOCH))))
+        .filter_map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| (p, m.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
+        })
         .max_by_key(|(_, modified)| *modified);
     match found {
         Some((path, _)) => path.canonicalize().map_err(|e| format!("cannot open `{}`: {e}", path.display())),
@@ -37,5 +42,8 @@ fn target_dir(package_dir: &Path) -> Option<PathBuf> {
         return Some(PathBuf::from(dir));
     }
     let start = package_dir.canonicalize().ok()?;
-    start.ancestors().map(|a| a.join("target")).find(|t| t.is_dir())
+    start
+        .ancestors()
+        .map(|a| a.join("target"))
+        .find(|t| t.is_dir())
 }

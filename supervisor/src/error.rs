@@ -15,7 +15,10 @@ pub enum UserError {
 
 impl UserError {
     pub fn in_file(path: &Path, message: impl Into<String>) -> Self {
-        UserError::InFile { path: path.to_path_buf(), message: message.into() }
+        UserError::InFile {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
     }
 
     /// A YAML error with its line and column when the parser knows them.

@@ -124,7 +124,10 @@ impl Package {
             UserError::in_file(&path, format!("cannot read the package manifest: {e}"))
         })?;
         let manifest = parse(&path, &text)?;
-        Ok(Self { dir: dir.to_path_buf(), manifest })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
     }
 }
 
@@ -158,7 +161,12 @@ processors:
     #[test]
     fn an_unknown_runtime_is_named() {
         let text = "package: { name: a, version: 1.0.0 }\nprocessors:\n  - { name: a.b, runtime: cobol, entry: x, mode: reactive }\n";
-        let err = parse(Path::new("plexus.yaml"), text).unwrap_err().to_string();
-        assert!(err.contains("cobol") && err.contains("plexus.yaml"), "{err}");
+        let err = parse(Path::new("plexus.yaml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cobol") && err.contains("plexus.yaml"),
+            "{err}"
+        );
     }
 }

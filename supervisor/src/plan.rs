@@ -33,6 +33,14 @@ pub struct PlannedProcessor {
     pub worker: String,
 }
 
+impl Plan {
+    /// The pipeline's directory, absolute, where workers run.
+    pub fn dir(&self) -> PathBuf {
+        let dir = crate::pipeline::dir_of(&self.path);
+        dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+    }
+}
+
 impl PlannedProcessor {
     pub fn is_source(&self) -> bool {
         self.spec.inputs.is_empty()
@@ -63,7 +71,11 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
     for (id, entry) in file.processors.iter() {
         validate_id(id).map_err(|e| err(format!("processor id {e}")))?;
         let info = catalog.get(&entry.type_name).ok_or_else(|| {
-            err(format!("processor `{id}` has unknown type `{}`{}", entry.type_name, suggestion(catalog, &entry.type_name)))
+            err(format!(
+                "processor `{id}` has unknown type `{}`{}",
+                entry.type_name,
+                suggestion(catalog, &entry.type_name)
+            ))
         })?;
         types.insert(id, info);
     }
@@ -71,7 +83,13 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
     let connections = file
         .connections
         .iter()
-        .map(|line| parse_connection(line).ok_or_else(|| err(format!("connection `{line}` is not of the form `a.out -> b.in`"))))
+        .map(|line| {
+            parse_connection(line).ok_or_else(|| {
+                err(format!(
+                    "connection `{line}` is not of the form `a.out -> b.in`"
+                ))
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut inputs: BTreeMap<&str, Vec<InputSpec>> = BTreeMap::new();
@@ -84,12 +102,30 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
         if from_id == to_id {
             return Err(err(format!("processor `{from_id}` is connected to itself")));
         }
-        let out = from_type.decl.outputs.iter().find(|p| p.name == *from_port).ok_or_else(|| {
-            err(format!("processor `{from_id}` ({}) has no output `{from_port}`{}", from_type.decl.name, port_list(&from_type.decl.outputs)))
-        })?;
-        let input = to_type.decl.inputs.iter().find(|p| p.name == *to_port).ok_or_else(|| {
-            err(format!("processor `{to_id}` ({}) has no input `{to_port}`{}", to_type.decl.name, port_list(&to_type.decl.inputs)))
-        })?;
+        let out = from_type
+            .decl
+            .outputs
+            .iter()
+            .find(|p| p.name == *from_port)
+            .ok_or_else(|| {
+                err(format!(
+                    "processor `{from_id}` ({}) has no output `{from_port}`{}",
+                    from_type.decl.name,
+                    port_list(&from_type.decl.outputs)
+                ))
+            })?;
+        let input = to_type
+            .decl
+            .inputs
+            .iter()
+            .find(|p| p.name == *to_port)
+            .ok_or_else(|| {
+                err(format!(
+                    "processor `{to_id}` ({}) has no input `{to_port}`{}",
+                    to_type.decl.name,
+                    port_list(&to_type.decl.inputs)
+                ))
+            })?;
         let schema = SchemaId::from_name(&out.schema).expect("catalog checked output schemas");
         let accepts = Accepts::parse(&input.schema).expect("catalog checked input schemas");
         if !accepts.admits(schema) {
@@ -99,7 +135,9 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
             )));
         }
         if !seen_inputs.insert((to_id.clone(), to_port.clone())) {
-            return Err(err(format!("input `{to_id}.{to_port}` is connected more than once")));
+            return Err(err(format!(
+                "input `{to_id}.{to_port}` is connected more than once"
+            )));
         }
         inputs.entry(to_id).or_default().push(InputSpec {
             port: to_port.clone(),
@@ -108,8 +146,13 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
             from_port: from_port.clone(),
         });
     }
-    if let Some(cycle) = find_cycle(file.processors.iter().map(|(id, _)| id.as_str()), &connections) {
-        return Err(err(format!("the connections form a cycle through `{cycle}`")));
+    if let Some(cycle) = find_cycle(
+        file.processors.iter().map(|(id, _)| id.as_str()),
+        &connections,
+    ) {
+        return Err(err(format!(
+            "the connections form a cycle through `{cycle}`"
+        )));
     }
 
     let mut processors = Vec::new();
@@ -117,12 +160,20 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
         let info = types[id.as_str()];
         let decl = &info.decl;
         let mut spec_inputs = inputs.remove(id.as_str()).unwrap_or_default();
-        if let Some(missing) = decl.inputs.iter().find(|p| !spec_inputs.iter().any(|i| i.port == p.name)) {
-            return Err(err(format!("input `{id}.{}` is not connected", missing.name)));
+        if let Some(missing) = decl
+            .inputs
+            .iter()
+            .find(|p| !spec_inputs.iter().any(|i| i.port == p.name))
+        {
+            return Err(err(format!(
+                "input `{id}.{}` is not connected",
+                missing.name
+            )));
         }
         // Keep the manifest's port order: processors address inputs by index.
         spec_inputs.sort_by_key(|i| decl.inputs.iter().position(|p| p.name == i.port));
-        let config = config_schema::apply(&decl.config, &entry.config).map_err(|m| err(format!("processor `{id}`: {m}")))?;
+        let config = config_schema::apply(&decl.config, &entry.config)
+            .map_err(|m| err(format!("processor `{id}`: {m}")))?;
         let worker = entry.worker.clone().unwrap_or_else(|| id.clone());
         validate_id(&worker).map_err(|e| err(format!("processor `{id}`: worker {e}")))?;
         processors.push(PlannedProcessor {
@@ -135,7 +186,10 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
                 outputs: decl
                     .outputs
                     .iter()
-                    .map(|p| OutputSpec { port: p.name.clone(), schema: SchemaId::from_name(&p.schema).expect("checked") })
+                    .map(|p| OutputSpec {
+                        port: p.name.clone(),
+                        schema: SchemaId::from_name(&p.schema).expect("checked"),
+                    })
                     .collect(),
                 frame_limit: None,
             },
@@ -143,23 +197,35 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
         });
     }
     let workers = plan_workers(&processors, &types).map_err(err)?;
-    Ok(Plan { name: file.name.clone(), path: pipeline.path.clone(), processors, workers })
+    Ok(Plan {
+        name: file.name.clone(),
+        path: pipeline.path.clone(),
+        processors,
+        workers,
+    })
 }
 
 fn entry_of(info: &TypeInfo) -> Result<Entry, String> {
     match (&info.origin, info.decl.runtime) {
         (Origin::Builtin, _) => Ok(Entry::Builtin),
         (Origin::Package { dir, .. }, Runtime::Rust) => {
-            dylib::resolve(dir, &info.decl.entry).map(|p| Entry::Dylib { path: p.display().to_string() })
+            dylib::resolve(dir, &info.decl.entry).map(|p| Entry::Dylib {
+                path: p.display().to_string(),
+            })
         }
-        (Origin::Package { .. }, other) => {
-            Err(format!("type `{}` needs the {} runtime, which this plexus does not have yet", info.decl.name, other.name()))
-        }
+        (Origin::Package { .. }, other) => Err(format!(
+            "type `{}` needs the {} runtime, which this plexus does not have yet",
+            info.decl.name,
+            other.name()
+        )),
     }
 }
 
 /// Groups processors into workers and orders the workers upstream first.
-fn plan_workers(processors: &[PlannedProcessor], types: &BTreeMap<&str, &TypeInfo>) -> Result<Vec<PlannedWorker>, String> {
+fn plan_workers(
+    processors: &[PlannedProcessor],
+    types: &BTreeMap<&str, &TypeInfo>,
+) -> Result<Vec<PlannedWorker>, String> {
     let mut workers: Vec<PlannedWorker> = Vec::new();
     for p in processors {
         let runtime = types[p.spec.id.as_str()].decl.runtime;
@@ -173,14 +239,28 @@ fn plan_workers(processors: &[PlannedProcessor], types: &BTreeMap<&str, &TypeInf
                 ))
             }
             Some(w) => w.processors.push(p.spec.id.clone()),
-            None => workers.push(PlannedWorker { name: p.worker.clone(), runtime, processors: vec![p.spec.id.clone()] }),
+            None => workers.push(PlannedWorker {
+                name: p.worker.clone(),
+                runtime,
+                processors: vec![p.spec.id.clone()],
+            }),
         }
     }
-    let worker_of: BTreeMap<&str, &str> = processors.iter().map(|p| (p.spec.id.as_str(), p.worker.as_str())).collect();
+    let worker_of: BTreeMap<&str, &str> = processors
+        .iter()
+        .map(|p| (p.spec.id.as_str(), p.worker.as_str()))
+        .collect();
     let worker_of = &worker_of;
     let edges: Vec<(String, String)> = processors
         .iter()
-        .flat_map(|p| p.spec.inputs.iter().map(move |i| (worker_of[i.from_processor.as_str()].to_string(), p.worker.clone())))
+        .flat_map(|p| {
+            p.spec.inputs.iter().map(move |i| {
+                (
+                    worker_of[i.from_processor.as_str()].to_string(),
+                    p.worker.clone(),
+                )
+            })
+        })
         .filter(|(a, b)| a != b)
         .collect();
     let order = topological(workers.iter().map(|w| w.name.as_str()), &edges).map_err(|w| {
@@ -190,19 +270,34 @@ fn plan_workers(processors: &[PlannedProcessor], types: &BTreeMap<&str, &TypeInf
     Ok(workers)
 }
 
-fn find_cycle<'a>(nodes: impl Iterator<Item = &'a str>, connections: &[Connection]) -> Option<String> {
-    let edges: Vec<(String, String)> = connections.iter().map(|c| (c.from.0.clone(), c.to.0.clone())).collect();
+fn find_cycle<'a>(
+    nodes: impl Iterator<Item = &'a str>,
+    connections: &[Connection],
+) -> Option<String> {
+    let edges: Vec<(String, String)> = connections
+        .iter()
+        .map(|c| (c.from.0.clone(), c.to.0.clone()))
+        .collect();
     topological(nodes, &edges).err()
 }
 
 /// Kahn's algorithm; on a cycle, returns a node on it.
-fn topological<'a>(nodes: impl Iterator<Item = &'a str>, edges: &[(String, String)]) -> Result<Vec<String>, String> {
+fn topological<'a>(
+    nodes: impl Iterator<Item = &'a str>,
+    edges: &[(String, String)],
+) -> Result<Vec<String>, String> {
     let nodes: Vec<String> = nodes.map(str::to_string).collect();
     let mut indegree: BTreeMap<&str, usize> = nodes.iter().map(|n| (n.as_str(), 0)).collect();
     for (_, to) in edges {
-        *indegree.get_mut(to.as_str()).expect("edges join known nodes") += 1;
+        *indegree
+            .get_mut(to.as_str())
+            .expect("edges join known nodes") += 1;
     }
-    let mut ready: Vec<&str> = nodes.iter().map(String::as_str).filter(|n| indegree[n] == 0).collect();
+    let mut ready: Vec<&str> = nodes
+        .iter()
+        .map(String::as_str)
+        .filter(|n| indegree[n] == 0)
+        .collect();
     let mut order = Vec::new();
     while let Some(n) = ready.pop() {
         order.push(n.to_string());
@@ -226,20 +321,36 @@ fn parse_connection(line: &str) -> Option<Connection> {
         let (p, port) = s.trim().split_once('.')?;
         (!p.is_empty() && !port.is_empty()).then(|| (p.to_string(), port.to_string()))
     };
-    Some(Connection { from: endpoint(from)?, to: endpoint(to)? })
+    Some(Connection {
+        from: endpoint(from)?,
+        to: endpoint(to)?,
+    })
 }
 
 fn port_list(ports: &[crate::manifest::PortDecl]) -> String {
     if ports.is_empty() {
         return " (it has none)".to_string();
     }
-    format!(" (it has: {})", ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+    format!(
+        " (it has: {})",
+        ports
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn suggestion(catalog: &Catalog, wanted: &str) -> String {
-    let close: Vec<&str> = catalog.names().filter(|n| n.ends_with(wanted.rsplit('.').next().unwrap_or(wanted))).collect();
+    let close: Vec<&str> = catalog
+        .names()
+        .filter(|n| n.ends_with(wanted.rsplit('.').next().unwrap_or(wanted)))
+        .collect();
     if close.is_empty() {
-        format!("; known types: {}", catalog.names().collect::<Vec<_>>().join(", "))
+        format!(
+            "; known types: {}",
+            catalog.names().collect::<Vec<_>>().join(", ")
+        )
     } else {
         format!("; did you mean `{}`?", close.join("` or `"))
     }

@@ -39,8 +39,12 @@ pub fn processor_lines(plan: &Plan, report: &RunReport) -> Vec<ProcessorLine> {
                 .inputs
                 .iter()
                 .map(|i| {
-                    let got = inputs.iter().find(|s| s.port == i.port).map_or(0, |s| s.frames);
-                    sent_by(&i.from_processor, &i.from_port).map_or(0, |sent| sent.saturating_sub(got))
+                    let got = inputs
+                        .iter()
+                        .find(|s| s.port == i.port)
+                        .map_or(0, |s| s.frames);
+                    sent_by(&i.from_processor, &i.from_port)
+                        .map_or(0, |sent| sent.saturating_sub(got))
                 })
                 .sum();
             ProcessorLine {
@@ -52,7 +56,11 @@ pub fn processor_lines(plan: &Plan, report: &RunReport) -> Vec<ProcessorLine> {
                 dropped,
                 seq_gaps: inputs.iter().map(|s| s.seq_gaps).sum(),
                 errors: stats.map_or(0, |s| s.errors),
-                restarts: report.workers.iter().find(|w| w.name == p.worker).map_or(0, |w| w.restarts),
+                restarts: report
+                    .workers
+                    .iter()
+                    .find(|w| w.name == p.worker)
+                    .map_or(0, |w| w.restarts),
                 latency_us: stats
                     .and_then(|s| s.latency)
                     .map(|l| (l.p50_ns as f64 / 1000.0, l.p99_ns as f64 / 1000.0)),
@@ -113,9 +121,20 @@ pub fn to_json(plan: &Plan, report: &RunReport) -> Value {
 }
 
 pub fn to_table(plan: &Plan, report: &RunReport) -> String {
-    let mut rows = vec![["PROCESSOR", "TYPE", "WORKER", "IN", "OUT", "DROPPED", "GAPS", "ERRORS", "RESTARTS", "LATENCY p50/p99"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![[
+        "PROCESSOR",
+        "TYPE",
+        "WORKER",
+        "IN",
+        "OUT",
+        "DROPPED",
+        "GAPS",
+        "ERRORS",
+        "RESTARTS",
+        "LATENCY p50/p99",
+    ]
+    .map(String::from)
+    .to_vec()];
     for l in processor_lines(plan, report) {
         rows.push(vec![
             l.id,
@@ -127,7 +146,8 @@ pub fn to_table(plan: &Plan, report: &RunReport) -> String {
             l.seq_gaps.to_string(),
             l.errors.to_string(),
             l.restarts.to_string(),
-            l.latency_us.map_or("-".into(), |(a, b)| format!("{a:.0}/{b:.0} µs")),
+            l.latency_us
+                .map_or("-".into(), |(a, b)| format!("{a:.0}/{b:.0} µs")),
         ]);
     }
     let mut out = format!(
@@ -138,8 +158,11 @@ pub fn to_table(plan: &Plan, report: &RunReport) -> String {
         report.elapsed.as_secs_f64()
     );
     out.push_str(&render(&rows));
-    let failures: BTreeMap<&str, &str> =
-        report.workers.iter().filter_map(|w| w.failure.as_deref().map(|f| (w.name.as_str(), f))).collect();
+    let failures: BTreeMap<&str, &str> = report
+        .workers
+        .iter()
+        .filter_map(|w| w.failure.as_deref().map(|f| (w.name.as_str(), f)))
+        .collect();
     for (worker, failure) in failures {
         out.push_str(&format!("\nworker {worker} failed: {failure}"));
     }
@@ -147,11 +170,16 @@ pub fn to_table(plan: &Plan, report: &RunReport) -> String {
 }
 
 fn render(rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> =
-        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     rows.iter()
         .map(|r| {
-            let cells: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            let cells: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
             cells.join("  ").trim_end().to_string() + "\n"
         })
         .collect()

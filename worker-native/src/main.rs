@@ -25,7 +25,9 @@ impl ProcessorHost for NativeHost {
 
 fn main() {
     worker_runtime::init_logging();
-    let mut host = NativeHost { plugins: PluginLibraries::new() };
+    let mut host = NativeHost {
+        plugins: PluginLibraries::new(),
+    };
     if let Err(e) = worker_runtime::run_worker(&mut host) {
         tracing::error!("{e}");
         std::process::exit(1);

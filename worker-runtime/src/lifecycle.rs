@@ -47,8 +47,13 @@ impl Control {
         let names = bus.names();
         let commands = MessageReceiver::open(bus, &names.ctl_commands(worker))?;
         let wake = WakeListener::open(bus, &names.worker_wake(worker))?;
-        let reports = MessageSender::open(bus, &names.ctl_reports(worker), &names.supervisor_wake())?;
-        Ok(Self { commands, reports, wake })
+        let reports =
+            MessageSender::open(bus, &names.ctl_reports(worker), &names.supervisor_wake())?;
+        Ok(Self {
+            commands,
+            reports,
+            wake,
+        })
     }
 
     fn report(&self, report: &Report) -> Result<(), BusError> {
@@ -57,7 +62,9 @@ impl Control {
 
     /// Waits for the next command, answering pings on the way.
     fn next_command(&self, waitset: &WaitSet<Ipc>) -> Result<Command, WorkerError> {
-        let _guard = waitset.attach_notification(self.wake.listener()).map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
+        let _guard = waitset
+            .attach_notification(self.wake.listener())
+            .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
         let deadline = Instant::now() + COMMAND_TIMEOUT;
         loop {
             self.wake.drain()?;
@@ -69,7 +76,9 @@ impl Control {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(WorkerError::Protocol("the supervisor sent no command in time".into()));
+                return Err(WorkerError::Protocol(
+                    "the supervisor sent no command in time".into(),
+                ));
             }
             waitset
                 .wait_and_process_once_with_timeout(|_| CallbackProgression::Continue, left)
@@ -90,15 +99,25 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         .create::<Ipc>()
         .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
 
-    control.report(&Report::Hello { protocol: PROTOCOL_VERSION, pid: std::process::id() })?;
+    control.report(&Report::Hello {
+        protocol: PROTOCOL_VERSION,
+        pid: std::process::id(),
+    })?;
     let config = match control.next_command(&waitset)? {
         Command::Configure(config) => config,
-        other => return Err(WorkerError::Protocol(format!("expected Configure, got {other:?}"))),
+        other => {
+            return Err(WorkerError::Protocol(format!(
+                "expected Configure, got {other:?}"
+            )))
+        }
     };
     let (mut slots, wakes) = match configure(&bus, host, &config) {
         Ok(configured) => configured,
         Err(WorkerError::Setup { processor, message }) => {
-            control.report(&Report::ConfigureFailed { processor: processor.clone(), message: message.clone() })?;
+            control.report(&Report::ConfigureFailed {
+                processor: processor.clone(),
+                message: message.clone(),
+            })?;
             return Err(WorkerError::Setup { processor, message });
         }
         Err(e) => return Err(e),
@@ -107,7 +126,11 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
     match control.next_command(&waitset)? {
         Command::Start => {}
         Command::Stop | Command::Exit => return Ok(()),
-        other => return Err(WorkerError::Protocol(format!("expected Start, got {other:?}"))),
+        other => {
+            return Err(WorkerError::Protocol(format!(
+                "expected Start, got {other:?}"
+            )))
+        }
     }
     control.report(&Report::Running)?;
     run(&control, &waitset, &mut slots, &wakes)?;
@@ -115,7 +138,9 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
     for slot in &mut slots {
         slot.processor.teardown();
     }
-    control.report(&Report::Stopped { stats: slots.iter().map(Slot::stats).collect() })?;
+    control.report(&Report::Stopped {
+        stats: slots.iter().map(Slot::stats).collect(),
+    })?;
     // Downstream may still be reading frames from our shared memory: stay
     // until the supervisor says everyone has stopped.
     loop {
@@ -128,22 +153,41 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
 /// Wake-up listeners of all inputs, with the slot and input they belong to.
 type InputWakes = Vec<(usize, usize, WakeListener)>;
 
-fn configure(bus: &Bus, host: &mut dyn ProcessorHost, config: &WorkerConfig) -> Result<(Vec<Slot>, InputWakes), WorkerError> {
+fn configure(
+    bus: &Bus,
+    host: &mut dyn ProcessorHost,
+    config: &WorkerConfig,
+) -> Result<(Vec<Slot>, InputWakes), WorkerError> {
     let mut slots = Vec::new();
     let mut wakes = Vec::new();
     for spec in &config.processors {
-        let (slot, slot_wakes) = Slot::configure(bus, host, spec)
-            .map_err(|message| WorkerError::Setup { processor: spec.id.clone(), message })?;
-        wakes.extend(slot_wakes.into_iter().enumerate().map(|(input, w)| (slots.len(), input, w)));
+        let (slot, slot_wakes) =
+            Slot::configure(bus, host, spec).map_err(|message| WorkerError::Setup {
+                processor: spec.id.clone(),
+                message,
+            })?;
+        wakes.extend(
+            slot_wakes
+                .into_iter()
+                .enumerate()
+                .map(|(input, w)| (slots.len(), input, w)),
+        );
         slots.push(slot);
     }
     Ok((slots, wakes))
 }
 
 /// The running state: returns when `Stop` arrives, after draining inputs.
-fn run(control: &Control, waitset: &WaitSet<Ipc>, slots: &mut [Slot], wakes: &InputWakes) -> Result<(), WorkerError> {
+fn run(
+    control: &Control,
+    waitset: &WaitSet<Ipc>,
+    slots: &mut [Slot],
+    wakes: &InputWakes,
+) -> Result<(), WorkerError> {
     let attach_err = |e| WorkerError::Wait(format!("{e:?}"));
-    let control_guard = waitset.attach_notification(control.wake.listener()).map_err(attach_err)?;
+    let control_guard = waitset
+        .attach_notification(control.wake.listener())
+        .map_err(attach_err)?;
     let input_guards = wakes
         .iter()
         .map(|(_, _, w)| waitset.attach_notification(w.listener()))
@@ -190,7 +234,9 @@ fn run(control: &Control, waitset: &WaitSet<Ipc>, slots: &mut [Slot], wakes: &In
         for slot in due_sources {
             if !finished_sources[slot] && slots[slot].produce(&mut errors) {
                 finished_sources[slot] = true;
-                control.report(&Report::SourceFinished { processor: slots[slot].id.clone() })?;
+                control.report(&Report::SourceFinished {
+                    processor: slots[slot].id.clone(),
+                })?;
             }
         }
         report_errors(control, &mut errors)?;
@@ -207,7 +253,10 @@ fn run(control: &Control, waitset: &WaitSet<Ipc>, slots: &mut [Slot], wakes: &In
 fn report_errors(control: &Control, errors: &mut Vec<ProcessError>) -> Result<(), WorkerError> {
     for e in errors.drain(..) {
         tracing::warn!(processor = %e.processor, "{}", e.message);
-        control.report(&Report::ProcessorError { processor: e.processor, message: e.message })?;
+        control.report(&Report::ProcessorError {
+            processor: e.processor,
+            message: e.message,
+        })?;
     }
     Ok(())
 }
@@ -220,7 +269,11 @@ fn handle_commands(control: &Control) -> Result<bool, WorkerError> {
         match command {
             Command::Ping { nonce } => control.report(&Report::Pong { nonce })?,
             Command::Stop | Command::Exit => stop = true,
-            other => return Err(WorkerError::Protocol(format!("unexpected {other:?} while running"))),
+            other => {
+                return Err(WorkerError::Protocol(format!(
+                    "unexpected {other:?} while running"
+                )))
+            }
         }
     }
     Ok(stop)
@@ -235,11 +288,17 @@ mod tests {
         std::env::remove_var(env::RUNTIME);
         struct NoHost;
         impl ProcessorHost for NoHost {
-            fn create(&mut self, _: &ipc_schemas::ProcessorSpec) -> Result<Box<dyn crate::Processor>, String> {
+            fn create(
+                &mut self,
+                _: &ipc_schemas::ProcessorSpec,
+            ) -> Result<Box<dyn crate::Processor>, String> {
                 Err("none".into())
             }
         }
         let err = run_worker(&mut NoHost).unwrap_err();
-        assert!(err.to_string().contains("PLEXUS_RUNTIME is not set"), "{err}");
+        assert!(
+            err.to_string().contains("PLEXUS_RUNTIME is not set"),
+            "{err}"
+        );
     }
 }

@@ -48,7 +48,10 @@ impl<'a> Outputs<'a> {
     /// Loans `len` bytes of shared memory on output `port`. A buffer loaned
     /// earlier and not sent is given back first.
     pub fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], OutputError> {
-        let slot = self.ports.get_mut(port).ok_or(OutputError::NoSuchPort(port))?;
+        let slot = self
+            .ports
+            .get_mut(port)
+            .ok_or(OutputError::NoSuchPort(port))?;
         slot.pending = None;
         let frame = slot.pending.insert(slot.publisher.loan(len)?);
         Ok(frame.bytes_mut())
@@ -57,9 +60,18 @@ impl<'a> Outputs<'a> {
     /// Sends the buffer loaned on `port` with `header`; the schema field is
     /// set from the port so a processor cannot mislabel its frames.
     pub fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), OutputError> {
-        let slot = self.ports.get_mut(port).ok_or(OutputError::NoSuchPort(port))?;
-        let mut frame = slot.pending.take().ok_or_else(|| OutputError::NothingLoaned(slot.name.clone()))?;
-        *frame.header_mut() = FrameHeader { schema: slot.schema.code(), ..*header };
+        let slot = self
+            .ports
+            .get_mut(port)
+            .ok_or(OutputError::NoSuchPort(port))?;
+        let mut frame = slot
+            .pending
+            .take()
+            .ok_or_else(|| OutputError::NothingLoaned(slot.name.clone()))?;
+        *frame.header_mut() = FrameHeader {
+            schema: slot.schema.code(),
+            ..*header
+        };
         slot.publisher.send(frame)?;
         slot.sent += 1;
         Ok(())

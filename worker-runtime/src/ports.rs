@@ -46,7 +46,13 @@ impl Slot {
             .map(|o| {
                 let publisher = FramePublisher::open(bus, &spec.id, &o.port, INITIAL_FRAME_BYTES)
                     .map_err(|e| format!("output `{}`: {e}", o.port))?;
-                Ok(OutputPort { name: o.port.clone(), schema: o.schema, publisher, pending: None, sent: 0 })
+                Ok(OutputPort {
+                    name: o.port.clone(),
+                    schema: o.schema,
+                    publisher,
+                    pending: None,
+                    sent: 0,
+                })
             })
             .collect::<Result<Vec<_>, String>>()?;
         let inputs = spec
@@ -61,7 +67,10 @@ impl Slot {
         let wakes = spec
             .inputs
             .iter()
-            .map(|i| port_wake_listener(bus, &i.from_processor, &i.from_port).map_err(|e| format!("input `{}`: {e}", i.port)))
+            .map(|i| {
+                port_wake_listener(bus, &i.from_processor, &i.from_port)
+                    .map_err(|e| format!("input `{}`: {e}", i.port))
+            })
             .collect::<Result<Vec<_>, String>>()?;
         let slot = Self {
             id: spec.id.clone(),
@@ -77,22 +86,39 @@ impl Slot {
     }
 
     /// Processes every frame waiting on input `index`.
-    pub fn drain_input(&mut self, index: usize, errors: &mut Vec<ProcessError>) -> Result<(), bus::BusError> {
+    pub fn drain_input(
+        &mut self,
+        index: usize,
+        errors: &mut Vec<ProcessError>,
+    ) -> Result<(), bus::BusError> {
         while let Some(sample) = self.inputs[index].0.receive()? {
             let header = *sample.user_header();
-            self.latency.record(monotonic_ns().saturating_sub(header.capture_ns));
+            self.latency
+                .record(monotonic_ns().saturating_sub(header.capture_ns));
             self.inputs[index].1.observe(header.seq);
-            let input = Input { port: index, header: &header, data: sample.payload() };
-            let result = self.processor.process(&input, &mut Outputs::new(&mut self.outputs));
+            let input = Input {
+                port: index,
+                header: &header,
+                data: sample.payload(),
+            };
+            let result = self
+                .processor
+                .process(&input, &mut Outputs::new(&mut self.outputs));
             if let Err(message) = result {
                 self.errors += 1;
-                errors.push(ProcessError { processor: self.id.clone(), message });
+                errors.push(ProcessError {
+                    processor: self.id.clone(),
+                    message,
+                });
             }
         }
         Ok(())
     }
 
-    pub fn drain_all_inputs(&mut self, errors: &mut Vec<ProcessError>) -> Result<(), bus::BusError> {
+    pub fn drain_all_inputs(
+        &mut self,
+        errors: &mut Vec<ProcessError>,
+    ) -> Result<(), bus::BusError> {
         for index in 0..self.inputs.len() {
             self.drain_input(index, errors)?;
         }
@@ -108,7 +134,10 @@ impl Slot {
         self.produced += 1;
         if let Err(message) = self.processor.produce(&mut Outputs::new(&mut self.outputs)) {
             self.errors += 1;
-            errors.push(ProcessError { processor: self.id.clone(), message });
+            errors.push(ProcessError {
+                processor: self.id.clone(),
+                message,
+            });
         }
         self.finished()
     }
@@ -124,7 +153,11 @@ impl Slot {
             outputs: self
                 .outputs
                 .iter()
-                .map(|o| ipc_schemas::PortStats { port: o.name.clone(), frames: o.sent, ..Default::default() })
+                .map(|o| ipc_schemas::PortStats {
+                    port: o.name.clone(),
+                    frames: o.sent,
+                    ..Default::default()
+                })
                 .collect(),
             errors: self.errors,
             latency: self.latency.summary(),

@@ -17,7 +17,11 @@ pub struct LatencyHistogram {
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        Self { counts: Box::new([0; BUCKETS]), total: 0, max: 0 }
+        Self {
+            counts: Box::new([0; BUCKETS]),
+            total: 0,
+            max: 0,
+        }
     }
 }
 
@@ -77,7 +81,13 @@ pub struct InputTracker {
 
 impl InputTracker {
     pub fn new(port: &str) -> Self {
-        Self { stats: PortStats { port: port.to_string(), ..PortStats::default() }, last_seq: None }
+        Self {
+            stats: PortStats {
+                port: port.to_string(),
+                ..PortStats::default()
+            },
+            last_seq: None,
+        }
     }
 
     pub fn observe(&mut self, seq: u64) {

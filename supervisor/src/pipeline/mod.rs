@@ -44,14 +44,25 @@ impl Pipeline {
     pub fn load(path: &Path) -> Result<Self, UserError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UserError::in_file(path, format!("cannot read the pipeline: {e}")))?;
-        let file: PipelineFile = serde_yaml_ng::from_str(&text).map_err(|e| UserError::yaml(path, &e))?;
-        Ok(Self { path: path.to_path_buf(), file })
+        let file: PipelineFile =
+            serde_yaml_ng::from_str(&text).map_err(|e| UserError::yaml(path, &e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     /// The directory relative paths in the pipeline are resolved against.
     pub fn dir(&self) -> &Path {
-        self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+        dir_of(&self.path)
     }
+}
+
+/// The directory of a pipeline file, `.` for a bare file name.
+pub fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 #[cfg(test)]
@@ -59,7 +70,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<PipelineFile, String> {
-        serde_yaml_ng::from_str(text).map_err(|e| UserError::yaml(Path::new("p.yaml"), &e).to_string())
+        serde_yaml_ng::from_str(text)
+            .map_err(|e| UserError::yaml(Path::new("p.yaml"), &e).to_string())
     }
 
     #[test]
@@ -74,7 +86,10 @@ mod tests {
     #[test]
     fn malformed_yaml_names_line_and_column() {
         let err = parse("name: x\nprocessors:\n  a: { type: t\n").unwrap_err();
-        assert!(err.starts_with("p.yaml: ") && err.contains("line "), "{err}");
+        assert!(
+            err.starts_with("p.yaml: ") && err.contains("line "),
+            "{err}"
+        );
     }
 
     #[test]

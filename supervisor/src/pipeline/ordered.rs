@@ -42,7 +42,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
                 let mut entries: Vec<(String, T)> = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
                     if entries.iter().any(|(k, _)| *k == key) {
-                        return Err(serde::de::Error::custom(format!("duplicate processor id `{key}`")));
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate processor id `{key}`"
+                        )));
                     }
                     let value = map.next_value()?;
                     entries.push((key, value));

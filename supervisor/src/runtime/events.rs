@@ -15,10 +15,17 @@ impl EventLog {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        let event = RuntimeEvent { seq: self.next_seq, time_ns, mono_ns: monotonic_ns(), kind };
+        let event = RuntimeEvent {
+            seq: self.next_seq,
+            time_ns,
+            mono_ns: monotonic_ns(),
+            kind,
+        };
         self.next_seq += 1;
         match &event.kind {
-            EventKind::ProcessorError { .. } | EventKind::WorkerFailed { .. } | EventKind::WorkerUnresponsive { .. } => {
+            EventKind::ProcessorError { .. }
+            | EventKind::WorkerFailed { .. }
+            | EventKind::WorkerUnresponsive { .. } => {
                 tracing::warn!(target: "plexus::event", "{}", describe(&event.kind))
             }
             _ => tracing::info!(target: "plexus::event", "{}", describe(&event.kind)),
@@ -30,16 +37,22 @@ impl EventLog {
 /// One human line per event.
 pub fn describe(kind: &EventKind) -> String {
     match kind {
-        EventKind::RuntimeStarted { pipeline } => format!("runtime started: {pipeline}"),
+        EventKind::RuntimeStarted { runtime, pipeline } => {
+            format!("runtime {runtime} started: {pipeline}")
+        }
         EventKind::RuntimeStopping { reason } => format!("runtime stopping: {reason}"),
         EventKind::RuntimeStopped { outcome } => format!("runtime stopped: {outcome}"),
         EventKind::WorkerSpawned { worker, pid } => format!("worker {worker} spawned (pid {pid})"),
         EventKind::WorkerReady { worker } => format!("worker {worker} ready"),
         EventKind::WorkerExited { worker, status } => format!("worker {worker} exited ({status})"),
-        EventKind::WorkerUnresponsive { worker, stage } => format!("worker {worker} missed its {stage} deadline"),
+        EventKind::WorkerUnresponsive { worker, stage } => {
+            format!("worker {worker} missed its {stage} deadline")
+        }
         EventKind::WorkerFailed { worker, reason } => format!("worker {worker} failed: {reason}"),
         EventKind::ProcessorStarted { processor } => format!("processor {processor} started"),
         EventKind::ProcessorStopped { processor } => format!("processor {processor} stopped"),
-        EventKind::ProcessorError { processor, message } => format!("processor {processor} error: {message}"),
+        EventKind::ProcessorError { processor, message } => {
+            format!("processor {processor} error: {message}")
+        }
     }
 }

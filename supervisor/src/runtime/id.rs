@@ -9,7 +9,12 @@ use std::hash::{BuildHasher, Hasher};
 pub fn new_runtime_id() -> String {
     let mut h = RandomState::new().build_hasher();
     h.write_u32(std::process::id());
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     format!("{:08x}", h.finish() as u32)
 }
 

@@ -102,13 +102,26 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<RunReport> {
     let binary = spawn::worker_binary("plexus-worker-native")?;
     let started = Instant::now();
     let mut sup = Supervisor::new(Bus::join(names, "supervisor")?)?;
-    sup.events.emit(EventKind::RuntimeStarted { pipeline: plan.name.clone() });
+    sup.events.emit(EventKind::RuntimeStarted {
+        runtime: runtime_id.clone(),
+        pipeline: plan.name.clone(),
+    });
 
+    let dir = plan.dir();
     for planned in &plan.workers {
         let channel = WorkerHandle::open_channel(&sup.bus, &planned.name)?;
-        let child = spawn::spawn(&binary, &runtime_id, &planned.name)?;
-        let handle = WorkerHandle::new(planned.name.clone(), planned.runtime, planned.processors.clone(), child, channel)?;
-        sup.events.emit(EventKind::WorkerSpawned { worker: handle.name.clone(), pid: handle.pid });
+        let child = spawn::spawn(&binary, &runtime_id, &planned.name, &dir)?;
+        let handle = WorkerHandle::new(
+            planned.name.clone(),
+            planned.runtime,
+            planned.processors.clone(),
+            child,
+            channel,
+        )?;
+        sup.events.emit(EventKind::WorkerSpawned {
+            worker: handle.name.clone(),
+            pid: handle.pid,
+        });
         sup.workers.push(handle);
     }
     start(&mut sup, plan, options)?;
@@ -125,7 +138,9 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<RunReport> {
         Wake::Deadline => "the duration is over",
         Wake::Interrupted => "interrupted",
     };
-    sup.events.emit(EventKind::RuntimeStopping { reason: reason.to_string() });
+    sup.events.emit(EventKind::RuntimeStopping {
+        reason: reason.to_string(),
+    });
     stop(&mut sup)?;
 
     let failed = sup.workers.iter().any(|w| w.failure.is_some());
@@ -134,7 +149,9 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<RunReport> {
         Wake::Interrupted => Outcome::Stopped,
         _ => Outcome::Completed,
     };
-    sup.events.emit(EventKind::RuntimeStopped { outcome: outcome.name().to_string() });
+    sup.events.emit(EventKind::RuntimeStopped {
+        outcome: outcome.name().to_string(),
+    });
     Ok(RunReport {
         runtime_id,
         outcome,
@@ -147,18 +164,27 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<RunReport> {
                 runtime: w.runtime,
                 restarts: 0,
                 last_exit: w.last_exit,
-                state: if w.failure.is_some() { "failed" } else { w.state.name() },
+                state: if w.failure.is_some() {
+                    "failed"
+                } else {
+                    w.state.name()
+                },
                 failure: w.failure.clone(),
             })
             .collect(),
-        stats: sup.workers.iter().flat_map(|w| w.stats.iter().map(|s| (s.processor.clone(), s.clone()))).collect(),
+        stats: sup
+            .workers
+            .iter()
+            .flat_map(|w| w.stats.iter().map(|s| (s.processor.clone(), s.clone())))
+            .collect(),
     })
 }
 
 /// A source is done when it reported its last frame or its worker is gone.
 fn sources_done(s: &Supervisor, plan: &Plan) -> bool {
     plan.processors.iter().filter(|p| p.is_source()).all(|p| {
-        s.finished_sources.contains(&p.spec.id) || s.workers.iter().any(|w| w.name == p.worker && !w.alive())
+        s.finished_sources.contains(&p.spec.id)
+            || s.workers.iter().any(|w| w.name == p.worker && !w.alive())
     })
 }
 
@@ -199,7 +225,9 @@ fn await_all(sup: &mut Supervisor, state: WorkerState, stage: &str) -> Result<()
         Wake::Done => Ok(()),
         Wake::Interrupted => bail!(UserError::Plain("interrupted while starting".into())),
         Wake::Deadline => {
-            let late: Vec<usize> = (0..sup.workers.len()).filter(|&i| sup.workers[i].state < state).collect();
+            let late: Vec<usize> = (0..sup.workers.len())
+                .filter(|&i| sup.workers[i].state < state)
+                .collect();
             let names: Vec<String> = late.iter().map(|&i| sup.workers[i].name.clone()).collect();
             for i in late {
                 sup.kill(i, stage);
@@ -232,7 +260,9 @@ fn stop(sup: &mut Supervisor) -> Result<()> {
         }
     }
     sup.send_all(&Command::Exit)?;
-    match sup.wait_until(Some(Instant::now() + STOP_DEADLINE), |s| s.workers.iter().all(|w| !w.alive()))? {
+    match sup.wait_until(Some(Instant::now() + STOP_DEADLINE), |s| {
+        s.workers.iter().all(|w| !w.alive())
+    })? {
         Wake::Done => Ok(()),
         Wake::Deadline | Wake::Interrupted => kill_all(sup),
     }

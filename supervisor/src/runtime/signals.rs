@@ -27,15 +27,23 @@ pub struct Signals {
 
 impl Signals {
     pub fn install() -> Result<Self> {
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-            .context("creating the signal pipe")?;
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .context("creating the signal pipe")?;
         PIPE_WRITE.store(write.as_raw_fd(), Ordering::Relaxed);
-        let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, SigSet::empty());
+        let action = SigAction::new(
+            SigHandler::Handler(on_signal),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
         for signal in [Signal::SIGINT, Signal::SIGTERM] {
             // SAFETY: the handler only calls write(2).
             unsafe { sigaction(signal, &action) }.context("installing signal handlers")?;
         }
-        Ok(Self { read: WaitableFd::from_owned(read).context("signal pipe")?, _write: write })
+        Ok(Self {
+            read: WaitableFd::from_owned(read).context("signal pipe")?,
+            _write: write,
+        })
     }
 
     pub fn fd(&self) -> &WaitableFd {

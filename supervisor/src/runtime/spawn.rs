@@ -15,21 +15,29 @@ use std::os::unix::process::CommandExt;
 /// The worker binary for a runtime, installed beside `plexus` itself.
 pub fn worker_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the plexus executable")?;
-    let dir = exe.parent().context("the plexus executable has no directory")?;
+    let dir = exe
+        .parent()
+        .context("the plexus executable has no directory")?;
     let path = dir.join(name);
     if !path.is_file() {
-        bail!("`{name}` is missing from {} (build it with `cargo build --workspace`)", dir.display());
+        bail!(
+            "`{name}` is missing from {} (build it with `cargo build --workspace`)",
+            dir.display()
+        );
     }
     Ok(path)
 }
 
-/// Spawns one worker of runtime `runtime_id` named `worker`.
-pub fn spawn(binary: &Path, runtime_id: &str, worker: &str) -> Result<Child> {
+/// Spawns one worker of runtime `runtime_id` named `worker`. It runs in
+/// `dir`, the pipeline's directory, so relative paths in processor configs
+/// mean the same as relative paths in the pipeline file.
+pub fn spawn(binary: &Path, runtime_id: &str, worker: &str, dir: &Path) -> Result<Child> {
     let parent = std::process::id();
     let mut command = Command::new(binary);
     command
         .env(env::RUNTIME, runtime_id)
         .env(env::WORKER, worker)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -45,7 +53,9 @@ pub fn spawn(binary: &Path, runtime_id: &str, worker: &str) -> Result<Child> {
             Ok(())
         });
     }
-    let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
     forward_lines(child.stdout.take().expect("piped"), worker.to_string());
     forward_lines(child.stderr.take().expect("piped"), worker.to_string());
     Ok(child)

@@ -49,7 +49,11 @@ impl Supervisor {
 
     /// Processes events until `done` holds, `deadline` passes, or a new
     /// signal arrives.
-    pub fn wait_until(&mut self, deadline: Option<Instant>, done: impl Fn(&Self) -> bool) -> Result<Wake> {
+    pub fn wait_until(
+        &mut self,
+        deadline: Option<Instant>,
+        done: impl Fn(&Self) -> bool,
+    ) -> Result<Wake> {
         let interrupts_before = self.interrupts;
         loop {
             self.pump_reports()?;
@@ -78,8 +82,12 @@ impl Supervisor {
             .create::<Ipc>()
             .map_err(|e| anyhow::anyhow!("creating the supervisor's wait set: {e:?}"))?;
         let attach = |e| anyhow::anyhow!("attaching to the supervisor's wait set: {e:?}");
-        let _reports = waitset.attach_notification(self.wake.listener()).map_err(attach)?;
-        let _signals = waitset.attach_notification(self.signals.fd()).map_err(attach)?;
+        let _reports = waitset
+            .attach_notification(self.wake.listener())
+            .map_err(attach)?;
+        let _signals = waitset
+            .attach_notification(self.signals.fd())
+            .map_err(attach)?;
         let _deaths = self
             .workers
             .iter()
@@ -114,7 +122,10 @@ impl Supervisor {
                         worker.name
                     ));
                 } else if pid != worker.pid {
-                    worker.failure = Some(format!("worker `{}` greeted with pid {pid}, expected {}", worker.name, worker.pid));
+                    worker.failure = Some(format!(
+                        "worker `{}` greeted with pid {pid}, expected {}",
+                        worker.name, worker.pid
+                    ));
                 } else {
                     worker.state = worker.state.max(WorkerState::Greeted);
                 }
@@ -136,7 +147,8 @@ impl Supervisor {
                 self.finished_sources.insert(processor);
             }
             Report::ProcessorError { processor, message } => {
-                self.events.emit(EventKind::ProcessorError { processor, message });
+                self.events
+                    .emit(EventKind::ProcessorError { processor, message });
             }
             Report::Pong { .. } => {}
             Report::Stopped { stats } => {
@@ -157,7 +169,10 @@ impl Supervisor {
                     worker.failure = Some(format!("worker `{}` died ({status})", worker.name));
                 }
                 let name = worker.name.clone();
-                self.events.emit(EventKind::WorkerExited { worker: name, status });
+                self.events.emit(EventKind::WorkerExited {
+                    worker: name,
+                    status,
+                });
             }
         }
     }
@@ -169,13 +184,19 @@ impl Supervisor {
             return;
         }
         let name = worker.name.clone();
-        self.events.emit(EventKind::WorkerUnresponsive { worker: name.clone(), stage: stage.to_string() });
+        self.events.emit(EventKind::WorkerUnresponsive {
+            worker: name.clone(),
+            stage: stage.to_string(),
+        });
         let worker = &mut self.workers[i];
         if worker.failure.is_none() && worker.state < WorkerState::Stopped {
             worker.failure = Some(format!("worker `{name}` missed its {stage} deadline"));
         }
         if let Some(status) = worker.kill() {
-            self.events.emit(EventKind::WorkerExited { worker: name, status });
+            self.events.emit(EventKind::WorkerExited {
+                worker: name,
+                status,
+            });
         }
     }
 
@@ -186,7 +207,8 @@ impl Supervisor {
 
     pub fn send_all(&self, command: &ipc_schemas::Command) -> Result<()> {
         for w in self.workers.iter().filter(|w| w.alive()) {
-            w.send(command).with_context(|| format!("worker `{}`", w.name))?;
+            w.send(command)
+                .with_context(|| format!("worker `{}`", w.name))?;
         }
         Ok(())
     }

@@ -56,7 +56,8 @@ impl WorkerHandle {
     pub fn open_channel(bus: &Bus, name: &str) -> Result<(MessageSender, MessageReceiver)> {
         let names = bus.names();
         let reports = MessageReceiver::open(bus, &names.ctl_reports(name))?;
-        let commands = MessageSender::open(bus, &names.ctl_commands(name), &names.worker_wake(name))?;
+        let commands =
+            MessageSender::open(bus, &names.ctl_commands(name), &names.worker_wake(name))?;
         Ok((commands, reports))
     }
 
@@ -94,12 +95,16 @@ impl WorkerHandle {
     }
 
     pub fn send(&self, command: &Command) -> Result<()> {
-        self.commands.send(command).with_context(|| format!("sending to worker `{}`", self.name))?;
+        self.commands
+            .send(command)
+            .with_context(|| format!("sending to worker `{}`", self.name))?;
         Ok(())
     }
 
     pub fn next_report(&self) -> Result<Option<Report>> {
-        self.reports.try_recv().with_context(|| format!("reading reports of worker `{}`", self.name))
+        self.reports
+            .try_recv()
+            .with_context(|| format!("reading reports of worker `{}`", self.name))
     }
 
     /// Reaps the process if it has exited; returns its status the first time.

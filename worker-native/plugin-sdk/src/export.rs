@@ -3,8 +3,10 @@
 //! and where raw ABI pointers become the safe types of [`crate::frames`].
 
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
 
 use crate::abi::{
     ErrorBuf, FrameIn, HostOutputs, ProcessorVTable, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
@@ -36,9 +38,41 @@ struct Failure {
     message: String,
 }
 
+thread_local! {
+    /// True while a shim runs plugin code, whose panics the shim reports.
+    static IN_GUARD: Cell<bool> = const { Cell::new(false) };
+    /// Where the last guarded panic happened.
+    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// A panic caught by a shim becomes an error report with its location;
+/// printing it (and, with `RUST_BACKTRACE`, a backtrace) to stderr as well
+/// would only slow the worker down on every bad frame. Panics outside a
+/// shim keep the previous behaviour.
+fn quiet_guarded_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_GUARD.with(Cell::get) {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
+                PANIC_AT.with(|p| *p.borrow_mut() = at);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs `f`, turning both an `Err` and a panic into a [`Failure`].
 fn guard<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, Failure> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    quiet_guarded_panics();
+    let outer = IN_GUARD.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(outer));
+    match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(message)) => Err(Failure {
             status: STATUS_ERROR,
@@ -60,6 +94,10 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
         text.clone()
     } else {
         "a panic with a non-text payload".to_owned()
+    };
+    let message = match PANIC_AT.with(|p| p.borrow_mut().take()) {
+        Some(at) => format!("{message} (at {at})"),
+        None => message,
     };
     if let Err(nested) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
         std::mem::forget(nested);
@@ -180,7 +218,7 @@ mod tests {
     use crate::FrameHeader;
     use std::cell::RefCell;
 
-    /// Counts calls so the tests can see teardown and drop happen once.
+    // Records teardown and drop so the tests can see each happen once.
     thread_local! {
         static EVENTS: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
     }
@@ -433,20 +471,28 @@ mod tests {
     #[test]
     fn panics_become_statuses_and_the_instance_lives_on() {
         let mut echo = Harness::create("test.echo", "{}", 256).unwrap();
-        assert_eq!(
-            echo.process(7, &[0; 8]),
-            (STATUS_PANIC, "frame 7 is cursed".to_owned())
+        let (status, message) = echo.process(7, &[0; 8]);
+        assert_eq!(status, STATUS_PANIC);
+        assert!(
+            message.starts_with("frame 7 is cursed (at ") && message.contains("export.rs:"),
+            "{message}"
         );
         assert_eq!(echo.process(8, &[0; 8]).0, STATUS_OK);
         assert_eq!(echo.host.sent.len(), 1);
 
         let created = Harness::create("test.echo", r#"{"explode": 1}"#, 256);
-        assert_eq!(created.err().unwrap(), "panicked: setup exploded");
+        let created = created.err().unwrap();
+        assert!(
+            created.starts_with("panicked: setup exploded (at "),
+            "{created}"
+        );
 
         let mut panicky = Harness::create("test.panicky", "{}", 256).unwrap();
-        assert_eq!(
-            panicky.process(1, &[]),
-            (STATUS_PANIC, "a panic with a non-text payload".to_owned())
+        let (status, message) = panicky.process(1, &[]);
+        assert_eq!(status, STATUS_PANIC);
+        assert!(
+            message.starts_with("a panic with a non-text payload (at "),
+            "{message}"
         );
         drop(panicky);
         let seen = events();

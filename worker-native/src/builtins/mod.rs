@@ -185,7 +185,11 @@ mod tests {
             ),
             ("builtin.test_pattern", "[1]", "config must be a map"),
             ("builtin.test_pattern", "{", "config is not valid JSON"),
-            ("builtin.stats_sink", r#"{"x": 1}"#, "unknown key `x`"),
+            (
+                "builtin.stats_sink",
+                r#"{"x": 1}"#,
+                "unknown key `x` (it takes no settings)",
+            ),
             (
                 "builtin.png_sink",
                 "{}",

@@ -1,0 +1,40 @@
+//! The frames the tests expect, computed here from the documented formulas
+//! rather than by calling the code under test.
+
+/// `builtin.test_pattern`, frame `n`, pixel (x, y): R = (x + n) mod 256,
+/// G = (y + 2n) mod 256, B = (x xor y) mod 256, A = 255.
+pub fn pattern_rgba(n: u64, x: u32, y: u32) -> [u8; 4] {
+    [
+        ((x as u64 + n) % 256) as u8,
+        ((y as u64 + 2 * n) % 256) as u8,
+        ((x ^ y) % 256) as u8,
+        255,
+    ]
+}
+
+/// `example.grayscale`: (77 R + 150 G + 29 B) >> 8.
+pub fn gray_of(rgba: [u8; 4]) -> u8 {
+    ((77 * rgba[0] as u32 + 150 * rgba[1] as u32 + 29 * rgba[2] as u32) >> 8) as u8
+}
+
+/// A decoded PNG.
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub color: png::ColorType,
+    pub pixels: Vec<u8>,
+}
+
+pub fn read_png(path: &std::path::Path) -> Image {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(file).read_info().expect("a PNG header");
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).expect("a PNG frame");
+    pixels.truncate(info.buffer_size());
+    Image {
+        width: info.width,
+        height: info.height,
+        color: info.color_type,
+        pixels,
+    }
+}

@@ -1,0 +1,74 @@
+//! Proof that a run left nothing behind: no process of the runtime, no file
+//! of it in `/dev/shm`.
+
+use std::path::Path;
+
+fn prefix(runtime: &str) -> String {
+    format!("plexus_{runtime}_")
+}
+
+/// Pids of live processes whose environment names `runtime`.
+pub fn runtime_processes(runtime: &str) -> Vec<u32> {
+    let needle = format!("PLEXUS_RUNTIME={runtime}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .filter(|pid| !is_zombie(*pid))
+        .collect()
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// Names in `/dev/shm` that belong to `runtime`.
+pub fn runtime_files(runtime: &str) -> Vec<String> {
+    let prefix = prefix(runtime);
+    std::fs::read_dir(Path::new("/dev/shm"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes a runtime's files after a test had to kill it.
+pub fn remove_runtime_files(runtime: &str) {
+    for name in runtime_files(runtime) {
+        let path = Path::new("/dev/shm").join(name);
+        let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+    }
+}
+
+/// Fails the test if any process or file of `runtime` is left.
+pub fn assert_no_residue(runtime: &str) {
+    let procs = runtime_processes(runtime);
+    let files = runtime_files(runtime);
+    if !files.is_empty() {
+        remove_runtime_files(runtime);
+    }
+    assert!(
+        procs.is_empty(),
+        "processes of runtime {runtime} are still running: {procs:?}"
+    );
+    assert!(
+        files.is_empty(),
+        "runtime {runtime} left files in /dev/shm: {files:?}"
+    );
+}

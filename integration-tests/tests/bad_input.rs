@@ -1,0 +1,269 @@
+//! Every mistake a user can make in a pipeline or a package is answered by
+//! one sentence naming the file and the item, a non-zero exit, and nothing
+//! left running; a plugin that panics is contained.
+
+use std::path::{Path, PathBuf};
+
+use integration_tests::{assert_no_residue, plexus, workspace, PlexusRun};
+
+fn packages() -> PathBuf {
+    workspace().join("examples/packages")
+}
+
+fn fixtures() -> PathBuf {
+    workspace().join("integration-tests/fixtures")
+}
+
+/// Writes `yaml` as `pipeline.yaml` in a fresh directory.
+fn pipeline(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("pipeline.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    (tmp, path)
+}
+
+/// Runs `command` (run or validate) and checks the refusal is one clean
+/// sentence that names the pipeline file and contains every `needle`.
+fn refused(command: &str, yaml: &str, needles: &[&str]) -> PlexusRun {
+    let (tmp, path) = pipeline(yaml);
+    let run = plexus(&[command, path.to_str().unwrap()], tmp.path());
+    if let Some(id) = run.runtime_id() {
+        assert_no_residue(&id);
+    }
+    assert_eq!(
+        run.code,
+        Some(2),
+        "{command} should refuse; stderr:\n{}",
+        run.stderr
+    );
+    let line = run.error_line();
+    assert!(line.starts_with("plexus: error: "), "{line}");
+    for needle in needles {
+        assert!(line.contains(needle), "`{needle}` missing from: {line}");
+    }
+    assert!(
+        !run.stderr.contains("panicked") && !run.stderr.contains("RUST_BACKTRACE"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "nothing on stdout: {}", run.stdout);
+    run
+}
+
+/// A static mistake is found by `validate` and by `run` alike.
+fn refused_before_start(yaml: &str, needles: &[&str]) {
+    for command in ["validate", "run"] {
+        let run = refused(command, yaml, needles);
+        assert!(
+            run.runtime_id().is_none(),
+            "{command} started a runtime for an invalid pipeline"
+        );
+    }
+}
+
+fn with_grayscale(body: &str) -> String {
+    format!(
+        "name: bad\npackages: [{}]\n{body}",
+        packages().join("grayscale-rust").display()
+    )
+}
+
+#[test]
+fn unknown_processor_type() {
+    refused_before_start(
+        "name: bad\nprocessors:\n  cam: { type: builtin.test_patern }\n",
+        &[
+            "pipeline.yaml",
+            "`cam`",
+            "unknown type `builtin.test_patern`",
+            "builtin.test_pattern",
+        ],
+    );
+}
+
+#[test]
+fn unknown_port() {
+    refused_before_start(
+        "name: bad\nprocessors:\n  cam: { type: builtin.test_pattern }\n  s: { type: builtin.stats_sink }\nconnections: [cam.video -> s.in]\n",
+        &["pipeline.yaml", "`cam`", "no output `video`", "out"],
+    );
+}
+
+#[test]
+fn schemas_that_differ() {
+    refused_before_start(
+        &with_grayscale(
+            "processors:\n  cam: { type: builtin.test_pattern }\n  g1: { type: example.grayscale }\n  g2: { type: example.grayscale }\n  s: { type: builtin.stats_sink }\nconnections: [cam.out -> g1.in, g1.out -> g2.in, g2.out -> s.in]\n",
+        ),
+        &["pipeline.yaml", "g1.out -> g2.in", "video/gray8", "video/rgba8"],
+    );
+}
+
+#[test]
+fn duplicate_processor_id() {
+    refused_before_start(
+        "name: bad\nprocessors:\n  cam: { type: builtin.test_pattern }\n  cam: { type: builtin.stats_sink }\n",
+        &["pipeline.yaml", "duplicate processor id `cam`", "line "],
+    );
+}
+
+#[test]
+fn connection_to_itself() {
+    refused_before_start(
+        &with_grayscale(
+            "processors:\n  g: { type: example.grayscale }\nconnections: [g.out -> g.in]\n",
+        ),
+        &["pipeline.yaml", "`g` is connected to itself"],
+    );
+}
+
+#[test]
+fn cycle() {
+    refused_before_start(
+        &format!(
+            "name: bad\npackages: [{}]\nprocessors:\n  a: {{ type: test.panic_every }}\n  b: {{ type: test.panic_every }}\nconnections: [a.out -> b.in, b.out -> a.in]\n",
+            fixtures().join("faulty-rust").display()
+        ),
+        &["pipeline.yaml", "cycle"],
+    );
+}
+
+#[test]
+fn malformed_yaml_names_line_and_column() {
+    refused_before_start(
+        "name: bad\nprocessors:\n  cam: { type: builtin.test_pattern\n  s: { type: builtin.stats_sink }\n",
+        &["pipeline.yaml", "line ", "column "],
+    );
+}
+
+#[test]
+fn missing_package_directory() {
+    refused_before_start(
+        "name: bad\npackages: [./no-such-package]\nprocessors:\n  cam: { type: builtin.test_pattern }\n",
+        &["pipeline.yaml", "package `./no-such-package` not found"],
+    );
+}
+
+#[test]
+fn package_without_manifest() {
+    let (tmp, path) = pipeline(
+        "name: bad\npackages: [./empty]\nprocessors:\n  cam: { type: builtin.test_pattern }\n",
+    );
+    std::fs::create_dir(tmp.path().join("empty")).unwrap();
+    let run = plexus(&["validate", path.to_str().unwrap()], tmp.path());
+    assert_eq!(run.code, Some(2));
+    let line = run.error_line();
+    assert!(
+        line.contains("empty/plexus.yaml") && line.contains("cannot read the package manifest"),
+        "{line}"
+    );
+}
+
+/// A package whose manifest points at `library` as a Rust plugin.
+fn plugin_package(dir: &Path, library: &Path, type_name: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(library, dir.join("libplugin.so")).unwrap();
+    std::fs::write(
+        dir.join("plexus.yaml"),
+        format!(
+            "package: {{ name: test.lib, version: 0.1.0 }}\nprocessors:\n  - name: {type_name}\n    runtime: rust\n    entry: libplugin.so\n    mode: reactive\n    inputs: [{{ name: in, schema: video/rgba8 }}]\n    outputs: [{{ name: out, schema: video/rgba8 }}]\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn plugin_pipeline(type_name: &str) -> String {
+    format!(
+        "name: bad\npackages: [./pkg]\nprocessors:\n  cam: {{ type: builtin.test_pattern }}\n  p: {{ type: {type_name} }}\n  s: {{ type: builtin.stats_sink }}\nconnections: [cam.out -> p.in, p.out -> s.in]\n"
+    )
+}
+
+/// A real shared library that is not a plexus plugin.
+fn some_system_library() -> PathBuf {
+    [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+        "/usr/lib/libm.so.6",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+    .expect("libm on this machine")
+}
+
+#[test]
+fn a_library_that_is_not_a_plexus_plugin() {
+    let (tmp, path) = pipeline(&plugin_pipeline("test.not_a_plugin"));
+    plugin_package(
+        &tmp.path().join("pkg"),
+        &some_system_library(),
+        "test.not_a_plugin",
+    );
+    let run = plexus(
+        &["run", path.to_str().unwrap(), "--frames", "5"],
+        tmp.path(),
+    );
+    assert_no_residue(&run.runtime_id().expect("the run started"));
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let line = run.error_line();
+    assert!(
+        line.contains("processor `p`")
+            && line.contains("libplugin.so")
+            && line.contains("not a plexus plugin"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_plugin_built_for_another_abi_major() {
+    let built = integration_tests::bin_dir().join("libwrong_abi_plugin.so");
+    assert!(
+        built.is_file(),
+        "{} is missing: run `cargo build --workspace`",
+        built.display()
+    );
+    let (tmp, path) = pipeline(&plugin_pipeline("test.wrong_abi"));
+    plugin_package(&tmp.path().join("pkg"), &built, "test.wrong_abi");
+    let run = plexus(
+        &["run", path.to_str().unwrap(), "--frames", "5"],
+        tmp.path(),
+    );
+    assert_no_residue(&run.runtime_id().expect("the run started"));
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let line = run.error_line();
+    assert!(
+        line.contains("processor `p`") && line.contains("ABI 2"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_panicking_plugin_is_contained_and_reported() {
+    let (tmp, path) = pipeline(&format!(
+        "name: panics\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 64, height: 48, fps: 200 }} }}\n  p: {{ type: test.panic_every, config: {{ every: 10 }} }}\n  s: {{ type: builtin.stats_sink }}\nconnections: [cam.out -> p.in, p.out -> s.in]\n",
+        fixtures().join("faulty-rust").display()
+    ));
+    let run = plexus(
+        &["run", path.to_str().unwrap(), "--frames", "100", "--json"],
+        tmp.path(),
+    );
+    assert_no_residue(&run.runtime_id().expect("the run started"));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    let p = &summary["processors"]["p"];
+    // seq 0, 10, …, 90 panic: ten errors, ninety frames passed on.
+    assert_eq!(p["frames_in"], 100);
+    assert_eq!(p["errors"], 10);
+    assert_eq!(p["frames_out"], 90);
+    assert_eq!(summary["processors"]["s"]["frames_in"], 90);
+    assert_eq!(
+        summary["workers"]["p"]["last_exit"]["code"], 0,
+        "the worker survived every panic"
+    );
+    assert!(
+        run.stderr.contains("processor p error: panicked"),
+        "{}",
+        run.stderr
+    );
+}

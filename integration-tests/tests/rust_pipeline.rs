@@ -1,0 +1,77 @@
+//! The example Rust pipeline end to end: 300 frames from the builtin source
+//! through the grayscale dylib plugin reach both sinks, all of them, in
+//! order, and the PNG holds exactly the grayscale of the pattern drawn.
+
+use integration_tests::expect::{gray_of, pattern_rgba, read_png};
+use integration_tests::{assert_no_residue, plexus, workspace};
+
+#[test]
+fn example_pipeline_delivers_every_frame_and_the_right_pixels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = workspace().join("examples/rust-pipeline/pipeline.yaml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    // The example as shipped, with its packages found from the temp dir and
+    // its PNGs written there.
+    let packages = workspace().join("examples/packages");
+    let text = text
+        .replace("../packages/", &format!("{}/", packages.display()))
+        .replace(
+            "dir: ../../plexus-out/rust-demo",
+            &format!("dir: {}", tmp.path().join("png").display()),
+        );
+    assert!(
+        text.contains(&tmp.path().display().to_string()),
+        "the example's png dir moved; update this test"
+    );
+    let pipeline = tmp.path().join("pipeline.yaml");
+    std::fs::write(&pipeline, text).unwrap();
+
+    let run = plexus(
+        &[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--frames",
+            "300",
+            "--json",
+        ],
+        tmp.path(),
+    );
+    let id = run.runtime_id().expect("a runtime id in the log");
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "completed");
+    assert_eq!(summary["runtime"], id.as_str());
+    let p = &summary["processors"];
+    assert_eq!(p["camera"]["frames_out"], 300);
+    assert_eq!(p["gray"]["frames_in"], 300);
+    assert_eq!(p["gray"]["frames_out"], 300);
+    assert_eq!(p["gray"]["errors"], 0);
+    for sink in ["stats", "png"] {
+        assert_eq!(p[sink]["frames_in"], 300, "{sink}");
+        assert_eq!(p[sink]["seq_gaps"], 0, "{sink}");
+        assert_eq!(p[sink]["dropped"], 0, "{sink}");
+    }
+    for (name, worker) in summary["workers"].as_object().unwrap() {
+        assert_eq!(worker["last_exit"]["code"], 0, "worker {name}");
+        assert_eq!(worker["runtime"], "native");
+    }
+
+    for seq in [0u64, 200] {
+        let image = read_png(&tmp.path().join(format!("png/png-{seq:06}.png")));
+        assert_eq!((image.width, image.height), (640, 480));
+        assert_eq!(image.color, png::ColorType::Grayscale);
+        for y in 0..image.height {
+            for x in 0..image.width {
+                let expected = gray_of(pattern_rgba(seq, x, y));
+                let got = image.pixels[(y * image.width + x) as usize];
+                assert_eq!(got, expected, "frame {seq}, pixel ({x}, {y})");
+            }
+        }
+    }
+    let latest = read_png(&tmp.path().join("png/latest.png"));
+    assert_eq!(
+        latest.pixels,
+        read_png(&tmp.path().join("png/png-000200.png")).pixels
+    );
+}
