@@ -1,10 +1,11 @@
 //! Running `plexus` as a user would, with a deadline, and killing whatever
 //! is left if a test fails half-way.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -74,8 +75,17 @@ impl Drop for Guard {
     }
 }
 
-/// Runs `plexus` with `args` in `cwd` and waits for it, at most [`DEADLINE`].
-pub fn plexus(args: &[&str], cwd: &Path) -> PlexusRun {
+/// A `plexus` command still running, whose log can be watched line by line.
+pub struct Running {
+    guard: Guard,
+    args: Vec<String>,
+    stdout: JoinHandle<String>,
+    lines: Receiver<String>,
+    log: String,
+}
+
+/// Starts `plexus` with `args` in `cwd`.
+pub fn spawn_plexus(args: &[&str], cwd: &Path) -> Running {
     let mut command = Command::new(binary("plexus"));
     command
         .args(args)
@@ -89,29 +99,99 @@ pub fn plexus(args: &[&str], cwd: &Path) -> PlexusRun {
         .env_remove("RUST_BACKTRACE")
         .process_group(0);
     let mut child = command.spawn().expect("starting plexus");
-    let out = reader(child.stdout.take().expect("piped"));
-    let err = reader(child.stderr.take().expect("piped"));
-    let mut guard = Guard { child: Some(child) };
-    let finished = wait_with_deadline(guard.child.as_mut().expect("set"), DEADLINE);
-    if !finished {
-        drop(guard);
-        let stderr = err.join().unwrap_or_default();
-        if let Some(id) = runtime_id_in(&stderr) {
-            remove_runtime_files(&id);
+    let stdout = reader(child.stdout.take().expect("piped"));
+    let (tx, lines) = mpsc::channel();
+    let stderr = child.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
         }
-        panic!("plexus {args:?} did not finish within {DEADLINE:?}; stderr:\n{stderr}");
+    });
+    Running {
+        guard: Guard { child: Some(child) },
+        args: args.iter().map(|a| a.to_string()).collect(),
+        stdout,
+        lines,
+        log: String::new(),
     }
-    let status = guard
-        .child
-        .take()
-        .expect("set")
-        .wait()
-        .expect("reaping plexus");
-    PlexusRun {
-        code: status.code(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+}
+
+impl Running {
+    /// Waits for a log line containing `needle`, or finds it among the lines
+    /// already seen; returns it.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        if let Some(line) = self.log.lines().find(|l| l.contains(needle)) {
+            return line.to_string();
+        }
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push_str(&line);
+                    self.log.push('\n');
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line with `{needle}` within {timeout:?}; log so far:\n{}",
+                    self.log
+                ),
+            }
+        }
     }
+
+    pub fn pid(&self) -> u32 {
+        self.guard.child.as_ref().expect("running").id()
+    }
+
+    /// Sends `signal` to the supervisor only, as a terminal's Ctrl-C would
+    /// reach it (workers sit in process groups of their own).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) of our own child.
+        unsafe { libc::kill(self.pid() as i32, signal) };
+    }
+
+    /// Waits (at most [`DEADLINE`]) for the command to end.
+    pub fn finish(mut self) -> PlexusRun {
+        let finished = wait_with_deadline(self.guard.child.as_mut().expect("running"), DEADLINE);
+        if !finished {
+            drop(self.guard);
+            self.log.extend(self.lines.try_iter().map(|l| l + "\n"));
+            if let Some(id) = runtime_id_in(&self.log) {
+                remove_runtime_files(&id);
+            }
+            panic!(
+                "plexus {:?} did not finish within {DEADLINE:?}; stderr:\n{}",
+                self.args, self.log
+            );
+        }
+        let status = self
+            .guard
+            .child
+            .take()
+            .expect("running")
+            .wait()
+            .expect("reaping plexus");
+        // The stderr thread ends with the pipe, which closes when plexus exits.
+        for line in self.lines.iter() {
+            self.log.push_str(&line);
+            self.log.push('\n');
+        }
+        PlexusRun {
+            code: status.code(),
+            stdout: self.stdout.join().unwrap_or_default(),
+            stderr: self.log,
+        }
+    }
+}
+
+/// Runs `plexus` with `args` in `cwd` and waits for it, at most [`DEADLINE`].
+pub fn plexus(args: &[&str], cwd: &Path) -> PlexusRun {
+    spawn_plexus(args, cwd).finish()
 }
 
 fn reader(mut stream: impl Read + Send + 'static) -> JoinHandle<String> {

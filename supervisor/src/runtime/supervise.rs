@@ -164,15 +164,21 @@ impl Supervisor {
 
     fn reap_exited(&mut self) {
         for worker in &mut self.workers {
+            let state = worker.state;
             if let Some(status) = worker.reap() {
-                if worker.failure.is_none() && worker.state < WorkerState::Stopped {
-                    worker.failure = Some(format!("worker `{}` died ({status})", worker.name));
-                }
                 let name = worker.name.clone();
                 self.events.emit(EventKind::WorkerExited {
-                    worker: name,
+                    worker: name.clone(),
                     status,
                 });
+                if worker.failure.is_none() && state < WorkerState::Stopped {
+                    let reason = format!("worker `{name}` died ({status})");
+                    worker.failure = Some(reason.clone());
+                    self.events.emit(EventKind::WorkerFailed {
+                        worker: name,
+                        reason,
+                    });
+                }
             }
         }
     }

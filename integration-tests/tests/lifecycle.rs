@@ -1,0 +1,136 @@
+//! How runs end: Ctrl-C, a duration, a worker that dies, a worker that will
+//! not stop. Each must end with the right outcome and leave nothing behind.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use integration_tests::{assert_no_residue, spawn_plexus, workspace, PlexusRun};
+
+fn faulty() -> PathBuf {
+    workspace().join("integration-tests/fixtures/faulty-rust")
+}
+
+fn write(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("pipeline.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    (tmp, path)
+}
+
+/// Every frame the source sent reached `sink`, in order.
+fn sink_saw_everything(summary: &serde_json::Value, source: &str, sink: &str) {
+    let sent = summary["processors"][source]["frames_out"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        summary["processors"][sink]["frames_in"], sent,
+        "{summary:#}"
+    );
+    assert_eq!(summary["processors"][sink]["seq_gaps"], 0);
+}
+
+fn run_to_end(args: &[&str], tmp: &tempfile::TempDir) -> PlexusRun {
+    let run = spawn_plexus(args, tmp.path()).finish();
+    assert_no_residue(&run.runtime_id().expect("the run started"));
+    run
+}
+
+const SOURCE_TO_SINK: &str = "name: simple\nprocessors:\n  cam: { type: builtin.test_pattern, config: { width: 64, height: 48, fps: 100 } }\n  sink: { type: builtin.stats_sink }\nconnections: [cam.out -> sink.in]\n";
+
+#[test]
+fn ctrl_c_stops_the_run_cleanly_and_drains_it() {
+    let (tmp, path) = write(SOURCE_TO_SINK);
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    running.wait_for("processor sink started", Duration::from_secs(30));
+    running.wait_for("processor cam started", Duration::from_secs(30));
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    assert_no_residue(&run.runtime_id().expect("the run started"));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "stopped");
+    sink_saw_everything(&summary, "cam", "sink");
+}
+
+#[test]
+fn a_duration_ends_the_run() {
+    let (tmp, path) = write(SOURCE_TO_SINK);
+    let run = run_to_end(
+        &["run", path.to_str().unwrap(), "--duration", "0.5", "--json"],
+        &tmp,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "completed");
+    assert!(
+        run.stderr
+            .contains("runtime stopping: the duration is over"),
+        "{}",
+        run.stderr
+    );
+    // 100 fps for half a second, give or take start-up.
+    assert!(
+        summary["processors"]["cam"]["frames_out"].as_u64().unwrap() >= 10,
+        "{summary:#}"
+    );
+    sink_saw_everything(&summary, "cam", "sink");
+}
+
+#[test]
+fn a_crashing_worker_does_not_stop_the_others() {
+    let (tmp, path) = write(&format!(
+        "name: fanout\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 64, height: 48, fps: 100 }} }}\n  a: {{ type: builtin.stats_sink }}\n  crash: {{ type: test.segfault }}\n  b: {{ type: builtin.stats_sink }}\nconnections: [cam.out -> a.in, cam.out -> crash.in, crash.out -> b.in]\n",
+        faulty().display()
+    ));
+    let run = run_to_end(
+        &["run", path.to_str().unwrap(), "--frames", "50", "--json"],
+        &tmp,
+    );
+    assert_eq!(
+        run.code,
+        Some(1),
+        "a failed worker makes the run fail: {}",
+        run.stderr
+    );
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "failed");
+    assert_eq!(
+        summary["workers"]["crash"]["last_exit"]["signal"],
+        libc::SIGSEGV
+    );
+    assert_eq!(summary["workers"]["crash"]["state"], "failed");
+    assert_eq!(summary["processors"]["cam"]["frames_out"], 50);
+    assert!(
+        run.stderr
+            .contains("worker crash failed: worker `crash` died (signal 11)"),
+        "{}",
+        run.stderr
+    );
+    sink_saw_everything(&summary, "cam", "a");
+    assert_eq!(summary["workers"]["a"]["last_exit"]["code"], 0);
+}
+
+#[test]
+fn a_worker_that_does_not_stop_is_killed() {
+    let (tmp, path) = write(&format!(
+        "name: hang\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 64, height: 48, fps: 100 }} }}\n  spin: {{ type: test.spin }}\n  sink: {{ type: builtin.stats_sink }}\nconnections: [cam.out -> spin.in, spin.out -> sink.in]\n",
+        faulty().display()
+    ));
+    let run = run_to_end(
+        &["run", path.to_str().unwrap(), "--frames", "5", "--json"],
+        &tmp,
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "failed");
+    let spin = &summary["workers"]["spin"];
+    assert_eq!(spin["last_exit"]["signal"], libc::SIGKILL);
+    assert!(
+        spin["failure"]
+            .as_str()
+            .unwrap()
+            .contains("missed its stop deadline"),
+        "{spin}"
+    );
+    assert_eq!(summary["workers"]["sink"]["last_exit"]["code"], 0);
+}
