@@ -654,7 +654,7 @@ fn render(rows: &[(&Size, Latency, Latency)], quick: bool) -> String {
         let verdict = if ratio <= 1.5 { "met" } else { "**missed**" };
         let _ = writeln!(
             out,
-            "- Target 2, plexus 8 MiB p50 / plexus 64 B p50 = {big:.1} / {small:.1} = {ratio:.2} (≤ 1.5): {verdict}"
+            "- Target 2, plexus 8 MiB p50 / plexus 64 B p50 = {big:.1} / {small:.1} = {ratio:.3} (≤ 1.5): {verdict}"
         );
     }
     let _ = writeln!(

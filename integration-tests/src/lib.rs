@@ -39,3 +39,12 @@ pub fn binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Writes `yaml` as `pipeline.yaml` in a fresh temporary directory, which
+/// is removed when the returned guard drops.
+pub fn write_pipeline(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let path = tmp.path().join("pipeline.yaml");
+    std::fs::write(&path, yaml).expect("writing the pipeline");
+    (tmp, path)
+}

@@ -60,24 +60,11 @@ fn runtime_id_in(log: &str) -> Option<String> {
     })
 }
 
-/// Kills the command's process group if the test unwinds before it ended.
-struct Guard {
-    child: Option<Child>,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            // SAFETY: plain kill(2) of our child's own process group.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.wait();
-        }
-    }
-}
-
 /// A `plexus` command still running, whose log can be watched line by line.
+/// Dropped before it finished (a failing test), it kills the command's
+/// process group and removes the runtime's files.
 pub struct Running {
-    guard: Guard,
+    child: Option<Child>,
     args: Vec<String>,
     stdout: JoinHandle<String>,
     lines: Receiver<String>,
@@ -110,7 +97,7 @@ pub fn spawn_plexus(args: &[&str], cwd: &Path) -> Running {
         }
     });
     Running {
-        guard: Guard { child: Some(child) },
+        child: Some(child),
         args: args.iter().map(|a| a.to_string()).collect(),
         stdout,
         lines,
@@ -145,7 +132,7 @@ impl Running {
     }
 
     pub fn pid(&self) -> u32 {
-        self.guard.child.as_ref().expect("running").id()
+        self.child.as_ref().expect("running").id()
     }
 
     /// Sends `signal` to the supervisor only, as a terminal's Ctrl-C would
@@ -157,35 +144,54 @@ impl Running {
 
     /// Waits (at most [`DEADLINE`]) for the command to end.
     pub fn finish(mut self) -> PlexusRun {
-        let finished = wait_with_deadline(self.guard.child.as_mut().expect("running"), DEADLINE);
-        if !finished {
-            drop(self.guard);
-            self.log.extend(self.lines.try_iter().map(|l| l + "\n"));
-            if let Some(id) = runtime_id_in(&self.log) {
-                remove_runtime_files(&id);
-            }
+        let child = self.child.as_mut().expect("running");
+        if !wait_with_deadline(child, DEADLINE) {
+            self.kill();
             panic!(
                 "plexus {:?} did not finish within {DEADLINE:?}; stderr:\n{}",
                 self.args, self.log
             );
         }
         let status = self
-            .guard
             .child
             .take()
             .expect("running")
             .wait()
             .expect("reaping plexus");
-        // The stderr thread ends with the pipe, which closes when plexus exits.
+        self.read_rest_of_log();
+        let stdout = std::mem::replace(&mut self.stdout, std::thread::spawn(String::new));
+        PlexusRun {
+            code: status.code(),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: std::mem::take(&mut self.log),
+        }
+    }
+
+    /// Reads the log to its end, which comes when plexus exits.
+    fn read_rest_of_log(&mut self) {
         for line in self.lines.iter() {
             self.log.push_str(&line);
             self.log.push('\n');
         }
-        PlexusRun {
-            code: status.code(),
-            stdout: self.stdout.join().unwrap_or_default(),
-            stderr: self.log,
+    }
+
+    /// Kills plexus and its workers and removes what the runtime left.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) of our child's own process group.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            self.read_rest_of_log();
+            if let Some(id) = runtime_id_in(&self.log) {
+                remove_runtime_files(&id);
+            }
         }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

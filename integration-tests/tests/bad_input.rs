@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use integration_tests::{assert_no_residue, plexus, workspace, PlexusRun};
+use integration_tests::{
+    assert_no_residue, plexus, workspace, write_pipeline as pipeline, PlexusRun,
+};
 
 fn packages() -> PathBuf {
     workspace().join("examples/packages")
@@ -12,14 +14,6 @@ fn packages() -> PathBuf {
 
 fn fixtures() -> PathBuf {
     workspace().join("integration-tests/fixtures")
-}
-
-/// Writes `yaml` as `pipeline.yaml` in a fresh directory.
-fn pipeline(yaml: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("pipeline.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    (tmp, path)
 }
 
 /// Runs `command` (run or validate) and checks the refusal is one clean
@@ -192,25 +186,26 @@ fn some_system_library() -> PathBuf {
     .expect("libm on this machine")
 }
 
-#[test]
-fn a_library_that_is_not_a_plexus_plugin() {
-    let (tmp, path) = pipeline(&plugin_pipeline("test.not_a_plugin"));
-    plugin_package(
-        &tmp.path().join("pkg"),
-        &some_system_library(),
-        "test.not_a_plugin",
-    );
+/// Runs a pipeline whose plugin `p` is `library`; returns the refusal.
+fn plugin_refused(library: &Path, type_name: &str) -> String {
+    let (tmp, path) = pipeline(&plugin_pipeline(type_name));
+    plugin_package(&tmp.path().join("pkg"), library, type_name);
     let run = plexus(
         &["run", path.to_str().unwrap(), "--frames", "5"],
         tmp.path(),
     );
     assert_no_residue(&run.runtime_id().expect("the run started"));
     assert_eq!(run.code, Some(2), "{}", run.stderr);
-    let line = run.error_line();
+    let line = run.error_line().to_string();
+    assert!(line.contains("processor `p`"), "{line}");
+    line
+}
+
+#[test]
+fn a_library_that_is_not_a_plexus_plugin() {
+    let line = plugin_refused(&some_system_library(), "test.not_a_plugin");
     assert!(
-        line.contains("processor `p`")
-            && line.contains("libplugin.so")
-            && line.contains("not a plexus plugin"),
+        line.contains("libplugin.so") && line.contains("not a plexus plugin"),
         "{line}"
     );
 }
@@ -223,19 +218,8 @@ fn a_plugin_built_for_another_abi_major() {
         "{} is missing: run `cargo build --workspace`",
         built.display()
     );
-    let (tmp, path) = pipeline(&plugin_pipeline("test.wrong_abi"));
-    plugin_package(&tmp.path().join("pkg"), &built, "test.wrong_abi");
-    let run = plexus(
-        &["run", path.to_str().unwrap(), "--frames", "5"],
-        tmp.path(),
-    );
-    assert_no_residue(&run.runtime_id().expect("the run started"));
-    assert_eq!(run.code, Some(2), "{}", run.stderr);
-    let line = run.error_line();
-    assert!(
-        line.contains("processor `p`") && line.contains("ABI 2"),
-        "{line}"
-    );
+    let line = plugin_refused(&built, "test.wrong_abi");
+    assert!(line.contains("ABI 2"), "{line}");
 }
 
 #[test]

@@ -4,17 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use integration_tests::{assert_no_residue, spawn_plexus, workspace, PlexusRun};
+use integration_tests::{
+    assert_no_residue, spawn_plexus, workspace, write_pipeline as write, PlexusRun,
+};
 
 fn faulty() -> PathBuf {
     workspace().join("integration-tests/fixtures/faulty-rust")
-}
-
-fn write(yaml: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("pipeline.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    (tmp, path)
 }
 
 /// Every frame the source sent reached `sink`, in order.

@@ -39,10 +39,6 @@ impl Names {
         })
     }
 
-    pub fn runtime(&self) -> &str {
-        &self.runtime
-    }
-
     /// Frames of one output port (publish-subscribe).
     pub fn port(&self, processor: &str, port: &str) -> String {
         format!("plexus/{}/port/{}/{}", self.runtime, processor, port)

@@ -9,10 +9,11 @@ mod ports;
 mod processor;
 mod stats;
 
+pub use stats::LatencyHistogram;
+
 pub use lifecycle::{run_worker, WorkerError};
 pub use outputs::{OutputError, Outputs};
 pub use processor::{Input, Processor, ProcessorHost};
-pub use stats::LatencyHistogram;
 
 /// Sets up logging for a worker process: plain lines on stderr, which the
 /// supervisor prefixes with the worker's name. `RUST_LOG` overrides the level.

@@ -2,7 +2,7 @@
 //! reports, a worker dies, a signal arrives or a deadline passes, then bring
 //! the bookkeeping up to date. Every lifecycle phase is "wait until".
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -14,6 +14,9 @@ use ipc_schemas::{EventKind, Report, PROTOCOL_VERSION};
 use super::events::EventLog;
 use super::signals::Signals;
 use super::worker::{WorkerHandle, WorkerState};
+
+/// Errors of one processor told in full before the log only samples them.
+const ERRORS_TOLD_IN_FULL: u64 = 10;
 
 /// Why a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,7 @@ pub struct Supervisor {
     pub workers: Vec<WorkerHandle>,
     pub events: EventLog,
     pub finished_sources: BTreeSet<String>,
+    error_counts: BTreeMap<String, u64>,
     wake: WakeListener,
     signals: Signals,
     interrupts: usize,
@@ -41,6 +45,7 @@ impl Supervisor {
             workers: Vec::new(),
             events: EventLog::default(),
             finished_sources: BTreeSet::new(),
+            error_counts: BTreeMap::new(),
             wake,
             signals: Signals::install()?,
             interrupts: 0,
@@ -147,8 +152,18 @@ impl Supervisor {
                 self.finished_sources.insert(processor);
             }
             Report::ProcessorError { processor, message } => {
-                self.events
-                    .emit(EventKind::ProcessorError { processor, message });
+                let seen = self.error_counts.entry(processor.clone()).or_default();
+                *seen += 1;
+                // A processor failing on every frame would bury the log: tell
+                // the first few, then one in a thousand with the running count.
+                if *seen <= ERRORS_TOLD_IN_FULL {
+                    self.events
+                        .emit(EventKind::ProcessorError { processor, message });
+                } else if seen.is_multiple_of(1000) {
+                    let message = format!("{message} ({seen} errors so far)");
+                    self.events
+                        .emit(EventKind::ProcessorError { processor, message });
+                }
             }
             Report::Pong { .. } => {}
             Report::Stopped { stats } => {
