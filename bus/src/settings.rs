@@ -35,7 +35,9 @@ fn service_name(name: &str) -> Result<ServiceName, BusError> {
 }
 
 /// Frames of one output port. Safe overflow is on: a slow or dead consumer
-/// must never block the producer.
+/// must never block the producer. No payload alignment is requested: for a
+/// `[u8]` payload iceoryx2 0.10 pads every element to it, which would make
+/// each frame's shared memory that many times larger.
 pub fn frame_service(bus: &Bus, processor: &str, port: &str) -> Result<FrameService, BusError> {
     let name = bus.names().port(processor, port);
     bus.node()
@@ -49,7 +51,6 @@ pub fn frame_service(bus: &Bus, processor: &str, port: &str) -> Result<FrameServ
         .subscriber_max_buffer_size(FRAME_QUEUE)
         .subscriber_max_borrowed_samples(FRAME_BORROWED)
         .enable_safe_overflow(true)
-        .payload_alignment(Alignment::new(64).expect("64 is a power of two"))
         .open_or_create()
         .map_err(ctx(format!("opening frame service `{name}`")))
 }
