@@ -1,6 +1,8 @@
 //! `plexus`: parses the command line, sets up logging, and turns any error
 //! into one line on stderr and a non-zero exit.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use supervisor::cli::{execute, Cli};
 
@@ -11,6 +13,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     match execute(cli) {

@@ -60,12 +60,18 @@ impl Control {
         self.reports.send(report).map(|_| ())
     }
 
-    /// Waits for the next command, answering pings on the way.
-    fn next_command(&self, waitset: &WaitSet<Ipc>) -> Result<Command, WorkerError> {
+    /// Waits for the next command, answering pings on the way. `timeout`
+    /// bounds steps the supervisor owes an answer to; `None` waits as long as
+    /// the supervisor lives (the kernel ends us with it).
+    fn next_command(
+        &self,
+        waitset: &WaitSet<Ipc>,
+        timeout: Option<Duration>,
+    ) -> Result<Command, WorkerError> {
         let _guard = waitset
             .attach_notification(self.wake.listener())
             .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             self.wake.drain()?;
             while let Some(command) = self.commands.try_recv::<Command>()? {
@@ -74,7 +80,10 @@ impl Control {
                     other => return Ok(other),
                 }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
             if left.is_zero() {
                 return Err(WorkerError::Protocol(
                     "the supervisor sent no command in time".into(),
@@ -103,7 +112,7 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         protocol: PROTOCOL_VERSION,
         pid: std::process::id(),
     })?;
-    let config = match control.next_command(&waitset)? {
+    let config = match control.next_command(&waitset, Some(COMMAND_TIMEOUT))? {
         Command::Configure(config) => config,
         other => {
             return Err(WorkerError::Protocol(format!(
@@ -123,7 +132,7 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         Err(e) => return Err(e),
     };
     control.report(&Report::Configured)?;
-    match control.next_command(&waitset)? {
+    match control.next_command(&waitset, Some(COMMAND_TIMEOUT))? {
         Command::Start => {}
         Command::Stop | Command::Exit => return Ok(()),
         other => {
@@ -144,7 +153,7 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
     // Downstream may still be reading frames from our shared memory: stay
     // until the supervisor says everyone has stopped.
     loop {
-        if let Command::Exit = control.next_command(&waitset)? {
+        if let Command::Exit = control.next_command(&waitset, None)? {
             return Ok(());
         }
     }
@@ -249,10 +258,10 @@ fn run(
     }
 }
 
-/// Logs and reports processor errors; the worker carries on.
+/// Reports processor errors; the supervisor logs them (sampled when they
+/// flood) and the worker carries on.
 fn report_errors(control: &Control, errors: &mut Vec<ProcessError>) -> Result<(), WorkerError> {
     for e in errors.drain(..) {
-        tracing::warn!(processor = %e.processor, "{}", e.message);
         control.report(&Report::ProcessorError {
             processor: e.processor,
             message: e.message,

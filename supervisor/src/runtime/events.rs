@@ -1,5 +1,6 @@
-//! The runtime's event record: every happening gets a sequence number and
-//! timestamps and is logged; the summary and, later, watchers read the same.
+//! The runtime's events: every happening gets a sequence number and
+//! timestamps and goes to the log. This is the one place events are emitted,
+//! so publishing them on the bus for watchers attaches here.
 
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{EventKind, RuntimeEvent};
@@ -10,6 +11,7 @@ pub struct EventLog {
 }
 
 impl EventLog {
+    /// Records `kind` with the next sequence number and the current time.
     pub fn emit(&mut self, kind: EventKind) {
         let time_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -22,15 +24,15 @@ impl EventLog {
             kind,
         };
         self.next_seq += 1;
+        let line = describe(&event.kind);
         match &event.kind {
             EventKind::ProcessorError { .. }
             | EventKind::WorkerFailed { .. }
             | EventKind::WorkerUnresponsive { .. } => {
-                tracing::warn!(target: "plexus::event", "{}", describe(&event.kind))
+                tracing::warn!(seq = event.seq, "{line}")
             }
-            _ => tracing::info!(target: "plexus::event", "{}", describe(&event.kind)),
+            _ => tracing::info!(seq = event.seq, "{line}"),
         }
-        let _ = event;
     }
 }
 

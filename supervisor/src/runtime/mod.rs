@@ -86,15 +86,6 @@ impl Drop for FilesGuard {
     }
 }
 
-/// Kills whatever is still alive if a run ends early (error or panic).
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        for w in &mut self.workers {
-            w.kill();
-        }
-    }
-}
-
 pub fn run(plan: &Plan, options: &RunOptions) -> Result<RunReport> {
     let runtime_id = new_runtime_id();
     let names = Names::new(&runtime_id)?;

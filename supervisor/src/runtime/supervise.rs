@@ -234,3 +234,12 @@ impl Supervisor {
         Ok(())
     }
 }
+
+/// Kills whatever is still alive if a run ends early (error or panic).
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            w.kill();
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Hop latency: how much one plexus hop (Rust worker → Rust worker) costs on
+//! top of the bare iceoryx2 transfer it is built on.
+//!
+//! For each payload size (64 B, 64 KiB, 1 MiB, 8 MiB) one run measures the
+//! one-way latency, `monotonic_ns()` at the receiver minus the header's
+//! `capture_ns`, of
+//!
+//! 1. **raw iceoryx2** ([`raw`]): this binary re-executed as a publisher
+//!    child, talking straight to iceoryx2 with the settings of
+//!    `bus::settings`, to a subscriber here that sleeps in a `WaitSet` on the
+//!    port's wake-up event;
+//! 2. **plexus** ([`plexus_run`]): `plexus run` of `builtin.test_pattern →
+//!    builtin.stats_sink` with frames of the same size, read from the sink's
+//!    latency in the `--json` summary.
+//!
+//! Every size on both sides is sent at the same fixed rate ([`plan::FPS`]),
+//! so no receiver is ever backlogged and all sleep as long between frames,
+//! and both sides go through the worker's own latency histogram, so their
+//! percentiles have the same resolution. The result ([`report`]) is a
+//! markdown table on stdout and in `bench-results/hop.md`; targets are
+//! reported, not asserted.
+//!
+//! ```text
+//! cargo build --release --workspace
+//! cargo bench -p integration-tests --bench hop [-- --quick]
+//! ```
+
+mod plan;
+mod plexus_run;
+mod raw;
+mod report;
+
+use std::path::{Path, PathBuf};
+
+use plan::{Plan, FPS, SIZES};
+
+type Result<T> = std::result::Result<T, String>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(raw::PUBLISHER_ROLE) {
+        if let Err(e) = raw::publisher_main(&args[1..]) {
+            eprintln!("hop publisher: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    // cargo passes `--bench` to a harness-less bench; only `--quick` matters.
+    let quick = args.iter().any(|a| a == "--quick");
+    if let Err(e) = bench(quick) {
+        eprintln!("hop bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn bench(quick: bool) -> Result<()> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("integration-tests has no parent directory")?
+        .to_path_buf();
+    let release = release_dir(&workspace);
+    let plexus = release.join("plexus");
+    for binary in [&plexus, &release.join("plexus-worker-native")] {
+        if !binary.is_file() {
+            return Err(format!(
+                "{} is missing: run `cargo build --release --workspace` first",
+                binary.display()
+            ));
+        }
+    }
+    let scratch = Scratch::new()?;
+
+    let plan = Plan::new(quick);
+    let mut rows = Vec::new();
+    for size in &SIZES {
+        eprintln!(
+            "hop: {} raw iceoryx2, {} frames at {FPS} fps",
+            size.label,
+            plan.total()
+        );
+        let raw = raw::measure(size, plan)?;
+        eprintln!(
+            "hop: {} plexus, {} frames at {FPS} fps",
+            size.label,
+            plan.total()
+        );
+        let plexus = plexus_run::measure(&plexus, &scratch.0, size, plan)?;
+        rows.push((size, raw, plexus));
+    }
+
+    let report = report::render(&rows, quick);
+    print!("{report}");
+    let out_dir = workspace.join("bench-results");
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
+    let out = out_dir.join("hop.md");
+    std::fs::write(&out, &report).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    eprintln!("hop: table written to {}", out.display());
+    Ok(())
+}
+
+/// `target/release` of this workspace, where `cargo build --release` puts
+/// the binaries the plexus hop runs.
+fn release_dir(workspace: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace.join(dir).join("release"),
+        None => workspace.join("target").join("release"),
+    }
+}
+
+/// A private temporary directory for pipeline files, removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("plexus-hop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,86 @@
+//! What every measurement sends and what it yields, shared by the raw and the
+//! plexus side so that both measure exactly the same traffic.
+
+use std::time::Duration;
+
+/// The one rate every payload size is sent at. A receiver that sleeps longer
+/// between frames wakes up more slowly, so a rate that differed between sizes
+/// would skew the size comparison; 100 fps is low enough that the test
+/// pattern draws even 8 MiB frames in time on a small machine.
+pub const FPS: u32 = 100;
+
+/// One payload size: RGBA8 frames of `width × height` pixels.
+pub struct Size {
+    pub label: &'static str,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Size {
+    pub fn bytes(&self) -> usize {
+        self.width as usize * self.height as usize * 4
+    }
+}
+
+pub const SIZES: [Size; 4] = [
+    Size {
+        label: "64 B",
+        width: 4,
+        height: 4,
+    },
+    Size {
+        label: "64 KiB",
+        width: 128,
+        height: 128,
+    },
+    Size {
+        label: "1 MiB",
+        width: 512,
+        height: 512,
+    },
+    Size {
+        label: "8 MiB",
+        width: 1024,
+        height: 2048,
+    },
+];
+
+/// Frame counts of one measurement, sent at [`FPS`].
+#[derive(Clone, Copy)]
+pub struct Plan {
+    /// Frames sent first and not measured by the raw receiver: page faults of
+    /// fresh segments, connection set-up, cold caches.
+    pub warmup: u64,
+    pub measured: u64,
+}
+
+impl Plan {
+    /// A quarter of a second of warm-up, then ten seconds of measurement, or
+    /// one in a quick run.
+    pub fn new(quick: bool) -> Self {
+        let seconds = if quick { 1 } else { 10 };
+        Self {
+            warmup: u64::from(FPS / 4),
+            measured: u64::from(FPS) * seconds,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.warmup + self.measured
+    }
+
+    /// Time between two frames.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(1) / FPS
+    }
+}
+
+/// Percentiles of one measurement, in microseconds.
+pub struct Latency {
+    pub p50_us: f64,
+    pub p99_us: f64,
+    /// Frames the percentiles are taken over.
+    pub frames: u64,
+    /// Frames sent but never received.
+    pub lost: u64,
+}

@@ -1,0 +1,281 @@
+//! The baseline: one hop straight through iceoryx2, with the settings plexus
+//! uses but none of its code, from a publisher child to a receiver here.
+
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use bus::files::RuntimeFiles;
+use bus::node::runtime_config;
+use bus::settings::{
+    EventService, FrameService, FRAME_BORROWED, FRAME_PUBLISHERS, FRAME_QUEUE, FRAME_SUBSCRIBERS,
+    MAX_WORKERS,
+};
+use bus::Ipc;
+use iceoryx2::port::update_connections::UpdateConnections;
+use iceoryx2::prelude::*;
+use ipc_schemas::frame::monotonic_ns;
+use ipc_schemas::{FrameHeader, Names, SchemaId};
+use worker_runtime::LatencyHistogram;
+
+use crate::plan::{Latency, Plan, Size};
+use crate::Result;
+
+/// First argument that turns this binary into the raw publisher child.
+pub const PUBLISHER_ROLE: &str = "--hop-publisher";
+/// The raw hop's port, named like a plexus output so `Names` builds it.
+const RAW_PROCESSOR: &str = "raw";
+const RAW_PORT: &str = "out";
+/// How long the raw receiver waits for a frame before it decides the rest
+/// were lost; far above the pacing interval.
+const RAW_STALL: Duration = Duration::from_secs(3);
+
+/// Turns any iceoryx2 error into a message saying what was being done.
+fn ctx<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e:?}")
+}
+
+fn raw_node(names: &Names, name: &str) -> Result<Node<Ipc>> {
+    let config = runtime_config(names).map_err(|e| e.to_string())?;
+    NodeBuilder::new()
+        .name(&name.try_into().map_err(ctx("node name"))?)
+        .config(&config)
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<Ipc>()
+        .map_err(ctx("creating node"))
+}
+
+/// The settings of `bus::settings::frame_service`, spelled out against
+/// iceoryx2 directly so the baseline has no plexus code in its path.
+fn raw_frame_service(node: &Node<Ipc>, names: &Names) -> Result<FrameService> {
+    let name = names.port(RAW_PROCESSOR, RAW_PORT);
+    node.service_builder(&name.as_str().try_into().map_err(ctx("service name"))?)
+        .publish_subscribe::<[u8]>()
+        .user_header::<FrameHeader>()
+        .max_publishers(FRAME_PUBLISHERS)
+        .max_subscribers(FRAME_SUBSCRIBERS)
+        .max_nodes(FRAME_PUBLISHERS + FRAME_SUBSCRIBERS)
+        .history_size(0)
+        .subscriber_max_buffer_size(FRAME_QUEUE)
+        .subscriber_max_borrowed_samples(FRAME_BORROWED)
+        .enable_safe_overflow(true)
+        .payload_alignment(Alignment::new(64).expect("64 is a power of two"))
+        .open_or_create()
+        .map_err(ctx("opening frame service"))
+}
+
+/// The settings of `bus::settings::event_service`.
+fn raw_event_service(node: &Node<Ipc>, names: &Names) -> Result<EventService> {
+    let name = names.port_wake(RAW_PROCESSOR, RAW_PORT);
+    node.service_builder(&name.as_str().try_into().map_err(ctx("service name"))?)
+        .event()
+        .max_notifiers(MAX_WORKERS)
+        .max_listeners(FRAME_SUBSCRIBERS + 2)
+        .max_nodes(MAX_WORKERS + FRAME_SUBSCRIBERS + 2)
+        .open_or_create()
+        .map_err(ctx("opening event service"))
+}
+
+/// What one raw measurement leaves behind: the publisher child and the
+/// iceoryx2 files of its private runtime. Dropped last, after every port and
+/// node of the receiver, so it also cleans up after an error.
+struct RawResidue {
+    child: Option<Child>,
+    files: RuntimeFiles,
+}
+
+impl Drop for RawResidue {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Only reached on error: a healthy child has been waited for.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.files.remove_all();
+        if self.files.any_left() {
+            eprintln!(
+                "hop: warning: files with prefix {} are left in /dev/shm",
+                self.files.prefix()
+            );
+        }
+    }
+}
+
+/// Measures the raw hop for one size, in a runtime of its own.
+pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
+    let runtime = format!("hop-{}-{}", std::process::id(), size.bytes());
+    let names = Names::new(&runtime).map_err(|e| e.to_string())?;
+    let mut residue = RawResidue {
+        child: None,
+        files: RuntimeFiles::new(&names),
+    };
+    residue.files.remove_all();
+
+    let node = raw_node(&names, "hop-receiver")?;
+    let subscriber = raw_frame_service(&node, &names)?
+        .subscriber_builder()
+        .buffer_size(FRAME_QUEUE)
+        .create()
+        .map_err(ctx("creating subscriber"))?;
+    let listener = raw_event_service(&node, &names)?
+        .listener_builder()
+        .create()
+        .map_err(ctx("creating listener"))?;
+    let waitset = WaitSetBuilder::new()
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<Ipc>()
+        .map_err(ctx("creating waitset"))?;
+    let _wake = waitset
+        .attach_notification(&listener)
+        .map_err(ctx("attaching listener"))?;
+
+    // The subscriber exists before the publisher does, so its first send
+    // already reaches us.
+    let exe = std::env::current_exe().map_err(|e| format!("locating the bench binary: {e}"))?;
+    let child = Command::new(exe)
+        .arg(PUBLISHER_ROLE)
+        .args([
+            runtime.clone(),
+            size.width.to_string(),
+            size.height.to_string(),
+            plan.total().to_string(),
+            plan.interval().as_micros().to_string(),
+            std::process::id().to_string(),
+        ])
+        // stdin stays open while we measure; its end tells the child to go.
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting the publisher child: {e}"))?;
+    let child = residue.child.insert(child);
+
+    let last = plan.total() - 1;
+    let mut histogram = LatencyHistogram::default();
+    let mut measured = 0;
+    let mut last_frame = Instant::now();
+    'frames: loop {
+        waitset
+            .wait_and_process_once_with_timeout(|_| CallbackProgression::Continue, RAW_STALL)
+            .map_err(ctx("waiting for frames"))?;
+        listener
+            .try_wait(|_| {})
+            .map_err(ctx("draining wake-ups"))?;
+        while let Some(sample) = subscriber.receive().map_err(ctx("receiving"))? {
+            let now = monotonic_ns();
+            let header = *sample.user_header();
+            last_frame = Instant::now();
+            if header.seq >= plan.warmup {
+                histogram.record(now.saturating_sub(header.capture_ns));
+                measured += 1;
+            }
+            if header.seq == last {
+                break 'frames;
+            }
+        }
+        if last_frame.elapsed() >= RAW_STALL {
+            if let Some(status) = child
+                .try_wait()
+                .map_err(|e| format!("polling the publisher: {e}"))?
+            {
+                return Err(format!("the raw publisher exited early ({status})"));
+            }
+            // Only the end can stall: the rest was lost, report what came.
+            break;
+        }
+    }
+
+    drop(child.stdin.take());
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for the publisher: {e}"))?;
+    residue.child = None;
+    check_status("the raw publisher", status)?;
+    let summary = histogram
+        .summary()
+        .ok_or("the raw receiver measured no frame")?;
+    Ok(Latency {
+        p50_us: summary.p50_ns as f64 / 1000.0,
+        p99_us: summary.p99_ns as f64 / 1000.0,
+        frames: measured,
+        lost: plan.measured.saturating_sub(measured),
+    })
+}
+
+fn check_status(who: &str, status: ExitStatus) -> Result<()> {
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{who} failed ({status})"))
+    }
+}
+
+/// The child side of the raw hop: publishes `frames` header-only samples of
+/// `width × height × 4` bytes at a fixed pace, then stays (so the receiver
+/// can still read its last samples) until its stdin closes.
+pub fn publisher_main(args: &[String]) -> Result<()> {
+    let [runtime, width, height, frames, interval_us, parent] = args else {
+        return Err(format!("expected 6 arguments, got {args:?}"));
+    };
+    let number = |s: &str| s.parse::<u64>().map_err(|e| format!("`{s}`: {e}"));
+    let (width, height) = (number(width)? as u32, number(height)? as u32);
+    let (frames, interval) = (number(frames)?, Duration::from_micros(number(interval_us)?));
+    let parent = number(parent)?;
+    // SAFETY: plain system calls without pointers. The death signal ends a
+    // publisher whose bench died mid-run; the check covers a bench that died
+    // before the signal was armed.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() as u64 != parent {
+            return Err("the bench is gone".into());
+        }
+    }
+
+    let names = Names::new(runtime).map_err(|e| e.to_string())?;
+    let node = raw_node(&names, "hop-publisher")?;
+    let len = width as usize * height as usize * 4;
+    let publisher = raw_frame_service(&node, &names)?
+        .publisher_builder()
+        .initial_max_slice_len(len)
+        .allocation_strategy(AllocationStrategy::PowerOfTwo)
+        .max_loaned_samples(2)
+        .create()
+        .map_err(ctx("creating publisher"))?;
+    let notifier = raw_event_service(&node, &names)?
+        .notifier_builder()
+        .create()
+        .map_err(ctx("creating notifier"))?;
+    publisher.update_connections().map_err(ctx("connecting"))?;
+
+    let start = Instant::now();
+    for seq in 0..frames {
+        let mut sample = publisher.loan_slice_uninit(len).map_err(ctx("loaning"))?;
+        *sample.user_header_mut() = FrameHeader {
+            schema: SchemaId::VideoRgba8.code(),
+            format: 0,
+            seq,
+            capture_ns: 0,
+            width,
+            height,
+            stride: width * 4,
+            reserved: 0,
+        };
+        // SAFETY: the receiver reads only the header; the payload bytes are
+        // mapped shared memory (zero-filled by the kernel or written before),
+        // so they are initialised as far as the hardware is concerned. Not
+        // writing them keeps the fill out of the baseline, as plexus stamps
+        // its frames after drawing them.
+        let mut sample = unsafe { sample.assume_init() };
+        sample.user_header_mut().capture_ns = monotonic_ns();
+        sample.send().map_err(ctx("sending"))?;
+        notifier.notify().map_err(ctx("notifying"))?;
+        // Pacing against the start keeps the rate fixed whatever a send cost.
+        if let Some(wait) =
+            (start + interval * (seq as u32 + 1)).checked_duration_since(Instant::now())
+        {
+            std::thread::sleep(wait);
+        }
+    }
+    let mut rest = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut rest);
+    Ok(())
+}
