@@ -59,7 +59,6 @@ fn raw_frame_service(node: &Node<Ipc>, names: &Names) -> Result<FrameService> {
         .subscriber_max_buffer_size(FRAME_QUEUE)
         .subscriber_max_borrowed_samples(FRAME_BORROWED)
         .enable_safe_overflow(true)
-        .payload_alignment(Alignment::new(64).expect("64 is a power of two"))
         .open_or_create()
         .map_err(ctx("opening frame service"))
 }
