@@ -64,6 +64,14 @@ pub enum Entry {
     Builtin,
     /// A Rust plugin library, by absolute path.
     Dylib { path: String },
+    /// A Python class: `module` imported from `package_dir`, with the
+    /// package's environment (if it has requirements) on the path first.
+    Python {
+        package_dir: String,
+        module: String,
+        class: String,
+        site_packages: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

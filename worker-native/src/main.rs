@@ -19,6 +19,7 @@ impl ProcessorHost for NativeHost {
         match &spec.entry {
             Entry::Builtin => builtins::create(spec),
             Entry::Dylib { path } => self.plugins.create(spec, path),
+            other => Err(format!("the native worker cannot host {other:?}")),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! A configured processor with its wired ports and counters.
 
+use std::cell::Cell;
+
 use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber};
 use bus::wake::WakeListener;
 use bus::Bus;
@@ -96,10 +98,18 @@ impl Slot {
             self.latency
                 .record(monotonic_ns().saturating_sub(header.capture_ns));
             self.inputs[index].1.observe(header.seq);
+            let payload = sample.payload();
+            // SAFETY: the payload lives in shared memory that stays mapped
+            // while the sample exists, wherever the sample struct moves; the
+            // sample lives in `slot` until this iteration ends or the
+            // processor retains it, and `data` is not used past either.
+            let data = unsafe { std::slice::from_raw_parts(payload.as_ptr(), payload.len()) };
+            let slot = Cell::new(Some(sample));
             let input = Input {
                 port: index,
                 header: &header,
-                data: sample.payload(),
+                data,
+                sample: &slot,
             };
             let result = self
                 .processor

@@ -1,18 +1,32 @@
 //! The seam between the shared worker loop and a language runtime.
 
+use std::cell::Cell;
 use std::time::Duration;
 
+use bus::frames::InFrame;
 use ipc_schemas::{FrameHeader, ProcessorSpec};
 
 use crate::outputs::Outputs;
 
 /// One frame handed to a processor: borrowed from shared memory for the
-/// duration of the call only.
+/// duration of the call only, unless the processor [retains](Input::retain) it.
 pub struct Input<'a> {
     /// Index of the input port in the processor's spec.
     pub port: usize,
     pub header: &'a FrameHeader,
     pub data: &'a [u8],
+    pub(crate) sample: &'a Cell<Option<InFrame>>,
+}
+
+impl Input<'_> {
+    /// Takes over the shared-memory sample behind `data`, so that `data`
+    /// stays valid after `process` returns, until the returned sample is
+    /// dropped. For runtimes that cannot revoke a view they handed out (a
+    /// Python buffer export). A subscriber lends only a few samples at once,
+    /// so a processor that retains many stalls its input.
+    pub fn retain(&self) -> Option<InFrame> {
+        self.sample.take()
+    }
 }
 
 /// A running processor instance.
