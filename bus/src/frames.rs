@@ -6,6 +6,7 @@ use std::mem::MaybeUninit;
 
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::port::ReceiveError;
 use iceoryx2::prelude::AllocationStrategy;
 use iceoryx2::sample::Sample;
 use iceoryx2::sample_mut_uninit::SampleMutUninit;
@@ -95,6 +96,16 @@ pub struct FrameSubscriber {
 /// A received frame; its memory returns to the producer when dropped.
 pub type InFrame = Sample<Ipc, [u8], FrameHeader>;
 
+/// What one attempt to receive found.
+pub enum Received {
+    Frame(InFrame),
+    /// Nothing is waiting.
+    Empty,
+    /// Frames may be waiting, but the consumer still holds as many earlier
+    /// ones as a subscriber may borrow; it must release one first.
+    AllBorrowed,
+}
+
 impl FrameSubscriber {
     /// Subscribes to the output `port` of `processor`.
     pub fn open(bus: &Bus, processor: &str, port: &str) -> Result<Self, BusError> {
@@ -107,8 +118,13 @@ impl FrameSubscriber {
         Ok(Self { subscriber })
     }
 
-    pub fn receive(&self) -> Result<Option<InFrame>, BusError> {
-        self.subscriber.receive().map_err(ctx("receiving frame"))
+    pub fn receive(&self) -> Result<Received, BusError> {
+        match self.subscriber.receive() {
+            Ok(Some(sample)) => Ok(Received::Frame(sample)),
+            Ok(None) => Ok(Received::Empty),
+            Err(ReceiveError::ExceedsMaxBorrows) => Ok(Received::AllBorrowed),
+            Err(e) => Err(BusError::new("receiving frame", e)),
+        }
     }
 }
 

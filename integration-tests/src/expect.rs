@@ -17,6 +17,11 @@ pub fn gray_of(rgba: [u8; 4]) -> u8 {
     ((77 * rgba[0] as u32 + 150 * rgba[1] as u32 + 29 * rgba[2] as u32) >> 8) as u8
 }
 
+/// `example.invert` with `keep_alpha`: 255 - each colour channel.
+pub fn inverted(rgba: [u8; 4]) -> [u8; 4] {
+    [255 - rgba[0], 255 - rgba[1], 255 - rgba[2], rgba[3]]
+}
+
 /// A decoded PNG.
 pub struct Image {
     pub width: u32,

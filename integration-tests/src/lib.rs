@@ -8,7 +8,7 @@ pub mod residue;
 
 use std::path::PathBuf;
 
-pub use process::{plexus, spawn_plexus, PlexusRun, Running};
+pub use process::{plexus, spawn_plexus, spawn_plexus_with, PlexusRun, Running};
 pub use residue::assert_no_residue;
 
 /// The workspace root.

@@ -73,7 +73,21 @@ pub struct Running {
 
 /// Starts `plexus` with `args` in `cwd`.
 pub fn spawn_plexus(args: &[&str], cwd: &Path) -> Running {
+    spawn_plexus_with(args, cwd, &[])
+}
+
+/// Starts `plexus` with `args` in `cwd` and extra environment `env`. Python
+/// environments are cached under the build's target directory unless `env`
+/// says otherwise, so tests share one install and leave the user's cache alone.
+pub fn spawn_plexus_with(args: &[&str], cwd: &Path, env: &[(&str, &Path)]) -> Running {
     let mut command = Command::new(binary("plexus"));
+    command.env(
+        "PLEXUS_CACHE_DIR",
+        crate::bin_dir().join("plexus-test-cache"),
+    );
+    for (key, value) in env {
+        command.env(key, value);
+    }
     command
         .args(args)
         .current_dir(cwd)

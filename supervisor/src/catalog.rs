@@ -17,7 +17,11 @@ const BUILTINS: &str = include_str!("../../worker-native/builtins.yaml");
 #[derive(Debug, Clone)]
 pub enum Origin {
     Builtin,
-    Package { dir: PathBuf, manifest: PathBuf },
+    Package {
+        name: String,
+        dir: PathBuf,
+        manifest: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -27,6 +31,14 @@ pub struct TypeInfo {
 }
 
 impl TypeInfo {
+    /// The name of the package that declares the type, `builtin` for builtins.
+    pub fn package(&self) -> &str {
+        match &self.origin {
+            Origin::Builtin => "builtin",
+            Origin::Package { name, .. } => name,
+        }
+    }
+
     /// Where the type was declared, for messages.
     pub fn declared_in(&self) -> String {
         match &self.origin {
@@ -64,11 +76,12 @@ impl Catalog {
                 other => other,
             })?;
             let manifest_path = dir.join(manifest::MANIFEST_FILE);
-            for decl in package.manifest.processors {
+            for decl in package.manifest.processors.clone() {
                 check_decl(&manifest_path, &decl)?;
                 catalog.add(TypeInfo {
                     decl,
                     origin: Origin::Package {
+                        name: package.manifest.package.name.clone(),
                         dir: package.dir.clone(),
                         manifest: manifest_path.clone(),
                     },

@@ -10,6 +10,7 @@ use crate::catalog::Catalog;
 use crate::error::UserError;
 use crate::pipeline::Pipeline;
 use crate::plan::{plan, Plan};
+use crate::python_env;
 use crate::runtime::{self, Outcome, RunOptions};
 use crate::summary;
 
@@ -88,7 +89,8 @@ pub fn execute(cli: Cli) -> Result<i32> {
             duration,
             json,
         } => {
-            let plan = load_plan(&pipeline)?;
+            let mut plan = load_plan(&pipeline)?;
+            python_env::prepare(&mut plan)?;
             let report = runtime::run(&plan, &RunOptions { frames, duration })?;
             if json {
                 println!("{}", summary::to_json(&plan, &report));

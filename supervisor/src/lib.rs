@@ -10,5 +10,6 @@ pub mod error;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;
+pub mod python_env;
 pub mod runtime;
 pub mod summary;

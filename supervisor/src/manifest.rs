@@ -43,6 +43,15 @@ impl Runtime {
         }
     }
 
+    /// The worker binary that hosts this runtime.
+    pub fn worker_binary(self) -> &'static str {
+        match self {
+            Runtime::Rust => "plexus-worker-native",
+            Runtime::Python => "plexus-worker-python",
+            Runtime::Deno => "plexus-worker-deno",
+        }
+    }
+
     /// The worker kind that hosts this runtime, as reported in summaries.
     pub fn worker_kind(self) -> &'static str {
         match self {

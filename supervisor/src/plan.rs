@@ -31,6 +31,8 @@ pub struct Plan {
 pub struct PlannedProcessor {
     pub spec: ProcessorSpec,
     pub worker: String,
+    /// The package that declares the processor's type.
+    pub package: String,
 }
 
 impl Plan {
@@ -177,6 +179,7 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
         let worker = entry.worker.clone().unwrap_or_else(|| id.clone());
         validate_id(&worker).map_err(|e| err(format!("processor `{id}`: worker {e}")))?;
         processors.push(PlannedProcessor {
+            package: info.package().to_string(),
             spec: ProcessorSpec {
                 id: id.clone(),
                 type_name: decl.name.clone(),
@@ -211,6 +214,21 @@ fn entry_of(info: &TypeInfo) -> Result<Entry, String> {
         (Origin::Package { dir, .. }, Runtime::Rust) => {
             dylib::resolve(dir, &info.decl.entry).map(|p| Entry::Dylib {
                 path: p.display().to_string(),
+            })
+        }
+        (Origin::Package { dir, .. }, Runtime::Python) => {
+            let (module, class) = python_entry(&info.decl.entry).ok_or_else(|| {
+                format!(
+                    "type `{}` has entry `{}`; a Python entry is `module:Class`",
+                    info.decl.name, info.decl.entry
+                )
+            })?;
+            let package_dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            Ok(Entry::Python {
+                package_dir: package_dir.display().to_string(),
+                module: module.to_string(),
+                class: class.to_string(),
+                site_packages: None,
             })
         }
         (Origin::Package { .. }, other) => Err(format!(
@@ -313,6 +331,17 @@ fn topological<'a>(
         Some(stuck) => Err(stuck.clone()),
         None => Ok(order),
     }
+}
+
+/// Splits `pkg.module:Class` into module and class, both Python identifiers.
+fn python_entry(entry: &str) -> Option<(&str, &str)> {
+    let (module, class) = entry.split_once(':')?;
+    let identifier = |s: &str| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && chars.all(|c| c.is_alphanumeric() || c == '_')
+    };
+    (module.split('.').all(identifier) && identifier(class)).then_some((module, class))
 }
 
 fn parse_connection(line: &str) -> Option<Connection> {

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber};
+use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, Received};
 use bus::wake::WakeListener;
 use bus::Bus;
 use ipc_schemas::frame::monotonic_ns;
@@ -24,6 +24,8 @@ pub(crate) struct Slot {
     pub errors: u64,
     pub frame_limit: Option<u64>,
     pub produced: u64,
+    /// Per input: whether it is waiting for the processor to release frames.
+    stalled: Vec<bool>,
 }
 
 /// A processor's failure to handle one frame, to be reported.
@@ -83,6 +85,7 @@ impl Slot {
             errors: 0,
             frame_limit: spec.frame_limit,
             produced: 0,
+            stalled: vec![false; spec.inputs.len()],
         };
         Ok((slot, wakes))
     }
@@ -93,7 +96,30 @@ impl Slot {
         index: usize,
         errors: &mut Vec<ProcessError>,
     ) -> Result<(), bus::BusError> {
-        while let Some(sample) = self.inputs[index].0.receive()? {
+        loop {
+            let sample = match self.inputs[index].0.receive()? {
+                Received::Frame(sample) => sample,
+                Received::Empty => break,
+                Received::AllBorrowed => {
+                    // The processor holds views of earlier frames (a Python
+                    // array kept on `self`): this input waits until it lets
+                    // go, and safe overflow drops what the wait costs.
+                    if !self.stalled[index] {
+                        self.stalled[index] = true;
+                        self.errors += 1;
+                        errors.push(ProcessError {
+                            processor: self.id.clone(),
+                            message: format!(
+                                "input `{}` is stalled: the processor still holds views of {} earlier frames; release them to receive more",
+                                self.inputs[index].1.stats.port,
+                                bus::settings::FRAME_BORROWED
+                            ),
+                        });
+                    }
+                    break;
+                }
+            };
+            self.stalled[index] = false;
             let header = *sample.user_header();
             self.latency
                 .record(monotonic_ns().saturating_sub(header.capture_ns));

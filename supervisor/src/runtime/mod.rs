@@ -19,6 +19,7 @@ use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, WorkerC
 
 pub use events::describe;
 pub use id::new_runtime_id;
+pub use spawn::worker_binary;
 use supervise::{Supervisor, Wake};
 use worker::{WorkerHandle, WorkerState};
 
@@ -90,7 +91,6 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<RunReport> {
     let runtime_id = new_runtime_id();
     let names = Names::new(&runtime_id)?;
     let _files = FilesGuard(RuntimeFiles::new(&names));
-    let binary = spawn::worker_binary("plexus-worker-native")?;
     let started = Instant::now();
     let mut sup = Supervisor::new(Bus::join(names, "supervisor")?)?;
     sup.events.emit(EventKind::RuntimeStarted {
@@ -100,6 +100,7 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<RunReport> {
 
     let dir = plan.dir();
     for planned in &plan.workers {
+        let binary = worker_binary(planned.runtime)?;
         let channel = WorkerHandle::open_channel(&sup.bus, &planned.name)?;
         let child = spawn::spawn(&binary, &runtime_id, &planned.name, &dir)?;
         let handle = WorkerHandle::new(

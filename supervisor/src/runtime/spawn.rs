@@ -8,12 +8,15 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use ipc_schemas::env;
+
+use crate::manifest::Runtime;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::os::unix::process::CommandExt;
 
-/// The worker binary for a runtime, installed beside `plexus` itself.
-pub fn worker_binary(name: &str) -> Result<PathBuf> {
+/// The worker binary for `runtime`, installed beside `plexus` itself.
+pub fn worker_binary(runtime: Runtime) -> Result<PathBuf> {
+    let name = runtime.worker_binary();
     let exe = std::env::current_exe().context("locating the plexus executable")?;
     let dir = exe
         .parent()

@@ -1,0 +1,271 @@
+//! Python processors end to end: frames cross into an embedded CPython and
+//! back without loss, numpy sees them in place, and every way a Python
+//! processor can fail is reported with its cause while the worker lives on.
+
+use std::path::PathBuf;
+
+use integration_tests::expect::{inverted, pattern_rgba, read_png};
+use integration_tests::{
+    assert_no_residue, plexus, spawn_plexus_with, workspace, write_pipeline, PlexusRun,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    workspace().join("integration-tests/fixtures").join(name)
+}
+
+fn run_checked(args: &[&str], tmp: &tempfile::TempDir) -> PlexusRun {
+    let run = plexus(args, tmp.path());
+    if let Some(id) = run.runtime_id() {
+        assert_no_residue(&id);
+    }
+    run
+}
+
+#[test]
+fn the_python_example_inverts_every_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = workspace().join("examples/python-pipeline/pipeline.yaml");
+    let text = std::fs::read_to_string(example)
+        .unwrap()
+        .replace(
+            "../packages/",
+            &format!("{}/", workspace().join("examples/packages").display()),
+        )
+        .replace(
+            "dir: ../../plexus-out/python-demo",
+            &format!("dir: {}", tmp.path().join("png").display()),
+        );
+    assert!(
+        text.contains(&tmp.path().display().to_string()),
+        "the example's png dir moved; update this test"
+    );
+    let path = tmp.path().join("pipeline.yaml");
+    std::fs::write(&path, text).unwrap();
+
+    let run = run_checked(
+        &["run", path.to_str().unwrap(), "--frames", "300", "--json"],
+        &tmp,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    let p = &summary["processors"];
+    assert_eq!(p["invert"]["frames_in"], 300);
+    assert_eq!(p["invert"]["frames_out"], 300);
+    assert_eq!(p["invert"]["errors"], 0);
+    for sink in ["stats", "png"] {
+        assert_eq!(p[sink]["frames_in"], 300, "{sink}");
+        assert_eq!(p[sink]["seq_gaps"], 0, "{sink}");
+    }
+    assert_eq!(summary["workers"]["invert"]["runtime"], "python");
+
+    let image = read_png(&tmp.path().join("png/png-000200.png"));
+    assert_eq!(image.color, png::ColorType::Rgba);
+    for y in 0..image.height {
+        for x in 0..image.width {
+            let i = ((y * image.width + x) * 4) as usize;
+            assert_eq!(
+                &image.pixels[i..i + 4],
+                inverted(pattern_rgba(200, x, y)),
+                "pixel ({x}, {y})"
+            );
+        }
+    }
+}
+
+fn faulty_pipeline(type_name: &str, config: &str) -> String {
+    format!(
+        "name: faulty\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 32, height: 24, fps: 100 }} }}\n  p: {{ type: {type_name}, config: {{ {config} }} }}\nconnections: [cam.out -> p.in]\n",
+        fixture("faulty-python").display()
+    )
+}
+
+#[test]
+fn an_exception_in_process_is_reported_and_the_worker_goes_on() {
+    let (tmp, path) = write_pipeline(&format!(
+        "{}  s: {{ type: builtin.stats_sink }}\nconnections: [cam.out -> p.in, p.out -> s.in]\n",
+        faulty_pipeline("test.py_raise_every", "every: 10")
+            .replace("connections: [cam.out -> p.in]\n", "")
+    ));
+    let run = run_checked(
+        &["run", path.to_str().unwrap(), "--frames", "50", "--json"],
+        &tmp,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["processors"]["p"]["frames_in"], 50);
+    assert_eq!(summary["processors"]["p"]["errors"], 5);
+    assert_eq!(
+        summary["processors"]["s"]["frames_in"], 45,
+        "frames after each exception still flow"
+    );
+    assert_eq!(summary["workers"]["p"]["last_exit"]["code"], 0);
+    assert!(
+        run.stderr.contains("RuntimeError: frame 10 is cursed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("faulty.py"),
+        "the traceback names the file: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_view_used_after_process_returned_raises_instead_of_reading_freed_memory() {
+    let (tmp, path) = write_pipeline(&faulty_pipeline("test.py_keeps_view", ""));
+    let run = run_checked(
+        &["run", path.to_str().unwrap(), "--frames", "20", "--json"],
+        &tmp,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["processors"]["p"]["frames_in"], 20);
+    // Every call after the first touches the previous, released view.
+    assert_eq!(summary["processors"]["p"]["errors"], 19);
+    assert!(run.stderr.contains("released memoryview"), "{}", run.stderr);
+}
+
+#[test]
+fn a_processor_hoarding_frames_stalls_its_input_but_lives() {
+    let (tmp, path) = write_pipeline(&faulty_pipeline("test.py_hoards_frames", ""));
+    let run = run_checked(
+        &["run", path.to_str().unwrap(), "--frames", "20", "--json"],
+        &tmp,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    // Kept views keep their frames valid, so only as many frames as a
+    // subscriber may lend at once get through.
+    assert_eq!(summary["processors"]["p"]["frames_in"], 2);
+    assert_eq!(summary["workers"]["p"]["last_exit"]["code"], 0);
+    // The Python host names the culprit, the runtime the stalled input.
+    assert!(
+        run.stderr
+            .contains("`faulty.HoardsFrames` keeps views of 2 frames"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("input `in` is stalled").count(),
+        1,
+        "reported once: {}",
+        run.stderr
+    );
+}
+
+/// A pipeline that cannot start: exit 2, one sentence naming the cause.
+fn refused(type_name: &str, needles: &[&str]) {
+    let (tmp, path) = write_pipeline(&faulty_pipeline(type_name, ""));
+    let run = run_checked(&["run", path.to_str().unwrap(), "--frames", "5"], &tmp);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("plexus: error: "))
+        .expect("an error line");
+    for needle in needles {
+        assert!(line.contains(needle), "`{needle}` missing from: {line}");
+    }
+}
+
+#[test]
+fn an_import_error_names_the_module() {
+    refused(
+        "test.py_missing_module",
+        &["processor `p`", "no_such_module"],
+    );
+}
+
+#[test]
+fn a_missing_class_names_module_and_class() {
+    refused(
+        "test.py_missing_class",
+        &["processor `p`", "faulty", "NoSuchClass"],
+    );
+}
+
+#[test]
+fn an_exception_in_setup_fails_the_processor() {
+    refused(
+        "test.py_setup_fails",
+        &["processor `p`", "SetupFails", "no camera calibration found"],
+    );
+}
+
+#[test]
+fn requirements_that_cannot_be_installed_are_one_clear_error() {
+    let (tmp, path) = write_pipeline(&format!(
+        "name: bad\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern }}\n  p: {{ type: test.py_unbuildable }}\nconnections: [cam.out -> p.in]\n",
+        fixture("bad-requirements-python").display()
+    ));
+    let cache = tmp.path().join("cache");
+    let run = spawn_plexus_with(
+        &["run", path.to_str().unwrap(), "--frames", "5"],
+        tmp.path(),
+        &[("PLEXUS_CACHE_DIR", &cache)],
+    )
+    .finish();
+    assert!(
+        run.runtime_id().is_none(),
+        "nothing starts when requirements fail"
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let line = run.error_line();
+    assert!(
+        line.contains("requirements.txt")
+            && line.contains("test.bad_requirements")
+            && line.contains("failed"),
+        "{line}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(cache.join("python-envs"))
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(
+        leftovers.is_empty(),
+        "a failed install leaves nothing cached: {leftovers:?}"
+    );
+}
+
+#[test]
+fn the_second_run_reuses_the_cached_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let package = tmp.path().join("pkg");
+    std::fs::create_dir(&package).unwrap();
+    for file in ["plexus.yaml", "faulty.py"] {
+        std::fs::copy(fixture("faulty-python").join(file), package.join(file)).unwrap();
+    }
+    // A small pure-Python requirement keeps the install quick.
+    std::fs::write(package.join("requirements.txt"), "six==1.16.0\n").unwrap();
+    let path = tmp.path().join("pipeline.yaml");
+    std::fs::write(
+        &path,
+        faulty_pipeline("test.py_keeps_view", "")
+            .replace(&fixture("faulty-python").display().to_string(), "./pkg"),
+    )
+    .unwrap();
+    let cache = tmp.path().join("cache");
+    let run = |what: &str| {
+        let run = spawn_plexus_with(
+            &["run", path.to_str().unwrap(), "--frames", "3"],
+            tmp.path(),
+            &[("PLEXUS_CACHE_DIR", &cache)],
+        )
+        .finish();
+        assert_no_residue(&run.runtime_id().expect("the run started"));
+        assert_eq!(run.code, Some(0), "{what}: {}", run.stderr);
+        run.stderr
+    };
+    let first = run("first run");
+    assert!(
+        first.contains("installing the requirements of package `test.faulty_python`"),
+        "{first}"
+    );
+    assert!(
+        first.contains("[pip test.faulty_python]"),
+        "pip's progress is shown: {first}"
+    );
+    let second = run("second run");
+    assert!(second.contains("reusing the environment"), "{second}");
+    assert!(!second.contains("[pip "), "no reinstall: {second}");
+}

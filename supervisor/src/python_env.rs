@@ -1,0 +1,241 @@
+//! Python environments for packages that carry `requirements.txt` or
+//! `pyproject.toml`: installed once with the interpreter the Python worker
+//! embeds, cached under a key that hashes the requirement file, the Python
+//! version and the plexus version, and put on the worker's `sys.path`.
+//!
+//! An environment is a plain `pip install --target` directory: it needs no
+//! activation, and it is built under a temporary name and renamed into
+//! place, so an interrupted install never leaves a half-made environment
+//! that a later run would trust.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use std::collections::BTreeMap;
+
+use ipc_schemas::Entry;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::UserError;
+use crate::manifest::Runtime;
+use crate::plan::Plan;
+use crate::runtime::worker_binary;
+
+/// The interpreter the Python worker links, as it reports itself.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PythonInfo {
+    pub executable: PathBuf,
+    pub version: String,
+}
+
+impl PythonInfo {
+    /// Asks the Python worker binary which interpreter it embeds.
+    pub fn of_worker(worker: &Path) -> Result<Self, UserError> {
+        let out = Command::new(worker)
+            .arg("--python-info")
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| UserError::Plain(format!("cannot run {}: {e}", worker.display())))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(text.trim()).map_err(|e| {
+            UserError::Plain(format!(
+                "{} --python-info gave no interpreter description ({e})",
+                worker.display()
+            ))
+        })
+    }
+}
+
+/// The file whose contents decide what an environment holds.
+fn requirement_file(package_dir: &Path) -> Option<PathBuf> {
+    ["requirements.txt", "pyproject.toml"]
+        .iter()
+        .map(|f| package_dir.join(f))
+        .find(|p| p.is_file())
+}
+
+/// Where environments are cached: `$PLEXUS_CACHE_DIR`, else the user's
+/// cache directory.
+pub fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PLEXUS_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("plexus")
+}
+
+/// Makes sure the environment of the package in `package_dir` exists and
+/// returns the directory to put on `sys.path`, or `None` when the package
+/// has no requirements.
+pub fn ensure(
+    package: &str,
+    package_dir: &Path,
+    python: &PythonInfo,
+) -> Result<Option<PathBuf>, UserError> {
+    let Some(requirements) = requirement_file(package_dir) else {
+        return Ok(None);
+    };
+    let contents = std::fs::read(&requirements)
+        .map_err(|e| UserError::in_file(&requirements, format!("cannot read: {e}")))?;
+    let mut hash = Sha256::new();
+    for part in [
+        requirements
+            .file_name()
+            .unwrap_or_default()
+            .as_encoded_bytes(),
+        &contents,
+        python.version.as_bytes(),
+        env!("CARGO_PKG_VERSION").as_bytes(),
+    ] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    let key: String = hash
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let envs = cache_root().join("python-envs");
+    let env = envs.join(&key);
+    if env.join(COMPLETE).is_file() {
+        tracing::info!(
+            "python: reusing the environment of package `{package}` ({})",
+            env.display()
+        );
+        return Ok(Some(env));
+    }
+    tracing::info!(
+        "python: installing the requirements of package `{package}` (first use, cached in {})",
+        env.display()
+    );
+    std::fs::create_dir_all(&envs)
+        .map_err(|e| UserError::in_file(&envs, format!("cannot create the cache: {e}")))?;
+    let building = envs.join(format!("{key}.building-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&building);
+    let result = install(package, package_dir, &requirements, &building, python).and_then(|()| {
+        std::fs::write(building.join(COMPLETE), b"")
+            .map_err(|e| UserError::in_file(&building, e.to_string()))
+    });
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&building);
+        return Err(e);
+    }
+    if std::fs::rename(&building, &env).is_err() {
+        // Another run finished the same environment first; theirs is as good.
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    Ok(Some(env))
+}
+
+/// Marks an environment whose install finished.
+const COMPLETE: &str = ".plexus-complete";
+
+fn install(
+    package: &str,
+    package_dir: &Path,
+    requirements: &Path,
+    target: &Path,
+    python: &PythonInfo,
+) -> Result<(), UserError> {
+    let mut command = Command::new(&python.executable);
+    command
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--target",
+        ])
+        .arg(target);
+    if requirements.ends_with("requirements.txt") {
+        command.arg("-r").arg(requirements);
+    } else {
+        command.arg(package_dir);
+    }
+    command
+        .current_dir(package_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().map_err(|e| {
+        UserError::Plain(format!(
+            "package `{package}`: cannot run {} -m pip: {e}",
+            python.executable.display()
+        ))
+    })?;
+    let stderr = child.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    for line in BufReader::new(child.stdout.take().expect("piped"))
+        .lines()
+        .map_while(Result::ok)
+    {
+        tracing::info!("[pip {package}] {line}");
+    }
+    let errors = errors.join().unwrap_or_default();
+    let status = child
+        .wait()
+        .map_err(|e| UserError::Plain(format!("package `{package}`: waiting for pip: {e}")))?;
+    if status.success() {
+        return Ok(());
+    }
+    for line in &errors {
+        tracing::warn!("[pip {package}] {line}");
+    }
+    let last = errors
+        .iter()
+        .rev()
+        .find(|l| l.trim_start().starts_with("ERROR"))
+        .or(errors.last());
+    Err(UserError::in_file(
+        requirements,
+        format!(
+            "installing the Python requirements of package `{package}` failed: {}",
+            last.map(|l| l.trim()).unwrap_or("pip gave no reason")
+        ),
+    ))
+}
+
+/// Gives every Python processor of `plan` its package's environment,
+/// installing what is missing. Nothing happens for pipelines without Python.
+pub fn prepare(plan: &mut Plan) -> anyhow::Result<()> {
+    let needs_python = plan
+        .processors
+        .iter()
+        .any(|p| matches!(p.spec.entry, Entry::Python { .. }));
+    if !needs_python {
+        return Ok(());
+    }
+    let python = PythonInfo::of_worker(&worker_binary(Runtime::Python)?)?;
+    let mut envs: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
+    for p in &mut plan.processors {
+        if let Entry::Python {
+            package_dir,
+            site_packages,
+            ..
+        } = &mut p.spec.entry
+        {
+            let env = match envs.get(package_dir.as_str()) {
+                Some(env) => env.clone(),
+                None => {
+                    let env = ensure(&p.package, Path::new(package_dir.as_str()), &python)?;
+                    envs.insert(package_dir.clone(), env.clone());
+                    env
+                }
+            };
+            *site_packages = env.map(|e| e.display().to_string());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+"""Type stubs for `plexus`, the module built into plexus-worker-python.
+
+A processor is a plain class::
+
+    import numpy as np
+
+    class Invert:
+        def setup(self, ctx: plexus.Context) -> None: ...          # optional
+        def process(self, ctx: plexus.Context, inputs: dict[str, plexus.Frame]) -> None:
+            frame = inputs["in"]
+            src = np.frombuffer(frame, np.uint8)                   # no copy
+            out = ctx.outputs["out"].loan(len(frame))
+            np.subtract(255, src, out=np.frombuffer(out, np.uint8))  # writes shared memory
+            out.send(frame)
+        def teardown(self) -> None: ...                             # optional
+
+Frames and output buffers are views of shared memory that are valid only
+while `process` runs: keep copies (`bytes(frame)`, `arr.copy()`), not views,
+across calls.
+"""
+
+from collections.abc import Mapping
+from typing import Any, final
+
+from typing_extensions import Buffer
+
+@final
+class Frame(Buffer):
+    """One input frame: a read-only buffer over the frame's bytes in shared
+    memory, valid until `process` returns.
+
+    `memoryview(frame)` and `numpy.frombuffer(frame, numpy.uint8)` view the
+    bytes without copying. When `process` returns, the frame is closed:
+    `frame.data` is released (using a kept reference to it raises
+    "operation forbidden on released memoryview object"), and new views
+    raise `ValueError("plexus.Frame used after process() returned")`.
+    Views taken before that (a numpy array stored on `self`) stay valid and
+    keep the frame's shared memory borrowed until they are released; an
+    input lends only two frames at once, so a processor that keeps views of
+    two frames stops its input.
+
+    Header fields stay readable after the frame is closed.
+    """
+
+    @property
+    def data(self) -> memoryview:
+        """A read-only memoryview of the bytes, made once per frame."""
+    @property
+    def seq(self) -> int:
+        """Sequence number given by the source."""
+    @property
+    def capture_ns(self) -> int:
+        """When the source captured the frame, CLOCK_MONOTONIC in ns."""
+    @property
+    def width(self) -> int:
+        """Width in pixels (video schemas)."""
+    @property
+    def height(self) -> int:
+        """Height in pixels (video schemas)."""
+    @property
+    def stride(self) -> int:
+        """Bytes per row (video schemas)."""
+    @property
+    def format(self) -> int:
+        """Pixel format detail, for schemas with several layouts."""
+    @property
+    def schema(self) -> str | None:
+        """The schema name, e.g. "video/rgba8"; None if unknown to this worker."""
+    def __len__(self) -> int:
+        """Payload size in bytes."""
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+
+@final
+class OutBuffer(Buffer):
+    """Writable shared memory loaned on an output by `Output.loan`.
+
+    Fill every byte (it holds an earlier frame's bytes), then `send()`.
+    Views of it refuse to be made after `send()`, after a newer loan on the
+    same output and after `process` returns; views that outlive `process`
+    are reported as an error. A buffer not sent is dropped when `process`
+    returns.
+    """
+
+    def send(
+        self,
+        like: Frame | None = None,
+        *,
+        seq: int | None = None,
+        capture_ns: int | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        stride: int | None = None,
+        format: int | None = None,
+    ) -> None:
+        """Publishes the buffer on its output.
+
+        The header is copied from `like` (by default the frame being
+        processed) and then overridden by the keywords given. The schema is
+        always the output port's. Raises RuntimeError if the buffer was
+        already sent, was superseded by a newer loan, or outside `process`.
+        """
+    def __len__(self) -> int:
+        """Loaned size in bytes."""
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+
+@final
+class Output:
+    """One output port of the processor, from `ctx.outputs[name]`. It may
+    be kept (e.g. on `self` in `setup`), but only used inside `process` and
+    on the thread that runs it (other threads get a PanicException).
+    Buffers it loans may be filled from any thread."""
+
+    @property
+    def name(self) -> str:
+        """The port name."""
+    @property
+    def schema(self) -> str:
+        """The port's schema name, e.g. "video/rgba8"."""
+    def loan(self, len: int) -> OutBuffer:
+        """Loans `len` bytes of shared memory to fill and send.
+
+        Raises RuntimeError("outputs can only be used inside process()")
+        outside `process`, and BufferError while views of an earlier unsent
+        buffer on this output are alive.
+        """
+
+@final
+class Context:
+    """What `setup(ctx)` and `process(ctx, inputs)` receive; the same object
+    for the processor's whole life."""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The processor's `config:` from the pipeline."""
+    @property
+    def processor(self) -> str:
+        """The processor's id in the pipeline."""
+    @property
+    def outputs(self) -> Mapping[str, Output]:
+        """Output port name → Output (read-only)."""

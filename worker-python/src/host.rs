@@ -1,0 +1,479 @@
+//! Creates Python processors (puts the package on `sys.path`, imports its
+//! module, instantiates the class, calls `setup`) and adapts each instance
+//! to the runtime's [`Processor`]: one `process(ctx, inputs)` call per
+//! frame, with the frame closed and the outputs locked again when it returns.
+
+use std::rc::Rc;
+
+use bus::settings::FRAME_BORROWED;
+use ipc_schemas::{Entry, ProcessorSpec, SchemaId};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use worker_runtime::{Input, Outputs, Processor, ProcessorHost};
+
+use crate::frame::{self, Frame, KeepAlive};
+use crate::outputs::{CallScope, Context};
+use crate::traceback::describe;
+
+/// Hosts Python classes named by [`Entry::Python`].
+pub struct PythonHost;
+
+impl ProcessorHost for PythonHost {
+    fn create(&mut self, spec: &ProcessorSpec) -> Result<Box<dyn Processor>, String> {
+        let Entry::Python {
+            package_dir,
+            module,
+            class,
+            site_packages,
+        } = &spec.entry
+        else {
+            return Err(format!("the Python worker cannot host {:?}", spec.entry));
+        };
+        let source = Source {
+            package_dir,
+            module,
+            class,
+            site_packages: site_packages.as_deref(),
+        };
+        Python::attach(|py| PythonProcessor::create(py, spec, &source))
+            .map(|processor| Box::new(processor) as Box<dyn Processor>)
+    }
+}
+
+/// Where a processor class comes from.
+struct Source<'a> {
+    package_dir: &'a str,
+    module: &'a str,
+    class: &'a str,
+    site_packages: Option<&'a str>,
+}
+
+/// A Python processor instance with what each call needs, looked up once.
+struct PythonProcessor {
+    /// `module.Class`, for messages.
+    label: String,
+    instance: Py<PyAny>,
+    /// The bound `process` method.
+    process: Py<PyAny>,
+    context: Py<Context>,
+    scope: Rc<CallScope>,
+    /// Input port names, by port index: the keys of `inputs`.
+    input_names: Vec<Py<PyString>>,
+    /// Closed frames whose samples are retained for views still alive,
+    /// with their input port: each occupies one of the few samples the
+    /// port's subscriber may lend.
+    held: Vec<(usize, Py<Frame>)>,
+}
+
+impl PythonProcessor {
+    fn create(py: Python<'_>, spec: &ProcessorSpec, source: &Source<'_>) -> Result<Self, String> {
+        let Source {
+            package_dir,
+            module,
+            class,
+            site_packages,
+        } = *source;
+        let label = format!("{module}.{class}");
+        put_on_path(py, package_dir, site_packages).map_err(|e| {
+            format!(
+                "cannot put `{package_dir}` on sys.path: {}",
+                describe(py, &e)
+            )
+        })?;
+        let imported = py.import(module).map_err(|e| {
+            format!(
+                "cannot import module `{module}` from `{package_dir}`: {}",
+                describe(py, &e)
+            )
+        })?;
+        let class_object = imported
+            .getattr(class)
+            .map_err(|_| format!("module `{module}` has no class `{class}`"))?;
+        let instance = class_object
+            .call0()
+            .map_err(|e| format!("cannot instantiate `{label}`: {}", describe(py, &e)))?;
+        let process = instance
+            .getattr(intern!(py, "process"))
+            .ok()
+            .filter(|method| method.is_callable())
+            .ok_or_else(|| {
+                format!("class `{class}` of module `{module}` has no process() method")
+            })?;
+
+        let scope = CallScope::new(spec.outputs.len());
+        let ports: Vec<(String, SchemaId)> = spec
+            .outputs
+            .iter()
+            .map(|o| (o.port.clone(), o.schema))
+            .collect();
+        let context = config(py, &spec.config_json)
+            .and_then(|config| Context::new(py, &spec.id, config, &ports, &scope))
+            .and_then(|context| Bound::new(py, context))
+            .map_err(|e| {
+                format!(
+                    "cannot build the context of `{label}`: {}",
+                    describe(py, &e)
+                )
+            })?;
+        let setup = instance
+            .getattr_opt(intern!(py, "setup"))
+            .map_err(|e| format!("cannot look up setup() of `{label}`: {}", describe(py, &e)))?;
+        if let Some(setup) = setup {
+            setup
+                .call1((&context,))
+                .map_err(|e| format!("setup() of `{label}` raised {}", describe(py, &e)))?;
+        }
+        Ok(Self {
+            label,
+            instance: instance.unbind(),
+            process: process.unbind(),
+            context: context.unbind(),
+            scope,
+            input_names: spec
+                .inputs
+                .iter()
+                .map(|i| PyString::intern(py, &i.port).unbind())
+                .collect(),
+            held: Vec::new(),
+        })
+    }
+
+    /// Runs one `process` call on `input` with `outputs` open, and closes
+    /// the frame when it returns, however it returns.
+    fn call(
+        &mut self,
+        py: Python<'_>,
+        input: &Input<'_>,
+        outputs: &mut Outputs<'_>,
+    ) -> Result<(), String> {
+        frame::sweep_retained();
+        let frame = Bound::new(py, Frame::new(*input.header, input.data))
+            .map_err(|e| format!("cannot wrap the frame: {}", describe(py, &e)))?;
+        let closer = FrameCloser {
+            frame: &frame,
+            input,
+        };
+        let inputs = PyDict::new(py);
+        inputs
+            .set_item(self.input_names[input.port].bind(py), &frame)
+            .map_err(|e| format!("cannot build inputs: {}", describe(py, &e)))?;
+        let call = self.scope.enter(py, outputs, *input.header);
+        let raised = self
+            .process
+            .bind(py)
+            .call1((self.context.bind(py), inputs))
+            .err()
+            // Formatted here so the exception, and the frames and views its
+            // traceback holds, are gone before the frame is closed.
+            .map(|e| format!("process() of `{}` raised {}", self.label, describe(py, &e)));
+        let escaped = call.finish().err();
+        drop(closer);
+        let held = self.hold(input.port, frame);
+        let problems: Vec<String> = [raised, escaped, held].into_iter().flatten().collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// Keeps track of `frame` if closing it retained its sample. Once the
+    /// port has lent all the samples it may, the next frame cannot be
+    /// received: that is reported here, where its cause is known.
+    fn hold(&mut self, port: usize, frame: Bound<'_, Frame>) -> Option<String> {
+        let py = frame.py();
+        if frame.get().views() > 0 {
+            self.held.push((port, frame.unbind()));
+        }
+        if self.held.is_empty() {
+            return None;
+        }
+        self.held.retain(|(_, frame)| frame.get().views() > 0);
+        let held = self.held.iter().filter(|(p, _)| *p == port).count();
+        if held < FRAME_BORROWED {
+            return None;
+        }
+        let message = format!(
+            "`{}` keeps views of {held} frames of input `{}` past process() (arrays or memoryviews over them); an input lends only {FRAME_BORROWED} frames at once, so no further frame can be received until they are released",
+            self.label,
+            self.input_names[port].bind(py)
+        );
+        // Also logged: the failing receive that follows may end the worker
+        // before the error is reported.
+        tracing::error!("{message}");
+        Some(message)
+    }
+}
+
+impl Processor for PythonProcessor {
+    fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String> {
+        Python::attach(|py| self.call(py, input, outputs))
+    }
+
+    fn teardown(&mut self) {
+        Python::attach(|py| {
+            let instance = self.instance.bind(py);
+            match instance.getattr_opt(intern!(py, "teardown")) {
+                Ok(Some(teardown)) => {
+                    if let Err(e) = teardown.call0() {
+                        tracing::error!(
+                            "teardown() of `{}` raised {}",
+                            self.label,
+                            describe(py, &e)
+                        );
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(
+                    "cannot look up teardown() of `{}`: {}",
+                    self.label,
+                    describe(py, &e)
+                ),
+            }
+            frame::sweep_retained();
+        });
+    }
+}
+
+/// Closes a frame when the call that received it ends, also by unwinding,
+/// so Python never reads the sample after the runtime drops it.
+struct FrameCloser<'a, 'py> {
+    frame: &'a Bound<'py, Frame>,
+    input: &'a Input<'a>,
+}
+
+impl Drop for FrameCloser<'_, '_> {
+    fn drop(&mut self) {
+        Frame::close(self.frame, || {
+            self.input
+                .retain()
+                .map(|sample| Box::new(sample) as KeepAlive)
+        });
+    }
+}
+
+/// Puts `site_packages` (the package's environment), then `package_dir`,
+/// at the front of `sys.path`; the environment's `.pth` files are processed
+/// as a venv's would be.
+fn put_on_path(py: Python<'_>, package_dir: &str, site_packages: Option<&str>) -> PyResult<()> {
+    let path = py.import("sys")?.getattr("path")?;
+    for dir in [Some(package_dir), site_packages].into_iter().flatten() {
+        if !path.contains(dir)? {
+            path.call_method1("insert", (0, dir))?;
+        }
+    }
+    if let Some(site_packages) = site_packages {
+        // Already on the path, so addsitedir only reads its .pth files.
+        py.import("site")?
+            .getattr("addsitedir")?
+            .call1((site_packages,))?;
+    }
+    Ok(())
+}
+
+/// The processor's config as Python objects; no config is an empty dict.
+fn config<'py>(py: Python<'py>, json: &str) -> PyResult<Bound<'py, PyAny>> {
+    if json.trim().is_empty() {
+        return Ok(PyDict::new(py).into_any());
+    }
+    let parsed = py.import("json")?.getattr("loads")?.call1((json,))?;
+    if parsed.is_none() {
+        return Ok(PyDict::new(py).into_any());
+    }
+    if !parsed.is_instance_of::<PyDict>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "the processor's config is not a mapping",
+        ));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use ipc_schemas::{Accepts, InputSpec, OutputSpec};
+
+    use super::*;
+    use crate::testing::with_python;
+
+    fn spec(entry: Entry) -> ProcessorSpec {
+        ProcessorSpec {
+            id: "p".into(),
+            type_name: "test.p".into(),
+            entry,
+            config_json: r#"{"gain": 2}"#.into(),
+            inputs: vec![InputSpec {
+                port: "in".into(),
+                accepts: Accepts::AnyVideo,
+                from_processor: "cam".into(),
+                from_port: "out".into(),
+            }],
+            outputs: vec![OutputSpec {
+                port: "out".into(),
+                schema: SchemaId::VideoRgba8,
+            }],
+            frame_limit: None,
+        }
+    }
+
+    /// Creates `module:class` from a package holding `module.py` = `code`.
+    /// Module names must differ between tests: they share one interpreter.
+    fn create(module: &str, class: &str, code: &str) -> Result<PythonProcessor, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(format!("{module}.py")), code).unwrap();
+        create_in(dir.path(), None, module, class)
+    }
+
+    fn create_in(
+        dir: &Path,
+        site_packages: Option<&str>,
+        module: &str,
+        class: &str,
+    ) -> Result<PythonProcessor, String> {
+        let package_dir = dir.to_str().unwrap();
+        let spec = spec(Entry::Python {
+            package_dir: package_dir.into(),
+            module: module.into(),
+            class: class.into(),
+            site_packages: site_packages.map(Into::into),
+        });
+        let source = Source {
+            package_dir,
+            module,
+            class,
+            site_packages,
+        };
+        with_python(|py| PythonProcessor::create(py, &spec, &source))
+    }
+
+    fn error(result: Result<PythonProcessor, String>) -> String {
+        match result {
+            Ok(_) => panic!("creation succeeded"),
+            Err(message) => message,
+        }
+    }
+
+    #[test]
+    fn other_entries_are_refused() {
+        let message = match PythonHost.create(&spec(Entry::Builtin)) {
+            Ok(_) => panic!("a builtin was accepted"),
+            Err(message) => message,
+        };
+        assert_eq!(message, "the Python worker cannot host Builtin");
+    }
+
+    #[test]
+    fn an_import_error_names_module_directory_and_exception() {
+        let message = error(create("raises_on_import", "C", "x = 1\n1 / 0\n"));
+        let first = message.lines().next().unwrap();
+        assert!(first.starts_with("cannot import module `raises_on_import` from `/"));
+        assert!(
+            first.ends_with("`: ZeroDivisionError: division by zero"),
+            "{first}"
+        );
+        assert!(
+            message.contains("raises_on_import.py\", line 2"),
+            "{message}"
+        );
+        let message = error(create(
+            "imports_nothing",
+            "C",
+            "import no_such_module_here\n",
+        ));
+        assert!(message.contains("ModuleNotFoundError: No module named 'no_such_module_here'"));
+    }
+
+    #[test]
+    fn a_missing_class_or_process_method_is_named() {
+        let message = error(create("has_no_class", "Missing", "class Other: pass\n"));
+        assert_eq!(message, "module `has_no_class` has no class `Missing`");
+        let message = error(create("has_no_process", "C", "class C: pass\n"));
+        assert_eq!(
+            message,
+            "class `C` of module `has_no_process` has no process() method"
+        );
+    }
+
+    #[test]
+    fn an_exception_in_setup_names_module_class_and_exception() {
+        let code = "class C:\n    def setup(self, ctx):\n        raise ValueError('no calibration')\n    def process(self, ctx, inputs): pass\n";
+        let message = error(create("setup_raises", "C", code));
+        let mut lines = message.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "setup() of `setup_raises.C` raised ValueError: no calibration"
+        );
+        assert_eq!(lines.next().unwrap(), "Traceback (most recent call last):");
+        assert!(message.contains("in setup"), "{message}");
+    }
+
+    #[test]
+    fn setup_sees_the_context_and_the_environment_comes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("site");
+        let extra = dir.path().join("extra");
+        std::fs::create_dir_all(&site).unwrap();
+        std::fs::create_dir_all(&extra).unwrap();
+        std::fs::write(site.join("paths.pth"), format!("{}\n", extra.display())).unwrap();
+        std::fs::write(extra.join("from_pth.py"), "VALUE = 'pth'\n").unwrap();
+        std::fs::write(site.join("dependency.py"), "VALUE = 'site'\n").unwrap();
+        std::fs::write(
+            dir.path().join("sees_context.py"),
+            r#"
+import os
+import sys
+import plexus
+import dependency, from_pth
+
+class C:
+    def setup(self, ctx):
+        assert isinstance(ctx, plexus.Context)
+        assert ctx.config == {"gain": 2}, ctx.config
+        assert ctx.processor == "p"
+        out = ctx.outputs["out"]
+        assert list(ctx.outputs) == ["out"] and isinstance(out, plexus.Output)
+        assert (out.name, out.schema) == ("out", "video/rgba8")
+        try:
+            ctx.outputs["x"] = out
+        except TypeError:
+            pass
+        else:
+            raise AssertionError("outputs can be replaced")
+        try:
+            out.loan(4)
+        except RuntimeError as e:
+            assert str(e) == "outputs can only be used inside process()", e
+        else:
+            raise AssertionError("loan worked outside process()")
+        # Other tests may put their packages in front meanwhile, but never
+        # between these two.
+        first = sys.path.index(os.path.dirname(dependency.__file__))
+        self.path_head = sys.path[first:first + 2]
+        self.values = (dependency.VALUE, from_pth.VALUE)
+
+    def process(self, ctx, inputs):
+        pass
+
+    def teardown(self):
+        sys.modules[__name__].torn_down = True
+"#,
+        )
+        .unwrap();
+        let site = site.to_str().unwrap();
+        let mut processor = create_in(dir.path(), Some(site), "sees_context", "C").unwrap();
+        with_python(|py| {
+            let instance = processor.instance.bind(py);
+            let head: Vec<String> = instance.getattr("path_head").unwrap().extract().unwrap();
+            assert_eq!(head, [site, dir.path().to_str().unwrap()]);
+            let values: (String, String) = instance.getattr("values").unwrap().extract().unwrap();
+            assert_eq!(values, ("site".into(), "pth".into()));
+        });
+        processor.teardown();
+        with_python(|py| {
+            let module = py.import("sees_context").unwrap();
+            assert!(module.getattr("torn_down").unwrap().is_truthy().unwrap());
+        });
+    }
+}

@@ -1,0 +1,47 @@
+//! `plexus-worker-python`: the worker process for Python processors. It
+//! embeds CPython, hands processors zero-copy views of shared memory and
+//! leaves the lifecycle to `worker-runtime`. The supervisor starts it (and
+//! asks it `--python-info`); it is not meant to be run by hand.
+
+mod buffer;
+mod frame;
+mod host;
+mod interpreter;
+mod outputs;
+#[cfg(test)]
+mod testing;
+mod traceback;
+
+use host::PythonHost;
+use interpreter::Interpreter;
+
+fn main() {
+    match std::env::args().nth(1).as_deref() {
+        None => run(),
+        Some("--python-info") => match Interpreter::describe() {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("plexus-worker-python: {e}");
+                std::process::exit(1);
+            }
+        },
+        Some(other) => {
+            eprintln!(
+                "plexus-worker-python: unknown argument `{other}`; the only one is --python-info"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run() {
+    worker_runtime::init_logging();
+    if let Err(e) = interpreter::start() {
+        tracing::error!("{e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = worker_runtime::run_worker(&mut PythonHost) {
+        tracing::error!("{e}");
+        std::process::exit(1);
+    }
+}
