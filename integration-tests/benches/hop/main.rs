@@ -1,5 +1,6 @@
-//! Hop latency: how much one plexus hop (Rust worker → Rust worker) costs on
-//! top of the bare iceoryx2 transfer it is built on.
+//! Hop latency: how much one plexus hop (Rust worker → Rust worker, and Rust
+//! worker → Python worker) costs on top of the bare iceoryx2 transfer it is
+//! built on.
 //!
 //! For each payload size (64 B, 64 KiB, 1 MiB, 8 MiB) one run measures the
 //! one-way latency, `monotonic_ns()` at the receiver minus the header's
@@ -9,13 +10,18 @@
 //!    child, talking straight to iceoryx2 with the settings of
 //!    `bus::settings`, to a subscriber here that sleeps in a `WaitSet` on the
 //!    port's wake-up event;
-//! 2. **plexus** ([`plexus_run`]): `plexus run` of `builtin.test_pattern →
-//!    builtin.stats_sink` with frames of the same size, read from the sink's
-//!    latency in the `--json` summary.
+//! 2. **plexus, Rust** ([`plexus_run`]): `plexus run` of
+//!    `builtin.test_pattern → builtin.stats_sink` with frames of the same
+//!    size, read from the sink's latency in the `--json` summary;
+//! 3. **plexus, Python** ([`plexus_run`]): the same pipeline with the Python
+//!    processor `test.py_header_probe` (fixture `probe-python`, which reads
+//!    only `frame.seq`) as the consumer. The Python worker takes the latency
+//!    when it receives the frame, just before it calls into Python, so this
+//!    is the hop into the Python worker, not the Python call.
 //!
-//! Every size on both sides is sent at the same fixed rate ([`plan::FPS`]),
+//! Every size on every side is sent at the same fixed rate ([`plan::FPS`]),
 //! so no receiver is ever backlogged and all sleep as long between frames,
-//! and both sides go through the worker's own latency histogram, so their
+//! and every side goes through the worker's own latency histogram, so their
 //! percentiles have the same resolution. The result ([`report`]) is a
 //! markdown table on stdout and in `bench-results/hop.md`; targets are
 //! reported, not asserted.
@@ -33,6 +39,8 @@ mod report;
 use std::path::{Path, PathBuf};
 
 use plan::{Plan, FPS, SIZES};
+use plexus_run::Consumer;
+use report::Row;
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -60,12 +68,31 @@ fn bench(quick: bool) -> Result<()> {
         .to_path_buf();
     let release = release_dir(&workspace);
     let plexus = release.join("plexus");
-    for binary in [&plexus, &release.join("plexus-worker-native")] {
-        if !binary.is_file() {
-            return Err(format!(
-                "{} is missing: run `cargo build --release --workspace` first",
-                binary.display()
-            ));
+    let missing: Vec<String> = [
+        plexus.clone(),
+        release.join("plexus-worker-native"),
+        release.join("plexus-worker-python"),
+    ]
+    .iter()
+    .filter(|binary| !binary.is_file())
+    .map(|binary| binary.display().to_string())
+    .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "missing release binaries {}: run `cargo build --release --workspace` first \
+             (it builds plexus, plexus-worker-native and plexus-worker-python)",
+            missing.join(", ")
+        ));
+    }
+    for consumer in [Consumer::RustSink, Consumer::PythonProbe] {
+        if let Some(package) = consumer.package() {
+            if !package.join("plexus.yaml").is_file() {
+                return Err(format!(
+                    "{} has no plexus.yaml: the {} hop needs that package",
+                    package.display(),
+                    consumer.label()
+                ));
+            }
         }
     }
     let scratch = Scratch::new()?;
@@ -79,13 +106,24 @@ fn bench(quick: bool) -> Result<()> {
             plan.total()
         );
         let raw = raw::measure(size, plan)?;
-        eprintln!(
-            "hop: {} plexus, {} frames at {FPS} fps",
-            size.label,
-            plan.total()
-        );
-        let plexus = plexus_run::measure(&plexus, &scratch.0, size, plan)?;
-        rows.push((size, raw, plexus));
+        let hop = |consumer: Consumer| {
+            eprintln!(
+                "hop: {} {}, {} frames at {FPS} fps",
+                size.label,
+                consumer.label(),
+                plan.total()
+            );
+            plexus_run::measure(&plexus, &scratch.0, consumer, size, plan)
+                .map_err(|e| format!("{} {} hop: {e}", size.label, consumer.label()))
+        };
+        let rust = hop(Consumer::RustSink)?;
+        let python = hop(Consumer::PythonProbe)?;
+        rows.push(Row {
+            size,
+            raw,
+            rust,
+            python,
+        });
     }
 
     let report = report::render(&rows, quick);

@@ -1,9 +1,11 @@
-//! The plexus side: writes a `builtin.test_pattern → builtin.stats_sink`
-//! pipeline, runs it with the release `plexus`, and reads the sink's latency
-//! from the `--json` summary.
+//! The plexus side: writes a `builtin.test_pattern → <consumer>` pipeline,
+//! runs it with the release `plexus`, and reads the consumer's latency from
+//! the `--json` summary. The consumer is either the Rust `builtin.stats_sink`
+//! or the Python probe `test.py_header_probe`; both are given the id `sink`,
+//! so the summary is read the same way.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -19,21 +21,93 @@ const PLEXUS_SLACK: Duration = Duration::from_secs(60);
 /// Time a timed-out `plexus run` gets to stop politely after SIGINT.
 const PLEXUS_GRACE: Duration = Duration::from_secs(10);
 
-/// Runs `builtin.test_pattern → builtin.stats_sink` with frames of `size`
-/// and reads the sink's latency from the JSON summary.
-pub fn measure(plexus: &Path, scratch: &Path, size: &Size, plan: Plan) -> Result<Latency> {
-    let pipeline = scratch.join(format!("hop-{}.yaml", size.bytes()));
-    let yaml = format!(
-        "# Written by the hop benchmark: one Rust-to-Rust hop.\n\
+/// The processor at the receiving end of the measured hop.
+#[derive(Clone, Copy, Debug)]
+pub enum Consumer {
+    /// `builtin.stats_sink`, in a native (Rust) worker.
+    RustSink,
+    /// `test.py_header_probe` of the `probe-python` fixture, in a Python
+    /// worker; it reads `frame.seq` and nothing else.
+    PythonProbe,
+}
+
+impl Consumer {
+    /// How progress lines name this hop.
+    pub fn label(self) -> &'static str {
+        match self {
+            Consumer::RustSink => "plexus Rust",
+            Consumer::PythonProbe => "plexus Python",
+        }
+    }
+
+    /// The processor type the pipeline gives the consumer.
+    fn processor_type(self) -> &'static str {
+        match self {
+            Consumer::RustSink => "builtin.stats_sink",
+            Consumer::PythonProbe => "test.py_header_probe",
+        }
+    }
+
+    /// The package directory the consumer comes from, if it is not built in.
+    pub fn package(self) -> Option<PathBuf> {
+        match self {
+            Consumer::RustSink => None,
+            Consumer::PythonProbe => Some(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("fixtures")
+                    .join("probe-python"),
+            ),
+        }
+    }
+
+    /// A short name for the pipeline file.
+    fn file_tag(self) -> &'static str {
+        match self {
+            Consumer::RustSink => "rust",
+            Consumer::PythonProbe => "python",
+        }
+    }
+}
+
+/// The pipeline `builtin.test_pattern → consumer` with frames of `size`.
+fn pipeline_yaml(consumer: Consumer, size: &Size) -> String {
+    // A JSON string is a YAML double-quoted scalar: any path survives.
+    let packages = match consumer.package() {
+        Some(dir) => format!(
+            "packages: [{}]\n",
+            serde_json::Value::from(dir.to_string_lossy().into_owned())
+        ),
+        None => String::new(),
+    };
+    format!(
+        "# Written by the hop benchmark: one hop into a {} consumer.\n\
          name: hop-bench\n\
+         {packages}\
          processors:\n  \
            camera: {{ type: builtin.test_pattern, config: {{ width: {}, height: {}, fps: {} }} }}\n  \
-           sink: {{ type: builtin.stats_sink }}\n\
+           sink: {{ type: {} }}\n\
          connections:\n  \
            - camera.out -> sink.in\n",
-        size.width, size.height, FPS
-    );
-    std::fs::write(&pipeline, yaml).map_err(|e| format!("writing {}: {e}", pipeline.display()))?;
+        consumer.file_tag(),
+        size.width,
+        size.height,
+        FPS,
+        consumer.processor_type(),
+    )
+}
+
+/// Runs `builtin.test_pattern → consumer` with frames of `size` and reads
+/// the consumer's latency from the JSON summary.
+pub fn measure(
+    plexus: &Path,
+    scratch: &Path,
+    consumer: Consumer,
+    size: &Size,
+    plan: Plan,
+) -> Result<Latency> {
+    let pipeline = scratch.join(format!("hop-{}-{}.yaml", consumer.file_tag(), size.bytes()));
+    std::fs::write(&pipeline, pipeline_yaml(consumer, size))
+        .map_err(|e| format!("writing {}: {e}", pipeline.display()))?;
 
     let mut child = Command::new(plexus)
         .arg("run")
