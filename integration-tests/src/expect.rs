@@ -22,6 +22,16 @@ pub fn inverted(rgba: [u8; 4]) -> [u8; 4] {
     [255 - rgba[0], 255 - rgba[1], 255 - rgba[2], rgba[3]]
 }
 
+/// `example.frame_counter_bar` at frame `n` of width `w`: white over rows
+/// 0..8 and columns 0..(n mod w), the input elsewhere.
+pub fn with_counter_bar(n: u64, w: u32, x: u32, y: u32, input: [u8; 4]) -> [u8; 4] {
+    if y < 8 && (x as u64) < n % w as u64 {
+        [255; 4]
+    } else {
+        input
+    }
+}
+
 /// A decoded PNG.
 pub struct Image {
     pub width: u32,

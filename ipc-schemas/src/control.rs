@@ -72,6 +72,13 @@ pub enum Entry {
         class: String,
         site_packages: Option<String>,
     },
+    /// A TypeScript class exported as `export` from `file` (absolute path)
+    /// of the package in `package_dir`.
+    Deno {
+        package_dir: String,
+        file: String,
+        export: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

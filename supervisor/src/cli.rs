@@ -8,9 +8,9 @@ use clap::{Parser, Subcommand};
 
 use crate::catalog::Catalog;
 use crate::error::UserError;
+use crate::launch::Launcher;
 use crate::pipeline::Pipeline;
 use crate::plan::{plan, Plan};
-use crate::python_env;
 use crate::runtime::{self, Outcome, RunOptions};
 use crate::summary;
 
@@ -90,8 +90,8 @@ pub fn execute(cli: Cli) -> Result<i32> {
             json,
         } => {
             let mut plan = load_plan(&pipeline)?;
-            python_env::prepare(&mut plan)?;
-            let report = runtime::run(&plan, &RunOptions { frames, duration })?;
+            let launcher = Launcher::prepare(&mut plan)?;
+            let report = runtime::run(&plan, &launcher, &RunOptions { frames, duration })?;
             if json {
                 println!("{}", summary::to_json(&plan, &report));
             } else {

@@ -5,8 +5,10 @@
 pub mod catalog;
 pub mod cli;
 pub mod config_schema;
+pub mod deno;
 pub mod dylib;
 pub mod error;
+pub mod launch;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;

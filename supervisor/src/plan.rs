@@ -231,11 +231,27 @@ fn entry_of(info: &TypeInfo) -> Result<Entry, String> {
                 site_packages: None,
             })
         }
-        (Origin::Package { .. }, other) => Err(format!(
-            "type `{}` needs the {} runtime, which this plexus does not have yet",
-            info.decl.name,
-            other.name()
-        )),
+        (Origin::Package { dir, .. }, Runtime::Deno) => {
+            let (file, export) = deno_entry(&info.decl.entry).ok_or_else(|| {
+                format!(
+                    "type `{}` has entry `{}`; a TypeScript entry is `file.ts#ExportName`",
+                    info.decl.name, info.decl.entry
+                )
+            })?;
+            let package_dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            let path = package_dir.join(file);
+            if !path.is_file() || !path.starts_with(&package_dir) {
+                return Err(format!(
+                    "type `{}`: `{file}` is not a file inside the package",
+                    info.decl.name
+                ));
+            }
+            Ok(Entry::Deno {
+                package_dir: package_dir.display().to_string(),
+                file: path.display().to_string(),
+                export: export.to_string(),
+            })
+        }
     }
 }
 
@@ -331,6 +347,19 @@ fn topological<'a>(
         Some(stuck) => Err(stuck.clone()),
         None => Ok(order),
     }
+}
+
+/// Splits `dir/file.ts#Export` into a relative file and an export name.
+fn deno_entry(entry: &str) -> Option<(&str, &str)> {
+    let (file, export) = entry.split_once('#')?;
+    let mut chars = export.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    let relative =
+        !file.is_empty() && !file.starts_with('/') && !file.split('/').any(|part| part == "..");
+    (identifier && relative).then_some((file, export))
 }
 
 /// Splits `pkg.module:Class` into module and class, both Python identifiers.

@@ -24,6 +24,7 @@ use supervise::{Supervisor, Wake};
 use worker::{WorkerHandle, WorkerState};
 
 use crate::error::UserError;
+use crate::launch::Launcher;
 use crate::manifest::Runtime;
 use crate::plan::Plan;
 
@@ -87,7 +88,7 @@ impl Drop for FilesGuard {
     }
 }
 
-pub fn run(plan: &Plan, options: &RunOptions) -> Result<RunReport> {
+pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<RunReport> {
     let runtime_id = new_runtime_id();
     let names = Names::new(&runtime_id)?;
     let _files = FilesGuard(RuntimeFiles::new(&names));
@@ -100,9 +101,9 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<RunReport> {
 
     let dir = plan.dir();
     for planned in &plan.workers {
-        let binary = worker_binary(planned.runtime)?;
+        let command = launcher.command(plan, planned)?;
         let channel = WorkerHandle::open_channel(&sup.bus, &planned.name)?;
-        let child = spawn::spawn(&binary, &runtime_id, &planned.name, &dir)?;
+        let child = spawn::spawn(command, &runtime_id, &planned.name, &dir)?;
         let handle = WorkerHandle::new(
             planned.name.clone(),
             planned.runtime,

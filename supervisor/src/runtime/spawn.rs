@@ -31,12 +31,11 @@ pub fn worker_binary(runtime: Runtime) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Spawns one worker of runtime `runtime_id` named `worker`. It runs in
+/// Spawns `command` as worker `worker` of runtime `runtime_id`. It runs in
 /// `dir`, the pipeline's directory, so relative paths in processor configs
 /// mean the same as relative paths in the pipeline file.
-pub fn spawn(binary: &Path, runtime_id: &str, worker: &str, dir: &Path) -> Result<Child> {
+pub fn spawn(mut command: Command, runtime_id: &str, worker: &str, dir: &Path) -> Result<Child> {
     let parent = std::process::id();
-    let mut command = Command::new(binary);
     command
         .env(env::RUNTIME, runtime_id)
         .env(env::WORKER, worker)
@@ -58,7 +57,7 @@ pub fn spawn(binary: &Path, runtime_id: &str, worker: &str, dir: &Path) -> Resul
     }
     let mut child = command
         .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
+        .with_context(|| format!("starting {}", command.get_program().to_string_lossy()))?;
     forward_lines(child.stdout.take().expect("piped"), worker.to_string());
     forward_lines(child.stderr.take().expect("piped"), worker.to_string());
     Ok(child)

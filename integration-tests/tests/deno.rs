@@ -1,0 +1,191 @@
+//! TypeScript processors end to end: the real `deno` runs the host, which
+//! reaches shared memory through the plexus FFI library; frames arrive
+//! without loss, exceptions are contained, and Deno's permissions keep a
+//! package inside its directory and off the network.
+
+use std::path::PathBuf;
+
+use integration_tests::expect::{pattern_rgba, read_png, with_counter_bar};
+use integration_tests::{
+    assert_no_residue, plexus, spawn_plexus_with, workspace, write_pipeline, PlexusRun,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    workspace().join("integration-tests/fixtures").join(name)
+}
+
+fn checked(run: PlexusRun) -> PlexusRun {
+    if let Some(id) = run.runtime_id() {
+        assert_no_residue(&id);
+    }
+    run
+}
+
+#[test]
+fn the_deno_example_draws_its_bar_on_every_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = workspace().join("examples/deno-pipeline/pipeline.yaml");
+    let text = std::fs::read_to_string(example)
+        .unwrap()
+        .replace(
+            "../packages/",
+            &format!("{}/", workspace().join("examples/packages").display()),
+        )
+        .replace(
+            "dir: ../../plexus-out/deno-demo",
+            &format!("dir: {}", tmp.path().join("png").display()),
+        );
+    assert!(
+        text.contains(&tmp.path().display().to_string()),
+        "the example's png dir moved; update this test"
+    );
+    let path = tmp.path().join("pipeline.yaml");
+    std::fs::write(&path, text).unwrap();
+
+    let run = checked(plexus(
+        &["run", path.to_str().unwrap(), "--frames", "300", "--json"],
+        tmp.path(),
+    ));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    let p = &summary["processors"];
+    let overlay = summary["workers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, w)| w["runtime"] == "deno");
+    assert!(overlay.is_some(), "a deno worker ran: {summary:#}");
+    for sink in ["stats", "png"] {
+        assert_eq!(p[sink]["frames_in"], 300, "{sink}: {summary:#}");
+        assert_eq!(p[sink]["seq_gaps"], 0, "{sink}");
+    }
+
+    for seq in [100u64, 200] {
+        let image = read_png(&tmp.path().join(format!("png/png-{seq:06}.png")));
+        for y in 0..image.height {
+            for x in 0..image.width {
+                let i = ((y * image.width + x) * 4) as usize;
+                let expected = with_counter_bar(seq, image.width, x, y, pattern_rgba(seq, x, y));
+                assert_eq!(
+                    &image.pixels[i..i + 4],
+                    expected,
+                    "frame {seq}, pixel ({x}, {y})"
+                );
+            }
+        }
+    }
+}
+
+fn faulty(type_name: &str, config: &str, consumer: bool) -> String {
+    let (sink, wire) = if consumer {
+        ("  s: { type: builtin.stats_sink }\n", ", p.out -> s.in")
+    } else {
+        ("", "")
+    };
+    format!(
+        "name: faulty\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 32, height: 24, fps: 100 }} }}\n  p: {{ type: {type_name}, config: {{ {config} }} }}\n{sink}connections: [cam.out -> p.in{wire}]\n",
+        fixture("faulty-deno").display()
+    )
+}
+
+fn run_faulty(yaml: &str, frames: &str) -> PlexusRun {
+    let (tmp, path) = write_pipeline(yaml);
+    checked(plexus(
+        &["run", path.to_str().unwrap(), "--frames", frames, "--json"],
+        tmp.path(),
+    ))
+}
+
+#[test]
+fn a_thrown_exception_is_reported_and_later_frames_flow() {
+    let run = run_faulty(&faulty("test.ts_throw_every", "every: 10", true), "50");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["processors"]["p"]["frames_in"], 50);
+    assert_eq!(summary["processors"]["p"]["errors"], 5);
+    assert_eq!(summary["processors"]["s"]["frames_in"], 45);
+    assert_eq!(summary["workers"]["p"]["last_exit"]["code"], 0);
+    assert!(run.stderr.contains("frame 10 is cursed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("faulty.ts"),
+        "the stack names the file: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn reading_outside_the_package_is_refused_by_deno() {
+    let run = run_faulty(&faulty("test.ts_reads_outside", "", false), "5");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.json()["processors"]["p"]["errors"], 5);
+    assert!(
+        run.stderr.contains("/etc/hostname") && run.stderr.contains("read access"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_network_is_refused_by_deno() {
+    let run = run_faulty(&faulty("test.ts_net", "", false), "3");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.json()["processors"]["p"]["errors"], 3);
+    assert!(run.stderr.contains("net access"), "{}", run.stderr);
+}
+
+fn refused(type_name: &str, needles: &[&str]) {
+    let (tmp, path) = write_pipeline(&faulty(type_name, "", false));
+    let run = checked(plexus(
+        &["run", path.to_str().unwrap(), "--frames", "5"],
+        tmp.path(),
+    ));
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("plexus: error: "))
+        .expect("an error line");
+    for needle in needles {
+        assert!(line.contains(needle), "`{needle}` missing from: {line}");
+    }
+}
+
+#[test]
+fn a_syntax_error_names_the_file() {
+    refused("test.ts_syntax_error", &["processor `p`", "broken.ts"]);
+}
+
+#[test]
+fn a_missing_export_names_file_and_export() {
+    refused("test.ts_missing_export", &["processor `p`", "faulty.ts"]);
+}
+
+#[test]
+fn a_missing_deno_is_installed_from_npm_and_then_reused() {
+    let (tmp, path) = write_pipeline(&faulty("test.ts_throw_every", "every: 1000", true));
+    let cache = tmp.path().join("cache");
+    let run = |what: &str| {
+        let run = checked(
+            spawn_plexus_with(
+                &["run", path.to_str().unwrap(), "--frames", "3", "--json"],
+                tmp.path(),
+                &[("PLEXUS_CACHE_DIR", &cache)],
+            )
+            .finish(),
+        );
+        assert_eq!(run.code, Some(0), "{what}: {}", run.stderr);
+        assert_eq!(run.json()["processors"]["p"]["frames_in"], 3, "{what}");
+        run.stderr
+    };
+    let first = run("first run");
+    assert!(first.contains("installing deno"), "{first}");
+    assert!(
+        cache.join("deno").is_dir(),
+        "deno was installed into the cache"
+    );
+    let second = run("second run");
+    assert!(
+        !second.contains("installing deno"),
+        "the second run reuses it: {second}"
+    );
+}

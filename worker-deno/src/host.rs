@@ -1,0 +1,229 @@
+//! The runtime thread: runs the worker lifecycle with a [`ProcessorHost`]
+//! whose processors forward every call to JavaScript over the bridge.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Once;
+
+use ipc_schemas::{Entry, ProcessorSpec, SchemaId};
+use serde_json::{json, Map, Value};
+use worker_runtime::{Input, Outputs, Processor, ProcessorHost};
+
+use crate::bridge::{DataPtr, Event, RuntimeEnd};
+
+/// The body of the runtime thread: the whole worker lifecycle, then the
+/// exit event that tells JavaScript to end the process with its code.
+pub fn run(end: RuntimeEnd) {
+    static LOGGING: Once = Once::new();
+    LOGGING.call_once(worker_runtime::init_logging);
+    let end = Rc::new(end);
+    let mut host = DenoHost {
+        end: Rc::clone(&end),
+        created: 0,
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| worker_runtime::run_worker(&mut host)));
+    drop(host);
+    let (code, message) = match outcome {
+        Ok(Ok(())) => (0, String::new()),
+        Ok(Err(e)) => (1, e.to_string()),
+        Err(panic) => (
+            101,
+            format!("the runtime thread panicked: {}", panic_text(&panic)),
+        ),
+    };
+    if code != 0 {
+        tracing::error!("{message}");
+    }
+    end.exit(code, message);
+}
+
+pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Hosts TypeScript classes named by [`Entry::Deno`].
+struct DenoHost {
+    end: Rc<RuntimeEnd>,
+    /// Processors created so far; the next one gets this index.
+    created: u32,
+}
+
+impl ProcessorHost for DenoHost {
+    fn create(&mut self, spec: &ProcessorSpec) -> Result<Box<dyn Processor>, String> {
+        let index = self.created;
+        let json = create_json(index, spec)?;
+        self.end.call(Event::Create { json }, None)?;
+        self.created += 1;
+        Ok(Box::new(DenoProcessor {
+            end: Rc::clone(&self.end),
+            index,
+            id: spec.id.clone(),
+        }))
+    }
+}
+
+/// A processor living in JavaScript, by its index there.
+struct DenoProcessor {
+    end: Rc<RuntimeEnd>,
+    index: u32,
+    id: String,
+}
+
+impl Processor for DenoProcessor {
+    fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String> {
+        let event = Event::Process {
+            processor: self.index,
+            port: input.port as u32,
+            header: *input.header,
+            data: DataPtr(input.data.as_ptr().cast_mut()),
+            len: input.data.len(),
+        };
+        self.end.call(event, Some(outputs))
+    }
+
+    fn teardown(&mut self) {
+        let event = Event::Teardown {
+            processor: self.index,
+        };
+        if let Err(message) = self.end.call(event, None) {
+            tracing::error!("processor `{}`: {message}", self.id);
+        }
+    }
+}
+
+/// Describes processor `index` to `host.ts`: what to import, its config and
+/// its ports, and the schema names by code for the frames it will see.
+pub fn create_json(index: u32, spec: &ProcessorSpec) -> Result<String, String> {
+    let Entry::Deno {
+        package_dir,
+        file,
+        export,
+    } = &spec.entry
+    else {
+        return Err(format!("the Deno worker cannot host {:?}", spec.entry));
+    };
+    let relative = Path::new(file)
+        .strip_prefix(package_dir)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| file.clone());
+    let schemas: Map<String, Value> = SchemaId::ALL
+        .iter()
+        .map(|s| (s.code().to_string(), Value::from(s.name())))
+        .collect();
+    Ok(json!({
+        "index": index,
+        "id": spec.id,
+        "type": spec.type_name,
+        "package_dir": package_dir,
+        "file": file,
+        "export": export,
+        "label": format!("{relative}#{export}"),
+        "config": config(&spec.config_json)?,
+        "inputs": spec.inputs.iter().map(|i| &i.port).collect::<Vec<_>>(),
+        "outputs": spec.outputs.iter().map(|o| json!({
+            "name": o.port,
+            "schema": o.schema.name(),
+        })).collect::<Vec<_>>(),
+        "schemas": schemas,
+    })
+    .to_string())
+}
+
+/// The processor's config; no config is an empty object.
+fn config(text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    match serde_json::from_str(text) {
+        Ok(Value::Null) => Ok(json!({})),
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err("the processor's config is not a mapping".into()),
+        Err(e) => Err(format!("the processor's config is not valid JSON: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ipc_schemas::{Accepts, InputSpec, OutputSpec};
+
+    use super::*;
+
+    fn spec(entry: Entry, config_json: &str) -> ProcessorSpec {
+        ProcessorSpec {
+            id: "bar".into(),
+            type_name: "example.frame_counter_bar".into(),
+            entry,
+            config_json: config_json.into(),
+            inputs: vec![InputSpec {
+                port: "in".into(),
+                accepts: Accepts::Exactly(SchemaId::VideoRgba8),
+                from_processor: "camera".into(),
+                from_port: "out".into(),
+            }],
+            outputs: vec![OutputSpec {
+                port: "out".into(),
+                schema: SchemaId::VideoRgba8,
+            }],
+            frame_limit: None,
+        }
+    }
+
+    fn deno() -> Entry {
+        Entry::Deno {
+            package_dir: "/pkg".into(),
+            file: "/pkg/src/overlay.ts".into(),
+            export: "FrameCounterBar".into(),
+        }
+    }
+
+    #[test]
+    fn create_describes_entry_config_and_ports() {
+        let text = create_json(2, &spec(deno(), r#"{"every": 10}"#)).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "index": 2,
+                "id": "bar",
+                "type": "example.frame_counter_bar",
+                "package_dir": "/pkg",
+                "file": "/pkg/src/overlay.ts",
+                "export": "FrameCounterBar",
+                "label": "src/overlay.ts#FrameCounterBar",
+                "config": {"every": 10},
+                "inputs": ["in"],
+                "outputs": [{"name": "out", "schema": "video/rgba8"}],
+                "schemas": {"1": "video/rgba8", "2": "video/gray8", "3": "bytes"},
+            })
+        );
+    }
+
+    #[test]
+    fn config_must_be_a_mapping() {
+        for empty in ["", " ", "null"] {
+            let value: Value =
+                serde_json::from_str(&create_json(0, &spec(deno(), empty)).unwrap()).unwrap();
+            assert_eq!(value["config"], json!({}));
+        }
+        assert_eq!(
+            create_json(0, &spec(deno(), "[1]")).unwrap_err(),
+            "the processor's config is not a mapping"
+        );
+        assert!(create_json(0, &spec(deno(), "{"))
+            .unwrap_err()
+            .starts_with("the processor's config is not valid JSON"));
+    }
+
+    #[test]
+    fn other_entries_are_refused() {
+        assert_eq!(
+            create_json(0, &spec(Entry::Builtin, "")).unwrap_err(),
+            "the Deno worker cannot host Builtin"
+        );
+    }
+}

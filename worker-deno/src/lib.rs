@@ -1,0 +1,18 @@
+//! `libplexus_deno`: the native half of the Deno worker. The `deno` CLI runs
+//! `ts/host.ts`, which opens this library with `Deno.dlopen` and calls
+//! [`ffi::plexus_deno_start`]. That starts one Rust thread running the shared
+//! worker lifecycle ([`worker_runtime::run_worker`]), so every iceoryx2 object
+//! lives and dies on that thread. Each processor call the lifecycle makes
+//! becomes an event JavaScript fetches with `plexus_deno_next` (a
+//! `nonblocking` FFI call); while the runtime thread waits for JavaScript to
+//! say it is done, JavaScript loans and sends output buffers through
+//! synchronous FFI calls that the runtime thread serves (see [`bridge`]).
+//!
+//! The exported symbols and their contract are listed in [`ffi`]. The same
+//! library is also a small Node-API addon ([`views`]) that gives JavaScript
+//! zero-copy views of frames and loaned buffers.
+
+pub mod bridge;
+pub mod ffi;
+mod host;
+pub mod views;

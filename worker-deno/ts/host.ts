@@ -1,0 +1,313 @@
+// The Deno worker's entry point, run by the supervisor as
+//   deno run --no-prompt --no-remote --allow-ffi=<lib> \
+//     --allow-read=<lib>,<this dir>,<package dirs> host.ts <lib>
+// (plus flags that keep config files and lock files out of it), where <lib>
+// is libplexus_deno.so, with PLEXUS_RUNTIME and PLEXUS_WORKER in the
+// environment (read by the library, so no --allow-env). The library runs the plexus worker
+// lifecycle on its own thread (every iceoryx2 call stays there); this script
+// waits for its events and turns each into a call on a TypeScript processor.
+// The FFI contract is documented in worker-deno/src/ffi.rs. The same library
+// is loaded a second time as a Node-API addon for zero-copy views of shared
+// memory (worker-deno/src/views.rs): Deno's own pointer views would need an
+// unrestricted --allow-ffi.
+
+import nodeProcess from "node:process";
+import {
+  CallScope,
+  Context,
+  Frame,
+  type FrameHeader,
+  type MemorySource,
+  type Processor,
+  type Runtime,
+} from "./plexus.ts";
+
+const ABI_VERSION = 1;
+const EVENT_CREATE = 1;
+const EVENT_PROCESS = 2;
+const EVENT_TEARDOWN = 3;
+const EVENT_EXIT = 4;
+/** Size of `FrameInfo` (src/bridge.rs): processor u32, port u32, len u64, FrameHeader. */
+const FRAME_INFO = 56;
+
+const SYMBOLS = {
+  plexus_deno_abi_version: { parameters: [], result: "u32" },
+  plexus_deno_start: { parameters: [], result: "pointer" },
+  plexus_deno_next: { parameters: ["pointer"], result: "i32", nonblocking: true },
+  plexus_deno_event_json: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  plexus_deno_event_frame: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  plexus_deno_loan: { parameters: ["pointer", "u32", "usize"], result: "i32" },
+  plexus_deno_send: {
+    parameters: ["pointer", "u32", "u64", "u64", "u32", "u32", "u32", "u32"],
+    result: "i32",
+  },
+  plexus_deno_done: { parameters: ["pointer", "u8", "buffer", "u32"], result: "i32" },
+  plexus_deno_error: { parameters: ["buffer", "u32"], result: "i32" },
+  plexus_deno_close: { parameters: ["pointer"], result: "void" },
+} as const;
+
+/** The Node-API part of the library: external ArrayBuffers over the memory
+ * of the open call, which the library finds itself. */
+interface Views {
+  frame(): ArrayBuffer;
+  loan(port: number): ArrayBuffer;
+}
+
+/** What create events describe (src/host.rs `create_json`). */
+interface CreateSpec {
+  index: number;
+  id: string;
+  type: string;
+  file: string;
+  export: string;
+  label: string;
+  config: Record<string, unknown>;
+  inputs: string[];
+  outputs: { name: string; schema: string }[];
+  schemas: Record<string, string>;
+}
+
+/** A created processor. */
+interface Slot {
+  spec: CreateSpec;
+  instance: Processor;
+  context: Context;
+  scope: CallScope;
+}
+
+function fatal(message: string): never {
+  console.error(`plexus deno host: ${message}`);
+  Deno.exit(1);
+}
+
+/** An error with its stack, without the frames of this host script. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const text = error.stack ?? `${error.name}: ${error.message}`;
+  return text
+    .split("\n")
+    .filter((line) => !(line.trimStart().startsWith("at ") && line.includes(import.meta.url)))
+    .join("\n");
+}
+
+/** An import failure; the first line also says where (Deno puts the
+ * location of a syntax error at the end of its message). */
+function describeImport(error: unknown): string {
+  const [first, ...rest] = describe(error).split("\n");
+  const at = rest.map((line) => line.trim()).find((line) => line.startsWith("at "));
+  return [at ? `${first} (${at})` : first, ...rest].join("\n");
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === "function";
+}
+
+function fileUrl(path: string): string {
+  return "file://" + path.split("/").map(encodeURIComponent).join("/");
+}
+
+const libPath = Deno.args[0];
+if (!libPath) fatal("usage: deno run … host.ts <path of libplexus_deno.so>");
+const lib = Deno.dlopen(libPath, SYMBOLS);
+const ffi = lib.symbols;
+if (ffi.plexus_deno_abi_version() !== ABI_VERSION) {
+  fatal(`${libPath} speaks ABI ${ffi.plexus_deno_abi_version()}, this host.ts ${ABI_VERSION}`);
+}
+const addon = { exports: {} as Views };
+nodeProcess.dlopen(addon, libPath);
+const views = addon.exports;
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+let textBuffer = new Uint8Array(64 * 1024);
+
+/** Reads a text the library copies out (`fill` returns its full length). */
+function readText(fill: (buf: Uint8Array, cap: number) => number, what: string): string {
+  let len = fill(textBuffer, textBuffer.length);
+  if (len > textBuffer.length) {
+    textBuffer = new Uint8Array(len);
+    len = fill(textBuffer, len);
+  }
+  if (len < 0) fatal(`cannot read ${what}: ${lastError()}`);
+  return decoder.decode(textBuffer.subarray(0, len));
+}
+
+function lastError(): string {
+  const buf = new Uint8Array(4096);
+  const len = ffi.plexus_deno_error(buf, buf.length);
+  return len < 0 ? "(no message)" : decoder.decode(buf.subarray(0, Math.min(len, buf.length)));
+}
+
+const handle = ffi.plexus_deno_start();
+if (handle === null) fatal(`cannot start: ${lastError()}`);
+
+function eventJson(): unknown {
+  return JSON.parse(
+    readText((buf, cap) => ffi.plexus_deno_event_json(handle, buf, cap), "an event"),
+  );
+}
+
+/** Zero-copy views of `len` bytes, made by `view` while the call is open. */
+function memory(len: number, view: () => ArrayBuffer): MemorySource {
+  return {
+    byteLength: len,
+    view: () => (len === 0 ? new Uint8Array(0) : new Uint8Array(view())),
+  };
+}
+
+const runtime: Runtime = {
+  loan(port, byteLength) {
+    if (ffi.plexus_deno_loan(handle, port, BigInt(byteLength)) !== 0) throw new Error(lastError());
+    return memory(byteLength, () => views.loan(port));
+  },
+  send(port, h) {
+    const status = ffi.plexus_deno_send(
+      handle,
+      port,
+      h.seq,
+      h.captureNs,
+      h.width,
+      h.height,
+      h.stride,
+      h.format,
+    );
+    if (status !== 0) throw new Error(lastError());
+  },
+};
+
+const slots = new Map<number, Slot>();
+
+async function create(spec: CreateSpec): Promise<string | null> {
+  let module: Record<string, unknown>;
+  try {
+    module = await import(fileUrl(spec.file));
+  } catch (e) {
+    return `cannot import \`${spec.file}\`: ${describeImport(e)}`;
+  }
+  const Class = module[spec.export];
+  if (Class === undefined) return `module \`${spec.file}\` has no export \`${spec.export}\``;
+  if (typeof Class !== "function") {
+    return `export \`${spec.export}\` of \`${spec.file}\` is not a class`;
+  }
+  let instance: Processor;
+  try {
+    instance = new (Class as new () => Processor)();
+  } catch (e) {
+    return `cannot construct \`${spec.label}\`: ${describe(e)}`;
+  }
+  if (typeof instance?.process !== "function") {
+    return `class \`${spec.export}\` of \`${spec.file}\` has no process() method`;
+  }
+  const scope = new CallScope();
+  const context = new Context(spec.id, spec.type, spec.config, spec.outputs, scope);
+  if (typeof instance.setup === "function") {
+    try {
+      await instance.setup(context);
+    } catch (e) {
+      return `setup() of \`${spec.label}\` threw ${describe(e)}`;
+    }
+  }
+  slots.set(spec.index, { spec, instance, context, scope });
+  return null;
+}
+
+const info = new Uint8Array(FRAME_INFO);
+const infoView = new DataView(info.buffer);
+
+async function processFrame(): Promise<string | null> {
+  if (ffi.plexus_deno_event_frame(handle, info, info.length) !== 0) {
+    fatal(`cannot read a frame event: ${lastError()}`);
+  }
+  const slot = slots.get(infoView.getUint32(0, true));
+  if (slot === undefined) fatal(`a frame for unknown processor ${infoView.getUint32(0, true)}`);
+  const port = infoView.getUint32(4, true);
+  const len = Number(infoView.getBigUint64(8, true));
+  const header: FrameHeader = {
+    schema: infoView.getUint32(16, true),
+    format: infoView.getUint32(20, true),
+    seq: infoView.getBigUint64(24, true),
+    captureNs: infoView.getBigUint64(32, true),
+    width: infoView.getUint32(40, true),
+    height: infoView.getUint32(44, true),
+    stride: infoView.getUint32(48, true),
+  };
+  const schema = slot.spec.schemas[header.schema] ?? `unknown schema ${header.schema}`;
+  const frame = new Frame(header, schema, memory(len, () => views.frame()));
+  slot.scope.enter(runtime, header);
+  try {
+    const result = slot.instance.process(slot.context, { [slot.spec.inputs[port]]: frame });
+    if (isThenable(result)) await result;
+    return null;
+  } catch (e) {
+    return `process() of \`${slot.spec.label}\` threw ${describe(e)}`;
+  } finally {
+    frame.close();
+    slot.scope.leave();
+  }
+}
+
+async function teardown(processor: number): Promise<string | null> {
+  const slot = slots.get(processor);
+  if (slot === undefined) return null;
+  slots.delete(processor);
+  try {
+    await slot.instance.teardown?.();
+    return null;
+  } catch (e) {
+    return `teardown() of \`${slot.spec.label}\` threw ${describe(e)}`;
+  }
+}
+
+function done(error: string | null): void {
+  const message = error === null ? null : encoder.encode(error);
+  const status = ffi.plexus_deno_done(
+    handle,
+    error === null ? 1 : 0,
+    message,
+    message?.length ?? 0,
+  );
+  if (status !== 0) fatal(`cannot end the call: ${lastError()}`);
+}
+
+// Processor code that escapes its calls (a timer, an unawaited promise) must
+// not end the worker; it is logged instead.
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  console.error(`plexus: a promise rejected and nothing caught it: ${describe(event.reason)}`);
+});
+globalThis.addEventListener("error", (event) => {
+  event.preventDefault();
+  console.error(`plexus: uncaught ${describe(event.error)}`);
+});
+
+/** Serves events until the library reports the lifecycle's end. */
+async function serve(): Promise<never> {
+  for (;;) {
+    const kind = await ffi.plexus_deno_next(handle);
+    switch (kind) {
+      case EVENT_CREATE:
+        done(await create(eventJson() as CreateSpec));
+        break;
+      case EVENT_PROCESS:
+        done(await processFrame());
+        break;
+      case EVENT_TEARDOWN:
+        done(await teardown((eventJson() as { processor: number }).processor));
+        break;
+      case EVENT_EXIT: {
+        const { code } = eventJson() as { code: number; message: string };
+        // The library logged any failure. It is not unloaded (Rust
+        // libraries never are); the process simply ends.
+        ffi.plexus_deno_close(handle);
+        Deno.exit(code);
+        break;
+      }
+      default:
+        fatal(`waiting for the next event failed: ${lastError()}`);
+    }
+  }
+}
+
+// A failure of this script itself must end the worker, never leave the
+// runtime thread waiting for an answer.
+serve().catch((e) => fatal(`the host failed: ${describe(e)}`));

@@ -1,0 +1,316 @@
+// The plexus SDK for TypeScript processors: the types a processor is written
+// against. host.ts builds these objects around shared memory and calls the
+// processor; a processor only reads frames and fills loaned output buffers.
+//
+// A processor needs only types from here, so it can import them with
+// `import type` and load nothing at run time.
+//
+// Memory rules (the views are zero-copy views of shared memory):
+// - `frame.data` is valid only during the `process()` call that received the
+//   frame. Afterwards the getter throws, and views handed out earlier are
+//   detached (length 0): never keep them, copy what you need
+//   (`frame.data.slice()`). The memory behind them is reused for later frames.
+// - `frame.data` is read-only: the input is mapped read-only from another
+//   process, and writing to it crashes the worker (SIGSEGV; the supervisor
+//   then treats it as any crashed worker). Write into a loaned output buffer.
+// - `out.data` is valid from `loan()` until `send()`, a later `loan()` on the
+//   same output, or the end of the call, whichever comes first.
+
+/** A processor: a class exported from a module, named in the package's
+ * `plexus.yaml` as `entry: file.ts#ClassName`, constructed without arguments. */
+export interface Processor {
+  /** Called once before any frame, with the processor's context. A throw
+   * (or rejection) fails the pipeline's start, naming this processor. */
+  setup?(ctx: Context): void | Promise<void>;
+  /** Called for each input frame; `inputs` maps the input port's name to
+   * the frame. A throw is reported as a processor error and the next frame
+   * is processed as usual. */
+  process(ctx: Context, inputs: Record<string, Frame>): void | Promise<void>;
+  /** Called once when the pipeline stops. */
+  teardown?(): void | Promise<void>;
+}
+
+/** The header every frame carries (ipc-schemas `FrameHeader`). */
+export interface FrameHeader {
+  /** Numeric schema id; see `Frame.schema` for its name. */
+  schema: number;
+  format: number;
+  /** Sequence number given by the source. */
+  seq: bigint;
+  /** Capture time, `CLOCK_MONOTONIC` in nanoseconds. */
+  captureNs: bigint;
+  width: number;
+  height: number;
+  /** Bytes per row for video schemas. */
+  stride: number;
+}
+
+/** Header fields `OutBuffer.send` may change from the frame it copies. */
+export interface HeaderOverrides {
+  seq?: number | bigint;
+  captureNs?: bigint;
+  width?: number;
+  height?: number;
+  stride?: number;
+  format?: number;
+}
+
+/** A view of memory the SDK does not own: made on first use, detached when
+ * its frame or buffer ends. Implemented by host.ts. */
+export interface MemorySource {
+  readonly byteLength: number;
+  view(): Uint8Array<ArrayBuffer>;
+}
+
+/** How outputs reach the runtime during a call. Implemented by host.ts. */
+export interface Runtime {
+  /** Loans `byteLength` bytes on output `port`; throws on failure. */
+  loan(port: number, byteLength: number): MemorySource;
+  /** Sends the buffer last loaned on `port`; throws on failure. */
+  send(port: number, header: FrameHeader): void;
+}
+
+export const FRAME_CLOSED = "plexus Frame used after process() returned";
+const OUTSIDE_PROCESS = "outputs can only be used inside process()";
+
+/** Detaches a view's buffer so that every view of it reads as empty. */
+function detach(view: Uint8Array<ArrayBuffer> | null): void {
+  if (view !== null && !view.buffer.detached) view.buffer.transfer(0);
+}
+
+/** One input frame. Header fields stay readable forever; `data` only while
+ * the `process()` call that received the frame runs. */
+export class Frame {
+  readonly header: Readonly<FrameHeader>;
+  /** The schema's name, e.g. `video/rgba8`. */
+  readonly schema: string;
+  readonly byteLength: number;
+  #source: MemorySource | Uint8Array | null;
+  #view: Uint8Array<ArrayBuffer> | null = null;
+
+  /** `data` is either plain bytes (handy in tests of a processor) or shared
+   * memory the frame releases when it is closed. */
+  constructor(header: FrameHeader, schema: string, data: MemorySource | Uint8Array) {
+    this.header = Object.freeze({ ...header });
+    this.schema = schema;
+    this.byteLength = data.byteLength;
+    this.#source = data;
+  }
+
+  /** Sequence number (exact up to 2^53; `header.seq` is the bigint). */
+  get seq(): number {
+    return Number(this.header.seq);
+  }
+  get captureNs(): bigint {
+    return this.header.captureNs;
+  }
+  get width(): number {
+    return this.header.width;
+  }
+  get height(): number {
+    return this.header.height;
+  }
+  get stride(): number {
+    return this.header.stride;
+  }
+  get format(): number {
+    return this.header.format;
+  }
+
+  /** The payload, zero-copy and read-only. Throws once `process()` has
+   * returned; an array taken earlier must not be kept past the call either
+   * (its memory is reused for later frames; plexus detaches it, so it reads
+   * as empty). Copy with `frame.data.slice()` to keep bytes. */
+  get data(): Uint8Array {
+    const source = this.#source;
+    if (source === null) throw new Error(FRAME_CLOSED);
+    if (source instanceof Uint8Array) return source;
+    return (this.#view ??= source.view());
+  }
+
+  get closed(): boolean {
+    return this.#source === null;
+  }
+
+  /** Ends access to `data`; host.ts calls it when `process()` returns. */
+  close(): void {
+    if (!(this.#source instanceof Uint8Array)) detach(this.#view);
+    this.#source = null;
+    this.#view = null;
+  }
+}
+
+/** The state of the processor's running call, shared by its outputs.
+ * host.ts opens and closes it around every `process()` call. */
+export class CallScope {
+  #runtime: Runtime | null = null;
+  #input: FrameHeader | null = null;
+  #loans: OutBuffer[] = [];
+  #unsent = new Map<number, OutBuffer>();
+
+  enter(runtime: Runtime, input: FrameHeader): void {
+    this.#runtime = runtime;
+    this.#input = input;
+  }
+
+  /** Ends every buffer loaned during the call. */
+  leave(): void {
+    for (const loan of this.#loans) loan._end("used after process() returned");
+    this.#loans = [];
+    this.#unsent.clear();
+    this.#runtime = null;
+    this.#input = null;
+  }
+
+  runtime(): Runtime {
+    if (this.#runtime === null) throw new Error(OUTSIDE_PROCESS);
+    return this.#runtime;
+  }
+
+  input(): FrameHeader {
+    if (this.#input === null) throw new Error(OUTSIDE_PROCESS);
+    return this.#input;
+  }
+
+  loaned(output: Output, buffer: OutBuffer): void {
+    // The runtime gives an unsent buffer back when the port loans again.
+    this.#unsent.get(output.index)?._end(
+      `was replaced by a later loan on output \`${output.name}\``,
+    );
+    this.#unsent.set(output.index, buffer);
+    this.#loans.push(buffer);
+  }
+
+  sent(output: Output): void {
+    this.#unsent.delete(output.index);
+  }
+}
+
+/** One output port of the processor. */
+export class Output {
+  readonly name: string;
+  /** The schema the port declares, e.g. `video/rgba8`. */
+  readonly schema: string;
+  /** The port's index in the processor's outputs. */
+  readonly index: number;
+  #scope: CallScope;
+
+  constructor(name: string, schema: string, index: number, scope: CallScope) {
+    this.name = name;
+    this.schema = schema;
+    this.index = index;
+    this.#scope = scope;
+  }
+
+  /** Loans `byteLength` bytes of shared memory to fill and `send()`. Only
+   * inside `process()`. */
+  loan(byteLength: number): OutBuffer {
+    if (!Number.isSafeInteger(byteLength) || byteLength < 0) {
+      throw new RangeError(`cannot loan ${byteLength} bytes`);
+    }
+    const source = this.#scope.runtime().loan(this.index, byteLength);
+    const buffer = new OutBuffer(this, source, this.#scope);
+    this.#scope.loaned(this, buffer);
+    return buffer;
+  }
+}
+
+/** A loaned output buffer: fill `data`, then `send()` it. */
+export class OutBuffer {
+  readonly output: Output;
+  readonly byteLength: number;
+  #source: MemorySource;
+  #view: Uint8Array<ArrayBuffer> | null = null;
+  #ended: string | null = null;
+  #scope: CallScope;
+
+  constructor(output: Output, source: MemorySource, scope: CallScope) {
+    this.output = output;
+    this.byteLength = source.byteLength;
+    this.#source = source;
+    this.#scope = scope;
+  }
+
+  /** The loaned memory, zero-copy; throws once the buffer was sent,
+   * replaced or its call ended. */
+  get data(): Uint8Array {
+    this.#check();
+    return (this.#view ??= this.#source.view());
+  }
+
+  /** Publishes the buffer. The header is copied from `like` (by default the
+   * frame being processed), then `overrides` are applied; the schema is
+   * always the output's. */
+  send(like?: Frame, overrides: HeaderOverrides = {}): void {
+    this.#check();
+    const base = like?.header ?? this.#scope.input();
+    const header: FrameHeader = {
+      schema: base.schema,
+      format: u32("format", overrides.format ?? base.format),
+      seq: u64("seq", overrides.seq ?? base.seq),
+      captureNs: u64("captureNs", overrides.captureNs ?? base.captureNs),
+      width: u32("width", overrides.width ?? base.width),
+      height: u32("height", overrides.height ?? base.height),
+      stride: u32("stride", overrides.stride ?? base.stride),
+    };
+    this.#scope.runtime().send(this.output.index, header);
+    this.#scope.sent(this.output);
+    this._end("was already sent");
+  }
+
+  /** Ends access to the memory (host and SDK use). */
+  _end(reason: string): void {
+    if (this.#ended !== null) return;
+    this.#ended = reason;
+    detach(this.#view);
+    this.#view = null;
+  }
+
+  #check(): void {
+    if (this.#ended !== null) {
+      throw new Error(`plexus OutBuffer of output \`${this.output.name}\` ${this.#ended}`);
+    }
+  }
+}
+
+function u32(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    throw new RangeError(`header field ${field} must be a u32, not ${value}`);
+  }
+  return value;
+}
+
+function u64(field: string, value: number | bigint): bigint {
+  const big = typeof value === "bigint" ? value : Number.isInteger(value) ? BigInt(value) : -1n;
+  if (big < 0n || big > 0xffff_ffff_ffff_ffffn) {
+    throw new RangeError(`header field ${field} must be a u64, not ${value}`);
+  }
+  return big;
+}
+
+/** What `setup()` and `process()` receive. */
+export class Context {
+  /** The processor's id in the pipeline. */
+  readonly processor: string;
+  /** Its `type`, e.g. `example.frame_counter_bar`. */
+  readonly type: string;
+  /** The `config:` from the pipeline, with the manifest's defaults filled in. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Output ports by name. */
+  readonly outputs: Readonly<Record<string, Output>>;
+
+  constructor(
+    processor: string,
+    type: string,
+    config: Record<string, unknown>,
+    outputs: readonly { name: string; schema: string }[],
+    scope: CallScope,
+  ) {
+    this.processor = processor;
+    this.type = type;
+    this.config = Object.freeze(config);
+    const ports: Record<string, Output> = Object.create(null);
+    outputs.forEach((o, i) => (ports[o.name] = new Output(o.name, o.schema, i, scope)));
+    this.outputs = Object.freeze(ports);
+  }
+}
