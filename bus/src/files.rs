@@ -65,6 +65,49 @@ impl RuntimeFiles {
         removed
     }
 
+    /// Records that process `pid` owns the runtime, so that a later run can
+    /// tell the runtime was abandoned if `pid` is gone.
+    pub fn write_owner(&self, pid: u32) -> std::io::Result<()> {
+        std::fs::write(self.owner_file(), pid.to_string())
+    }
+
+    fn owner_file(&self) -> PathBuf {
+        Path::new(SHM_DIR).join(format!("{}owner", self.prefix))
+    }
+
+    /// Removes the files of every runtime whose owning supervisor is dead
+    /// (killed with SIGKILL, say, before it could clean up). Returns the
+    /// prefixes removed.
+    pub fn remove_abandoned() -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
+            return Vec::new();
+        };
+        let owners: Vec<(String, u32)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let prefix = name.strip_suffix("owner")?.to_string();
+                let pid = std::fs::read_to_string(e.path())
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                prefix.starts_with("plexus_").then_some((prefix, pid))
+            })
+            .collect();
+        owners
+            .into_iter()
+            .filter(|(_, pid)| !process_alive(*pid))
+            .map(|(prefix, _)| {
+                RuntimeFiles {
+                    prefix: prefix.clone(),
+                }
+                .remove_all();
+                prefix
+            })
+            .collect()
+    }
+
     /// True while anything of the runtime is still in `/dev/shm`.
     pub fn any_left(&self) -> bool {
         std::fs::read_dir(SHM_DIR)
@@ -74,4 +117,10 @@ impl RuntimeFiles {
             })
             .unwrap_or(false)
     }
+}
+
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }

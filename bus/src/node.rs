@@ -38,6 +38,18 @@ impl Bus {
     pub fn names(&self) -> &Names {
         &self.names
     }
+
+    /// Removes what dead processes of this runtime left on the bus, so that
+    /// a replacement can open the same ports.
+    pub fn cleanup_dead_nodes(&self) {
+        let state = self.node.try_cleanup_dead_nodes();
+        if state.failed_cleanups > 0 {
+            tracing::warn!(
+                failed = state.failed_cleanups,
+                "some dead iceoryx2 nodes could not be cleaned"
+            );
+        }
+    }
 }
 
 /// The iceoryx2 configuration of one runtime: its own root directory and

@@ -129,3 +129,67 @@ fn a_worker_that_does_not_stop_is_killed() {
     );
     assert_eq!(summary["workers"]["sink"]["last_exit"]["code"], 0);
 }
+
+/// Waits up to `limit` for process `pid` (not our child) to end.
+fn ends_within(pid: u32, limit: Duration) -> bool {
+    // SAFETY: pidfd_open/poll/close on a pid we only watch.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
+    if fd < 0 {
+        return true; // already gone
+    }
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ready = unsafe { libc::poll(&mut pfd, 1, limit.as_millis() as i32) } > 0;
+    unsafe { libc::close(fd) };
+    ready
+}
+
+#[test]
+fn killing_the_supervisor_takes_its_workers_and_the_next_run_cleans_up() {
+    let (tmp, path) = write(SOURCE_TO_SINK);
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap()], tmp.path());
+    running.wait_for("processor sink started", Duration::from_secs(30));
+    running.wait_for("processor cam started", Duration::from_secs(30));
+    let line = running.wait_for("started: simple", Duration::from_secs(1));
+    let id = line
+        .split("runtime ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the runtime id is logged")
+        .to_string();
+    let workers = integration_tests::residue::runtime_processes(&id);
+    assert_eq!(workers.len(), 2, "two workers run: {workers:?}");
+
+    running.signal(libc::SIGKILL);
+    for pid in &workers {
+        assert!(
+            ends_within(*pid, Duration::from_secs(1)),
+            "worker {pid} outlived its supervisor by more than 1 s"
+        );
+    }
+    let abandoned = integration_tests::residue::runtime_files(&id);
+    assert!(
+        !abandoned.is_empty(),
+        "a killed supervisor cannot clean up; the next run must"
+    );
+    // Finishing (not dropping) the killed run keeps the harness from
+    // cleaning up in the next run's place.
+    assert_eq!(running.finish().code, None, "plexus died by SIGKILL");
+
+    let (tmp2, path2) = write(SOURCE_TO_SINK);
+    let next = run_to_end(&["run", path2.to_str().unwrap(), "--frames", "5"], &tmp2);
+    assert_eq!(next.code, Some(0), "{}", next.stderr);
+    assert!(
+        next.stderr
+            .contains(&format!("abandoned runtime (plexus_{id}_")),
+        "{}",
+        next.stderr
+    );
+    assert!(
+        integration_tests::residue::runtime_files(&id).is_empty(),
+        "the abandoned runtime's files are gone"
+    );
+}

@@ -33,17 +33,65 @@ impl std::fmt::Display for ExitStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EventKind {
-    RuntimeStarted { runtime: String, pipeline: String },
-    RuntimeStopping { reason: String },
-    RuntimeStopped { outcome: String },
-    WorkerSpawned { worker: String, pid: u32 },
-    WorkerReady { worker: String },
-    WorkerExited { worker: String, status: ExitStatus },
-    WorkerUnresponsive { worker: String, stage: String },
-    WorkerFailed { worker: String, reason: String },
-    ProcessorStarted { processor: String },
-    ProcessorStopped { processor: String },
-    ProcessorError { processor: String, message: String },
+    RuntimeStarted {
+        runtime: String,
+        pipeline: String,
+    },
+    RuntimeStopping {
+        reason: String,
+    },
+    RuntimeStopped {
+        outcome: String,
+    },
+    WorkerSpawned {
+        worker: String,
+        pid: u32,
+    },
+    WorkerReady {
+        worker: String,
+    },
+    WorkerExited {
+        worker: String,
+        status: ExitStatus,
+    },
+    WorkerRestarting {
+        worker: String,
+        attempt: u32,
+        delay_ms: u64,
+    },
+    WorkerRestarted {
+        worker: String,
+        generation: u32,
+        pid: u32,
+    },
+    WorkerUnresponsive {
+        worker: String,
+        stage: String,
+    },
+    WorkerFailed {
+        worker: String,
+        reason: String,
+    },
+    ProcessorStarted {
+        processor: String,
+    },
+    ProcessorStopped {
+        processor: String,
+    },
+    ProcessorError {
+        processor: String,
+        message: String,
+    },
+    /// The worker feeding this input is gone; frames for it are dropped.
+    InputClosed {
+        processor: String,
+        input: String,
+    },
+    /// The worker feeding this input is back.
+    InputRecovered {
+        processor: String,
+        input: String,
+    },
 }
 
 impl EventKind {
@@ -56,11 +104,15 @@ impl EventKind {
             EventKind::WorkerSpawned { .. } => "worker_spawned",
             EventKind::WorkerReady { .. } => "worker_ready",
             EventKind::WorkerExited { .. } => "worker_exited",
+            EventKind::WorkerRestarting { .. } => "worker_restarting",
+            EventKind::WorkerRestarted { .. } => "worker_restarted",
             EventKind::WorkerUnresponsive { .. } => "worker_unresponsive",
             EventKind::WorkerFailed { .. } => "worker_failed",
             EventKind::ProcessorStarted { .. } => "processor_started",
             EventKind::ProcessorStopped { .. } => "processor_stopped",
             EventKind::ProcessorError { .. } => "processor_error",
+            EventKind::InputClosed { .. } => "input_closed",
+            EventKind::InputRecovered { .. } => "input_recovered",
         }
     }
 }

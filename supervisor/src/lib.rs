@@ -13,5 +13,6 @@ pub mod manifest;
 pub mod pipeline;
 pub mod plan;
 pub mod python_env;
+pub mod restart;
 pub mod runtime;
 pub mod summary;

@@ -14,7 +14,8 @@ use crate::config_schema;
 use crate::dylib;
 use crate::error::UserError;
 use crate::manifest::Runtime;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, PipelineFile};
+use crate::restart::RestartSpec;
 
 #[derive(Debug)]
 pub struct Plan {
@@ -54,6 +55,11 @@ pub struct PlannedWorker {
     pub name: String,
     pub runtime: Runtime,
     pub processors: Vec<String>,
+    pub restart: RestartSpec,
+    /// The processor whose `restart:` block set `restart`, if any did.
+    pub restart_from: Option<String>,
+    /// Giving up on this worker stops the pipeline.
+    pub critical: bool,
 }
 
 /// One parsed `a.out -> b.in` line.
@@ -199,7 +205,7 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
             worker,
         });
     }
-    let workers = plan_workers(&processors, &types).map_err(err)?;
+    let workers = plan_workers(&processors, &types, file).map_err(err)?;
     Ok(Plan {
         name: file.name.clone(),
         path: pipeline.path.clone(),
@@ -259,10 +265,17 @@ fn entry_of(info: &TypeInfo) -> Result<Entry, String> {
 fn plan_workers(
     processors: &[PlannedProcessor],
     types: &BTreeMap<&str, &TypeInfo>,
+    file: &PipelineFile,
 ) -> Result<Vec<PlannedWorker>, String> {
     let mut workers: Vec<PlannedWorker> = Vec::new();
     for p in processors {
         let runtime = types[p.spec.id.as_str()].decl.runtime;
+        let entry = file
+            .processors
+            .iter()
+            .find(|(id, _)| *id == p.spec.id)
+            .map(|(_, e)| e)
+            .expect("planned from the file");
         match workers.iter_mut().find(|w| w.name == p.worker) {
             Some(w) if w.runtime != runtime => {
                 return Err(format!(
@@ -272,11 +285,31 @@ fn plan_workers(
                     runtime.name()
                 ))
             }
-            Some(w) => w.processors.push(p.spec.id.clone()),
+            Some(w) => {
+                // Processors sharing a worker share its fate: their restart
+                // settings must not contradict each other.
+                if let Some(restart) = entry.restart {
+                    if w.restart_from.is_some() && w.restart != restart {
+                        return Err(format!(
+                            "worker `{}`: processors `{}` and `{}` ask for different restart settings",
+                            w.name,
+                            w.restart_from.as_deref().unwrap_or_default(),
+                            p.spec.id
+                        ));
+                    }
+                    w.restart = restart;
+                    w.restart_from = Some(p.spec.id.clone());
+                }
+                w.critical |= entry.critical;
+                w.processors.push(p.spec.id.clone());
+            }
             None => workers.push(PlannedWorker {
                 name: p.worker.clone(),
                 runtime,
                 processors: vec![p.spec.id.clone()],
+                restart: entry.restart.unwrap_or(RestartSpec::NEVER),
+                restart_from: entry.restart.map(|_| p.spec.id.clone()),
+                critical: entry.critical,
             }),
         }
     }

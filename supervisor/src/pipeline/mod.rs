@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::UserError;
+use crate::restart::RestartSpec;
 pub use ordered::Ordered;
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +32,11 @@ pub struct ProcessorEntry {
     pub config: serde_json::Map<String, serde_json::Value>,
     /// Processors naming the same group share one worker process.
     pub worker: Option<String>,
+    /// What happens when the processor's worker crashes.
+    pub restart: Option<RestartSpec>,
+    /// Giving up on this processor's worker stops the whole pipeline.
+    #[serde(default)]
+    pub critical: bool,
 }
 
 /// A loaded pipeline and where it came from.

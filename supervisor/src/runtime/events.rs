@@ -53,6 +53,24 @@ pub fn describe(kind: &EventKind) -> String {
         EventKind::WorkerFailed { worker, reason } => format!("worker {worker} failed: {reason}"),
         EventKind::ProcessorStarted { processor } => format!("processor {processor} started"),
         EventKind::ProcessorStopped { processor } => format!("processor {processor} stopped"),
+        EventKind::WorkerRestarting {
+            worker,
+            attempt,
+            delay_ms,
+        } => {
+            format!("worker {worker} restarting (attempt {attempt}, in {delay_ms} ms)")
+        }
+        EventKind::WorkerRestarted {
+            worker,
+            generation,
+            pid,
+        } => {
+            format!("worker {worker} restarted (generation {generation}, pid {pid})")
+        }
+        EventKind::InputClosed { processor, input } => format!("input {processor}.{input} closed"),
+        EventKind::InputRecovered { processor, input } => {
+            format!("input {processor}.{input} recovered")
+        }
         EventKind::ProcessorError { processor, message } => {
             format!("processor {processor} error: {message}")
         }

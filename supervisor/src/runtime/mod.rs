@@ -3,7 +3,9 @@
 //! first so every worker drains what it was sent, and leave nothing behind.
 
 mod events;
+mod health;
 mod id;
+mod recovery;
 mod signals;
 mod spawn;
 mod supervise;
@@ -12,7 +14,7 @@ mod worker;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use bus::files::RuntimeFiles;
 use bus::Bus;
 use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, WorkerConfig};
@@ -21,7 +23,7 @@ pub use events::describe;
 pub use id::new_runtime_id;
 pub use spawn::worker_binary;
 use supervise::{Supervisor, Wake};
-use worker::{WorkerHandle, WorkerState};
+use worker::{Recipe, WorkerHandle, WorkerState};
 
 use crate::error::UserError;
 use crate::launch::Launcher;
@@ -89,11 +91,22 @@ impl Drop for FilesGuard {
 }
 
 pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<RunReport> {
+    for prefix in RuntimeFiles::remove_abandoned() {
+        tracing::info!("removed the shared memory of an abandoned runtime ({prefix}*), whose supervisor is gone");
+    }
     let runtime_id = new_runtime_id();
     let names = Names::new(&runtime_id)?;
-    let _files = FilesGuard(RuntimeFiles::new(&names));
+    let files = RuntimeFiles::new(&names);
+    files
+        .write_owner(std::process::id())
+        .context("recording the runtime in /dev/shm")?;
+    let _files = FilesGuard(files);
     let started = Instant::now();
-    let mut sup = Supervisor::new(Bus::join(names, "supervisor")?)?;
+    let mut sup = Supervisor::new(
+        Bus::join(names, "supervisor")?,
+        runtime_id.clone(),
+        downstream_of(plan),
+    )?;
     sup.events.emit(EventKind::RuntimeStarted {
         runtime: runtime_id.clone(),
         pipeline: plan.name.clone(),
@@ -101,16 +114,10 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
 
     let dir = plan.dir();
     for planned in &plan.workers {
-        let command = launcher.command(plan, planned)?;
+        let recipe = Recipe::of(&launcher.command(plan, planned)?);
         let channel = WorkerHandle::open_channel(&sup.bus, &planned.name)?;
-        let child = spawn::spawn(command, &runtime_id, &planned.name, &dir)?;
-        let handle = WorkerHandle::new(
-            planned.name.clone(),
-            planned.runtime,
-            planned.processors.clone(),
-            child,
-            channel,
-        )?;
+        let child = spawn::spawn(recipe.command(), &runtime_id, &planned.name, &dir)?;
+        let handle = WorkerHandle::new(planned, recipe, dir.clone(), child, channel)?;
         sup.events.emit(EventKind::WorkerSpawned {
             worker: handle.name.clone(),
             pid: handle.pid,
@@ -118,14 +125,17 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
         sup.workers.push(handle);
     }
     start(&mut sup, plan, options)?;
+    sup.frames_flowing = true;
 
     let deadline = options.duration.map(|d| Instant::now() + d);
     let frames = options.frames.is_some();
     let wake = sup.wait_until(deadline, |s| {
-        let all_dead = s.workers.iter().all(|w| !w.alive());
-        all_dead || (frames && sources_done(s, plan))
+        let all_finished = s.workers.iter().all(|w| w.finished());
+        s.critical_failure.is_some() || all_finished || (frames && sources_done(s, plan))
     })?;
+    sup.frames_flowing = false;
     let reason = match wake {
+        Wake::Done if sup.critical_failure.is_some() => "a critical worker failed",
         Wake::Done if frames => "the sources produced their frames",
         Wake::Done => "every worker ended",
         Wake::Deadline => "the duration is over",
@@ -155,13 +165,9 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
             .map(|w| WorkerReport {
                 name: w.name.clone(),
                 runtime: w.runtime,
-                restarts: 0,
+                restarts: w.restarts,
                 last_exit: w.last_exit,
-                state: if w.failure.is_some() {
-                    "failed"
-                } else {
-                    w.state.name()
-                },
+                state: w.state_name(),
                 failure: w.failure.clone(),
             })
             .collect(),
@@ -173,18 +179,40 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     })
 }
 
+/// Per worker, the inputs of other workers' processors it feeds.
+fn downstream_of(plan: &Plan) -> BTreeMap<String, Vec<(String, String)>> {
+    let worker_of: BTreeMap<&str, &str> = plan
+        .processors
+        .iter()
+        .map(|p| (p.spec.id.as_str(), p.worker.as_str()))
+        .collect();
+    let mut downstream: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for p in &plan.processors {
+        for input in &p.spec.inputs {
+            let upstream = worker_of[input.from_processor.as_str()];
+            if upstream != p.worker {
+                downstream
+                    .entry(upstream.to_string())
+                    .or_default()
+                    .push((p.spec.id.clone(), input.port.clone()));
+            }
+        }
+    }
+    downstream
+}
+
 /// A source is done when it reported its last frame or its worker is gone.
 fn sources_done(s: &Supervisor, plan: &Plan) -> bool {
     plan.processors.iter().filter(|p| p.is_source()).all(|p| {
         s.finished_sources.contains(&p.spec.id)
-            || s.workers.iter().any(|w| w.name == p.worker && !w.alive())
+            || s.workers.iter().any(|w| w.name == p.worker && w.finished())
     })
 }
 
 /// hello → configured → running for every worker, each step with a deadline.
 fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> {
     await_all(sup, WorkerState::Greeted, "hello")?;
-    for w in &sup.workers {
+    for w in &mut sup.workers {
         let processors = plan
             .processors
             .iter()
@@ -197,7 +225,9 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> 
                 spec
             })
             .collect();
-        w.send(&Command::Configure(WorkerConfig { processors }))?;
+        let config = WorkerConfig { processors };
+        w.send(&Command::Configure(config.clone()))?;
+        w.config = Some(config);
     }
     await_all(sup, WorkerState::Configured, "configure")?;
     sup.send_all(&Command::Start)?;
@@ -237,8 +267,20 @@ fn await_all(sup: &mut Supervisor, state: WorkerState, stage: &str) -> Result<()
 /// Stops workers upstream first, each draining before the next is asked,
 /// then lets them all exit. A second Ctrl-C kills what is left at once.
 fn stop(sup: &mut Supervisor) -> Result<()> {
+    for w in &mut sup.workers {
+        w.restart_at = None;
+        w.step = None;
+    }
     for i in 0..sup.workers.len() {
         if !sup.workers[i].alive() {
+            continue;
+        }
+        if sup.workers[i].state < WorkerState::Running {
+            // Still coming back from a restart: there is nothing to drain,
+            // and ending it is part of the stop, not a failure.
+            if let Some(status) = sup.workers[i].kill() {
+                sup.handle_exit(i, status, WorkerState::Stopped);
+            }
             continue;
         }
         sup.workers[i].send(&Command::Stop)?;

@@ -28,9 +28,18 @@ pub enum Wake {
 
 pub struct Supervisor {
     pub bus: Bus,
+    pub runtime_id: String,
     pub workers: Vec<WorkerHandle>,
     pub events: EventLog,
     pub finished_sources: BTreeSet<String>,
+    /// True between start and stop: crashed workers come back and running
+    /// ones are pinged only then.
+    pub frames_flowing: bool,
+    pub(super) ping_nonce: u64,
+    /// Set when plexus gave up on a critical worker: the run must stop.
+    pub critical_failure: Option<String>,
+    /// Per worker: the inputs (processor, port) it feeds in other workers.
+    pub(super) downstream: BTreeMap<String, Vec<(String, String)>>,
     error_counts: BTreeMap<String, u64>,
     wake: WakeListener,
     signals: Signals,
@@ -38,13 +47,22 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(bus: Bus) -> Result<Self> {
+    pub fn new(
+        bus: Bus,
+        runtime_id: String,
+        downstream: BTreeMap<String, Vec<(String, String)>>,
+    ) -> Result<Self> {
         let wake = WakeListener::open(&bus, &bus.names().supervisor_wake())?;
         Ok(Self {
             bus,
+            runtime_id,
             workers: Vec::new(),
             events: EventLog::default(),
             finished_sources: BTreeSet::new(),
+            frames_flowing: false,
+            ping_nonce: 0,
+            critical_failure: None,
+            downstream,
             error_counts: BTreeMap::new(),
             wake,
             signals: Signals::install()?,
@@ -63,6 +81,7 @@ impl Supervisor {
         loop {
             self.pump_reports()?;
             self.reap_exited();
+            self.tick(Instant::now());
             if done(self) {
                 return Ok(Wake::Done);
             }
@@ -76,7 +95,10 @@ impl Supervisor {
                 },
                 None => Duration::from_secs(3600),
             };
-            self.sleep(timeout)?;
+            let internal = self
+                .next_due()
+                .map(|due| due.saturating_duration_since(Instant::now()));
+            self.sleep(internal.map_or(timeout, |i| i.min(timeout)))?;
         }
     }
 
@@ -133,11 +155,22 @@ impl Supervisor {
                     ));
                 } else {
                     worker.state = worker.state.max(WorkerState::Greeted);
+                    self.resume_handshake(i);
                 }
             }
-            Report::Configured => worker.state = worker.state.max(WorkerState::Configured),
+            Report::Configured => {
+                worker.state = worker.state.max(WorkerState::Configured);
+                self.resume_handshake(i);
+            }
             Report::ConfigureFailed { processor, message } => {
-                worker.failure = Some(format!("processor `{processor}`: {message}"));
+                let reason = format!("processor `{processor}`: {message}");
+                // A restarted worker that cannot set up again crashed again;
+                // at start-up the run cannot go on.
+                if worker.generation > 0 {
+                    worker.crash = Some(reason);
+                } else {
+                    worker.failure = Some(reason);
+                }
             }
             Report::Running => {
                 worker.state = worker.state.max(WorkerState::Running);
@@ -147,6 +180,7 @@ impl Supervisor {
                 for processor in processors {
                     self.events.emit(EventKind::ProcessorStarted { processor });
                 }
+                self.resume_handshake(i);
             }
             Report::SourceFinished { processor } => {
                 self.finished_sources.insert(processor);
@@ -165,7 +199,11 @@ impl Supervisor {
                         .emit(EventKind::ProcessorError { processor, message });
                 }
             }
-            Report::Pong { .. } => {}
+            Report::Pong { nonce } => {
+                if worker.ping.is_some_and(|(sent, _)| sent == nonce) {
+                    worker.ping = None;
+                }
+            }
             Report::Stopped { stats } => {
                 worker.state = worker.state.max(WorkerState::Stopped);
                 worker.stats = stats;
@@ -178,27 +216,16 @@ impl Supervisor {
     }
 
     fn reap_exited(&mut self) {
-        for worker in &mut self.workers {
-            let state = worker.state;
-            if let Some(status) = worker.reap() {
-                let name = worker.name.clone();
-                self.events.emit(EventKind::WorkerExited {
-                    worker: name.clone(),
-                    status,
-                });
-                if worker.failure.is_none() && state < WorkerState::Stopped {
-                    let reason = format!("worker `{name}` died ({status})");
-                    worker.failure = Some(reason.clone());
-                    self.events.emit(EventKind::WorkerFailed {
-                        worker: name,
-                        reason,
-                    });
-                }
+        for i in 0..self.workers.len() {
+            let was = self.workers[i].state;
+            if let Some(status) = self.workers[i].reap() {
+                self.handle_exit(i, status, was);
             }
         }
     }
 
-    /// Kills a worker that missed a deadline and records why.
+    /// Kills a worker that missed a deadline; its exit is then handled like
+    /// any crash.
     pub fn kill(&mut self, i: usize, stage: &str) {
         let worker = &mut self.workers[i];
         if !worker.alive() {
@@ -210,14 +237,12 @@ impl Supervisor {
             stage: stage.to_string(),
         });
         let worker = &mut self.workers[i];
-        if worker.failure.is_none() && worker.state < WorkerState::Stopped {
-            worker.failure = Some(format!("worker `{name}` missed its {stage} deadline"));
+        if worker.state < WorkerState::Stopped {
+            worker.crash = Some(format!("worker `{name}` missed its {stage} deadline"));
         }
+        let was = worker.state;
         if let Some(status) = worker.kill() {
-            self.events.emit(EventKind::WorkerExited {
-                worker: name,
-                status,
-            });
+            self.handle_exit(i, status, was);
         }
     }
 

@@ -1,15 +1,59 @@
 //! One worker process as the supervisor tracks it: its child, its control
 //! channel and where it is in the lifecycle.
 
-use std::process::Child;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Child, Command as Process};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use bus::control::{MessageReceiver, MessageSender};
 use bus::fd::WaitableFd;
 use bus::Bus;
-use ipc_schemas::{Command, ExitStatus, ProcessorStats, Report};
+use ipc_schemas::{Command, ExitStatus, ProcessorStats, Report, WorkerConfig};
 
 use crate::manifest::Runtime;
+use crate::plan::PlannedWorker;
+use crate::restart::{Budget, RestartSpec};
+
+/// How to start a worker again exactly as it was started the first time.
+pub struct Recipe {
+    program: OsString,
+    args: Vec<OsString>,
+    envs: Vec<(OsString, Option<OsString>)>,
+}
+
+impl Recipe {
+    pub fn of(command: &Process) -> Self {
+        Self {
+            program: command.get_program().to_owned(),
+            args: command.get_args().map(|a| a.to_owned()).collect(),
+            envs: command
+                .get_envs()
+                .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+                .collect(),
+        }
+    }
+
+    pub fn command(&self) -> Process {
+        let mut command = Process::new(&self.program);
+        command.args(&self.args);
+        for (key, value) in &self.envs {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
+    }
+}
+
+/// What a worker waits for next while it comes back after a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub stage: &'static str,
+    pub deadline: Instant,
+}
 
 /// Lifecycle states in order; a worker only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,10 +85,30 @@ pub struct WorkerHandle {
     pub processors: Vec<String>,
     pub pid: u32,
     pub state: WorkerState,
-    /// Why the worker failed, when it did; a failed worker is not restarted yet.
+    /// Why plexus gave up on the worker; final.
     pub failure: Option<String>,
+    /// Why the current process is ending, when plexus killed it.
+    pub crash: Option<String>,
     pub last_exit: Option<ExitStatus>,
     pub stats: Vec<ProcessorStats>,
+    pub restart: RestartSpec,
+    pub critical: bool,
+    pub budget: Budget,
+    pub restarts: u32,
+    /// 0 for the first process, +1 per restart.
+    pub generation: u32,
+    /// When the next restart is due, while one is pending.
+    pub restart_at: Option<Instant>,
+    /// The handshake step a restarted worker owes, with its deadline.
+    pub step: Option<Step>,
+    /// What the worker was configured with, to configure a restart alike.
+    pub config: Option<WorkerConfig>,
+    pub recipe: Recipe,
+    /// The unanswered ping (nonce, when sent) and when the next one is due.
+    pub ping: Option<(u64, Instant)>,
+    pub next_ping: Instant,
+    /// The pipeline's directory, where the worker runs.
+    pub dir: PathBuf,
     child: Child,
     pidfd: Option<WaitableFd>,
     commands: MessageSender,
@@ -62,23 +126,37 @@ impl WorkerHandle {
     }
 
     pub fn new(
-        name: String,
-        runtime: Runtime,
-        processors: Vec<String>,
+        planned: &PlannedWorker,
+        recipe: Recipe,
+        dir: PathBuf,
         child: Child,
         channel: (MessageSender, MessageReceiver),
     ) -> Result<Self> {
+        let name = planned.name.clone();
         let pid = child.id();
         let pidfd = WaitableFd::pidfd(pid).with_context(|| format!("watching worker `{name}`"))?;
         Ok(Self {
             name,
-            runtime,
-            processors,
+            runtime: planned.runtime,
+            processors: planned.processors.clone(),
             pid,
             state: WorkerState::Spawned,
             failure: None,
+            crash: None,
             last_exit: None,
             stats: Vec::new(),
+            restart: planned.restart,
+            critical: planned.critical,
+            budget: Budget::default(),
+            restarts: 0,
+            generation: 0,
+            restart_at: None,
+            step: None,
+            config: None,
+            recipe,
+            ping: None,
+            next_ping: Instant::now(),
+            dir,
             child,
             pidfd: Some(pidfd),
             commands: channel.0,
@@ -88,6 +166,38 @@ impl WorkerHandle {
 
     pub fn alive(&self) -> bool {
         self.state != WorkerState::Exited
+    }
+
+    /// Gone for good: exited with no restart pending.
+    pub fn finished(&self) -> bool {
+        !self.alive() && self.restart_at.is_none()
+    }
+
+    /// Takes the place of the previous process with `child`.
+    pub fn replace_child(&mut self, child: Child) -> Result<()> {
+        self.pid = child.id();
+        self.pidfd = Some(
+            WaitableFd::pidfd(self.pid)
+                .with_context(|| format!("watching worker `{}`", self.name))?,
+        );
+        self.child = child;
+        self.state = WorkerState::Spawned;
+        self.generation += 1;
+        self.restarts += 1;
+        self.restart_at = None;
+        self.ping = None;
+        Ok(())
+    }
+
+    /// The state as reported: also says `restarting` and `failed`.
+    pub fn state_name(&self) -> &'static str {
+        if self.failure.is_some() {
+            "failed"
+        } else if self.restart_at.is_some() {
+            "restarting"
+        } else {
+            self.state.name()
+        }
     }
 
     pub fn pidfd(&self) -> Option<&WaitableFd> {
