@@ -1,6 +1,6 @@
-//! Hop latency: how much one plexus hop (Rust worker → Rust worker, and Rust
-//! worker → Python worker) costs on top of the bare iceoryx2 transfer it is
-//! built on.
+//! Hop latency: how much one plexus hop (Rust worker → Rust worker, Rust
+//! worker → Python worker and Rust worker → Deno worker) costs on top of the
+//! bare iceoryx2 transfer it is built on.
 //!
 //! For each payload size (64 B, 64 KiB, 1 MiB, 8 MiB) one run measures the
 //! one-way latency, `monotonic_ns()` at the receiver minus the header's
@@ -17,7 +17,16 @@
 //!    processor `test.py_header_probe` (fixture `probe-python`, which reads
 //!    only `frame.seq`) as the consumer. The Python worker takes the latency
 //!    when it receives the frame, just before it calls into Python, so this
-//!    is the hop into the Python worker, not the Python call.
+//!    is the hop into the Python worker, not the Python call;
+//! 4. **plexus, Deno** ([`plexus_run`]): the same pipeline with the
+//!    TypeScript processor `test.ts_header_probe` (fixture `probe-deno`,
+//!    which reads only `header.seq`) as the consumer. Likewise the Deno
+//!    worker takes the latency when it receives the frame, before it calls
+//!    into JavaScript. `plexus` finds `deno` or installs it from npm into its
+//!    cache on first use, which the first Deno run pays for in start-up only.
+//!
+//! The hops are the list [`plexus_run::Consumer::ALL`]; the report has one
+//! column group and one pair of target lines per hop.
 //!
 //! Every size on every side is sent at the same fixed rate ([`plan::FPS`]),
 //! so no receiver is ever backlogged and all sleep as long between frames,
@@ -72,6 +81,7 @@ fn bench(quick: bool) -> Result<()> {
         plexus.clone(),
         release.join("plexus-worker-native"),
         release.join("plexus-worker-python"),
+        release.join("libplexus_deno.so"),
     ]
     .iter()
     .filter(|binary| !binary.is_file())
@@ -80,11 +90,11 @@ fn bench(quick: bool) -> Result<()> {
     if !missing.is_empty() {
         return Err(format!(
             "missing release binaries {}: run `cargo build --release --workspace` first \
-             (it builds plexus, plexus-worker-native and plexus-worker-python)",
+             (it builds plexus, plexus-worker-native, plexus-worker-python and libplexus_deno.so)",
             missing.join(", ")
         ));
     }
-    for consumer in [Consumer::RustSink, Consumer::PythonProbe] {
+    for consumer in Consumer::ALL {
         if let Some(package) = consumer.package() {
             if !package.join("plexus.yaml").is_file() {
                 return Err(format!(
@@ -116,14 +126,11 @@ fn bench(quick: bool) -> Result<()> {
             plexus_run::measure(&plexus, &scratch.0, consumer, size, plan)
                 .map_err(|e| format!("{} {} hop: {e}", size.label, consumer.label()))
         };
-        let rust = hop(Consumer::RustSink)?;
-        let python = hop(Consumer::PythonProbe)?;
-        rows.push(Row {
-            size,
-            raw,
-            rust,
-            python,
-        });
+        let hops = Consumer::ALL
+            .into_iter()
+            .map(|consumer| Ok((consumer, hop(consumer)?)))
+            .collect::<Result<Vec<_>>>()?;
+        rows.push(Row { size, raw, hops });
     }
 
     let report = report::render(&rows, quick);

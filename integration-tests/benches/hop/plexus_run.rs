@@ -1,8 +1,9 @@
 //! The plexus side: writes a `builtin.test_pattern → <consumer>` pipeline,
 //! runs it with the release `plexus`, and reads the consumer's latency from
-//! the `--json` summary. The consumer is either the Rust `builtin.stats_sink`
-//! or the Python probe `test.py_header_probe`; both are given the id `sink`,
-//! so the summary is read the same way.
+//! the `--json` summary. The consumer is the Rust `builtin.stats_sink`, the
+//! Python probe `test.py_header_probe` or the TypeScript probe
+//! `test.ts_header_probe`; every one is given the id `sink`, so the summary
+//! is read the same way.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -22,42 +23,86 @@ const PLEXUS_SLACK: Duration = Duration::from_secs(60);
 const PLEXUS_GRACE: Duration = Duration::from_secs(10);
 
 /// The processor at the receiving end of the measured hop.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Consumer {
     /// `builtin.stats_sink`, in a native (Rust) worker.
     RustSink,
     /// `test.py_header_probe` of the `probe-python` fixture, in a Python
     /// worker; it reads `frame.seq` and nothing else.
     PythonProbe,
+    /// `test.ts_header_probe` of the `probe-deno` fixture, in a Deno worker;
+    /// it reads `header.seq` and nothing else.
+    DenoProbe,
 }
 
 impl Consumer {
+    /// Every hop the bench measures, in the order of the report's columns.
+    pub const ALL: [Consumer; 3] = [
+        Consumer::RustSink,
+        Consumer::PythonProbe,
+        Consumer::DenoProbe,
+    ];
+
     /// How progress lines name this hop.
     pub fn label(self) -> &'static str {
         match self {
             Consumer::RustSink => "plexus Rust",
             Consumer::PythonProbe => "plexus Python",
+            Consumer::DenoProbe => "plexus Deno",
+        }
+    }
+
+    /// How the report names this hop: its column group and its targets.
+    pub fn language(self) -> &'static str {
+        match self {
+            Consumer::RustSink => "Rust",
+            Consumer::PythonProbe => "Python",
+            Consumer::DenoProbe => "Deno",
         }
     }
 
     /// The processor type the pipeline gives the consumer.
-    fn processor_type(self) -> &'static str {
+    pub fn processor_type(self) -> &'static str {
         match self {
             Consumer::RustSink => "builtin.stats_sink",
             Consumer::PythonProbe => "test.py_header_probe",
+            Consumer::DenoProbe => "test.ts_header_probe",
+        }
+    }
+
+    /// What the consumer is, for the report's legend.
+    pub fn description(self) -> &'static str {
+        match self {
+            Consumer::RustSink => "a built-in sink in a native worker",
+            Consumer::PythonProbe => "a Python processor that reads only `frame.seq`",
+            Consumer::DenoProbe => {
+                "a TypeScript processor, run by `deno`, that reads only `header.seq`"
+            }
+        }
+    }
+
+    /// The language the worker calls into for each frame, after it has taken
+    /// the frame's latency; `None` for a native worker.
+    pub fn guest(self) -> Option<&'static str> {
+        match self {
+            Consumer::RustSink => None,
+            Consumer::PythonProbe => Some("Python"),
+            Consumer::DenoProbe => Some("JavaScript"),
         }
     }
 
     /// The package directory the consumer comes from, if it is not built in.
     pub fn package(self) -> Option<PathBuf> {
-        match self {
-            Consumer::RustSink => None,
-            Consumer::PythonProbe => Some(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("fixtures")
-                    .join("probe-python"),
-            ),
-        }
+        let fixture = match self {
+            Consumer::RustSink => return None,
+            Consumer::PythonProbe => "probe-python",
+            Consumer::DenoProbe => "probe-deno",
+        };
+        Some(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures")
+                .join(fixture),
+        )
     }
 
     /// A short name for the pipeline file.
@@ -65,6 +110,7 @@ impl Consumer {
         match self {
             Consumer::RustSink => "rust",
             Consumer::PythonProbe => "python",
+            Consumer::DenoProbe => "deno",
         }
     }
 }

@@ -1,143 +1,231 @@
 //! Turns the measurements into the markdown table and the verdicts on the
-//! targets that end up on stdout and in `bench-results/hop.md`.
+//! targets that end up on stdout and in `bench-results/hop.md`. Every hop
+//! kind of [`Consumer::ALL`] gets the same column group and the same two
+//! target lines; only the bounds of [`Targets::of`] differ.
 
 use std::fmt::Write as _;
 
 use crate::plan::{Latency, Size, FPS};
+use crate::plexus_run::Consumer;
 
-/// Plexus p50 may cost at most this many times the raw p50 (target 1).
-const RUST_RAW_RATIO: f64 = 1.3;
-/// The Python hop's p50 bound at every size, in µs (Python target 1).
-const PYTHON_P50_US: f64 = 100.0;
-/// 8 MiB p50 may be at most this many times the 64 B p50 (targets 2).
-const SIZE_RATIO: f64 = 1.5;
+/// The sizes the size target compares.
+const SMALL: &str = "64 B";
+const BIG: &str = "8 MiB";
 
 /// The measurements of one payload size.
 pub struct Row<'a> {
     pub size: &'a Size,
     pub raw: Latency,
-    /// Rust → Rust: `builtin.test_pattern → builtin.stats_sink`.
-    pub rust: Latency,
-    /// Rust → Python: `builtin.test_pattern → test.py_header_probe`.
-    pub python: Latency,
+    /// One measurement per hop, in the order of [`Consumer::ALL`].
+    pub hops: Vec<(Consumer, Latency)>,
+}
+
+impl Row<'_> {
+    fn hop(&self, consumer: Consumer) -> Option<&Latency> {
+        self.hops
+            .iter()
+            .find(|(c, _)| *c == consumer)
+            .map(|(_, latency)| latency)
+    }
+}
+
+/// What a hop's p50 must stay under at every size (target 1).
+enum P50Bound {
+    /// At most this many times the raw p50 of the same size.
+    TimesRaw(f64),
+    /// At most this many microseconds.
+    Micros(f64),
+}
+
+/// The two targets of one hop kind.
+struct Targets {
+    p50: P50Bound,
+    /// The 8 MiB p50 may be at most this many times the 64 B p50 (target 2).
+    size_ratio: f64,
+}
+
+impl Targets {
+    fn of(consumer: Consumer) -> Self {
+        match consumer {
+            Consumer::RustSink => Targets {
+                p50: P50Bound::TimesRaw(1.3),
+                size_ratio: 1.5,
+            },
+            Consumer::PythonProbe => Targets {
+                p50: P50Bound::Micros(100.0),
+                size_ratio: 1.5,
+            },
+            Consumer::DenoProbe => Targets {
+                p50: P50Bound::Micros(150.0),
+                size_ratio: 1.5,
+            },
+        }
+    }
 }
 
 pub fn render(rows: &[Row<'_>], quick: bool) -> String {
+    let consumers = Consumer::ALL;
     let mut out = String::new();
     let mode = if quick { "quick" } else { "full" };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let _ = writeln!(out, "# Hop latency ({mode} run, {cores} cores)\n");
-    let _ = writeln!(
-        out,
-        "One-way latency, receive time minus `capture_ns`, in µs. Raw: iceoryx2 \
-         publisher → subscriber + event, plexus settings. plexus: \
-         `builtin.test_pattern → builtin.stats_sink`, one worker each. python: \
-         `builtin.test_pattern → test.py_header_probe` (a Python processor that \
-         reads only `frame.seq`), one worker each; the Python worker takes the \
-         latency when it receives the frame, just before it calls into Python, so \
-         the time of the Python call itself is not included.\n"
-    );
-    let _ = writeln!(
-        out,
-        "| payload | fps | raw p50 | raw p99 | plexus p50 | plexus p99 | plexus/raw p50 \
-         | python p50 | python p99 | python/raw p50 | frames raw / plexus / python (lost) |"
-    );
-    let _ = writeln!(
-        out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    );
-    for row in rows {
-        let (raw, rust, python) = (&row.raw, &row.rust, &row.python);
-        let _ = writeln!(
-            out,
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} \
-             | {} ({}) / {} ({}) / {} ({}) |",
-            row.size.label,
-            FPS,
-            raw.p50_us,
-            raw.p99_us,
-            rust.p50_us,
-            rust.p99_us,
-            rust.p50_us / raw.p50_us,
-            python.p50_us,
-            python.p99_us,
-            python.p50_us / raw.p50_us,
-            raw.frames,
-            raw.lost,
-            rust.frames,
-            rust.lost,
-            python.frames,
-            python.lost,
-        );
+    legend(&mut out, &consumers);
+    table(&mut out, rows, &consumers);
+    for &consumer in &consumers {
+        let targets = Targets::of(consumer);
+        let _ = writeln!(out, "- {}", p50_target(consumer, &targets, rows));
+        let _ = writeln!(out, "- {}", size_target(consumer, &targets, rows));
     }
-    out.push('\n');
-
-    // Target 1: the Rust hop against raw iceoryx2.
-    let worst_ratio = worst(rows, |r| r.rust.p50_us / r.raw.p50_us);
-    let _ = writeln!(
-        out,
-        "- Target 1, plexus p50 ≤ {RUST_RAW_RATIO} × raw p50 at every size: {}",
-        match worst_ratio {
-            Some((label, ratio)) if ratio > RUST_RAW_RATIO => {
-                format!("**missed** (worst: {label}, {ratio:.2}×)")
-            }
-            _ => "met".to_string(),
-        }
-    );
-    if let Some(line) = size_target("Target 2", "plexus", rows, |r| r.rust.p50_us) {
-        let _ = writeln!(out, "- {line}");
-    }
-
-    // The Python issue's targets.
-    let worst_python = worst(rows, |r| r.python.p50_us);
-    let _ = writeln!(
-        out,
-        "- Python target 1, Python hop p50 ≤ {PYTHON_P50_US:.0} µs at every size: {}",
-        match worst_python {
-            Some((label, p50)) if p50 > PYTHON_P50_US => {
-                format!("**missed** (worst: {label}, {p50:.1} µs)")
-            }
-            Some((label, p50)) => format!("met (highest: {label}, {p50:.1} µs)"),
-            None => "met".to_string(),
-        }
-    );
-    if let Some(line) = size_target("Python target 2", "Python", rows, |r| r.python.p50_us) {
-        let _ = writeln!(out, "- {line}");
-    }
-
     let _ = writeln!(
         out,
         "- All columns use the worker's latency histogram (values are bucket upper \
-         bounds, ≤ 6.25 % high). Raw discards a warm-up of fps/4 frames; plexus and \
-         python count every frame, so their p99 includes start-up."
+         bounds, ≤ 6.25 % high). Raw discards a warm-up of fps/4 frames; the plexus \
+         hops count every frame, so their p99 includes start-up."
     );
     out
 }
 
-/// The size with the highest `value`, and that value.
-fn worst<'a>(rows: &[Row<'a>], value: impl Fn(&Row<'a>) -> f64) -> Option<(&'a str, f64)> {
-    rows.iter()
-        .map(|r| (r.size.label, value(r)))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+/// What each column group measures.
+fn legend(out: &mut String, consumers: &[Consumer]) {
+    let _ = writeln!(
+        out,
+        "One-way latency, receive time minus `capture_ns`, in µs. Raw: iceoryx2 \
+         publisher → subscriber + event, plexus settings. Every other column group \
+         is one plexus hop, `builtin.test_pattern → consumer`, one worker each:\n"
+    );
+    for &consumer in consumers {
+        let _ = write!(
+            out,
+            "- {}: `{}`, {}",
+            consumer.language(),
+            consumer.processor_type(),
+            consumer.description()
+        );
+        if let Some(guest) = consumer.guest() {
+            let _ = write!(
+                out,
+                "; the {} worker takes the latency when it receives the frame, just \
+                 before it calls into {guest}, so the time of the {guest} call itself \
+                 is not included",
+                consumer.language()
+            );
+        }
+        out.push_str(".\n");
+    }
+    out.push('\n');
 }
 
-/// "`target`, `side` 8 MiB p50 / `side` 64 B p50 = … (≤ 1.5): verdict" for
-/// the p50 that `p50_of` reads, if both sizes were measured.
-fn size_target(
-    target: &str,
-    side: &str,
-    rows: &[Row<'_>],
-    p50_of: impl Fn(&Row<'_>) -> f64,
-) -> Option<String> {
-    let p50 = |label: &str| rows.iter().find(|r| r.size.label == label).map(&p50_of);
-    let (big, small) = (p50("8 MiB")?, p50("64 B")?);
-    let ratio = big / small;
-    let verdict = if ratio <= SIZE_RATIO {
-        "met"
-    } else {
-        "**missed**"
+/// The table: raw, then one (p50, p99, /raw p50) group per consumer, then
+/// the frame counts.
+fn table(out: &mut String, rows: &[Row<'_>], consumers: &[Consumer]) {
+    let mut header = String::from("| payload | fps | raw p50 | raw p99 |");
+    let mut rule = String::from("|---|---:|---:|---:|");
+    for consumer in consumers {
+        let lang = consumer.language();
+        let _ = write!(header, " {lang} p50 | {lang} p99 | {lang}/raw p50 |");
+        rule.push_str("---:|---:|---:|");
+    }
+    let names: Vec<&str> = consumers.iter().map(|c| c.language()).collect();
+    let _ = writeln!(out, "{header} frames raw / {} (lost) |", names.join(" / "));
+    let _ = writeln!(out, "{rule}---|");
+
+    for row in rows {
+        let raw = &row.raw;
+        let mut line = format!(
+            "| {} | {FPS} | {:.1} | {:.1} |",
+            row.size.label, raw.p50_us, raw.p99_us
+        );
+        let mut frames = vec![frame_count(raw)];
+        for &consumer in consumers {
+            match row.hop(consumer) {
+                Some(hop) => {
+                    let _ = write!(
+                        line,
+                        " {:.1} | {:.1} | {:.2} |",
+                        hop.p50_us,
+                        hop.p99_us,
+                        hop.p50_us / raw.p50_us
+                    );
+                    frames.push(frame_count(hop));
+                }
+                None => {
+                    line.push_str(" – | – | – |");
+                    frames.push("–".to_string());
+                }
+            }
+        }
+        let _ = writeln!(out, "{line} {} |", frames.join(" / "));
+    }
+    out.push('\n');
+}
+
+fn frame_count(latency: &Latency) -> String {
+    format!("{} ({})", latency.frames, latency.lost)
+}
+
+/// "met"/"**missed**" and the worst value, shown with `decimals` decimals,
+/// for a bound on `values`.
+fn verdict(
+    values: impl Iterator<Item = (&'static str, f64)>,
+    bound: f64,
+    decimals: usize,
+    unit: &str,
+) -> String {
+    match values.max_by(|a, b| a.1.total_cmp(&b.1)) {
+        Some((label, value)) => {
+            let verdict = if value <= bound { "met" } else { "**missed**" };
+            format!("{verdict} (worst: {label}, {value:.decimals$}{unit})")
+        }
+        None => "not measured".to_string(),
+    }
+}
+
+/// Target 1: the hop's p50 at every size, against raw or in µs.
+fn p50_target(consumer: Consumer, targets: &Targets, rows: &[Row<'_>]) -> String {
+    let lang = consumer.language();
+    let measured = rows
+        .iter()
+        .filter_map(move |r| r.hop(consumer).map(|hop| (r, hop)));
+    let (bound_text, verdict) = match targets.p50 {
+        P50Bound::TimesRaw(ratio) => (
+            format!("p50 ≤ {ratio} × raw p50"),
+            verdict(
+                measured.map(|(r, hop)| (r.size.label, hop.p50_us / r.raw.p50_us)),
+                ratio,
+                2,
+                "×",
+            ),
+        ),
+        P50Bound::Micros(us) => (
+            format!("p50 ≤ {us:.0} µs"),
+            verdict(
+                measured.map(|(r, hop)| (r.size.label, hop.p50_us)),
+                us,
+                1,
+                " µs",
+            ),
+        ),
     };
-    Some(format!(
-        "{target}, {side} 8 MiB p50 / {side} 64 B p50 = {big:.1} / {small:.1} = {ratio:.3} (≤ {SIZE_RATIO}): {verdict}"
-    ))
+    format!("{lang} target 1, {lang} hop {bound_text} at every size: {verdict}")
+}
+
+/// Target 2: the hop's 8 MiB p50 against its 64 B p50.
+fn size_target(consumer: Consumer, targets: &Targets, rows: &[Row<'_>]) -> String {
+    let lang = consumer.language();
+    let bound = targets.size_ratio;
+    let p50 = |label: &str| {
+        rows.iter()
+            .filter(|r| r.size.label == label)
+            .find_map(|r| r.hop(consumer))
+            .map(|hop| hop.p50_us)
+    };
+    let result = match (p50(BIG), p50(SMALL)) {
+        (Some(big), Some(small)) => {
+            let ratio = big / small;
+            let verdict = if ratio <= bound { "met" } else { "**missed**" };
+            format!("{big:.1} / {small:.1} = {ratio:.3}: {verdict}")
+        }
+        _ => "not measured".to_string(),
+    };
+    format!("{lang} target 2, {lang} {BIG} p50 ≤ {bound} × {SMALL} p50: {result}")
 }
