@@ -97,6 +97,9 @@ pub fn execute(cli: Cli) -> Result<i32> {
             } else {
                 println!("{}", summary::to_table(&plan, &report));
             }
+            if let Some(critical) = &report.critical_failure {
+                eprintln!("plexus: error: {critical}");
+            }
             Ok(if report.outcome == Outcome::Failed {
                 1
             } else {

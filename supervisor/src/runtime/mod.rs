@@ -67,6 +67,8 @@ pub struct RunReport {
     pub outcome: Outcome,
     pub elapsed: Duration,
     pub workers: Vec<WorkerReport>,
+    /// Why the run stopped early, when a critical worker was given up.
+    pub critical_failure: Option<String>,
     pub stats: BTreeMap<String, ProcessorStats>,
 }
 
@@ -125,7 +127,6 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
         sup.workers.push(handle);
     }
     start(&mut sup, plan, options)?;
-    sup.frames_flowing = true;
 
     let deadline = options.duration.map(|d| Instant::now() + d);
     let frames = options.frames.is_some();
@@ -171,6 +172,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
                 failure: w.failure.clone(),
             })
             .collect(),
+        critical_failure: sup.critical_failure.clone(),
         stats: sup
             .workers
             .iter()
@@ -231,6 +233,10 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> 
     }
     await_all(sup, WorkerState::Configured, "configure")?;
     sup.send_all(&Command::Start)?;
+    // Sources produce as soon as they run, so a worker may crash on its
+    // first frames before the others even report running: from here on a
+    // crash is handled by its restart policy.
+    sup.frames_flowing = true;
     await_all(sup, WorkerState::Running, "start")
 }
 
@@ -267,6 +273,7 @@ fn await_all(sup: &mut Supervisor, state: WorkerState, stage: &str) -> Result<()
 /// Stops workers upstream first, each draining before the next is asked,
 /// then lets them all exit. A second Ctrl-C kills what is left at once.
 fn stop(sup: &mut Supervisor) -> Result<()> {
+    sup.stopping = true;
     for w in &mut sup.workers {
         w.restart_at = None;
         w.step = None;

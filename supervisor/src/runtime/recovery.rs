@@ -38,6 +38,17 @@ impl Supervisor {
         if worker.failure.is_some() {
             return;
         }
+        // A worker that dies while the run drains would have been restarted
+        // only to be stopped: a user's stop is never its failure.
+        if self.stopping
+            && worker.restart.applies(crashed)
+            && worker
+                .budget
+                .next(&worker.restart, Instant::now())
+                .is_some()
+        {
+            return;
+        }
         if self.frames_flowing && worker.restart.applies(crashed) {
             let now = Instant::now();
             if let Some(delay) = worker.budget.next(&worker.restart, now) {

@@ -35,6 +35,8 @@ pub struct Supervisor {
     /// True between start and stop: crashed workers come back and running
     /// ones are pinged only then.
     pub frames_flowing: bool,
+    /// True once the run asked its workers to stop.
+    pub stopping: bool,
     pub(super) ping_nonce: u64,
     /// Set when plexus gave up on a critical worker: the run must stop.
     pub critical_failure: Option<String>,
@@ -60,6 +62,7 @@ impl Supervisor {
             events: EventLog::default(),
             finished_sources: BTreeSet::new(),
             frames_flowing: false,
+            stopping: false,
             ping_nonce: 0,
             critical_failure: None,
             downstream,
