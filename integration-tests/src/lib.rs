@@ -6,7 +6,7 @@ pub mod expect;
 pub mod process;
 pub mod residue;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use process::{plexus, spawn_plexus, spawn_plexus_with, PlexusRun, Running};
 pub use residue::assert_no_residue;
@@ -47,4 +47,49 @@ pub fn write_pipeline(yaml: &str) -> (tempfile::TempDir, PathBuf) {
     let path = tmp.path().join("pipeline.yaml");
     std::fs::write(&path, yaml).expect("writing the pipeline");
     (tmp, path)
+}
+
+/// A fixture package of the integration tests.
+pub fn fixture(name: &str) -> PathBuf {
+    workspace().join("integration-tests/fixtures").join(name)
+}
+
+/// Copies the shipped example `examples/<example>/pipeline.yaml` into `tmp`
+/// as it is, except that its packages are found from there and its PNG sink
+/// writes to `tmp/png`. Returns the copy's path.
+pub fn example_in(tmp: &Path, example: &str) -> PathBuf {
+    let text = std::fs::read_to_string(
+        workspace()
+            .join("examples")
+            .join(example)
+            .join("pipeline.yaml"),
+    )
+    .expect("reading the example pipeline");
+    let packages = workspace().join("examples/packages");
+    let text = text.replace("../packages/", &format!("{}/", packages.display()));
+    let png = tmp.join("png");
+    let text: String = text
+        .lines()
+        .map(|line| match line.find("dir: ../../plexus-out/") {
+            Some(at) => {
+                let rest = &line[at + "dir: ".len()..];
+                let end = rest.find([',', ' ', '}']).unwrap_or(rest.len());
+                format!("{}dir: {}{}", &line[..at], png.display(), &rest[end..])
+            }
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains(&png.display().to_string()),
+        "the example {example} writes no PNGs under ../../plexus-out/"
+    );
+    let path = tmp.join("pipeline.yaml");
+    std::fs::write(&path, text).expect("writing the pipeline");
+    path
+}
+
+/// Runs `plexus` and, if a runtime started, checks it left nothing behind.
+pub fn plexus_checked(args: &[&str], cwd: &Path) -> PlexusRun {
+    plexus(args, cwd).checked()
 }

@@ -41,6 +41,14 @@ impl PlexusRun {
         runtime_id_in(&self.stderr)
     }
 
+    /// Checks that the run, if a runtime started, left nothing behind.
+    pub fn checked(self) -> Self {
+        if let Some(id) = self.runtime_id() {
+            crate::assert_no_residue(&id);
+        }
+        self
+    }
+
     /// The last line of stderr, where plexus puts its one-sentence error.
     pub fn error_line(&self) -> &str {
         self.stderr

@@ -3,49 +3,20 @@
 //! without loss, exceptions are contained, and Deno's permissions keep a
 //! package inside its directory and off the network.
 
-use std::path::PathBuf;
-
 use integration_tests::expect::{pattern_rgba, read_png, with_counter_bar};
 use integration_tests::{
-    assert_no_residue, plexus, spawn_plexus_with, workspace, write_pipeline, PlexusRun,
+    example_in, fixture, plexus_checked, spawn_plexus_with, write_pipeline, PlexusRun,
 };
-
-fn fixture(name: &str) -> PathBuf {
-    workspace().join("integration-tests/fixtures").join(name)
-}
-
-fn checked(run: PlexusRun) -> PlexusRun {
-    if let Some(id) = run.runtime_id() {
-        assert_no_residue(&id);
-    }
-    run
-}
 
 #[test]
 fn the_deno_example_draws_its_bar_on_every_frame() {
     let tmp = tempfile::tempdir().unwrap();
-    let example = workspace().join("examples/deno-pipeline/pipeline.yaml");
-    let text = std::fs::read_to_string(example)
-        .unwrap()
-        .replace(
-            "../packages/",
-            &format!("{}/", workspace().join("examples/packages").display()),
-        )
-        .replace(
-            "dir: ../../plexus-out/deno-demo",
-            &format!("dir: {}", tmp.path().join("png").display()),
-        );
-    assert!(
-        text.contains(&tmp.path().display().to_string()),
-        "the example's png dir moved; update this test"
-    );
-    let path = tmp.path().join("pipeline.yaml");
-    std::fs::write(&path, text).unwrap();
+    let path = example_in(tmp.path(), "deno-pipeline");
 
-    let run = checked(plexus(
+    let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "300", "--json"],
         tmp.path(),
-    ));
+    );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = run.json();
     let p = &summary["processors"];
@@ -90,10 +61,10 @@ fn faulty(type_name: &str, config: &str, consumer: bool) -> String {
 
 fn run_faulty(yaml: &str, frames: &str) -> PlexusRun {
     let (tmp, path) = write_pipeline(yaml);
-    checked(plexus(
+    plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", frames, "--json"],
         tmp.path(),
-    ))
+    )
 }
 
 #[test]
@@ -135,10 +106,10 @@ fn the_network_is_refused_by_deno() {
 
 fn refused(type_name: &str, needles: &[&str]) {
     let (tmp, path) = write_pipeline(&faulty(type_name, "", false));
-    let run = checked(plexus(
+    let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "5"],
         tmp.path(),
-    ));
+    );
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     let line = run
         .stderr
@@ -165,14 +136,13 @@ fn a_missing_deno_is_installed_from_npm_and_then_reused() {
     let (tmp, path) = write_pipeline(&faulty("test.ts_throw_every", "every: 1000", true));
     let cache = tmp.path().join("cache");
     let run = |what: &str| {
-        let run = checked(
-            spawn_plexus_with(
-                &["run", path.to_str().unwrap(), "--frames", "3", "--json"],
-                tmp.path(),
-                &[("PLEXUS_CACHE_DIR", &cache)],
-            )
-            .finish(),
-        );
+        let run = spawn_plexus_with(
+            &["run", path.to_str().unwrap(), "--frames", "3", "--json"],
+            tmp.path(),
+            &[("PLEXUS_CACHE_DIR", &cache)],
+        )
+        .finish()
+        .checked();
         assert_eq!(run.code, Some(0), "{what}: {}", run.stderr);
         assert_eq!(run.json()["processors"]["p"]["frames_in"], 3, "{what}");
         run.stderr

@@ -2,49 +2,19 @@
 //! back without loss, numpy sees them in place, and every way a Python
 //! processor can fail is reported with its cause while the worker lives on.
 
-use std::path::PathBuf;
-
 use integration_tests::expect::{inverted, pattern_rgba, read_png};
 use integration_tests::{
-    assert_no_residue, plexus, spawn_plexus_with, workspace, write_pipeline, PlexusRun,
+    assert_no_residue, example_in, fixture, plexus_checked, spawn_plexus_with, write_pipeline,
 };
-
-fn fixture(name: &str) -> PathBuf {
-    workspace().join("integration-tests/fixtures").join(name)
-}
-
-fn run_checked(args: &[&str], tmp: &tempfile::TempDir) -> PlexusRun {
-    let run = plexus(args, tmp.path());
-    if let Some(id) = run.runtime_id() {
-        assert_no_residue(&id);
-    }
-    run
-}
 
 #[test]
 fn the_python_example_inverts_every_frame() {
     let tmp = tempfile::tempdir().unwrap();
-    let example = workspace().join("examples/python-pipeline/pipeline.yaml");
-    let text = std::fs::read_to_string(example)
-        .unwrap()
-        .replace(
-            "../packages/",
-            &format!("{}/", workspace().join("examples/packages").display()),
-        )
-        .replace(
-            "dir: ../../plexus-out/python-demo",
-            &format!("dir: {}", tmp.path().join("png").display()),
-        );
-    assert!(
-        text.contains(&tmp.path().display().to_string()),
-        "the example's png dir moved; update this test"
-    );
-    let path = tmp.path().join("pipeline.yaml");
-    std::fs::write(&path, text).unwrap();
+    let path = example_in(tmp.path(), "python-pipeline");
 
-    let run = run_checked(
+    let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "300", "--json"],
-        &tmp,
+        tmp.path(),
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = run.json();
@@ -86,9 +56,9 @@ fn an_exception_in_process_is_reported_and_the_worker_goes_on() {
         faulty_pipeline("test.py_raise_every", "every: 10")
             .replace("connections: [cam.out -> p.in]\n", "")
     ));
-    let run = run_checked(
+    let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "50", "--json"],
-        &tmp,
+        tmp.path(),
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = run.json();
@@ -114,9 +84,9 @@ fn an_exception_in_process_is_reported_and_the_worker_goes_on() {
 #[test]
 fn a_view_used_after_process_returned_raises_instead_of_reading_freed_memory() {
     let (tmp, path) = write_pipeline(&faulty_pipeline("test.py_keeps_view", ""));
-    let run = run_checked(
+    let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "20", "--json"],
-        &tmp,
+        tmp.path(),
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = run.json();
@@ -129,9 +99,9 @@ fn a_view_used_after_process_returned_raises_instead_of_reading_freed_memory() {
 #[test]
 fn a_processor_hoarding_frames_stalls_its_input_but_lives() {
     let (tmp, path) = write_pipeline(&faulty_pipeline("test.py_hoards_frames", ""));
-    let run = run_checked(
+    let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "20", "--json"],
-        &tmp,
+        tmp.path(),
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = run.json();
@@ -157,7 +127,10 @@ fn a_processor_hoarding_frames_stalls_its_input_but_lives() {
 /// A pipeline that cannot start: exit 2, one sentence naming the cause.
 fn refused(type_name: &str, needles: &[&str]) {
     let (tmp, path) = write_pipeline(&faulty_pipeline(type_name, ""));
-    let run = run_checked(&["run", path.to_str().unwrap(), "--frames", "5"], &tmp);
+    let run = plexus_checked(
+        &["run", path.to_str().unwrap(), "--frames", "5"],
+        tmp.path(),
+    );
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     let line = run
         .stderr

@@ -3,28 +3,12 @@
 //! order, and the PNG holds exactly the grayscale of the pattern drawn.
 
 use integration_tests::expect::{gray_of, pattern_rgba, read_png};
-use integration_tests::{assert_no_residue, plexus, workspace};
+use integration_tests::{assert_no_residue, example_in, plexus};
 
 #[test]
 fn example_pipeline_delivers_every_frame_and_the_right_pixels() {
     let tmp = tempfile::tempdir().unwrap();
-    let example = workspace().join("examples/rust-pipeline/pipeline.yaml");
-    let text = std::fs::read_to_string(&example).unwrap();
-    // The example as shipped, with its packages found from the temp dir and
-    // its PNGs written there.
-    let packages = workspace().join("examples/packages");
-    let text = text
-        .replace("../packages/", &format!("{}/", packages.display()))
-        .replace(
-            "dir: ../../plexus-out/rust-demo",
-            &format!("dir: {}", tmp.path().join("png").display()),
-        );
-    assert!(
-        text.contains(&tmp.path().display().to_string()),
-        "the example's png dir moved; update this test"
-    );
-    let pipeline = tmp.path().join("pipeline.yaml");
-    std::fs::write(&pipeline, text).unwrap();
+    let pipeline = example_in(tmp.path(), "rust-pipeline");
 
     let run = plexus(
         &[

@@ -6,13 +6,13 @@
 //! permission can name exactly that directory.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::installer::run_logged;
 use crate::python_env::cache_root;
 
 /// The deno release plexus installs when none is found.
@@ -144,7 +144,8 @@ fn find_or_install() -> Result<PathBuf> {
 }
 
 fn npm_install(prefix: &Path) -> Result<()> {
-    let mut child = Command::new("npm")
+    let mut command = Command::new("npm");
+    command
         .args([
             "install",
             "--no-audit",
@@ -153,38 +154,9 @@ fn npm_install(prefix: &Path) -> Result<()> {
             "--prefix",
         ])
         .arg(prefix)
-        .arg(format!("deno@{DENO_VERSION}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running npm (is Node.js installed?)")?;
-    let stderr = child.stderr.take().expect("piped");
-    let errors = std::thread::spawn(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
-    for line in BufReader::new(child.stdout.take().expect("piped"))
-        .lines()
-        .map_while(Result::ok)
-    {
-        tracing::info!("[npm deno] {line}");
-    }
-    let errors = errors.join().unwrap_or_default();
-    let status = child.wait().context("waiting for npm")?;
-    if !status.success() {
-        let last = errors
-            .iter()
-            .rev()
-            .find(|l| l.contains("ERR"))
-            .or(errors.last())
-            .cloned()
-            .unwrap_or_default();
-        bail!("npm install deno@{DENO_VERSION} failed ({status}): {last}");
-    }
-    Ok(())
+        .arg(format!("deno@{DENO_VERSION}"));
+    run_logged(command, "npm deno")
+        .map_err(|why| anyhow::anyhow!("npm install deno@{DENO_VERSION} failed: {why}"))
 }
 
 /// Writes the host and SDK (and the import map that lets packages import

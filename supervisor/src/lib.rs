@@ -8,6 +8,7 @@ pub mod config_schema;
 pub mod deno;
 pub mod dylib;
 pub mod error;
+pub mod installer;
 pub mod launch;
 pub mod manifest;
 pub mod pipeline;

@@ -8,9 +8,10 @@
 //! place, so an interrupted install never leaves a half-made environment
 //! that a later run would trust.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use crate::installer::run_logged;
 
 use std::collections::BTreeMap;
 
@@ -159,52 +160,13 @@ fn install(
     } else {
         command.arg(package_dir);
     }
-    command
-        .current_dir(package_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|e| {
-        UserError::Plain(format!(
-            "package `{package}`: cannot run {} -m pip: {e}",
-            python.executable.display()
-        ))
-    })?;
-    let stderr = child.stderr.take().expect("piped");
-    let errors = std::thread::spawn(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
-    for line in BufReader::new(child.stdout.take().expect("piped"))
-        .lines()
-        .map_while(Result::ok)
-    {
-        tracing::info!("[pip {package}] {line}");
-    }
-    let errors = errors.join().unwrap_or_default();
-    let status = child
-        .wait()
-        .map_err(|e| UserError::Plain(format!("package `{package}`: waiting for pip: {e}")))?;
-    if status.success() {
-        return Ok(());
-    }
-    for line in &errors {
-        tracing::warn!("[pip {package}] {line}");
-    }
-    let last = errors
-        .iter()
-        .rev()
-        .find(|l| l.trim_start().starts_with("ERROR"))
-        .or(errors.last());
-    Err(UserError::in_file(
-        requirements,
-        format!(
-            "installing the Python requirements of package `{package}` failed: {}",
-            last.map(|l| l.trim()).unwrap_or("pip gave no reason")
-        ),
-    ))
+    command.current_dir(package_dir);
+    run_logged(command, &format!("pip {package}")).map_err(|why| {
+        UserError::in_file(
+            requirements,
+            format!("installing the Python requirements of package `{package}` failed: {why}"),
+        )
+    })
 }
 
 /// Gives every Python processor of `plan` its package's environment,
