@@ -75,14 +75,12 @@ impl RuntimeFiles {
         Path::new(SHM_DIR).join(format!("{}owner", self.prefix))
     }
 
-    /// Removes the files of every runtime whose owning supervisor is dead
-    /// (killed with SIGKILL, say, before it could clean up). Returns the
-    /// prefixes removed.
-    pub fn remove_abandoned() -> Vec<String> {
+    /// Every runtime that recorded an owner, with the owner's pid.
+    fn owned() -> Vec<(String, u32)> {
         let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
             return Vec::new();
         };
-        let owners: Vec<(String, u32)> = entries
+        entries
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -94,8 +92,32 @@ impl RuntimeFiles {
                     .ok()?;
                 prefix.starts_with("plexus_").then_some((prefix, pid))
             })
+            .collect()
+    }
+
+    /// The ids of the runtimes whose supervisor is alive.
+    pub fn live_runtimes() -> Vec<String> {
+        let mut ids: Vec<String> = Self::owned()
+            .into_iter()
+            .filter(|(_, pid)| process_alive(*pid))
+            .filter_map(|(prefix, _)| {
+                Some(
+                    prefix
+                        .strip_prefix("plexus_")?
+                        .strip_suffix('_')?
+                        .to_string(),
+                )
+            })
             .collect();
-        owners
+        ids.sort();
+        ids
+    }
+
+    /// Removes the files of every runtime whose owning supervisor is dead
+    /// (killed with SIGKILL, say, before it could clean up). Returns the
+    /// prefixes removed.
+    pub fn remove_abandoned() -> Vec<String> {
+        Self::owned()
             .into_iter()
             .filter(|(_, pid)| !process_alive(*pid))
             .map(|(prefix, _)| {

@@ -138,3 +138,17 @@ pub struct LatencySummary {
     pub p99_ns: u64,
     pub max_ns: u64,
 }
+
+/// A request to a running runtime from another `plexus` process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControlRequest {
+    /// Restart one worker on purpose; not counted as a failure.
+    RestartWorker { worker: String, reply_to: String },
+}
+
+/// The runtime's answer to a [`ControlRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControlReply {
+    Done { message: String },
+    Refused { reason: String },
+}

@@ -10,8 +10,8 @@ pub mod schema;
 pub mod wire;
 
 pub use control::{
-    Command, Entry, InputSpec, LatencySummary, OutputSpec, PortStats, ProcessorSpec,
-    ProcessorStats, Report, WorkerConfig,
+    Command, ControlReply, ControlRequest, Entry, InputSpec, LatencySummary, OutputSpec, PortStats,
+    ProcessorSpec, ProcessorStats, Report, WorkerConfig,
 };
 pub use event::{EventKind, ExitStatus, RuntimeEvent};
 pub use frame::FrameHeader;

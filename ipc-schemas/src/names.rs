@@ -70,6 +70,21 @@ impl Names {
         format!("plexus/{}/wake-supervisor", self.runtime)
     }
 
+    /// Requests to the runtime from other `plexus` processes (publish-subscribe, bincode).
+    pub fn control(&self) -> String {
+        format!("plexus/{}/control", self.runtime)
+    }
+
+    /// The reply to one requester `client` (publish-subscribe, bincode).
+    pub fn control_reply(&self, client: &str) -> String {
+        format!("plexus/{}/control-reply/{}", self.runtime, client)
+    }
+
+    /// Wakes requester `client` when its reply is waiting (event).
+    pub fn client_wake(&self, client: &str) -> String {
+        format!("plexus/{}/wake-client/{}", self.runtime, client)
+    }
+
     /// Runtime events (publish-subscribe with history).
     pub fn events(&self) -> String {
         format!("plexus/{}/events", self.runtime)

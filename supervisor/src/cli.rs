@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use ipc_schemas::{ControlReply, ControlRequest};
 
 use crate::catalog::Catalog;
+use crate::client;
 use crate::error::UserError;
 use crate::launch::Launcher;
 use crate::pipeline::Pipeline;
@@ -45,6 +47,18 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Restart one worker of a running runtime, on purpose.
+    ///
+    /// The worker is killed and started again at once, whatever its restart
+    /// policy; this is not counted as a failure. The rest of the pipeline
+    /// keeps running. Worker names are processor ids, or `worker:` group names.
+    Restart {
+        /// The worker to restart.
+        worker: String,
+        /// The runtime (as `plexus run` logs it); optional when only one runs.
+        #[arg(long)]
+        runtime: Option<String>,
+    },
     /// Check a pipeline as `run` would, without starting anything.
     Validate {
         /// The pipeline file (YAML).
@@ -82,6 +96,19 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 plan.workers.len()
             );
             Ok(0)
+        }
+        Commands::Restart { worker, runtime } => {
+            let runtime = client::choose_runtime(runtime.as_deref())?;
+            match client::request(&runtime, |reply_to| ControlRequest::RestartWorker {
+                worker,
+                reply_to,
+            })? {
+                ControlReply::Done { message } => {
+                    println!("{message}");
+                    Ok(0)
+                }
+                ControlReply::Refused { reason } => Err(UserError::Plain(reason).into()),
+            }
         }
         Commands::Run {
             pipeline,

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod config_schema;
 pub mod deno;
 pub mod dylib;

@@ -2,6 +2,7 @@
 //! start, let frames flow until the run is over, then stop them upstream
 //! first so every worker drains what it was sent, and leave nothing behind.
 
+mod control;
 mod events;
 mod health;
 mod id;

@@ -30,6 +30,18 @@ impl Supervisor {
         }
         let worker = &mut self.workers[i];
         worker.step = None;
+        if worker.requested_restart {
+            worker.requested_restart = false;
+            worker.crash = None;
+            worker.restart_at = Some(Instant::now());
+            let attempt = worker.restarts + 1;
+            self.events.emit(EventKind::WorkerRestarting {
+                worker: name,
+                attempt,
+                delay_ms: 0,
+            });
+            return;
+        }
         let crashed = worker.crash.is_some() || status != ExitStatus::Code(0);
         let mut reason = worker
             .crash

@@ -11,6 +11,7 @@ use bus::{Bus, Ipc};
 use iceoryx2::prelude::*;
 use ipc_schemas::{EventKind, Report, PROTOCOL_VERSION};
 
+use super::control::ControlChannel;
 use super::events::EventLog;
 use super::signals::Signals;
 use super::worker::{WorkerHandle, WorkerState};
@@ -43,6 +44,7 @@ pub struct Supervisor {
     /// Per worker: the inputs (processor, port) it feeds in other workers.
     pub(super) downstream: BTreeMap<String, Vec<(String, String)>>,
     error_counts: BTreeMap<String, u64>,
+    pub(super) control: ControlChannel,
     wake: WakeListener,
     signals: Signals,
     interrupts: usize,
@@ -55,6 +57,7 @@ impl Supervisor {
         downstream: BTreeMap<String, Vec<(String, String)>>,
     ) -> Result<Self> {
         let wake = WakeListener::open(&bus, &bus.names().supervisor_wake())?;
+        let control = ControlChannel::open(&bus)?;
         Ok(Self {
             bus,
             runtime_id,
@@ -67,6 +70,7 @@ impl Supervisor {
             critical_failure: None,
             downstream,
             error_counts: BTreeMap::new(),
+            control,
             wake,
             signals: Signals::install()?,
             interrupts: 0,
@@ -139,6 +143,7 @@ impl Supervisor {
                 self.apply(i, report);
             }
         }
+        self.pump_control()?;
         Ok(())
     }
 

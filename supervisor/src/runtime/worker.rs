@@ -95,6 +95,8 @@ pub struct WorkerHandle {
     pub critical: bool,
     pub budget: Budget,
     pub restarts: u32,
+    /// The current process is being replaced because a user asked.
+    pub requested_restart: bool,
     /// 0 for the first process, +1 per restart.
     pub generation: u32,
     /// When the next restart is due, while one is pending.
@@ -149,6 +151,7 @@ impl WorkerHandle {
             critical: planned.critical,
             budget: Budget::default(),
             restarts: 0,
+            requested_restart: false,
             generation: 0,
             restart_at: None,
             step: None,

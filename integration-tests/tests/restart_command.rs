@@ -1,0 +1,73 @@
+//! `plexus restart WORKER` from another process: the worker comes back, the
+//! run goes on, and the restart is not a failure. Mistakes are refused in one
+//! sentence.
+
+use std::time::Duration;
+
+use integration_tests::{assert_no_residue, plexus, spawn_plexus, write_pipeline};
+
+const PIPELINE: &str = "name: simple\nprocessors:\n  cam: { type: builtin.test_pattern, config: { width: 64, height: 48, fps: 100 } }\n  sink: { type: builtin.stats_sink }\nconnections: [cam.out -> sink.in]\n";
+
+#[test]
+fn a_worker_restarted_on_request_comes_back_and_is_not_a_failure() {
+    let (tmp, path) = write_pipeline(PIPELINE);
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    running.wait_for("processor sink started", Duration::from_secs(30));
+    running.wait_for("processor cam started", Duration::from_secs(30));
+    let line = running.wait_for("started: simple", Duration::from_secs(1));
+    let id = line
+        .split("runtime ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("a runtime id")
+        .to_string();
+
+    let asked = plexus(&["restart", "sink", "--runtime", &id], tmp.path());
+    assert_eq!(asked.code, Some(0), "{}", asked.stderr);
+    assert!(
+        asked.stdout.contains("restarting worker `sink`"),
+        "{}",
+        asked.stdout
+    );
+    running.wait_for(
+        "worker sink restarted (generation 1",
+        Duration::from_secs(30),
+    );
+
+    let unknown = plexus(&["restart", "camera", "--runtime", &id], tmp.path());
+    assert_eq!(unknown.code, Some(2));
+    assert!(
+        unknown
+            .error_line()
+            .contains("no worker `camera` (its workers: cam, sink)"),
+        "{}",
+        unknown.stderr
+    );
+
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "stopped");
+    assert_eq!(summary["workers"]["sink"]["restarts"], 1);
+    assert!(
+        summary["workers"]["sink"]["failure"].is_null(),
+        "{summary:#}"
+    );
+    assert!(
+        run.stderr
+            .contains("worker sink restarting (attempt 1, in 0 ms)"),
+        "restarted at once, no backoff: {}",
+        run.stderr
+    );
+
+    let gone = plexus(&["restart", "sink", "--runtime", &id], tmp.path());
+    assert_eq!(gone.code, Some(2));
+    assert!(
+        gone.error_line()
+            .contains(&format!("no plexus runtime `{id}` is running")),
+        "{}",
+        gone.stderr
+    );
+}

@@ -1,0 +1,95 @@
+//! Requests from other `plexus` processes (`plexus restart`), read on the
+//! runtime's control channel and answered on each requester's own reply
+//! channel. A reply lives in our shared memory, and the requester may read it
+//! after we moved on, so the last few reply channels are kept open.
+
+use std::collections::VecDeque;
+
+use anyhow::Result;
+use bus::control::{MessageReceiver, MessageSender};
+use bus::Bus;
+use ipc_schemas::names::validate_id;
+use ipc_schemas::{ControlReply, ControlRequest};
+
+use super::supervise::Supervisor;
+
+/// Reply channels kept open after answering.
+const KEPT_REPLIES: usize = 16;
+
+pub struct ControlChannel {
+    requests: MessageReceiver,
+    replies: VecDeque<MessageSender>,
+}
+
+impl ControlChannel {
+    pub fn open(bus: &Bus) -> Result<Self> {
+        Ok(Self {
+            requests: MessageReceiver::open(bus, &bus.names().control())?,
+            replies: VecDeque::new(),
+        })
+    }
+}
+
+impl Supervisor {
+    /// Answers every waiting request.
+    pub(super) fn pump_control(&mut self) -> Result<()> {
+        while let Some(request) = self.control.requests.try_recv::<ControlRequest>()? {
+            let ControlRequest::RestartWorker { worker, reply_to } = request;
+            if validate_id(&reply_to).is_err() {
+                continue;
+            }
+            let reply = self.restart_on_request(&worker);
+            let names = self.bus.names();
+            let sender = MessageSender::open(
+                &self.bus,
+                &names.control_reply(&reply_to),
+                &names.client_wake(&reply_to),
+            )?;
+            sender.send(&reply)?;
+            self.control.replies.push_back(sender);
+            if self.control.replies.len() > KEPT_REPLIES {
+                self.control.replies.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts `name` because a user asked; never counted as a failure.
+    fn restart_on_request(&mut self, name: &str) -> ControlReply {
+        let Some(i) = self.workers.iter().position(|w| w.name == name) else {
+            let known: Vec<&str> = self.workers.iter().map(|w| w.name.as_str()).collect();
+            return ControlReply::Refused {
+                reason: format!(
+                    "runtime {} has no worker `{name}` (its workers: {})",
+                    self.runtime_id,
+                    known.join(", ")
+                ),
+            };
+        };
+        if !self.frames_flowing {
+            return ControlReply::Refused {
+                reason: format!("runtime {} is starting or stopping", self.runtime_id),
+            };
+        }
+        let worker = &mut self.workers[i];
+        if !worker.alive() {
+            return ControlReply::Refused {
+                reason: format!(
+                    "worker `{name}` is not running (it is {})",
+                    worker.state_name()
+                ),
+            };
+        }
+        worker.requested_restart = true;
+        let (pid, was) = (worker.pid, worker.state);
+        if let Some(status) = worker.kill() {
+            self.handle_exit(i, status, was);
+        }
+        ControlReply::Done {
+            message: format!(
+                "restarting worker `{name}` of runtime {} (was pid {pid})",
+                self.runtime_id
+            ),
+        }
+    }
+}
