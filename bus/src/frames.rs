@@ -38,12 +38,15 @@ impl FramePublisher {
         initial_len: usize,
     ) -> Result<Self, BusError> {
         let service = frame_service(bus, processor, port)?;
-        let publisher = service
-            .publisher_builder()
-            .initial_max_slice_len(initial_len.max(1))
-            .allocation_strategy(AllocationStrategy::PowerOfTwo)
-            .max_loaned_samples(2)
-            .create()
+        let publisher = bus
+            .retrying_after_cleanup(|| {
+                service
+                    .publisher_builder()
+                    .initial_max_slice_len(initial_len.max(1))
+                    .allocation_strategy(AllocationStrategy::PowerOfTwo)
+                    .max_loaned_samples(2)
+                    .create()
+            })
             .map_err(ctx(format!("creating publisher for {processor}.{port}")))?;
         let waker = Waker::open(bus, &bus.names().port_wake(processor, port))?;
         Ok(Self { publisher, waker })
@@ -110,10 +113,13 @@ impl FrameSubscriber {
     /// Subscribes to the output `port` of `processor`.
     pub fn open(bus: &Bus, processor: &str, port: &str) -> Result<Self, BusError> {
         let service = frame_service(bus, processor, port)?;
-        let subscriber = service
-            .subscriber_builder()
-            .buffer_size(FRAME_QUEUE)
-            .create()
+        let subscriber = bus
+            .retrying_after_cleanup(|| {
+                service
+                    .subscriber_builder()
+                    .buffer_size(FRAME_QUEUE)
+                    .create()
+            })
             .map_err(ctx(format!("subscribing to {processor}.{port}")))?;
         Ok(Self { subscriber })
     }

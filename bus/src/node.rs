@@ -39,6 +39,22 @@ impl Bus {
         &self.names
     }
 
+    /// Runs `create` (a port creation) once more after removing dead nodes
+    /// when it fails: a crashed predecessor's ports still count against the
+    /// service's limits (`ExceedsMaxSupported…`) until they are cleaned.
+    pub fn retrying_after_cleanup<T, E>(&self, create: impl Fn() -> Result<T, E>) -> Result<T, E> {
+        create().or_else(|_| {
+            let state = self
+                .node
+                .blocking_cleanup_dead_nodes(std::time::Duration::from_millis(100));
+            tracing::debug!(
+                cleaned = state.cleanups,
+                "retrying a port after cleaning dead nodes"
+            );
+            create()
+        })
+    }
+
     /// Removes what dead processes of this runtime left on the bus, so that
     /// a replacement can open the same ports.
     pub fn cleanup_dead_nodes(&self) {
