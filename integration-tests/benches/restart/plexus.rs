@@ -1,0 +1,310 @@
+//! The `plexus run` under test: started without `--frames`, its log read
+//! live with each line stamped on arrival, its workers found in `/proc`, and
+//! stopped with SIGINT at the end — or, if the bench fails half-way, killed
+//! with everything of its runtime.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+use bus::files::RuntimeFiles;
+use ipc_schemas::frame::monotonic_ns;
+use ipc_schemas::{env, Names};
+
+use crate::Result;
+
+/// Time `plexus` gets to stop after SIGINT.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// One line of the supervisor's log and the `monotonic_ns()` it arrived at.
+pub struct LogLine {
+    pub at_ns: u64,
+    pub text: String,
+}
+
+/// A running `plexus run`. Dropped before [`Plexus::stop`], it stops the run
+/// (SIGINT, then SIGKILL of the supervisor and every worker of its runtime)
+/// and removes the runtime's files.
+pub struct Plexus {
+    child: Option<Child>,
+    lines: Receiver<LogLine>,
+    stdout: Receiver<String>,
+    /// Every line read so far, for error messages.
+    log: String,
+    runtime: Option<String>,
+}
+
+/// What a stopped run left: its `--json` summary.
+pub struct Stopped {
+    pub summary: serde_json::Value,
+}
+
+impl Plexus {
+    /// Starts `plexus run <pipeline> --json` in `cwd`.
+    pub fn start(plexus: &Path, pipeline: &Path, cwd: &Path) -> Result<Self> {
+        let mut child = Command::new(plexus)
+            .arg("run")
+            .arg(pipeline)
+            .arg("--json")
+            .current_dir(cwd)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", plexus.display()))?;
+        let mut stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let (out_tx, out_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            let _ = out_tx.send(text);
+        });
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for text in BufReader::new(stderr)
+                .lines()
+                .map_while(std::io::Result::ok)
+            {
+                let line = LogLine {
+                    at_ns: monotonic_ns(),
+                    text,
+                };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self {
+            child: Some(child),
+            lines,
+            stdout: out_rx,
+            log: String::new(),
+            runtime: None,
+        })
+    }
+
+    fn keep(&mut self, line: &LogLine) {
+        self.log.push_str(&line.text);
+        self.log.push('\n');
+        if self.runtime.is_none() {
+            self.runtime = runtime_id_in(&line.text);
+        }
+    }
+
+    /// The next log line, waiting at most until `deadline`; `Ok(None)` at
+    /// the deadline, an error if the log ended (plexus exited).
+    pub fn next_line(&mut self, deadline: Instant) -> Result<Option<LogLine>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.lines.recv_timeout(left) {
+            Ok(line) => {
+                self.keep(&line);
+                Ok(Some(line))
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(self.ended()),
+        }
+    }
+
+    /// The log lines that arrived and were not read yet, without waiting.
+    pub fn pending_lines(&mut self) -> Result<Vec<LogLine>> {
+        let mut lines = Vec::new();
+        loop {
+            match self.lines.try_recv() {
+                Ok(line) => {
+                    self.keep(&line);
+                    lines.push(line);
+                }
+                Err(TryRecvError::Empty) => return Ok(lines),
+                Err(TryRecvError::Disconnected) => return Err(self.ended()),
+            }
+        }
+    }
+
+    fn ended(&self) -> String {
+        format!("`plexus run` ended unexpectedly; its log:\n{}", self.log)
+    }
+
+    /// Waits for the line `runtime <id> started:` and returns the id.
+    pub fn wait_for_runtime(&mut self, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        while self.runtime.is_none() {
+            if self.next_line(deadline)?.is_none() {
+                return Err(format!(
+                    "no `runtime … started:` line within {timeout:?}; log so far:\n{}",
+                    self.log
+                ));
+            }
+        }
+        Ok(self.runtime.clone().expect("just found"))
+    }
+
+    pub fn log(&self) -> &str {
+        &self.log
+    }
+
+    /// Stops the run as Ctrl-C would: SIGINT to the supervisor, which stops
+    /// its workers and removes its files. Then checks that nothing of the
+    /// runtime is left.
+    pub fn stop(mut self) -> Result<Stopped> {
+        let mut child = self.child.take().expect("not stopped yet");
+        // SAFETY: kill(2) of our own child, not yet reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let status = match wait_until(&mut child, Instant::now() + STOP_GRACE) {
+            Some(status) => status,
+            None => {
+                self.child = Some(child);
+                return Err(format!(
+                    "`plexus run` did not stop within {STOP_GRACE:?} of SIGINT; log:\n{}",
+                    self.log
+                ));
+            }
+        };
+        for line in self.lines.iter() {
+            self.log.push_str(&line.text);
+            self.log.push('\n');
+        }
+        let stdout = self
+            .stdout
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_default();
+        self.check_nothing_left()?;
+        if !status.success() {
+            return Err(format!(
+                "`plexus run` stopped with {status}; log:\n{}",
+                self.log
+            ));
+        }
+        let summary = stdout
+            .lines()
+            .rev()
+            .find_map(|line| serde_json::from_str(line).ok())
+            .ok_or_else(|| format!("`plexus run --json` printed no summary: {stdout}"))?;
+        Ok(Stopped { summary })
+    }
+
+    /// No process and no `/dev/shm` file of the runtime may be left; a
+    /// leftover is removed (and reported) so the bench leaves nothing.
+    fn check_nothing_left(&self) -> Result<()> {
+        let Some(runtime) = &self.runtime else {
+            return Ok(());
+        };
+        let left = runtime_pids(runtime, None);
+        for &pid in &left {
+            // SAFETY: kill(2) of a process whose environment names our runtime.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let files = Names::new(runtime).map(|names| RuntimeFiles::new(&names));
+        let files_left = files.as_ref().is_ok_and(|files| files.any_left());
+        if files_left {
+            if let Ok(files) = &files {
+                files.remove_all();
+            }
+        }
+        match (left.is_empty(), files_left) {
+            (true, false) => Ok(()),
+            _ => Err(format!(
+                "runtime {runtime} left processes {left:?} and/or files in /dev/shm \
+                 (files left: {files_left}); both were removed"
+            )),
+        }
+    }
+}
+
+impl Drop for Plexus {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SAFETY: kill(2) of our own child, not yet reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        if wait_until(&mut child, Instant::now() + STOP_GRACE).is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(runtime) = &self.runtime {
+            for pid in runtime_pids(runtime, None) {
+                // SAFETY: kill(2) of a process whose environment names our
+                // runtime, whose supervisor is gone.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+            if let Ok(names) = Names::new(runtime) {
+                RuntimeFiles::new(&names).remove_all();
+            }
+        }
+    }
+}
+
+/// Waits for `child` to exit until `deadline`; `None` if it is still running.
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => return None,
+        }
+    }
+}
+
+/// The id in a line `… runtime <id> started: …`.
+fn runtime_id_in(line: &str) -> Option<String> {
+    let rest = &line[line.find("runtime ")? + "runtime ".len()..];
+    let id = rest.split_whitespace().next()?;
+    (rest.contains(" started:") && !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| id.to_string())
+}
+
+/// Live (not zombie) processes whose environment names `runtime` and, if
+/// given, `worker`.
+pub fn runtime_pids(runtime: &str, worker: Option<&str>) -> Vec<u32> {
+    let runtime_var = format!("{}={runtime}", env::RUNTIME);
+    let worker_var = worker.map(|w| format!("{}={w}", env::WORKER));
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            let has = |var: &str| environ.split(|b| *b == 0).any(|kv| kv == var.as_bytes());
+            has(&runtime_var) && worker_var.as_deref().is_none_or(has)
+        })
+        .filter(|pid| !is_zombie(*pid))
+        .collect()
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
+        })
+        .unwrap_or(true)
+}
+
+/// The pid in a log line `worker <worker> spawned (pid N)` or `worker
+/// <worker> restarted (generation G, pid N)`, with G for the latter.
+pub fn worker_started(line: &str, worker: &str) -> Option<(Option<u64>, u32)> {
+    let spawned = format!("worker {worker} spawned (pid ");
+    let restarted = format!("worker {worker} restarted (generation ");
+    if let Some(at) = line.find(&spawned) {
+        let pid = number_before(&line[at + spawned.len()..], ')')?;
+        return Some((None, pid as u32));
+    }
+    let rest = &line[line.find(&restarted)? + restarted.len()..];
+    let generation = number_before(rest, ',')?;
+    let pid = number_before(&rest[rest.find("pid ")? + "pid ".len()..], ')')?;
+    Some((Some(generation), pid as u32))
+}
+
+fn number_before(text: &str, end: char) -> Option<u64> {
+    text[..text.find(end)?].trim().parse().ok()
+}
