@@ -2,6 +2,7 @@
 //! `plexus` with a deadline, prove that a run left nothing behind, and
 //! recompute frames independently of the code under test.
 
+pub mod bench;
 pub mod expect;
 pub mod process;
 pub mod residue;

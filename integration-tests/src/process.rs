@@ -153,6 +153,12 @@ impl Running {
         }
     }
 
+    /// The runtime id, from the `runtime <id> started` line of the log.
+    pub fn runtime_id(&mut self) -> String {
+        let line = self.wait_for(" started: ", Duration::from_secs(30));
+        runtime_id_in(&line).unwrap_or_else(|| panic!("no runtime id in `{line}`"))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }

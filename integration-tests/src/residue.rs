@@ -9,7 +9,14 @@ fn prefix(runtime: &str) -> String {
 
 /// Pids of live processes whose environment names `runtime`.
 pub fn runtime_processes(runtime: &str) -> Vec<u32> {
-    let needle = format!("PLEXUS_RUNTIME={runtime}");
+    worker_processes(runtime, None)
+}
+
+/// Pids of live (not zombie) processes whose environment names `runtime`
+/// and, if given, `worker`.
+pub fn worker_processes(runtime: &str, worker: Option<&str>) -> Vec<u32> {
+    let runtime_var = format!("PLEXUS_RUNTIME={runtime}");
+    let worker_var = worker.map(|w| format!("PLEXUS_WORKER={w}"));
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -17,9 +24,11 @@ pub fn runtime_processes(runtime: &str) -> Vec<u32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
-                .unwrap_or(false)
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            let has = |var: &str| environ.split(|b| *b == 0).any(|kv| kv == var.as_bytes());
+            has(&runtime_var) && worker_var.as_deref().is_none_or(has)
         })
         .filter(|pid| !is_zombie(*pid))
         .collect()
@@ -30,7 +39,7 @@ fn is_zombie(pid: u32) -> bool {
         .map(|s| {
             s.rsplit(')')
                 .next()
-                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+                .is_some_and(|rest| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
         })
         .unwrap_or(true)
 }

@@ -153,13 +153,7 @@ fn killing_the_supervisor_takes_its_workers_and_the_next_run_cleans_up() {
     let mut running = spawn_plexus(&["run", path.to_str().unwrap()], tmp.path());
     running.wait_for("processor sink started", Duration::from_secs(30));
     running.wait_for("processor cam started", Duration::from_secs(30));
-    let line = running.wait_for("started: simple", Duration::from_secs(1));
-    let id = line
-        .split("runtime ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("the runtime id is logged")
-        .to_string();
+    let id = running.runtime_id();
     let workers = integration_tests::residue::runtime_processes(&id);
     assert_eq!(workers.len(), 2, "two workers run: {workers:?}");
 

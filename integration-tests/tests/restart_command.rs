@@ -14,13 +14,7 @@ fn a_worker_restarted_on_request_comes_back_and_is_not_a_failure() {
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
     running.wait_for("processor sink started", Duration::from_secs(30));
     running.wait_for("processor cam started", Duration::from_secs(30));
-    let line = running.wait_for("started: simple", Duration::from_secs(1));
-    let id = line
-        .split("runtime ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("a runtime id")
-        .to_string();
+    let id = running.runtime_id();
 
     let asked = plexus(&["restart", "sink", "--runtime", &id], tmp.path());
     assert_eq!(asked.code, Some(0), "{}", asked.stderr);

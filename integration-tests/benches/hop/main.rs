@@ -45,7 +45,7 @@ mod plexus_run;
 mod raw;
 mod report;
 
-use std::path::{Path, PathBuf};
+use integration_tests::bench::{publish, release_dir, Scratch};
 
 use plan::{Plan, FPS, SIZES};
 use plexus_run::Consumer;
@@ -71,11 +71,7 @@ fn main() {
 }
 
 fn bench(quick: bool) -> Result<()> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or("integration-tests has no parent directory")?
-        .to_path_buf();
-    let release = release_dir(&workspace);
+    let release = release_dir();
     let plexus = release.join("plexus");
     let missing: Vec<String> = [
         plexus.clone(),
@@ -105,7 +101,7 @@ fn bench(quick: bool) -> Result<()> {
             }
         }
     }
-    let scratch = Scratch::new()?;
+    let scratch = Scratch::new("hop")?;
 
     let plan = Plan::new(quick);
     let mut rows = Vec::new();
@@ -134,38 +130,5 @@ fn bench(quick: bool) -> Result<()> {
     }
 
     let report = report::render(&rows, quick);
-    print!("{report}");
-    let out_dir = workspace.join("bench-results");
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
-    let out = out_dir.join("hop.md");
-    std::fs::write(&out, &report).map_err(|e| format!("writing {}: {e}", out.display()))?;
-    eprintln!("hop: table written to {}", out.display());
-    Ok(())
-}
-
-/// `target/release` of this workspace, where `cargo build --release` puts
-/// the binaries the plexus hop runs.
-fn release_dir(workspace: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => workspace.join(dir).join("release"),
-        None => workspace.join("target").join("release"),
-    }
-}
-
-/// A private temporary directory for pipeline files, removed at the end.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("plexus-hop-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    publish("hop", &report)
 }

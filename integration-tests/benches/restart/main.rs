@@ -41,6 +41,7 @@ mod plexus;
 mod report;
 mod tap;
 
+use integration_tests::bench::{publish, release_dir, Scratch};
 use std::path::{Path, PathBuf};
 
 type Result<T> = std::result::Result<T, String>;
@@ -104,11 +105,7 @@ fn main() {
 }
 
 fn bench(quick: bool) -> Result<()> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or("integration-tests has no parent directory")?
-        .to_path_buf();
-    let release = release_dir(&workspace);
+    let release = release_dir();
     let plexus = release.join("plexus");
     let missing: Vec<String> = [
         plexus.clone(),
@@ -137,7 +134,7 @@ fn bench(quick: bool) -> Result<()> {
             ));
         }
     }
-    let scratch = Scratch::new()?;
+    let scratch = Scratch::new("restart")?;
     let kills = if quick { QUICK_KILLS } else { KILLS };
 
     let mut results = Vec::new();
@@ -152,38 +149,5 @@ fn bench(quick: bool) -> Result<()> {
     }
 
     let report = report::render(&results, quick);
-    print!("{report}");
-    let out_dir = workspace.join("bench-results");
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
-    let out = out_dir.join("restart.md");
-    std::fs::write(&out, &report).map_err(|e| format!("writing {}: {e}", out.display()))?;
-    eprintln!("restart: table written to {}", out.display());
-    Ok(())
-}
-
-/// `target/release` of this workspace, where `cargo build --release` puts
-/// the binaries.
-fn release_dir(workspace: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => workspace.join(dir).join("release"),
-        None => workspace.join("target").join("release"),
-    }
-}
-
-/// A private temporary directory for pipeline files, removed at the end.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("plexus-restart-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    publish("restart", &report)
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bus::files::RuntimeFiles;
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::{env, Names};
+use ipc_schemas::Names;
 
 use crate::Result;
 
@@ -261,33 +261,7 @@ fn runtime_id_in(line: &str) -> Option<String> {
 /// Live (not zombie) processes whose environment names `runtime` and, if
 /// given, `worker`.
 pub fn runtime_pids(runtime: &str, worker: Option<&str>) -> Vec<u32> {
-    let runtime_var = format!("{}={runtime}", env::RUNTIME);
-    let worker_var = worker.map(|w| format!("{}={w}", env::WORKER));
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-                return false;
-            };
-            let has = |var: &str| environ.split(|b| *b == 0).any(|kv| kv == var.as_bytes());
-            has(&runtime_var) && worker_var.as_deref().is_none_or(has)
-        })
-        .filter(|pid| !is_zombie(*pid))
-        .collect()
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            stat.rsplit(')')
-                .next()
-                .is_some_and(|rest| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
-        })
-        .unwrap_or(true)
+    integration_tests::residue::worker_processes(runtime, worker)
 }
 
 /// The pid in a log line `worker <worker> spawned (pid N)` or `worker
