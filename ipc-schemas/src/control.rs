@@ -144,6 +144,8 @@ pub struct LatencySummary {
 pub enum ControlRequest {
     /// Restart one worker on purpose; not counted as a failure.
     RestartWorker { worker: String, reply_to: String },
+    /// Stop the run gracefully, as Ctrl-C in its terminal would.
+    Stop { reply_to: String },
 }
 
 /// The runtime's answer to a [`ControlRequest`].

@@ -59,6 +59,15 @@ pub enum Commands {
         #[arg(long)]
         runtime: Option<String>,
     },
+    /// Stop a running runtime gracefully from another terminal.
+    ///
+    /// The run drains and stops as on Ctrl-C, and its `plexus run` prints
+    /// its summary and exits 0.
+    Stop {
+        /// The runtime (as `plexus run` logs it); optional when only one runs.
+        #[arg(long)]
+        runtime: Option<String>,
+    },
     /// Check a pipeline as `run` would, without starting anything.
     Validate {
         /// The pipeline file (YAML).
@@ -83,6 +92,18 @@ pub fn load_plan(path: &Path) -> Result<Plan, UserError> {
     plan(&pipeline, &catalog)
 }
 
+/// Sends a request to a running runtime and prints its answer.
+fn ask(runtime: Option<&str>, make: impl FnOnce(String) -> ControlRequest) -> Result<i32> {
+    let runtime = client::choose_runtime(runtime)?;
+    match client::request(&runtime, make)? {
+        ControlReply::Done { message } => {
+            println!("{message}");
+            Ok(0)
+        }
+        ControlReply::Refused { reason } => Err(UserError::Plain(reason).into()),
+    }
+}
+
 /// Runs a command; returns the process exit code.
 pub fn execute(cli: Cli) -> Result<i32> {
     match cli.command {
@@ -97,19 +118,12 @@ pub fn execute(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
-        Commands::Restart { worker, runtime } => {
-            let runtime = client::choose_runtime(runtime.as_deref())?;
-            match client::request(&runtime, |reply_to| ControlRequest::RestartWorker {
-                worker,
-                reply_to,
-            })? {
-                ControlReply::Done { message } => {
-                    println!("{message}");
-                    Ok(0)
-                }
-                ControlReply::Refused { reason } => Err(UserError::Plain(reason).into()),
-            }
-        }
+        Commands::Restart { worker, runtime } => ask(runtime.as_deref(), |reply_to| {
+            ControlRequest::RestartWorker { worker, reply_to }
+        }),
+        Commands::Stop { runtime } => ask(runtime.as_deref(), |reply_to| ControlRequest::Stop {
+            reply_to,
+        }),
         Commands::Run {
             pipeline,
             frames,

@@ -1,4 +1,4 @@
-//! Requests from other `plexus` processes (`plexus restart`), read on the
+//! Requests from other `plexus` processes (`plexus restart`, `plexus stop`), read on the
 //! runtime's control channel and answered on each requester's own reply
 //! channel. A reply lives in our shared memory, and the requester may read it
 //! after we moved on, so the last few reply channels are kept open.
@@ -34,11 +34,20 @@ impl Supervisor {
     /// Answers every waiting request.
     pub(super) fn pump_control(&mut self) -> Result<()> {
         while let Some(request) = self.control.requests.try_recv::<ControlRequest>()? {
-            let ControlRequest::RestartWorker { worker, reply_to } = request;
+            let (reply_to, reply) = match request {
+                ControlRequest::RestartWorker { worker, reply_to } => {
+                    let reply = self.restart_on_request(&worker);
+                    (reply_to, reply)
+                }
+                ControlRequest::Stop { reply_to } => {
+                    self.stop_requested = true;
+                    let message = format!("stopping runtime {}", self.runtime_id);
+                    (reply_to, ControlReply::Done { message })
+                }
+            };
             if validate_id(&reply_to).is_err() {
                 continue;
             }
-            let reply = self.restart_on_request(&worker);
             let names = self.bus.names();
             let sender = MessageSender::open(
                 &self.bus,

@@ -133,11 +133,15 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     let frames = options.frames.is_some();
     let wake = sup.wait_until(deadline, |s| {
         let all_finished = s.workers.iter().all(|w| w.finished());
-        s.critical_failure.is_some() || all_finished || (frames && sources_done(s, plan))
+        s.stop_requested
+            || s.critical_failure.is_some()
+            || all_finished
+            || (frames && sources_done(s, plan))
     })?;
     sup.frames_flowing = false;
     let reason = match wake {
         Wake::Done if sup.critical_failure.is_some() => "a critical worker failed",
+        Wake::Done if sup.stop_requested => "`plexus stop` asked",
         Wake::Done if frames => "the sources produced their frames",
         Wake::Done => "every worker ended",
         Wake::Deadline => "the duration is over",
@@ -152,6 +156,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     let outcome = match wake {
         _ if failed => Outcome::Failed,
         Wake::Interrupted => Outcome::Stopped,
+        Wake::Done if sup.stop_requested => Outcome::Stopped,
         _ => Outcome::Completed,
     };
     sup.events.emit(EventKind::RuntimeStopped {

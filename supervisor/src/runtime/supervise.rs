@@ -38,6 +38,8 @@ pub struct Supervisor {
     pub frames_flowing: bool,
     /// True once the run asked its workers to stop.
     pub stopping: bool,
+    /// `plexus stop` asked this run to end.
+    pub stop_requested: bool,
     pub(super) ping_nonce: u64,
     /// Set when plexus gave up on a critical worker: the run must stop.
     pub critical_failure: Option<String>,
@@ -66,6 +68,7 @@ impl Supervisor {
             finished_sources: BTreeSet::new(),
             frames_flowing: false,
             stopping: false,
+            stop_requested: false,
             ping_nonce: 0,
             critical_failure: None,
             downstream,

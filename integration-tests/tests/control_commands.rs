@@ -1,6 +1,6 @@
-//! `plexus restart WORKER` from another process: the worker comes back, the
-//! run goes on, and the restart is not a failure. Mistakes are refused in one
-//! sentence.
+//! Controlling a run from another process: `plexus restart WORKER` brings a
+//! worker back without failing the run, `plexus stop` ends the run as Ctrl-C
+//! would. Mistakes are refused in one sentence.
 
 use std::time::Duration;
 
@@ -63,5 +63,37 @@ fn a_worker_restarted_on_request_comes_back_and_is_not_a_failure() {
             .contains(&format!("no plexus runtime `{id}` is running")),
         "{}",
         gone.stderr
+    );
+}
+
+#[test]
+fn stop_from_another_process_ends_the_run_with_its_summary() {
+    let (tmp, path) = write_pipeline(PIPELINE);
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    running.wait_for("processor sink started", Duration::from_secs(30));
+    running.wait_for("processor cam started", Duration::from_secs(30));
+    let id = running.runtime_id();
+
+    let asked = plexus(&["stop", "--runtime", &id], tmp.path());
+    assert_eq!(asked.code, Some(0), "{}", asked.stderr);
+    assert!(
+        asked.stdout.contains(&format!("stopping runtime {id}")),
+        "{}",
+        asked.stdout
+    );
+
+    let run = running.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("runtime stopping: `plexus stop` asked"),
+        "{}",
+        run.stderr
+    );
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "stopped");
+    assert_eq!(
+        summary["processors"]["sink"]["frames_in"], summary["processors"]["cam"]["frames_out"],
+        "drained: {summary:#}"
     );
 }
