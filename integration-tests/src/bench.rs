@@ -7,10 +7,30 @@ use crate::workspace;
 
 /// `target/release` of this workspace, where `cargo build --release` puts
 /// the binaries the benchmarks run.
-pub fn release_dir() -> PathBuf {
+fn release_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => workspace().join(dir).join("release"),
         None => workspace().join("target").join("release"),
+    }
+}
+
+/// The release directory, once every file in `needed` is there; otherwise
+/// one sentence naming what is missing and how to build it.
+pub fn require_release(needed: &[&str]) -> Result<PathBuf, String> {
+    let release = release_dir();
+    let missing: Vec<String> = needed
+        .iter()
+        .map(|name| release.join(name))
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        Ok(release)
+    } else {
+        Err(format!(
+            "missing release binaries {}: run `cargo build --release --workspace` first",
+            missing.join(", ")
+        ))
     }
 }
 

@@ -49,6 +49,21 @@ impl PlexusRun {
         self
     }
 
+    /// Asserts that plexus refused to start (exit 2) and returns its
+    /// one-sentence `plexus: error: …` line.
+    pub fn refusal(&self) -> &str {
+        assert_eq!(
+            self.code,
+            Some(2),
+            "plexus should have refused; stderr:\n{}",
+            self.stderr
+        );
+        self.stderr
+            .lines()
+            .find(|l| l.starts_with("plexus: error: "))
+            .unwrap_or_else(|| panic!("no `plexus: error:` line in:\n{}", self.stderr))
+    }
+
     /// The last line of stderr, where plexus puts its one-sentence error.
     pub fn error_line(&self) -> &str {
         self.stderr

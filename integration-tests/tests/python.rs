@@ -131,12 +131,7 @@ fn refused(type_name: &str, needles: &[&str]) {
         &["run", path.to_str().unwrap(), "--frames", "5"],
         tmp.path(),
     );
-    assert_eq!(run.code, Some(2), "{}", run.stderr);
-    let line = run
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("plexus: error: "))
-        .expect("an error line");
+    let line = run.refusal();
     for needle in needles {
         assert!(line.contains(needle), "`{needle}` missing from: {line}");
     }

@@ -45,7 +45,7 @@ mod plexus_run;
 mod raw;
 mod report;
 
-use integration_tests::bench::{publish, release_dir, Scratch};
+use integration_tests::bench::{publish, require_release, Scratch};
 
 use plan::{Plan, FPS, SIZES};
 use plexus_run::Consumer;
@@ -71,25 +71,13 @@ fn main() {
 }
 
 fn bench(quick: bool) -> Result<()> {
-    let release = release_dir();
+    let release = require_release(&[
+        "plexus",
+        "plexus-worker-native",
+        "plexus-worker-python",
+        "libplexus_deno.so",
+    ])?;
     let plexus = release.join("plexus");
-    let missing: Vec<String> = [
-        plexus.clone(),
-        release.join("plexus-worker-native"),
-        release.join("plexus-worker-python"),
-        release.join("libplexus_deno.so"),
-    ]
-    .iter()
-    .filter(|binary| !binary.is_file())
-    .map(|binary| binary.display().to_string())
-    .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "missing release binaries {}: run `cargo build --release --workspace` first \
-             (it builds plexus, plexus-worker-native, plexus-worker-python and libplexus_deno.so)",
-            missing.join(", ")
-        ));
-    }
     for consumer in Consumer::ALL {
         if let Some(package) = consumer.package() {
             if !package.join("plexus.yaml").is_file() {

@@ -41,7 +41,7 @@ mod plexus;
 mod report;
 mod tap;
 
-use integration_tests::bench::{publish, release_dir, Scratch};
+use integration_tests::bench::{publish, require_release, Scratch};
 use std::path::{Path, PathBuf};
 
 type Result<T> = std::result::Result<T, String>;
@@ -105,25 +105,14 @@ fn main() {
 }
 
 fn bench(quick: bool) -> Result<()> {
-    let release = release_dir();
+    let release = require_release(&[
+        "plexus",
+        "plexus-worker-native",
+        "plexus-worker-python",
+        "libplexus_deno.so",
+        "libfaulty_rust.so",
+    ])?;
     let plexus = release.join("plexus");
-    let missing: Vec<String> = [
-        plexus.clone(),
-        release.join("plexus-worker-native"),
-        release.join("plexus-worker-python"),
-        release.join("libplexus_deno.so"),
-        release.join("libfaulty_rust.so"),
-    ]
-    .iter()
-    .filter(|binary| !binary.is_file())
-    .map(|binary| binary.display().to_string())
-    .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "missing release binaries {}: run `cargo build --release --workspace` first",
-            missing.join(", ")
-        ));
-    }
     for subject in Subject::ALL {
         let manifest = subject.package().join("plexus.yaml");
         if !manifest.is_file() {
