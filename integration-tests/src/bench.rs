@@ -51,13 +51,17 @@ impl Drop for Scratch {
     }
 }
 
+/// `bench-results/` of the workspace (gitignored), created if need be.
+pub fn results_dir() -> Result<PathBuf, String> {
+    let dir = workspace().join("bench-results");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
 /// Prints `report` and writes it to `bench-results/<bench>.md`.
 pub fn publish(bench: &str, report: &str) -> Result<(), String> {
     print!("{report}");
-    let out_dir = workspace().join("bench-results");
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
-    let out = out_dir.join(format!("{bench}.md"));
+    let out = results_dir()?.join(format!("{bench}.md"));
     std::fs::write(&out, report).map_err(|e| format!("writing {}: {e}", out.display()))?;
     eprintln!("{bench}: table written to {}", out.display());
     Ok(())

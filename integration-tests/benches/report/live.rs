@@ -147,6 +147,11 @@ impl Plexus {
         &self.log
     }
 
+    /// The supervisor's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("not stopped yet").id()
+    }
+
     /// Stops the run as Ctrl-C would: SIGINT to the supervisor, which stops
     /// its workers and removes its files. Then checks that nothing of the
     /// runtime is left.

@@ -1,4 +1,4 @@
-//! The plexus side: writes a `builtin.test_pattern → <consumer>` pipeline,
+//! The plexus hops: writes a `builtin.test_pattern → <consumer>` pipeline,
 //! runs it with the release `plexus`, and reads the consumer's latency from
 //! the `--json` summary. The consumer is the Rust `builtin.stats_sink`, the
 //! Python probe `test.py_header_probe` or the TypeScript probe
@@ -52,42 +52,12 @@ impl Consumer {
         }
     }
 
-    /// How the report names this hop: its column group and its targets.
-    pub fn language(self) -> &'static str {
-        match self {
-            Consumer::RustSink => "Rust",
-            Consumer::PythonProbe => "Python",
-            Consumer::DenoProbe => "Deno",
-        }
-    }
-
     /// The processor type the pipeline gives the consumer.
     pub fn processor_type(self) -> &'static str {
         match self {
             Consumer::RustSink => "builtin.stats_sink",
             Consumer::PythonProbe => "test.py_header_probe",
             Consumer::DenoProbe => "test.ts_header_probe",
-        }
-    }
-
-    /// What the consumer is, for the report's legend.
-    pub fn description(self) -> &'static str {
-        match self {
-            Consumer::RustSink => "a built-in sink in a native worker",
-            Consumer::PythonProbe => "a Python processor that reads only `frame.seq`",
-            Consumer::DenoProbe => {
-                "a TypeScript processor, run by `deno`, that reads only `header.seq`"
-            }
-        }
-    }
-
-    /// The language the worker calls into for each frame, after it has taken
-    /// the frame's latency; `None` for a native worker.
-    pub fn guest(self) -> Option<&'static str> {
-        match self {
-            Consumer::RustSink => None,
-            Consumer::PythonProbe => Some("Python"),
-            Consumer::DenoProbe => Some("JavaScript"),
         }
     }
 
@@ -223,7 +193,7 @@ fn parse_summary(output: &str) -> Result<Latency> {
         let files = RuntimeFiles::new(&runtime);
         if files.any_left() {
             eprintln!(
-                "hop: warning: `plexus run` left files with prefix {}",
+                "report: warning: `plexus run` left files with prefix {}",
                 files.prefix()
             );
             files.remove_all();

@@ -2,7 +2,7 @@
 //! uses but none of its code, from a publisher child to a receiver here.
 
 use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bus::files::RuntimeFiles;
@@ -18,6 +18,7 @@ use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{FrameHeader, Names, SchemaId};
 use worker_runtime::LatencyHistogram;
 
+use crate::child::{check_status, die_with_parent, number, pace};
 use crate::plan::{Latency, Plan, Size};
 use crate::Result;
 
@@ -93,7 +94,7 @@ impl Drop for RawResidue {
         self.files.remove_all();
         if self.files.any_left() {
             eprintln!(
-                "hop: warning: files with prefix {} are left in /dev/shm",
+                "report: warning: raw iceoryx2 files with prefix {} are left in /dev/shm",
                 self.files.prefix()
             );
         }
@@ -102,7 +103,7 @@ impl Drop for RawResidue {
 
 /// Measures the raw hop for one size, in a runtime of its own.
 pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
-    let runtime = format!("hop-{}-{}", std::process::id(), size.bytes());
+    let runtime = format!("raw-{}-{}", std::process::id(), size.bytes());
     let names = Names::new(&runtime).map_err(|e| e.to_string())?;
     let mut residue = RawResidue {
         child: None,
@@ -200,14 +201,6 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
     })
 }
 
-fn check_status(who: &str, status: ExitStatus) -> Result<()> {
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{who} failed ({status})"))
-    }
-}
-
 /// The child side of the raw hop: publishes `frames` header-only samples of
 /// `width × height × 4` bytes at a fixed pace, then stays (so the receiver
 /// can still read its last samples) until its stdin closes.
@@ -215,19 +208,9 @@ pub fn publisher_main(args: &[String]) -> Result<()> {
     let [runtime, width, height, frames, interval_us, parent] = args else {
         return Err(format!("expected 6 arguments, got {args:?}"));
     };
-    let number = |s: &str| s.parse::<u64>().map_err(|e| format!("`{s}`: {e}"));
+    die_with_parent(number(parent)?)?;
     let (width, height) = (number(width)? as u32, number(height)? as u32);
     let (frames, interval) = (number(frames)?, Duration::from_micros(number(interval_us)?));
-    let parent = number(parent)?;
-    // SAFETY: plain system calls without pointers. The death signal ends a
-    // publisher whose bench died mid-run; the check covers a bench that died
-    // before the signal was armed.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        if libc::getppid() as u64 != parent {
-            return Err("the bench is gone".into());
-        }
-    }
 
     let names = Names::new(runtime).map_err(|e| e.to_string())?;
     let node = raw_node(&names, "hop-publisher")?;
@@ -267,12 +250,7 @@ pub fn publisher_main(args: &[String]) -> Result<()> {
         sample.user_header_mut().capture_ns = monotonic_ns();
         sample.send().map_err(ctx("sending"))?;
         notifier.notify().map_err(ctx("notifying"))?;
-        // Pacing against the start keeps the rate fixed whatever a send cost.
-        if let Some(wait) =
-            (start + interval * (seq as u32 + 1)).checked_duration_since(Instant::now())
-        {
-            std::thread::sleep(wait);
-        }
+        pace(start, interval, seq);
     }
     let mut rest = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut rest);

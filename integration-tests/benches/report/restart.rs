@@ -1,15 +1,99 @@
-//! One runtime's measurement: start the pipeline, kill `p`'s worker again
-//! and again, and time each restart from the log and from the tap.
+//! Restart time: how long a pipeline goes without a processor's output when
+//! that processor's worker is killed and the supervisor restarts it
+//! (ARCHITECTURE §5), for a Rust, a Python and a Deno worker.
+//!
+//! For each runtime one `plexus run` (without `--frames`) runs
+//! `builtin.test_pattern (32×24, 200 fps) → p → builtin.stats_sink`, where
+//! `p` is a pass-through processor of that runtime from a faulty fixture,
+//! configured never to fail on its own and with `restart: { policy:
+//! on-failure, max_restarts: 1000, window_secs: 10, backoff_ms: 0 }`. The
+//! bench then, again and again:
+//!
+//! 1. finds `p`'s worker by its environment in `/proc` (and checks it is the
+//!    pid the supervisor logged),
+//! 2. sends it SIGKILL, taking `monotonic_ns()` just before,
+//! 3. reads the supervisor's log live, each line stamped as it arrives: the
+//!    line `worker p restarted (generation N, …)` is **kill → restarted**;
+//! 4. listens on `p.out` itself, beside the sink ([`Tap`]): the first frame
+//!    from a new publisher with a `capture_ns` later than the kill is
+//!    **kill → first frame**;
+//! 5. waits until the restarted worker has delivered [`SETTLE_FRAMES`]
+//!    frames before the next kill.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use iceoryx2::identifiers::UniquePublisherId;
 use ipc_schemas::frame::monotonic_ns;
 
-use crate::plexus::{runtime_pids, worker_started, LogLine, Plexus};
+use crate::live::{runtime_pids, worker_started, LogLine, Plexus};
 use crate::tap::Tap;
-use crate::{Result, Subject, SETTLE_FRAMES};
+use crate::Result;
+
+/// Kills per runtime in a full run.
+const KILLS: usize = 30;
+/// Kills per runtime with `--quick`.
+const QUICK_KILLS: usize = 3;
+/// Frames the restarted worker must deliver before the next kill.
+const SETTLE_FRAMES: usize = 10;
+
+/// One runtime under test: its pass-through processor and its target.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject {
+    /// How the report names the runtime.
+    pub language: &'static str,
+    /// The pass-through processor type `p` is given.
+    pub processor_type: &'static str,
+    /// The fixture package the processor comes from.
+    pub fixture: &'static str,
+    /// The kill → first frame p50 the runtime must stay under, in ms.
+    pub target_ms: f64,
+}
+
+impl Subject {
+    pub const ALL: [Subject; 3] = [
+        Subject {
+            language: "Rust",
+            processor_type: "test.panic_every",
+            fixture: "faulty-rust",
+            target_ms: 50.0,
+        },
+        Subject {
+            language: "Python",
+            processor_type: "test.py_raise_every",
+            fixture: "faulty-python",
+            target_ms: 300.0,
+        },
+        Subject {
+            language: "Deno",
+            processor_type: "test.ts_throw_every",
+            fixture: "faulty-deno",
+            target_ms: 500.0,
+        },
+    ];
+
+    pub fn package(self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(self.fixture)
+    }
+}
+
+/// Every runtime's restarts, in the order of [`Subject::ALL`].
+pub fn measure_all(plexus: &Path, scratch: &Path, quick: bool) -> Result<Vec<Measured>> {
+    let kills = if quick { QUICK_KILLS } else { KILLS };
+    Subject::ALL
+        .into_iter()
+        .map(|subject| {
+            eprintln!(
+                "report: restart {} ({}), {kills} kills",
+                subject.language, subject.processor_type
+            );
+            measure(plexus, scratch, subject, kills)
+                .map_err(|e| format!("{} restart: {e}", subject.language))
+        })
+        .collect()
+}
 
 /// The processor whose worker is killed; its output is tapped.
 const P: &str = "p";
@@ -70,7 +154,7 @@ fn pipeline_yaml(subject: Subject) -> String {
 }
 
 /// Runs `subject`'s pipeline and kills `p`'s worker `kills` times.
-pub fn measure(plexus: &Path, scratch: &Path, subject: Subject, kills: usize) -> Result<Measured> {
+fn measure(plexus: &Path, scratch: &Path, subject: Subject, kills: usize) -> Result<Measured> {
     let pipeline = scratch.join(format!(
         "restart-{}.yaml",
         subject.language.to_ascii_lowercase()
@@ -80,7 +164,10 @@ pub fn measure(plexus: &Path, scratch: &Path, subject: Subject, kills: usize) ->
 
     let mut run = Plexus::start(plexus, &pipeline, scratch)?;
     let runtime = run.wait_for_runtime(STARTUP)?;
-    eprintln!("restart: {} runtime {runtime} started", subject.language);
+    eprintln!(
+        "report: restart: {} runtime {runtime} started",
+        subject.language
+    );
     let restarts = {
         // Dropped at the end of this block, before `run` is stopped (or, on
         // an error, dropped): the supervisor removes the runtime's files.
@@ -98,7 +185,7 @@ pub fn measure(plexus: &Path, scratch: &Path, subject: Subject, kills: usize) ->
         Err(e) => return Err(format!("{e}\nlog so far:\n{}", run.log())),
     };
     let stopped = run.stop()?;
-    eprintln!("restart: runtime {runtime} stopped, nothing of it left");
+    eprintln!("report: restart: runtime {runtime} stopped, nothing of it left");
     let counted_by_plexus = stopped.summary["workers"][P]["restarts"].as_u64();
     Ok(Measured {
         subject,
@@ -130,7 +217,7 @@ impl KillLoop<'_> {
                 .kill_once(origin)
                 .map_err(|e| format!("kill {kill} of {kills}: {e}"))?;
             eprintln!(
-                "restart: kill {kill}/{kills}: restarted {:.1} ms, first frame {:.1} ms",
+                "report: restart kill {kill}/{kills}: restarted {:.1} ms, first frame {:.1} ms",
                 restart.restarted_ns as f64 / 1e6,
                 restart.first_frame_ns as f64 / 1e6
             );

@@ -1,5 +1,6 @@
-//! The bench's own consumer of `p.out`: a second subscriber beside the sink,
-//! joined to the runtime's bus as node `bench-restart`, that sleeps on the
+//! The bench's own consumer of one output port: a second subscriber beside
+//! the pipeline's own, joined to the runtime's bus as node `bench-tap`, that
+//! sleeps on the
 //! port's wake-up event and stamps every frame with `monotonic_ns()` as it
 //! takes it. Must be dropped before `plexus` is stopped, so the supervisor
 //! finds no foreign node when it removes the runtime's files.
@@ -36,7 +37,7 @@ impl Tap {
     /// Subscribes to `processor.port` of `runtime`.
     pub fn open(runtime: &str, processor: &str, port: &str) -> Result<Self> {
         let names = Names::new(runtime).map_err(|e| format!("runtime id `{runtime}`: {e}"))?;
-        let bus = Bus::join(names, "bench-restart").map_err(|e| e.to_string())?;
+        let bus = Bus::join(names, "bench-tap").map_err(|e| e.to_string())?;
         let subscriber = FrameSubscriber::open(&bus, processor, port).map_err(|e| e.to_string())?;
         let listener = port_wake_listener(&bus, processor, port).map_err(|e| e.to_string())?;
         Ok(Self {
@@ -52,7 +53,7 @@ impl Tap {
         self.listener
             .listener()
             .timed_wait(|_| {}, timeout)
-            .map_err(|e| format!("waiting for p.out: {e:?}"))?;
+            .map_err(|e| format!("waiting on the tapped port: {e:?}"))?;
         let mut arrivals = Vec::new();
         loop {
             match self.subscriber.receive().map_err(|e| e.to_string())? {

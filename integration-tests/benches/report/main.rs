@@ -1,0 +1,145 @@
+//! The performance report: every figure plexus is judged by, measured in one
+//! run on one machine next to the baselines a user would otherwise choose,
+//! written as one markdown table and one plot.
+//!
+//! 1. **Hop latency** ([`raw`], [`pipe`], [`hop`]): one-way latency, receive
+//!    time minus capture time, p50/p99, at 64 B, 4 KiB, 64 KiB, 1 MiB and
+//!    8 MiB, of raw iceoryx2 (the floor), a Unix pipe (the hand-rolled
+//!    baseline), and one plexus hop into a Rust, a Python and a Deno worker.
+//! 2. **Throughput and CPU per hop** ([`throughput`]): Rust → Python → Deno →
+//!    Rust at 720p and 1080p RGBA.
+//! 3. **Restart time** ([`restart`]): SIGKILL → first frame of the restarted
+//!    worker, per runtime.
+//! 4. **Resident memory at idle** ([`memory`]).
+//!
+//! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
+//! plot of latency against payload size ([`plot`]) to
+//! `bench-results/latency.png`. Targets are reported, not asserted. With
+//! `--quick` every case runs briefly, which proves only that the harness
+//! works.
+//!
+//! ```text
+//! cargo build --release --workspace
+//! cargo bench -p integration-tests --bench report [-- --quick]
+//! ```
+
+mod child;
+mod hop;
+mod latency_report;
+mod live;
+mod memory;
+mod pipe;
+mod plan;
+mod plot;
+mod procfs;
+mod raw;
+mod report;
+mod restart;
+mod restart_report;
+mod tap;
+mod throughput;
+
+use integration_tests::bench::{publish, require_release, results_dir, Scratch};
+
+use hop::Consumer;
+use latency_report::Row;
+use plan::{Plan, FPS, SIZES};
+
+type Result<T> = std::result::Result<T, String>;
+/// The entry point of a child role: its arguments after the role's flag.
+type Role = fn(&[String]) -> Result<()>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let role: Option<Role> = match args.first().map(String::as_str) {
+        Some(raw::PUBLISHER_ROLE) => Some(raw::publisher_main),
+        Some(pipe::WRITER_ROLE) => Some(pipe::writer_main),
+        _ => None,
+    };
+    if let Some(role) = role {
+        if let Err(e) = role(&args[1..]) {
+            eprintln!("report {}: {e}", args[0]);
+            std::process::exit(1);
+        }
+        return;
+    }
+    // cargo passes `--bench` to a harness-less bench; only `--quick` matters.
+    let quick = args.iter().any(|a| a == "--quick");
+    if let Err(e) = bench(quick) {
+        eprintln!("report bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn bench(quick: bool) -> Result<()> {
+    let release = require_release(&[
+        "plexus",
+        "plexus-worker-native",
+        "plexus-worker-python",
+        "libplexus_deno.so",
+        "libfaulty_rust.so",
+    ])?;
+    let plexus = release.join("plexus");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for fixture in ["probe-python", "probe-deno", "relay-python", "relay-deno"]
+        .into_iter()
+        .chain(restart::Subject::ALL.map(|s| s.fixture))
+    {
+        let manifest = fixtures.join(fixture).join("plexus.yaml");
+        if !manifest.is_file() {
+            return Err(format!("{} is missing", manifest.display()));
+        }
+    }
+    let scratch = Scratch::new("report")?;
+    let load_before = report::load_average();
+
+    let plan = Plan::new(quick);
+    let mut latency = Vec::new();
+    for size in &SIZES {
+        eprintln!(
+            "report: {} hops, {} frames each at {FPS} fps",
+            size.label,
+            plan.total()
+        );
+        let raw = raw::measure(size, plan).map_err(|e| format!("{} raw hop: {e}", size.label))?;
+        let pipe =
+            pipe::measure(size, plan).map_err(|e| format!("{} pipe hop: {e}", size.label))?;
+        let hops = Consumer::ALL
+            .into_iter()
+            .map(|consumer| {
+                let hop = hop::measure(&plexus, &scratch.0, consumer, size, plan)
+                    .map_err(|e| format!("{} {} hop: {e}", size.label, consumer.label()))?;
+                Ok((consumer, hop))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        latency.push(Row {
+            size,
+            raw,
+            pipe,
+            hops,
+        });
+    }
+
+    let window = throughput::Window::new(quick);
+    let throughput = throughput::RESOLUTIONS
+        .into_iter()
+        .map(|res| throughput::measure(&plexus, &scratch.0, res, window))
+        .collect::<Result<Vec<_>>>()?;
+    let restarts = restart::measure_all(&plexus, &scratch.0, quick)?;
+    let memory = memory::measure(&plexus, &scratch.0)?;
+
+    let results = report::Results {
+        quick,
+        load_before,
+        load_after: report::load_average(),
+        latency,
+        throughput,
+        restarts,
+        memory,
+    };
+    publish("report", &report::render(&results))?;
+    let png = results_dir()?.join("latency.png");
+    plot::draw(&results.latency, &png)?;
+    eprintln!("report: plot written to {}", png.display());
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! The whole report: the targets at a glance, then one section per kind of
+//! measurement, as markdown.
+
+use std::fmt::Write as _;
+
+use crate::latency_report::{self, Row};
+use crate::memory::Usage;
+use crate::restart::Measured;
+use crate::throughput::{Throughput, OVERHEAD_FPS, WORKERS};
+use crate::{restart_report, throughput};
+
+/// Plexus's CPU time per frame per hop may be at most this, in µs.
+const OVERHEAD_TARGET_US: f64 = 20.0;
+/// 1080p RGBA through the four processes must reach this many frames/s.
+const THROUGHPUT_TARGET_FPS: f64 = 200.0;
+
+/// Everything one run measured.
+pub struct Results<'a> {
+    pub quick: bool,
+    pub load_before: String,
+    pub load_after: String,
+    pub latency: Vec<Row<'a>>,
+    pub throughput: Vec<Throughput>,
+    pub restarts: Vec<Measured>,
+    pub memory: Vec<Usage>,
+}
+
+/// One target, what was measured against it, and whether it was met.
+pub struct Target {
+    what: String,
+    bound: String,
+    measured: Option<(String, bool)>,
+}
+
+impl Target {
+    pub fn new(what: String, bound: String, measured: Option<(String, bool)>) -> Self {
+        Self {
+            what,
+            bound,
+            measured,
+        }
+    }
+}
+
+/// `/proc/loadavg`'s three load averages, to say how busy the machine was.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn render(results: &Results<'_>) -> String {
+    let mut out = String::new();
+    let mode = if results.quick {
+        "quick run: proves the harness, the figures mean little"
+    } else {
+        "full run"
+    };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(
+        out,
+        "# plexus performance report\n\n\
+         {mode}; {cores} cores; load average (1, 5, 15 min) {} before, {} after. \
+         Release build.\n",
+        results.load_before, results.load_after
+    );
+
+    let mut targets = latency_report::targets(&results.latency);
+    targets.extend(throughput_targets(&results.throughput));
+    targets.extend(restart_report::targets(&results.restarts));
+    let _ = writeln!(
+        out,
+        "## Targets\n\n| figure | target | measured | verdict |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    for target in &targets {
+        let (measured, verdict) = match &target.measured {
+            Some((text, true)) => (text.as_str(), "met"),
+            Some((text, false)) => (text.as_str(), "**missed**"),
+            None => ("–", "not measured"),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {measured} | {verdict} |",
+            target.what, target.bound
+        );
+    }
+    out.push('\n');
+
+    latency_report::render(&mut out, &results.latency);
+    render_throughput(&mut out, &results.throughput);
+    restart_report::render(&mut out, &results.restarts);
+    render_memory(&mut out, &results.memory);
+    out
+}
+
+fn throughput_targets(runs: &[Throughput]) -> Vec<Target> {
+    let mut targets = Vec::new();
+    if let Some(full_hd) = runs.iter().find(|t| t.res.label == "1080p") {
+        let fps = full_hd.pass.fps;
+        targets.push(Target::new(
+            "1080p RGBA, Rust → Python → Deno → Rust".into(),
+            format!("≥ {THROUGHPUT_TARGET_FPS:.0} frames/s"),
+            Some((format!("{fps:.0} frames/s"), fps >= THROUGHPUT_TARGET_FPS)),
+        ));
+    }
+    let worst = runs
+        .iter()
+        .flat_map(|t| relay_hops(t).map(move |(worker, us)| (t.res.label, worker, us)))
+        .max_by(|a, b| a.2.total_cmp(&b.2));
+    targets.push(Target::new(
+        "plexus CPU per frame per hop".into(),
+        format!("≤ {OVERHEAD_TARGET_US:.0} µs"),
+        worst.map(|(label, worker, us)| {
+            (
+                format!("worst {us:.1} µs ({worker} worker, {label})"),
+                us <= OVERHEAD_TARGET_US,
+            )
+        }),
+    ));
+    targets
+}
+
+/// The relay workers (one receive and one send each: a whole hop's work)
+/// and their CPU per frame in the overhead run.
+fn relay_hops(run: &Throughput) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+    WORKERS
+        .iter()
+        .zip(&run.relay.cpu_us_per_frame)
+        .filter(|((worker, _), _)| matches!(*worker, "py" | "ts"))
+        .map(|((_, language), us)| (*language, *us))
+}
+
+fn render_throughput(out: &mut String, runs: &[Throughput]) {
+    let workers: Vec<String> = WORKERS
+        .iter()
+        .map(|(worker, language)| format!("{worker} ({language})"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "## Throughput and CPU per hop\n\n\
+         `builtin.test_pattern → py → ts → builtin.stats_sink`, four worker processes \
+         (Rust → Python → Deno → Rust). **Pass-through run**: `py` and `ts` copy each \
+         frame into their output (`test.py_pass`, `test.ts_pass`); the source draws as \
+         fast as it may (1000 fps cap); frames/s counted by the bench's own subscriber \
+         on `ts.out` over the window; MB/s is frames/s × frame size (each hop moves \
+         that much). CPU µs/frame: each worker's CPU-time clock (all threads, user + \
+         system) over the window ÷ frames delivered; the camera's includes drawing, \
+         `py`'s and `ts`'s their copy.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| resolution | frame | frames/s | MB/s | CPU µs/frame: {} |",
+        workers.join(" / ")
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---|");
+    for run in runs {
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} MB | {:.0} | {:.0} | {} |",
+            run.res.label,
+            run.res.bytes() as f64 / 1e6,
+            run.pass.fps,
+            run.pass.fps * run.res.bytes() as f64 / 1e6,
+            per_frame(&run.pass),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n**Overhead run**: the same chain at a fixed {OVERHEAD_FPS} fps with relays \
+         in the middle (`test.py_relay`, `test.ts_relay`: loan an output of the frame's \
+         size and send it unwritten), so their workers' CPU is plexus's own work on a \
+         hop — wake, receive, call into Python / JavaScript, loan, send, notify — plus \
+         the two SDK calls and idle housekeeping (heartbeats). That per-frame CPU of \
+         `py` and `ts` is the figure held against the target; the sink's is a \
+         receive only.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| resolution | frames/s | CPU µs/frame: {} |",
+        workers.join(" / ")
+    );
+    let _ = writeln!(out, "|---|---:|---|");
+    for run in runs {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} |",
+            run.res.label,
+            run.relay.fps,
+            per_frame(&run.relay)
+        );
+    }
+    out.push('\n');
+}
+
+fn per_frame(measured: &throughput::Measured) -> String {
+    measured
+        .cpu_us_per_frame
+        .iter()
+        .map(|us| format!("{us:.1}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+fn render_memory(out: &mut String, usage: &[Usage]) {
+    let _ = writeln!(
+        out,
+        "## Resident memory at idle\n\n\
+         The four-process chain with pass-through processors at 1 fps of 720p frames, \
+         read from `/proc/<pid>/status` after three frames went through, in MiB. \
+         **anon**: private heap and stacks; **file**: mapped binaries, libraries, \
+         interpreters; **shmem**: iceoryx2 segments the process touched, counted again \
+         in every process that maps them.\n"
+    );
+    let _ = writeln!(out, "| process | runtime | RSS | anon | file | shmem |");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    for u in usage {
+        let r = u.resident;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            u.process,
+            u.runtime,
+            mib(r.total),
+            mib(r.anon),
+            mib(r.file),
+            mib(r.shmem)
+        );
+    }
+    out.push('\n');
+}
