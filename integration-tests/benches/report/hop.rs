@@ -216,5 +216,6 @@ fn parse_summary(output: &str) -> Result<Latency> {
         p99_us: number("latency_p99_us")?,
         frames,
         lost: sent.saturating_sub(frames),
+        cpu_us: None,
     })
 }

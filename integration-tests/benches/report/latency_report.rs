@@ -70,23 +70,29 @@ pub fn render(out: &mut String, rows: &[Row<'_>]) {
          workers take the time when they receive the frame, before calling into \
          the guest language. All use the workers' latency histogram (bucket upper \
          bounds, ≤ 6.25 % high); the baselines discard a warm-up of fps/4 frames, \
-         the plexus hops count every frame.\n"
+         the plexus hops count every frame. **CPU µs/frame** (baselines only, where the \
+         bench is both ends): sender's plus receiver's thread CPU time over the \
+         measured frames.\n"
     );
     let _ = writeln!(
         out,
-        "| payload | transport | p50 µs | p99 µs | p50 × raw | p50 × pipe | frames (lost) |"
+        "| payload | transport | p50 µs | p99 µs | p50 × raw | p50 × pipe | CPU µs/frame | \
+         frames (lost) |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         for (name, latency) in row.transports() {
             let _ = writeln!(
                 out,
-                "| {} | {name} | {:.1} | {:.1} | {:.2} | {:.3} | {} ({}) |",
+                "| {} | {name} | {:.1} | {:.1} | {:.2} | {:.3} | {} | {} ({}) |",
                 row.size.label,
                 latency.p50_us,
                 latency.p99_us,
                 latency.p50_us / row.raw.p50_us,
                 latency.p50_us / row.pipe.p50_us,
+                latency
+                    .cpu_us
+                    .map_or("–".to_string(), |us| format!("{us:.1}")),
                 latency.frames,
                 latency.lost
             );
@@ -137,6 +143,12 @@ pub fn targets(rows: &[Row<'_>]) -> Vec<Target> {
         }),
     ));
     targets
+}
+
+/// The CPU time per frame of one raw iceoryx2 hop (both ends) at the
+/// largest payload, the floor for plexus's CPU per hop.
+pub fn raw_cpu_floor(rows: &[Row<'_>]) -> Option<f64> {
+    rows.iter().find(|r| r.size.label == BIG)?.raw.cpu_us
 }
 
 /// The largest value and its label.

@@ -3,6 +3,7 @@
 //! Unix pipe and read here — what a hand-rolled multi-process design without
 //! shared memory does. The pipe has the kernel's default capacity (64 KiB),
 //! so a large frame crosses in many write/read rounds, as it would there.
+//! After the frames the writer sends its CPU time as an 8-byte trailer.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -15,7 +16,8 @@ use ipc_schemas::frame::monotonic_ns;
 use worker_runtime::LatencyHistogram;
 
 use crate::child::{check_status, die_with_parent, number, pace};
-use crate::plan::{Latency, Plan, Size};
+use crate::plan::{cpu_per_frame, Latency, Plan, Size};
+use crate::procfs::thread_cpu_ns;
 use crate::Result;
 
 /// First argument that turns this binary into the pipe writer child.
@@ -40,6 +42,7 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
         .args([
             size.bytes().to_string(),
             plan.total().to_string(),
+            plan.warmup.to_string(),
             plan.interval().as_micros().to_string(),
             std::process::id().to_string(),
         ])
@@ -53,6 +56,7 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
     let mut frame = vec![0u8; HEADER + size.bytes()];
     let mut histogram = LatencyHistogram::default();
     let mut measured = 0;
+    let mut cpu_from = 0;
     for _ in 0..plan.total() {
         pipe.read_exact(&mut frame)
             .map_err(|e| format!("reading the pipe: {e}"))?;
@@ -63,7 +67,15 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
             histogram.record(now.saturating_sub(capture_ns));
             measured += 1;
         }
+        if seq == plan.warmup {
+            cpu_from = thread_cpu_ns();
+        }
     }
+    let receiver_cpu = thread_cpu_ns() - cpu_from;
+    let mut trailer = [0u8; 8];
+    pipe.read_exact(&mut trailer)
+        .map_err(|e| format!("reading the writer's CPU time: {e}"))?;
+    let sender_cpu = u64::from_ne_bytes(trailer);
     let status = writer
         .0
         .wait()
@@ -77,15 +89,18 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
         p99_us: summary.p99_ns as f64 / 1000.0,
         frames: measured,
         lost: plan.measured.saturating_sub(measured),
+        cpu_us: cpu_per_frame(sender_cpu, receiver_cpu, plan),
     })
 }
 
 /// The child side: writes `frames` frames of `bytes` payload bytes to its
-/// stdout at a fixed pace, each stamped just before its write begins.
+/// stdout at a fixed pace, each stamped just before its write begins, then
+/// the CPU time it spent from just after frame `warmup` to the last.
 pub fn writer_main(args: &[String]) -> Result<()> {
-    let [bytes, frames, interval_us, parent] = args else {
-        return Err(format!("expected 4 arguments, got {args:?}"));
+    let [bytes, frames, warmup, interval_us, parent] = args else {
+        return Err(format!("expected 5 arguments, got {args:?}"));
     };
+    let warmup = number(warmup)?;
     die_with_parent(number(parent)?)?;
     let (bytes, frames) = (number(bytes)? as usize, number(frames)?);
     let interval = std::time::Duration::from_micros(number(interval_us)?);
@@ -94,12 +109,17 @@ pub fn writer_main(args: &[String]) -> Result<()> {
     let mut out = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
     let mut frame = vec![0x5a_u8; HEADER + bytes];
     let start = Instant::now();
+    let mut cpu_from = 0;
     for seq in 0..frames {
         frame[..8].copy_from_slice(&seq.to_ne_bytes());
         frame[8..16].copy_from_slice(&monotonic_ns().to_ne_bytes());
         out.write_all(&frame)
             .map_err(|e| format!("writing the pipe: {e}"))?;
+        if seq == warmup {
+            cpu_from = thread_cpu_ns();
+        }
         pace(start, interval, seq);
     }
-    Ok(())
+    out.write_all(&(thread_cpu_ns() - cpu_from).to_ne_bytes())
+        .map_err(|e| format!("writing the pipe: {e}"))
 }

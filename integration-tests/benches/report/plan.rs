@@ -88,4 +88,14 @@ pub struct Latency {
     pub frames: u64,
     /// Frames sent but never received.
     pub lost: u64,
+    /// CPU time of sender and receiver together per measured frame, in µs,
+    /// where the bench can see both sides (the baselines).
+    pub cpu_us: Option<f64>,
+}
+
+/// The CPU per frame of a baseline hop: both sides' CPU time from just after
+/// the first measured frame to the last, over the frames in between.
+pub fn cpu_per_frame(sender_ns: u64, receiver_ns: u64, plan: Plan) -> Option<f64> {
+    let frames = plan.measured.checked_sub(1).filter(|&n| n > 0)?;
+    Some((sender_ns + receiver_ns) as f64 / 1000.0 / frames as f64)
 }

@@ -53,7 +53,14 @@ fn chart(rows: &[Row<'_>], rgb: &mut [u8]) -> std::result::Result<(), Box<dyn st
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
-        .build_cartesian_2d((32.0..x_max).log_scale(), (y_min..y_max).log_scale())?;
+        .build_cartesian_2d(
+            (32.0..x_max)
+                .log_scale()
+                .with_key_points(rows.iter().map(bytes).collect()),
+            (y_min..y_max)
+                .log_scale()
+                .with_key_points(one_two_five(y_min, y_max)),
+        )?;
     chart
         .configure_mesh()
         .x_desc("payload (bytes)")
@@ -93,6 +100,22 @@ fn chart(rows: &[Row<'_>], rgb: &mut [u8]) -> std::result::Result<(), Box<dyn st
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// 1, 2, 5, 10, 20, 50, … between `low` and `high`.
+fn one_two_five(low: f64, high: f64) -> Vec<f64> {
+    let mut decade = 10f64.powf(low.log10().floor());
+    let mut ticks = Vec::new();
+    while decade <= high {
+        ticks.extend(
+            [1.0, 2.0, 5.0]
+                .map(|m| m * decade)
+                .into_iter()
+                .filter(|t| (low..=high).contains(t)),
+        );
+        decade *= 10.0;
+    }
+    ticks
 }
 
 /// `64 B`, `4 KiB`, `1 MiB`, … for a power-of-two byte count.

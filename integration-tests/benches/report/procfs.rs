@@ -1,4 +1,4 @@
-//! What the bench reads about other processes: their CPU time and their
+//! What the bench reads about processes, its own and others: CPU time and
 //! resident memory.
 
 /// CPU time `pid` has used so far, all its threads, user and system, in ns;
@@ -21,6 +21,17 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
         }
     }
     Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// CPU time the calling thread has used so far, in ns.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes only the timespec passed; the clock always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Resident memory of one process, in KiB, from `/proc/<pid>/status`.

@@ -19,7 +19,8 @@ use ipc_schemas::{FrameHeader, Names, SchemaId};
 use worker_runtime::LatencyHistogram;
 
 use crate::child::{check_status, die_with_parent, number, pace};
-use crate::plan::{Latency, Plan, Size};
+use crate::plan::{cpu_per_frame, Latency, Plan, Size};
+use crate::procfs::thread_cpu_ns;
 use crate::Result;
 
 /// First argument that turns this binary into the raw publisher child.
@@ -139,12 +140,14 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
             size.width.to_string(),
             size.height.to_string(),
             plan.total().to_string(),
+            plan.warmup.to_string(),
             plan.interval().as_micros().to_string(),
             std::process::id().to_string(),
         ])
         // stdin stays open while we measure; its end tells the child to go.
+        // It prints its CPU time on stdout.
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting the publisher child: {e}"))?;
     let child = residue.child.insert(child);
@@ -153,6 +156,7 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
     let mut histogram = LatencyHistogram::default();
     let mut measured = 0;
     let mut last_frame = Instant::now();
+    let mut cpu_from = None;
     'frames: loop {
         waitset
             .wait_and_process_once_with_timeout(|_| CallbackProgression::Continue, RAW_STALL)
@@ -167,6 +171,10 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
             if header.seq >= plan.warmup {
                 histogram.record(now.saturating_sub(header.capture_ns));
                 measured += 1;
+            }
+            drop(sample);
+            if header.seq == plan.warmup {
+                cpu_from = Some(thread_cpu_ns());
             }
             if header.seq == last {
                 break 'frames;
@@ -184,12 +192,18 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
         }
     }
 
+    let receiver_cpu = cpu_from.map(|from| thread_cpu_ns() - from);
     drop(child.stdin.take());
+    let mut printed = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut printed);
+    }
     let status = child
         .wait()
         .map_err(|e| format!("waiting for the publisher: {e}"))?;
     residue.child = None;
     check_status("the raw publisher", status)?;
+    let sender_cpu = printed.trim().parse::<u64>().ok();
     let summary = histogram
         .summary()
         .ok_or("the raw receiver measured no frame")?;
@@ -198,16 +212,22 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
         p99_us: summary.p99_ns as f64 / 1000.0,
         frames: measured,
         lost: plan.measured.saturating_sub(measured),
+        cpu_us: match (sender_cpu, receiver_cpu, measured == plan.measured) {
+            (Some(send), Some(receive), true) => cpu_per_frame(send, receive, plan),
+            _ => None,
+        },
     })
 }
 
 /// The child side of the raw hop: publishes `frames` header-only samples of
-/// `width × height × 4` bytes at a fixed pace, then stays (so the receiver
+/// `width × height × 4` bytes at a fixed pace, prints the CPU time it spent
+/// from just after frame `warmup` to the last, then stays (so the receiver
 /// can still read its last samples) until its stdin closes.
 pub fn publisher_main(args: &[String]) -> Result<()> {
-    let [runtime, width, height, frames, interval_us, parent] = args else {
-        return Err(format!("expected 6 arguments, got {args:?}"));
+    let [runtime, width, height, frames, warmup, interval_us, parent] = args else {
+        return Err(format!("expected 7 arguments, got {args:?}"));
     };
+    let warmup = number(warmup)?;
     die_with_parent(number(parent)?)?;
     let (width, height) = (number(width)? as u32, number(height)? as u32);
     let (frames, interval) = (number(frames)?, Duration::from_micros(number(interval_us)?));
@@ -229,6 +249,7 @@ pub fn publisher_main(args: &[String]) -> Result<()> {
     publisher.update_connections().map_err(ctx("connecting"))?;
 
     let start = Instant::now();
+    let mut cpu_from = 0;
     for seq in 0..frames {
         let mut sample = publisher.loan_slice_uninit(len).map_err(ctx("loaning"))?;
         *sample.user_header_mut() = FrameHeader {
@@ -250,8 +271,12 @@ pub fn publisher_main(args: &[String]) -> Result<()> {
         sample.user_header_mut().capture_ns = monotonic_ns();
         sample.send().map_err(ctx("sending"))?;
         notifier.notify().map_err(ctx("notifying"))?;
+        if seq == warmup {
+            cpu_from = thread_cpu_ns();
+        }
         pace(start, interval, seq);
     }
+    println!("{}", thread_cpu_ns() - cpu_from);
     let mut rest = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut rest);
     Ok(())

@@ -67,7 +67,8 @@ pub fn render(results: &Results<'_>) -> String {
     );
 
     let mut targets = latency_report::targets(&results.latency);
-    targets.extend(throughput_targets(&results.throughput));
+    let floor = latency_report::raw_cpu_floor(&results.latency);
+    targets.extend(throughput_targets(&results.throughput, floor));
     targets.extend(restart_report::targets(&results.restarts));
     let _ = writeln!(
         out,
@@ -89,13 +90,18 @@ pub fn render(results: &Results<'_>) -> String {
     out.push('\n');
 
     latency_report::render(&mut out, &results.latency);
-    render_throughput(&mut out, &results.throughput);
+    render_throughput(&mut out, &results.throughput, floor);
     restart_report::render(&mut out, &results.restarts);
     render_memory(&mut out, &results.memory);
     out
 }
 
-fn throughput_targets(runs: &[Throughput]) -> Vec<Target> {
+/// `, N × raw` for a CPU figure against the raw iceoryx2 floor.
+fn times_floor(us: f64, floor: Option<f64>) -> String {
+    floor.map_or(String::new(), |f| format!(", {:.1} × raw iceoryx2", us / f))
+}
+
+fn throughput_targets(runs: &[Throughput], floor: Option<f64>) -> Vec<Target> {
     let mut targets = Vec::new();
     if let Some(full_hd) = runs.iter().find(|t| t.res.label == "1080p") {
         let fps = full_hd.pass.fps;
@@ -114,7 +120,10 @@ fn throughput_targets(runs: &[Throughput]) -> Vec<Target> {
         format!("≤ {OVERHEAD_TARGET_US:.0} µs"),
         worst.map(|(label, worker, us)| {
             (
-                format!("worst {us:.1} µs ({worker} worker, {label})"),
+                format!(
+                    "worst {us:.1} µs ({worker} worker, {label}{})",
+                    times_floor(us, floor)
+                ),
                 us <= OVERHEAD_TARGET_US,
             )
         }),
@@ -132,7 +141,7 @@ fn relay_hops(run: &Throughput) -> impl Iterator<Item = (&'static str, f64)> + '
         .map(|((_, language), us)| (*language, *us))
 }
 
-fn render_throughput(out: &mut String, runs: &[Throughput]) {
+fn render_throughput(out: &mut String, runs: &[Throughput], floor: Option<f64>) {
     let workers: Vec<String> = WORKERS
         .iter()
         .map(|(worker, language)| format!("{worker} ({language})"))
@@ -174,21 +183,27 @@ fn render_throughput(out: &mut String, runs: &[Throughput]) {
          hop — wake, receive, call into Python / JavaScript, loan, send, notify — plus \
          the two SDK calls and idle housekeeping (heartbeats). That per-frame CPU of \
          `py` and `ts` is the figure held against the target; the sink's is a \
-         receive only.\n"
+         receive only. The floor: one raw iceoryx2 hop of 8 MiB costs {} µs of CPU \
+         per frame, publisher and subscriber together (hop latency table).\n",
+        floor.map_or("(not measured)".to_string(), |f| format!("{f:.1}"))
     );
     let _ = writeln!(
         out,
-        "| resolution | frames/s | CPU µs/frame: {} |",
+        "| resolution | frames/s | CPU µs/frame: {} | hop (py, ts) × raw |",
         workers.join(" / ")
     );
-    let _ = writeln!(out, "|---|---:|---|");
+    let _ = writeln!(out, "|---|---:|---|---|");
     for run in runs {
+        let ratios: Vec<String> = relay_hops(run)
+            .map(|(_, us)| floor.map_or("–".into(), |f| format!("{:.1}", us / f)))
+            .collect();
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} |",
+            "| {} | {:.0} | {} | {} |",
             run.res.label,
             run.relay.fps,
-            per_frame(&run.relay)
+            per_frame(&run.relay),
+            ratios.join(" / ")
         );
     }
     out.push('\n');
