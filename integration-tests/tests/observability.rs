@@ -318,3 +318,45 @@ fn python_and_deno_errors_reach_watchers_with_their_traceback() {
         "the stack names the file: {deno}"
     );
 }
+
+#[test]
+fn a_runtime_whose_supervisor_died_is_not_listed_and_its_watcher_is_told() {
+    let _one = serial();
+    let (tmp, path) = write_pipeline(&format!("{}{RESTARTING}", packages_line()));
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap()], tmp.path());
+    let id = running.runtime_id();
+    running.wait_for("processor sink started", START);
+    let mut watcher = spawn_plexus(&["events", "--follow", "--runtime", &id], tmp.path());
+    watcher.wait_for(&format!("following runtime {id}"), START);
+
+    running.signal(libc::SIGKILL);
+    let killed = running.finish();
+    assert_eq!(killed.code, None, "killed by a signal");
+    let watched = watcher.finish();
+    assert_eq!(watched.code, Some(1), "{}", watched.stderr);
+    assert!(
+        watched.stderr.contains("supervisor (pid")
+            && watched.stderr.contains("ended without stopping"),
+        "{}",
+        watched.stderr
+    );
+    assert!(
+        watched.stdout.contains("runtime_started"),
+        "{}",
+        watched.stdout
+    );
+
+    let ps = plexus(&["ps", "--json"], tmp.path());
+    assert_eq!(ps.code, Some(0), "{}", ps.stderr);
+    let listed = ps.json();
+    assert!(
+        listed["runtimes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["id"] != id.as_str()),
+        "a dead runtime is not listed: {listed:#}"
+    );
+    // Its workers died with it (PR_SET_PDEATHSIG) and `ps` cleaned its files.
+    assert_no_residue(&id);
+}

@@ -27,8 +27,12 @@ pub struct LiveRuntime {
     pub pid: u32,
 }
 
-/// Every runtime running now, by id.
+/// Every runtime running now, by id. What runtimes whose supervisor died
+/// left in `/dev/shm` is removed on the way, so it is never listed.
 pub fn live_runtimes() -> Vec<LiveRuntime> {
+    for prefix in RuntimeFiles::remove_abandoned() {
+        tracing::info!("removed the shared memory of an abandoned runtime ({prefix}*), whose supervisor is gone");
+    }
     RuntimeFiles::live_runtimes()
         .into_iter()
         .map(|(id, pid)| LiveRuntime { id, pid })

@@ -36,6 +36,7 @@ pub fn watch(options: &WatchOptions) -> Result<i32> {
         return Ok(0);
     }
     let waiter = Waiter::new(runtime.pid)?;
+    tracing::info!("following runtime {} (Ctrl-C to stop)", runtime.id);
     loop {
         let woken = waiter.wait(watcher.wake())?;
         watcher.wake().drain()?;

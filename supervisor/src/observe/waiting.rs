@@ -22,7 +22,8 @@ pub enum Woken {
 /// Sleeps on `wake` and on the supervisor `pid` at once.
 pub struct Waiter {
     waitset: WaitSet<Ipc>,
-    supervisor: WaitableFd,
+    /// `None` when the supervisor was already gone.
+    supervisor: Option<WaitableFd>,
 }
 
 impl Waiter {
@@ -31,14 +32,16 @@ impl Waiter {
             .signal_handling_mode(SignalHandlingMode::HandleTerminationRequests)
             .create::<Ipc>()
             .map_err(|e| anyhow!("creating a wait set: {e:?}"))?;
-        let supervisor = WaitableFd::pidfd(supervisor_pid)?;
         Ok(Self {
             waitset,
-            supervisor,
+            supervisor: WaitableFd::pidfd(supervisor_pid).ok(),
         })
     }
 
     pub fn wait(&self, wake: &WakeListener) -> Result<Woken> {
+        let Some(supervisor) = &self.supervisor else {
+            return Ok(Woken::SupervisorGone);
+        };
         let attach = |e| anyhow!("attaching to a wait set: {e:?}");
         let news = self
             .waitset
@@ -46,7 +49,7 @@ impl Waiter {
             .map_err(attach)?;
         let death = self
             .waitset
-            .attach_notification(&self.supervisor)
+            .attach_notification(supervisor)
             .map_err(attach)?;
         let mut gone = false;
         let result = self
