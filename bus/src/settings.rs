@@ -74,7 +74,7 @@ pub fn message_service(bus: &Bus, name: &str) -> Result<MessageService, BusError
 /// Events a late watcher is handed when it subscribes.
 pub const EVENT_HISTORY: usize = 512;
 /// Watchers (`plexus events`) one runtime serves at once.
-pub const EVENT_WATCHERS: usize = 4;
+pub const EVENT_WATCHERS: usize = 8;
 
 /// The runtime's event stream: one publisher (the supervisor), a few
 /// watchers, and a history so that a watcher sees the recent past. Safe
