@@ -64,24 +64,9 @@ impl Plexus {
             let _ = stdout.read_to_string(&mut text);
             let _ = out_tx.send(text);
         });
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for text in BufReader::new(stderr)
-                .lines()
-                .map_while(std::io::Result::ok)
-            {
-                let line = LogLine {
-                    at_ns: monotonic_ns(),
-                    text,
-                };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         Ok(Self {
             child: Some(child),
-            lines,
+            lines: stamped_lines(stderr),
             stdout: out_rx,
             log: String::new(),
             runtime: None,
@@ -244,8 +229,29 @@ impl Drop for Plexus {
     }
 }
 
+/// Reads `stream` line by line on a thread, stamping each line with
+/// `monotonic_ns()` as it arrives; the channel closes at the stream's end.
+pub fn stamped_lines(stream: impl Read + Send + 'static) -> Receiver<LogLine> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for text in BufReader::new(stream)
+            .lines()
+            .map_while(std::io::Result::ok)
+        {
+            let line = LogLine {
+                at_ns: monotonic_ns(),
+                text,
+            };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// Waits for `child` to exit until `deadline`; `None` if it is still running.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
+pub fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Some(status),

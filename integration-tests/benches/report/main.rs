@@ -11,6 +11,8 @@
 //! 3. **Restart time** ([`restart`]): SIGKILL → first frame of the restarted
 //!    worker, per runtime.
 //! 4. **Resident memory at idle** ([`memory`]).
+//! 5. **Event latency** ([`events`]): supervisor emits → a `plexus events
+//!    --follow --json` watcher has printed it.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
 //! plot of latency against payload size ([`plot`]) to
@@ -24,6 +26,7 @@
 //! ```
 
 mod child;
+mod events;
 mod hop;
 mod latency_report;
 mod live;
@@ -127,6 +130,7 @@ fn bench(quick: bool) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let restarts = restart::measure_all(&plexus, &scratch.0, quick)?;
     let memory = memory::measure(&plexus, &scratch.0)?;
+    let events = events::measure(&plexus, &scratch.0, quick)?;
 
     let results = report::Results {
         quick,
@@ -136,6 +140,7 @@ fn bench(quick: bool) -> Result<()> {
         throughput,
         restarts,
         memory,
+        events,
     };
     publish("report", &report::render(&results))?;
     let png = results_dir()?.join("latency.png");

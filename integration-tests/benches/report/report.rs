@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::events::EventLatency;
 use crate::latency_report::{self, Row};
 use crate::memory::Usage;
 use crate::restart::Measured;
@@ -11,6 +12,8 @@ use crate::{restart_report, throughput};
 
 /// Plexus's CPU time per frame per hop may be at most this, in µs.
 const OVERHEAD_TARGET_US: f64 = 20.0;
+/// Emit → printed by a watcher, p50, in µs.
+const EVENT_TARGET_US: f64 = 1000.0;
 /// 1080p RGBA through the four processes must reach this many frames/s.
 const THROUGHPUT_TARGET_FPS: f64 = 200.0;
 
@@ -23,6 +26,7 @@ pub struct Results<'a> {
     pub throughput: Vec<Throughput>,
     pub restarts: Vec<Measured>,
     pub memory: Vec<Usage>,
+    pub events: EventLatency,
 }
 
 /// One target, what was measured against it, and whether it was met.
@@ -70,6 +74,15 @@ pub fn render(results: &Results<'_>) -> String {
     let floor = latency_report::raw_cpu_floor(&results.latency);
     targets.extend(throughput_targets(&results.throughput, floor));
     targets.extend(restart_report::targets(&results.restarts));
+    let events = &results.events;
+    targets.push(Target::new(
+        "event latency".into(),
+        format!("emit → printed by a watcher, p50 ≤ {EVENT_TARGET_US:.0} µs"),
+        Some((
+            format!("{:.0} µs", events.p50_us),
+            events.p50_us <= EVENT_TARGET_US,
+        )),
+    ));
     let _ = writeln!(
         out,
         "## Targets\n\n| figure | target | measured | verdict |"
@@ -93,7 +106,27 @@ pub fn render(results: &Results<'_>) -> String {
     render_throughput(&mut out, &results.throughput, floor);
     restart_report::render(&mut out, &results.restarts);
     render_memory(&mut out, &results.memory);
+    render_events(&mut out, &results.events);
     out
+}
+
+fn render_events(out: &mut String, events: &EventLatency) {
+    let _ = writeln!(
+        out,
+        "## Event latency\n\n\
+         From the supervisor's emit (the event's `mono_ns`) to the line read from a \
+         `plexus events --follow --json` process, stamped with the same monotonic \
+         clock. Events come from a worker that aborts ten times a second and is \
+         restarted (exited, restarting, spawned, ready, restarted, input closed / \
+         recovered, stats); the watcher's history replay is not counted.\n"
+    );
+    let _ = writeln!(out, "| events | over | p50 µs | p99 µs | max µs |");
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| {} | {:.1} s | {:.0} | {:.0} | {:.0} |\n",
+        events.events, events.seconds, events.p50_us, events.p99_us, events.max_us
+    );
 }
 
 /// `, N × raw` for a CPU figure against the raw iceoryx2 floor.
