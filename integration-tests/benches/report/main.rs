@@ -34,7 +34,6 @@ mod memory;
 mod pipe;
 mod plan;
 mod plot;
-mod procfs;
 mod raw;
 mod report;
 mod restart;

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::live::{runtime_pids, Plexus};
-use crate::procfs::{resident, Resident};
 use crate::tap::Tap;
 use crate::throughput::{chain_yaml, RESOLUTIONS, WORKERS};
 use crate::Result;
+use integration_tests::bench::{resident, Resident};
 
 const IDLE_FPS: u32 = 1;
 /// Frames through the chain before memory is read, so every worker has

@@ -17,8 +17,8 @@ use worker_runtime::LatencyHistogram;
 
 use crate::child::{check_status, die_with_parent, number, pace};
 use crate::plan::{cpu_per_frame, Latency, Plan, Size};
-use crate::procfs::thread_cpu_ns;
 use crate::Result;
+use integration_tests::bench::thread_cpu_ns;
 
 /// First argument that turns this binary into the pipe writer child.
 pub const WRITER_ROLE: &str = "--pipe-writer";

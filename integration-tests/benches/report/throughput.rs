@@ -19,9 +19,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::live::{runtime_pids, Plexus};
-use crate::procfs::cpu_ns;
 use crate::tap::Tap;
 use crate::Result;
+use integration_tests::bench::cpu_ns;
 
 /// One video resolution of the run.
 #[derive(Clone, Copy)]
