@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use worker_runtime::LatencyHistogram;
 
-use crate::live::{stamped_lines, wait_until, LogLine, Plexus};
+use crate::live::{stamped_lines, wait_until, yaml_path, LogLine, Plexus};
 use crate::restart::Subject;
 use crate::Result;
 
@@ -41,7 +41,7 @@ pub struct EventLatency {
 }
 
 fn pipeline_yaml() -> String {
-    let package = serde_json::Value::from(Subject::ALL[0].package().to_string_lossy().into_owned());
+    let package = yaml_path(&Subject::ALL[0].package());
     format!(
         "# Written by the benchmark: a worker that aborts ten times a second, for events.\n\
          name: events-bench\n\

@@ -5,15 +5,14 @@
 //! `test.ts_header_probe`; every one is given the id `sink`, so the summary
 //! is read the same way.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use bus::files::RuntimeFiles;
 use ipc_schemas::Names;
 
+use crate::live::{read_in_background, yaml_path};
 use crate::plan::{Latency, Plan, Size, FPS};
 use crate::Result;
 
@@ -68,11 +67,7 @@ impl Consumer {
             Consumer::PythonProbe => "probe-python",
             Consumer::DenoProbe => "probe-deno",
         };
-        Some(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures")
-                .join(fixture),
-        )
+        Some(integration_tests::fixture(fixture))
     }
 
     /// A short name for the pipeline file.
@@ -87,12 +82,8 @@ impl Consumer {
 
 /// The pipeline `builtin.test_pattern → consumer` with frames of `size`.
 fn pipeline_yaml(consumer: Consumer, size: &Size) -> String {
-    // A JSON string is a YAML double-quoted scalar: any path survives.
     let packages = match consumer.package() {
-        Some(dir) => format!(
-            "packages: [{}]\n",
-            serde_json::Value::from(dir.to_string_lossy().into_owned())
-        ),
+        Some(dir) => format!("packages: [{}]\n", yaml_path(&dir)),
         None => String::new(),
     };
     format!(
@@ -168,17 +159,6 @@ pub fn measure(
     }
     parse_summary(&output)
         .map_err(|e| format!("{e}\nplexus stdout:\n{output}\nplexus stderr:\n{stderr}"))
-}
-
-/// Reads `stream` to its end on a thread; the text arrives on the channel.
-fn read_in_background(mut stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stream.read_to_string(&mut text);
-        let _ = tx.send(text);
-    });
-    rx
 }
 
 fn parse_summary(output: &str) -> Result<Latency> {

@@ -56,18 +56,12 @@ impl Plexus {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("starting {}: {e}", plexus.display()))?;
-        let mut stdout = child.stdout.take().expect("piped");
+        let stdout = read_in_background(child.stdout.take().expect("piped"));
         let stderr = child.stderr.take().expect("piped");
-        let (out_tx, out_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text);
-            let _ = out_tx.send(text);
-        });
         Ok(Self {
             child: Some(child),
             lines: stamped_lines(stderr),
-            stdout: out_rx,
+            stdout,
             log: String::new(),
             runtime: None,
         })
@@ -227,6 +221,23 @@ impl Drop for Plexus {
             }
         }
     }
+}
+
+/// `path` as a YAML scalar for the pipelines the bench writes: a JSON string
+/// is a YAML double-quoted scalar, so any path survives.
+pub fn yaml_path(path: &Path) -> String {
+    serde_json::Value::from(path.to_string_lossy().into_owned()).to_string()
+}
+
+/// Reads `stream` to its end on a thread; the text arrives on the channel.
+pub fn read_in_background(mut stream: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    rx
 }
 
 /// Reads `stream` line by line on a thread, stamping each line with

@@ -82,12 +82,11 @@ fn bench(quick: bool) -> Result<()> {
         "libfaulty_rust.so",
     ])?;
     let plexus = release.join("plexus");
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     for fixture in ["probe-python", "probe-deno", "relay-python", "relay-deno"]
         .into_iter()
         .chain(restart::Subject::ALL.map(|s| s.fixture))
     {
-        let manifest = fixtures.join(fixture).join("plexus.yaml");
+        let manifest = integration_tests::fixture(fixture).join("plexus.yaml");
         if !manifest.is_file() {
             return Err(format!("{} is missing", manifest.display()));
         }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use iceoryx2::identifiers::UniquePublisherId;
 use ipc_schemas::frame::monotonic_ns;
 
-use crate::live::{runtime_pids, worker_started, LogLine, Plexus};
+use crate::live::{runtime_pids, worker_started, yaml_path, LogLine, Plexus};
 use crate::tap::Tap;
 use crate::Result;
 
@@ -73,9 +73,7 @@ impl Subject {
     ];
 
     pub fn package(self) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(self.fixture)
+        integration_tests::fixture(self.fixture)
     }
 }
 
@@ -132,8 +130,7 @@ pub struct Measured {
 /// The pipeline `test_pattern → p → stats_sink` with `subject`'s processor
 /// as `p`.
 fn pipeline_yaml(subject: Subject) -> String {
-    // A JSON string is a YAML double-quoted scalar: any path survives.
-    let package = serde_json::Value::from(subject.package().to_string_lossy().into_owned());
+    let package = yaml_path(&subject.package());
     format!(
         "# Written by the restart benchmark: {} pass-through `p`, killed again and again.\n\
          name: restart-bench\n\

@@ -18,7 +18,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::live::{runtime_pids, Plexus};
+use crate::live::{runtime_pids, yaml_path, Plexus};
 use crate::tap::Tap;
 use crate::Result;
 use integration_tests::bench::cpu_ns;
@@ -90,16 +90,7 @@ impl Window {
 
 /// The four-process pipeline with `py` and `ts` of the given types.
 pub fn chain_yaml(res: Resolution, fps: u32, py_type: &str, ts_type: &str) -> String {
-    let package = |fixture: &str| {
-        // A JSON string is a YAML double-quoted scalar: any path survives.
-        serde_json::Value::from(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures")
-                .join(fixture)
-                .to_string_lossy()
-                .into_owned(),
-        )
-    };
+    let package = |fixture: &str| yaml_path(&integration_tests::fixture(fixture));
     format!(
         "# Written by the benchmark: Rust → Python → Deno → Rust.\n\
          name: chain-bench\n\
