@@ -9,7 +9,7 @@ pub mod residue;
 
 use std::path::{Path, PathBuf};
 
-pub use process::{plexus, spawn_plexus, spawn_plexus_with, PlexusRun, Running};
+pub use process::{plexus, spawn_plexus, spawn_plexus_with, spawn_program, PlexusRun, Running};
 pub use residue::assert_no_residue;
 
 /// The workspace root.
