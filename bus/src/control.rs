@@ -3,12 +3,13 @@
 
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::AllocationStrategy;
 use ipc_schemas::wire;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{ctx, BusError};
-use crate::settings::message_service;
+use crate::settings::{message_service, MessageService};
 use crate::wake::Waker;
 use crate::{Bus, Ipc};
 
@@ -20,7 +21,17 @@ pub struct MessageSender {
 
 impl MessageSender {
     pub fn open(bus: &Bus, service: &str, wake_service: &str) -> Result<Self, BusError> {
-        let publisher = message_service(bus, service)?
+        Self::on(bus, &message_service(bus, service)?, service, wake_service)
+    }
+
+    /// A sender on an already opened `factory` named `service`.
+    pub(crate) fn on(
+        bus: &Bus,
+        factory: &MessageService,
+        service: &str,
+        wake_service: &str,
+    ) -> Result<Self, BusError> {
+        let publisher = factory
             .publisher_builder()
             .initial_max_slice_len(4096)
             .allocation_strategy(AllocationStrategy::PowerOfTwo)
@@ -42,6 +53,15 @@ impl MessageSender {
         self.waker.wake()?;
         Ok(reached > 0)
     }
+
+    /// Connects readers that arrived since the last send and hands them the
+    /// service's history, without waiting for the next message.
+    pub fn connect_readers(&self) -> Result<(), BusError> {
+        self.publisher
+            .update_connections()
+            .map_err(ctx("connecting new readers"))?;
+        self.waker.wake()
+    }
 }
 
 /// Receives messages of type `T`.
@@ -51,8 +71,22 @@ pub struct MessageReceiver {
 
 impl MessageReceiver {
     pub fn open(bus: &Bus, service: &str) -> Result<Self, BusError> {
-        let subscriber = message_service(bus, service)?
-            .subscriber_builder()
+        Self::on(&message_service(bus, service)?, service, None)
+    }
+
+    /// A reader on an already opened `factory` named `service`, asking for
+    /// the last `history` messages sent before it arrived.
+    pub(crate) fn on(
+        factory: &MessageService,
+        service: &str,
+        history: Option<usize>,
+    ) -> Result<Self, BusError> {
+        let builder = factory.subscriber_builder();
+        let builder = match history {
+            Some(n) => builder.buffer_size(n).history_request(n),
+            None => builder,
+        };
+        let subscriber = builder
             .create()
             .map_err(ctx(format!("subscribing to `{service}`")))?;
         Ok(Self { subscriber })

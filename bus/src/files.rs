@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use ipc_schemas::Names;
 
-const SHM_DIR: &str = "/dev/shm";
+/// Where iceoryx2 keeps shared memory, and plexus its runtimes' files.
+pub const SHM_DIR: &str = "/dev/shm";
 
 /// The files of one runtime.
 pub struct RuntimeFiles {
@@ -67,8 +68,13 @@ impl RuntimeFiles {
 
     /// Records that process `pid` owns the runtime, so that a later run can
     /// tell the runtime was abandoned if `pid` is gone.
+    /// The file appears whole (written aside, then renamed), so a watcher
+    /// woken by its arrival always reads the pid.
     pub fn write_owner(&self, pid: u32) -> std::io::Result<()> {
-        std::fs::write(self.owner_file(), pid.to_string())
+        let file = self.owner_file();
+        let partial = file.with_extension("partial");
+        std::fs::write(&partial, pid.to_string())?;
+        std::fs::rename(&partial, &file)
     }
 
     fn owner_file(&self) -> PathBuf {
@@ -95,22 +101,19 @@ impl RuntimeFiles {
             .collect()
     }
 
-    /// The ids of the runtimes whose supervisor is alive.
-    pub fn live_runtimes() -> Vec<String> {
-        let mut ids: Vec<String> = Self::owned()
+    /// The runtimes whose supervisor is alive, as (id, supervisor pid),
+    /// sorted by id. Runtimes whose supervisor died are left out.
+    pub fn live_runtimes() -> Vec<(String, u32)> {
+        let mut live: Vec<(String, u32)> = Self::owned()
             .into_iter()
             .filter(|(_, pid)| process_alive(*pid))
-            .filter_map(|(prefix, _)| {
-                Some(
-                    prefix
-                        .strip_prefix("plexus_")?
-                        .strip_suffix('_')?
-                        .to_string(),
-                )
+            .filter_map(|(prefix, pid)| {
+                let id = prefix.strip_prefix("plexus_")?.strip_suffix('_')?;
+                Some((id.to_string(), pid))
             })
             .collect();
-        ids.sort();
-        ids
+        live.sort();
+        live
     }
 
     /// Removes the files of every runtime whose owning supervisor is dead

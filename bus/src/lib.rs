@@ -6,7 +6,9 @@
 //! remove them when the runtime ends.
 
 pub mod control;
+pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod fd;
 pub mod files;
 pub mod frames;

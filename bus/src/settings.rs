@@ -71,6 +71,30 @@ pub fn message_service(bus: &Bus, name: &str) -> Result<MessageService, BusError
         .map_err(ctx(format!("opening message service `{name}`")))
 }
 
+/// Events a late watcher is handed when it subscribes.
+pub const EVENT_HISTORY: usize = 512;
+/// Watchers (`plexus events`) one runtime serves at once.
+pub const EVENT_WATCHERS: usize = 8;
+
+/// The runtime's event stream: one publisher (the supervisor), a few
+/// watchers, and a history so that a watcher sees the recent past. Safe
+/// overflow: a watcher that stops reading never holds the runtime up.
+pub fn event_stream_service(bus: &Bus) -> Result<MessageService, BusError> {
+    let name = bus.names().events();
+    bus.node()
+        .service_builder(&service_name(&name)?)
+        .publish_subscribe::<[u8]>()
+        .max_publishers(1)
+        .max_subscribers(EVENT_WATCHERS)
+        .max_nodes(EVENT_WATCHERS + 1)
+        .history_size(EVENT_HISTORY)
+        .subscriber_max_buffer_size(EVENT_HISTORY)
+        .subscriber_max_borrowed_samples(1)
+        .enable_safe_overflow(true)
+        .open_or_create()
+        .map_err(ctx(format!("opening event stream `{name}`")))
+}
+
 /// A wake-up event. Activations coalesce, so listeners treat a wake-up as
 /// "look again", never as a count.
 pub fn event_service(bus: &Bus, name: &str) -> Result<EventService, BusError> {

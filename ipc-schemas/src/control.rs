@@ -47,10 +47,17 @@ pub enum Report {
     Pong {
         nonce: u64,
     },
+    /// The counters so far, sent every [`STATS_INTERVAL`] while running.
+    Stats {
+        stats: Vec<ProcessorStats>,
+    },
     Stopped {
         stats: Vec<ProcessorStats>,
     },
 }
+
+/// How often a running worker reports its counters.
+pub const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerConfig {
@@ -146,11 +153,62 @@ pub enum ControlRequest {
     RestartWorker { worker: String, reply_to: String },
     /// Stop the run gracefully, as Ctrl-C in its terminal would.
     Stop { reply_to: String },
+    /// Describe the runtime: its workers and processors (`plexus ps`).
+    Status { reply_to: String },
+    /// A watcher subscribed to the events: hand it the history now.
+    Watch { reply_to: String },
 }
 
 /// The runtime's answer to a [`ControlRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ControlReply {
-    Done { message: String },
-    Refused { reason: String },
+    Done {
+        message: String,
+    },
+    Refused {
+        reason: String,
+    },
+    Status(RuntimeStatus),
+    /// The history is delivered; the next event will have `next_seq`.
+    Watching {
+        next_seq: u64,
+    },
+}
+
+/// A running runtime as `plexus ps` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeStatus {
+    pub id: String,
+    /// The supervisor's pid.
+    pub pid: u32,
+    pub pipeline: String,
+    pub uptime_ms: u64,
+    pub workers: Vec<WorkerStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    pub name: String,
+    /// `native`, `python` or `deno`.
+    pub runtime: String,
+    /// The current process; 0 while none runs.
+    pub pid: u32,
+    pub state: String,
+    pub restarts: u32,
+    /// Since the current process was spawned.
+    pub uptime_ms: u64,
+    pub processors: Vec<ProcessorStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessorStatus {
+    pub id: String,
+    pub type_name: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    /// Frames per second over the last stats interval: of its first output,
+    /// or for a sink, of its inputs together.
+    pub fps: f64,
 }

@@ -17,6 +17,7 @@ pub struct RuntimeEvent {
 
 /// How a worker process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExitStatus {
     Code(i32),
     Signal(i32),
@@ -92,6 +93,28 @@ pub enum EventKind {
         processor: String,
         input: String,
     },
+    /// Periodic counters of one processor's ports.
+    ProcessorStats {
+        processor: String,
+        ports: Vec<PortRate>,
+        errors: u64,
+        /// Capture-to-input latency since the worker started, µs.
+        latency_p50_us: Option<u64>,
+    },
+}
+
+/// One port in a [`EventKind::ProcessorStats`] event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortRate {
+    pub port: String,
+    /// `in` or `out`.
+    pub direction: String,
+    /// Since the worker's current process started.
+    pub frames: u64,
+    /// Over the last stats interval.
+    pub fps: f64,
+    /// Inputs: sequence numbers never seen, since the worker started.
+    pub drops: u64,
 }
 
 impl EventKind {
@@ -113,6 +136,7 @@ impl EventKind {
             EventKind::ProcessorError { .. } => "processor_error",
             EventKind::InputClosed { .. } => "input_closed",
             EventKind::InputRecovered { .. } => "input_recovered",
+            EventKind::ProcessorStats { .. } => "processor_stats",
         }
     }
 }

@@ -11,9 +11,10 @@ pub mod wire;
 
 pub use control::{
     Command, ControlReply, ControlRequest, Entry, InputSpec, LatencySummary, OutputSpec, PortStats,
-    ProcessorSpec, ProcessorStats, Report, WorkerConfig,
+    ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, WorkerConfig,
+    WorkerStatus, STATS_INTERVAL,
 };
-pub use event::{EventKind, ExitStatus, RuntimeEvent};
+pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
 pub use names::{NameError, Names};
 pub use schema::Accepts;

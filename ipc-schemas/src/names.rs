@@ -90,6 +90,11 @@ impl Names {
         format!("plexus/{}/events", self.runtime)
     }
 
+    /// Wakes event watchers when an event was published (event).
+    pub fn events_wake(&self) -> String {
+        format!("plexus/{}/wake-events", self.runtime)
+    }
+
     /// Prefix of the shared-memory files of this runtime, so that they can be
     /// told apart from other runtimes' and removed when it ends.
     pub fn file_prefix(&self) -> String {

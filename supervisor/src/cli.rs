@@ -11,6 +11,7 @@ use crate::catalog::Catalog;
 use crate::client;
 use crate::error::UserError;
 use crate::launch::Launcher;
+use crate::observe::{self, TapOptions, WatchOptions};
 use crate::pipeline::Pipeline;
 use crate::plan::{plan, Plan};
 use crate::runtime::{self, Outcome, RunOptions};
@@ -68,6 +69,47 @@ pub enum Commands {
         #[arg(long)]
         runtime: Option<String>,
     },
+    /// Print a running runtime's events: its history, and with --follow,
+    /// live until it stops.
+    ///
+    /// Events: runtime started/stopping/stopped, worker spawned/ready/exited/
+    /// restarting/restarted/failed/unresponsive, processor started/stopped/
+    /// error, input closed/recovered, and per-processor stats every second.
+    /// With --follow and no runtime running, waits for the next one to start.
+    Events {
+        /// The runtime (as `plexus run` logs it); optional when only one runs.
+        #[arg(long)]
+        runtime: Option<String>,
+        /// Keep printing new events until the runtime stops (or Ctrl-C).
+        #[arg(long, short)]
+        follow: bool,
+        /// One JSON object per line: `seq`, `time_ns`, `mono_ns`, `kind` and
+        /// the event's own fields (`worker`, `processor`, …).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List running runtimes with their workers (pid, runtime, state,
+    /// restarts, uptime) and processors (frames per second).
+    Ps {
+        /// Print one JSON object: `{"runtimes": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the frames passing a live output port, without disturbing the
+    /// pipeline: sequence number, size, header fields, latency and rate.
+    Tap {
+        /// The port, as PROCESSOR.PORT (for example `camera.out`).
+        target: String,
+        /// Stop after this many frames.
+        #[arg(long, short = 'n', value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// The runtime (as `plexus run` logs it); optional when only one runs.
+        #[arg(long)]
+        runtime: Option<String>,
+        /// One JSON object per frame.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a pipeline as `run` would, without starting anything.
     Validate {
         /// The pipeline file (YAML).
@@ -95,12 +137,13 @@ pub fn load_plan(path: &Path) -> Result<Plan, UserError> {
 /// Sends a request to a running runtime and prints its answer.
 fn ask(runtime: Option<&str>, make: impl FnOnce(String) -> ControlRequest) -> Result<i32> {
     let runtime = client::choose_runtime(runtime)?;
-    match client::request(&runtime, make)? {
+    match client::request(&runtime.id, make)? {
         ControlReply::Done { message } => {
             println!("{message}");
             Ok(0)
         }
         ControlReply::Refused { reason } => Err(UserError::Plain(reason).into()),
+        other => anyhow::bail!("runtime {} answered out of turn: {other:?}", runtime.id),
     }
 }
 
@@ -120,6 +163,27 @@ pub fn execute(cli: Cli) -> Result<i32> {
         }
         Commands::Restart { worker, runtime } => ask(runtime.as_deref(), |reply_to| {
             ControlRequest::RestartWorker { worker, reply_to }
+        }),
+        Commands::Events {
+            runtime,
+            follow,
+            json,
+        } => observe::watch(&WatchOptions {
+            runtime,
+            follow,
+            json,
+        }),
+        Commands::Ps { json } => observe::ps(json),
+        Commands::Tap {
+            target,
+            count,
+            runtime,
+            json,
+        } => observe::tap(&TapOptions {
+            target,
+            count,
+            runtime,
+            json,
         }),
         Commands::Stop { runtime } => ask(runtime.as_deref(), |reply_to| ControlRequest::Stop {
             reply_to,

@@ -19,15 +19,36 @@ use crate::error::UserError;
 /// How long a runtime may take to answer.
 const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
 
+/// A runtime whose supervisor is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRuntime {
+    pub id: String,
+    /// The supervisor's pid.
+    pub pid: u32,
+}
+
+/// Every runtime running now, by id. What runtimes whose supervisor died
+/// left in `/dev/shm` is removed on the way, so it is never listed.
+pub fn live_runtimes() -> Vec<LiveRuntime> {
+    for prefix in RuntimeFiles::remove_abandoned() {
+        tracing::info!("removed the shared memory of an abandoned runtime ({prefix}*), whose supervisor is gone");
+    }
+    RuntimeFiles::live_runtimes()
+        .into_iter()
+        .map(|(id, pid)| LiveRuntime { id, pid })
+        .collect()
+}
+
 /// The runtime to talk to: `requested`, or the only one running.
-pub fn choose_runtime(requested: Option<&str>) -> Result<String, UserError> {
-    let live = RuntimeFiles::live_runtimes();
+pub fn choose_runtime(requested: Option<&str>) -> Result<LiveRuntime, UserError> {
+    let live = live_runtimes();
     match requested {
-        Some(id) if live.iter().any(|l| l == id) => Ok(id.to_string()),
-        Some(id) => Err(UserError::Plain(format!(
-            "no plexus runtime `{id}` is running (running: {})",
-            list(&live)
-        ))),
+        Some(id) => live.iter().find(|l| l.id == id).cloned().ok_or_else(|| {
+            UserError::Plain(format!(
+                "no plexus runtime `{id}` is running (running: {})",
+                list(&live)
+            ))
+        }),
         None => match live.as_slice() {
             [one] => Ok(one.clone()),
             [] => Err(UserError::Plain("no plexus runtime is running".into())),
@@ -40,50 +61,97 @@ pub fn choose_runtime(requested: Option<&str>) -> Result<String, UserError> {
     }
 }
 
-fn list(ids: &[String]) -> String {
-    if ids.is_empty() {
-        "none".into()
-    } else {
-        ids.join(", ")
+fn list(live: &[LiveRuntime]) -> String {
+    if live.is_empty() {
+        return "none".into();
+    }
+    let ids: Vec<&str> = live.iter().map(|l| l.id.as_str()).collect();
+    ids.join(", ")
+}
+
+/// This process joined to a runtime's bus, with its own reply channel.
+pub struct Client {
+    runtime: String,
+    name: String,
+    bus: Bus,
+    replies: MessageReceiver,
+    wake: WakeListener,
+    sender: MessageSender,
+}
+
+impl Client {
+    pub fn connect(runtime: &str) -> Result<Self> {
+        let names = Names::new(runtime)?;
+        let name = format!("cli-{}", std::process::id());
+        let bus = Bus::join(names.clone(), &name)?;
+        let replies = MessageReceiver::open(&bus, &names.control_reply(&name))?;
+        let wake = WakeListener::open(&bus, &names.client_wake(&name))?;
+        let sender = MessageSender::open(&bus, &names.control(), &names.supervisor_wake())?;
+        Ok(Self {
+            runtime: runtime.to_string(),
+            name,
+            bus,
+            replies,
+            wake,
+            sender,
+        })
+    }
+
+    /// The runtime's bus, as this client joined it.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// Sends the request `make(reply_to)` and returns the answer.
+    pub fn request(&self, make: impl FnOnce(String) -> ControlRequest) -> Result<ControlReply> {
+        match self.try_request(make)? {
+            Some(reply) => Ok(reply),
+            None => bail!("runtime {} is not taking requests", self.runtime),
+        }
+    }
+
+    /// Like [`Client::request`], but `None` when the runtime is not reading
+    /// requests (yet: it is starting, or no more: it is ending).
+    pub fn try_request(
+        &self,
+        make: impl FnOnce(String) -> ControlRequest,
+    ) -> Result<Option<ControlReply>> {
+        if !self.sender.send(&make(self.name.clone()))? {
+            return Ok(None);
+        }
+        let waitset = WaitSetBuilder::new()
+            .signal_handling_mode(SignalHandlingMode::Disabled)
+            .create::<Ipc>()
+            .map_err(|e| anyhow::anyhow!("creating a wait set: {e:?}"))?;
+        let _guard = waitset
+            .attach_notification(self.wake.listener())
+            .map_err(|e| anyhow::anyhow!("waiting for the answer: {e:?}"))?;
+        let deadline = Instant::now() + ANSWER_DEADLINE;
+        loop {
+            self.wake.drain()?;
+            if let Some(reply) = self
+                .replies
+                .try_recv::<ControlReply>()
+                .context("reading the answer")?
+            {
+                return Ok(Some(reply));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!(
+                    "runtime {} did not answer within {} s",
+                    self.runtime,
+                    ANSWER_DEADLINE.as_secs()
+                );
+            }
+            waitset
+                .wait_and_process_once_with_timeout(|_| CallbackProgression::Continue, left)
+                .map_err(|e| anyhow::anyhow!("waiting for the answer: {e:?}"))?;
+        }
     }
 }
 
-/// Sends the request `make(reply_to)` to `runtime` and returns its answer.
+/// Sends one request to `runtime` and returns its answer.
 pub fn request(runtime: &str, make: impl FnOnce(String) -> ControlRequest) -> Result<ControlReply> {
-    let names = Names::new(runtime)?;
-    let client = format!("cli-{}", std::process::id());
-    let bus = Bus::join(names.clone(), &client)?;
-    let replies = MessageReceiver::open(&bus, &names.control_reply(&client))?;
-    let wake = WakeListener::open(&bus, &names.client_wake(&client))?;
-    let sender = MessageSender::open(&bus, &names.control(), &names.supervisor_wake())?;
-    if !sender.send(&make(client))? {
-        bail!("runtime {runtime} is not taking requests");
-    }
-    let waitset = WaitSetBuilder::new()
-        .signal_handling_mode(SignalHandlingMode::Disabled)
-        .create::<Ipc>()
-        .map_err(|e| anyhow::anyhow!("creating a wait set: {e:?}"))?;
-    let _guard = waitset
-        .attach_notification(wake.listener())
-        .map_err(|e| anyhow::anyhow!("waiting for the answer: {e:?}"))?;
-    let deadline = Instant::now() + ANSWER_DEADLINE;
-    loop {
-        wake.drain()?;
-        if let Some(reply) = replies
-            .try_recv::<ControlReply>()
-            .context("reading the answer")?
-        {
-            return Ok(reply);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            bail!(
-                "runtime {runtime} did not answer within {} s",
-                ANSWER_DEADLINE.as_secs()
-            );
-        }
-        waitset
-            .wait_and_process_once_with_timeout(|_| CallbackProgression::Continue, left)
-            .map_err(|e| anyhow::anyhow!("waiting for the answer: {e:?}"))?;
-    }
+    Client::connect(runtime)?.request(make)
 }

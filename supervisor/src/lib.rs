@@ -12,6 +12,7 @@ pub mod error;
 pub mod installer;
 pub mod launch;
 pub mod manifest;
+pub mod observe;
 pub mod pipeline;
 pub mod plan;
 pub mod python_env;

@@ -9,7 +9,7 @@ use bus::control::{MessageReceiver, MessageSender};
 use bus::wake::WakeListener;
 use bus::{Bus, BusError, Ipc};
 use iceoryx2::prelude::*;
-use ipc_schemas::{env, Command, Names, Report, WorkerConfig, PROTOCOL_VERSION};
+use ipc_schemas::{env, Command, Names, Report, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL};
 use thiserror::Error;
 
 use crate::ports::{ProcessError, Slot};
@@ -209,6 +209,9 @@ fn run(
         .map(|(i, period)| waitset.attach_interval(period).map(|g| (i, g)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(attach_err)?;
+    let stats_guard = waitset
+        .attach_interval(STATS_INTERVAL)
+        .map_err(attach_err)?;
 
     let mut errors = Vec::new();
     let mut finished_sources = vec![false; slots.len()];
@@ -216,10 +219,14 @@ fn run(
         let mut control_woke = false;
         let mut ready_inputs = Vec::new();
         let mut due_sources = Vec::new();
+        let mut stats_due = false;
         waitset
             .wait_and_process_once(|id| {
                 if id.has_event_from(&control_guard) {
                     control_woke = true;
+                }
+                if id.has_event_from(&stats_guard) {
+                    stats_due = true;
                 }
                 for (k, guard) in input_guards.iter().enumerate() {
                     if id.has_event_from(guard) {
@@ -249,6 +256,11 @@ fn run(
             }
         }
         report_errors(control, &mut errors)?;
+        if stats_due {
+            control.report(&Report::Stats {
+                stats: slots.iter().map(Slot::stats).collect(),
+            })?;
+        }
         if control_woke && handle_commands(control)? {
             for slot in slots.iter_mut() {
                 slot.drain_all_inputs(&mut errors)?;

@@ -1,15 +1,16 @@
-//! Requests from other `plexus` processes (`plexus restart`, `plexus stop`), read on the
+//! Requests from other `plexus` processes (`restart`, `stop`, `ps`, `events`), read on the
 //! runtime's control channel and answered on each requester's own reply
 //! channel. A reply lives in our shared memory, and the requester may read it
 //! after we moved on, so the last few reply channels are kept open.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use anyhow::Result;
 use bus::control::{MessageReceiver, MessageSender};
 use bus::Bus;
 use ipc_schemas::names::validate_id;
-use ipc_schemas::{ControlReply, ControlRequest};
+use ipc_schemas::{ControlReply, ControlRequest, ProcessorStatus, RuntimeStatus, WorkerStatus};
 
 use super::supervise::Supervisor;
 
@@ -44,6 +45,14 @@ impl Supervisor {
                     let message = format!("stopping runtime {}", self.runtime_id);
                     (reply_to, ControlReply::Done { message })
                 }
+                ControlRequest::Status { reply_to } => {
+                    (reply_to, ControlReply::Status(self.status()))
+                }
+                ControlRequest::Watch { reply_to } => {
+                    self.events.welcome_watchers()?;
+                    let next_seq = self.events.next_seq();
+                    (reply_to, ControlReply::Watching { next_seq })
+                }
             };
             if validate_id(&reply_to).is_err() {
                 continue;
@@ -61,6 +70,52 @@ impl Supervisor {
             }
         }
         Ok(())
+    }
+
+    /// The runtime as `plexus ps` shows it.
+    fn status(&self) -> RuntimeStatus {
+        let now = Instant::now();
+        let workers = self
+            .workers
+            .iter()
+            .map(|w| {
+                let specs = w.config.iter().flat_map(|c| &c.processors);
+                let processors = specs
+                    .map(|spec| {
+                        let (frames_in, frames_out) = self.live.frames(&spec.id);
+                        ProcessorStatus {
+                            id: spec.id.clone(),
+                            type_name: spec.type_name.clone(),
+                            inputs: spec.inputs.iter().map(|i| i.port.clone()).collect(),
+                            outputs: spec.outputs.iter().map(|o| o.port.clone()).collect(),
+                            frames_in,
+                            frames_out,
+                            fps: self.live.fps(&spec.id),
+                        }
+                    })
+                    .collect();
+                WorkerStatus {
+                    name: w.name.clone(),
+                    runtime: w.runtime.worker_kind().to_string(),
+                    pid: if w.alive() { w.pid } else { 0 },
+                    state: w.state_name().to_string(),
+                    restarts: w.restarts,
+                    uptime_ms: if w.alive() {
+                        now.duration_since(w.spawned_at).as_millis() as u64
+                    } else {
+                        0
+                    },
+                    processors,
+                }
+            })
+            .collect();
+        RuntimeStatus {
+            id: self.runtime_id.clone(),
+            pid: std::process::id(),
+            pipeline: self.pipeline.clone(),
+            uptime_ms: now.duration_since(self.started).as_millis() as u64,
+            workers,
+        }
     }
 
     /// Restarts `name` because a user asked; never counted as a failure.

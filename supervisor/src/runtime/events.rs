@@ -1,18 +1,41 @@
 //! The runtime's events: every happening gets a sequence number and
-//! timestamps and goes to the log. This is the one place events are emitted,
-//! so publishing them on the bus for watchers attaches here.
+//! timestamps, goes to the log and is published on the runtime's event
+//! stream for watchers (`plexus events`). This is the one place events are
+//! emitted.
 
+use bus::events::{clip, EventPublisher};
+use bus::Bus;
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{EventKind, RuntimeEvent};
 
-#[derive(Default)]
 pub struct EventLog {
     next_seq: u64,
+    stream: EventPublisher,
 }
 
 impl EventLog {
+    pub fn open(bus: &Bus) -> anyhow::Result<Self> {
+        Ok(Self {
+            next_seq: 0,
+            stream: EventPublisher::open(bus)?,
+        })
+    }
+
+    /// The sequence number the next event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Hands the history to watchers that just subscribed.
+    pub fn welcome_watchers(&self) -> anyhow::Result<()> {
+        Ok(self.stream.welcome_watchers()?)
+    }
+
     /// Records `kind` with the next sequence number and the current time.
-    pub fn emit(&mut self, kind: EventKind) {
+    pub fn emit(&mut self, mut kind: EventKind) {
+        if let EventKind::ProcessorError { message, .. } = &mut kind {
+            clip(message);
+        }
         let time_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -24,6 +47,13 @@ impl EventLog {
             kind,
         };
         self.next_seq += 1;
+        if let Err(e) = self.stream.publish(&event) {
+            tracing::warn!("could not publish event {}: {e}", event.seq);
+        }
+        if matches!(event.kind, EventKind::ProcessorStats { .. }) {
+            tracing::debug!(seq = event.seq, "{}", describe(&event.kind));
+            return;
+        }
         let line = describe(&event.kind);
         match &event.kind {
             EventKind::ProcessorError { .. }
@@ -73,6 +103,32 @@ pub fn describe(kind: &EventKind) -> String {
         }
         EventKind::ProcessorError { processor, message } => {
             format!("processor {processor} error: {message}")
+        }
+        EventKind::ProcessorStats {
+            processor,
+            ports,
+            errors,
+            latency_p50_us,
+        } => {
+            let mut line = format!("processor {processor}:");
+            for p in ports {
+                line += &format!(
+                    " {} {} {} frames {:.1} fps",
+                    p.direction, p.port, p.frames, p.fps
+                );
+                if p.drops > 0 {
+                    line += &format!(" {} dropped", p.drops);
+                }
+                line.push(';');
+            }
+            line.pop();
+            if *errors > 0 {
+                line += &format!("; {errors} errors");
+            }
+            if let Some(us) = latency_p50_us {
+                line += &format!("; latency p50 {us} µs");
+            }
+            line
         }
     }
 }

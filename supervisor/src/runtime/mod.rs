@@ -9,6 +9,7 @@ mod id;
 mod recovery;
 mod signals;
 mod spawn;
+mod stats;
 mod supervise;
 mod worker;
 
@@ -108,6 +109,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     let mut sup = Supervisor::new(
         Bus::join(names, "supervisor")?,
         runtime_id.clone(),
+        plan.name.clone(),
         downstream_of(plan),
     )?;
     sup.events.emit(EventKind::RuntimeStarted {

@@ -14,6 +14,7 @@ use ipc_schemas::{EventKind, Report, PROTOCOL_VERSION};
 use super::control::ControlChannel;
 use super::events::EventLog;
 use super::signals::Signals;
+use super::stats::LiveStats;
 use super::worker::{WorkerHandle, WorkerState};
 
 /// Errors of one processor told in full before the log only samples them.
@@ -30,6 +31,9 @@ pub enum Wake {
 pub struct Supervisor {
     pub bus: Bus,
     pub runtime_id: String,
+    /// The pipeline's name, and when the run began, for `plexus ps`.
+    pub pipeline: String,
+    pub started: Instant,
     pub workers: Vec<WorkerHandle>,
     pub events: EventLog,
     pub finished_sources: BTreeSet<String>,
@@ -47,6 +51,7 @@ pub struct Supervisor {
     pub(super) downstream: BTreeMap<String, Vec<(String, String)>>,
     error_counts: BTreeMap<String, u64>,
     pub(super) control: ControlChannel,
+    pub(super) live: LiveStats,
     wake: WakeListener,
     signals: Signals,
     interrupts: usize,
@@ -56,15 +61,19 @@ impl Supervisor {
     pub fn new(
         bus: Bus,
         runtime_id: String,
+        pipeline: String,
         downstream: BTreeMap<String, Vec<(String, String)>>,
     ) -> Result<Self> {
         let wake = WakeListener::open(&bus, &bus.names().supervisor_wake())?;
         let control = ControlChannel::open(&bus)?;
+        let events = EventLog::open(&bus)?;
         Ok(Self {
             bus,
             runtime_id,
+            pipeline,
+            started: Instant::now(),
             workers: Vec::new(),
-            events: EventLog::default(),
+            events,
             finished_sources: BTreeSet::new(),
             frames_flowing: false,
             stopping: false,
@@ -74,6 +83,7 @@ impl Supervisor {
             downstream,
             error_counts: BTreeMap::new(),
             control,
+            live: LiveStats::default(),
             wake,
             signals: Signals::install()?,
             interrupts: 0,
@@ -213,6 +223,11 @@ impl Supervisor {
             Report::Pong { nonce } => {
                 if worker.ping.is_some_and(|(sent, _)| sent == nonce) {
                     worker.ping = None;
+                }
+            }
+            Report::Stats { stats } => {
+                for event in self.live.update(stats, Instant::now()) {
+                    self.events.emit(event);
                 }
             }
             Report::Stopped { stats } => {

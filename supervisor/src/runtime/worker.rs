@@ -84,6 +84,8 @@ pub struct WorkerHandle {
     pub runtime: Runtime,
     pub processors: Vec<String>,
     pub pid: u32,
+    /// When the current process was spawned.
+    pub spawned_at: Instant,
     pub state: WorkerState,
     /// Why plexus gave up on the worker; final.
     pub failure: Option<String>,
@@ -142,6 +144,7 @@ impl WorkerHandle {
             runtime: planned.runtime,
             processors: planned.processors.clone(),
             pid,
+            spawned_at: Instant::now(),
             state: WorkerState::Spawned,
             failure: None,
             crash: None,
@@ -184,6 +187,7 @@ impl WorkerHandle {
                 .with_context(|| format!("watching worker `{}`", self.name))?,
         );
         self.child = child;
+        self.spawned_at = Instant::now();
         self.state = WorkerState::Spawned;
         self.generation += 1;
         self.restarts += 1;

@@ -1,0 +1,146 @@
+//! `plexus tap PROCESSOR.PORT`: an extra subscriber on a live output port
+//! that prints each frame's header, size and the rate. Its queue overflows
+//! on its own, so a slow terminal never holds the pipeline up.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use bus::frames::{port_wake_listener, FrameSubscriber, Received};
+use ipc_schemas::frame::monotonic_ns;
+use ipc_schemas::{ControlReply, ControlRequest, FrameHeader, RuntimeStatus, SchemaId};
+use serde_json::json;
+
+use super::waiting::{Waiter, Woken};
+use crate::client::{self, Client};
+use crate::error::UserError;
+
+pub struct TapOptions {
+    /// `PROCESSOR.PORT`.
+    pub target: String,
+    pub count: Option<u64>,
+    pub runtime: Option<String>,
+    pub json: bool,
+}
+
+/// Prints frames as they pass; returns the exit code.
+pub fn tap(options: &TapOptions) -> Result<i32> {
+    let Some((processor, port)) = options.target.split_once('.') else {
+        bail!(UserError::Plain(format!(
+            "`{}` is not PROCESSOR.PORT (for example `camera.out`)",
+            options.target
+        )));
+    };
+    let runtime = client::choose_runtime(options.runtime.as_deref())?;
+    let client = Client::connect(&runtime.id)?;
+    let status = match client.request(|reply_to| ControlRequest::Status { reply_to })? {
+        ControlReply::Status(status) => status,
+        other => bail!("runtime {} answered out of turn: {other:?}", runtime.id),
+    };
+    check_port(&status, processor, port)?;
+    let frames = FrameSubscriber::open(client.bus(), processor, port)?;
+    let wake = port_wake_listener(client.bus(), processor, port)?;
+    let waiter = Waiter::new(runtime.pid)?;
+    let mut printer = Printer::new(options.json);
+    loop {
+        wake.drain()?;
+        while let Received::Frame(frame) = frames.receive()? {
+            let header = *frame.user_header();
+            let len = frame.payload().len();
+            drop(frame);
+            if !printer.print(&header, len) {
+                return Ok(0);
+            }
+            if options.count.is_some_and(|n| printer.seen >= n) {
+                return Ok(0);
+            }
+        }
+        match waiter.wait(&wake)? {
+            Woken::News => {}
+            Woken::Interrupted | Woken::SupervisorGone => return Ok(0),
+        }
+    }
+}
+
+/// Refuses a processor or output port the runtime does not have.
+fn check_port(status: &RuntimeStatus, processor: &str, port: &str) -> Result<(), UserError> {
+    let all = status.workers.iter().flat_map(|w| &w.processors);
+    let Some(found) = all.clone().find(|p| p.id == processor) else {
+        let ids: Vec<&str> = all.map(|p| p.id.as_str()).collect();
+        return Err(UserError::Plain(format!(
+            "runtime {} has no processor `{processor}` (its processors: {})",
+            status.id,
+            ids.join(", ")
+        )));
+    };
+    if !found.outputs.iter().any(|o| o == port) {
+        let outputs = if found.outputs.is_empty() {
+            "none: it is a sink".to_string()
+        } else {
+            found.outputs.join(", ")
+        };
+        return Err(UserError::Plain(format!(
+            "processor `{processor}` has no output `{port}` (its outputs: {outputs})"
+        )));
+    }
+    Ok(())
+}
+
+/// One line per frame, with the rate over the last second.
+struct Printer {
+    json: bool,
+    seen: u64,
+    arrivals: VecDeque<Instant>,
+}
+
+impl Printer {
+    fn new(json: bool) -> Self {
+        Self {
+            json,
+            seen: 0,
+            arrivals: VecDeque::new(),
+        }
+    }
+
+    /// Frames per second over the arrivals of the last second.
+    fn rate(&mut self, now: Instant) -> f64 {
+        self.arrivals.push_back(now);
+        while self
+            .arrivals
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+        {
+            self.arrivals.pop_front();
+        }
+        let span = now.duration_since(self.arrivals[0]).as_secs_f64();
+        if span > 0.0 {
+            (self.arrivals.len() - 1) as f64 / span
+        } else {
+            0.0
+        }
+    }
+
+    /// Prints one frame; false once stdout is closed.
+    fn print(&mut self, h: &FrameHeader, len: usize) -> bool {
+        self.seen += 1;
+        let fps = (self.rate(Instant::now()) * 10.0).round() / 10.0;
+        let latency_us = monotonic_ns().saturating_sub(h.capture_ns) / 1000;
+        let schema = SchemaId::from_code(h.schema).map_or("unknown", |s| s.name());
+        let line = if self.json {
+            json!({
+                "seq": h.seq, "schema": schema, "width": h.width, "height": h.height,
+                "stride": h.stride, "bytes": len, "capture_ns": h.capture_ns,
+                "latency_us": latency_us, "fps": fps,
+            })
+            .to_string()
+        } else {
+            format!(
+                "seq {:>6}  {schema}  {}x{}  stride {}  {len} B  latency {latency_us} µs  {:.1} fps",
+                h.seq, h.width, h.height, h.stride, fps
+            )
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
+    }
+}
