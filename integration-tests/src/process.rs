@@ -36,6 +36,14 @@ impl PlexusRun {
         })
     }
 
+    /// The stdout as one JSON object per line (`events --json`, `tap --json`).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`{l}` is not JSON: {e}")))
+            .collect()
+    }
+
     /// The runtime id announced in the log, if the run got that far.
     pub fn runtime_id(&self) -> Option<String> {
         runtime_id_in(&self.stderr)
