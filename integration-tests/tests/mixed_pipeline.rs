@@ -1,7 +1,8 @@
 //! The flagship pipeline as a newcomer meets it: `examples/mixed` sends every
 //! captured frame through a Rust plugin, a Python effect and a TypeScript
-//! overlay without losing one, the PNG shows all four stages exactly, and the
-//! demo command the README gives is the one that runs it.
+//! overlay without losing one, and the PNG shows all four stages exactly;
+//! killed effects come back while capture runs on, as another terminal sees;
+//! and the demo command the README gives is the one that runs it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,8 +16,8 @@ use integration_tests::{
 };
 use serde_json::Value;
 
-/// Both tests run seven workers; one at a time keeps a 2-core machine from
-/// dropping frames because of the other test rather than plexus.
+/// Each test runs seven workers; one at a time keeps a 2-core machine from
+/// dropping frames because of another test rather than plexus.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const FRAMES: u64 = 600;
@@ -199,7 +200,8 @@ fn the_demo_command_in_the_readme_runs_the_mixed_pipeline() {
     );
 
     // The script builds the release binaries first; CI has built them
-    // already (scripts/test), so this costs a cargo up-to-date check.
+    // already (scripts/test), so this costs a cargo up-to-date check. Like a
+    // user's run, it writes its PNGs to the repository's plexus-out/.
     let started = SystemTime::now();
     let demo = spawn_program(
         &root.join(&commands[0]),
