@@ -11,6 +11,7 @@ use crate::catalog::Catalog;
 use crate::client;
 use crate::error::UserError;
 use crate::launch::Launcher;
+use crate::package::commands::{self as package_commands, PkgCommand};
 use crate::pipeline::Pipeline;
 use crate::plan::{plan, Plan};
 use crate::runtime::{self, Outcome, RunOptions};
@@ -73,6 +74,28 @@ pub enum Commands {
         /// The pipeline file (YAML).
         pipeline: PathBuf,
     },
+    /// Pack a package directory into a .plexpkg archive.
+    ///
+    /// The archive holds the manifest, what the package's runtimes need (a
+    /// Rust plugin's built library, Python modules and requirement files,
+    /// TypeScript files) and a SHA256SUMS list. Packing the same directory
+    /// twice gives the same bytes.
+    Pack {
+        /// The package directory (with a plexus.yaml).
+        dir: PathBuf,
+        /// Where to write the archive [default: ./<name>-<version>.plexpkg].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Install, list, inspect and remove packages in the package store.
+    ///
+    /// The store is $PLEXUS_DATA_DIR/packages, else
+    /// $XDG_DATA_HOME/plexus/packages, else ~/.local/share/plexus/packages.
+    /// Pipelines name installed packages as `name` or `name@version`.
+    Pkg {
+        #[command(subcommand)]
+        command: PkgCommand,
+    },
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -118,6 +141,8 @@ pub fn execute(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
+        Commands::Pack { dir, output } => package_commands::pack_command(&dir, output.as_deref()),
+        Commands::Pkg { command } => package_commands::run(command),
         Commands::Restart { worker, runtime } => ask(runtime.as_deref(), |reply_to| {
             ControlRequest::RestartWorker { worker, reply_to }
         }),

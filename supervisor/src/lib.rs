@@ -5,13 +5,13 @@
 pub mod catalog;
 pub mod cli;
 pub mod client;
-pub mod config_schema;
 pub mod deno;
 pub mod dylib;
 pub mod error;
 pub mod installer;
 pub mod launch;
 pub mod manifest;
+pub mod package;
 pub mod pipeline;
 pub mod plan;
 pub mod python_env;
