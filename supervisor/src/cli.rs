@@ -15,6 +15,7 @@ use crate::package::commands::{self as package_commands, PkgCommand};
 use crate::pipeline::Pipeline;
 use crate::plan::{plan, Plan};
 use crate::runtime::{self, Outcome, RunOptions};
+use crate::schemas::{self, SchemasCommand};
 use crate::summary;
 
 #[derive(Debug, Parser)]
@@ -73,6 +74,11 @@ pub enum Commands {
     Validate {
         /// The pipeline file (YAML).
         pipeline: PathBuf,
+    },
+    /// List the frame schemas ports may name, or describe one.
+    Schemas {
+        #[command(subcommand)]
+        command: SchemasCommand,
     },
     /// Pack a package directory into a .plexpkg archive.
     ///
@@ -141,6 +147,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
+        Commands::Schemas { command } => Ok(schemas::run(command)?),
         Commands::Pack { dir, output } => package_commands::pack_command(&dir, output.as_deref()),
         Commands::Pkg { command } => package_commands::run(command),
         Commands::Restart { worker, runtime } => ask(runtime.as_deref(), |reply_to| {

@@ -17,4 +17,5 @@ pub mod plan;
 pub mod python_env;
 pub mod restart;
 pub mod runtime;
+pub mod schemas;
 pub mod summary;
