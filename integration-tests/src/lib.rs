@@ -6,6 +6,7 @@ pub mod bench;
 pub mod expect;
 pub mod process;
 pub mod residue;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 

@@ -15,6 +15,7 @@ use crate::package::commands::{self as package_commands, PkgCommand};
 use crate::pipeline::Pipeline;
 use crate::plan::{plan, Plan};
 use crate::runtime::{self, Outcome, RunOptions};
+use crate::scaffold::{self, Lang};
 use crate::schemas::{self, SchemasCommand};
 use crate::summary;
 
@@ -74,6 +75,22 @@ pub enum Commands {
     Validate {
         /// The pipeline file (YAML).
         pipeline: PathBuf,
+    },
+    /// Create a processor package that builds, packs and runs as it is.
+    ///
+    /// NAME is the package name (e.g. acme.brighten); it is also the
+    /// processor's type and the new directory's name. The package holds
+    /// plexus.yaml, a processor that brightens RGBA video, and pipeline.yaml,
+    /// which runs it between the test pattern and a stats sink.
+    New {
+        /// The language of the processor.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// The package name.
+        name: String,
+        /// The directory to create the package in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// List the frame schemas ports may name, or describe one.
     Schemas {
@@ -144,6 +161,15 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 plan.name,
                 plan.processors.len(),
                 plan.workers.len()
+            );
+            Ok(0)
+        }
+        Commands::New { lang, name, dir } => {
+            let created = scaffold::create(lang, &name, &dir)?;
+            println!(
+                "created package `{name}` in {}\nnext: {}",
+                created.display(),
+                scaffold::next_steps(lang, &created)
             );
             Ok(0)
         }

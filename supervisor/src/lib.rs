@@ -17,5 +17,6 @@ pub mod plan;
 pub mod python_env;
 pub mod restart;
 pub mod runtime;
+pub mod scaffold;
 pub mod schemas;
 pub mod summary;
