@@ -51,6 +51,11 @@ pub fn write_pipeline(yaml: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, path)
 }
 
+/// A package shipped in `examples/packages/`.
+pub fn example_package(name: &str) -> PathBuf {
+    workspace().join("examples/packages").join(name)
+}
+
 /// A fixture package of the integration tests.
 pub fn fixture(name: &str) -> PathBuf {
     workspace().join("integration-tests/fixtures").join(name)
