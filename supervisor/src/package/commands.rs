@@ -130,9 +130,7 @@ pub fn run(command: PkgCommand) -> Result<i32> {
             }
         }
         PkgCommand::Remove { package } => {
-            let spec = Spec::parse(&package).ok_or_else(|| {
-                UserError::Plain(format!("`{package}` is not a package name or NAME@VERSION"))
-            })?;
+            let spec = Spec::parse(&package).map_err(UserError::Plain)?;
             let removed = store.remove(&spec)?;
             println!("removed {}@{}", removed.name, removed.version);
         }
@@ -164,11 +162,7 @@ fn inspect(store: &Store, package: &str) -> Result<Value> {
             files,
         ));
     }
-    let spec = Spec::parse(package).ok_or_else(|| {
-        UserError::Plain(format!(
-            "`{package}` is neither a package name, NAME@VERSION nor a .plexpkg file"
-        ))
-    })?;
+    let spec = Spec::parse(package).map_err(UserError::Plain)?;
     let installed = store.find(&spec).map_err(UserError::Plain)?;
     let loaded = installed.load()?;
     let mut files = Vec::new();

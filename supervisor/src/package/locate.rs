@@ -26,17 +26,22 @@ pub fn locate(pipeline: &Path, base: &Path, entry: &str) -> Result<Package, User
     if is_archive && path.is_file() {
         return from_archive(&path);
     }
-    match Spec::parse(entry).filter(|_| !is_archive) {
-        Some(spec) => {
-            let installed = Store::open()?
-                .find(&spec)
-                .map_err(|m| UserError::in_file(pipeline, m))?;
-            installed.load()
-        }
-        None => Err(UserError::in_file(
+    let not_found = || {
+        UserError::in_file(
             pipeline,
             format!("package `{entry}` not found (looked in {})", path.display()),
-        )),
+        )
+    };
+    if is_archive || entry.contains('/') {
+        return Err(not_found());
+    }
+    match Spec::parse(entry) {
+        Ok(spec) => Store::open()?
+            .find(&spec)
+            .map_err(|m| UserError::in_file(pipeline, m))?
+            .load(),
+        Err(_) if !entry.contains('@') => Err(not_found()),
+        Err(m) => Err(UserError::in_file(pipeline, m)),
     }
 }
 

@@ -41,13 +41,22 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// `None` when `text` is not of that form.
-    pub fn parse(text: &str) -> Option<Self> {
+    /// The error says what in `text` is not of that form.
+    pub fn parse(text: &str) -> Result<Self, String> {
         let (name, version) = match text.split_once('@') {
-            Some((name, version)) => (name, Some(Version::parse(version).ok()?)),
+            Some((name, version)) => (name, Some(version)),
             None => (text, None),
         };
-        is_package_name(name).then(|| Self {
+        if !is_package_name(name) {
+            return Err(format!("`{text}` is not a package name or NAME@VERSION"));
+        }
+        let version = version
+            .map(|v| {
+                Version::parse(v)
+                    .map_err(|_| format!("`{v}` in `{text}` is not a version like 1.2.0"))
+            })
+            .transpose()?;
+        Ok(Self {
             name: name.to_string(),
             version,
         })
@@ -366,8 +375,12 @@ mod tests {
         let s = Spec::parse("acme.fx@1.2.0").unwrap();
         assert_eq!((s.name.as_str(), s.version.unwrap().minor), ("acme.fx", 2));
         assert!(Spec::parse("acme.fx").unwrap().version.is_none());
-        for bad in ["acme.fx@1.2", "./acme", "Acme", "a@b@c", "x.plexpkg/y"] {
-            assert!(Spec::parse(bad).is_none(), "{bad}");
+        assert_eq!(
+            Spec::parse("acme.fx@1.2").unwrap_err(),
+            "`1.2` in `acme.fx@1.2` is not a version like 1.2.0"
+        );
+        for bad in ["./acme", "Acme", "a@b@c", "x.plexpkg/y"] {
+            assert!(Spec::parse(bad).is_err(), "{bad}");
         }
     }
 }
