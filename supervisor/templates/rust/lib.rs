@@ -15,8 +15,8 @@ impl Processor for {{class}} {
     /// `config` holds the pipeline's `config:` with the defaults from
     /// plexus.yaml filled in, already checked against its ranges.
     fn setup(config: &Value) -> Result<Self, String> {
-        let amount = config.get("amount").and_then(Value::as_u64).unwrap_or(40);
-        let amount = u8::try_from(amount).map_err(|_| format!("config `amount` is {amount}, above 255"))?;
+        let amount = config["amount"].as_u64().and_then(|a| u8::try_from(a).ok());
+        let amount = amount.ok_or("config `amount` must be an integer from 0 to 255")?;
         Ok({{class}} { amount })
     }
 
