@@ -69,7 +69,7 @@ const fn field(name: &'static str, meaning: &'static str) -> HeaderField {
 const COMMON_FIELDS: [HeaderField; 3] = [
     field(
         "schema",
-        "the schema's code (see `code`), set by the output port",
+        "the schema's numeric code, set by the output port",
     ),
     field(
         "seq",

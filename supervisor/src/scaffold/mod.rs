@@ -61,6 +61,8 @@ pub fn create(lang: Lang, name: &str, parent: &Path) -> Result<PathBuf, UserErro
         ));
     }
     let staging = parent.join(format!(".{name}.new-{}", std::process::id()));
+    // Left by an earlier plexus with the same pid that was killed half-way.
+    let _ = std::fs::remove_dir_all(&staging);
     let written =
         write_all(&staging, &files(lang, &names)).and_then(|()| std::fs::rename(&staging, &dir));
     written.map_err(|e| {
