@@ -136,3 +136,49 @@ fn python_package_round_trip() {
 fn deno_package_round_trip() {
     round_trip("deno", "acme.brighten-ts");
 }
+
+/// Mistakes with `new` and `schemas` get one sentence and exit 2; `new`
+/// leaves an existing directory as it was.
+#[test]
+fn new_and_schemas_refuse_mistakes_in_one_sentence() {
+    let s = Scratch::new();
+    let existing = s.path().join("acme.fx");
+    std::fs::create_dir(&existing).unwrap();
+    std::fs::write(existing.join("mine.txt"), "keep").unwrap();
+    let before = s.snapshot();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["new", "--lang", "python", "acme.fx"],
+            "acme.fx: already exists",
+        ),
+        (
+            &["new", "--lang", "deno", "Acme FX"],
+            "`Acme FX` is not a package name",
+        ),
+        (
+            &["new", "--lang", "rust", "self"],
+            "`self` is reserved in Rust",
+        ),
+        (
+            &["schemas", "describe", "video/rgb"],
+            "unknown schema `video/rgb`; the known schemas are video/rgba8, video/gray8, bytes",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = plexus(&s, args);
+        assert!(run.refusal().contains(expected), "{args:?}: {}", run.stderr);
+    }
+    assert_eq!(s.snapshot(), before, "a refused `new` wrote nothing");
+
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&s, &["schemas", "list", "--json"])).unwrap();
+    let ids: Vec<&str> = list["schemas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["video/rgba8", "video/gray8", "bytes"]);
+    let rgba = ok(&s, &["schemas", "describe", "video/rgba8"]);
+    assert!(rgba.lines().any(|l| l.starts_with("stride ")), "{rgba}");
+}
