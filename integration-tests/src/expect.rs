@@ -34,6 +34,13 @@ pub fn inverted(rgba: [u8; 4]) -> [u8; 4] {
     [255 - rgba[0], 255 - rgba[1], 255 - rgba[2], rgba[3]]
 }
 
+/// The processor `plexus new` generates: each colour channel plus `amount`,
+/// at most 255; alpha kept.
+pub fn brightened(rgba: [u8; 4], amount: u8) -> [u8; 4] {
+    let up = |c: u8| c.saturating_add(amount);
+    [up(rgba[0]), up(rgba[1]), up(rgba[2]), rgba[3]]
+}
+
 /// `example.frame_counter_bar` at frame `n` of width `w`: white over rows
 /// 0..8 and columns 0..(n mod w), the input elsewhere.
 pub fn with_counter_bar(n: u64, w: u32, x: u32, y: u32, input: [u8; 4]) -> [u8; 4] {
