@@ -17,9 +17,28 @@ pub fn gray_of(rgba: [u8; 4]) -> u8 {
     ((77 * rgba[0] as u32 + 150 * rgba[1] as u32 + 29 * rgba[2] as u32) >> 8) as u8
 }
 
+/// `example.sepia`: the luma above, then R = min(255, 300 l / 256),
+/// G = 230 l / 256, B = 175 l / 256 (integer division), alpha kept.
+pub fn sepia_of(rgba: [u8; 4]) -> [u8; 4] {
+    let l = gray_of(rgba) as u32;
+    [
+        (l * 300 / 256).min(255) as u8,
+        (l * 230 / 256) as u8,
+        (l * 175 / 256) as u8,
+        rgba[3],
+    ]
+}
+
 /// `example.invert` with `keep_alpha`: 255 - each colour channel.
 pub fn inverted(rgba: [u8; 4]) -> [u8; 4] {
     [255 - rgba[0], 255 - rgba[1], 255 - rgba[2], rgba[3]]
+}
+
+/// The processor `plexus new` generates: each colour channel plus `amount`,
+/// at most 255; alpha kept.
+pub fn brightened(rgba: [u8; 4], amount: u8) -> [u8; 4] {
+    let up = |c: u8| c.saturating_add(amount);
+    [up(rgba[0]), up(rgba[1]), up(rgba[2]), rgba[3]]
 }
 
 /// `example.frame_counter_bar` at frame `n` of width `w`: white over rows

@@ -6,10 +6,11 @@ pub mod bench;
 pub mod expect;
 pub mod process;
 pub mod residue;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 
-pub use process::{plexus, spawn_plexus, spawn_plexus_with, PlexusRun, Running};
+pub use process::{plexus, spawn_plexus, spawn_plexus_with, spawn_program, PlexusRun, Running};
 pub use residue::assert_no_residue;
 
 /// The workspace root.
@@ -48,6 +49,11 @@ pub fn write_pipeline(yaml: &str) -> (tempfile::TempDir, PathBuf) {
     let path = tmp.path().join("pipeline.yaml");
     std::fs::write(&path, yaml).expect("writing the pipeline");
     (tmp, path)
+}
+
+/// A package shipped in `examples/packages/`.
+pub fn example_package(name: &str) -> PathBuf {
+    workspace().join("examples/packages").join(name)
 }
 
 /// A fixture package of the integration tests.

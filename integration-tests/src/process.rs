@@ -36,6 +36,14 @@ impl PlexusRun {
         })
     }
 
+    /// The stdout as one JSON object per line (`events --json`, `tap --json`).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`{l}` is not JSON: {e}")))
+            .collect()
+    }
+
     /// The runtime id announced in the log, if the run got that far.
     pub fn runtime_id(&self) -> Option<String> {
         runtime_id_in(&self.stderr)
@@ -103,7 +111,13 @@ pub fn spawn_plexus(args: &[&str], cwd: &Path) -> Running {
 /// environments are cached under the build's target directory unless `env`
 /// says otherwise, so tests share one install and leave the user's cache alone.
 pub fn spawn_plexus_with(args: &[&str], cwd: &Path, env: &[(&str, &Path)]) -> Running {
-    let mut command = Command::new(binary("plexus"));
+    spawn_program(&binary("plexus"), args, cwd, env)
+}
+
+/// Starts `program` (`plexus`, or a script that runs it) as
+/// [`spawn_plexus_with`] starts `plexus`.
+pub fn spawn_program(program: &Path, args: &[&str], cwd: &Path, env: &[(&str, &Path)]) -> Running {
+    let mut command = Command::new(program);
     command.env(
         "PLEXUS_CACHE_DIR",
         crate::bin_dir().join("plexus-test-cache"),
@@ -186,12 +200,17 @@ impl Running {
     }
 
     /// Waits (at most [`DEADLINE`]) for the command to end.
-    pub fn finish(mut self) -> PlexusRun {
+    pub fn finish(self) -> PlexusRun {
+        self.finish_within(DEADLINE)
+    }
+
+    /// Waits (at most `deadline`) for the command to end.
+    pub fn finish_within(mut self, deadline: Duration) -> PlexusRun {
         let child = self.child.as_mut().expect("running");
-        if !wait_with_deadline(child, DEADLINE) {
+        if !wait_with_deadline(child, deadline) {
             self.kill();
             panic!(
-                "plexus {:?} did not finish within {DEADLINE:?}; stderr:\n{}",
+                "plexus {:?} did not finish within {deadline:?}; stderr:\n{}",
                 self.args, self.log
             );
         }

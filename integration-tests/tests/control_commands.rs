@@ -15,6 +15,28 @@ fn a_worker_restarted_on_request_comes_back_and_is_not_a_failure() {
     running.wait_for("processor sink started", Duration::from_secs(30));
     running.wait_for("processor cam started", Duration::from_secs(30));
     let id = running.runtime_id();
+    // Two seconds of frames pass, and the sink's first process reports them.
+    let tapped = plexus(
+        &["tap", "cam.out", "--runtime", &id, "--count", "200"],
+        tmp.path(),
+    );
+    assert_eq!(tapped.code, Some(0), "{}", tapped.stderr);
+    let ps = plexus(&["ps", "--json"], tmp.path()).json();
+    let before = ps["runtimes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .and_then(|r| {
+            r["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["name"] == "sink")
+        })
+        .map(|w| w["processors"][0]["frames_in"].as_u64().unwrap())
+        .unwrap_or_else(|| panic!("no sink in {ps:#}"));
+    assert!(before > 0, "{ps:#}");
 
     let asked = plexus(&["restart", "sink", "--runtime", &id], tmp.path());
     assert_eq!(asked.code, Some(0), "{}", asked.stderr);
@@ -45,6 +67,11 @@ fn a_worker_restarted_on_request_comes_back_and_is_not_a_failure() {
     let summary = run.json();
     assert_eq!(summary["outcome"], "stopped");
     assert_eq!(summary["workers"]["sink"]["restarts"], 1);
+    let total = summary["processors"]["sink"]["frames_in"].as_u64().unwrap();
+    assert!(
+        total >= before,
+        "the summary counts the first process's {before} frames too: {summary:#}"
+    );
     assert!(
         summary["workers"]["sink"]["failure"].is_null(),
         "{summary:#}"

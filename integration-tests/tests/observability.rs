@@ -10,9 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use integration_tests::residue::worker_processes;
-use integration_tests::{
-    assert_no_residue, fixture, plexus, spawn_plexus, write_pipeline, PlexusRun,
-};
+use integration_tests::{assert_no_residue, fixture, plexus, spawn_plexus, write_pipeline};
 use serde_json::Value;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -25,13 +23,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// `cam → relay → sink`, the relay restarted whenever it dies.
 const RESTARTING: &str = "name: watched\nprocessors:\n  cam: { type: builtin.test_pattern, config: { width: 64, height: 48, fps: 100 } }\n  relay: { type: example.grayscale, restart: { policy: always, backoff_ms: 50 } }\n  sink: { type: builtin.stats_sink }\nconnections: [cam.out -> relay.in, relay.out -> sink.in]\n";
-
-fn events_of(run: &PlexusRun) -> Vec<Value> {
-    run.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`{l}` is not JSON: {e}")))
-        .collect()
-}
 
 /// The events that are not periodic stats, as `kind` or `kind:who`.
 fn story(events: &[Value]) -> Vec<String> {
@@ -111,7 +102,7 @@ fn watchers_see_the_whole_life_of_a_run_in_order_and_late_ones_get_the_history()
 
     let late = plexus(&["events", "--runtime", &id, "--json"], tmp.path());
     assert_eq!(late.code, Some(0), "{}", late.stderr);
-    let history = events_of(&late);
+    let history = late.json_lines();
     assert_eq!(history[0]["seq"], 0, "history starts at the beginning");
     assert_eq!(history[0]["kind"], "runtime_started");
     assert_eq!(history[0]["runtime"], id.as_str());
@@ -130,7 +121,7 @@ fn watchers_see_the_whole_life_of_a_run_in_order_and_late_ones_get_the_history()
     assert_eq!(run.json()["outcome"], "stopped");
     assert_eq!(watched.code, Some(0), "{}", watched.stderr);
 
-    let events = events_of(&watched);
+    let events = watched.json_lines();
     let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(
         seqs,
@@ -191,11 +182,7 @@ fn tap_prints_live_frames_and_the_sinks_lose_nothing() {
         tmp.path(),
     );
     assert_eq!(tapped.code, Some(0), "{}", tapped.stderr);
-    let frames: Vec<Value> = tapped
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let frames = tapped.json_lines();
     assert_eq!(frames.len(), 30, "{}", tapped.stdout);
     let seqs: Vec<u64> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
@@ -214,7 +201,8 @@ fn tap_prints_live_frames_and_the_sinks_lose_nothing() {
 
     // Four seconds of frames: the workers' periodic counters were published.
     let watched = watcher.finish();
-    let stats: Vec<Value> = events_of(&watched)
+    let stats: Vec<Value> = watched
+        .json_lines()
         .into_iter()
         .filter(|e| e["kind"] == "processor_stats" && e["processor"] == "sink")
         .collect();
@@ -297,7 +285,8 @@ fn python_and_deno_errors_reach_watchers_with_their_traceback() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let watched = watcher.finish();
     assert_eq!(watched.code, Some(0), "{}", watched.stderr);
-    let errors: Vec<Value> = events_of(&watched)
+    let errors: Vec<Value> = watched
+        .json_lines()
         .into_iter()
         .filter(|e| e["kind"] == "processor_error")
         .collect();

@@ -212,6 +212,37 @@ fn python_hang_is_killed_by_the_heartbeat_and_restarted() {
 }
 
 #[test]
+fn a_slow_processor_drops_frames_but_is_not_taken_for_hung() {
+    // 100 ms a frame against 100 fps for 6 s: the queue never empties, yet
+    // the worker must keep answering pings between frames.
+    let run = run(
+        &fan_out(
+            "faulty-python",
+            "test.py_slow",
+            1,
+            "{ policy: never }",
+            false,
+        ),
+        600,
+    );
+    let log = &run.stderr;
+    assert_eq!(run.code, Some(0), "{log}");
+    let summary = run.json();
+    a_saw_everything(&summary);
+    let crasher = &summary["workers"]["crasher"];
+    assert_eq!(crasher["restarts"], 0, "{crasher}\n{log}");
+    assert_eq!(crasher["last_exit"]["code"], 0, "{crasher}\n{log}");
+    assert!(!log.contains("missed its heartbeat deadline"), "{log}");
+    let taken = summary["processors"]["crasher"]["frames_in"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        taken > 10 && taken < 300,
+        "a slow consumer drops frames: {taken}"
+    );
+}
+
+#[test]
 fn deno_exit_is_restarted_and_frames_flow_again() {
     restarts_and_recovers(dies("faulty-deno", "test.ts_exit", "exited (exit code 3)"));
 }

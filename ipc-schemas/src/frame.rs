@@ -26,6 +26,20 @@ pub struct FrameHeader {
     pub reserved: u32,
 }
 
+impl FrameHeader {
+    /// The field names, in order, as schemas describe them.
+    pub const FIELDS: [&'static str; 8] = [
+        "schema",
+        "format",
+        "seq",
+        "capture_ns",
+        "width",
+        "height",
+        "stride",
+        "reserved",
+    ];
+}
+
 /// Reads `CLOCK_MONOTONIC`, the clock shared by every process on the machine,
 /// so capture-to-sink latency can be computed across workers.
 pub fn monotonic_ns() -> u64 {
@@ -58,6 +72,23 @@ mod tests {
     fn header_layout_is_stable() {
         assert_eq!(std::mem::size_of::<FrameHeader>(), 40);
         assert_eq!(std::mem::align_of::<FrameHeader>(), 8);
+    }
+
+    #[test]
+    fn field_names_match_the_struct() {
+        // Destructuring names every field, so adding or renaming one breaks
+        // this test until FIELDS follows.
+        let FrameHeader {
+            schema: _,
+            format: _,
+            seq: _,
+            capture_ns: _,
+            width: _,
+            height: _,
+            stride: _,
+            reserved: _,
+        } = FrameHeader::default();
+        assert_eq!(FrameHeader::FIELDS.len(), 8);
     }
 
     #[test]

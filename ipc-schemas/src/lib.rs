@@ -17,8 +17,7 @@ pub use control::{
 pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
 pub use names::{NameError, Names};
-pub use schema::Accepts;
-pub use schema::SchemaId;
+pub use schema::{Accepts, HeaderField, SchemaId};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.

@@ -12,9 +12,12 @@ use crate::client;
 use crate::error::UserError;
 use crate::launch::Launcher;
 use crate::observe::{self, TapOptions, WatchOptions};
+use crate::package::commands::{self as package_commands, PkgCommand};
 use crate::pipeline::Pipeline;
 use crate::plan::{plan, Plan};
 use crate::runtime::{self, Outcome, RunOptions};
+use crate::scaffold::{self, Lang};
+use crate::schemas::{self, SchemasCommand};
 use crate::summary;
 
 #[derive(Debug, Parser)]
@@ -115,6 +118,49 @@ pub enum Commands {
         /// The pipeline file (YAML).
         pipeline: PathBuf,
     },
+    /// Create a processor package that builds, packs and runs as it is.
+    ///
+    /// NAME is the package name (e.g. acme.brighten); it is also the
+    /// processor's type and the new directory's name. The package holds
+    /// plexus.yaml, a processor that brightens RGBA video, and pipeline.yaml,
+    /// which runs it between the test pattern and a stats sink.
+    New {
+        /// The language of the processor.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// The package name.
+        name: String,
+        /// The directory to create the package in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// List the frame schemas ports may name, or describe one.
+    Schemas {
+        #[command(subcommand)]
+        command: SchemasCommand,
+    },
+    /// Pack a package directory into a .plexpkg archive.
+    ///
+    /// The archive holds the manifest, what the package's runtimes need (a
+    /// Rust plugin's built library, Python modules and requirement files,
+    /// TypeScript files) and a SHA256SUMS list. Packing the same directory
+    /// twice gives the same bytes.
+    Pack {
+        /// The package directory (with a plexus.yaml).
+        dir: PathBuf,
+        /// Where to write the archive [default: ./<name>-<version>.plexpkg].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Install, list, inspect and remove packages in the package store.
+    ///
+    /// The store is $PLEXUS_DATA_DIR/packages, else
+    /// $XDG_DATA_HOME/plexus/packages, else ~/.local/share/plexus/packages.
+    /// Pipelines name installed packages as `name` or `name@version`.
+    Pkg {
+        #[command(subcommand)]
+        command: PkgCommand,
+    },
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -161,6 +207,18 @@ pub fn execute(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
+        Commands::New { lang, name, dir } => {
+            let created = scaffold::create(lang, &name, &dir)?;
+            println!(
+                "created package `{name}` in {}\nnext: {}",
+                created.display(),
+                scaffold::next_steps(lang, &created)
+            );
+            Ok(0)
+        }
+        Commands::Schemas { command } => Ok(schemas::run(command)?),
+        Commands::Pack { dir, output } => package_commands::pack_command(&dir, output.as_deref()),
+        Commands::Pkg { command } => package_commands::run(command),
         Commands::Restart { worker, runtime } => ask(runtime.as_deref(), |reply_to| {
             ControlRequest::RestartWorker { worker, reply_to }
         }),

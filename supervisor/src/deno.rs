@@ -112,7 +112,7 @@ fn find_or_install() -> Result<PathBuf> {
         return Ok(binary(&home));
     }
     tracing::info!(
-        "deno: not found; installing deno {DENO_VERSION} from the npm registry into {} (first use)",
+        "deno: not found; installing deno {DENO_VERSION} from the npm registry into {} (first use: a download of about 40 MB, which npm reports when done)",
         home.display()
     );
     let parent = home.parent().expect("a versioned directory has a parent");

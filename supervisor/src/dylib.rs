@@ -3,15 +3,17 @@
 //! A manifest names the library file (`entry: libfoo.so`). It is looked up in
 //! the package (`<pkg>/<entry>`, `<pkg>/lib/<entry>`, as a packed archive
 //! ships it) and then in the Cargo target directory the package builds into,
-//! so a plugin under development runs straight after `cargo build`.
+//! so a plugin under development runs straight after `cargo build`. A packed
+//! or installed package is sealed: its library is looked for in it alone.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// Returns the library path or one sentence saying where it was looked for.
-pub fn resolve(package_dir: &Path, entry: &str) -> Result<PathBuf, String> {
+/// Returns the library path or one sentence saying where it was looked for;
+/// `build_dirs` allows the Cargo target directory.
+pub fn resolve(package_dir: &Path, entry: &str, build_dirs: bool) -> Result<PathBuf, String> {
     let mut candidates = vec![package_dir.join(entry), package_dir.join("lib").join(entry)];
-    if let Some(target) = target_dir(package_dir) {
+    if let Some(target) = target_dir(package_dir).filter(|_| build_dirs) {
         candidates.push(target.join("release").join(entry));
         candidates.push(target.join("debug").join(entry));
     }

@@ -10,10 +10,9 @@ use ipc_schemas::names::validate_id;
 use ipc_schemas::{Accepts, Entry, InputSpec, OutputSpec, ProcessorSpec, SchemaId};
 
 use crate::catalog::{Catalog, Origin, TypeInfo};
-use crate::config_schema;
 use crate::dylib;
 use crate::error::UserError;
-use crate::manifest::Runtime;
+use crate::manifest::{self, config as config_schema, Runtime};
 use crate::pipeline::{Pipeline, PipelineFile};
 use crate::restart::RestartSpec;
 
@@ -217,18 +216,14 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
 fn entry_of(info: &TypeInfo) -> Result<Entry, String> {
     match (&info.origin, info.decl.runtime) {
         (Origin::Builtin, _) => Ok(Entry::Builtin),
-        (Origin::Package { dir, .. }, Runtime::Rust) => {
-            dylib::resolve(dir, &info.decl.entry).map(|p| Entry::Dylib {
+        (Origin::Package { dir, sealed, .. }, Runtime::Rust) => {
+            dylib::resolve(dir, &info.decl.entry, !sealed).map(|p| Entry::Dylib {
                 path: p.display().to_string(),
             })
         }
         (Origin::Package { dir, .. }, Runtime::Python) => {
-            let (module, class) = python_entry(&info.decl.entry).ok_or_else(|| {
-                format!(
-                    "type `{}` has entry `{}`; a Python entry is `module:Class`",
-                    info.decl.name, info.decl.entry
-                )
-            })?;
+            let (module, class) =
+                manifest::python_entry(&info.decl.entry).expect("checked with the manifest");
             let package_dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
             Ok(Entry::Python {
                 package_dir: package_dir.display().to_string(),
@@ -238,12 +233,8 @@ fn entry_of(info: &TypeInfo) -> Result<Entry, String> {
             })
         }
         (Origin::Package { dir, .. }, Runtime::Deno) => {
-            let (file, export) = deno_entry(&info.decl.entry).ok_or_else(|| {
-                format!(
-                    "type `{}` has entry `{}`; a TypeScript entry is `file.ts#ExportName`",
-                    info.decl.name, info.decl.entry
-                )
-            })?;
+            let (file, export) =
+                manifest::deno_entry(&info.decl.entry).expect("checked with the manifest");
             let package_dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
             let path = package_dir.join(file);
             if !path.is_file() || !path.starts_with(&package_dir) {
@@ -380,30 +371,6 @@ fn topological<'a>(
         Some(stuck) => Err(stuck.clone()),
         None => Ok(order),
     }
-}
-
-/// Splits `dir/file.ts#Export` into a relative file and an export name.
-fn deno_entry(entry: &str) -> Option<(&str, &str)> {
-    let (file, export) = entry.split_once('#')?;
-    let mut chars = export.chars();
-    let identifier = chars
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
-        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$');
-    let relative =
-        !file.is_empty() && !file.starts_with('/') && !file.split('/').any(|part| part == "..");
-    (identifier && relative).then_some((file, export))
-}
-
-/// Splits `pkg.module:Class` into module and class, both Python identifiers.
-fn python_entry(entry: &str) -> Option<(&str, &str)> {
-    let (module, class) = entry.split_once(':')?;
-    let identifier = |s: &str| {
-        let mut chars = s.chars();
-        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-            && chars.all(|c| c.is_alphanumeric() || c == '_')
-    };
-    (module.split('.').all(identifier) && identifier(class)).then_some((module, class))
 }
 
 fn parse_connection(line: &str) -> Option<Connection> {

@@ -169,6 +169,7 @@ pub fn to_table(plan: &Plan, report: &RunReport) -> String {
     out
 }
 
+/// Rows as left-aligned columns, the first row being the header.
 pub fn render(rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))

@@ -186,6 +186,10 @@ fn configure(
     Ok((slots, wakes))
 }
 
+/// Frames one input may take per turn before commands and the other inputs
+/// get theirs: a full queue.
+const TURN: usize = bus::settings::FRAME_QUEUE;
+
 /// The running state: returns when `Stop` arrives, after draining inputs.
 fn run(
     control: &Control,
@@ -215,37 +219,51 @@ fn run(
 
     let mut errors = Vec::new();
     let mut finished_sources = vec![false; slots.len()];
+    // Inputs whose last turn ended with frames maybe left: served again
+    // without sleeping, but only after commands had their turn, so a
+    // consumer slower than its producer still answers pings and drops
+    // frames (safe overflow) instead of being taken for hung.
+    let mut backlog: Vec<usize> = Vec::new();
     loop {
         let mut control_woke = false;
-        let mut ready_inputs = Vec::new();
+        let mut ready_inputs = std::mem::take(&mut backlog);
         let mut due_sources = Vec::new();
         let mut stats_due = false;
-        waitset
-            .wait_and_process_once(|id| {
-                if id.has_event_from(&control_guard) {
-                    control_woke = true;
+        let busy = !ready_inputs.is_empty();
+        let on_event = |id: WaitSetAttachmentId<Ipc>| {
+            if id.has_event_from(&control_guard) {
+                control_woke = true;
+            }
+            if id.has_event_from(&stats_guard) {
+                stats_due = true;
+            }
+            for (k, guard) in input_guards.iter().enumerate() {
+                if id.has_event_from(guard) {
+                    ready_inputs.push(k);
                 }
-                if id.has_event_from(&stats_guard) {
-                    stats_due = true;
+            }
+            for (slot, guard) in &source_guards {
+                if id.has_event_from(guard) {
+                    due_sources.push(*slot);
                 }
-                for (k, guard) in input_guards.iter().enumerate() {
-                    if id.has_event_from(guard) {
-                        ready_inputs.push(k);
-                    }
-                }
-                for (slot, guard) in &source_guards {
-                    if id.has_event_from(guard) {
-                        due_sources.push(*slot);
-                    }
-                }
-                CallbackProgression::Continue
-            })
-            .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
+            }
+            CallbackProgression::Continue
+        };
+        if busy {
+            waitset.wait_and_process_once_with_timeout(on_event, Duration::ZERO)
+        } else {
+            waitset.wait_and_process_once(on_event)
+        }
+        .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
 
+        ready_inputs.sort_unstable();
+        ready_inputs.dedup();
         for k in ready_inputs {
             let (slot, input, wake) = &wakes[k];
             wake.drain()?;
-            slots[*slot].drain_input(*input, &mut errors)?;
+            if slots[*slot].drain_input(*input, TURN, &mut errors)? {
+                backlog.push(k);
+            }
         }
         for slot in due_sources {
             if !finished_sources[slot] && slots[slot].produce(&mut errors) {

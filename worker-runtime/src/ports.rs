@@ -90,16 +90,18 @@ impl Slot {
         Ok((slot, wakes))
     }
 
-    /// Processes every frame waiting on input `index`.
+    /// Processes the frames waiting on input `index`, at most `budget` of
+    /// them. Returns true when the budget ran out with frames maybe left.
     pub fn drain_input(
         &mut self,
         index: usize,
+        budget: usize,
         errors: &mut Vec<ProcessError>,
-    ) -> Result<(), bus::BusError> {
-        loop {
+    ) -> Result<bool, bus::BusError> {
+        for _ in 0..budget {
             let sample = match self.inputs[index].0.receive()? {
                 Received::Frame(sample) => sample,
-                Received::Empty => break,
+                Received::Empty => return Ok(false),
                 Received::AllBorrowed => {
                     // The processor holds views of earlier frames (a Python
                     // array kept on `self`): this input waits until it lets
@@ -116,7 +118,7 @@ impl Slot {
                             ),
                         });
                     }
-                    break;
+                    return Ok(false);
                 }
             };
             self.stalled[index] = false;
@@ -148,15 +150,17 @@ impl Slot {
                 });
             }
         }
-        Ok(())
+        Ok(true)
     }
 
+    /// Processes everything waiting on every input (at stop: the producers
+    /// have stopped, so the queues are finite).
     pub fn drain_all_inputs(
         &mut self,
         errors: &mut Vec<ProcessError>,
     ) -> Result<(), bus::BusError> {
         for index in 0..self.inputs.len() {
-            self.drain_input(index, errors)?;
+            while self.drain_input(index, usize::MAX, errors)? {}
         }
         Ok(())
     }

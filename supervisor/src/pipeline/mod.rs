@@ -15,7 +15,8 @@ pub use ordered::Ordered;
 #[serde(deny_unknown_fields)]
 pub struct PipelineFile {
     pub name: String,
-    /// Package directories, relative to the pipeline file.
+    /// Package directories or `.plexpkg` files (relative to the pipeline
+    /// file), or installed packages as `name` or `name@version`.
     #[serde(default)]
     pub packages: Vec<String>,
     pub processors: Ordered<ProcessorEntry>,
@@ -50,8 +51,14 @@ impl Pipeline {
     pub fn load(path: &Path) -> Result<Self, UserError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UserError::in_file(path, format!("cannot read the pipeline: {e}")))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses pipeline text; `path` names it in messages and anchors its
+    /// relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, UserError> {
         let file: PipelineFile =
-            serde_yaml_ng::from_str(&text).map_err(|e| UserError::yaml(path, &e))?;
+            serde_yaml_ng::from_str(text).map_err(|e| UserError::yaml(path, &e))?;
         Ok(Self {
             path: path.to_path_buf(),
             file,

@@ -181,10 +181,17 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
             })
             .collect(),
         critical_failure: sup.critical_failure.clone(),
-        stats: sup
-            .workers
+        stats: plan
+            .processors
             .iter()
-            .flat_map(|w| w.stats.iter().map(|s| (s.processor.clone(), s.clone())))
+            .filter_map(|p| {
+                let last = sup
+                    .workers
+                    .iter()
+                    .flat_map(|w| &w.stats)
+                    .find(|s| s.processor == p.spec.id);
+                Some((p.spec.id.clone(), sup.live.totals(&p.spec.id, last)?))
+            })
             .collect(),
     })
 }

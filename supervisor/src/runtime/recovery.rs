@@ -24,6 +24,9 @@ impl Supervisor {
         if was >= WorkerState::Stopped {
             return;
         }
+        for processor in &self.workers[i].processors {
+            self.live.retire(processor);
+        }
         for (processor, input) in self.downstream.get(&name).cloned().unwrap_or_default() {
             self.events
                 .emit(EventKind::InputClosed { processor, input });

@@ -1,6 +1,7 @@
 //! The workers' periodic counters turned into rates: every report becomes a
 //! `processor_stats` event per processor, and the frame rate `plexus ps`
-//! shows.
+//! shows. They also keep what a process counted before it crashed, so the
+//! summary of a restarted processor covers the whole run.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -12,6 +13,8 @@ use ipc_schemas::{EventKind, PortRate, PortStats, ProcessorStats};
 pub struct LiveStats {
     last: BTreeMap<String, (ProcessorStats, Instant)>,
     rates: BTreeMap<String, Vec<PortRate>>,
+    /// Per processor, the sum of the last counters of its ended processes.
+    earlier: BTreeMap<String, ProcessorStats>,
 }
 
 impl LiveStats {
@@ -40,6 +43,36 @@ impl LiveStats {
         events
     }
 
+    /// `processor`'s process ended before the run did: its last counters
+    /// (at most one report interval old) join the processor's totals.
+    pub fn retire(&mut self, processor: &str) {
+        self.rates.remove(processor);
+        if let Some((last, _)) = self.last.remove(processor) {
+            let sum = self
+                .earlier
+                .entry(processor.to_string())
+                .or_insert_with(|| ProcessorStats {
+                    processor: processor.to_string(),
+                    ..Default::default()
+                });
+            add(sum, &last);
+        }
+    }
+
+    /// `processor`'s counters over the whole run: those of its final
+    /// process, `last`, plus what its earlier processes counted.
+    pub fn totals(&self, processor: &str, last: Option<&ProcessorStats>) -> Option<ProcessorStats> {
+        match (self.earlier.get(processor), last) {
+            (None, last) => last.cloned(),
+            (Some(earlier), None) => Some(earlier.clone()),
+            (Some(earlier), Some(last)) => {
+                let mut sum = last.clone();
+                add(&mut sum, earlier);
+                Some(sum)
+            }
+        }
+    }
+
     /// Frames per second of `processor`: of its first output, or for a sink,
     /// of its inputs together.
     pub fn fps(&self, processor: &str) -> f64 {
@@ -59,6 +92,27 @@ impl LiveStats {
             (total(&s.inputs), total(&s.outputs))
         })
     }
+}
+
+/// Adds the counters of `more` to `sum`, port by port; the latency stays
+/// `sum`'s when it has one.
+fn add(sum: &mut ProcessorStats, more: &ProcessorStats) {
+    fn ports(sum: &mut Vec<PortStats>, more: &[PortStats]) {
+        for port in more {
+            match sum.iter_mut().find(|p| p.port == port.port) {
+                Some(p) => {
+                    p.frames += port.frames;
+                    p.seq_gaps += port.seq_gaps;
+                    p.out_of_order += port.out_of_order;
+                }
+                None => sum.push(port.clone()),
+            }
+        }
+    }
+    ports(&mut sum.inputs, &more.inputs);
+    ports(&mut sum.outputs, &more.outputs);
+    sum.errors += more.errors;
+    sum.latency = sum.latency.or(more.latency);
 }
 
 /// Per-port rates since `previous`. Counters restart from zero with a new
@@ -141,5 +195,19 @@ mod tests {
         assert!(live
             .update(vec![counters(10)], t0 + Duration::from_secs(3))
             .is_empty());
+    }
+
+    #[test]
+    fn totals_add_what_crashed_processes_counted() {
+        let mut live = LiveStats::default();
+        let t0 = Instant::now();
+        live.update(vec![counters(40)], t0);
+        live.retire("camera");
+        live.update(vec![counters(5)], t0 + Duration::from_secs(1));
+        live.retire("camera");
+        let total = live.totals("camera", Some(&counters(30))).unwrap();
+        assert_eq!(total.outputs[0].frames, 75);
+        assert_eq!(live.totals("camera", None).unwrap().outputs[0].frames, 45);
+        assert_eq!(live.totals("other", None), None);
     }
 }

@@ -1,5 +1,9 @@
-//! `example.grayscale`: the reference Rust plugin, small enough to read in one
-//! sitting; it turns RGBA8 frames into GRAY8 frames of the same size.
+//! `example.grayscale` and `example.sepia`: the reference Rust plugin, small
+//! enough to read in one sitting. Grayscale turns RGBA8 frames into GRAY8
+//! frames of the same size; sepia (in `sepia.rs`) tones them and stays RGBA8,
+//! so it can feed processors that take colour frames.
+
+mod sepia;
 
 use plexus_plugin_sdk::serde_json::Value;
 use plexus_plugin_sdk::{export_plugin, FrameHeader, InputFrame, OutputPorts, Processor, SchemaId};
@@ -14,13 +18,7 @@ impl Processor for Grayscale {
     }
 
     fn process(&mut self, input: &InputFrame<'_>, out: &mut OutputPorts<'_>) -> Result<(), String> {
-        if input.schema() != Some(SchemaId::VideoRgba8) {
-            return Err(format!(
-                "example.grayscale takes video/rgba8 frames, frame {} has schema code {}",
-                input.header.seq, input.header.schema
-            ));
-        }
-        let layout = Layout::of(&input.header, input.data.len())?;
+        let layout = Layout::of_rgba_input("example.grayscale", input)?;
         let gray = out.loan(OUT, layout.width * layout.height)?;
         rgba_to_gray(input.data, &layout, gray);
         let header = FrameHeader {
@@ -31,7 +29,7 @@ impl Processor for Grayscale {
     }
 }
 
-export_plugin!(Grayscale => "example.grayscale");
+export_plugin!(Grayscale => "example.grayscale", sepia::Sepia => "example.sepia");
 
 /// The pixel geometry of an RGBA8 frame, checked against its byte length.
 #[derive(Debug)]
@@ -43,6 +41,18 @@ struct Layout {
 }
 
 impl Layout {
+    /// The layout of `input`, which must be an RGBA8 frame, for the
+    /// processor `type_name`.
+    fn of_rgba_input(type_name: &str, input: &InputFrame<'_>) -> Result<Layout, String> {
+        if input.schema() != Some(SchemaId::VideoRgba8) {
+            return Err(format!(
+                "{type_name} takes video/rgba8 frames, frame {} has schema code {}",
+                input.header.seq, input.header.schema
+            ));
+        }
+        Layout::of(&input.header, input.data.len())
+    }
+
     fn of(header: &FrameHeader, len: usize) -> Result<Layout, String> {
         let (width, height) = (header.width as usize, header.height as usize);
         let row = width * 4;
@@ -72,21 +82,39 @@ impl Layout {
     }
 }
 
-/// Writes the luma of each pixel of `rgba` into `gray` (tightly packed,
-/// `width * height` bytes) with the BT.601 weights in 8-bit fixed point.
-fn rgba_to_gray(rgba: &[u8], layout: &Layout, gray: &mut [u8]) {
+/// The luma of an RGBA pixel with the BT.601 weights in 8-bit fixed point.
+fn luma(px: &[u8]) -> u8 {
+    let (r, g, b) = (u32::from(px[0]), u32::from(px[1]), u32::from(px[2]));
+    ((77 * r + 150 * g + 29 * b) >> 8) as u8
+}
+
+/// Calls `each(src, dst)` for every pixel of `rgba`, skipping row padding,
+/// where `dst` is that pixel's `channels` bytes in the tightly packed `out`.
+fn for_each_pixel(
+    rgba: &[u8],
+    layout: &Layout,
+    out: &mut [u8],
+    channels: usize,
+    mut each: impl FnMut(&[u8], &mut [u8]),
+) {
     if layout.width == 0 {
         return;
     }
     let rows = rgba
         .chunks(layout.stride)
-        .zip(gray.chunks_exact_mut(layout.width));
+        .zip(out.chunks_exact_mut(layout.width * channels));
     for (src, dst) in rows.take(layout.height) {
-        for (px, g) in src[..layout.width * 4].chunks_exact(4).zip(dst) {
-            let (r, gr, b) = (u32::from(px[0]), u32::from(px[1]), u32::from(px[2]));
-            *g = ((77 * r + 150 * gr + 29 * b) >> 8) as u8;
+        let pixels = src[..layout.width * 4].chunks_exact(4);
+        for (px, d) in pixels.zip(dst.chunks_exact_mut(channels)) {
+            each(px, d);
         }
     }
+}
+
+/// Writes the luma of each pixel of `rgba` into `gray` (tightly packed,
+/// `width * height` bytes).
+fn rgba_to_gray(rgba: &[u8], layout: &Layout, gray: &mut [u8]) {
+    for_each_pixel(rgba, layout, gray, 1, |px, g| g[0] = luma(px));
 }
 
 #[cfg(test)]

@@ -1,29 +1,55 @@
 //! Package manifests (`plexus.yaml`, ARCHITECTURE §7): which processor types
-//! a package offers, in which runtime, with which ports and config.
+//! a package offers, in which runtime, with which ports and config. A
+//! manifest is checked completely when it is read, so everything after
+//! (pipelines, pack, the store) can rely on it.
+
+mod check;
+pub mod config;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::error::UserError;
+pub use check::{deno_entry, is_package_name, python_entry};
+pub use config::{ConfigField, ConfigType};
 
 pub const MANIFEST_FILE: &str = "plexus.yaml";
 
-#[derive(Debug, Deserialize)]
+/// The version of this plexus, which manifests' `plexus:` ranges must admit.
+pub const PLEXUS_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub package: PackageInfo,
     pub processors: Vec<ProcessorDecl>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PackageInfo {
     pub name: String,
+    /// A semver version; YAML may read `1` or `1.0` as numbers, which are
+    /// taken as text so the semver check can name them.
+    #[serde(deserialize_with = "text")]
     pub version: String,
-    /// Required plexus version range.
+    /// Required plexus version range, e.g. `>=0.1`.
     pub plexus: Option<String>,
+    pub description: Option<String>,
+}
+
+impl Manifest {
+    /// The package's version; valid, as every loaded manifest was checked.
+    pub fn version(&self) -> semver::Version {
+        semver::Version::parse(&self.package.version).expect("checked when the manifest was read")
+    }
+
+    /// `name@version`, as users name an installed package.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.package.name, self.version())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -62,12 +88,26 @@ impl Runtime {
     }
 }
 
+/// When a processor's `process` is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// On every frame that arrives.
     Reactive,
+    /// On its own clock (every `interval_ms`, or paced by the processor).
     Continuous,
+    /// Only when asked.
     Manual,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Reactive => "reactive",
+            Mode::Continuous => "continuous",
+            Mode::Manual => "manual",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,36 +134,18 @@ pub struct PortDecl {
     pub schema: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConfigType {
-    Integer,
-    Number,
-    String,
-    Boolean,
-}
-
-/// One key of a processor's config schema.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigField {
-    #[serde(rename = "type")]
-    pub kind: ConfigType,
-    pub default: Option<serde_json::Value>,
-    #[serde(default)]
-    pub required: bool,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-}
-
 /// A manifest and the package directory it describes.
 #[derive(Debug)]
 pub struct Package {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// Packed or installed: everything it runs is inside `dir`, so nothing
+    /// (a plugin library above all) is looked for in a build directory.
+    pub sealed: bool,
 }
 
 impl Package {
+    /// Reads and checks the manifest of the package directory `dir`.
     pub fn load_dir(dir: &Path) -> Result<Self, UserError> {
         if !dir.is_dir() {
             return Err(UserError::in_file(dir, "package directory not found"));
@@ -136,12 +158,36 @@ impl Package {
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
+            sealed: false,
         })
+    }
+
+    pub fn manifest_path(&self) -> PathBuf {
+        self.dir.join(MANIFEST_FILE)
     }
 }
 
+/// Parses and checks a manifest; `path` names it in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Manifest, UserError> {
-    serde_yaml_ng::from_str(text).map_err(|e| UserError::yaml(path, &e))
+    let manifest: Manifest =
+        serde_yaml_ng::from_str(text).map_err(|e| UserError::yaml(path, &e))?;
+    check::manifest(&manifest).map_err(|m| UserError::in_file(path, m))?;
+    Ok(manifest)
+}
+
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        S(String),
+        U(u64),
+        F(f64),
+    }
+    Ok(match Text::deserialize(d)? {
+        Text::S(s) => s,
+        Text::U(n) => n.to_string(),
+        Text::F(n) => format!("{n:?}"),
+    })
 }
 
 #[cfg(test)]
@@ -165,6 +211,7 @@ processors:
         let m = parse(Path::new("plexus.yaml"), text).unwrap();
         assert_eq!(m.processors[0].runtime, Runtime::Python);
         assert_eq!(m.processors[0].config["radius"].max, Some(32.0));
+        assert_eq!(m.id(), "example.effects@1.2.0");
     }
 
     #[test]
@@ -177,5 +224,22 @@ processors:
             err.contains("cobol") && err.contains("plexus.yaml"),
             "{err}"
         );
+    }
+
+    /// Every manifest the repository ships is valid.
+    #[test]
+    fn shipped_manifests_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut seen = 0;
+        for parent in ["examples/packages", "integration-tests/fixtures"] {
+            for dir in std::fs::read_dir(root.join(parent)).unwrap() {
+                let dir = dir.unwrap().path();
+                if dir.join(MANIFEST_FILE).is_file() {
+                    Package::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 3, "found only {seen} manifests");
     }
 }

@@ -1,0 +1,80 @@
+//! A scratch directory with a private package store, so package tests never
+//! touch the user's data directory, and a way to prove a command changed
+//! nothing in it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::process::{spawn_plexus_with, PlexusRun};
+
+/// A temporary directory whose `data/` is `PLEXUS_DATA_DIR` for every
+/// `plexus` it runs; removed when dropped.
+pub struct Scratch {
+    tmp: tempfile::TempDir,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            tmp: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The data directory; packages live in `data/packages/`.
+    pub fn data(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    /// Runs `plexus args` in the scratch directory with its private store.
+    pub fn plexus(&self, args: &[&str]) -> PlexusRun {
+        let data = self.data();
+        spawn_plexus_with(args, self.path(), &[("PLEXUS_DATA_DIR", &data)]).finish()
+    }
+
+    /// Runs `plexus args`, which must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let run = self.plexus(args);
+        assert_eq!(
+            run.code,
+            Some(0),
+            "plexus {args:?} failed; stderr:\n{}",
+            run.stderr
+        );
+        run.stdout
+    }
+
+    /// Every path under the scratch directory, with each file's contents.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+        let mut all = BTreeMap::new();
+        walk(self.path(), &mut all);
+        all
+    }
+}
+
+fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
+    for entry in std::fs::read_dir(dir).expect("reading the scratch directory") {
+        let path = entry.expect("a directory entry").path();
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        if meta.is_dir() {
+            out.insert(path.clone(), None);
+            walk(&path, out);
+        } else {
+            out.insert(path.clone(), Some(std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+}
+
+/// A path as a command-line argument.
+pub fn path_arg(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}

@@ -1,0 +1,352 @@
+//! The flagship pipeline as a newcomer meets it: `examples/mixed` sends every
+//! captured frame through a Rust plugin, a Python effect and a TypeScript
+//! overlay without losing one, and the PNG shows all four stages exactly;
+//! killed effects come back while capture runs on, as another terminal sees;
+//! and the demo command the README gives is the one that runs it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use integration_tests::expect::{
+    inverted, pattern_rgba, read_png, sepia_of, with_counter_bar, Image,
+};
+use integration_tests::{
+    assert_no_residue, example_in, plexus, plexus_checked, spawn_plexus, spawn_program, workspace,
+};
+use serde_json::Value;
+
+/// Each test runs seven workers; one at a time keeps a 2-core machine from
+/// dropping frames because of another test rather than plexus.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const FRAMES: u64 = 600;
+
+/// The processors of `examples/mixed/pipeline.yaml`, by worker runtime.
+const PROCESSORS: [(&str, &str); 7] = [
+    ("camera", "native"),
+    ("capture_stats", "native"),
+    ("sepia", "native"),
+    ("invert", "python"),
+    ("bar", "deno"),
+    ("stats", "native"),
+    ("png", "native"),
+];
+
+#[test]
+fn every_frame_crosses_all_four_stages_and_the_png_shows_each_of_them() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (tmp, path) = mixed_example();
+    let frames = FRAMES.to_string();
+    let run = plexus_checked(
+        &["run", path.to_str().unwrap(), "--frames", &frames, "--json"],
+        tmp.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "completed", "{summary:#}");
+    assert_runs_the_mixed_pipeline(&summary);
+    // Every count at once, so a loss shows where it happened.
+    let counts: Vec<(&str, &Value)> = PROCESSORS
+        .iter()
+        .map(|(name, _)| (*name, &summary["processors"][name]))
+        .collect();
+    let handled_all = |name: &str, p: &Value| {
+        let expected_in = if name == "camera" { 0 } else { FRAMES };
+        let expected_out = match name {
+            "capture_stats" | "stats" | "png" => 0,
+            _ => FRAMES,
+        };
+        p["frames_in"] == expected_in
+            && p["frames_out"] == expected_out
+            && p["dropped"] == 0
+            && p["seq_gaps"] == 0
+            && p["errors"] == 0
+    };
+    assert!(
+        counts.iter().all(|(name, p)| handled_all(name, p)),
+        "every processor handles all {FRAMES} frames: {counts:#?}\n{}",
+        run.stderr
+    );
+
+    // The sink writes every 100th frame: 500 is the last, and latest.png.
+    let last = FRAMES - 100;
+    let image = read_png(&tmp.path().join(format!("png/png-{last:06}.png")));
+    assert_is_frame(&image, last);
+    assert_eq!(
+        read_png(&tmp.path().join("png/latest.png")).pixels,
+        image.pixels
+    );
+}
+
+/// The crash journey (issue 8, "Must show" 2 and 3): while the pipeline
+/// runs, the Python, then the Deno, then the Rust plugin worker is killed
+/// with SIGKILL, found by its pid in `plexus ps --json`. Each comes back and
+/// frames flow through the whole main branch again, the capture branch loses
+/// nothing, a separate `plexus events --follow --json` sees the three crashes
+/// and restarts in order, and `plexus stop` from a third process ends the run
+/// with exit 0.
+#[test]
+fn killed_effects_come_back_capture_loses_nothing_and_a_watcher_sees_it_all() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (tmp, path) = mixed_example();
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    let id = running.runtime_id();
+    for (name, _) in PROCESSORS {
+        running.wait_for(&format!("processor {name} started"), START);
+    }
+    let mut watcher = spawn_plexus(
+        &["events", "--follow", "--json", "--runtime", &id],
+        tmp.path(),
+    );
+    watcher.wait_for(&format!("following runtime {id}"), START);
+
+    let victims = [("invert", "python"), ("bar", "deno"), ("sepia", "native")];
+    for (victim, runtime) in victims {
+        let before = worker_in_ps(tmp.path(), &id, victim);
+        assert_eq!(before["runtime"], runtime, "{before:#}");
+        assert_eq!(before["state"], "running", "{before:#}");
+        assert_eq!(before["restarts"], 0, "{before:#}");
+        let last_seen = *tapped_seqs(tmp.path(), &id, 1).last().unwrap();
+        let pid = before["pid"].as_u64().unwrap() as i32;
+        // SAFETY: kill(2) of a worker of our own run.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+
+        running.wait_for(&format!("worker {victim} restarted (generation 1"), START);
+        let after = worker_in_ps(tmp.path(), &id, victim);
+        assert_ne!(after["pid"], pid, "{after:#}");
+        assert_eq!(after["restarts"], 1, "{after:#}");
+        // Frames leave the last effect again, newer than any before the kill.
+        let seqs = tapped_seqs(tmp.path(), &id, 3);
+        assert!(
+            seqs.iter().all(|&s| s > last_seen),
+            "after {victim} restarted: {seqs:?}, before: {last_seen}"
+        );
+    }
+
+    let stop = plexus(&["stop", "--runtime", &id], tmp.path());
+    assert_eq!(stop.code, Some(0), "{}", stop.stderr);
+    let run = running.finish();
+    let watched = watcher.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "stopped", "{summary:#}");
+    let p = &summary["processors"];
+    let captured = p["camera"]["frames_out"].as_u64().unwrap();
+    assert!(captured > 0, "{summary:#}");
+    assert_eq!(p["capture_stats"]["frames_in"], captured, "{summary:#}");
+    assert_eq!(p["capture_stats"]["dropped"], 0, "{summary:#}");
+    assert_eq!(p["capture_stats"]["seq_gaps"], 0, "{summary:#}");
+    for (victim, _) in victims {
+        assert_eq!(summary["workers"][victim]["restarts"], 1, "{summary:#}");
+    }
+
+    assert_eq!(watched.code, Some(0), "{}", watched.stderr);
+    let events = watched.json_lines();
+    assert_eq!(events[0]["kind"], "runtime_started");
+    assert_eq!(events[0]["runtime"], id.as_str());
+    // The workers' story: the three crashes and restarts, in the order of
+    // the kills, and no other worker leaving before the stop.
+    let story: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e["kind"].as_str(),
+                Some(
+                    "worker_exited" | "worker_restarting" | "worker_restarted" | "runtime_stopping"
+                )
+            )
+        })
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["worker"].as_str().unwrap_or(""),
+            )
+        })
+        .take_while(|(kind, _)| *kind != "runtime_stopping")
+        .collect();
+    let expected: Vec<(&str, &str)> = victims
+        .iter()
+        .flat_map(|(victim, _)| {
+            [
+                ("worker_exited", *victim),
+                ("worker_restarting", *victim),
+                ("worker_restarted", *victim),
+            ]
+        })
+        .collect();
+    assert_eq!(story, expected, "{}", watched.stdout);
+    for exited in events
+        .iter()
+        .filter(|e| e["kind"] == "worker_exited")
+        .take(3)
+    {
+        assert_eq!(exited["status"]["signal"], libc::SIGKILL, "{exited:#}");
+    }
+    assert_eq!(events.last().unwrap()["kind"], "runtime_stopped");
+}
+
+#[test]
+fn the_demo_command_in_the_readme_runs_the_mixed_pipeline() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = workspace();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let commands = first_sh_block(&readme);
+    assert_eq!(
+        commands,
+        ["./scripts/demo", "./scripts/test"],
+        "the README opens with exactly the two commands"
+    );
+
+    // The script builds the release binaries first; CI has built them
+    // already (scripts/test), so this costs a cargo up-to-date check. Like a
+    // user's run, it writes its PNGs to the repository's plexus-out/.
+    let started = SystemTime::now();
+    let demo = spawn_program(
+        &root.join(&commands[0]),
+        &["--frames", "60", "--json"],
+        &root,
+        &[],
+    );
+    let run = demo.finish_within(Duration::from_secs(20 * 60)).checked();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "completed", "{summary:#}");
+    assert_runs_the_mixed_pipeline(&summary);
+    for sink in ["capture_stats", "stats", "png"] {
+        assert_eq!(summary["processors"][sink]["frames_in"], 60, "{sink}");
+    }
+
+    let out = root.join("plexus-out/mixed-demo");
+    let told = format!("are in {}/", out.display());
+    assert!(
+        run.stderr.contains(&told),
+        "the demo says where the PNGs are (`{told}`):\n{}",
+        run.stderr
+    );
+    let latest = std::fs::metadata(out.join("latest.png")).expect("latest.png");
+    assert!(
+        latest.modified().unwrap() >= started,
+        "latest.png was written by this run"
+    );
+}
+
+/// `examples/mixed/pipeline.yaml` copied into a temporary directory, at half
+/// the demo's rate: the tests must not lose frames on a loaded CI machine
+/// with two cores for seven workers, CPython and deno.
+fn mixed_example() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = example_in(tmp.path(), "mixed");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("fps: 60"), "{text}");
+    std::fs::write(&path, text.replace("fps: 60", "fps: 30")).unwrap();
+    (tmp, path)
+}
+
+/// The summary is of `examples/mixed/pipeline.yaml`: its processors, each in
+/// a worker of the right runtime.
+fn assert_runs_the_mixed_pipeline(summary: &Value) {
+    let mut names: Vec<&str> = summary["processors"]
+        .as_object()
+        .expect("processors")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    let mut expected: Vec<&str> = PROCESSORS.iter().map(|(name, _)| *name).collect();
+    expected.sort_unstable();
+    assert_eq!(names, expected, "{summary:#}");
+    for (name, runtime) in PROCESSORS {
+        assert_eq!(summary["workers"][name]["runtime"], runtime, "{name}");
+    }
+}
+
+/// `image` is frame `n` of the test pattern, toned sepia, inverted, with the
+/// frame-counter bar on top, pixel for pixel.
+fn assert_is_frame(image: &Image, n: u64) {
+    assert_eq!((image.width, image.height), (640, 480));
+    assert_eq!(image.color, png::ColorType::Rgba);
+    for y in 0..image.height {
+        for x in 0..image.width {
+            let expected = with_counter_bar(
+                n,
+                image.width,
+                x,
+                y,
+                inverted(sepia_of(pattern_rgba(n, x, y))),
+            );
+            let i = ((y * image.width + x) * 4) as usize;
+            assert_eq!(
+                image.pixels[i..i + 4],
+                expected,
+                "frame {n}, pixel ({x}, {y})"
+            );
+        }
+    }
+}
+
+/// How long a runtime may take to start, or a worker to come back, on a
+/// loaded machine (the first start may install numpy and deno).
+const START: Duration = Duration::from_secs(60);
+
+/// The worker `name` of runtime `id`, as `plexus ps --json` lists it.
+fn worker_in_ps(cwd: &Path, id: &str, name: &str) -> Value {
+    let ps = plexus(&["ps", "--json"], cwd);
+    assert_eq!(ps.code, Some(0), "{}", ps.stderr);
+    let listed = ps.json();
+    listed["runtimes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] == id)
+        .flat_map(|r| r["workers"].as_array().unwrap())
+        .find(|w| w["name"] == name)
+        .unwrap_or_else(|| panic!("no worker {name} of runtime {id} in {listed:#}"))
+        .clone()
+}
+
+/// The sequence numbers of the next `count` frames leaving the last effect
+/// (`bar.out`), as `plexus tap` shows them.
+fn tapped_seqs(cwd: &Path, id: &str, count: u64) -> Vec<u64> {
+    let count = count.to_string();
+    let tap = plexus(
+        &[
+            "tap",
+            "bar.out",
+            "--runtime",
+            id,
+            "--count",
+            &count,
+            "--json",
+        ],
+        cwd,
+    );
+    assert_eq!(tap.code, Some(0), "{}", tap.stderr);
+    let seqs: Vec<u64> = tap
+        .json_lines()
+        .iter()
+        .map(|f| f["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs.len().to_string(), count, "{}", tap.stdout);
+    seqs
+}
+
+/// The commands of the first ```sh block of a Markdown text, without their
+/// comments.
+fn first_sh_block(markdown: &str) -> Vec<String> {
+    let start = markdown.find("```sh\n").expect("a ```sh block") + "```sh\n".len();
+    let block = &markdown[start..];
+    let block = &block[..block.find("```").expect("the block ends")];
+    block
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|command| !command.is_empty())
+        .collect()
+}
+
+#[test]
+fn commands_are_read_from_the_first_sh_block() {
+    let text = "# x\n```yaml\na: 1\n```\n```sh\n./a --b   # does a\n\n./c\n```\n```sh\n./d\n```\n";
+    assert_eq!(first_sh_block(text), ["./a --b", "./c"]);
+}

@@ -1,0 +1,219 @@
+//! What a manifest says that parsing alone cannot check: name formats, the
+//! version and the plexus range, entries that fit their runtime, known
+//! schemas, modes and config schemas. Each failure is one sentence naming
+//! the field; the caller adds the file.
+
+use std::collections::BTreeSet;
+
+use ipc_schemas::names::validate_id;
+use ipc_schemas::{Accepts, SchemaId};
+
+use super::{config, Manifest, Mode, PortDecl, ProcessorDecl, Runtime, PLEXUS_VERSION};
+
+const NAME_RULE: &str =
+    "lowercase words of letters, digits, `_` or `-`, joined by dots, e.g. `acme.filters`";
+
+/// A package or processor type name: dot-separated lowercase words, each
+/// starting with a letter. Such a name is also safe as a directory name.
+pub fn is_package_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.split('.').all(|word| {
+            let mut bytes = word.bytes();
+            bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+                && bytes
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+}
+
+pub fn manifest(m: &Manifest) -> Result<(), String> {
+    let info = &m.package;
+    if !is_package_name(&info.name) {
+        return Err(format!(
+            "package.name `{}` is not a package name ({NAME_RULE})",
+            info.name
+        ));
+    }
+    semver::Version::parse(&info.version).map_err(|e| {
+        format!(
+            "package.version `{}` is not a semantic version like 1.2.0 ({e})",
+            info.version
+        )
+    })?;
+    if let Some(range) = &info.plexus {
+        let req = semver::VersionReq::parse(range).map_err(|e| {
+            format!("package.plexus `{range}` is not a version range like \">=0.1\" ({e})")
+        })?;
+        let this = semver::Version::parse(PLEXUS_VERSION).expect("cargo versions are semver");
+        if !req.matches(&this) {
+            return Err(format!(
+                "package `{}` needs plexus {range}, but this is plexus {PLEXUS_VERSION}",
+                info.name
+            ));
+        }
+    }
+    if m.processors.is_empty() {
+        return Err("the package declares no processors".to_string());
+    }
+    let mut names = BTreeSet::new();
+    for decl in &m.processors {
+        if !names.insert(decl.name.as_str()) {
+            return Err(format!("processor `{}` is declared twice", decl.name));
+        }
+        processor(decl).map_err(|m| format!("processor `{}`: {m}", decl.name))?;
+    }
+    Ok(())
+}
+
+fn processor(decl: &ProcessorDecl) -> Result<(), String> {
+    if !is_package_name(&decl.name) {
+        return Err(format!(
+            "the name is not a processor type name ({NAME_RULE})"
+        ));
+    }
+    entry(decl)?;
+    match (decl.mode, decl.interval_ms) {
+        (Mode::Reactive, _) if decl.inputs.is_empty() => {
+            return Err("mode reactive needs at least one input to react to".to_string())
+        }
+        (Mode::Continuous, Some(0)) => return Err("interval_ms must be at least 1".to_string()),
+        (Mode::Reactive | Mode::Manual, Some(_)) => {
+            return Err(format!(
+                "interval_ms applies to mode continuous, not {}",
+                decl.mode.name()
+            ))
+        }
+        _ => {}
+    }
+    ports("input", &decl.inputs, |s| Accepts::parse(s).is_some())?;
+    ports("output", &decl.outputs, |s| {
+        SchemaId::from_name(s).is_some()
+    })?;
+    for (key, field) in &decl.config {
+        validate_id(key).map_err(|e| format!("config key {e}"))?;
+        config::check_field(key, field)?;
+    }
+    Ok(())
+}
+
+fn ports(kind: &str, list: &[PortDecl], known: impl Fn(&str) -> bool) -> Result<(), String> {
+    let mut seen = BTreeSet::new();
+    for port in list {
+        validate_id(&port.name).map_err(|e| format!("{kind} port {e}"))?;
+        if !seen.insert(port.name.as_str()) {
+            return Err(format!("{kind} `{}` is declared twice", port.name));
+        }
+        if !known(&port.schema) {
+            let names: Vec<&str> = SchemaId::ALL.iter().map(|s| s.name()).collect();
+            return Err(format!(
+                "{kind} `{}` has unknown schema `{}` (known: {})",
+                port.name,
+                port.schema,
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn entry(decl: &ProcessorDecl) -> Result<(), String> {
+    let ok = match decl.runtime {
+        Runtime::Rust => relative_path(&decl.entry),
+        Runtime::Python => python_entry(&decl.entry).is_some(),
+        Runtime::Deno => deno_entry(&decl.entry).is_some(),
+    };
+    if ok {
+        return Ok(());
+    }
+    let form = match decl.runtime {
+        Runtime::Rust => "the plugin library's path inside the package, e.g. `libfoo.so`",
+        Runtime::Python => "`module:Class`",
+        Runtime::Deno => "`file.ts#ExportName`, the file inside the package",
+    };
+    Err(format!(
+        "entry `{}` does not fit runtime {}; it is {form}",
+        decl.entry,
+        decl.runtime.name()
+    ))
+}
+
+/// A path that stays inside the directory it is relative to.
+fn relative_path(path: &str) -> bool {
+    !path.is_empty()
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\\'))
+}
+
+/// Splits `dir/file.ts#Export` into a relative file and an export name.
+pub fn deno_entry(entry: &str) -> Option<(&str, &str)> {
+    let (file, export) = entry.split_once('#')?;
+    let mut chars = export.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    (identifier && relative_path(file)).then_some((file, export))
+}
+
+/// Splits `pkg.module:Class` into module and class, both Python identifiers.
+pub fn python_entry(entry: &str) -> Option<(&str, &str)> {
+    let (module, class) = entry.split_once(':')?;
+    let identifier = |s: &str| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && chars.all(|c| c.is_alphanumeric() || c == '_')
+    };
+    (module.split('.').all(identifier) && identifier(class)).then_some((module, class))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn refusal(package: &str, processor: &str) -> String {
+        let text = format!("package: {{ {package} }}\nprocessors:\n  - {{ {processor} }}\n");
+        super::super::parse(Path::new("plexus.yaml"), &text)
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    const PKG: &str = "name: acme.fx, version: 1.0.0";
+    const PROC: &str = "name: acme.blur, runtime: python, entry: m:C, mode: reactive, inputs: [{ name: in, schema: any }]";
+
+    #[test]
+    fn a_good_manifest_passes() {
+        assert_eq!(refusal(PKG, PROC), "");
+        assert_eq!(refusal(&format!("{PKG}, plexus: \">=0.1\""), PROC), "");
+    }
+
+    #[test]
+    fn each_mistake_is_named() {
+        let cases = [
+            ("name: Acme, version: 1.0.0", PROC, "package.name `Acme`"),
+            ("name: ../x, version: 1.0.0", PROC, "package.name `../x`"),
+            ("name: acme, version: 1.0", PROC, "package.version `1.0`"),
+            ("name: acme, version: one", PROC, "package.version `one`"),
+            (
+                "name: acme, version: 1.0.0, plexus: \">=99\"",
+                PROC,
+                "needs plexus >=99, but this is plexus",
+            ),
+            ("name: acme, version: 1.0.0, plexus: soon", PROC, "package.plexus `soon`"),
+            (PKG, "name: acme.blur, runtime: python, entry: m.py, mode: manual", "entry `m.py` does not fit runtime python"),
+            (PKG, "name: acme.blur, runtime: deno, entry: ../x.ts#X, mode: manual", "entry `../x.ts#X`"),
+            (PKG, "name: acme.blur, runtime: rust, entry: /lib/x.so, mode: manual", "entry `/lib/x.so`"),
+            (PKG, "name: acme.blur, runtime: python, entry: m:C, mode: reactive", "mode reactive needs at least one input"),
+            (PKG, "name: acme.blur, runtime: python, entry: m:C, mode: manual, interval_ms: 5", "interval_ms applies to mode continuous"),
+            (PKG, "name: acme.blur, runtime: python, entry: m:C, mode: manual, outputs: [{ name: out, schema: video/rgb565 }]", "output `out` has unknown schema `video/rgb565`"),
+            (PKG, "name: acme.blur, runtime: python, entry: m:C, mode: manual, config: { k: { type: integer, default: x } }", "processor `acme.blur`: default: config `k` must be of type integer"),
+            (PKG, "name: acme.blur, runtime: python, entry: m:C, mode: sometimes", "unknown variant `sometimes`"),
+        ];
+        for (package, processor, expected) in cases {
+            let err = refusal(package, processor);
+            assert!(
+                err.starts_with("plexus.yaml: ") && err.contains(expected),
+                "{package} / {processor}: {err}"
+            );
+        }
+    }
+}

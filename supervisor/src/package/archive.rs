@@ -1,0 +1,335 @@
+//! Reading a `.plexpkg` archive as if it were hostile: every entry's name,
+//! kind and size is checked before a byte is extracted, every byte is
+//! counted and hashed while it is, and nothing is trusted that the archive's
+//! `SHA256SUMS` does not vouch for.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use zip::ZipArchive;
+
+use crate::error::UserError;
+use crate::manifest::{self, Manifest, MANIFEST_FILE};
+
+/// The entry listing every other entry's sha256, as `sha256sum` prints it.
+pub const SUMS_FILE: &str = "SHA256SUMS";
+/// The largest file a package may hold (uncompressed).
+pub const MAX_ENTRY_BYTES: u64 = 256 << 20;
+/// The largest a package may be in all (uncompressed).
+pub const MAX_TOTAL_BYTES: u64 = 1 << 30;
+pub const MAX_ENTRIES: usize = 10_000;
+/// The manifest and the checksum list are read into memory.
+const MAX_TEXT_BYTES: u64 = 1 << 20;
+
+/// One regular file of an archive, as its central directory declares it.
+#[derive(Debug, Clone)]
+pub struct FileEntry {
+    pub name: String,
+    pub size: u64,
+    index: usize,
+}
+
+pub struct Archive<R> {
+    zip: ZipArchive<R>,
+    label: PathBuf,
+    files: Vec<FileEntry>,
+    dirs: Vec<String>,
+    sums: BTreeMap<String, String>,
+}
+
+impl<R: Read + Seek> Archive<R> {
+    /// Opens an archive and checks its directory and checksum list; `label`
+    /// names it in messages.
+    pub fn open(reader: R, label: &Path) -> Result<Self, UserError> {
+        let err = |m: String| UserError::in_file(label, m);
+        let zip = ZipArchive::new(reader).map_err(|e| {
+            err(format!(
+                "not a readable package archive (a .plexpkg zip), it may be truncated: {e}"
+            ))
+        })?;
+        let mut archive = Self {
+            zip,
+            label: label.to_path_buf(),
+            files: Vec::new(),
+            dirs: Vec::new(),
+            sums: BTreeMap::new(),
+        };
+        archive.read_directory()?;
+        let sums = archive.read_small(SUMS_FILE)?;
+        archive.sums = parse_sums(&sums).map_err(|m| err(format!("{SUMS_FILE}: {m}")))?;
+        if let Some(missing) = archive.sums.keys().find(|n| archive.entry(n).is_none()) {
+            return Err(err(format!(
+                "{SUMS_FILE} lists `{missing}`, which the archive does not hold"
+            )));
+        }
+        if let Some(unlisted) = archive
+            .files
+            .iter()
+            .find(|f| f.name != SUMS_FILE && !archive.sums.contains_key(&f.name))
+        {
+            return Err(err(format!(
+                "entry `{}` has no checksum in {SUMS_FILE}",
+                unlisted.name
+            )));
+        }
+        Ok(archive)
+    }
+
+    /// Checks every entry's name, kind and declared size.
+    fn read_directory(&mut self) -> Result<(), UserError> {
+        let label = self.label.clone();
+        let err = |m: String| UserError::in_file(&label, m);
+        if self.zip.len() > MAX_ENTRIES {
+            return Err(err(format!(
+                "the archive has {} entries, more than the {MAX_ENTRIES} a package may hold",
+                self.zip.len()
+            )));
+        }
+        let mut total = 0u64;
+        let mut seen = std::collections::BTreeSet::new();
+        for index in 0..self.zip.len() {
+            let entry = self
+                .zip
+                .by_index_raw(index)
+                .map_err(|e| err(format!("entry {index} is unreadable: {e}")))?;
+            let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+            let at = |m: &str| err(format!("entry `{name}` {m}"));
+            if !safe_name(&name) {
+                return Err(at(
+                    "has an unsafe path (absolute, `..`, `.` or empty parts); every path must stay inside the package",
+                ));
+            }
+            if entry.encrypted() {
+                return Err(at("is encrypted"));
+            }
+            let kind = entry.unix_mode().map(|m| m & 0o170000).unwrap_or(0);
+            if kind == 0o120000 {
+                return Err(at(
+                    "is a symbolic link; a package archive holds only regular files and directories",
+                ));
+            }
+            let is_dir = entry.is_dir();
+            if !matches!(kind, 0 | 0o100000 | 0o040000) || (kind == 0o040000) != is_dir {
+                return Err(at("is neither a regular file nor a directory"));
+            }
+            let trimmed = name.trim_end_matches('/').to_string();
+            if !seen.insert(trimmed.clone()) {
+                return Err(at("appears twice"));
+            }
+            if is_dir {
+                self.dirs.push(trimmed);
+                continue;
+            }
+            let size = entry.size();
+            if size > MAX_ENTRY_BYTES {
+                return Err(at(&format!(
+                    "declares {size} bytes, more than the {MAX_ENTRY_BYTES} a package file may have"
+                )));
+            }
+            total = total.saturating_add(size);
+            if total > MAX_TOTAL_BYTES {
+                return Err(err(format!(
+                    "the archive declares more than the {MAX_TOTAL_BYTES} bytes a package may hold in all"
+                )));
+            }
+            self.files.push(FileEntry { name, size, index });
+        }
+        Ok(())
+    }
+
+    fn entry(&self, name: &str) -> Option<FileEntry> {
+        self.files.iter().find(|f| f.name == name).cloned()
+    }
+
+    /// The regular files, the checksum list among them.
+    pub fn files(&self) -> &[FileEntry] {
+        &self.files
+    }
+
+    /// An entry the archive must hold, read whole into memory.
+    fn read_small(&mut self, name: &str) -> Result<Vec<u8>, UserError> {
+        let entry = self.entry(name).ok_or_else(|| {
+            UserError::in_file(&self.label, format!("the archive has no `{name}`"))
+        })?;
+        if entry.size > MAX_TEXT_BYTES {
+            return Err(UserError::in_file(
+                &self.label,
+                format!(
+                    "`{name}` is {} bytes, too large to be what it claims",
+                    entry.size
+                ),
+            ));
+        }
+        let mut bytes = Vec::new();
+        self.copy(&entry, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// The package's manifest, verified against its checksum and checked.
+    pub fn manifest(&mut self) -> Result<Manifest, UserError> {
+        let bytes = self.read_small(MANIFEST_FILE)?;
+        let path = PathBuf::from(format!("{}:{MANIFEST_FILE}", self.label.display()));
+        let text = String::from_utf8(bytes)
+            .map_err(|_| UserError::in_file(&path, "the manifest is not UTF-8 text"))?;
+        manifest::parse(&path, &text)
+    }
+
+    /// Reads every file and checks it against its checksum, writing nothing.
+    pub fn verify(&mut self) -> Result<(), UserError> {
+        for entry in self.files.clone() {
+            self.copy(&entry, &mut io::sink())?;
+        }
+        Ok(())
+    }
+
+    /// Extracts every entry into `dest`, an empty directory, verifying each
+    /// file as it is written.
+    pub fn extract(&mut self, dest: &Path) -> Result<(), UserError> {
+        let io_err =
+            |path: &Path, e: io::Error| UserError::in_file(path, format!("cannot write: {e}"));
+        for dir in &self.dirs {
+            let path = dest.join(dir);
+            std::fs::create_dir_all(&path).map_err(|e| io_err(&path, e))?;
+        }
+        for entry in self.files.clone() {
+            let path = dest.join(&entry.name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+            }
+            // create_new: never through something already there.
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&path)
+                .map_err(|e| io_err(&path, e))?;
+            self.copy(&entry, &mut file)?;
+            file.sync_all().map_err(|e| io_err(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Decompresses one file into `out`, refusing more bytes than declared
+    /// and a checksum other than the listed one (the list itself excepted).
+    fn copy(&mut self, entry: &FileEntry, out: &mut impl Write) -> Result<(), UserError> {
+        let label = self.label.clone();
+        let at = |m: String| UserError::in_file(&label, format!("entry `{}` {m}", entry.name));
+        let mut file = self
+            .zip
+            .by_index(entry.index)
+            .map_err(|e| at(format!("cannot be read: {e}")))?;
+        let mut limited = (&mut file).take(entry.size + 1);
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; 64 << 10];
+        let mut count = 0u64;
+        loop {
+            let n = limited
+                .read(&mut buf)
+                .map_err(|e| at(format!("is corrupt: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            count += n as u64;
+            if count > entry.size {
+                return Err(at(format!(
+                    "holds more than the {} bytes its header declares",
+                    entry.size
+                )));
+            }
+            hash.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|e| at(format!("cannot be written out: {e}")))?;
+        }
+        if count != entry.size {
+            return Err(at(format!(
+                "holds {count} bytes, not the {} its header declares",
+                entry.size
+            )));
+        }
+        if entry.name != SUMS_FILE && self.sums.get(&entry.name) != Some(&hex(&hash.finalize())) {
+            return Err(at(format!("does not match its checksum in {SUMS_FILE}")));
+        }
+        Ok(())
+    }
+}
+
+/// A path inside the package: relative, `/`-separated, no empty, `.` or
+/// `..` parts, no backslashes or NULs.
+fn safe_name(name: &str) -> bool {
+    let path = name.strip_suffix('/').unwrap_or(name);
+    !path.is_empty()
+        && path.len() <= 1024
+        && path.split('/').all(|part| {
+            !part.is_empty() && part != "." && part != ".." && !part.contains(['\\', '\0'])
+        })
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `SHA256SUMS` text for `files` (name, sha256), sorted by name.
+pub fn format_sums<'a>(files: impl Iterator<Item = (&'a str, String)>) -> String {
+    let mut lines: Vec<String> = files
+        .map(|(name, sum)| format!("{sum}  {name}\n"))
+        .collect();
+    lines.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    lines.concat()
+}
+
+fn parse_sums(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
+    let mut sums = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let (sum, name) = line
+            .split_once("  ")
+            .filter(|(sum, _)| sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| format!("line {} is not `<sha256>  <path>`", n + 1))?;
+        if sums
+            .insert(name.to_string(), sum.to_ascii_lowercase())
+            .is_some()
+        {
+            return Err(format!("`{name}` is listed twice"));
+        }
+    }
+    Ok(sums)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_names_are_caught() {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\..\\b",
+            "a/./b",
+        ] {
+            assert!(!safe_name(bad), "{bad:?}");
+        }
+        for good in ["plexus.yaml", "lib/libx.so", "pkg/mod/", "a..b"] {
+            assert!(safe_name(good), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn sums_round_trip() {
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        let text = format_sums([("z.py", a.clone()), ("plexus.yaml", b.clone())].into_iter());
+        assert_eq!(text, format!("{b}  plexus.yaml\n{a}  z.py\n"));
+        let sums = parse_sums(text.as_bytes()).unwrap();
+        assert_eq!(sums["z.py"], a);
+        assert!(parse_sums(b"abc  x\n").unwrap_err().contains("line 1"));
+    }
+}

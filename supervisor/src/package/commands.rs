@@ -1,0 +1,302 @@
+//! `plexus pack` and `plexus pkg …`: what each prints and writes.
+
+use std::fs::File;
+use std::io::{BufReader, Cursor};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use super::archive::Archive;
+use super::locate::ARCHIVE_EXTENSION;
+use super::pack::pack;
+use super::store::{Spec, Store};
+use crate::error::UserError;
+use crate::manifest::{Manifest, Package};
+use crate::summary::render;
+
+#[derive(Debug, Subcommand)]
+pub enum PkgCommand {
+    /// Install a package (a .plexpkg file, or a package directory, packed on
+    /// the fly) into the store, after verifying every file's checksum.
+    Install {
+        /// The .plexpkg file or package directory.
+        source: PathBuf,
+    },
+    /// List the installed packages.
+    List {
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what an installed package or a .plexpkg file holds.
+    Inspect {
+        /// NAME, NAME@VERSION or a .plexpkg file.
+        package: String,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an installed package.
+    Remove {
+        /// NAME (when one version is installed) or NAME@VERSION.
+        package: String,
+    },
+}
+
+/// `plexus pack DIR [-o FILE]`.
+pub fn pack_command(dir: &Path, output: Option<&Path>) -> Result<i32> {
+    let packed = pack(dir)?;
+    let output = output.map_or_else(|| PathBuf::from(packed.file_name()), Path::to_path_buf);
+    // Written beside the target and renamed, so a reader never sees half.
+    let partial = output.with_extension(format!("partial-{}", std::process::id()));
+    std::fs::write(&partial, &packed.bytes)
+        .and_then(|()| std::fs::rename(&partial, &output))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            UserError::in_file(&output, format!("cannot write the archive: {e}"))
+        })?;
+    println!(
+        "packed {} ({} files, {} bytes) into {}",
+        packed.manifest.id(),
+        packed.files,
+        packed.bytes.len(),
+        output.display()
+    );
+    Ok(0)
+}
+
+pub fn run(command: PkgCommand) -> Result<i32> {
+    let store = Store::open()?;
+    match command {
+        PkgCommand::Install { source } => {
+            let installed = if source.is_dir() {
+                let packed = pack(&source)?;
+                store.install(&mut Archive::open(Cursor::new(packed.bytes), &source)?)?
+            } else {
+                store.install(&mut open_archive(&source)?)?
+            };
+            println!(
+                "installed {}@{} into {}",
+                installed.name,
+                installed.version,
+                installed.dir.display()
+            );
+        }
+        PkgCommand::List { json } => {
+            let packages: Vec<(Package, String)> = store
+                .installed()
+                .iter()
+                .filter_map(|i| match i.load() {
+                    Ok(p) => Some((p, i.dir.display().to_string())),
+                    Err(e) => {
+                        tracing::warn!("skipping {}@{}: {e}", i.name, i.version);
+                        None
+                    }
+                })
+                .collect();
+            if json {
+                let list: Vec<Value> = packages
+                    .iter()
+                    .map(|(p, dir)| describe(&p.manifest, dir))
+                    .collect();
+                println!("{}", json!({ "store": store.root(), "packages": list }));
+            } else if packages.is_empty() {
+                println!("no packages installed (in {})", store.root().display());
+            } else {
+                let mut rows = vec![["NAME", "VERSION", "PROCESSORS"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()];
+                for (p, _) in &packages {
+                    let m = &p.manifest;
+                    let types: Vec<&str> = m.processors.iter().map(|d| d.name.as_str()).collect();
+                    rows.push(vec![
+                        m.package.name.clone(),
+                        m.version().to_string(),
+                        types.join(", "),
+                    ]);
+                }
+                print!("{}", render(&rows));
+            }
+        }
+        PkgCommand::Inspect { package, json } => {
+            let description = inspect(&store, &package)?;
+            if json {
+                println!("{description}");
+            } else {
+                print!("{}", as_text(&description));
+            }
+        }
+        PkgCommand::Remove { package } => {
+            let spec = Spec::parse(&package).map_err(UserError::Plain)?;
+            let removed = store.remove(&spec)?;
+            println!("removed {}@{}", removed.name, removed.version);
+        }
+    }
+    Ok(0)
+}
+
+fn open_archive(path: &Path) -> Result<Archive<BufReader<File>>> {
+    let file = File::open(path)
+        .map_err(|e| UserError::in_file(path, format!("cannot read the package archive: {e}")))?;
+    Ok(Archive::open(BufReader::new(file), path)?)
+}
+
+/// An archive (verified whole) or an installed package, described with its
+/// files and their sizes.
+fn inspect(store: &Store, package: &str) -> Result<Value> {
+    let path = Path::new(package);
+    if path.is_file() || path.extension().is_some_and(|e| e == ARCHIVE_EXTENSION) {
+        let mut archive = open_archive(path)?;
+        let manifest = archive.manifest()?;
+        archive.verify()?;
+        let files = archive
+            .files()
+            .iter()
+            .map(|f| (f.name.clone(), f.size))
+            .collect();
+        return Ok(with_files(
+            describe(&manifest, &path.display().to_string()),
+            files,
+        ));
+    }
+    let spec = Spec::parse(package).map_err(UserError::Plain)?;
+    let installed = store.find(&spec).map_err(UserError::Plain)?;
+    let loaded = installed.load()?;
+    let mut files = Vec::new();
+    list_files(&installed.dir, &installed.dir, &mut files)
+        .with_context(|| format!("listing {}", installed.dir.display()))?;
+    files.sort();
+    Ok(with_files(
+        describe(&loaded.manifest, &installed.dir.display().to_string()),
+        files,
+    ))
+}
+
+fn with_files(mut description: Value, files: Vec<(String, u64)>) -> Value {
+    description["files"] = files
+        .into_iter()
+        .map(|(path, bytes)| json!({ "path": path, "bytes": bytes }))
+        .collect();
+    description
+}
+
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            list_files(root, &entry.path(), out)?;
+        } else {
+            let name = entry
+                .path()
+                .strip_prefix(root)
+                .expect("under root")
+                .display()
+                .to_string();
+            out.push((name, meta.len()));
+        }
+    }
+    Ok(())
+}
+
+/// The JSON shape of a package in `list --json` and `inspect --json`.
+fn describe(m: &Manifest, location: &str) -> Value {
+    let ports = |ports: &[crate::manifest::PortDecl]| -> Vec<Value> {
+        ports
+            .iter()
+            .map(|p| json!({ "name": p.name, "schema": p.schema }))
+            .collect()
+    };
+    let processors: Vec<Value> = m
+        .processors
+        .iter()
+        .map(|d| {
+            let config: serde_json::Map<String, Value> = d
+                .config
+                .iter()
+                .map(|(k, f)| {
+                    (k.clone(), json!({ "type": f.kind.name(), "default": f.default, "required": f.required, "min": f.min, "max": f.max, "enum": f.choices }))
+                })
+                .collect();
+            json!({
+                "name": d.name, "runtime": d.runtime.name(), "entry": d.entry,
+                "mode": d.mode.name(), "interval_ms": d.interval_ms,
+                "inputs": ports(&d.inputs), "outputs": ports(&d.outputs), "config": config,
+            })
+        })
+        .collect();
+    json!({
+        "name": m.package.name, "version": m.version().to_string(),
+        "plexus": m.package.plexus, "description": m.package.description,
+        "location": location, "processors": processors,
+    })
+}
+
+/// `inspect` for people.
+fn as_text(d: &Value) -> String {
+    let s = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    let mut out = format!("{}@{}\n", s(&d["name"]), s(&d["version"]));
+    if let Some(text) = d["description"].as_str() {
+        out += &format!("  {text}\n");
+    }
+    out += &format!("  plexus:   {}\n", d["plexus"].as_str().unwrap_or("any"));
+    out += &format!("  location: {}\n", s(&d["location"]));
+    for p in d["processors"].as_array().into_iter().flatten() {
+        let ports = |key: &str| {
+            let list: Vec<String> = p[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|port| format!("{} ({})", s(&port["name"]), s(&port["schema"])))
+                .collect();
+            if list.is_empty() {
+                "-".to_string()
+            } else {
+                list.join(", ")
+            }
+        };
+        out += &format!(
+            "processor {}: {} `{}`, {}\n    inputs:  {}\n    outputs: {}\n",
+            s(&p["name"]),
+            s(&p["runtime"]),
+            s(&p["entry"]),
+            s(&p["mode"]),
+            ports("inputs"),
+            ports("outputs")
+        );
+        for (key, field) in p["config"].as_object().into_iter().flatten() {
+            let extras: Vec<String> = ["default", "min", "max", "enum"]
+                .iter()
+                .filter(|k| !field[**k].is_null())
+                .map(|k| format!("{k} {}", field[*k]))
+                .chain(
+                    field["required"]
+                        .as_bool()
+                        .filter(|r| *r)
+                        .map(|_| "required".to_string()),
+                )
+                .collect();
+            out += &format!(
+                "    config {key}: {} {}\n",
+                s(&field["type"]),
+                extras.join(", ")
+            );
+        }
+    }
+    out += "files:\n";
+    for f in d["files"].as_array().into_iter().flatten() {
+        out += &format!(
+            "  {:>10}  {}\n",
+            f["bytes"].as_u64().unwrap_or(0),
+            s(&f["path"])
+        );
+    }
+    out
+}

@@ -1,0 +1,212 @@
+//! `plexus pack`: a package directory into a `.plexpkg` zip holding the
+//! manifest, what its runtimes need and a `SHA256SUMS` list. The same
+//! directory always gives the same bytes: entries sorted, fixed timestamps
+//! and permissions, nothing taken from the machine that packs.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+use super::archive::{self, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES, SUMS_FILE};
+use crate::dylib;
+use crate::error::UserError;
+use crate::manifest::{Manifest, Package, Runtime, MANIFEST_FILE};
+
+/// A packed package, in memory.
+pub struct Packed {
+    pub manifest: Manifest,
+    pub bytes: Vec<u8>,
+    /// Files in the archive, the checksum list included.
+    pub files: usize,
+}
+
+impl Packed {
+    /// `<name>-<version>.plexpkg`.
+    pub fn file_name(&self) -> String {
+        format!(
+            "{}-{}.plexpkg",
+            self.manifest.package.name,
+            self.manifest.version()
+        )
+    }
+}
+
+/// Directories never packed: build output, caches, environments.
+const SKIPPED_DIRS: [&str; 4] = ["target", "__pycache__", "node_modules", "plexus-out"];
+
+pub fn pack(dir: &Path) -> Result<Packed, UserError> {
+    let package = Package::load_dir(dir)?;
+    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    files.insert(MANIFEST_FILE.to_string(), package.manifest_path());
+    let runtimes: Vec<Runtime> = package
+        .manifest
+        .processors
+        .iter()
+        .map(|p| p.runtime)
+        .collect();
+    let wanted = |name: &str| {
+        let top_level_doc = !name.contains('/')
+            && ["README", "LICENSE", "COPYING"]
+                .iter()
+                .any(|d| name.starts_with(d));
+        let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+        top_level_doc
+            || (runtimes.contains(&Runtime::Python)
+                && (ext == "py" || name == "requirements.txt" || name == "pyproject.toml"))
+            || (runtimes.contains(&Runtime::Deno)
+                && (matches!(ext, "ts" | "js" | "mjs")
+                    || name == "deno.json"
+                    || name == "deno.jsonc"))
+    };
+    walk(dir, dir, &wanted, &mut files)?;
+    for decl in package
+        .manifest
+        .processors
+        .iter()
+        .filter(|p| p.runtime == Runtime::Rust)
+    {
+        let library =
+            dylib::resolve(dir, &decl.entry, true).map_err(|_| not_built(dir, &decl.entry))?;
+        files.insert(decl.entry.clone(), library);
+    }
+    let bytes = write_zip(&files)?;
+    Ok(Packed {
+        manifest: package.manifest,
+        bytes,
+        files: files.len() + 1,
+    })
+}
+
+/// Says which crate to build, and how, when a plugin library is missing.
+fn not_built(dir: &Path, entry: &str) -> UserError {
+    let cargo_toml = dir.join("Cargo.toml");
+    let crate_name = std::fs::read_to_string(&cargo_toml)
+        .ok()
+        .and_then(|text| package_name(&text));
+    let how = match crate_name {
+        Some(name) => format!("build crate `{name}` with `cargo build --release -p {name}`"),
+        None => "build it with `cargo build --release`".to_string(),
+    };
+    UserError::in_file(
+        dir,
+        format!(
+            "the plugin library `{entry}` is not built; {how} in {}, then pack again",
+            dir.display()
+        ),
+    )
+}
+
+/// `name` of the `[package]` table of a Cargo.toml.
+fn package_name(cargo_toml: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in cargo_toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if let Some(value) = in_package
+            .then(|| line.strip_prefix("name"))
+            .flatten()
+            .and_then(|rest| rest.trim_start().strip_prefix('='))
+        {
+            return Some(value.trim().trim_matches('"').to_string());
+        }
+    }
+    None
+}
+
+/// Collects the files under `dir` that `wanted` picks, by archive path.
+fn walk(
+    root: &Path,
+    dir: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+    files: &mut BTreeMap<String, PathBuf>,
+) -> Result<(), UserError> {
+    let read_err =
+        |path: &Path, e: std::io::Error| UserError::in_file(path, format!("cannot read: {e}"));
+    let entries = std::fs::read_dir(dir).map_err(|e| read_err(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| read_err(dir, e))?;
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| read_err(&path, e))?;
+        let relative = path
+            .strip_prefix(root)
+            .expect("walked from the root")
+            .to_string_lossy()
+            .into_owned();
+        if meta.is_dir() {
+            let environment = path.join("pyvenv.cfg").exists();
+            if !SKIPPED_DIRS.contains(&name.as_str()) && !environment {
+                walk(root, &path, wanted, files)?;
+            }
+            continue;
+        }
+        if !wanted(&relative) {
+            continue;
+        }
+        if meta.file_type().is_symlink() {
+            let target = path.canonicalize().map_err(|e| read_err(&path, e))?;
+            let inside = root.canonicalize().is_ok_and(|r| target.starts_with(r));
+            if !inside || !target.is_file() {
+                return Err(UserError::in_file(
+                    &path,
+                    "is a symbolic link to something outside the package; copy the file in instead",
+                ));
+            }
+        }
+        files.insert(relative, path);
+    }
+    Ok(())
+}
+
+fn write_zip(files: &BTreeMap<String, PathBuf>) -> Result<Vec<u8>, UserError> {
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .last_modified_time(DateTime::default())
+        .unix_permissions(0o644);
+    let zip_err =
+        |e: zip::result::ZipError| UserError::Plain(format!("cannot build the archive: {e}"));
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let mut sums = Vec::new();
+    let mut total = 0u64;
+    for (name, path) in files {
+        let bytes = std::fs::read(path)
+            .map_err(|e| UserError::in_file(path, format!("cannot read: {e}")))?;
+        let size = bytes.len() as u64;
+        total += size;
+        if size > MAX_ENTRY_BYTES || total > MAX_TOTAL_BYTES {
+            return Err(UserError::in_file(
+                path,
+                format!("is too large to pack (a package file may have {MAX_ENTRY_BYTES} bytes, a package {MAX_TOTAL_BYTES})"),
+            ));
+        }
+        sums.push((name.as_str(), archive::hex(&Sha256::digest(&bytes))));
+        zip.start_file(name.as_str(), options).map_err(zip_err)?;
+        zip.write_all(&bytes)
+            .map_err(|e| UserError::Plain(format!("cannot build the archive: {e}")))?;
+    }
+    zip.start_file(SUMS_FILE, options).map_err(zip_err)?;
+    zip.write_all(archive::format_sums(sums.into_iter()).as_bytes())
+        .map_err(|e| UserError::Plain(format!("cannot build the archive: {e}")))?;
+    Ok(zip.finish().map_err(zip_err)?.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crate_name_is_found() {
+        let toml = "[workspace]\nname = \"no\"\n[package]\nversion = \"1\"\nname = \"grayscale-rust\"\n[lib]\nname = \"x\"\n";
+        assert_eq!(package_name(toml).as_deref(), Some("grayscale-rust"));
+        assert_eq!(package_name("[lib]\nname = \"x\"\n"), None);
+    }
+}

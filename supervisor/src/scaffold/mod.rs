@@ -1,0 +1,253 @@
+//! `plexus new`: a processor package in Rust, Python or TypeScript that
+//! builds, packs and runs in its generated pipeline as it is, so a plugin
+//! author starts from something that works. The files come from
+//! `supervisor/templates/`, embedded when plexus is built.
+
+mod vendor;
+
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+
+use crate::error::UserError;
+use crate::manifest::{self, is_package_name, Runtime};
+
+/// The language of a new package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Deno,
+}
+
+impl Lang {
+    fn runtime(self) -> Runtime {
+        match self {
+            Lang::Rust => Runtime::Rust,
+            Lang::Python => Runtime::Python,
+            Lang::Deno => Runtime::Deno,
+        }
+    }
+}
+
+const MANIFEST: &str = include_str!("../../templates/plexus.yaml");
+const PIPELINE: &str = include_str!("../../templates/pipeline.yaml");
+const README: &str = include_str!("../../templates/README.md");
+const RUST_CARGO: &str = include_str!("../../templates/rust/Cargo.toml.in");
+const RUST_LIB: &str = include_str!("../../templates/rust/lib.rs");
+const RUST_GITIGNORE: &str = include_str!("../../templates/rust/gitignore");
+const PYTHON_PROCESSOR: &str = include_str!("../../templates/python/processor.py");
+const DENO_PROCESSOR: &str = include_str!("../../templates/deno/processor.ts");
+
+/// The file a new package's pipeline is written to.
+pub const PIPELINE_FILE: &str = "pipeline.yaml";
+
+/// Creates package `name` in `parent/name` and returns its directory. The
+/// files are written into a hidden sibling first and renamed into place, so
+/// a failure leaves no half-made package.
+pub fn create(lang: Lang, name: &str, parent: &Path) -> Result<PathBuf, UserError> {
+    let names = Names::of(lang, name)?;
+    if !parent.is_dir() {
+        return Err(UserError::in_file(
+            parent,
+            "is not a directory to create the package in",
+        ));
+    }
+    let dir = parent.join(name);
+    if dir.symlink_metadata().is_ok() {
+        return Err(UserError::in_file(
+            &dir,
+            "already exists; plexus new never overwrites, so choose another name or --dir",
+        ));
+    }
+    let staging = parent.join(format!(".{name}.new-{}", std::process::id()));
+    // Left by an earlier plexus with the same pid that was killed half-way.
+    let _ = std::fs::remove_dir_all(&staging);
+    let written =
+        write_all(&staging, &files(lang, &names)).and_then(|()| std::fs::rename(&staging, &dir));
+    written.map_err(|e| {
+        // Best effort: the staging directory is ours and only half made.
+        let _ = std::fs::remove_dir_all(&staging);
+        UserError::in_file(&dir, format!("cannot create the package: {e}"))
+    })?;
+    Ok(dir)
+}
+
+/// What to do next, for the message `plexus new` prints.
+pub fn next_steps(lang: Lang, dir: &Path) -> String {
+    let build = match lang {
+        Lang::Rust => "cargo build --release && ",
+        Lang::Python | Lang::Deno => "",
+    };
+    format!(
+        "cd {} && {build}plexus run {PIPELINE_FILE} --frames 100",
+        dir.display()
+    )
+}
+
+/// The names a package's files use, derived from its package name.
+#[derive(Debug)]
+struct Names {
+    package: String,
+    /// The processor's class or struct: `acme.edge-glow` gives `EdgeGlow`.
+    class: String,
+    /// The Cargo package (Rust only).
+    crate_name: String,
+    /// The library file the crate builds (Rust only).
+    library: String,
+}
+
+/// Rust keywords and the crates every Rust program sees, which a library
+/// cannot be named.
+const RESERVED_CRATE_NAMES: [&str; 42] = [
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "alloc",
+    "core",
+    "proc_macro",
+    "std",
+    "test",
+];
+
+impl Names {
+    fn of(lang: Lang, package: &str) -> Result<Names, UserError> {
+        if !is_package_name(package) {
+            return Err(UserError::Plain(format!(
+                "`{package}` is not a package name: use lowercase words of letters, digits, `_` or `-`, joined by dots, e.g. `acme.brighten`"
+            )));
+        }
+        let crate_name = package.replace('.', "-");
+        let lib = crate_name.replace('-', "_");
+        if lang == Lang::Rust && RESERVED_CRATE_NAMES.contains(&lib.as_str()) {
+            return Err(UserError::Plain(format!(
+                "`{package}` cannot name a Rust library (`{lib}` is reserved in Rust); add a prefix such as `acme.{package}`"
+            )));
+        }
+        let last = package.rsplit('.').next().unwrap_or(package);
+        let mut class: String = last
+            .split(['-', '_'])
+            .map(|word| {
+                let mut chars = word.chars();
+                chars.next().map_or(String::new(), |first| {
+                    first.to_ascii_uppercase().to_string() + chars.as_str()
+                })
+            })
+            .collect();
+        // Capitalised words that are keywords in Python or Rust.
+        if ["None", "True", "False", "Self"].contains(&class.as_str()) {
+            class.push_str("Processor");
+        }
+        Ok(Names {
+            package: package.to_string(),
+            class,
+            library: format!("lib{lib}.so"),
+            crate_name,
+        })
+    }
+}
+
+/// Every file of a new package, by path inside it.
+fn files(lang: Lang, names: &Names) -> Vec<(String, String)> {
+    let plexus = manifest::PLEXUS_VERSION;
+    let plexus_minor = plexus.rsplit_once('.').map_or(plexus, |(minor, _)| minor);
+    let (entry, language, build) = match lang {
+        Lang::Rust => (
+            names.library.clone(),
+            "Rust",
+            "cargo build --release                        # builds the plugin library\n",
+        ),
+        Lang::Python => (format!("processor:{}", names.class), "Python", ""),
+        Lang::Deno => (
+            format!("processor.ts#{}", names.class),
+            "TypeScript, run by Deno",
+            "",
+        ),
+    };
+    let sdk = vendor::sdk_path();
+    let vars: [(&str, &str); 9] = [
+        ("name", &names.package),
+        ("class", &names.class),
+        ("crate", &names.crate_name),
+        ("runtime", lang.runtime().name()),
+        ("entry", &entry),
+        ("plexus_minor", plexus_minor),
+        ("language", language),
+        ("build", build),
+        ("sdk", &sdk),
+    ];
+    let render = |template: &str| fill(template, &vars);
+    let mut files = vec![
+        (manifest::MANIFEST_FILE.to_string(), render(MANIFEST)),
+        (PIPELINE_FILE.to_string(), render(PIPELINE)),
+        ("README.md".to_string(), render(README)),
+    ];
+    match lang {
+        Lang::Rust => {
+            files.push(("Cargo.toml".to_string(), render(RUST_CARGO)));
+            files.push(("Cargo.lock".to_string(), vendor::CARGO_LOCK.to_string()));
+            files.push((".gitignore".to_string(), RUST_GITIGNORE.to_string()));
+            files.push(("src/lib.rs".to_string(), render(RUST_LIB)));
+            files.extend(vendor::files());
+        }
+        Lang::Python => files.push(("processor.py".to_string(), render(PYTHON_PROCESSOR))),
+        Lang::Deno => files.push(("processor.ts".to_string(), render(DENO_PROCESSOR))),
+    }
+    files
+}
+
+/// Replaces each `{{key}}` in `template`.
+fn fill(template: &str, vars: &[(&str, &str)]) -> String {
+    vars.iter()
+        .fold(template.to_string(), |text, (key, value)| {
+            text.replace(&format!("{{{{{key}}}}}"), value)
+        })
+}
+
+fn write_all(root: &Path, files: &[(String, String)]) -> std::io::Result<()> {
+    for (path, text) in files {
+        let path = root.join(path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
