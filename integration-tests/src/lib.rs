@@ -10,7 +10,10 @@ pub mod store;
 
 use std::path::{Path, PathBuf};
 
-pub use process::{plexus, spawn_plexus, spawn_plexus_with, spawn_program, PlexusRun, Running};
+pub use process::{
+    plexus, ps_runtime, ps_worker, spawn_plexus, spawn_plexus_with, spawn_program, PlexusRun,
+    Running,
+};
 pub use residue::assert_no_residue;
 
 /// The workspace root.

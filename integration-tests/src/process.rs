@@ -257,6 +257,32 @@ impl Drop for Running {
     }
 }
 
+/// Runtime `id` as `plexus ps --json` lists it now.
+pub fn ps_runtime(cwd: &Path, id: &str) -> Value {
+    let ps = plexus(&["ps", "--json"], cwd);
+    assert_eq!(ps.code, Some(0), "{}", ps.stderr);
+    let listed = ps.json();
+    listed["runtimes"]
+        .as_array()
+        .expect("a list of runtimes")
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("runtime {id} not in {listed:#}"))
+        .clone()
+}
+
+/// Worker `name` of runtime `id` as `plexus ps --json` lists it now.
+pub fn ps_worker(cwd: &Path, id: &str, name: &str) -> Value {
+    let runtime = ps_runtime(cwd, id);
+    runtime["workers"]
+        .as_array()
+        .expect("a list of workers")
+        .iter()
+        .find(|w| w["name"] == name)
+        .unwrap_or_else(|| panic!("no worker {name} in {runtime:#}"))
+        .clone()
+}
+
 /// Runs `plexus` with `args` in `cwd` and waits for it, at most [`DEADLINE`].
 pub fn plexus(args: &[&str], cwd: &Path) -> PlexusRun {
     spawn_plexus(args, cwd).finish()

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{assert_no_residue, plexus, spawn_plexus, write_pipeline};
+use integration_tests::{assert_no_residue, plexus, ps_worker, spawn_plexus, write_pipeline};
 
 const PIPELINE: &str = "name: simple\nprocessors:\n  cam: { type: builtin.test_pattern, config: { width: 64, height: 48, fps: 100 } }\n  sink: { type: builtin.stats_sink }\nconnections: [cam.out -> sink.in]\n";
 
@@ -21,22 +21,9 @@ fn a_worker_restarted_on_request_comes_back_and_is_not_a_failure() {
         tmp.path(),
     );
     assert_eq!(tapped.code, Some(0), "{}", tapped.stderr);
-    let ps = plexus(&["ps", "--json"], tmp.path()).json();
-    let before = ps["runtimes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .and_then(|r| {
-            r["workers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|w| w["name"] == "sink")
-        })
-        .map(|w| w["processors"][0]["frames_in"].as_u64().unwrap())
-        .unwrap_or_else(|| panic!("no sink in {ps:#}"));
-    assert!(before > 0, "{ps:#}");
+    let sink = ps_worker(tmp.path(), &id, "sink");
+    let before = sink["processors"][0]["frames_in"].as_u64().unwrap();
+    assert!(before > 0, "{sink:#}");
 
     let asked = plexus(&["restart", "sink", "--runtime", &id], tmp.path());
     assert_eq!(asked.code, Some(0), "{}", asked.stderr);

@@ -12,7 +12,8 @@ use integration_tests::expect::{
     inverted, pattern_rgba, read_png, sepia_of, with_counter_bar, Image,
 };
 use integration_tests::{
-    assert_no_residue, example_in, plexus, plexus_checked, spawn_plexus, spawn_program, workspace,
+    assert_no_residue, example_in, plexus, plexus_checked, ps_worker, spawn_plexus, spawn_program,
+    workspace,
 };
 use serde_json::Value;
 
@@ -103,7 +104,7 @@ fn killed_effects_come_back_capture_loses_nothing_and_a_watcher_sees_it_all() {
 
     let victims = [("invert", "python"), ("bar", "deno"), ("sepia", "native")];
     for (victim, runtime) in victims {
-        let before = worker_in_ps(tmp.path(), &id, victim);
+        let before = ps_worker(tmp.path(), &id, victim);
         assert_eq!(before["runtime"], runtime, "{before:#}");
         assert_eq!(before["state"], "running", "{before:#}");
         assert_eq!(before["restarts"], 0, "{before:#}");
@@ -113,7 +114,7 @@ fn killed_effects_come_back_capture_loses_nothing_and_a_watcher_sees_it_all() {
         assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
 
         running.wait_for(&format!("worker {victim} restarted (generation 1"), START);
-        let after = worker_in_ps(tmp.path(), &id, victim);
+        let after = ps_worker(tmp.path(), &id, victim);
         assert_ne!(after["pid"], pid, "{after:#}");
         assert_eq!(after["restarts"], 1, "{after:#}");
         // Frames leave the last effect again, newer than any before the kill.
@@ -289,22 +290,6 @@ fn assert_is_frame(image: &Image, n: u64) {
 /// How long a runtime may take to start, or a worker to come back, on a
 /// loaded machine (the first start may install numpy and deno).
 const START: Duration = Duration::from_secs(60);
-
-/// The worker `name` of runtime `id`, as `plexus ps --json` lists it.
-fn worker_in_ps(cwd: &Path, id: &str, name: &str) -> Value {
-    let ps = plexus(&["ps", "--json"], cwd);
-    assert_eq!(ps.code, Some(0), "{}", ps.stderr);
-    let listed = ps.json();
-    listed["runtimes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["id"] == id)
-        .flat_map(|r| r["workers"].as_array().unwrap())
-        .find(|w| w["name"] == name)
-        .unwrap_or_else(|| panic!("no worker {name} of runtime {id} in {listed:#}"))
-        .clone()
-}
 
 /// The sequence numbers of the next `count` frames leaving the last effect
 /// (`bar.out`), as `plexus tap` shows them.

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use integration_tests::residue::worker_processes;
-use integration_tests::{assert_no_residue, fixture, plexus, spawn_plexus, write_pipeline};
+use integration_tests::{
+    assert_no_residue, fixture, plexus, ps_runtime, spawn_plexus, write_pipeline,
+};
 use serde_json::Value;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -64,16 +66,7 @@ fn watchers_see_the_whole_life_of_a_run_in_order_and_late_ones_get_the_history()
     running.wait_for("processor sink started", START);
 
     // `ps --json` names exactly the live worker processes of the runtime.
-    let ps = plexus(&["ps", "--json"], tmp.path());
-    assert_eq!(ps.code, Some(0), "{}", ps.stderr);
-    let listed = ps.json();
-    let runtime = listed["runtimes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .unwrap_or_else(|| panic!("runtime {id} not in {listed:#}"))
-        .clone();
+    let runtime = ps_runtime(tmp.path(), &id);
     assert_eq!(runtime["pid"], running.pid());
     assert_eq!(runtime["pipeline"], "watched");
     let mut relay_pid = 0;
