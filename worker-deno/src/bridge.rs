@@ -1,14 +1,17 @@
-//! The channels between the runtime thread, which owns every iceoryx2 object
+//! The hand-over between the runtime thread, which owns every iceoryx2 object
 //! and runs the worker lifecycle, and JavaScript, which calls in through FFI.
 //!
-//! One processor call is one [`Event`] to JavaScript followed by requests
-//! from JavaScript ([`Request::Loan`], [`Request::Send`]) that the runtime
-//! thread serves while it waits, until [`Request::Done`] ends the call. The
-//! runtime thread is inside `Processor::process` the whole time, so the input
-//! frame and the loaned buffers it hands out stay valid until `Done`.
+//! One processor call is one [`Event`] to JavaScript and one outcome back
+//! (`done`). While a `process` call is open the runtime thread is parked
+//! waiting for that outcome, so it lends the call's output ports to the
+//! JavaScript thread, which loans and sends on them directly: one wake-up
+//! each way per frame instead of a round trip per `loan` and per `send`.
+//! The input frame and the loaned buffers stay valid until `done`.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use ipc_schemas::FrameHeader;
@@ -96,36 +99,93 @@ pub struct FrameInfo {
     pub header: FrameHeader,
 }
 
-/// JavaScript → runtime thread.
-#[derive(Debug)]
-pub enum Request {
-    Loan { port: usize, len: usize },
-    Send { port: usize, header: FrameHeader },
-    Done(Result<(), String>),
+/// The output ports of an open `process` call, as the JavaScript thread
+/// uses them. Implemented by the worker's [`Outputs`]; the unit tests lend
+/// fake memory instead.
+pub trait OutputPorts {
+    /// Loans `len` bytes on `port`, giving back a buffer loaned there before.
+    fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], String>;
+    /// Sends the buffer loaned on `port`.
+    fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), String>;
 }
 
-/// Runtime thread → JavaScript, answering a request.
-#[derive(Debug)]
-pub enum Reply {
-    Loaned(Result<(DataPtr, usize), String>),
-    Sent(Result<(), String>),
+impl OutputPorts for Outputs<'_> {
+    fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], String> {
+        Outputs::loan(self, port, len).map_err(|e| e.to_string())
+    }
+
+    fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), String> {
+        Outputs::send(self, port, header).map_err(|e| e.to_string())
+    }
+}
+
+/// The outputs of the open `process` call, lent by the runtime thread,
+/// with their lifetime erased: [`Lend`] keeps the pointer in [`State`] only
+/// while the borrow it came from is alive.
+#[derive(Clone, Copy)]
+struct Lent(NonNull<dyn OutputPorts + 'static>);
+
+// SAFETY: the outputs hold iceoryx2 ports, which are `!Send` because they
+// share non-atomic reference counts (`Rc`, iceoryx2's `SingleThreaded` sync
+// policy for `ipc::Service`) and nothing else: iceoryx2 0.10 keeps no
+// thread-locals and checks no thread identity on the loan and send paths.
+// Non-atomic counts are safe to touch from another thread when no two
+// threads ever do so at once and each hand-over is synchronised, which is
+// what the protocol guarantees: the pointer is only dereferenced by the
+// JavaScript thread with the `State` mutex held, while the runtime thread is
+// parked in `RuntimeEnd::call` and cannot use the ports (they are mutably
+// borrowed by the `Lend`); it is put into `State` (mutex) before the event
+// is sent, and removed (mutex) by `done` before the outcome is sent and by
+// `Lend::drop` before `call` returns. Mutex and channel give the
+// happens-before edges in both directions.
+unsafe impl Send for Lent {}
+
+/// Lends a call's outputs to the JavaScript thread for as long as it lives.
+struct Lend<'a> {
+    state: &'a Mutex<State>,
+    _outputs: PhantomData<&'a mut dyn OutputPorts>,
+}
+
+impl<'a> Lend<'a> {
+    fn new(state: &'a Mutex<State>, outputs: &'a mut dyn OutputPorts) -> Self {
+        let ptr: NonNull<dyn OutputPorts + 'a> = NonNull::from(outputs);
+        // SAFETY: only the trait object's lifetime bound changes; `Drop`
+        // removes the pointer before `'a` ends (see `Lent`).
+        let ptr: NonNull<dyn OutputPorts + 'static> = unsafe { std::mem::transmute(ptr) };
+        lock(state).lent = Some(Lent(ptr));
+        Self {
+            state,
+            _outputs: PhantomData,
+        }
+    }
+}
+
+impl Drop for Lend<'_> {
+    fn drop(&mut self) {
+        // Taken back under the lock: the JavaScript thread is not inside the
+        // outputs once this returns, whether or not it said `done`.
+        lock(self.state).lent = None;
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Creates both ends.
 pub fn pair() -> (RuntimeEnd, JsEnd) {
     let (events_tx, events_rx) = unbounded();
-    let (requests_tx, requests_rx) = unbounded();
-    let (replies_tx, replies_rx) = unbounded();
+    let (done_tx, done_rx) = unbounded();
+    let state = Arc::new(Mutex::default());
     let runtime = RuntimeEnd {
         events: events_tx,
-        requests: requests_rx,
-        replies: replies_tx,
+        done: done_rx,
+        state: Arc::clone(&state),
     };
     let js = JsEnd {
         events: events_rx,
-        requests: requests_tx,
-        replies: replies_rx,
-        state: Mutex::default(),
+        done: done_tx,
+        state,
     };
     (runtime, js)
 }
@@ -133,35 +193,17 @@ pub fn pair() -> (RuntimeEnd, JsEnd) {
 /// The runtime thread's end.
 pub struct RuntimeEnd {
     events: Sender<Event>,
-    requests: Receiver<Request>,
-    replies: Sender<Reply>,
+    done: Receiver<Result<(), String>>,
+    state: Arc<Mutex<State>>,
 }
 
 impl RuntimeEnd {
-    /// Hands `event` to JavaScript and serves its requests until it is done.
-    /// `outputs` are those of the running `process` call, if any.
-    pub fn call(&self, event: Event, mut outputs: Option<&mut Outputs<'_>>) -> Result<(), String> {
+    /// Hands `event` to JavaScript and waits until it is done, lending it
+    /// `outputs` (those of the running `process` call, if any) meanwhile.
+    pub fn call(&self, event: Event, outputs: Option<&mut dyn OutputPorts>) -> Result<(), String> {
+        let _lend = outputs.map(|outputs| Lend::new(&self.state, outputs));
         self.events.send(event).map_err(|_| HOST_GONE.to_string())?;
-        loop {
-            let request = self.requests.recv().map_err(|_| HOST_GONE.to_string())?;
-            let reply = match request {
-                Request::Done(result) => return result,
-                Request::Loan { port, len } => Reply::Loaned(match outputs.as_deref_mut() {
-                    Some(outputs) => outputs
-                        .loan(port, len)
-                        .map(|buf| (DataPtr(buf.as_mut_ptr()), buf.len()))
-                        .map_err(|e| e.to_string()),
-                    None => Err(OUTSIDE_PROCESS.into()),
-                }),
-                Request::Send { port, header } => Reply::Sent(match outputs.as_deref_mut() {
-                    Some(outputs) => outputs.send(port, &header).map_err(|e| e.to_string()),
-                    None => Err(OUTSIDE_PROCESS.into()),
-                }),
-            };
-            self.replies
-                .send(reply)
-                .map_err(|_| HOST_GONE.to_string())?;
-        }
+        self.done.recv().map_err(|_| HOST_GONE.to_string())?
     }
 
     /// Tells JavaScript the lifecycle ended.
@@ -171,7 +213,7 @@ impl RuntimeEnd {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     /// The event `next` returned last.
     current: Option<Event>,
@@ -179,6 +221,8 @@ struct State {
     /// has not been called yet.
     open: bool,
     exited: bool,
+    /// The outputs of the open `process` call, lent by the runtime thread.
+    lent: Option<Lent>,
     /// Per output port, the buffer loaned during the open call and not yet
     /// sent: the runtime keeps it valid until it is sent, the port loans
     /// again, or the call ends.
@@ -189,14 +233,13 @@ struct State {
 /// runs on a Deno-managed thread; everything else on the JavaScript thread.
 pub struct JsEnd {
     events: Receiver<Event>,
-    requests: Sender<Request>,
-    replies: Receiver<Reply>,
-    state: Mutex<State>,
+    done: Sender<Result<(), String>>,
+    state: Arc<Mutex<State>>,
 }
 
 impl JsEnd {
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Waits for the next event and returns its kind.
@@ -268,42 +311,42 @@ impl JsEnd {
             .ok_or_else(|| format!("output {port} has no loaned buffer in this call"))
     }
 
-    /// Sends a request that needs the running `process` call and waits for
-    /// the runtime thread's reply.
-    fn request(&self, request: Request) -> Result<Reply, String> {
-        {
-            let state = self.state();
-            if !(state.open && matches!(state.current, Some(Event::Process { .. }))) {
-                return Err(OUTSIDE_PROCESS.into());
-            }
-        }
-        self.requests
-            .send(request)
-            .map_err(|_| RUNTIME_GONE.to_string())?;
-        self.replies.recv().map_err(|_| RUNTIME_GONE.to_string())
+    /// Runs `f` on the outputs lent by the open `process` call, with the
+    /// state locked for the whole use (see `Lent`).
+    fn with_outputs<T>(
+        &self,
+        f: impl FnOnce(&mut dyn OutputPorts, &mut State) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut state = self.state();
+        let lent = match (&state.current, state.open, state.lent) {
+            (Some(Event::Process { .. }), true, Some(lent)) => lent,
+            _ => return Err(OUTSIDE_PROCESS.into()),
+        };
+        // SAFETY: `lent` is in the state, so the runtime thread is parked in
+        // `call` with these outputs borrowed and unused, and the lock held
+        // until `f` returns keeps it from taking them back meanwhile.
+        let outputs = unsafe { &mut *lent.0.as_ptr() };
+        f(outputs, &mut state)
     }
 
     pub fn loan(&self, port: usize, len: usize) -> Result<(DataPtr, usize), String> {
-        // The runtime gives back a buffer loaned earlier on the port.
-        self.state().loans.remove(&port);
-        match self.request(Request::Loan { port, len })? {
-            Reply::Loaned(Ok(loan)) => {
-                self.state().loans.insert(port, loan);
-                Ok(loan)
-            }
-            Reply::Loaned(Err(e)) => Err(e),
-            other => Err(format!("the runtime answered a loan with {other:?}")),
-        }
+        self.with_outputs(|outputs, state| {
+            // The port gives back a buffer loaned earlier on it.
+            state.loans.remove(&port);
+            let buf = outputs.loan(port, len)?;
+            let loan = (DataPtr(buf.as_mut_ptr()), buf.len());
+            state.loans.insert(port, loan);
+            Ok(loan)
+        })
     }
 
     pub fn send(&self, port: usize, header: FrameHeader) -> Result<(), String> {
-        let result = match self.request(Request::Send { port, header })? {
-            Reply::Sent(result) => result,
-            other => Err(format!("the runtime answered a send with {other:?}")),
-        };
-        // Sent or not, the runtime no longer holds the loan for JavaScript.
-        self.state().loans.remove(&port);
-        result
+        self.with_outputs(|outputs, state| {
+            let result = outputs.send(port, &header);
+            // Sent or not, the port no longer holds the loan for JavaScript.
+            state.loans.remove(&port);
+            result
+        })
     }
 
     /// Ends the open call with its outcome.
@@ -314,9 +357,8 @@ impl JsEnd {
         }
         state.open = false;
         state.loans.clear();
-        self.requests
-            .send(Request::Done(result))
-            .map_err(|_| RUNTIME_GONE.to_string())
+        state.lent = None;
+        self.done.send(result).map_err(|_| RUNTIME_GONE.to_string())
     }
 
     /// Whether the runtime thread reported its end (so it can be joined).
@@ -410,26 +452,29 @@ mod tests {
         assert_eq!(result, Ok(()));
     }
 
-    #[test]
-    fn a_frame_event_is_readable_until_done_and_loans_reach_the_runtime() {
-        let header = FrameHeader {
-            seq: 7,
-            width: 2,
-            ..Default::default()
-        };
-        let event = Event::Process {
+    fn frame_event(header: FrameHeader) -> Event {
+        Event::Process {
             processor: 1,
             port: 2,
             header,
             data: DataPtr(8 as *mut u8),
             len: 16,
+        }
+    }
+
+    #[test]
+    fn a_frame_event_is_readable_until_done() {
+        let header = FrameHeader {
+            seq: 7,
+            width: 2,
+            ..Default::default()
         };
-        let result = serve_once(event, move |js| {
+        let result = serve_once(frame_event(header), move |js| {
             let info = js.event_frame().unwrap();
             assert_eq!((info.processor, info.port, info.len), (1, 2, 16));
             assert_eq!(info.header, header);
             assert_eq!(js.frame_memory().unwrap(), (DataPtr(8 as *mut u8), 16));
-            // The runtime has no outputs for this call: it says so.
+            // The runtime lent no outputs for this call: they are refused.
             assert_eq!(js.loan(0, 4).unwrap_err(), OUTSIDE_PROCESS);
             assert!(js.loan_memory(0).is_err());
             js.done(Ok(())).unwrap();
@@ -439,44 +484,80 @@ mod tests {
         assert_eq!(result, Ok(()));
     }
 
+    /// Output ports over heap memory that record which thread used them.
+    #[derive(Default)]
+    struct FakePorts {
+        buffers: Vec<Vec<u8>>,
+        sent: Vec<(usize, u64)>,
+        users: Vec<std::thread::ThreadId>,
+    }
+
+    impl OutputPorts for FakePorts {
+        fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], String> {
+            self.users.push(std::thread::current().id());
+            if port > 1 {
+                return Err(format!("no output port with index {port}"));
+            }
+            self.buffers.push(vec![0; len]);
+            Ok(self.buffers.last_mut().unwrap())
+        }
+
+        fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), String> {
+            self.users.push(std::thread::current().id());
+            self.sent.push((port, header.seq));
+            Ok(())
+        }
+    }
+
     #[test]
-    fn loans_are_tracked_per_port_until_sent_replaced_or_done() {
+    fn the_javascript_thread_uses_the_lent_outputs_and_tracks_loans_per_port() {
         let (runtime, js) = pair();
         let player = std::thread::spawn(move || {
             assert_eq!(js.next().unwrap(), EVENT_PROCESS);
             let first = js.loan(0, 4).unwrap();
+            assert_eq!(first.1, 4);
             assert_eq!(js.loan_memory(0).unwrap(), first);
             let second = js.loan(0, 8).unwrap();
             assert_eq!(js.loan_memory(0).unwrap(), second, "a new loan replaces");
             js.loan(1, 2).unwrap();
-            js.send(0, FrameHeader::default()).unwrap();
+            assert_eq!(js.loan(5, 2).unwrap_err(), "no output port with index 5");
+            let header = FrameHeader {
+                seq: 9,
+                ..Default::default()
+            };
+            js.send(0, header).unwrap();
             assert!(js.loan_memory(0).is_err(), "sent");
             assert!(js.loan_memory(1).is_ok());
             js.done(Ok(())).unwrap();
             assert!(js.loan_memory(1).is_err(), "the call ended");
+            assert_eq!(js.loan(1, 2).unwrap_err(), OUTSIDE_PROCESS);
+            std::thread::current().id()
         });
-        // Plays the runtime thread with fake memory.
-        let event = Event::Process {
-            processor: 0,
-            port: 0,
-            header: FrameHeader::default(),
-            data: DataPtr(std::ptr::null_mut()),
-            len: 0,
-        };
-        runtime.events.send(event).unwrap();
-        let mut next_address = 0x1000;
-        loop {
-            let reply = match runtime.requests.recv().unwrap() {
-                Request::Loan { len, .. } => {
-                    next_address += 0x1000;
-                    Reply::Loaned(Ok((DataPtr(next_address as *mut u8), len)))
-                }
-                Request::Send { .. } => Reply::Sent(Ok(())),
-                Request::Done(result) => break assert_eq!(result, Ok(())),
-            };
-            runtime.replies.send(reply).unwrap();
-        }
+        let mut ports = FakePorts::default();
+        let event = frame_event(FrameHeader::default());
+        assert_eq!(runtime.call(event, Some(&mut ports)), Ok(()));
+        let js_thread = player.join().unwrap();
+        assert_eq!(ports.sent, [(0, 9)]);
+        assert_eq!(ports.buffers.len(), 3);
+        assert_eq!(ports.users.len(), 5);
+        assert!(ports.users.iter().all(|&user| user == js_thread));
+        assert!(lock(&runtime.state).lent.is_none(), "taken back");
+    }
+
+    #[test]
+    fn outputs_are_taken_back_when_javascript_vanishes_mid_call() {
+        let (runtime, js) = pair();
+        let player = std::thread::spawn(move || {
+            assert_eq!(js.next().unwrap(), EVENT_PROCESS);
+            js.loan(0, 4).unwrap();
+            // Dropped without done().
+        });
+        let mut ports = FakePorts::default();
+        let event = frame_event(FrameHeader::default());
+        assert_eq!(runtime.call(event, Some(&mut ports)), Err(HOST_GONE.into()));
         player.join().unwrap();
+        assert_eq!(ports.buffers.len(), 1);
+        assert!(lock(&runtime.state).lent.is_none());
     }
 
     #[test]

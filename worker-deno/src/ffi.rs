@@ -9,8 +9,8 @@
 //! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit) |
 //! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/exit event: copies up to `cap` bytes, returns the full length |
 //! | `plexus_deno_event_frame` | `(pointer, buffer, u32) -> i32` | writes the frame's [`FrameInfo`] (56 bytes) |
-//! | `plexus_deno_loan` | `(pointer, u32, usize) -> i32` | loans `len` bytes on an output port |
-//! | `plexus_deno_send` | `(pointer, u32, u64, u64, u32, u32, u32, u32) -> i32` | sends the port's loan: port, seq, capture_ns, width, height, stride, format |
+//! | `plexus_deno_loan` | `(pointer, u32, usize) -> i32` | loans `len` bytes on an output port, on the calling thread (only inside a process call) |
+//! | `plexus_deno_send` | `(pointer, u32, u64, u64, u32, u32, u32, u32) -> i32` | sends the port's loan, on the calling thread: port, seq, capture_ns, width, height, stride, format |
 //! | `plexus_deno_done` | `(pointer, bool, buffer, u32) -> i32` | ends the open call; not ok = error message |
 //! | `plexus_deno_error` | `(buffer, u32) -> i32` | the last failure's message, like `event_json` |
 //! | `plexus_deno_close` | `(pointer) -> void` | frees the handle (joins the thread if it ended) |

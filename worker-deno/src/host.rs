@@ -10,7 +10,7 @@ use ipc_schemas::{Entry, ProcessorSpec, SchemaId};
 use serde_json::{json, Map, Value};
 use worker_runtime::{Input, Outputs, Processor, ProcessorHost};
 
-use crate::bridge::{DataPtr, Event, RuntimeEnd};
+use crate::bridge::{DataPtr, Event, OutputPorts, RuntimeEnd};
 
 /// The body of the runtime thread: the whole worker lifecycle, then the
 /// exit event that tells JavaScript to end the process with its code.
@@ -83,7 +83,7 @@ impl Processor for DenoProcessor {
             data: DataPtr(input.data.as_ptr().cast_mut()),
             len: input.data.len(),
         };
-        self.end.call(event, Some(outputs))
+        self.end.call(event, Some(outputs as &mut dyn OutputPorts))
     }
 
     fn teardown(&mut self) {

@@ -5,8 +5,9 @@
 //! lives and dies on that thread. Each processor call the lifecycle makes
 //! becomes an event JavaScript fetches with `plexus_deno_next` (a
 //! `nonblocking` FFI call); while the runtime thread waits for JavaScript to
-//! say it is done, JavaScript loans and sends output buffers through
-//! synchronous FFI calls that the runtime thread serves (see [`bridge`]).
+//! say it is done, it lends the call's output ports to the JavaScript
+//! thread, whose synchronous FFI calls loan and send on them directly (see
+//! [`bridge`]).
 //!
 //! The exported symbols and their contract are listed in [`ffi`]. The same
 //! library is also a small Node-API addon ([`views`]) that gives JavaScript

@@ -4,8 +4,9 @@
 // (plus flags that keep config files and lock files out of it), where <lib>
 // is libplexus_deno.so, with PLEXUS_RUNTIME and PLEXUS_WORKER in the
 // environment (read by the library, so no --allow-env). The library runs the plexus worker
-// lifecycle on its own thread (every iceoryx2 call stays there); this script
-// waits for its events and turns each into a call on a TypeScript processor.
+// lifecycle on its own thread, which owns the iceoryx2 objects; this script
+// waits for its events and turns each into a call on a TypeScript processor
+// (whose loans and sends run on this thread while that thread waits).
 // The FFI contract is documented in worker-deno/src/ffi.rs. The same library
 // is loaded a second time as a Node-API addon for zero-copy views of shared
 // memory (worker-deno/src/views.rs): Deno's own pointer views would need an
