@@ -151,7 +151,23 @@ impl Client {
     }
 }
 
+/// Leaves a runtime that is ending without closing `guest`'s ports and
+/// node: the runtime removes all its files, ours among them, as it ends, and
+/// closing them now would race that removal (iceoryx2 then warns that the
+/// files were already gone). Call it only once the runtime said it stopped,
+/// or its supervisor is dead, since the ports stay counted until then.
+pub fn leave_ending_runtime<T>(guest: T) {
+    std::mem::forget(guest);
+}
+
 /// Sends one request to `runtime` and returns its answer.
 pub fn request(runtime: &str, make: impl FnOnce(String) -> ControlRequest) -> Result<ControlReply> {
-    Client::connect(runtime)?.request(make)
+    let client = Client::connect(runtime)?;
+    let request = make(client.name.clone());
+    let ends_runtime = matches!(request, ControlRequest::Stop { .. });
+    let reply = client.request(|_| request)?;
+    if ends_runtime && matches!(reply, ControlReply::Done { .. }) {
+        leave_ending_runtime(client);
+    }
+    Ok(reply)
 }

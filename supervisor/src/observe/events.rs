@@ -31,27 +31,45 @@ pub fn watch(options: &WatchOptions) -> Result<i32> {
         Some(ControlReply::Watching { .. }) | None => {}
         Some(other) => bail!("runtime {} answered out of turn: {other:?}", runtime.id),
     }
+    let (code, runtime_ended) = print(&runtime, &watcher, options)?;
+    if runtime_ended {
+        client::leave_ending_runtime((watcher, client));
+    }
+    Ok(code)
+}
+
+/// Prints until the end; returns the exit code and whether the runtime ended.
+fn print(
+    runtime: &LiveRuntime,
+    watcher: &EventWatcher,
+    options: &WatchOptions,
+) -> Result<(i32, bool)> {
     let mut printer = Printer::new(options.json);
-    if printer.drain(&watcher)? || !options.follow {
-        return Ok(0);
+    match printer.drain(watcher)? {
+        Drained::RuntimeStopped => return Ok((0, true)),
+        Drained::OutputClosed => return Ok((0, false)),
+        Drained::Open if !options.follow => return Ok((0, false)),
+        Drained::Open => {}
     }
     let waiter = Waiter::new(runtime.pid)?;
     tracing::info!("following runtime {} (Ctrl-C to stop)", runtime.id);
     loop {
         let woken = waiter.wait(watcher.wake())?;
         watcher.wake().drain()?;
-        if printer.drain(&watcher)? {
-            return Ok(0);
+        match printer.drain(watcher)? {
+            Drained::RuntimeStopped => return Ok((0, true)),
+            Drained::OutputClosed => return Ok((0, false)),
+            Drained::Open => {}
         }
         match woken {
             Woken::News => {}
-            Woken::Interrupted => return Ok(0),
+            Woken::Interrupted => return Ok((0, false)),
             Woken::SupervisorGone => {
                 eprintln!(
                     "plexus: runtime {}'s supervisor (pid {}) ended without stopping the runtime",
                     runtime.id, runtime.pid
                 );
-                return Ok(1);
+                return Ok((1, true));
             }
         }
     }
@@ -70,6 +88,14 @@ fn pick(options: &WatchOptions) -> Result<LiveRuntime> {
     Ok(client::choose_runtime(options.runtime.as_deref())?)
 }
 
+/// What printing the waiting events came to.
+enum Drained {
+    Open,
+    RuntimeStopped,
+    /// Nobody reads our output any more (`| head`).
+    OutputClosed,
+}
+
 /// Prints each event once, in sequence order, and says when some were missed.
 struct Printer {
     json: bool,
@@ -81,8 +107,8 @@ impl Printer {
         Self { json, next_seq: 0 }
     }
 
-    /// Prints every event waiting; true once the runtime said it stopped.
-    fn drain(&mut self, watcher: &EventWatcher) -> Result<bool> {
+    /// Prints every event waiting, up to the runtime's last.
+    fn drain(&mut self, watcher: &EventWatcher) -> Result<Drained> {
         let mut out = std::io::stdout().lock();
         while let Some(event) = watcher.try_next()? {
             if event.seq < self.next_seq {
@@ -100,15 +126,14 @@ impl Printer {
             } else {
                 human_line(&event)
             };
-            // A closed stdout (`| head`) ends the watch quietly.
             if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                return Ok(true);
+                return Ok(Drained::OutputClosed);
             }
             if matches!(event.kind, EventKind::RuntimeStopped { .. }) {
-                return Ok(true);
+                return Ok(Drained::RuntimeStopped);
             }
         }
-        Ok(false)
+        Ok(Drained::Open)
     }
 }
 

@@ -58,7 +58,11 @@ pub fn tap(options: &TapOptions) -> Result<i32> {
         }
         match waiter.wait(&wake)? {
             Woken::News => {}
-            Woken::Interrupted | Woken::SupervisorGone => return Ok(0),
+            Woken::Interrupted => return Ok(0),
+            Woken::SupervisorGone => {
+                client::leave_ending_runtime((frames, wake, client));
+                return Ok(0);
+            }
         }
     }
 }
