@@ -117,20 +117,21 @@ impl RuntimeFiles {
     }
 
     /// Removes the files of every runtime whose owning supervisor is dead
-    /// (killed with SIGKILL, say, before it could clean up). Returns the
-    /// prefixes removed.
-    pub fn remove_abandoned() -> Vec<String> {
-        Self::owned()
+    /// (killed with SIGKILL, say, before it could clean up), and says so in
+    /// the log.
+    pub fn remove_abandoned() {
+        for (prefix, _) in Self::owned()
             .into_iter()
             .filter(|(_, pid)| !process_alive(*pid))
-            .map(|(prefix, _)| {
-                RuntimeFiles {
-                    prefix: prefix.clone(),
-                }
-                .remove_all();
-                prefix
-            })
-            .collect()
+        {
+            RuntimeFiles {
+                prefix: prefix.clone(),
+            }
+            .remove_all();
+            tracing::info!(
+                "removed the shared memory of an abandoned runtime ({prefix}*), whose supervisor is gone"
+            );
+        }
     }
 
     /// True while anything of the runtime is still in `/dev/shm`.

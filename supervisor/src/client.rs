@@ -12,7 +12,7 @@ use bus::files::RuntimeFiles;
 use bus::wake::WakeListener;
 use bus::{Bus, Ipc};
 use iceoryx2::prelude::*;
-use ipc_schemas::{ControlReply, ControlRequest, Names};
+use ipc_schemas::{ControlReply, ControlRequest, Names, RuntimeStatus};
 
 use crate::error::UserError;
 
@@ -30,9 +30,7 @@ pub struct LiveRuntime {
 /// Every runtime running now, by id. What runtimes whose supervisor died
 /// left in `/dev/shm` is removed on the way, so it is never listed.
 pub fn live_runtimes() -> Vec<LiveRuntime> {
-    for prefix in RuntimeFiles::remove_abandoned() {
-        tracing::info!("removed the shared memory of an abandoned runtime ({prefix}*), whose supervisor is gone");
-    }
+    RuntimeFiles::remove_abandoned();
     RuntimeFiles::live_runtimes()
         .into_iter()
         .map(|(id, pid)| LiveRuntime { id, pid })
@@ -107,6 +105,14 @@ impl Client {
         match self.try_request(make)? {
             Some(reply) => Ok(reply),
             None => bail!("runtime {} is not taking requests", self.runtime),
+        }
+    }
+
+    /// The runtime's description of itself (`plexus ps`).
+    pub fn status(&self) -> Result<RuntimeStatus> {
+        match self.request(|reply_to| ControlRequest::Status { reply_to })? {
+            ControlReply::Status(status) => Ok(status),
+            other => bail!("runtime {} answered out of turn: {other:?}", self.runtime),
         }
     }
 

@@ -2,22 +2,18 @@
 //! each runtime describes itself on request.
 
 use anyhow::Result;
-use ipc_schemas::{ControlReply, ControlRequest, RuntimeStatus};
+use ipc_schemas::RuntimeStatus;
 use serde_json::{json, Value};
 
-use crate::client;
+use crate::client::{self, Client};
 use crate::summary::render;
 
 /// Prints every live runtime; returns the exit code.
 pub fn ps(json: bool) -> Result<i32> {
     let mut runtimes = Vec::new();
     for runtime in client::live_runtimes() {
-        match client::request(&runtime.id, |reply_to| ControlRequest::Status { reply_to }) {
-            Ok(ControlReply::Status(status)) => runtimes.push(status),
-            Ok(other) => eprintln!(
-                "plexus: runtime {} answered out of turn: {other:?}",
-                runtime.id
-            ),
+        match Client::connect(&runtime.id).and_then(|c| c.status()) {
+            Ok(status) => runtimes.push(status),
             // Starting or stopping right now: it is not listed.
             Err(e) => eprintln!("plexus: runtime {} did not answer: {e:#}", runtime.id),
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use bus::frames::{port_wake_listener, FrameSubscriber, Received};
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::{ControlReply, ControlRequest, FrameHeader, RuntimeStatus, SchemaId};
+use ipc_schemas::{FrameHeader, RuntimeStatus, SchemaId};
 use serde_json::json;
 
 use super::waiting::{Waiter, Woken};
@@ -34,11 +34,7 @@ pub fn tap(options: &TapOptions) -> Result<i32> {
     };
     let runtime = client::choose_runtime(options.runtime.as_deref())?;
     let client = Client::connect(&runtime.id)?;
-    let status = match client.request(|reply_to| ControlRequest::Status { reply_to })? {
-        ControlReply::Status(status) => status,
-        other => bail!("runtime {} answered out of turn: {other:?}", runtime.id),
-    };
-    check_port(&status, processor, port)?;
+    check_port(&client.status()?, processor, port)?;
     let frames = FrameSubscriber::open(client.bus(), processor, port)?;
     let wake = port_wake_listener(client.bus(), processor, port)?;
     let waiter = Waiter::new(runtime.pid)?;

@@ -95,9 +95,7 @@ impl Drop for FilesGuard {
 }
 
 pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<RunReport> {
-    for prefix in RuntimeFiles::remove_abandoned() {
-        tracing::info!("removed the shared memory of an abandoned runtime ({prefix}*), whose supervisor is gone");
-    }
+    RuntimeFiles::remove_abandoned();
     let runtime_id = new_runtime_id();
     let names = Names::new(&runtime_id)?;
     let files = RuntimeFiles::new(&names);
