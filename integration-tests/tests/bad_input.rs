@@ -160,7 +160,7 @@ fn plugin_package(dir: &Path, library: &Path, type_name: &str) {
     std::fs::write(
         dir.join("plexus.yaml"),
         format!(
-            "package: {{ name: test.lib, version: 0.1.0 }}\nprocessors:\n  - name: {type_name}\n    runtime: rust\n    entry: libplugin.so\n    mode: reactive\n    inputs: [{{ name: in, schema: video/rgba8 }}]\n    outputs: [{{ name: out, schema: video/rgba8 }}]\n"
+            "package: {{ name: test.lib, version: 0.1.0 }}\nprocessors:\n  - name: {type_name}\n    language: rust\n    entry: libplugin.so\n    mode: reactive\n    inputs: [{{ name: in, schema: video/rgba8 }}]\n    outputs: [{{ name: out, schema: video/rgba8 }}]\n"
         ),
     )
     .unwrap();

@@ -24,7 +24,7 @@ fn the_deno_example_draws_its_bar_on_every_frame() {
         .as_object()
         .unwrap()
         .iter()
-        .find(|(_, w)| w["runtime"] == "deno");
+        .find(|(_, w)| w["language"] == "deno");
     assert!(overlay.is_some(), "a deno worker ran: {summary:#}");
     for sink in ["stats", "png"] {
         assert_eq!(p[sink]["frames_in"], 300, "{sink}: {summary:#}");

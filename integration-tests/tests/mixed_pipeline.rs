@@ -25,13 +25,13 @@ const FRAMES: u64 = 600;
 
 /// The processors of `examples/mixed/pipeline.yaml`, by worker runtime.
 const PROCESSORS: [(&str, &str); 7] = [
-    ("camera", "native"),
-    ("capture_stats", "native"),
-    ("sepia", "native"),
+    ("camera", "rust"),
+    ("capture_stats", "rust"),
+    ("sepia", "rust"),
     ("invert", "python"),
     ("bar", "deno"),
-    ("stats", "native"),
-    ("png", "native"),
+    ("stats", "rust"),
+    ("png", "rust"),
 ];
 
 #[test]
@@ -102,10 +102,10 @@ fn killed_effects_come_back_capture_loses_nothing_and_a_watcher_sees_it_all() {
     );
     watcher.wait_for(&format!("following runtime {id}"), START);
 
-    let victims = [("invert", "python"), ("bar", "deno"), ("sepia", "native")];
-    for (victim, runtime) in victims {
+    let victims = [("invert", "python"), ("bar", "deno"), ("sepia", "rust")];
+    for (victim, language) in victims {
         let before = ps_worker(tmp.path(), &id, victim);
-        assert_eq!(before["runtime"], runtime, "{before:#}");
+        assert_eq!(before["language"], language, "{before:#}");
         assert_eq!(before["state"], "running", "{before:#}");
         assert_eq!(before["restarts"], 0, "{before:#}");
         let last_seen = *tapped_seqs(tmp.path(), &id, 1).last().unwrap();
@@ -258,8 +258,8 @@ fn assert_runs_the_mixed_pipeline(summary: &Value) {
     let mut expected: Vec<&str> = PROCESSORS.iter().map(|(name, _)| *name).collect();
     expected.sort_unstable();
     assert_eq!(names, expected, "{summary:#}");
-    for (name, runtime) in PROCESSORS {
-        assert_eq!(summary["workers"][name]["runtime"], runtime, "{name}");
+    for (name, language) in PROCESSORS {
+        assert_eq!(summary["workers"][name]["language"], language, "{name}");
     }
 }
 

@@ -89,7 +89,7 @@ fn pack_names_the_crate_to_build_when_a_plugin_is_not_built() {
     .unwrap();
     std::fs::write(
         pkg.join("plexus.yaml"),
-        "package: { name: test.unbuilt, version: 0.1.0 }\nprocessors:\n  - { name: test.unbuilt, runtime: rust, entry: libunbuilt_plugin.so, mode: reactive, inputs: [{ name: in, schema: any }] }\n",
+        "package: { name: test.unbuilt, version: 0.1.0 }\nprocessors:\n  - { name: test.unbuilt, language: rust, entry: libunbuilt_plugin.so, mode: reactive, inputs: [{ name: in, schema: any }] }\n",
     )
     .unwrap();
     let run = s.plexus(&["pack", path_arg(&pkg)]);
@@ -213,7 +213,7 @@ fn one_processor_package(dir: &Path, name: &str, type_name: &str, extra: &str) {
     std::fs::write(dir.join("m.py"), "class P:\n    pass\n").unwrap();
     std::fs::write(
         dir.join("plexus.yaml"),
-        format!("package: {{ name: {name}, version: 1.0.0{extra} }}\nprocessors:\n  - name: {type_name}\n    runtime: python\n    entry: m:P\n    mode: reactive\n    inputs: [{{ name: in, schema: any }}]\n    config:\n      mode: {{ type: string, enum: [fast, slow], default: fast }}\n      radius: {{ type: integer, min: 1, max: 32, default: 3 }}\n"),
+        format!("package: {{ name: {name}, version: 1.0.0{extra} }}\nprocessors:\n  - name: {type_name}\n    language: python\n    entry: m:P\n    mode: reactive\n    inputs: [{{ name: in, schema: any }}]\n    config:\n      mode: {{ type: string, enum: [fast, slow], default: fast }}\n      radius: {{ type: integer, min: 1, max: 32, default: 3 }}\n"),
     )
     .unwrap();
 }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-const MANIFEST: &str = "package: { name: test.hostile, version: 1.0.0 }\nprocessors:\n  - { name: test.hostile, runtime: python, entry: m:P, mode: reactive, inputs: [{ name: in, schema: any }] }\n";
+const MANIFEST: &str = "package: { name: test.hostile, version: 1.0.0 }\nprocessors:\n  - { name: test.hostile, language: python, entry: m:P, mode: reactive, inputs: [{ name: in, schema: any }] }\n";
 
 fn sha256(data: &[u8]) -> String {
     Sha256::digest(data)
@@ -276,7 +276,7 @@ fn hostile_manifest_declaring_an_unknown_runtime_or_schema() {
             .file(
                 "plexus.yaml",
                 MANIFEST
-                    .replace("runtime: python", "runtime: cobol")
+                    .replace("language: python", "language: cobol")
                     .as_bytes(),
             )
             .file("m.py", b"x")

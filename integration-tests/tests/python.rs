@@ -26,7 +26,7 @@ fn the_python_example_inverts_every_frame() {
         assert_eq!(p[sink]["frames_in"], 300, "{sink}");
         assert_eq!(p[sink]["seq_gaps"], 0, "{sink}");
     }
-    assert_eq!(summary["workers"]["invert"]["runtime"], "python");
+    assert_eq!(summary["workers"]["invert"]["language"], "python");
 
     let image = read_png(&tmp.path().join("png/png-000200.png"));
     assert_eq!(image.color, png::ColorType::Rgba);

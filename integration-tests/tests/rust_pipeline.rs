@@ -38,7 +38,7 @@ fn example_pipeline_delivers_every_frame_and_the_right_pixels() {
     }
     for (name, worker) in summary["workers"].as_object().unwrap() {
         assert_eq!(worker["last_exit"]["code"], 0, "worker {name}");
-        assert_eq!(worker["runtime"], "native");
+        assert_eq!(worker["language"], "rust");
     }
 
     for seq in [0u64, 200] {

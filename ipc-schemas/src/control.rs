@@ -189,8 +189,8 @@ pub struct RuntimeStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerStatus {
     pub name: String,
-    /// `native`, `python` or `deno`.
-    pub runtime: String,
+    /// What its processors are written in: `rust`, `python` or `deno`.
+    pub language: String,
     /// The current process; 0 while none runs.
     pub pid: u32,
     pub state: String,

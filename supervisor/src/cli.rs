@@ -1,24 +1,20 @@
 //! The `plexus` command line (ARCHITECTURE §8) and what each command does.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use ipc_schemas::{ControlReply, ControlRequest};
 
-use crate::catalog::Catalog;
-use crate::client;
+use crate::describe::schemas::{self, SchemasCommand};
 use crate::error::UserError;
-use crate::launch::Launcher;
-use crate::observe::{self, TapOptions, WatchOptions};
+use crate::language::{self, Lang};
+use crate::load::load_plan;
+use crate::observe::{self, client, TapOptions, WatchOptions};
 use crate::package::commands::{self as package_commands, PkgCommand};
-use crate::pipeline::Pipeline;
-use crate::plan::{plan, Plan};
-use crate::runtime::{self, Outcome, RunOptions};
-use crate::scaffold::{self, Lang};
-use crate::schemas::{self, SchemasCommand};
-use crate::summary;
+use crate::run::{self, summary, Launcher, Outcome, RunOptions};
+use crate::scaffold;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -126,8 +122,8 @@ pub enum Commands {
     /// which runs it between the test pattern and a stats sink.
     New {
         /// The language of the processor.
-        #[arg(long, value_enum)]
-        lang: Lang,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(language::names()))]
+        lang: String,
         /// The package name.
         name: String,
         /// The directory to create the package in.
@@ -173,13 +169,6 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Loads, resolves and checks a pipeline.
-pub fn load_plan(path: &Path) -> Result<Plan, UserError> {
-    let pipeline = Pipeline::load(path)?;
-    let catalog = Catalog::for_pipeline(&pipeline)?;
-    plan(&pipeline, &catalog)
-}
-
 /// Sends a request to a running runtime and prints its answer.
 fn ask(runtime: Option<&str>, make: impl FnOnce(String) -> ControlRequest) -> Result<i32> {
     let runtime = client::choose_runtime(runtime)?;
@@ -208,6 +197,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Commands::New { lang, name, dir } => {
+            let lang: Lang = language::by_name(&lang).expect("clap admits only known languages");
             let created = scaffold::create(lang, &name, &dir)?;
             println!(
                 "created package `{name}` in {}\nnext: {}",
@@ -254,7 +244,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
         } => {
             let mut plan = load_plan(&pipeline)?;
             let launcher = Launcher::prepare(&mut plan)?;
-            let report = runtime::run(&plan, &launcher, &RunOptions { frames, duration })?;
+            let report = run::run(&plan, &launcher, &RunOptions { frames, duration })?;
             if json {
                 println!("{}", summary::to_json(&plan, &report));
             } else {

@@ -1,23 +1,19 @@
 //! The plexus supervisor: everything behind the `plexus` command. It reads
 //! pipelines and manifests, plans workers, runs them and reports; it never
-//! runs processor code itself.
+//! runs processor code itself. Its rooms follow the command line: `load`
+//! (pipeline → plan), `language` (one home per language), `provision`
+//! (caches, installers, binaries), `run` (a runtime and its summary),
+//! `observe` (commands that watch or steer a live runtime), `package`,
+//! `scaffold` (`plexus new`) and `describe`. The map is docs/ARCHITECTURE.md.
 
-pub mod catalog;
 pub mod cli;
-pub mod client;
-pub mod deno;
-pub mod dylib;
+pub mod describe;
 pub mod error;
-pub mod installer;
-pub mod launch;
-pub mod manifest;
+pub mod language;
+pub mod load;
 pub mod observe;
 pub mod package;
-pub mod pipeline;
-pub mod plan;
-pub mod python_env;
-pub mod restart;
-pub mod runtime;
+pub mod provision;
+pub mod run;
 pub mod scaffold;
-pub mod schemas;
-pub mod summary;
+pub mod table;

@@ -19,10 +19,10 @@ use proptest::sample::{select, Index};
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{RngSeed, TestRunner};
 use serde_json::{json, Value};
-use supervisor::catalog::Catalog;
-use supervisor::manifest;
-use supervisor::pipeline::Pipeline;
-use supervisor::plan::plan;
+use supervisor::load::catalog::Catalog;
+use supervisor::package::manifest;
+use supervisor::load::pipeline::Pipeline;
+use supervisor::load::plan::plan;
 
 fn config(cases: u32) -> ProptestConfig {
     let mut config = ProptestConfig::default();
@@ -269,7 +269,7 @@ fn yamlish() -> impl Strategy<Value = String> {
             ".",
             "config",
             "version",
-            "runtime",
+            "language",
         ])
         .prop_map(str::to_string),
         any::<char>().prop_map(String::from),
@@ -320,18 +320,18 @@ fn valid_processor() -> impl Strategy<Value = Value> {
         outputs,
         config_schema(),
     )
-        .prop_map(|(runtime, mode, inputs, outputs, config)| {
-            let (runtime, entry) = [
+        .prop_map(|(language, mode, inputs, outputs, config)| {
+            let (language, entry) = [
                 ("rust", "lib/libfx.so"),
                 ("python", "fx.effects:Fx"),
                 ("deno", "src/fx.ts#Fx"),
-            ][runtime];
+            ][language];
             let inputs = match (mode, inputs.as_array().map(Vec::len)) {
                 ("reactive", Some(0)) => json!([{ "name": "in", "schema": "any" }]),
                 _ => inputs,
             };
             let mut p = json!({
-                "runtime": runtime, "entry": entry, "mode": mode,
+                "language": language, "entry": entry, "mode": mode,
                 "inputs": inputs, "outputs": outputs, "config": config,
             });
             if mode == "continuous" {

@@ -11,8 +11,8 @@ use ipc_schemas::{ControlReply, ControlRequest, EventKind, RuntimeEvent};
 use serde_json::{Map, Value};
 
 use super::waiting::{Waiter, Woken};
-use crate::client::{self, Client, LiveRuntime};
-use crate::runtime::describe;
+use crate::observe::client::{self, Client, LiveRuntime};
+
 
 pub struct WatchOptions {
     pub runtime: Option<String>,
@@ -163,7 +163,7 @@ fn human_line(event: &RuntimeEvent) -> String {
         ms % 1000,
         event.seq,
         event.kind.name(),
-        describe(&event.kind)
+        event.kind.to_string()
     )
 }
 

@@ -1,7 +1,9 @@
-//! Watching a running runtime from another process (ARCHITECTURE §8):
-//! `plexus events`, `plexus ps` and `plexus tap`. Each joins the runtime's
-//! bus as a guest and never changes what the runtime does.
+//! Watching and steering a running runtime from another process
+//! (ARCHITECTURE §8): `plexus events`, `ps` and `tap` join the runtime's bus
+//! as guests and never change what it does; `stop` and `restart` ask it
+//! through its control service (`client`).
 
+pub mod client;
 mod events;
 mod ps;
 mod tap;

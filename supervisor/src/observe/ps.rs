@@ -5,8 +5,8 @@ use anyhow::Result;
 use ipc_schemas::RuntimeStatus;
 use serde_json::{json, Value};
 
-use crate::client::{self, Client};
-use crate::summary::render;
+use crate::observe::client::{self, Client};
+use crate::table::render;
 
 /// Prints every live runtime; returns the exit code.
 pub fn ps(json: bool) -> Result<i32> {
@@ -30,8 +30,9 @@ pub fn ps(json: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// ARCHITECTURE §8: `{"id", "pid", "pipeline", "workers": [{"name",
-/// "runtime", "pid", "state", "restarts", "processors": [..]}]}`.
+/// ARCHITECTURE §8: `{"id", "pid", "pipeline", "uptime_ms", "workers":
+/// [{"name", "language", "pid", "state", "restarts", "uptime_ms",
+/// "processors": [..]}]}`.
 fn status_json(status: &RuntimeStatus) -> Value {
     let workers: Vec<Value> = status
         .workers
@@ -54,7 +55,7 @@ fn status_json(status: &RuntimeStatus) -> Value {
                 .collect();
             json!({
                 "name": w.name,
-                "runtime": w.runtime,
+                "language": w.language,
                 "pid": w.pid,
                 "state": w.state,
                 "restarts": w.restarts,
@@ -75,7 +76,7 @@ fn status_json(status: &RuntimeStatus) -> Value {
 fn table(status: &RuntimeStatus) -> String {
     let mut rows = vec![[
         "WORKER",
-        "RUNTIME",
+        "LANGUAGE",
         "PID",
         "STATE",
         "RESTARTS",
@@ -92,7 +93,7 @@ fn table(status: &RuntimeStatus) -> String {
             .collect();
         rows.push(vec![
             w.name.clone(),
-            w.runtime.clone(),
+            w.language.clone(),
             if w.pid == 0 {
                 "-".into()
             } else {

@@ -13,7 +13,7 @@ use ipc_schemas::{FrameHeader, RuntimeStatus, SchemaId};
 use serde_json::json;
 
 use super::waiting::{Waiter, Woken};
-use crate::client::{self, Client};
+use crate::observe::client::{self, Client};
 use crate::error::UserError;
 
 pub struct TapOptions {

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use zip::ZipArchive;
 
 use crate::error::UserError;
-use crate::manifest::{self, Manifest, MANIFEST_FILE};
+use crate::package::manifest::{self, Manifest, MANIFEST_FILE};
 
 /// The entry listing every other entry's sha256, as `sha256sum` prints it.
 pub const SUMS_FILE: &str = "SHA256SUMS";

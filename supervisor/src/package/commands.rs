@@ -13,8 +13,8 @@ use super::locate::ARCHIVE_EXTENSION;
 use super::pack::pack;
 use super::store::{Spec, Store};
 use crate::error::UserError;
-use crate::manifest::{Manifest, Package};
-use crate::summary::render;
+use crate::package::manifest::{Manifest, Package};
+use crate::table::render;
 
 #[derive(Debug, Subcommand)]
 pub enum PkgCommand {
@@ -204,7 +204,7 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> std::io:
 
 /// The JSON shape of a package in `list --json` and `inspect --json`.
 fn describe(m: &Manifest, location: &str) -> Value {
-    let ports = |ports: &[crate::manifest::PortDecl]| -> Vec<Value> {
+    let ports = |ports: &[crate::package::manifest::PortDecl]| -> Vec<Value> {
         ports
             .iter()
             .map(|p| json!({ "name": p.name, "schema": p.schema }))
@@ -222,7 +222,7 @@ fn describe(m: &Manifest, location: &str) -> Value {
                 })
                 .collect();
             json!({
-                "name": d.name, "runtime": d.runtime.name(), "entry": d.entry,
+                "name": d.name, "language": d.language.name(), "entry": d.entry,
                 "mode": d.mode.name(), "interval_ms": d.interval_ms,
                 "inputs": ports(&d.inputs), "outputs": ports(&d.outputs), "config": config,
             })
@@ -265,7 +265,7 @@ fn as_text(d: &Value) -> String {
         out += &format!(
             "processor {}: {} `{}`, {}\n    inputs:  {}\n    outputs: {}\n",
             s(&p["name"]),
-            s(&p["runtime"]),
+            s(&p["language"]),
             s(&p["entry"]),
             s(&p["mode"]),
             ports("inputs"),

@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::archive::{self, Archive};
 use super::store::{self, Spec, Store};
+use super::manifest::{Package, MANIFEST_FILE};
 use crate::error::UserError;
-use crate::manifest::{Package, MANIFEST_FILE};
-use crate::python_env::cache_root;
+use crate::provision::cache;
 
 pub const ARCHIVE_EXTENSION: &str = "plexpkg";
 
@@ -66,7 +66,7 @@ fn from_archive(path: &Path) -> Result<Package, UserError> {
         hash.update(&buf[..n]);
     }
     let key = archive::hex(&hash.finalize()[..16]);
-    let cache = cache_root().join("packages");
+    let cache = cache::root().join("packages");
     let dest = cache.join(&key);
     if !dest.join(MANIFEST_FILE).is_file() {
         let mut archive = Archive::open(open()?, path)?;

@@ -1,10 +1,13 @@
-//! Packages beyond a plain directory (ARCHITECTURE §7): `.plexpkg`
-//! archives, how they are packed and read safely, the store of installed
-//! packages, and how a pipeline's `packages:` entries find them.
+//! Packages (ARCHITECTURE §7): the manifest that describes one, the
+//! builtin package, `.plexpkg` archives and how they are packed and read
+//! safely, the store of installed packages, and how a pipeline's
+//! `packages:` entries find them.
 
 pub mod archive;
+pub mod builtins;
 pub mod commands;
 mod locate;
+pub mod manifest;
 pub mod pack;
 pub mod store;
 

@@ -1,5 +1,5 @@
 //! `plexus pack`: a package directory into a `.plexpkg` zip holding the
-//! manifest, what its runtimes need and a `SHA256SUMS` list. The same
+//! manifest, what its languages need and a `SHA256SUMS` list. The same
 //! directory always gives the same bytes: entries sorted, fixed timestamps
 //! and permissions, nothing taken from the machine that packs.
 
@@ -12,9 +12,9 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::archive::{self, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES, SUMS_FILE};
-use crate::dylib;
 use crate::error::UserError;
-use crate::manifest::{Manifest, Package, Runtime, MANIFEST_FILE};
+use crate::language::Lang;
+use crate::package::manifest::{Manifest, Package, MANIFEST_FILE};
 
 /// A packed package, in memory.
 pub struct Packed {
@@ -42,36 +42,24 @@ pub fn pack(dir: &Path) -> Result<Packed, UserError> {
     let package = Package::load_dir(dir)?;
     let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
     files.insert(MANIFEST_FILE.to_string(), package.manifest_path());
-    let runtimes: Vec<Runtime> = package
+    let languages: Vec<Lang> = package
         .manifest
         .processors
         .iter()
-        .map(|p| p.runtime)
+        .map(|p| p.language)
         .collect();
     let wanted = |name: &str| {
         let top_level_doc = !name.contains('/')
             && ["README", "LICENSE", "COPYING"]
                 .iter()
                 .any(|d| name.starts_with(d));
-        let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-        top_level_doc
-            || (runtimes.contains(&Runtime::Python)
-                && (ext == "py" || name == "requirements.txt" || name == "pyproject.toml"))
-            || (runtimes.contains(&Runtime::Deno)
-                && (matches!(ext, "ts" | "js" | "mjs")
-                    || name == "deno.json"
-                    || name == "deno.jsonc"))
+        top_level_doc || languages.iter().any(|l| l.packs(name))
     };
     walk(dir, dir, &wanted, &mut files)?;
-    for decl in package
-        .manifest
-        .processors
-        .iter()
-        .filter(|p| p.runtime == Runtime::Rust)
-    {
-        let library =
-            dylib::resolve(dir, &decl.entry, true).map_err(|_| not_built(dir, &decl.entry))?;
-        files.insert(decl.entry.clone(), library);
+    for decl in &package.manifest.processors {
+        if let Some((name, file)) = decl.language.built_file(dir, &decl.entry)? {
+            files.insert(name, file);
+        }
     }
     let bytes = write_zip(&files)?;
     Ok(Packed {
@@ -79,42 +67,6 @@ pub fn pack(dir: &Path) -> Result<Packed, UserError> {
         bytes,
         files: files.len() + 1,
     })
-}
-
-/// Says which crate to build, and how, when a plugin library is missing.
-fn not_built(dir: &Path, entry: &str) -> UserError {
-    let cargo_toml = dir.join("Cargo.toml");
-    let crate_name = std::fs::read_to_string(&cargo_toml)
-        .ok()
-        .and_then(|text| package_name(&text));
-    let how = match crate_name {
-        Some(name) => format!("build crate `{name}` with `cargo build --release -p {name}`"),
-        None => "build it with `cargo build --release`".to_string(),
-    };
-    UserError::in_file(
-        dir,
-        format!(
-            "the plugin library `{entry}` is not built; {how} in {}, then pack again",
-            dir.display()
-        ),
-    )
-}
-
-/// `name` of the `[package]` table of a Cargo.toml.
-fn package_name(cargo_toml: &str) -> Option<String> {
-    let mut in_package = false;
-    for line in cargo_toml.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if let Some(value) = in_package
-            .then(|| line.strip_prefix("name"))
-            .flatten()
-            .and_then(|rest| rest.trim_start().strip_prefix('='))
-        {
-            return Some(value.trim().trim_matches('"').to_string());
-        }
-    }
-    None
 }
 
 /// Collects the files under `dir` that `wanted` picks, by archive path.
@@ -197,16 +149,4 @@ fn write_zip(files: &BTreeMap<String, PathBuf>) -> Result<Vec<u8>, UserError> {
     zip.write_all(archive::format_sums(sums.into_iter()).as_bytes())
         .map_err(|e| UserError::Plain(format!("cannot build the archive: {e}")))?;
     Ok(zip.finish().map_err(zip_err)?.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_crate_name_is_found() {
-        let toml = "[workspace]\nname = \"no\"\n[package]\nversion = \"1\"\nname = \"grayscale-rust\"\n[lib]\nname = \"x\"\n";
-        assert_eq!(package_name(toml).as_deref(), Some("grayscale-rust"));
-        assert_eq!(package_name("[lib]\nname = \"x\"\n"), None);
-    }
 }

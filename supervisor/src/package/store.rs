@@ -5,15 +5,14 @@
 
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use semver::Version;
 
 use super::archive::Archive;
-use crate::catalog;
-use crate::dylib;
+use super::builtins;
+use super::manifest::{is_package_name, Manifest, Package};
 use crate::error::UserError;
-use crate::manifest::{deno_entry, is_package_name, Manifest, Package, Runtime};
+use crate::provision::cache::{staging_name, Staging};
 
 /// The user's data directory: `$PLEXUS_DATA_DIR`, else
 /// `$XDG_DATA_HOME/plexus`, else `~/.local/share/plexus`.
@@ -187,7 +186,7 @@ impl Store {
     }
 
     fn check_conflicts(&self, manifest: &Manifest) -> Result<(), UserError> {
-        let builtins = catalog::builtins();
+        let builtins = builtins::manifest();
         for decl in &manifest.processors {
             if builtins.processors.iter().any(|b| b.name == decl.name) {
                 return Err(UserError::Plain(format!(
@@ -265,20 +264,12 @@ pub fn unpack<R: Read + Seek>(
 ) -> Result<(), UserError> {
     let io =
         |path: &Path, e: std::io::Error| UserError::in_file(path, format!("cannot write: {e}"));
-    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-    let staging = Staging(Some(parent.join(staging_name("staging"))));
+    let staging = Staging::create(parent, "staging").map_err(|e| io(parent, e))?;
     let dir = staging.path();
-    std::fs::create_dir(dir).map_err(|e| io(dir, e))?;
     archive.extract(dir)?;
     let package = Package::load_dir(dir)?;
     for decl in &package.manifest.processors {
-        let present = match decl.runtime {
-            Runtime::Rust => dylib::resolve(dir, &decl.entry, false).is_ok(),
-            Runtime::Deno => deno_entry(&decl.entry).is_some_and(|(f, _)| dir.join(f).is_file()),
-            // A module may come from the package's requirements.
-            Runtime::Python => true,
-        };
-        if !present {
+        if !decl.language.archive_holds(dir, &decl.entry) {
             return Err(UserError::Plain(format!(
                 "package `{}`: processor `{}`: `{}` is missing from the archive",
                 package.manifest.id(),
@@ -289,43 +280,10 @@ pub fn unpack<R: Read + Seek>(
     }
     let name_dir = dest.parent().expect("dest is inside the store");
     std::fs::create_dir_all(name_dir).map_err(|e| io(name_dir, e))?;
-    if let Err(e) = std::fs::rename(dir, dest) {
+    staging.place(dest).map_err(|e| {
         let _ = std::fs::remove_dir(name_dir);
-        return Err(io(dest, e));
-    }
-    staging.moved();
-    Ok(())
-}
-
-/// A directory removed when dropped, unless it was moved into place.
-struct Staging(Option<PathBuf>);
-
-impl Staging {
-    fn path(&self) -> &Path {
-        self.0.as_deref().expect("not moved yet")
-    }
-
-    fn moved(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.0 {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-/// `.<what>-<pid>-<n>`: hidden, unique, and telling which process owns it.
-fn staging_name(what: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        ".{what}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+        io(dest, e)
+    })
 }
 
 /// Removes what installs killed half-way left: staging directories whose

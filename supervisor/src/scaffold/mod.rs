@@ -1,43 +1,18 @@
 //! `plexus new`: a processor package in Rust, Python or TypeScript that
 //! builds, packs and runs in its generated pipeline as it is, so a plugin
 //! author starts from something that works. The files come from
-//! `supervisor/templates/`, embedded when plexus is built.
-
-mod vendor;
+//! `supervisor/templates/`, embedded when plexus is built; what differs per
+//! language is the language's [`Template`](crate::language::Template).
 
 use std::path::{Path, PathBuf};
 
-use clap::ValueEnum;
-
 use crate::error::UserError;
-use crate::manifest::{self, is_package_name, Runtime};
-
-/// The language of a new package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Lang {
-    Rust,
-    Python,
-    Deno,
-}
-
-impl Lang {
-    fn runtime(self) -> Runtime {
-        match self {
-            Lang::Rust => Runtime::Rust,
-            Lang::Python => Runtime::Python,
-            Lang::Deno => Runtime::Deno,
-        }
-    }
-}
+use crate::language::Lang;
+use crate::package::manifest::{self, is_package_name};
 
 const MANIFEST: &str = include_str!("../../templates/plexus.yaml");
 const PIPELINE: &str = include_str!("../../templates/pipeline.yaml");
 const README: &str = include_str!("../../templates/README.md");
-const RUST_CARGO: &str = include_str!("../../templates/rust/Cargo.toml.in");
-const RUST_LIB: &str = include_str!("../../templates/rust/lib.rs");
-const RUST_GITIGNORE: &str = include_str!("../../templates/rust/gitignore");
-const PYTHON_PROCESSOR: &str = include_str!("../../templates/python/processor.py");
-const DENO_PROCESSOR: &str = include_str!("../../templates/deno/processor.ts");
 
 /// The file a new package's pipeline is written to.
 pub const PIPELINE_FILE: &str = "pipeline.yaml";
@@ -75,10 +50,10 @@ pub fn create(lang: Lang, name: &str, parent: &Path) -> Result<PathBuf, UserErro
 
 /// What to do next, for the message `plexus new` prints.
 pub fn next_steps(lang: Lang, dir: &Path) -> String {
-    let build = match lang {
-        Lang::Rust => "cargo build --release && ",
-        Lang::Python | Lang::Deno => "",
-    };
+    let build = lang
+        .template()
+        .build
+        .map_or(String::new(), |b| format!("{b} && "));
     format!(
         "cd {} && {build}plexus run {PIPELINE_FILE} --frames 100",
         dir.display()
@@ -97,53 +72,6 @@ struct Names {
     library: String,
 }
 
-/// Rust keywords and the crates every Rust program sees, which a library
-/// cannot be named.
-const RESERVED_CRATE_NAMES: [&str; 42] = [
-    "as",
-    "async",
-    "await",
-    "break",
-    "const",
-    "continue",
-    "crate",
-    "dyn",
-    "else",
-    "enum",
-    "extern",
-    "false",
-    "fn",
-    "for",
-    "if",
-    "impl",
-    "in",
-    "let",
-    "loop",
-    "match",
-    "mod",
-    "move",
-    "mut",
-    "pub",
-    "ref",
-    "return",
-    "self",
-    "static",
-    "struct",
-    "super",
-    "trait",
-    "true",
-    "type",
-    "unsafe",
-    "use",
-    "where",
-    "while",
-    "alloc",
-    "core",
-    "proc_macro",
-    "std",
-    "test",
-];
-
 impl Names {
     fn of(lang: Lang, package: &str) -> Result<Names, UserError> {
         if !is_package_name(package) {
@@ -153,9 +81,11 @@ impl Names {
         }
         let crate_name = package.replace('.', "-");
         let lib = crate_name.replace('-', "_");
-        if lang == Lang::Rust && RESERVED_CRATE_NAMES.contains(&lib.as_str()) {
+        if lang.template().reserved_names.contains(&lib.as_str()) {
             return Err(UserError::Plain(format!(
-                "`{package}` cannot name a Rust library (`{lib}` is reserved in Rust); add a prefix such as `acme.{package}`"
+                "`{package}` cannot name a {} library (`{lib}` is reserved in {}); add a prefix such as `acme.{package}`",
+                lang.template().title,
+                lang.template().title
             )));
         }
         let last = package.rsplit('.').next().unwrap_or(package);
@@ -185,48 +115,35 @@ impl Names {
 fn files(lang: Lang, names: &Names) -> Vec<(String, String)> {
     let plexus = manifest::PLEXUS_VERSION;
     let plexus_minor = plexus.rsplit_once('.').map_or(plexus, |(minor, _)| minor);
-    let (entry, language, build) = match lang {
-        Lang::Rust => (
-            names.library.clone(),
-            "Rust",
-            "cargo build --release                        # builds the plugin library\n",
-        ),
-        Lang::Python => (format!("processor:{}", names.class), "Python", ""),
-        Lang::Deno => (
-            format!("processor.ts#{}", names.class),
-            "TypeScript, run by Deno",
-            "",
-        ),
-    };
-    let sdk = vendor::sdk_path();
-    let vars: [(&str, &str); 9] = [
+    let template = lang.template();
+    let build = template.build.map_or(String::new(), |b| {
+        format!("{b:<45}# builds the plugin library\n")
+    });
+    let mut vars: Vec<(&str, &str)> = vec![
         ("name", &names.package),
         ("class", &names.class),
         ("crate", &names.crate_name),
-        ("runtime", lang.runtime().name()),
-        ("entry", &entry),
+        ("library", &names.library),
+        ("language", lang.name()),
+        ("title", template.title),
         ("plexus_minor", plexus_minor),
-        ("language", language),
-        ("build", build),
-        ("sdk", &sdk),
+        ("build", &build),
     ];
-    let render = |template: &str| fill(template, &vars);
+    let entry = fill(template.entry, &vars);
+    vars.push(("entry", &entry));
+    let render = |text: &str| fill(text, &vars);
     let mut files = vec![
         (manifest::MANIFEST_FILE.to_string(), render(MANIFEST)),
         (PIPELINE_FILE.to_string(), render(PIPELINE)),
         ("README.md".to_string(), render(README)),
     ];
-    match lang {
-        Lang::Rust => {
-            files.push(("Cargo.toml".to_string(), render(RUST_CARGO)));
-            files.push(("Cargo.lock".to_string(), vendor::CARGO_LOCK.to_string()));
-            files.push((".gitignore".to_string(), RUST_GITIGNORE.to_string()));
-            files.push(("src/lib.rs".to_string(), render(RUST_LIB)));
-            files.extend(vendor::files());
-        }
-        Lang::Python => files.push(("processor.py".to_string(), render(PYTHON_PROCESSOR))),
-        Lang::Deno => files.push(("processor.ts".to_string(), render(DENO_PROCESSOR))),
-    }
+    files.extend(
+        template
+            .files
+            .iter()
+            .map(|(path, text)| (path.to_string(), render(text))),
+    );
+    files.extend((template.verbatim)());
     files
 }
 

@@ -1,22 +1,26 @@
 use super::*;
-use crate::catalog::Catalog;
-use crate::pipeline::Pipeline;
-use crate::plan::plan;
+use crate::load::catalog::Catalog;
+use crate::load::pipeline::Pipeline;
+use crate::load::plan::plan;
 
-const LANGS: [Lang; 3] = [Lang::Rust, Lang::Python, Lang::Deno];
+const LANGS: [&str; 3] = ["rust", "python", "deno"];
+
+fn lang(name: &str) -> Lang {
+    crate::language::by_name(name).unwrap()
+}
 
 #[test]
 fn names_follow_the_package_name() {
-    let n = Names::of(Lang::Rust, "acme.edge-glow_2").unwrap();
+    let n = Names::of(lang("rust"), "acme.edge-glow_2").unwrap();
     assert_eq!(n.class, "EdgeGlow2");
     assert_eq!(n.crate_name, "acme-edge-glow_2");
     assert_eq!(n.library, "libacme_edge_glow_2.so");
     assert_eq!(
-        Names::of(Lang::Python, "none").unwrap().class,
+        Names::of(lang("python"), "none").unwrap().class,
         "NoneProcessor"
     );
     assert_eq!(
-        Names::of(Lang::Python, "self").unwrap().class,
+        Names::of(lang("python"), "self").unwrap().class,
         "SelfProcessor"
     );
 }
@@ -24,19 +28,20 @@ fn names_follow_the_package_name() {
 #[test]
 fn bad_names_are_refused_in_one_sentence() {
     for bad in ["Acme", "../x", "acme..x", "acme.2x", "", "a b"] {
-        let err = Names::of(Lang::Python, bad).unwrap_err().to_string();
+        let err = Names::of(lang("python"), bad).unwrap_err().to_string();
         assert!(err.contains("is not a package name"), "{bad}: {err}");
     }
-    let err = Names::of(Lang::Rust, "self").unwrap_err().to_string();
+    let err = Names::of(lang("rust"), "self").unwrap_err().to_string();
     assert!(err.contains("`self` is reserved in Rust"), "{err}");
 }
 
 #[test]
 fn every_placeholder_is_filled() {
-    for lang in LANGS {
+    for name in LANGS {
+        let lang = lang(name);
         let names = Names::of(lang, "acme.brighten").unwrap();
         for (path, text) in files(lang, &names) {
-            if !path.starts_with(vendor::VENDOR_DIR) && path != "Cargo.lock" {
+            if !path.starts_with("vendor/") && path != "Cargo.lock" {
                 assert!(!text.contains("{{"), "{lang:?} {path}:\n{text}");
             }
         }
@@ -48,8 +53,8 @@ fn every_placeholder_is_filled() {
 #[test]
 fn the_generated_pipeline_validates() {
     let parent = tempfile::tempdir().unwrap();
-    for lang in [Lang::Python, Lang::Deno] {
-        let name = format!("acme.{lang:?}-fx").to_lowercase();
+    for lang in [lang("python"), lang("deno")] {
+        let name = format!("acme.{}-fx", lang.name());
         let dir = create(lang, &name, parent.path()).unwrap();
         let pipeline = Pipeline::load(&dir.join(PIPELINE_FILE)).unwrap();
         let catalog = Catalog::for_pipeline(&pipeline).unwrap();
@@ -64,14 +69,14 @@ fn an_existing_directory_is_left_alone() {
     let dir = parent.path().join("acme.fx");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("keep"), "mine").unwrap();
-    let err = create(Lang::Rust, "acme.fx", parent.path())
+    let err = create(lang("rust"), "acme.fx", parent.path())
         .unwrap_err()
         .to_string();
     assert!(err.contains("acme.fx: already exists"), "{err}");
     assert_eq!(std::fs::read_to_string(dir.join("keep")).unwrap(), "mine");
     let entries = std::fs::read_dir(parent.path()).unwrap().count();
     assert_eq!(entries, 1, "nothing else was written");
-    let err = create(Lang::Rust, "acme.fx", &parent.path().join("missing"))
+    let err = create(lang("rust"), "acme.fx", &parent.path().join("missing"))
         .unwrap_err()
         .to_string();
     assert!(err.contains("is not a directory"), "{err}");
@@ -80,7 +85,7 @@ fn an_existing_directory_is_left_alone() {
 #[test]
 fn a_rust_package_carries_the_sdk_and_a_lock() {
     let parent = tempfile::tempdir().unwrap();
-    let dir = create(Lang::Rust, "acme.fx", parent.path()).unwrap();
+    let dir = create(lang("rust"), "acme.fx", parent.path()).unwrap();
     for file in [
         "Cargo.toml",
         "Cargo.lock",

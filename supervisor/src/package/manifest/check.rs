@@ -1,5 +1,5 @@
 //! What a manifest says that parsing alone cannot check: name formats, the
-//! version and the plexus range, entries that fit their runtime, known
+//! version and the plexus range, entries that fit their language, known
 //! schemas, modes and config schemas. Each failure is one sentence naming
 //! the field; the caller adds the file.
 
@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use ipc_schemas::names::validate_id;
 use ipc_schemas::{Accepts, SchemaId};
 
-use super::{config, Manifest, Mode, PortDecl, ProcessorDecl, Runtime, PLEXUS_VERSION};
+use super::{config, Manifest, Mode, PortDecl, ProcessorDecl, PLEXUS_VERSION};
 
 const NAME_RULE: &str =
     "lowercase words of letters, digits, `_` or `-`, joined by dots, e.g. `acme.filters`";
@@ -116,54 +116,15 @@ fn ports(kind: &str, list: &[PortDecl], known: impl Fn(&str) -> bool) -> Result<
 }
 
 fn entry(decl: &ProcessorDecl) -> Result<(), String> {
-    let ok = match decl.runtime {
-        Runtime::Rust => relative_path(&decl.entry),
-        Runtime::Python => python_entry(&decl.entry).is_some(),
-        Runtime::Deno => deno_entry(&decl.entry).is_some(),
-    };
-    if ok {
+    if decl.language.entry_fits(&decl.entry) {
         return Ok(());
     }
-    let form = match decl.runtime {
-        Runtime::Rust => "the plugin library's path inside the package, e.g. `libfoo.so`",
-        Runtime::Python => "`module:Class`",
-        Runtime::Deno => "`file.ts#ExportName`, the file inside the package",
-    };
     Err(format!(
-        "entry `{}` does not fit runtime {}; it is {form}",
+        "entry `{}` does not fit language {}; it is {}",
         decl.entry,
-        decl.runtime.name()
+        decl.language.name(),
+        decl.language.entry_form()
     ))
-}
-
-/// A path that stays inside the directory it is relative to.
-fn relative_path(path: &str) -> bool {
-    !path.is_empty()
-        && path
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\\'))
-}
-
-/// Splits `dir/file.ts#Export` into a relative file and an export name.
-pub fn deno_entry(entry: &str) -> Option<(&str, &str)> {
-    let (file, export) = entry.split_once('#')?;
-    let mut chars = export.chars();
-    let identifier = chars
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
-        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$');
-    (identifier && relative_path(file)).then_some((file, export))
-}
-
-/// Splits `pkg.module:Class` into module and class, both Python identifiers.
-pub fn python_entry(entry: &str) -> Option<(&str, &str)> {
-    let (module, class) = entry.split_once(':')?;
-    let identifier = |s: &str| {
-        let mut chars = s.chars();
-        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-            && chars.all(|c| c.is_alphanumeric() || c == '_')
-    };
-    (module.split('.').all(identifier) && identifier(class)).then_some((module, class))
 }
 
 #[cfg(test)]
@@ -178,7 +139,7 @@ mod tests {
     }
 
     const PKG: &str = "name: acme.fx, version: 1.0.0";
-    const PROC: &str = "name: acme.blur, runtime: python, entry: m:C, mode: reactive, inputs: [{ name: in, schema: any }]";
+    const PROC: &str = "name: acme.blur, language: python, entry: m:C, mode: reactive, inputs: [{ name: in, schema: any }]";
 
     #[test]
     fn a_good_manifest_passes() {
@@ -199,14 +160,14 @@ mod tests {
                 "needs plexus >=99, but this is plexus",
             ),
             ("name: acme, version: 1.0.0, plexus: soon", PROC, "package.plexus `soon`"),
-            (PKG, "name: acme.blur, runtime: python, entry: m.py, mode: manual", "entry `m.py` does not fit runtime python"),
-            (PKG, "name: acme.blur, runtime: deno, entry: ../x.ts#X, mode: manual", "entry `../x.ts#X`"),
-            (PKG, "name: acme.blur, runtime: rust, entry: /lib/x.so, mode: manual", "entry `/lib/x.so`"),
-            (PKG, "name: acme.blur, runtime: python, entry: m:C, mode: reactive", "mode reactive needs at least one input"),
-            (PKG, "name: acme.blur, runtime: python, entry: m:C, mode: manual, interval_ms: 5", "interval_ms applies to mode continuous"),
-            (PKG, "name: acme.blur, runtime: python, entry: m:C, mode: manual, outputs: [{ name: out, schema: video/rgb565 }]", "output `out` has unknown schema `video/rgb565`"),
-            (PKG, "name: acme.blur, runtime: python, entry: m:C, mode: manual, config: { k: { type: integer, default: x } }", "processor `acme.blur`: default: config `k` must be of type integer"),
-            (PKG, "name: acme.blur, runtime: python, entry: m:C, mode: sometimes", "unknown variant `sometimes`"),
+            (PKG, "name: acme.blur, language: python, entry: m.py, mode: manual", "entry `m.py` does not fit language python"),
+            (PKG, "name: acme.blur, language: deno, entry: ../x.ts#X, mode: manual", "entry `../x.ts#X`"),
+            (PKG, "name: acme.blur, language: rust, entry: /lib/x.so, mode: manual", "entry `/lib/x.so`"),
+            (PKG, "name: acme.blur, language: python, entry: m:C, mode: reactive", "mode reactive needs at least one input"),
+            (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, interval_ms: 5", "interval_ms applies to mode continuous"),
+            (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, outputs: [{ name: out, schema: video/rgb565 }]", "output `out` has unknown schema `video/rgb565`"),
+            (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, config: { k: { type: integer, default: x } }", "processor `acme.blur`: default: config `k` must be of type integer"),
+            (PKG, "name: acme.blur, language: python, entry: m:C, mode: sometimes", "unknown variant `sometimes`"),
         ];
         for (package, processor, expected) in cases {
             let err = refusal(package, processor);

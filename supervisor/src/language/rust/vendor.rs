@@ -11,9 +11,9 @@ pub const VENDOR_DIR: &str = "vendor";
 
 /// The workspace's lock file, written as the package's `Cargo.lock`; cargo
 /// drops the entries the package does not use on its first build.
-pub const CARGO_LOCK: &str = include_str!("../../../Cargo.lock");
+pub const CARGO_LOCK: &str = include_str!("../../../../Cargo.lock");
 
-const WORKSPACE_TOML: &str = include_str!("../../../Cargo.toml");
+const WORKSPACE_TOML: &str = include_str!("../../../../Cargo.toml");
 
 /// One crate of the workspace, embedded.
 struct Embedded {
@@ -26,19 +26,19 @@ struct Embedded {
 
 macro_rules! sources {
     ($dir:literal: $($file:literal),+) => {
-        &[$(($file, include_str!(concat!("../../../", $dir, "/src/", $file)))),+]
+        &[$(($file, include_str!(concat!("../../../../", $dir, "/src/", $file)))),+]
     };
 }
 
 const CRATES: [Embedded; 2] = [
     Embedded {
         dir: "ipc-schemas",
-        cargo_toml: include_str!("../../../ipc-schemas/Cargo.toml"),
+        cargo_toml: include_str!("../../../../ipc-schemas/Cargo.toml"),
         sources: sources!("ipc-schemas": "lib.rs", "control.rs", "event.rs", "frame.rs", "names.rs", "schema.rs", "wire.rs"),
     },
     Embedded {
         dir: "worker-native/plugin-sdk",
-        cargo_toml: include_str!("../../../worker-native/plugin-sdk/Cargo.toml"),
+        cargo_toml: include_str!("../../../../worker-native/plugin-sdk/Cargo.toml"),
         sources: sources!("worker-native/plugin-sdk": "lib.rs", "abi.rs", "export.rs", "frames.rs"),
     },
 ];
@@ -133,11 +133,6 @@ fn last_part(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// The path the package's Cargo.toml gives the SDK.
-pub fn sdk_path() -> String {
-    format!("{VENDOR_DIR}/{}", CRATES[1].vendor_name())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,7 +167,10 @@ mod tests {
             sdk.contains("ipc-schemas = { path = \"../ipc-schemas\" }"),
             "{sdk}"
         );
-        assert_eq!(sdk_path(), "vendor/plugin-sdk");
+        // The package's Cargo.toml names the SDK where it is vendored.
+        let template = include_str!("../../../templates/rust/Cargo.toml.in");
+        let sdk = format!("{VENDOR_DIR}/{}", CRATES[1].vendor_name());
+        assert!(template.contains(&format!("path = \"{sdk}\"")), "{template}");
     }
 
     #[test]

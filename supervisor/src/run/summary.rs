@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use ipc_schemas::{ExitStatus, ProcessorStats};
 use serde_json::{json, Value};
 
-use crate::plan::Plan;
-use crate::runtime::RunReport;
+use super::RunReport;
+use crate::load::plan::Plan;
+use crate::table::render;
 
 pub struct ProcessorLine {
     pub id: String,
@@ -101,7 +102,7 @@ pub fn to_json(plan: &Plan, report: &RunReport) -> Value {
         .iter()
         .map(|w| {
             let value = json!({
-                "runtime": w.runtime.worker_kind(),
+                "language": w.language.name(),
                 "restarts": w.restarts,
                 "last_exit": exit_json(w.last_exit),
                 "state": w.state,
@@ -167,21 +168,4 @@ pub fn to_table(plan: &Plan, report: &RunReport) -> String {
         out.push_str(&format!("\nworker {worker} failed: {failure}"));
     }
     out
-}
-
-/// Rows as left-aligned columns, the first row being the header.
-pub fn render(rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    rows.iter()
-        .map(|r| {
-            let cells: Vec<String> = r
-                .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect();
-            cells.join("  ").trim_end().to_string() + "\n"
-        })
-        .collect()
 }

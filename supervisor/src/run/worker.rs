@@ -12,9 +12,9 @@ use bus::fd::WaitableFd;
 use bus::Bus;
 use ipc_schemas::{Command, ExitStatus, ProcessorStats, Report, WorkerConfig};
 
-use crate::manifest::Runtime;
-use crate::plan::PlannedWorker;
-use crate::restart::{Budget, RestartSpec};
+use crate::language::Lang;
+use crate::load::plan::PlannedWorker;
+use crate::load::restart::{Budget, RestartSpec};
 
 /// How to start a worker again exactly as it was started the first time.
 pub struct Recipe {
@@ -81,7 +81,7 @@ impl WorkerState {
 
 pub struct WorkerHandle {
     pub name: String,
-    pub runtime: Runtime,
+    pub language: Lang,
     pub processors: Vec<String>,
     pub pid: u32,
     /// When the current process was spawned.
@@ -141,7 +141,7 @@ impl WorkerHandle {
         let pidfd = WaitableFd::pidfd(pid).with_context(|| format!("watching worker `{name}`"))?;
         Ok(Self {
             name,
-            runtime: planned.runtime,
+            language: planned.language,
             processors: planned.processors.clone(),
             pid,
             spawned_at: Instant::now(),

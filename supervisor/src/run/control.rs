@@ -96,7 +96,7 @@ impl Supervisor {
                     .collect();
                 WorkerStatus {
                     name: w.name.clone(),
-                    runtime: w.runtime.worker_kind().to_string(),
+                    language: w.language.name().to_string(),
                     pid: if w.alive() { w.pid } else { 0 },
                     state: w.state_name().to_string(),
                     restarts: w.restarts,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::UserError;
-use crate::restart::RestartSpec;
+use crate::load::restart::RestartSpec;
 pub use ordered::Ordered;
 
 #[derive(Debug, Deserialize)]

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::UserError;
-use crate::manifest::{self, Manifest, ProcessorDecl};
+use crate::package::manifest::{self, Manifest, ProcessorDecl};
 use crate::package;
-use crate::pipeline::Pipeline;
+use crate::load::pipeline::Pipeline;
 
 /// The builtins' manifest, shipped with the native worker that implements them.
-const BUILTINS: &str = include_str!("../../worker-native/builtins.yaml");
+const BUILTINS: &str = include_str!("../../../worker-native/builtins.yaml");
 
 #[derive(Debug, Clone)]
 pub enum Origin {

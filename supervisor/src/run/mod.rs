@@ -6,10 +6,12 @@ mod control;
 mod events;
 mod health;
 mod id;
+mod launch;
 mod recovery;
 mod signals;
 mod spawn;
 mod stats;
+pub mod summary;
 mod supervise;
 mod worker;
 
@@ -21,16 +23,14 @@ use bus::files::RuntimeFiles;
 use bus::Bus;
 use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, WorkerConfig};
 
-pub use events::describe;
 pub use id::new_runtime_id;
-pub use spawn::worker_binary;
+pub use launch::Launcher;
 use supervise::{Supervisor, Wake};
 use worker::{Recipe, WorkerHandle, WorkerState};
 
 use crate::error::UserError;
-use crate::launch::Launcher;
-use crate::manifest::Runtime;
-use crate::plan::Plan;
+use crate::language::Lang;
+use crate::load::plan::Plan;
 
 /// How long a worker may take for each lifecycle step.
 const STEP_DEADLINE: Duration = Duration::from_secs(10);
@@ -77,7 +77,7 @@ pub struct RunReport {
 #[derive(Debug)]
 pub struct WorkerReport {
     pub name: String,
-    pub runtime: Runtime,
+    pub language: Lang,
     pub restarts: u32,
     pub last_exit: Option<ExitStatus>,
     pub state: &'static str,
@@ -171,7 +171,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
             .iter()
             .map(|w| WorkerReport {
                 name: w.name.clone(),
-                runtime: w.runtime,
+                language: w.language,
                 restarts: w.restarts,
                 last_exit: w.last_exit,
                 state: w.state_name(),

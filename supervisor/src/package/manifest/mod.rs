@@ -1,5 +1,5 @@
 //! Package manifests (`plexus.yaml`, ARCHITECTURE §7): which processor types
-//! a package offers, in which runtime, with which ports and config. A
+//! a package offers, in which language, with which ports and config. A
 //! manifest is checked completely when it is read, so everything after
 //! (pipelines, pack, the store) can rely on it.
 
@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use crate::error::UserError;
-pub use check::{deno_entry, is_package_name, python_entry};
+use crate::language::{self, Lang};
+pub use check::is_package_name;
 pub use config::{ConfigField, ConfigType};
 
 pub const MANIFEST_FILE: &str = "plexus.yaml";
@@ -52,42 +53,6 @@ impl Manifest {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Runtime {
-    Rust,
-    Python,
-    Deno,
-}
-
-impl Runtime {
-    pub fn name(self) -> &'static str {
-        match self {
-            Runtime::Rust => "rust",
-            Runtime::Python => "python",
-            Runtime::Deno => "deno",
-        }
-    }
-
-    /// The worker binary that hosts this runtime.
-    pub fn worker_binary(self) -> &'static str {
-        match self {
-            Runtime::Rust => "plexus-worker-native",
-            Runtime::Python => "plexus-worker-python",
-            Runtime::Deno => "plexus-worker-deno",
-        }
-    }
-
-    /// The worker kind that hosts this runtime, as reported in summaries.
-    pub fn worker_kind(self) -> &'static str {
-        match self {
-            Runtime::Rust => "native",
-            Runtime::Python => "python",
-            Runtime::Deno => "deno",
-        }
-    }
-}
-
 /// When a processor's `process` is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -114,7 +79,8 @@ impl Mode {
 #[serde(deny_unknown_fields)]
 pub struct ProcessorDecl {
     pub name: String,
-    pub runtime: Runtime,
+    #[serde(deserialize_with = "language")]
+    pub language: Lang,
     pub entry: String,
     pub mode: Mode,
     #[serde(default)]
@@ -175,6 +141,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, UserError> {
     Ok(manifest)
 }
 
+/// A language of the registry, by name.
+fn language<'de, D: Deserializer<'de>>(d: D) -> Result<Lang, D::Error> {
+    let name = String::deserialize(d)?;
+    language::by_name(&name).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "unknown language `{name}` (plexus runs {})",
+            language::names().join(", ")
+        ))
+    })
+}
+
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -200,7 +177,7 @@ mod tests {
 package: { name: example.effects, version: 1.2.0, plexus: ">=0.1" }
 processors:
   - name: example.blur
-    runtime: python
+    language: python
     entry: blur:Blur
     mode: reactive
     inputs:  [{ name: in,  schema: video/rgba8 }]
@@ -209,14 +186,14 @@ processors:
       radius: { type: integer, default: 3, min: 1, max: 32 }
 "#;
         let m = parse(Path::new("plexus.yaml"), text).unwrap();
-        assert_eq!(m.processors[0].runtime, Runtime::Python);
+        assert_eq!(m.processors[0].language.name(), "python");
         assert_eq!(m.processors[0].config["radius"].max, Some(32.0));
         assert_eq!(m.id(), "example.effects@1.2.0");
     }
 
     #[test]
-    fn an_unknown_runtime_is_named() {
-        let text = "package: { name: a, version: 1.0.0 }\nprocessors:\n  - { name: a.b, runtime: cobol, entry: x, mode: reactive }\n";
+    fn an_unknown_language_is_named() {
+        let text = "package: { name: a, version: 1.0.0 }\nprocessors:\n  - { name: a.b, language: cobol, entry: x, mode: reactive }\n";
         let err = parse(Path::new("plexus.yaml"), text)
             .unwrap_err()
             .to_string();

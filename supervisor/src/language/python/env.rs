@@ -11,18 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::installer::run_logged;
-
-use std::collections::BTreeMap;
-
-use ipc_schemas::Entry;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::UserError;
-use crate::manifest::Runtime;
-use crate::plan::Plan;
-use crate::runtime::worker_binary;
+use crate::provision::cache;
+use crate::provision::installer::run_logged;
 
 /// The interpreter the Python worker links, as it reports itself.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,19 +51,6 @@ fn requirement_file(package_dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Where environments are cached: `$PLEXUS_CACHE_DIR`, else the user's
-/// cache directory.
-pub fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PLEXUS_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("plexus")
-}
-
 /// Makes sure the environment of the package in `package_dir` exists and
 /// returns the directory to put on `sys.path`, or `None` when the package
 /// has no requirements.
@@ -102,9 +83,9 @@ pub fn ensure(
         .take(12)
         .map(|b| format!("{b:02x}"))
         .collect();
-    let envs = cache_root().join("python-envs");
-    let env = envs.join(&key);
-    if env.join(COMPLETE).is_file() {
+    let env = cache::root().join("python-envs").join(&key);
+    let complete = |env: &Path| env.join(COMPLETE).is_file();
+    if complete(&env) {
         tracing::info!(
             "python: reusing the environment of package `{package}` ({})",
             env.display()
@@ -115,22 +96,16 @@ pub fn ensure(
         "python: installing the requirements of package `{package}` (first use, cached in {})",
         env.display()
     );
-    std::fs::create_dir_all(&envs)
-        .map_err(|e| UserError::in_file(&envs, format!("cannot create the cache: {e}")))?;
-    let building = envs.join(format!("{key}.building-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&building);
-    let result = install(package, package_dir, &requirements, &building, python).and_then(|()| {
-        std::fs::write(building.join(COMPLETE), b"")
-            .map_err(|e| UserError::in_file(&building, e.to_string()))
-    });
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&building);
-        return Err(e);
-    }
-    if std::fs::rename(&building, &env).is_err() {
-        // Another run finished the same environment first; theirs is as good.
-        let _ = std::fs::remove_dir_all(&building);
-    }
+    cache::build_once(
+        &env,
+        complete,
+        |e| UserError::in_file(&env, format!("cannot create the cache: {e}")),
+        |building| {
+            install(package, package_dir, &requirements, building, python)?;
+            std::fs::write(building.join(COMPLETE), b"")
+                .map_err(|e| UserError::in_file(building, e.to_string()))
+        },
+    )?;
     Ok(Some(env))
 }
 
@@ -167,37 +142,4 @@ fn install(
             format!("installing the Python requirements of package `{package}` failed: {why}"),
         )
     })
-}
-
-/// Gives every Python processor of `plan` its package's environment,
-/// installing what is missing. Nothing happens for pipelines without Python.
-pub fn prepare(plan: &mut Plan) -> anyhow::Result<()> {
-    let needs_python = plan
-        .processors
-        .iter()
-        .any(|p| matches!(p.spec.entry, Entry::Python { .. }));
-    if !needs_python {
-        return Ok(());
-    }
-    let python = PythonInfo::of_worker(&worker_binary(Runtime::Python)?)?;
-    let mut envs: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
-    for p in &mut plan.processors {
-        if let Entry::Python {
-            package_dir,
-            site_packages,
-            ..
-        } = &mut p.spec.entry
-        {
-            let env = match envs.get(package_dir.as_str()) {
-                Some(env) => env.clone(),
-                None => {
-                    let env = ensure(&p.package, Path::new(package_dir.as_str()), &python)?;
-                    envs.insert(package_dir.clone(), env.clone());
-                    env
-                }
-            };
-            *site_packages = env.map(|e| e.display().to_string());
-        }
-    }
-    Ok(())
 }

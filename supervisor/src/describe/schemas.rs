@@ -8,7 +8,7 @@ use ipc_schemas::SchemaId;
 use serde_json::{json, Value};
 
 use crate::error::UserError;
-use crate::summary::render;
+use crate::table::render;
 
 #[derive(Debug, Subcommand)]
 pub enum SchemasCommand {

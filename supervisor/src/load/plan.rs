@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use ipc_schemas::names::validate_id;
 use ipc_schemas::{Accepts, Entry, InputSpec, OutputSpec, ProcessorSpec, SchemaId};
 
-use crate::catalog::{Catalog, Origin, TypeInfo};
-use crate::dylib;
+use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::error::UserError;
-use crate::manifest::{self, config as config_schema, Runtime};
-use crate::pipeline::{Pipeline, PipelineFile};
-use crate::restart::RestartSpec;
+use crate::language::{Declared, Lang};
+use crate::package::manifest::{config as config_schema, PortDecl};
+use crate::load::pipeline::{Pipeline, PipelineFile};
+use crate::load::restart::RestartSpec;
 
 #[derive(Debug)]
 pub struct Plan {
@@ -38,7 +38,7 @@ pub struct PlannedProcessor {
 impl Plan {
     /// The pipeline's directory, absolute, where workers run.
     pub fn dir(&self) -> PathBuf {
-        let dir = crate::pipeline::dir_of(&self.path);
+        let dir = crate::load::pipeline::dir_of(&self.path);
         dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
     }
 }
@@ -52,7 +52,8 @@ impl PlannedProcessor {
 #[derive(Debug)]
 pub struct PlannedWorker {
     pub name: String,
-    pub runtime: Runtime,
+    /// What its processors are written in: a worker hosts one language.
+    pub language: Lang,
     pub processors: Vec<String>,
     pub restart: RestartSpec,
     /// The processor whose `restart:` block set `restart`, if any did.
@@ -213,42 +214,16 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
     })
 }
 
+/// What the worker is told to load for a processor of type `info`.
 fn entry_of(info: &TypeInfo) -> Result<Entry, String> {
-    match (&info.origin, info.decl.runtime) {
-        (Origin::Builtin, _) => Ok(Entry::Builtin),
-        (Origin::Package { dir, sealed, .. }, Runtime::Rust) => {
-            dylib::resolve(dir, &info.decl.entry, !sealed).map(|p| Entry::Dylib {
-                path: p.display().to_string(),
-            })
-        }
-        (Origin::Package { dir, .. }, Runtime::Python) => {
-            let (module, class) =
-                manifest::python_entry(&info.decl.entry).expect("checked with the manifest");
-            let package_dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-            Ok(Entry::Python {
-                package_dir: package_dir.display().to_string(),
-                module: module.to_string(),
-                class: class.to_string(),
-                site_packages: None,
-            })
-        }
-        (Origin::Package { dir, .. }, Runtime::Deno) => {
-            let (file, export) =
-                manifest::deno_entry(&info.decl.entry).expect("checked with the manifest");
-            let package_dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-            let path = package_dir.join(file);
-            if !path.is_file() || !path.starts_with(&package_dir) {
-                return Err(format!(
-                    "type `{}`: `{file}` is not a file inside the package",
-                    info.decl.name
-                ));
-            }
-            Ok(Entry::Deno {
-                package_dir: package_dir.display().to_string(),
-                file: path.display().to_string(),
-                export: export.to_string(),
-            })
-        }
+    match &info.origin {
+        Origin::Builtin => Ok(Entry::Builtin),
+        Origin::Package { dir, sealed, .. } => info.decl.language.resolve(&Declared {
+            type_name: &info.decl.name,
+            entry: &info.decl.entry,
+            dir,
+            sealed: *sealed,
+        }),
     }
 }
 
@@ -260,7 +235,7 @@ fn plan_workers(
 ) -> Result<Vec<PlannedWorker>, String> {
     let mut workers: Vec<PlannedWorker> = Vec::new();
     for p in processors {
-        let runtime = types[p.spec.id.as_str()].decl.runtime;
+        let language = types[p.spec.id.as_str()].decl.language;
         let entry = file
             .processors
             .iter()
@@ -268,12 +243,12 @@ fn plan_workers(
             .map(|(_, e)| e)
             .expect("planned from the file");
         match workers.iter_mut().find(|w| w.name == p.worker) {
-            Some(w) if w.runtime != runtime => {
+            Some(w) if w.language != language => {
                 return Err(format!(
-                    "worker `{}` mixes the {} and {} runtimes; a worker hosts one runtime",
+                    "worker `{}` mixes the {} and {} languages; a worker hosts one language",
                     w.name,
-                    w.runtime.name(),
-                    runtime.name()
+                    w.language.name(),
+                    language.name()
                 ))
             }
             Some(w) => {
@@ -296,7 +271,7 @@ fn plan_workers(
             }
             None => workers.push(PlannedWorker {
                 name: p.worker.clone(),
-                runtime,
+                language,
                 processors: vec![p.spec.id.clone()],
                 restart: entry.restart.unwrap_or(RestartSpec::NEVER),
                 restart_from: entry.restart.map(|_| p.spec.id.clone()),
@@ -385,7 +360,7 @@ fn parse_connection(line: &str) -> Option<Connection> {
     })
 }
 
-fn port_list(ports: &[crate::manifest::PortDecl]) -> String {
+fn port_list(ports: &[PortDecl]) -> String {
     if ports.is_empty() {
         return " (it has none)".to_string();
     }

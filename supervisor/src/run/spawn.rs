@@ -3,33 +3,15 @@
 //! line it prints logged under its name.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ipc_schemas::env;
 
-use crate::manifest::Runtime;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::os::unix::process::CommandExt;
-
-/// The worker binary for `runtime`, installed beside `plexus` itself.
-pub fn worker_binary(runtime: Runtime) -> Result<PathBuf> {
-    let name = runtime.worker_binary();
-    let exe = std::env::current_exe().context("locating the plexus executable")?;
-    let dir = exe
-        .parent()
-        .context("the plexus executable has no directory")?;
-    let path = dir.join(name);
-    if !path.is_file() {
-        bail!(
-            "`{name}` is missing from {} (build it with `cargo build --workspace`)",
-            dir.display()
-        );
-    }
-    Ok(path)
-}
 
 /// Spawns `command` as worker `worker` of runtime `runtime_id`. It runs in
 /// `dir`, the pipeline's directory, so relative paths in processor configs

@@ -1,0 +1,257 @@
+//! TypeScript processors, run by Deno. A worker is the `deno` executable
+//! running plexus's host script, which loads the Deno bridge library over
+//! FFI. What it needs before it can start: a `deno` executable
+//! (an explicit `PLEXUS_DENO`, then `PATH`, then plexus's cache, where a
+//! pinned version is installed from the npm registry on first use), the
+//! worker's FFI library, and the TypeScript host and SDK. The host and SDK
+//! ship inside `plexus` and are written to the cache, so a worker's read
+//! permission can name exactly that directory.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use ipc_schemas::Entry;
+
+use super::{canonical, nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, Template};
+use crate::error::UserError;
+use crate::provision::installer::run_logged;
+use crate::provision::{self, cache};
+
+/// The deno release plexus installs when none is found.
+pub const DENO_VERSION: &str = "2.9.6";
+
+/// The host script and SDK, as `(file name, contents)`.
+const SDK_FILES: [(&str, &str); 2] = [
+    ("host.ts", include_str!("../../../worker-deno/ts/host.ts")),
+    ("plexus.ts", include_str!("../../../worker-deno/ts/plexus.ts")),
+];
+
+pub struct Deno;
+
+impl Language for Deno {
+    fn name(&self) -> &'static str {
+        "deno"
+    }
+
+    fn entry_fits(&self, entry: &str) -> bool {
+        split_entry(entry).is_some()
+    }
+
+    fn entry_form(&self) -> &'static str {
+        "`file.ts#ExportName`, the file inside the package"
+    }
+
+    fn resolve(&self, declared: &Declared) -> Result<Entry, String> {
+        let (file, export) = split_entry(declared.entry).expect("checked with the manifest");
+        let package_dir = canonical(declared.dir);
+        let path = package_dir.join(file);
+        if !path.is_file() || !path.starts_with(&package_dir) {
+            return Err(format!(
+                "type `{}`: `{file}` is not a file inside the package",
+                declared.type_name
+            ));
+        }
+        Ok(Entry::Deno {
+            package_dir: package_dir.display().to_string(),
+            file: path.display().to_string(),
+            export: export.to_string(),
+        })
+    }
+
+    /// Finds or installs deno, and writes the host and SDK.
+    fn provision(&self, _processors: &mut [Hosted]) -> Result<Box<dyn Launch>> {
+        Ok(Box::new(DenoLaunch {
+            library: provision::beside_plexus(LIBRARY)?,
+            deno: find_or_install()?,
+            sdk_dir: write_sdk()?,
+        }))
+    }
+
+    fn packs(&self, name: &str) -> bool {
+        let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+        matches!(ext, "ts" | "js" | "mjs") || name == "deno.json" || name == "deno.jsonc"
+    }
+
+    fn built_file(&self, _dir: &Path, _entry: &str) -> Result<Option<(String, PathBuf)>, UserError> {
+        Ok(None)
+    }
+
+    fn archive_holds(&self, dir: &Path, entry: &str) -> bool {
+        split_entry(entry).is_some_and(|(f, _)| dir.join(f).is_file())
+    }
+
+    fn template(&self) -> Template {
+        Template {
+            title: "TypeScript, run by Deno",
+            entry: "processor.ts#{{class}}",
+            build: None,
+            files: &[(
+                "processor.ts",
+                include_str!("../../templates/deno/processor.ts"),
+            )],
+            verbatim: nothing_verbatim,
+            reserved_names: &[],
+        }
+    }
+}
+
+/// Splits `dir/file.ts#Export` into a relative file and an export name.
+fn split_entry(entry: &str) -> Option<(&str, &str)> {
+    let (file, export) = entry.split_once('#')?;
+    let mut chars = export.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    (identifier && relative_path(file)).then_some((file, export))
+}
+
+/// The Deno bridge library, built beside `plexus`.
+const LIBRARY: &str = "libplexus_deno.so";
+
+/// What every TypeScript worker of a run starts with.
+struct DenoLaunch {
+    deno: PathBuf,
+    library: PathBuf,
+    sdk_dir: PathBuf,
+}
+
+impl Launch for DenoLaunch {
+    /// Runs the host script for processors from the entries' packages: FFI
+    /// to the bridge library only, reads of the library, the SDK and those
+    /// packages only, no network, no prompts.
+    fn command(&self, entries: &[&Entry]) -> Result<Command> {
+        let package_dirs = entries.iter().filter_map(|e| match e {
+            Entry::Deno { package_dir, .. } => Some(PathBuf::from(package_dir)),
+            _ => None,
+        });
+        let mut read = vec![
+            self.library.clone().into_os_string(),
+            self.sdk_dir.clone().into_os_string(),
+        ];
+        read.extend(package_dirs.map(PathBuf::into_os_string));
+        let mut allow_read = OsString::from("--allow-read=");
+        allow_read.push(read.join(std::ffi::OsStr::new(",")));
+        let mut allow_ffi = OsString::from("--allow-ffi=");
+        allow_ffi.push(&self.library);
+        let mut import_map = OsString::from("--import-map=");
+        import_map.push(self.sdk_dir.join("import_map.json"));
+        let mut command = Command::new(&self.deno);
+        command
+            .args([
+                "run",
+                "--no-prompt",
+                "--no-remote",
+                "--no-config",
+                "--no-lock",
+            ])
+            .arg(allow_ffi)
+            .arg(allow_read)
+            .arg(import_map)
+            .arg(self.sdk_dir.join("host.ts"))
+            .arg(&self.library)
+            .env("DENO_DIR", cache::root().join("deno-dir"))
+            .env("NO_COLOR", "1");
+        Ok(command)
+    }
+}
+
+/// `PLEXUS_DENO`, `deno` on `PATH`, the cached install, or a new install.
+fn find_or_install() -> Result<PathBuf> {
+    if let Some(explicit) = std::env::var_os("PLEXUS_DENO") {
+        let path = PathBuf::from(explicit);
+        if !path.is_file() {
+            bail!("PLEXUS_DENO names {}, which is not a file", path.display());
+        }
+        return Ok(path);
+    }
+    if let Some(on_path) = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("deno"))
+            .find(|d| d.is_file())
+    }) {
+        return Ok(on_path);
+    }
+    let home = cache::root().join("deno").join(DENO_VERSION);
+    let binary = |root: &Path| root.join("node_modules/deno/deno");
+    if !binary(&home).is_file() {
+        tracing::info!(
+            "deno: not found; installing deno {DENO_VERSION} from the npm registry into {} (first use: a download of about 40 MB, which npm reports when done)",
+            home.display()
+        );
+    }
+    cache::build_once(
+        &home,
+        |home| binary(home).is_file(),
+        |e| anyhow::Error::new(e).context(format!("creating {}", home.display())),
+        |building| {
+            npm_install(building)?;
+            let deno = binary(building);
+            let runs = Command::new(&deno)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !runs {
+                bail!("the installed {} does not run", deno.display());
+            }
+            Ok(())
+        },
+    )
+    .context("deno is not installed (set PLEXUS_DENO or put deno on PATH), and installing it from the npm registry failed")?;
+    Ok(binary(&home))
+}
+
+fn npm_install(prefix: &Path) -> Result<()> {
+    let mut command = Command::new("npm");
+    command
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            "--prefix",
+        ])
+        .arg(prefix)
+        .arg(format!("deno@{DENO_VERSION}"));
+    run_logged(command, "npm deno")
+        .map_err(|why| anyhow::anyhow!("npm install deno@{DENO_VERSION} failed: {why}"))
+}
+
+/// Writes the host and SDK (and the import map that lets packages import
+/// the SDK as `"plexus"`) into a cache directory named by their hash.
+fn write_sdk() -> Result<PathBuf> {
+    let import_map = r#"{ "imports": { "plexus": "./plexus.ts" } }"#;
+    let mut hash = Sha256::new();
+    for (name, text) in SDK_FILES {
+        hash.update(name);
+        hash.update(text);
+    }
+    let key: String = hash
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = cache::root().join("deno-sdk").join(key);
+    cache::build_once(
+        &dir,
+        |dir| dir.join("import_map.json").is_file(),
+        |e| anyhow::Error::new(e).context(format!("creating {}", dir.display())),
+        |building| {
+            for (name, text) in SDK_FILES
+                .into_iter()
+                .chain([("import_map.json", import_map)])
+            {
+                std::fs::write(building.join(name), text)
+                    .with_context(|| format!("writing {name}"))?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(dir)
+}

@@ -1,0 +1,161 @@
+//! One home per language a processor can be written in. Everything that
+//! differs between Rust, Python and TypeScript — the form of a manifest
+//! `entry:`, what a worker is told to load, what must be installed before
+//! it starts and how it is started, what `pack` takes and an installed
+//! archive must hold, the `plexus new` template — is a method of
+//! [`Language`], implemented once per language in this folder. The rest of
+//! plexus asks the registry, [`ALL`], and never matches on a language.
+
+mod deno;
+#[cfg(test)]
+mod echo;
+mod python;
+mod rust;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ipc_schemas::Entry;
+
+use crate::error::UserError;
+
+/// Every language plexus runs, by the name manifests give it. Adding a
+/// language is one module in this folder and one line here.
+pub static ALL: &[&dyn Language] = &[
+    &rust::Rust,
+    &python::Python,
+    &deno::Deno,
+    #[cfg(test)]
+    &echo::Echo,
+];
+
+/// A language, as the registry hands it out.
+pub type Lang = &'static dyn Language;
+
+/// The language manifests call `name`.
+pub fn by_name(name: &str) -> Option<Lang> {
+    ALL.iter().copied().find(|l| l.name() == name)
+}
+
+/// The names of every language, for messages and `--lang`.
+pub fn names() -> Vec<&'static str> {
+    ALL.iter().map(|l| l.name()).collect()
+}
+
+/// A processor type as its package declares it, for [`Language::resolve`].
+pub struct Declared<'a> {
+    pub type_name: &'a str,
+    pub entry: &'a str,
+    /// The package's directory.
+    pub dir: &'a Path,
+    /// Packed or installed: runs only what is inside `dir`.
+    pub sealed: bool,
+}
+
+/// A processor of the plan, as its language provisions it.
+pub struct Hosted<'a> {
+    /// The package that declares its type, for messages.
+    pub package: &'a str,
+    pub entry: &'a mut Entry,
+}
+
+/// How processors written in one language are checked, provisioned,
+/// started, packed and scaffolded.
+pub trait Language: Sync {
+    /// The name manifests, `ps`, summaries and JSON use: `rust`, `python`,
+    /// `deno`.
+    fn name(&self) -> &'static str;
+
+    /// Whether a manifest `entry:` has this language's form.
+    fn entry_fits(&self, entry: &str) -> bool;
+
+    /// That form, for the message when an entry does not fit.
+    fn entry_form(&self) -> &'static str;
+
+    /// What a worker is told to load for `declared`, or one sentence on why
+    /// it cannot be loaded.
+    fn resolve(&self, declared: &Declared) -> Result<Entry, String>;
+
+    /// Installs or finds what workers of this language need before any
+    /// starts, completing the entries of the `processors` they will host;
+    /// returns how to start those workers.
+    fn provision(&self, processors: &mut [Hosted]) -> anyhow::Result<Box<dyn Launch>>;
+
+    /// Whether `plexus pack` takes the package file at archive path `name`
+    /// (the manifest and top-level documents are always taken).
+    fn packs(&self, name: &str) -> bool;
+
+    /// A built file `plexus pack` must add for `entry`, as (archive path,
+    /// file), such as a Rust plugin library.
+    fn built_file(&self, dir: &Path, entry: &str) -> Result<Option<(String, PathBuf)>, UserError>;
+
+    /// Whether an unpacked archive in `dir` holds what `entry` names.
+    fn archive_holds(&self, dir: &Path, entry: &str) -> bool;
+
+    /// What `plexus new --lang <name>` writes.
+    fn template(&self) -> Template;
+}
+
+/// How to start the workers of one language, once provisioned.
+pub trait Launch {
+    /// The command that starts a worker hosting processors with `entries`;
+    /// the caller adds identity, pipes and process hygiene.
+    fn command(&self, entries: &[&Entry]) -> anyhow::Result<Command>;
+}
+
+/// Starts a worker binary shipped beside `plexus`, whatever it hosts.
+pub struct WorkerBinary(pub PathBuf);
+
+impl Launch for WorkerBinary {
+    fn command(&self, _entries: &[&Entry]) -> anyhow::Result<Command> {
+        Ok(Command::new(&self.0))
+    }
+}
+
+/// The files of a new package in one language. Texts may hold `{{name}}`,
+/// `{{class}}`, `{{crate}}`, `{{library}}`, `{{language}}`, `{{entry}}` and the
+/// other keys `plexus new` fills in.
+pub struct Template {
+    /// How a README names the language.
+    pub title: &'static str,
+    /// The manifest `entry:` of the new processor.
+    pub entry: &'static str,
+    /// What to run before the package can run, if anything.
+    pub build: Option<&'static str>,
+    /// Files rendered with the package's names, as (path, text).
+    pub files: &'static [(&'static str, &'static str)],
+    /// Files written as they are, such as a vendored SDK.
+    pub verbatim: fn() -> Vec<(String, String)>,
+    /// Library names the language's own tools refuse.
+    pub reserved_names: &'static [&'static str],
+}
+
+/// No verbatim files.
+pub fn nothing_verbatim() -> Vec<(String, String)> {
+    Vec::new()
+}
+
+impl std::fmt::Debug for dyn Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq for dyn Language {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+/// A path that stays inside the directory it is relative to.
+pub fn relative_path(path: &str) -> bool {
+    !path.is_empty()
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\\'))
+}
+
+/// The package directory as workers see it: absolute, symlinks resolved.
+fn canonical(dir: &Path) -> PathBuf {
+    dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+}

@@ -1,0 +1,107 @@
+//! Python processors: classes in a package's modules, run by
+//! `plexus-worker-python` in the CPython it embeds, with the package's
+//! requirements installed into a cached environment first.
+
+mod env;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ipc_schemas::Entry;
+
+use super::{
+    canonical, nothing_verbatim, Declared, Hosted, Language, Launch, Template, WorkerBinary,
+};
+use crate::error::UserError;
+use crate::provision;
+
+pub struct Python;
+
+impl Language for Python {
+    fn name(&self) -> &'static str {
+        "python"
+    }
+
+    fn entry_fits(&self, entry: &str) -> bool {
+        split_entry(entry).is_some()
+    }
+
+    fn entry_form(&self) -> &'static str {
+        "`module:Class`"
+    }
+
+    fn resolve(&self, declared: &Declared) -> Result<Entry, String> {
+        let (module, class) = split_entry(declared.entry).expect("checked with the manifest");
+        Ok(Entry::Python {
+            package_dir: canonical(declared.dir).display().to_string(),
+            module: module.to_string(),
+            class: class.to_string(),
+            site_packages: None,
+        })
+    }
+
+    /// Gives every Python processor its package's environment, installing
+    /// what is missing; packages share environments by requirements.
+    fn provision(&self, processors: &mut [Hosted]) -> anyhow::Result<Box<dyn Launch>> {
+        let worker = provision::beside_plexus("plexus-worker-python")?;
+        let python = env::PythonInfo::of_worker(&worker)?;
+        let mut envs: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
+        for hosted in processors.iter_mut() {
+            if let Entry::Python {
+                package_dir,
+                site_packages,
+                ..
+            } = &mut *hosted.entry
+            {
+                let env = match envs.get(package_dir.as_str()) {
+                    Some(env) => env.clone(),
+                    None => {
+                        let env = env::ensure(hosted.package, Path::new(package_dir.as_str()), &python)?;
+                        envs.insert(package_dir.clone(), env.clone());
+                        env
+                    }
+                };
+                *site_packages = env.map(|e| e.display().to_string());
+            }
+        }
+        Ok(Box::new(WorkerBinary(worker)))
+    }
+
+    fn packs(&self, name: &str) -> bool {
+        name.ends_with(".py") || name == "requirements.txt" || name == "pyproject.toml"
+    }
+
+    fn built_file(&self, _dir: &Path, _entry: &str) -> Result<Option<(String, PathBuf)>, UserError> {
+        Ok(None)
+    }
+
+    fn archive_holds(&self, _dir: &Path, _entry: &str) -> bool {
+        // A module may come from the package's requirements.
+        true
+    }
+
+    fn template(&self) -> Template {
+        Template {
+            title: "Python",
+            entry: "processor:{{class}}",
+            build: None,
+            files: &[(
+                "processor.py",
+                include_str!("../../../templates/python/processor.py"),
+            )],
+            verbatim: nothing_verbatim,
+            reserved_names: &[],
+        }
+    }
+}
+
+/// Splits `pkg.module:Class` into module and class, both Python identifiers.
+fn split_entry(entry: &str) -> Option<(&str, &str)> {
+    let (module, class) = entry.split_once(':')?;
+    let identifier = |s: &str| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && chars.all(|c| c.is_alphanumeric() || c == '_')
+    };
+    (module.split('.').all(identifier) && identifier(class)).then_some((module, class))
+}

@@ -1,0 +1,23 @@
+//! From the files a user wrote to a plan that can run: the pipeline file,
+//! the processor types it may use (the catalog of builtins and listed
+//! packages), restart settings, and the plan — every check `validate`
+//! makes, before any process exists.
+
+pub mod catalog;
+pub mod pipeline;
+pub mod plan;
+pub mod restart;
+
+use std::path::Path;
+
+use crate::error::UserError;
+use catalog::Catalog;
+use pipeline::Pipeline;
+use plan::Plan;
+
+/// Loads, resolves and checks a pipeline.
+pub fn load_plan(path: &Path) -> Result<Plan, UserError> {
+    let pipeline = Pipeline::load(path)?;
+    let catalog = Catalog::for_pipeline(&pipeline)?;
+    plan::plan(&pipeline, &catalog)
+}
