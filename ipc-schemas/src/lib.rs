@@ -4,7 +4,11 @@
 
 pub mod control;
 pub mod event;
-pub mod frame;
+/// The frame header and the capture clock; they live in `plexus-frame` so
+/// that plugins get them without the rest of this crate.
+pub mod frame {
+    pub use plexus_frame::{monotonic_ns, FrameHeader};
+}
 pub mod names;
 pub mod schema;
 pub mod wire;

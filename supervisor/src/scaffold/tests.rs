@@ -91,7 +91,7 @@ fn a_rust_package_carries_the_sdk_and_a_lock() {
         "Cargo.lock",
         "src/lib.rs",
         "vendor/plugin-sdk/src/lib.rs",
-        "vendor/ipc-schemas/src/frame.rs",
+        "vendor/frame/src/frame.rs",
     ] {
         assert!(dir.join(file).is_file(), "{file}");
     }

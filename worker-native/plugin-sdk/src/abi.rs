@@ -15,7 +15,7 @@
 
 use std::ffi::{c_char, c_void};
 
-pub use ipc_schemas::FrameHeader;
+pub use plexus_frame::FrameHeader;
 
 pub const ABI_MAJOR: u32 = 1;
 pub const ABI_MINOR: u32 = 0;

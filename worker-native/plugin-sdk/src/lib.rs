@@ -34,7 +34,9 @@ mod frames;
 
 pub use export::vtable;
 pub use frames::{InputFrame, OutputPorts};
-pub use ipc_schemas::{FrameHeader, SchemaId};
+/// The header and schema of a frame, and the clock a source stamps
+/// `capture_ns` with: the only part of the plexus wire contract a plugin uses.
+pub use plexus_frame::{monotonic_ns, FrameHeader, SchemaId};
 /// Re-exported so plugins parse their config with the same version the SDK uses.
 pub use serde_json;
 

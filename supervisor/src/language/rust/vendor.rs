@@ -1,10 +1,10 @@
 //! The plugin SDK as a generated Rust package carries it, so the package
 //! builds outside this repository: the sources of `plexus-plugin-sdk` and
-//! the `ipc-schemas` it depends on, embedded from the repository when plexus
-//! is built (one source of truth, never a copy), their Cargo.toml files made
-//! standalone, and the workspace's Cargo.lock, so the package builds with
-//! the dependency versions plexus is tested with, offline when cargo has
-//! them cached.
+//! of `plexus-frame`, the one part of the wire contract it depends on,
+//! embedded from the repository when plexus is built (one source of truth,
+//! never a copy), their Cargo.toml files made standalone, and the
+//! workspace's Cargo.lock, so the package builds with the dependency
+//! versions plexus is tested with, offline when cargo has them cached.
 
 /// Where the vendored crates go inside a generated package.
 pub const VENDOR_DIR: &str = "vendor";
@@ -32,9 +32,9 @@ macro_rules! sources {
 
 const CRATES: [Embedded; 2] = [
     Embedded {
-        dir: "ipc-schemas",
-        cargo_toml: include_str!("../../../../ipc-schemas/Cargo.toml"),
-        sources: sources!("ipc-schemas": "lib.rs", "control.rs", "event.rs", "frame.rs", "names.rs", "schema.rs", "wire.rs"),
+        dir: "ipc-schemas/frame",
+        cargo_toml: include_str!("../../../../ipc-schemas/frame/Cargo.toml"),
+        sources: sources!("ipc-schemas/frame": "lib.rs", "clock.rs", "frame.rs", "schema.rs"),
     },
     Embedded {
         dir: "worker-native/plugin-sdk",
@@ -66,8 +66,10 @@ pub fn files() -> Vec<(String, String)> {
 }
 
 /// Replaces each `key.workspace = true` of a member's Cargo.toml with the
-/// workspace's own line for `key`; path dependencies then point at the
-/// sibling directory under `vendor/`.
+/// workspace's own line for `key`, and each `key = { workspace = true, ... }`
+/// with the workspace's value plus the member's additions (such as
+/// `optional = true`); path dependencies then point at the sibling directory
+/// under `vendor/`.
 fn standalone(cargo_toml: &str, workspace: &str) -> String {
     let mut section = "";
     let mut out = String::new();
@@ -76,11 +78,8 @@ fn standalone(cargo_toml: &str, workspace: &str) -> String {
         if trimmed.starts_with('[') {
             section = trimmed;
         }
-        let inherited = trimmed
-            .strip_suffix(".workspace = true")
-            .filter(|key| !key.contains(' '));
-        let line = match inherited {
-            Some(key) => {
+        let line = match inherits(trimmed) {
+            Some((key, additions)) => {
                 let from = if section == "[package]" {
                     "[workspace.package]"
                 } else {
@@ -88,7 +87,7 @@ fn standalone(cargo_toml: &str, workspace: &str) -> String {
                 };
                 let value = lookup(workspace, from, key)
                     .unwrap_or_else(|| panic!("the workspace's {from} has no `{key}`"));
-                format!("{key} = {}", relocate(value))
+                format!("{key} = {}", relocate(&extend(value, additions)))
             }
             None => line.to_string(),
         };
@@ -96,6 +95,34 @@ fn standalone(cargo_toml: &str, workspace: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The key of a line that inherits from the workspace, and what the line
+/// adds to the inherited value (`optional = true`, or nothing).
+fn inherits(line: &str) -> Option<(&str, &str)> {
+    if let Some(key) = line.strip_suffix(".workspace = true") {
+        return (!key.contains(' ')).then_some((key, ""));
+    }
+    let (key, table) = line.split_once(" = { workspace = true")?;
+    let additions = table.strip_suffix('}')?.trim();
+    let additions = match additions.strip_prefix(',') {
+        Some(rest) => rest.trim(),
+        None if additions.is_empty() => additions,
+        None => return None,
+    };
+    (!key.contains(' ')).then_some((key, additions))
+}
+
+/// The workspace's value for a dependency, a version or an inline table,
+/// with the member's `additions` appended to the table.
+fn extend(value: &str, additions: &str) -> String {
+    if additions.is_empty() {
+        return value.to_string();
+    }
+    match value.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
+        Some(table) => format!("{{ {}, {additions} }}", table.trim()),
+        None => format!("{{ version = {value}, {additions} }}"),
+    }
 }
 
 /// The value of `key = value` in `section` of a TOML file whose values
@@ -164,13 +191,40 @@ mod tests {
         }
         let sdk = standalone(CRATES[1].cargo_toml, WORKSPACE_TOML);
         assert!(
-            sdk.contains("ipc-schemas = { path = \"../ipc-schemas\" }"),
+            sdk.contains("plexus-frame = { path = \"../frame\" }"),
             "{sdk}"
         );
         // The package's Cargo.toml names the SDK where it is vendored.
         let template = include_str!("../../../templates/rust/Cargo.toml.in");
         let sdk = format!("{VENDOR_DIR}/{}", CRATES[1].vendor_name());
         assert!(template.contains(&format!("path = \"{sdk}\"")), "{template}");
+    }
+
+    /// The SDK carries the frame crate only: a package must not compile the
+    /// control messages, runtime events or their serialisation.
+    #[test]
+    fn the_sdk_carries_only_the_frame_crate() {
+        let vendored: Vec<_> = CRATES.iter().map(Embedded::vendor_name).collect();
+        assert_eq!(vendored, ["frame", "plugin-sdk"]);
+        for (path, text) in files().iter().filter(|(p, _)| p.ends_with("Cargo.toml")) {
+            assert!(!text.contains("ipc-schemas ="), "{path}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn inline_inheritance_keeps_the_member_additions() {
+        let workspace = "[workspace.dependencies]\n\
+                         a = \"=1.0\"\n\
+                         b = { version = \"1\", features = [\"derive\"] }\n";
+        let member = "[dependencies]\n\
+                      a = { workspace = true, optional = true }\n\
+                      b = { workspace = true }\n";
+        assert_eq!(
+            standalone(member, workspace),
+            "[dependencies]\n\
+             a = { version = \"=1.0\", optional = true }\n\
+             b = { version = \"1\", features = [\"derive\"] }\n"
+        );
     }
 
     #[test]

@@ -1,23 +1,31 @@
 //! The header every frame carries in front of its payload on the bus.
 
+#[cfg(feature = "zero-copy")]
 use iceoryx2_bb_derive_macros::ZeroCopySend;
+// The derive names the trait unqualified.
+#[cfg(feature = "zero-copy")]
 use iceoryx2_bb_elementary_traits::zero_copy_send::ZeroCopySend;
 
 /// Per-frame metadata, sent as the iceoryx2 user header of a `[u8]` sample.
 ///
 /// `#[repr(C)]` so that plugins compiled separately, the Python worker and the
 /// Deno FFI layer all read the same bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ZeroCopySend)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "zero-copy",
+    derive(ZeroCopySend),
+    type_name("plexus::FrameHeader")
+)]
 #[repr(C)]
-#[type_name("plexus::FrameHeader")]
 pub struct FrameHeader {
-    /// Numeric id of the frame schema (see [`crate::SchemaId`]).
+    /// Numeric id of the frame schema (see [`crate::SchemaId::code`]).
     pub schema: u32,
     /// Pixel format detail reserved for schemas with several layouts.
     pub format: u32,
     /// Sequence number given by the source; processors pass it on unchanged.
     pub seq: u64,
-    /// When the source captured the frame, `CLOCK_MONOTONIC` in nanoseconds.
+    /// When the source captured the frame, `CLOCK_MONOTONIC` in nanoseconds
+    /// (see [`crate::monotonic_ns`]).
     pub capture_ns: u64,
     pub width: u32,
     pub height: u32,
@@ -38,30 +46,6 @@ impl FrameHeader {
         "stride",
         "reserved",
     ];
-}
-
-/// Reads `CLOCK_MONOTONIC`, the clock shared by every process on the machine,
-/// so capture-to-sink latency can be computed across workers.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = std::mem::MaybeUninit::<Timespec>::uninit();
-    // SAFETY: clock_gettime writes a full timespec on success; CLOCK_MONOTONIC
-    // always exists on Linux.
-    let ok = unsafe { clock_gettime(CLOCK_MONOTONIC, ts.as_mut_ptr()) } == 0;
-    assert!(ok, "CLOCK_MONOTONIC is unavailable");
-    let ts = unsafe { ts.assume_init() };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-const CLOCK_MONOTONIC: i32 = 1;
-
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
 }
 
 #[cfg(test)]
@@ -89,12 +73,5 @@ mod tests {
             reserved: _,
         } = FrameHeader::default();
         assert_eq!(FrameHeader::FIELDS.len(), 8);
-    }
-
-    #[test]
-    fn monotonic_clock_advances() {
-        let a = monotonic_ns();
-        let b = monotonic_ns();
-        assert!(b >= a && a > 0);
     }
 }
