@@ -144,69 +144,77 @@ impl EventKind {
 /// One human line per event, as the log and `plexus events` print it.
 impl std::fmt::Display for EventKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    let line = match self {
-        EventKind::RuntimeStarted { runtime, pipeline } => {
-            format!("runtime {runtime} started: {pipeline}")
-        }
-        EventKind::RuntimeStopping { reason } => format!("runtime stopping: {reason}"),
-        EventKind::RuntimeStopped { outcome } => format!("runtime stopped: {outcome}"),
-        EventKind::WorkerSpawned { worker, pid } => format!("worker {worker} spawned (pid {pid})"),
-        EventKind::WorkerReady { worker } => format!("worker {worker} ready"),
-        EventKind::WorkerExited { worker, status } => format!("worker {worker} exited ({status})"),
-        EventKind::WorkerUnresponsive { worker, stage } => {
-            format!("worker {worker} missed its {stage} deadline")
-        }
-        EventKind::WorkerFailed { worker, reason } => format!("worker {worker} failed: {reason}"),
-        EventKind::ProcessorStarted { processor } => format!("processor {processor} started"),
-        EventKind::ProcessorStopped { processor } => format!("processor {processor} stopped"),
-        EventKind::WorkerRestarting {
-            worker,
-            attempt,
-            delay_ms,
-        } => {
-            format!("worker {worker} restarting (attempt {attempt}, in {delay_ms} ms)")
-        }
-        EventKind::WorkerRestarted {
-            worker,
-            generation,
-            pid,
-        } => {
-            format!("worker {worker} restarted (generation {generation}, pid {pid})")
-        }
-        EventKind::InputClosed { processor, input } => format!("input {processor}.{input} closed"),
-        EventKind::InputRecovered { processor, input } => {
-            format!("input {processor}.{input} recovered")
-        }
-        EventKind::ProcessorError { processor, message } => {
-            format!("processor {processor} error: {message}")
-        }
-        EventKind::ProcessorStats {
-            processor,
-            ports,
-            errors,
-            latency_p50_us,
-        } => {
-            let mut line = format!("processor {processor}:");
-            for p in ports {
-                line += &format!(
-                    " {} {} {} frames {:.1} fps",
-                    p.direction, p.port, p.frames, p.fps
-                );
-                if p.drops > 0 {
-                    line += &format!(" {} dropped", p.drops);
+        let line = match self {
+            EventKind::RuntimeStarted { runtime, pipeline } => {
+                format!("runtime {runtime} started: {pipeline}")
+            }
+            EventKind::RuntimeStopping { reason } => format!("runtime stopping: {reason}"),
+            EventKind::RuntimeStopped { outcome } => format!("runtime stopped: {outcome}"),
+            EventKind::WorkerSpawned { worker, pid } => {
+                format!("worker {worker} spawned (pid {pid})")
+            }
+            EventKind::WorkerReady { worker } => format!("worker {worker} ready"),
+            EventKind::WorkerExited { worker, status } => {
+                format!("worker {worker} exited ({status})")
+            }
+            EventKind::WorkerUnresponsive { worker, stage } => {
+                format!("worker {worker} missed its {stage} deadline")
+            }
+            EventKind::WorkerFailed { worker, reason } => {
+                format!("worker {worker} failed: {reason}")
+            }
+            EventKind::ProcessorStarted { processor } => format!("processor {processor} started"),
+            EventKind::ProcessorStopped { processor } => format!("processor {processor} stopped"),
+            EventKind::WorkerRestarting {
+                worker,
+                attempt,
+                delay_ms,
+            } => {
+                format!("worker {worker} restarting (attempt {attempt}, in {delay_ms} ms)")
+            }
+            EventKind::WorkerRestarted {
+                worker,
+                generation,
+                pid,
+            } => {
+                format!("worker {worker} restarted (generation {generation}, pid {pid})")
+            }
+            EventKind::InputClosed { processor, input } => {
+                format!("input {processor}.{input} closed")
+            }
+            EventKind::InputRecovered { processor, input } => {
+                format!("input {processor}.{input} recovered")
+            }
+            EventKind::ProcessorError { processor, message } => {
+                format!("processor {processor} error: {message}")
+            }
+            EventKind::ProcessorStats {
+                processor,
+                ports,
+                errors,
+                latency_p50_us,
+            } => {
+                let mut line = format!("processor {processor}:");
+                for p in ports {
+                    line += &format!(
+                        " {} {} {} frames {:.1} fps",
+                        p.direction, p.port, p.frames, p.fps
+                    );
+                    if p.drops > 0 {
+                        line += &format!(" {} dropped", p.drops);
+                    }
+                    line.push(';');
                 }
-                line.push(';');
+                line.pop();
+                if *errors > 0 {
+                    line += &format!("; {errors} errors");
+                }
+                if let Some(us) = latency_p50_us {
+                    line += &format!("; latency p50 {us} µs");
+                }
+                line
             }
-            line.pop();
-            if *errors > 0 {
-                line += &format!("; {errors} errors");
-            }
-            if let Some(us) = latency_p50_us {
-                line += &format!("; latency p50 {us} µs");
-            }
-            line
-        }
-    };
-    f.write_str(&line)
+        };
+        f.write_str(&line)
     }
 }

@@ -20,9 +20,9 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{RngSeed, TestRunner};
 use serde_json::{json, Value};
 use supervisor::load::catalog::Catalog;
-use supervisor::package::manifest;
 use supervisor::load::pipeline::Pipeline;
 use supervisor::load::plan::plan;
+use supervisor::package::manifest;
 
 fn config(cases: u32) -> ProptestConfig {
     let mut config = ProptestConfig::default();

@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 
 use ipc_schemas::Entry;
 
-use super::{canonical, nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, Template};
+use super::{
+    canonical, nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, Template,
+};
 use crate::error::UserError;
 use crate::provision::installer::run_logged;
 use crate::provision::{self, cache};
@@ -27,7 +29,10 @@ pub const DENO_VERSION: &str = "2.9.6";
 /// The host script and SDK, as `(file name, contents)`.
 const SDK_FILES: [(&str, &str); 2] = [
     ("host.ts", include_str!("../../../worker-deno/ts/host.ts")),
-    ("plexus.ts", include_str!("../../../worker-deno/ts/plexus.ts")),
+    (
+        "plexus.ts",
+        include_str!("../../../worker-deno/ts/plexus.ts"),
+    ),
 ];
 
 pub struct Deno;
@@ -76,7 +81,11 @@ impl Language for Deno {
         matches!(ext, "ts" | "js" | "mjs") || name == "deno.json" || name == "deno.jsonc"
     }
 
-    fn built_file(&self, _dir: &Path, _entry: &str) -> Result<Option<(String, PathBuf)>, UserError> {
+    fn built_file(
+        &self,
+        _dir: &Path,
+        _entry: &str,
+    ) -> Result<Option<(String, PathBuf)>, UserError> {
         Ok(None)
     }
 

@@ -9,9 +9,7 @@ use std::process::Command;
 
 use ipc_schemas::Entry;
 
-use super::{
-    nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, Template,
-};
+use super::{nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, Template};
 use crate::error::UserError;
 
 pub struct Echo;
@@ -48,7 +46,11 @@ impl Language for Echo {
         name.ends_with(".sh")
     }
 
-    fn built_file(&self, _dir: &Path, _entry: &str) -> Result<Option<(String, PathBuf)>, UserError> {
+    fn built_file(
+        &self,
+        _dir: &Path,
+        _entry: &str,
+    ) -> Result<Option<(String, PathBuf)>, UserError> {
         Ok(None)
     }
 

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::UserError;
-use crate::package::manifest::{self, Manifest, ProcessorDecl};
-use crate::package;
 use crate::load::pipeline::Pipeline;
+use crate::package;
+use crate::package::manifest::{self, Manifest, ProcessorDecl};
 
 /// The builtins' manifest, shipped with the native worker that implements them.
 const BUILTINS: &str = include_str!("../../../worker-native/builtins.yaml");

@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use ipc_schemas::names::validate_id;
 use ipc_schemas::{Accepts, Entry, InputSpec, OutputSpec, ProcessorSpec, SchemaId};
 
-use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::error::UserError;
 use crate::language::{Declared, Lang};
-use crate::package::manifest::{config as config_schema, PortDecl};
+use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::pipeline::{Pipeline, PipelineFile};
 use crate::load::restart::RestartSpec;
+use crate::package::manifest::{config as config_schema, PortDecl};
 
 #[derive(Debug)]
 pub struct Plan {
@@ -68,26 +68,16 @@ struct Connection {
     to: (String, String),
 }
 
+/// The processor types a pipeline's processors name, by processor id.
+type Types<'a> = BTreeMap<&'a str, &'a TypeInfo>;
+
 pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
     let file = &pipeline.file;
     let err = |message: String| UserError::in_file(&pipeline.path, message);
     if file.processors.is_empty() {
         return Err(err("the pipeline has no processors".into()));
     }
-
-    let mut types: BTreeMap<&str, &TypeInfo> = BTreeMap::new();
-    for (id, entry) in file.processors.iter() {
-        validate_id(id).map_err(|e| err(format!("processor id {e}")))?;
-        let info = catalog.get(&entry.type_name).ok_or_else(|| {
-            err(format!(
-                "processor `{id}` has unknown type `{}`{}",
-                entry.type_name,
-                suggestion(catalog, &entry.type_name)
-            ))
-        })?;
-        types.insert(id, info);
-    }
-
+    let types = resolve_types(file, catalog).map_err(err)?;
     let connections = file
         .connections
         .iter()
@@ -99,61 +89,7 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-
-    let mut inputs: BTreeMap<&str, Vec<InputSpec>> = BTreeMap::new();
-    let mut seen_inputs = BTreeSet::new();
-    for c in &connections {
-        let (from_id, from_port) = (&c.from.0, &c.from.1);
-        let (to_id, to_port) = (&c.to.0, &c.to.1);
-        let from_type = types.get(from_id.as_str()).ok_or_else(|| err(format!("connection `{from_id}.{from_port} -> {to_id}.{to_port}` names unknown processor `{from_id}`")))?;
-        let to_type = types.get(to_id.as_str()).ok_or_else(|| err(format!("connection `{from_id}.{from_port} -> {to_id}.{to_port}` names unknown processor `{to_id}`")))?;
-        if from_id == to_id {
-            return Err(err(format!("processor `{from_id}` is connected to itself")));
-        }
-        let out = from_type
-            .decl
-            .outputs
-            .iter()
-            .find(|p| p.name == *from_port)
-            .ok_or_else(|| {
-                err(format!(
-                    "processor `{from_id}` ({}) has no output `{from_port}`{}",
-                    from_type.decl.name,
-                    port_list(&from_type.decl.outputs)
-                ))
-            })?;
-        let input = to_type
-            .decl
-            .inputs
-            .iter()
-            .find(|p| p.name == *to_port)
-            .ok_or_else(|| {
-                err(format!(
-                    "processor `{to_id}` ({}) has no input `{to_port}`{}",
-                    to_type.decl.name,
-                    port_list(&to_type.decl.inputs)
-                ))
-            })?;
-        let schema = SchemaId::from_name(&out.schema).expect("catalog checked output schemas");
-        let accepts = Accepts::parse(&input.schema).expect("catalog checked input schemas");
-        if !accepts.admits(schema) {
-            return Err(err(format!(
-                "connection `{from_id}.{from_port} -> {to_id}.{to_port}` joins schema `{}` to an input that takes `{}`",
-                out.schema, input.schema
-            )));
-        }
-        if !seen_inputs.insert((to_id.clone(), to_port.clone())) {
-            return Err(err(format!(
-                "input `{to_id}.{to_port}` is connected more than once"
-            )));
-        }
-        inputs.entry(to_id).or_default().push(InputSpec {
-            port: to_port.clone(),
-            accepts,
-            from_processor: from_id.clone(),
-            from_port: from_port.clone(),
-        });
-    }
+    let inputs = wire_inputs(&connections, &types).map_err(err)?;
     if let Some(cycle) = find_cycle(
         file.processors.iter().map(|(id, _)| id.as_str()),
         &connections,
@@ -162,7 +98,102 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
             "the connections form a cycle through `{cycle}`"
         )));
     }
+    let processors = plan_processors(file, &types, inputs).map_err(err)?;
+    let workers = plan_workers(&processors, &types, file).map_err(err)?;
+    Ok(Plan {
+        name: file.name.clone(),
+        path: pipeline.path.clone(),
+        processors,
+        workers,
+    })
+}
 
+/// Finds each processor's type in the catalog.
+fn resolve_types<'a>(file: &'a PipelineFile, catalog: &'a Catalog) -> Result<Types<'a>, String> {
+    let mut types = Types::new();
+    for (id, entry) in file.processors.iter() {
+        validate_id(id).map_err(|e| format!("processor id {e}"))?;
+        let info = catalog.get(&entry.type_name).ok_or_else(|| {
+            format!(
+                "processor `{id}` has unknown type `{}`{}",
+                entry.type_name,
+                suggestion(catalog, &entry.type_name)
+            )
+        })?;
+        types.insert(id, info);
+    }
+    Ok(types)
+}
+
+/// Checks every connection against the ports and schemas its ends declare,
+/// and returns the inputs it makes, by processor.
+fn wire_inputs<'a>(
+    connections: &'a [Connection],
+    types: &Types,
+) -> Result<BTreeMap<&'a str, Vec<InputSpec>>, String> {
+    let mut inputs: BTreeMap<&str, Vec<InputSpec>> = BTreeMap::new();
+    let mut seen_inputs = BTreeSet::new();
+    for c in connections {
+        let (from_id, from_port) = (&c.from.0, &c.from.1);
+        let (to_id, to_port) = (&c.to.0, &c.to.1);
+        let named = format!("connection `{from_id}.{from_port} -> {to_id}.{to_port}`");
+        let from_type = types
+            .get(from_id.as_str())
+            .ok_or_else(|| format!("{named} names unknown processor `{from_id}`"))?;
+        let to_type = types
+            .get(to_id.as_str())
+            .ok_or_else(|| format!("{named} names unknown processor `{to_id}`"))?;
+        if from_id == to_id {
+            return Err(format!("processor `{from_id}` is connected to itself"));
+        }
+        let out = find_port(&from_type.decl.outputs, from_port).ok_or_else(|| {
+            format!(
+                "processor `{from_id}` ({}) has no output `{from_port}`{}",
+                from_type.decl.name,
+                port_list(&from_type.decl.outputs)
+            )
+        })?;
+        let input = find_port(&to_type.decl.inputs, to_port).ok_or_else(|| {
+            format!(
+                "processor `{to_id}` ({}) has no input `{to_port}`{}",
+                to_type.decl.name,
+                port_list(&to_type.decl.inputs)
+            )
+        })?;
+        let schema = SchemaId::from_name(&out.schema).expect("catalog checked output schemas");
+        let accepts = Accepts::parse(&input.schema).expect("catalog checked input schemas");
+        if !accepts.admits(schema) {
+            return Err(format!(
+                "{named} joins schema `{}` to an input that takes `{}`",
+                out.schema, input.schema
+            ));
+        }
+        if !seen_inputs.insert((to_id.clone(), to_port.clone())) {
+            return Err(format!(
+                "input `{to_id}.{to_port}` is connected more than once"
+            ));
+        }
+        inputs.entry(to_id).or_default().push(InputSpec {
+            port: to_port.clone(),
+            accepts,
+            from_processor: from_id.clone(),
+            from_port: from_port.clone(),
+        });
+    }
+    Ok(inputs)
+}
+
+fn find_port<'a>(ports: &'a [PortDecl], name: &str) -> Option<&'a PortDecl> {
+    ports.iter().find(|p| p.name == name)
+}
+
+/// Each processor with its wired inputs, checked config and worker, in
+/// pipeline order.
+fn plan_processors(
+    file: &PipelineFile,
+    types: &Types,
+    mut inputs: BTreeMap<&str, Vec<InputSpec>>,
+) -> Result<Vec<PlannedProcessor>, String> {
     let mut processors = Vec::new();
     for (id, entry) in file.processors.iter() {
         let info = types[id.as_str()];
@@ -173,23 +204,20 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
             .iter()
             .find(|p| !spec_inputs.iter().any(|i| i.port == p.name))
         {
-            return Err(err(format!(
-                "input `{id}.{}` is not connected",
-                missing.name
-            )));
+            return Err(format!("input `{id}.{}` is not connected", missing.name));
         }
         // Keep the manifest's port order: processors address inputs by index.
         spec_inputs.sort_by_key(|i| decl.inputs.iter().position(|p| p.name == i.port));
         let config = config_schema::apply(&decl.config, &entry.config)
-            .map_err(|m| err(format!("processor `{id}`: {m}")))?;
+            .map_err(|m| format!("processor `{id}`: {m}"))?;
         let worker = entry.worker.clone().unwrap_or_else(|| id.clone());
-        validate_id(&worker).map_err(|e| err(format!("processor `{id}`: worker {e}")))?;
+        validate_id(&worker).map_err(|e| format!("processor `{id}`: worker {e}"))?;
         processors.push(PlannedProcessor {
             package: info.package().to_string(),
             spec: ProcessorSpec {
                 id: id.clone(),
                 type_name: decl.name.clone(),
-                entry: entry_of(info).map_err(|m| err(format!("processor `{id}`: {m}")))?,
+                entry: entry_of(info).map_err(|m| format!("processor `{id}`: {m}"))?,
                 config_json: serde_json::Value::Object(config).to_string(),
                 inputs: spec_inputs,
                 outputs: decl
@@ -205,13 +233,7 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
             worker,
         });
     }
-    let workers = plan_workers(&processors, &types, file).map_err(err)?;
-    Ok(Plan {
-        name: file.name.clone(),
-        path: pipeline.path.clone(),
-        processors,
-        workers,
-    })
+    Ok(processors)
 }
 
 /// What the worker is told to load for a processor of type `info`.
@@ -230,7 +252,7 @@ fn entry_of(info: &TypeInfo) -> Result<Entry, String> {
 /// Groups processors into workers and orders the workers upstream first.
 fn plan_workers(
     processors: &[PlannedProcessor],
-    types: &BTreeMap<&str, &TypeInfo>,
+    types: &Types,
     file: &PipelineFile,
 ) -> Result<Vec<PlannedWorker>, String> {
     let mut workers: Vec<PlannedWorker> = Vec::new();

@@ -13,7 +13,6 @@ use serde_json::{Map, Value};
 use super::waiting::{Waiter, Woken};
 use crate::observe::client::{self, Client, LiveRuntime};
 
-
 pub struct WatchOptions {
     pub runtime: Option<String>,
     pub follow: bool,
@@ -163,7 +162,7 @@ fn human_line(event: &RuntimeEvent) -> String {
         ms % 1000,
         event.seq,
         event.kind.name(),
-        event.kind.to_string()
+        event.kind
     )
 }
 

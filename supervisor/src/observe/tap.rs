@@ -13,8 +13,8 @@ use ipc_schemas::{FrameHeader, RuntimeStatus, SchemaId};
 use serde_json::json;
 
 use super::waiting::{Waiter, Woken};
-use crate::observe::client::{self, Client};
 use crate::error::UserError;
+use crate::observe::client::{self, Client};
 
 pub struct TapOptions {
     /// `PROCESSOR.PORT`.

@@ -8,8 +8,8 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::archive::{self, Archive};
-use super::store::{self, Spec, Store};
 use super::manifest::{Package, MANIFEST_FILE};
+use super::store::{self, Spec, Store};
 use crate::error::UserError;
 use crate::provision::cache;
 

@@ -101,18 +101,28 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         let dest = parent.path().join("entry");
         let ready = |d: &Path| d.join("done").is_file();
-        let failed: Result<(), String> = build_once(&dest, ready, |e| e.to_string(), |dir| {
-            std::fs::write(dir.join("half"), b"").unwrap();
-            Err("broke".into())
-        });
+        let failed: Result<(), String> = build_once(
+            &dest,
+            ready,
+            |e| e.to_string(),
+            |dir| {
+                std::fs::write(dir.join("half"), b"").unwrap();
+                Err("broke".into())
+            },
+        );
         assert_eq!(failed.unwrap_err(), "broke");
         assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
         let mut builds = 0;
         for _ in 0..2 {
-            build_once(&dest, ready, |e| e.to_string(), |dir| {
-                builds += 1;
-                std::fs::write(dir.join("done"), b"").map_err(|e| e.to_string())
-            })
+            build_once(
+                &dest,
+                ready,
+                |e| e.to_string(),
+                |dir| {
+                    builds += 1;
+                    std::fs::write(dir.join("done"), b"").map_err(|e| e.to_string())
+                },
+            )
             .unwrap();
         }
         assert_eq!(builds, 1);

@@ -12,7 +12,8 @@ use bus::Bus;
 use ipc_schemas::names::validate_id;
 use ipc_schemas::{ControlReply, ControlRequest, ProcessorStatus, RuntimeStatus, WorkerStatus};
 
-use super::supervise::Supervisor;
+use super::supervise::{RunPhase, StopCause, Supervisor};
+use super::worker::Ending;
 
 /// Reply channels kept open after answering.
 const KEPT_REPLIES: usize = 16;
@@ -41,7 +42,10 @@ impl Supervisor {
                     (reply_to, reply)
                 }
                 ControlRequest::Stop { reply_to } => {
-                    self.stop_requested = true;
+                    // Asked while starting, the run drains as soon as it has.
+                    if !matches!(self.phase, RunPhase::Draining(_)) {
+                        self.phase = RunPhase::Draining(StopCause::Requested);
+                    }
                     let message = format!("stopping runtime {}", self.runtime_id);
                     (reply_to, ControlReply::Done { message })
                 }
@@ -130,7 +134,7 @@ impl Supervisor {
                 ),
             };
         };
-        if !self.frames_flowing {
+        if self.phase != RunPhase::Flowing {
             return ControlReply::Refused {
                 reason: format!("runtime {} is starting or stopping", self.runtime_id),
             };
@@ -144,7 +148,7 @@ impl Supervisor {
                 ),
             };
         }
-        worker.requested_restart = true;
+        worker.ending = Some(Ending::Requested);
         let (pid, was) = (worker.pid, worker.state);
         if let Some(status) = worker.kill() {
             self.handle_exit(i, status, was);

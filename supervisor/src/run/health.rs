@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ipc_schemas::Command;
 
-use super::supervise::Supervisor;
+use super::supervise::{RunPhase, Supervisor};
 use super::worker::WorkerState;
 
 /// How often a running worker is pinged.
@@ -18,7 +18,7 @@ pub const HEARTBEAT_DEADLINE: Duration = Duration::from_secs(3);
 
 impl Supervisor {
     pub(super) fn heartbeat(&mut self, now: Instant) {
-        if !self.frames_flowing {
+        if self.phase != RunPhase::Flowing {
             return;
         }
         for i in 0..self.workers.len() {
@@ -48,7 +48,7 @@ impl Supervisor {
     }
 
     pub(super) fn heartbeat_due(&self) -> Option<Instant> {
-        if !self.frames_flowing {
+        if self.phase != RunPhase::Flowing {
             return None;
         }
         self.workers

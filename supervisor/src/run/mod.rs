@@ -25,7 +25,7 @@ use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, WorkerC
 
 pub use id::new_runtime_id;
 pub use launch::Launcher;
-use supervise::{Supervisor, Wake};
+use supervise::{RunPhase, StopCause, Supervisor, Wake};
 use worker::{Recipe, WorkerHandle, WorkerState};
 
 use crate::error::UserError;
@@ -115,11 +115,34 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
         pipeline: plan.name.clone(),
     });
 
+    spawn_all(&mut sup, plan, launcher)?;
+    start(&mut sup, plan, options)?;
+    let cause = flow(&mut sup, plan, options)?;
+    sup.phase = RunPhase::Draining(cause);
+    sup.events.emit(EventKind::RuntimeStopping {
+        reason: cause.reason().to_string(),
+    });
+    stop(&mut sup)?;
+
+    let failed = sup.workers.iter().any(|w| w.failure().is_some());
+    let outcome = match cause {
+        _ if failed => Outcome::Failed,
+        StopCause::Interrupted | StopCause::Requested => Outcome::Stopped,
+        _ => Outcome::Completed,
+    };
+    sup.events.emit(EventKind::RuntimeStopped {
+        outcome: outcome.name().to_string(),
+    });
+    Ok(report(&sup, plan, runtime_id, outcome, started.elapsed()))
+}
+
+/// Spawns every planned worker, each with its control channel open first.
+fn spawn_all(sup: &mut Supervisor, plan: &Plan, launcher: &Launcher) -> Result<()> {
     let dir = plan.dir();
     for planned in &plan.workers {
         let recipe = Recipe::of(&launcher.command(plan, planned)?);
         let channel = WorkerHandle::open_channel(&sup.bus, &planned.name)?;
-        let child = spawn::spawn(recipe.command(), &runtime_id, &planned.name, &dir)?;
+        let child = spawn::spawn(recipe.command(), &sup.runtime_id, &planned.name, &dir)?;
         let handle = WorkerHandle::new(planned, recipe, dir.clone(), child, channel)?;
         sup.events.emit(EventKind::WorkerSpawned {
             worker: handle.name.clone(),
@@ -127,45 +150,42 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
         });
         sup.workers.push(handle);
     }
-    start(&mut sup, plan, options)?;
+    Ok(())
+}
 
+/// Lets frames flow until the run is over; returns why it is.
+fn flow(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<StopCause> {
     let deadline = options.duration.map(|d| Instant::now() + d);
     let frames = options.frames.is_some();
     let wake = sup.wait_until(deadline, |s| {
         let all_finished = s.workers.iter().all(|w| w.finished());
-        s.stop_requested
+        matches!(s.phase, RunPhase::Draining(_))
             || s.critical_failure.is_some()
             || all_finished
             || (frames && sources_done(s, plan))
     })?;
-    sup.frames_flowing = false;
-    let reason = match wake {
-        Wake::Done if sup.critical_failure.is_some() => "a critical worker failed",
-        Wake::Done if sup.stop_requested => "`plexus stop` asked",
-        Wake::Done if frames => "the sources produced their frames",
-        Wake::Done => "every worker ended",
-        Wake::Deadline => "the duration is over",
-        Wake::Interrupted => "interrupted",
-    };
-    sup.events.emit(EventKind::RuntimeStopping {
-        reason: reason.to_string(),
-    });
-    stop(&mut sup)?;
+    Ok(match (wake, sup.phase) {
+        (Wake::Done, _) if sup.critical_failure.is_some() => StopCause::CriticalFailure,
+        (Wake::Done, RunPhase::Draining(cause)) => cause,
+        (Wake::Done, _) if frames => StopCause::SourcesDone,
+        (Wake::Done, _) => StopCause::WorkersEnded,
+        (Wake::Deadline, _) => StopCause::Duration,
+        (Wake::Interrupted, _) => StopCause::Interrupted,
+    })
+}
 
-    let failed = sup.workers.iter().any(|w| w.failure.is_some());
-    let outcome = match wake {
-        _ if failed => Outcome::Failed,
-        Wake::Interrupted => Outcome::Stopped,
-        Wake::Done if sup.stop_requested => Outcome::Stopped,
-        _ => Outcome::Completed,
-    };
-    sup.events.emit(EventKind::RuntimeStopped {
-        outcome: outcome.name().to_string(),
-    });
-    Ok(RunReport {
+/// What the run did, for the summary.
+fn report(
+    sup: &Supervisor,
+    plan: &Plan,
+    runtime_id: String,
+    outcome: Outcome,
+    elapsed: Duration,
+) -> RunReport {
+    RunReport {
         runtime_id,
         outcome,
-        elapsed: started.elapsed(),
+        elapsed,
         workers: sup
             .workers
             .iter()
@@ -175,7 +195,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
                 restarts: w.restarts,
                 last_exit: w.last_exit,
                 state: w.state_name(),
-                failure: w.failure.clone(),
+                failure: w.failure().map(str::to_string),
             })
             .collect(),
         critical_failure: sup.critical_failure.clone(),
@@ -191,7 +211,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
                 Some((p.spec.id.clone(), sup.live.totals(&p.spec.id, last)?))
             })
             .collect(),
-    })
+    }
 }
 
 /// Per worker, the inputs of other workers' processors it feeds.
@@ -248,8 +268,10 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> 
     sup.send_all(&Command::Start)?;
     // Sources produce as soon as they run, so a worker may crash on its
     // first frames before the others even report running: from here on a
-    // crash is handled by its restart policy.
-    sup.frames_flowing = true;
+    // crash is handled by its restart policy. A stop asked meanwhile stands.
+    if sup.phase == RunPhase::Starting {
+        sup.phase = RunPhase::Flowing;
+    }
     await_all(sup, WorkerState::Running, "start")
 }
 
@@ -286,10 +308,8 @@ fn await_all(sup: &mut Supervisor, state: WorkerState, stage: &str) -> Result<()
 /// Stops workers upstream first, each draining before the next is asked,
 /// then lets them all exit. A second Ctrl-C kills what is left at once.
 fn stop(sup: &mut Supervisor) -> Result<()> {
-    sup.stopping = true;
     for w in &mut sup.workers {
-        w.restart_at = None;
-        w.step = None;
+        w.settle();
     }
     for i in 0..sup.workers.len() {
         if !sup.workers[i].alive() {

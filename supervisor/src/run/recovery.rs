@@ -5,13 +5,26 @@
 //! and start on its own while the rest of the pipeline keeps running; its
 //! upstream never pauses (safe overflow drops what nobody reads).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ipc_schemas::{Command, EventKind, ExitStatus};
 
-use super::supervise::Supervisor;
-use super::worker::{Step, WorkerState};
+use super::supervise::{RunPhase, Supervisor};
+use super::worker::{Ending, Step, WorkerState};
 use super::{spawn, STEP_DEADLINE};
+
+/// What becomes of a worker whose process ended.
+enum Verdict {
+    /// A user asked: the next process starts at once, off the budget.
+    Requested,
+    /// It ended as it was meant to (drained, or ended while the run
+    /// drains), or plexus already gave up on it: nothing more happens.
+    Done,
+    /// It crashed while frames flow and its policy allows another process.
+    Restart { delay: Duration },
+    /// It ended for good against its policy or past its budget.
+    GiveUp(String),
+}
 
 impl Supervisor {
     /// Books the exit of worker `i`, which was in state `was` before.
@@ -31,64 +44,73 @@ impl Supervisor {
             self.events
                 .emit(EventKind::InputClosed { processor, input });
         }
-        let worker = &mut self.workers[i];
-        worker.step = None;
-        if worker.requested_restart {
-            worker.requested_restart = false;
-            worker.crash = None;
-            worker.restart_at = Some(Instant::now());
-            let attempt = worker.restarts + 1;
-            self.events.emit(EventKind::WorkerRestarting {
-                worker: name,
-                attempt,
-                delay_ms: 0,
-            });
-            return;
-        }
-        let crashed = worker.crash.is_some() || status != ExitStatus::Code(0);
-        let mut reason = worker
-            .crash
-            .take()
-            .unwrap_or_else(|| format!("worker `{name}` died ({status})"));
-        if worker.failure.is_some() {
-            return;
-        }
-        // A worker that dies while the run drains would have been restarted
-        // only to be stopped: a user's stop is never its failure.
-        if self.stopping
-            && worker.restart.applies(crashed)
-            && worker
-                .budget
-                .next(&worker.restart, Instant::now())
-                .is_some()
-        {
-            return;
-        }
-        if self.frames_flowing && worker.restart.applies(crashed) {
-            let now = Instant::now();
-            if let Some(delay) = worker.budget.next(&worker.restart, now) {
-                worker.restart_at = Some(now + delay);
+        self.workers[i].settle();
+        match self.verdict(i, status) {
+            Verdict::Done => {}
+            Verdict::Requested => {
+                let worker = &mut self.workers[i];
+                worker.back_off_until(Instant::now());
+                let attempt = worker.restarts + 1;
+                self.events.emit(EventKind::WorkerRestarting {
+                    worker: name,
+                    attempt,
+                    delay_ms: 0,
+                });
+            }
+            Verdict::Restart { delay } => {
+                let worker = &mut self.workers[i];
+                worker.back_off_until(Instant::now() + delay);
                 let attempt = worker.restarts + 1;
                 self.events.emit(EventKind::WorkerRestarting {
                     worker: name,
                     attempt,
                     delay_ms: delay.as_millis() as u64,
                 });
-                return;
             }
-            reason = format!(
-                "{reason}; gave up after {} restarts within {} s",
-                worker.restart.max_restarts, worker.restart.window_secs
-            );
+            Verdict::GiveUp(reason) => self.give_up(i, reason),
         }
-        self.give_up(i, reason);
+    }
+
+    /// Decides, from the run's phase, the worker's policy and budget and why
+    /// its process ended, what happens next; spends budget on a restart.
+    fn verdict(&mut self, i: usize, status: ExitStatus) -> Verdict {
+        let phase = self.phase;
+        let worker = &mut self.workers[i];
+        let ending = worker.ending.take();
+        if ending == Some(Ending::Requested) {
+            return Verdict::Requested;
+        }
+        if worker.failure().is_some() {
+            return Verdict::Done;
+        }
+        let crashed = ending.is_some() || status != ExitStatus::Code(0);
+        let reason = match ending {
+            Some(Ending::Fault(reason)) => reason,
+            _ => format!("worker `{}` died ({status})", worker.name),
+        };
+        let spec = worker.restart;
+        let restartable = spec.applies(crashed);
+        let budget = &mut worker.budget;
+        let mut next = || budget.next(&spec, Instant::now());
+        match phase {
+            // A worker that dies while the run drains would have been
+            // restarted only to be stopped: a user's stop is never its failure.
+            RunPhase::Draining(_) if restartable && next().is_some() => Verdict::Done,
+            RunPhase::Flowing if restartable => match next() {
+                Some(delay) => Verdict::Restart { delay },
+                None => Verdict::GiveUp(format!(
+                    "{reason}; gave up after {} restarts within {} s",
+                    spec.max_restarts, spec.window_secs
+                )),
+            },
+            _ => Verdict::GiveUp(reason),
+        }
     }
 
     fn give_up(&mut self, i: usize, reason: String) {
         let worker = &mut self.workers[i];
-        worker.restart_at = None;
-        worker.failure = Some(reason.clone());
-        if worker.critical && self.frames_flowing {
+        worker.fail(reason.clone());
+        if worker.critical && self.phase == RunPhase::Flowing {
             self.critical_failure = Some(format!(
                 "critical worker `{}` failed: {reason}",
                 worker.name
@@ -105,11 +127,11 @@ impl Supervisor {
     /// heartbeats.
     pub(super) fn tick(&mut self, now: Instant) {
         for i in 0..self.workers.len() {
-            if self.workers[i].restart_at.is_some_and(|at| at <= now) {
+            if self.workers[i].restart_due(now) {
                 self.respawn(i);
             }
-            if let Some(step) = self.workers[i].step.filter(|s| s.deadline <= now) {
-                self.workers[i].step = None;
+            if let Some(step) = self.workers[i].missed_step(now) {
+                self.workers[i].settle();
                 self.kill(i, step.stage);
             }
         }
@@ -120,8 +142,7 @@ impl Supervisor {
     pub(super) fn next_due(&self) -> Option<Instant> {
         self.workers
             .iter()
-            .flat_map(|w| [w.restart_at, w.step.map(|s| s.deadline)])
-            .flatten()
+            .filter_map(|w| w.next_due())
             .chain(self.heartbeat_due())
             .min()
     }
@@ -140,7 +161,7 @@ impl Supervisor {
         .and_then(|child| worker.replace_child(child));
         match result {
             Ok(()) => {
-                worker.step = Some(Step {
+                worker.owe(Step {
                     stage: "hello",
                     deadline: Instant::now() + STEP_DEADLINE,
                 });
@@ -170,7 +191,7 @@ impl Supervisor {
             },
             WorkerState::Configured => (Command::Start, "start"),
             WorkerState::Running => {
-                worker.step = None;
+                worker.settle();
                 let (name, generation, pid) = (worker.name.clone(), worker.generation, worker.pid);
                 self.events.emit(EventKind::WorkerRestarted {
                     worker: name.clone(),
@@ -185,7 +206,7 @@ impl Supervisor {
             }
             _ => return,
         };
-        worker.step = Some(Step {
+        worker.owe(Step {
             stage,
             deadline: now + STEP_DEADLINE,
         });

@@ -15,10 +15,55 @@ use super::control::ControlChannel;
 use super::events::EventLog;
 use super::signals::Signals;
 use super::stats::LiveStats;
-use super::worker::{WorkerHandle, WorkerState};
+use super::worker::{Ending, WorkerHandle, WorkerState};
 
 /// Errors of one processor told in full before the log only samples them.
 const ERRORS_TOLD_IN_FULL: u64 = 10;
+
+/// Where the run is; it only moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunPhase {
+    /// Workers are taken through hello, configure and start together; a
+    /// failure now ends the run before it began.
+    Starting,
+    /// Frames flow: crashed workers come back by their policy, running ones
+    /// are pinged, users may restart workers.
+    Flowing,
+    /// The run is ending, for this reason: workers drain, upstream first,
+    /// and none comes back.
+    Draining(StopCause),
+}
+
+/// Why a run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// `plexus stop` asked.
+    Requested,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// `--duration` is over.
+    Duration,
+    /// Every source produced its `--frames`.
+    SourcesDone,
+    /// Every worker ended on its own.
+    WorkersEnded,
+    /// plexus gave up on a critical worker.
+    CriticalFailure,
+}
+
+impl StopCause {
+    /// Why, as the `runtime_stopping` event says it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            StopCause::Requested => "`plexus stop` asked",
+            StopCause::Interrupted => "interrupted",
+            StopCause::Duration => "the duration is over",
+            StopCause::SourcesDone => "the sources produced their frames",
+            StopCause::WorkersEnded => "every worker ended",
+            StopCause::CriticalFailure => "a critical worker failed",
+        }
+    }
+}
 
 /// Why a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,13 +82,7 @@ pub struct Supervisor {
     pub workers: Vec<WorkerHandle>,
     pub events: EventLog,
     pub finished_sources: BTreeSet<String>,
-    /// True between start and stop: crashed workers come back and running
-    /// ones are pinged only then.
-    pub frames_flowing: bool,
-    /// True once the run asked its workers to stop.
-    pub stopping: bool,
-    /// `plexus stop` asked this run to end.
-    pub stop_requested: bool,
+    pub phase: RunPhase,
     pub(super) ping_nonce: u64,
     /// Set when plexus gave up on a critical worker: the run must stop.
     pub critical_failure: Option<String>,
@@ -75,9 +114,7 @@ impl Supervisor {
             workers: Vec::new(),
             events,
             finished_sources: BTreeSet::new(),
-            frames_flowing: false,
-            stopping: false,
-            stop_requested: false,
+            phase: RunPhase::Starting,
             ping_nonce: 0,
             critical_failure: None,
             downstream,
@@ -160,27 +197,13 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Books one report of worker `i`.
     fn apply(&mut self, i: usize, report: Report) {
         let worker = &mut self.workers[i];
         match report {
-            Report::Hello { protocol, pid } => {
-                if protocol != PROTOCOL_VERSION {
-                    worker.failure = Some(format!(
-                        "worker `{}` speaks protocol {protocol}, this plexus speaks {PROTOCOL_VERSION}",
-                        worker.name
-                    ));
-                } else if pid != worker.pid {
-                    worker.failure = Some(format!(
-                        "worker `{}` greeted with pid {pid}, expected {}",
-                        worker.name, worker.pid
-                    ));
-                } else {
-                    worker.state = worker.state.max(WorkerState::Greeted);
-                    self.resume_handshake(i);
-                }
-            }
+            Report::Hello { protocol, pid } => self.greeted(i, protocol, pid),
             Report::Configured => {
-                worker.state = worker.state.max(WorkerState::Configured);
+                worker.advance(WorkerState::Configured);
                 self.resume_handshake(i);
             }
             Report::ConfigureFailed { processor, message } => {
@@ -188,37 +211,17 @@ impl Supervisor {
                 // A restarted worker that cannot set up again crashed again;
                 // at start-up the run cannot go on.
                 if worker.generation > 0 {
-                    worker.crash = Some(reason);
+                    worker.ending = Some(Ending::Fault(reason));
                 } else {
-                    worker.failure = Some(reason);
+                    worker.fail(reason);
                 }
             }
-            Report::Running => {
-                worker.state = worker.state.max(WorkerState::Running);
-                let name = worker.name.clone();
-                let processors = worker.processors.clone();
-                self.events.emit(EventKind::WorkerReady { worker: name });
-                for processor in processors {
-                    self.events.emit(EventKind::ProcessorStarted { processor });
-                }
-                self.resume_handshake(i);
-            }
+            Report::Running => self.running(i),
             Report::SourceFinished { processor } => {
                 self.finished_sources.insert(processor);
             }
             Report::ProcessorError { processor, message } => {
-                let seen = self.error_counts.entry(processor.clone()).or_default();
-                *seen += 1;
-                // A processor failing on every frame would bury the log: tell
-                // the first few, then one in a thousand with the running count.
-                if *seen <= ERRORS_TOLD_IN_FULL {
-                    self.events
-                        .emit(EventKind::ProcessorError { processor, message });
-                } else if seen.is_multiple_of(1000) {
-                    let message = format!("{message} ({seen} errors so far)");
-                    self.events
-                        .emit(EventKind::ProcessorError { processor, message });
-                }
+                self.processor_error(processor, message)
             }
             Report::Pong { nonce } => {
                 if worker.ping.is_some_and(|(sent, _)| sent == nonce) {
@@ -231,13 +234,60 @@ impl Supervisor {
                 }
             }
             Report::Stopped { stats } => {
-                worker.state = worker.state.max(WorkerState::Stopped);
+                worker.advance(WorkerState::Stopped);
                 worker.stats = stats;
                 let processors = worker.processors.clone();
                 for processor in processors {
                     self.events.emit(EventKind::ProcessorStopped { processor });
                 }
             }
+        }
+    }
+
+    /// A worker's hello: it must speak this protocol and be the process
+    /// plexus started.
+    fn greeted(&mut self, i: usize, protocol: u32, pid: u32) {
+        let worker = &mut self.workers[i];
+        if protocol != PROTOCOL_VERSION {
+            worker.fail(format!(
+                "worker `{}` speaks protocol {protocol}, this plexus speaks {PROTOCOL_VERSION}",
+                worker.name
+            ));
+        } else if pid != worker.pid {
+            worker.fail(format!(
+                "worker `{}` greeted with pid {pid}, expected {}",
+                worker.name, worker.pid
+            ));
+        } else {
+            worker.advance(WorkerState::Greeted);
+            self.resume_handshake(i);
+        }
+    }
+
+    fn running(&mut self, i: usize) {
+        let worker = &mut self.workers[i];
+        worker.advance(WorkerState::Running);
+        let name = worker.name.clone();
+        let processors = worker.processors.clone();
+        self.events.emit(EventKind::WorkerReady { worker: name });
+        for processor in processors {
+            self.events.emit(EventKind::ProcessorStarted { processor });
+        }
+        self.resume_handshake(i);
+    }
+
+    /// A processor failing on every frame would bury the log: tell the first
+    /// few errors, then one in a thousand with the running count.
+    fn processor_error(&mut self, processor: String, message: String) {
+        let seen = self.error_counts.entry(processor.clone()).or_default();
+        *seen += 1;
+        if *seen <= ERRORS_TOLD_IN_FULL {
+            self.events
+                .emit(EventKind::ProcessorError { processor, message });
+        } else if seen.is_multiple_of(1000) {
+            let message = format!("{message} ({seen} errors so far)");
+            self.events
+                .emit(EventKind::ProcessorError { processor, message });
         }
     }
 
@@ -264,7 +314,9 @@ impl Supervisor {
         });
         let worker = &mut self.workers[i];
         if worker.state < WorkerState::Stopped {
-            worker.crash = Some(format!("worker `{name}` missed its {stage} deadline"));
+            worker.ending = Some(Ending::Fault(format!(
+                "worker `{name}` missed its {stage} deadline"
+            )));
         }
         let was = worker.state;
         if let Some(status) = worker.kill() {
@@ -274,7 +326,9 @@ impl Supervisor {
 
     /// The first failure of any worker, for startup errors.
     pub fn first_failure(&self) -> Option<String> {
-        self.workers.iter().find_map(|w| w.failure.clone())
+        self.workers
+            .iter()
+            .find_map(|w| w.failure().map(str::to_string))
     }
 
     pub fn send_all(&self, command: &ipc_schemas::Command) -> Result<()> {

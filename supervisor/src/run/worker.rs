@@ -55,6 +55,32 @@ pub struct Step {
     pub deadline: Instant,
 }
 
+/// What plexus is doing about a worker, beside the stage its current
+/// process reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Left as it is: its process runs, or ended and stays ended.
+    Steady,
+    /// A restarted process is taken through the handshake on its own; it
+    /// owes `Step` by its deadline.
+    Rejoining(Step),
+    /// Its process ended; the next one is spawned at this instant.
+    Backoff(Instant),
+    /// plexus gave up on the worker, for this reason; final.
+    Failed(String),
+}
+
+/// Why the current process is ending, when plexus knows better than its
+/// exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// plexus saw it fail (a missed deadline, a setup that failed again):
+    /// a crash whatever its exit status says.
+    Fault(String),
+    /// A user asked for a restart: not a failure, and not budgeted.
+    Requested,
+}
+
 /// Lifecycle states in order; a worker only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum WorkerState {
@@ -86,25 +112,19 @@ pub struct WorkerHandle {
     pub pid: u32,
     /// When the current process was spawned.
     pub spawned_at: Instant,
+    /// How far the current process got.
     pub state: WorkerState,
-    /// Why plexus gave up on the worker; final.
-    pub failure: Option<String>,
-    /// Why the current process is ending, when plexus killed it.
-    pub crash: Option<String>,
+    phase: Phase,
+    /// Why the current process is ending, when plexus knows.
+    pub ending: Option<Ending>,
     pub last_exit: Option<ExitStatus>,
     pub stats: Vec<ProcessorStats>,
     pub restart: RestartSpec,
     pub critical: bool,
     pub budget: Budget,
     pub restarts: u32,
-    /// The current process is being replaced because a user asked.
-    pub requested_restart: bool,
     /// 0 for the first process, +1 per restart.
     pub generation: u32,
-    /// When the next restart is due, while one is pending.
-    pub restart_at: Option<Instant>,
-    /// The handshake step a restarted worker owes, with its deadline.
-    pub step: Option<Step>,
     /// What the worker was configured with, to configure a restart alike.
     pub config: Option<WorkerConfig>,
     pub recipe: Recipe,
@@ -146,18 +166,15 @@ impl WorkerHandle {
             pid,
             spawned_at: Instant::now(),
             state: WorkerState::Spawned,
-            failure: None,
-            crash: None,
+            phase: Phase::Steady,
+            ending: None,
             last_exit: None,
             stats: Vec::new(),
             restart: planned.restart,
             critical: planned.critical,
             budget: Budget::default(),
             restarts: 0,
-            requested_restart: false,
             generation: 0,
-            restart_at: None,
-            step: None,
             config: None,
             recipe,
             ping: None,
@@ -176,7 +193,64 @@ impl WorkerHandle {
 
     /// Gone for good: exited with no restart pending.
     pub fn finished(&self) -> bool {
-        !self.alive() && self.restart_at.is_none()
+        !self.alive() && !matches!(self.phase, Phase::Backoff(_))
+    }
+
+    /// Moves the current process forward to `state`, never back.
+    pub fn advance(&mut self, state: WorkerState) {
+        self.state = self.state.max(state);
+    }
+
+    /// Why plexus gave up on the worker, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Failed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Gives up on the worker for good.
+    pub fn fail(&mut self, reason: String) {
+        self.phase = Phase::Failed(reason);
+    }
+
+    /// Spawns the next process at `at`.
+    pub fn back_off_until(&mut self, at: Instant) {
+        self.phase = Phase::Backoff(at);
+    }
+
+    /// A restarted process owes `step` next.
+    pub fn owe(&mut self, step: Step) {
+        self.phase = Phase::Rejoining(step);
+    }
+
+    /// Drops a pending restart or handshake step: the worker stays as it is.
+    pub fn settle(&mut self) {
+        if matches!(self.phase, Phase::Rejoining(_) | Phase::Backoff(_)) {
+            self.phase = Phase::Steady;
+        }
+    }
+
+    /// Whether the next process is due by `now`.
+    pub fn restart_due(&self, now: Instant) -> bool {
+        matches!(self.phase, Phase::Backoff(at) if at <= now)
+    }
+
+    /// The handshake step the worker missed by `now`, if any.
+    pub fn missed_step(&self, now: Instant) -> Option<Step> {
+        match self.phase {
+            Phase::Rejoining(step) if step.deadline <= now => Some(step),
+            _ => None,
+        }
+    }
+
+    /// When plexus has something to do about the worker next.
+    pub fn next_due(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Rejoining(step) => Some(step.deadline),
+            Phase::Backoff(at) => Some(at),
+            Phase::Steady | Phase::Failed(_) => None,
+        }
     }
 
     /// Takes the place of the previous process with `child`.
@@ -191,19 +265,17 @@ impl WorkerHandle {
         self.state = WorkerState::Spawned;
         self.generation += 1;
         self.restarts += 1;
-        self.restart_at = None;
+        self.phase = Phase::Steady;
         self.ping = None;
         Ok(())
     }
 
     /// The state as reported: also says `restarting` and `failed`.
     pub fn state_name(&self) -> &'static str {
-        if self.failure.is_some() {
-            "failed"
-        } else if self.restart_at.is_some() {
-            "restarting"
-        } else {
-            self.state.name()
+        match self.phase {
+            Phase::Failed(_) => "failed",
+            Phase::Backoff(_) => "restarting",
+            Phase::Steady | Phase::Rejoining(_) => self.state.name(),
         }
     }
 

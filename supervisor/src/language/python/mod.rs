@@ -56,7 +56,8 @@ impl Language for Python {
                 let env = match envs.get(package_dir.as_str()) {
                     Some(env) => env.clone(),
                     None => {
-                        let env = env::ensure(hosted.package, Path::new(package_dir.as_str()), &python)?;
+                        let env =
+                            env::ensure(hosted.package, Path::new(package_dir.as_str()), &python)?;
                         envs.insert(package_dir.clone(), env.clone());
                         env
                     }
@@ -71,7 +72,11 @@ impl Language for Python {
         name.ends_with(".py") || name == "requirements.txt" || name == "pyproject.toml"
     }
 
-    fn built_file(&self, _dir: &Path, _entry: &str) -> Result<Option<(String, PathBuf)>, UserError> {
+    fn built_file(
+        &self,
+        _dir: &Path,
+        _entry: &str,
+    ) -> Result<Option<(String, PathBuf)>, UserError> {
         Ok(None)
     }
 

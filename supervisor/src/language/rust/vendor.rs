@@ -197,7 +197,10 @@ mod tests {
         // The package's Cargo.toml names the SDK where it is vendored.
         let template = include_str!("../../../templates/rust/Cargo.toml.in");
         let sdk = format!("{VENDOR_DIR}/{}", CRATES[1].vendor_name());
-        assert!(template.contains(&format!("path = \"{sdk}\"")), "{template}");
+        assert!(
+            template.contains(&format!("path = \"{sdk}\"")),
+            "{template}"
+        );
     }
 
     /// The SDK carries the frame crate only: a package must not compile the
