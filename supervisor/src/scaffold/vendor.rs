@@ -66,8 +66,8 @@ pub fn files() -> Vec<(String, String)> {
 }
 
 /// Replaces each `key.workspace = true` of a member's Cargo.toml with the
-/// workspace's own line for `key`; path dependencies then point at the
-/// sibling directory under `vendor/`.
+/// workspace's own line for `key` and drops its `[lints]`; path
+/// dependencies then point at the sibling directory under `vendor/`.
 fn standalone(cargo_toml: &str, workspace: &str) -> String {
     let mut section = "";
     let mut out = String::new();
@@ -75,6 +75,11 @@ fn standalone(cargo_toml: &str, workspace: &str) -> String {
         let trimmed = line.trim();
         if trimmed.starts_with('[') {
             section = trimmed;
+        }
+        // The workspace's lints hold plexus's own sources to its rules; a
+        // generated package is a workspace of its own, without them.
+        if section == "[lints]" {
+            continue;
         }
         let inherited = trimmed
             .strip_suffix(".workspace = true")
