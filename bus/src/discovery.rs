@@ -30,11 +30,13 @@ struct Arrivals {
 
 impl Arrivals {
     fn watch() -> io::Result<Self> {
-        // SAFETY: plain syscalls; the fd is owned right after it is checked.
+        // SAFETY: inotify_init1 takes only flags and touches no memory of ours.
         let raw = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
+        // SAFETY: `raw` was just returned by inotify_init1 and checked, so it
+        // is an open fd nothing else owns; the OwnedFd alone closes it.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let dir = CString::new(SHM_DIR).expect("no NUL in a constant path");
         // SAFETY: `dir` is a valid C string for the duration of the call.

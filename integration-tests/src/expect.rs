@@ -61,8 +61,11 @@ pub struct Image {
 
 pub fn read_png(path: &std::path::Path) -> Image {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut reader = png::Decoder::new(file).read_info().expect("a PNG header");
-    let mut pixels = vec![0; reader.output_buffer_size()];
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .expect("a PNG header");
+    let size = reader.output_buffer_size().expect("an addressable image");
+    let mut pixels = vec![0; size];
     let info = reader.next_frame(&mut pixels).expect("a PNG frame");
     pixels.truncate(info.buffer_size());
     Image {

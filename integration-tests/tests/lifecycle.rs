@@ -142,7 +142,9 @@ fn ends_within(pid: u32, limit: Duration) -> bool {
         events: libc::POLLIN,
         revents: 0,
     };
+    // SAFETY: `pfd` is one valid pollfd we own, and the count says one.
     let ready = unsafe { libc::poll(&mut pfd, 1, limit.as_millis() as i32) } > 0;
+    // SAFETY: `fd` came from pidfd_open above, is ours, and is not used after.
     unsafe { libc::close(fd) };
     ready
 }

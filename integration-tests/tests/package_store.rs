@@ -24,7 +24,9 @@ fn copy_example(name: &str, dest: &Path) {
 
 fn entry_names(archive: &[u8]) -> Vec<String> {
     let zip = ZipArchive::new(Cursor::new(archive)).unwrap();
-    zip.file_names().map(str::to_string).collect()
+    zip.file_names()
+        .map(|name| name.unwrap().into_owned())
+        .collect()
 }
 
 #[test]

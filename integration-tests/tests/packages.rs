@@ -256,7 +256,8 @@ fn hostile_truncated_archive() {
     // the entry no longer inflate to what was packed.
     let mut corrupt = whole.clone();
     let mut zip = ZipArchive::new(Cursor::new(&whole)).unwrap();
-    let start = zip.by_name("effects.py").unwrap().data_start() as usize;
+    let start = zip.by_name("effects.py").unwrap().data_start();
+    let start = start.expect("opening an entry locates its data") as usize;
     corrupt[start..start + 8].fill(0xff);
     let mut probe = Vec::new();
     let inflates = ZipArchive::new(Cursor::new(&corrupt))

@@ -126,6 +126,7 @@ pub extern "C" fn plexus_deno_start() -> *mut Handle {
 /// `handle` is null or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn plexus_deno_next(handle: *const Handle) -> i32 {
+    // SAFETY: `handle` is null or live, per this function's contract.
     guard(-1, || unsafe { self::handle(handle) }?.js.next())
 }
 
@@ -138,7 +139,9 @@ pub unsafe extern "C" fn plexus_deno_event_json(
     cap: u32,
 ) -> i32 {
     guard(-1, || {
+        // SAFETY: `handle` is null or live, per this function's contract.
         let json = unsafe { self::handle(handle) }?.js.event_json()?;
+        // SAFETY: `buf` is null or holds `cap` bytes, per the contract.
         Ok(unsafe { copy_out(json.as_bytes(), buf, cap) })
     })
 }
@@ -152,6 +155,7 @@ pub unsafe extern "C" fn plexus_deno_event_frame(
     cap: u32,
 ) -> i32 {
     guard(-1, || {
+        // SAFETY: `handle` is null or live, per this function's contract.
         let frame = unsafe { self::handle(handle) }?.js.event_frame()?;
         if info.is_null() || (cap as usize) < std::mem::size_of::<FrameInfo>() {
             return Err(format!(
@@ -174,6 +178,7 @@ pub unsafe extern "C" fn plexus_deno_event_frame(
 #[no_mangle]
 pub unsafe extern "C" fn plexus_deno_loan(handle: *const Handle, port: u32, len: usize) -> i32 {
     guard(-1, || {
+        // SAFETY: `handle` is null or live, per this function's contract.
         unsafe { self::handle(handle) }?
             .js
             .loan(port as usize, len)?;
@@ -209,6 +214,7 @@ pub unsafe extern "C" fn plexus_deno_send(
             stride,
             reserved: 0,
         };
+        // SAFETY: `handle` is null or live, per this function's contract.
         unsafe { self::handle(handle) }?
             .js
             .send(port as usize, header)?;
@@ -229,6 +235,7 @@ pub unsafe extern "C" fn plexus_deno_done(
     len: u32,
 ) -> i32 {
     guard(-1, || {
+        // SAFETY: `handle` is null or live, per this function's contract.
         let handle = unsafe { self::handle(handle) }?;
         let result = if ok != 0 {
             Ok(())
@@ -252,6 +259,7 @@ pub unsafe extern "C" fn plexus_deno_done(
 pub unsafe extern "C" fn plexus_deno_error(buf: *mut u8, cap: u32) -> i32 {
     guard(-1, || {
         let message = LAST_ERROR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // SAFETY: `buf` is null or holds `cap` bytes, per the contract.
         Ok(unsafe { copy_out(message.as_bytes(), buf, cap) })
     })
 }
@@ -297,6 +305,7 @@ mod tests {
 
     fn last_error() -> String {
         let mut buf = [0u8; 256];
+        // SAFETY: `buf` holds the bytes the call is told of.
         let len = unsafe { plexus_deno_error(buf.as_mut_ptr(), buf.len() as u32) };
         String::from_utf8_lossy(&buf[..len as usize]).into_owned()
     }
@@ -306,6 +315,7 @@ mod tests {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let null = std::ptr::null();
         let mut buf = [0u8; 64];
+        // SAFETY: null handles are allowed, and refused; `buf` holds 64 bytes.
         unsafe {
             assert_eq!(plexus_deno_next(null), -1);
             assert_eq!(plexus_deno_event_json(null, buf.as_mut_ptr(), 64), -1);
@@ -321,8 +331,10 @@ mod tests {
     #[test]
     fn copy_out_truncates_and_reports_the_full_length() {
         let mut buf = [0u8; 4];
+        // SAFETY: `buf` holds 4 bytes.
         assert_eq!(unsafe { copy_out(b"abcdef", buf.as_mut_ptr(), 4) }, 6);
         assert_eq!(&buf, b"abcd");
+        // SAFETY: a null buffer is allowed.
         assert_eq!(unsafe { copy_out(b"abcdef", std::ptr::null_mut(), 0) }, 6);
     }
 
@@ -336,6 +348,8 @@ mod tests {
         assert!(!handle.is_null());
         assert!(plexus_deno_start().is_null(), "one handle per process");
         assert!(last_error().contains("already started"));
+        // SAFETY: `handle` is live until the close at the end, and every
+        // buffer holds the bytes its call is told of.
         unsafe {
             assert_eq!(plexus_deno_next(handle), bridge::EVENT_EXIT);
             let mut buf = vec![0u8; 8];

@@ -106,32 +106,44 @@ impl Plugin {
     ) -> Result<Plugin, String> {
         let malformed =
             |problem: String| format!("`{path}` has a malformed plugin descriptor: {problem}");
-        let Some(descriptor) = descriptor.as_ref() else {
+        if descriptor.is_null() {
             return Err(format!(
                 "`{path}` is not a plexus plugin: its `{ENTRY_SYMBOL}` returned no descriptor"
             ));
-        };
-        // The version fields sit at fixed offsets in every major.
-        const VERSION_END: u32 = 12;
-        if descriptor.struct_size < VERSION_END {
-            return Err(malformed(format!(
-                "it declares a size of {} bytes",
-                descriptor.struct_size
-            )));
         }
-        let (major, minor) = (descriptor.abi_major, descriptor.abi_minor);
+        // The version fields sit at fixed offsets in every major, so they
+        // are read one by one; a descriptor of another major may be smaller
+        // than ours, so no reference to a whole one is made before the
+        // checks say it is one.
+        // SAFETY: every major's descriptor starts with its size; the caller
+        // vouches that the descriptor is valid.
+        let size = unsafe { (&raw const (*descriptor).struct_size).read() };
+        const VERSION_END: u32 = 12;
+        if size < VERSION_END {
+            return Err(malformed(format!("it declares a size of {size} bytes")));
+        }
+        // SAFETY: the declared size covers both version fields, which sit
+        // at these offsets in every major.
+        let (major, minor) = unsafe {
+            (
+                (&raw const (*descriptor).abi_major).read(),
+                (&raw const (*descriptor).abi_minor).read(),
+            )
+        };
         if major != ABI_MAJOR || minor > ABI_MINOR {
             return Err(format!(
                 "`{path}` was built for plexus plugin ABI {major}.{minor}, this worker speaks {ABI_MAJOR}.{ABI_MINOR}"
             ));
         }
         let needed = std::mem::size_of::<PluginDescriptor>();
-        if (descriptor.struct_size as usize) < needed {
+        if (size as usize) < needed {
             return Err(malformed(format!(
-                "it is {} bytes, ABI 1.0 needs {needed}",
-                descriptor.struct_size
+                "it is {size} bytes, ABI 1.0 needs {needed}"
             )));
         }
+        // SAFETY: it is an ABI 1.0 descriptor, whole, and as the caller
+        // vouches it stays valid and unchanged forever.
+        let descriptor: &'static PluginDescriptor = unsafe { &*descriptor };
         let count = descriptor.processor_count as usize;
         if count > 0 && descriptor.processors.is_null() {
             return Err(malformed(format!(
@@ -141,7 +153,10 @@ impl Plugin {
         let vtables: &'static [ProcessorVTable] = if count == 0 {
             &[]
         } else {
-            std::slice::from_raw_parts(descriptor.processors, count)
+            // SAFETY: the table is not null and, as the caller vouches, holds
+            // `count` vtables valid forever; an ABI 1.0 descriptor's are ABI
+            // 1.0 vtables, so the stride is `ProcessorVTable`'s.
+            unsafe { std::slice::from_raw_parts(descriptor.processors, count) }
         };
         let needed = std::mem::size_of::<ProcessorVTable>();
         let mut processors = Vec::with_capacity(count);
@@ -153,7 +168,9 @@ impl Plugin {
                 )));
             }
             let name = (!vtable.type_name.is_null())
-                .then(|| CStr::from_ptr(vtable.type_name).to_str().ok())
+                // SAFETY: a non-null type name is a NUL-terminated string that
+                // lives as long as the library, as the ABI says.
+                .then(|| unsafe { CStr::from_ptr(vtable.type_name) }.to_str().ok())
                 .flatten()
                 .ok_or_else(|| malformed(format!("processor {index} has no UTF-8 type name")))?;
             processors.push((name.to_owned(), vtable));
@@ -163,7 +180,9 @@ impl Plugin {
             .filter(|version| !version.is_null())
             .map_or_else(
                 || "an unknown version".into(),
-                |version| CStr::from_ptr(version).to_string_lossy(),
+                // SAFETY: a non-null version is a NUL-terminated string that
+                // lives as long as the library, as the ABI says.
+                |version| unsafe { CStr::from_ptr(version) }.to_string_lossy(),
             );
         tracing::debug!("loaded plugin `{path}` (ABI {major}.{minor}, plexus-plugin-sdk {sdk})");
         Ok(Plugin {
@@ -338,7 +357,11 @@ unsafe fn with_ctx<T>(
     ctx: *mut c_void,
     f: impl FnOnce(&mut Outputs<'_>) -> Result<T, String>,
 ) -> Option<T> {
-    let ctx = &mut *ctx.cast::<HostCtx<'_, '_>>();
+    // SAFETY: the `HostCtx` lives in the frame of `process`, which is
+    // blocked in the plugin and touches it only after the plugin returns;
+    // callbacks come one at a time (the SDK's output ports are `&mut`), and
+    // each makes its reference anew and drops it before returning.
+    let ctx = unsafe { &mut *ctx.cast::<HostCtx<'_, '_>>() };
     let result = catch_unwind(AssertUnwindSafe(|| f(ctx.outputs))).unwrap_or_else(|payload| {
         let text = payload
             .downcast_ref::<&str>()
@@ -351,25 +374,33 @@ unsafe fn with_ctx<T>(
 }
 
 unsafe extern "C" fn host_loan(ctx: *mut c_void, port: u32, len: usize) -> *mut u8 {
-    with_ctx(ctx, |outputs| {
-        outputs
-            .loan(port as usize, len)
-            .map(|buffer| buffer.as_mut_ptr())
-            .map_err(|e| e.to_string())
-    })
-    .unwrap_or(std::ptr::null_mut())
+    // SAFETY: the plugin calls back with the `ctx` of the `HostOutputs` it
+    // was handed, during the `process` call they are valid for.
+    let loaned = unsafe {
+        with_ctx(ctx, |outputs| {
+            outputs
+                .loan(port as usize, len)
+                .map(|buffer| buffer.as_mut_ptr())
+                .map_err(|e| e.to_string())
+        })
+    };
+    loaned.unwrap_or(std::ptr::null_mut())
 }
 
 unsafe extern "C" fn host_send(ctx: *mut c_void, port: u32, header: *const FrameHeader) -> i32 {
-    let Some(header) = header.as_ref() else {
+    // SAFETY: the plugin passes null or a header it owns for this call.
+    let Some(header) = (unsafe { header.as_ref() }) else {
         return STATUS_ERROR;
     };
-    with_ctx(ctx, |outputs| {
-        outputs
-            .send(port as usize, header)
-            .map_err(|e| e.to_string())
-    })
-    .map_or(STATUS_ERROR, |()| STATUS_OK)
+    // SAFETY: as in `host_loan`.
+    let sent = unsafe {
+        with_ctx(ctx, |outputs| {
+            outputs
+                .send(port as usize, header)
+                .map_err(|e| e.to_string())
+        })
+    };
+    sent.map_or(STATUS_ERROR, |()| STATUS_OK)
 }
 
 #[cfg(test)]
@@ -485,6 +516,7 @@ mod tests {
 
     #[test]
     fn malformed_descriptors_are_refused() {
+        // SAFETY: a null descriptor is allowed, and refused.
         let null = unsafe { Plugin::from_descriptor("/p/libx.so", std::ptr::null()) }
             .err()
             .unwrap();

@@ -20,6 +20,9 @@ pub struct ExportedBytes {
 // shared memory may be read from any thread, which is the point of letting
 // Python threads work on frames.
 unsafe impl Send for ExportedBytes {}
+// SAFETY: shared references only read the pointer and length, which never
+// change, and the atomic count; what Python does with the bytes through its
+// views is the buffer protocol's business, as for `Send` above.
 unsafe impl Sync for ExportedBytes {}
 
 impl ExportedBytes {

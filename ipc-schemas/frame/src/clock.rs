@@ -4,10 +4,12 @@
 /// so capture-to-sink latency can be computed across workers.
 pub fn monotonic_ns() -> u64 {
     let mut ts = std::mem::MaybeUninit::<Timespec>::uninit();
-    // SAFETY: clock_gettime writes a full timespec on success; CLOCK_MONOTONIC
-    // always exists on Linux.
+    // SAFETY: `ts` is writable and `Timespec` has the layout of the 64-bit
+    // Linux `struct timespec`, which clock_gettime fills on success;
+    // CLOCK_MONOTONIC always exists on Linux.
     let ok = unsafe { clock_gettime(CLOCK_MONOTONIC, ts.as_mut_ptr()) } == 0;
     assert!(ok, "CLOCK_MONOTONIC is unavailable");
+    // SAFETY: the call succeeded, so it wrote both fields.
     let ts = unsafe { ts.assume_init() };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -130,7 +130,10 @@ mod tests {
 
         let packed = pack(&package).unwrap();
         let archive = zip::ZipArchive::new(std::io::Cursor::new(packed.bytes)).unwrap();
-        let mut names: Vec<&str> = archive.file_names().collect();
+        let mut names: Vec<String> = archive
+            .file_names()
+            .map(|n| n.unwrap().into_owned())
+            .collect();
         names.sort();
         assert_eq!(names, ["SHA256SUMS", "plexus.yaml", "run.sh"]);
 

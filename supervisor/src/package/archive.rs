@@ -24,6 +24,10 @@ pub const MAX_TOTAL_BYTES: u64 = 1 << 30;
 pub const MAX_ENTRIES: usize = 10_000;
 /// The manifest and the checksum list are read into memory.
 const MAX_TEXT_BYTES: u64 = 1 << 20;
+/// The read error zip gives, before our own count sees the excess bytes,
+/// for an entry that inflates past its declared size; told apart from
+/// other corruption so the refusal names what is wrong.
+const ZIP_OVERSIZED: &str = "File is larger than its declared uncompressed size";
 
 /// One regular file of an archive, as its central directory declares it.
 #[derive(Debug, Clone)]
@@ -222,23 +226,30 @@ impl<R: Read + Seek> Archive<R> {
             .zip
             .by_index(entry.index)
             .map_err(|e| at(format!("cannot be read: {e}")))?;
+        let more_than_declared = || {
+            at(format!(
+                "holds more than the {} bytes its header declares",
+                entry.size
+            ))
+        };
         let mut limited = (&mut file).take(entry.size + 1);
         let mut hash = Sha256::new();
         let mut buf = vec![0u8; 64 << 10];
         let mut count = 0u64;
         loop {
-            let n = limited
-                .read(&mut buf)
-                .map_err(|e| at(format!("is corrupt: {e}")))?;
+            let n = limited.read(&mut buf).map_err(|e| {
+                if e.to_string() == ZIP_OVERSIZED {
+                    more_than_declared()
+                } else {
+                    at(format!("is corrupt: {e}"))
+                }
+            })?;
             if n == 0 {
                 break;
             }
             count += n as u64;
             if count > entry.size {
-                return Err(at(format!(
-                    "holds more than the {} bytes its header declares",
-                    entry.size
-                )));
+                return Err(more_than_declared());
             }
             hash.update(&buf[..n]);
             out.write_all(&buf[..n])

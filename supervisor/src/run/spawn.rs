@@ -26,7 +26,9 @@ pub fn spawn(mut command: Command, runtime_id: &str, worker: &str, dir: &Path) -
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    // SAFETY: between fork and exec only async-signal-safe calls are made.
+    // SAFETY: between fork and exec the child may only make async-signal-safe
+    // calls: prctl, getppid and _exit are, and `?` turns an Errno into an
+    // io::Error without allocating.
     unsafe {
         command.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;

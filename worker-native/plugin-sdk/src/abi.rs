@@ -113,7 +113,10 @@ impl ErrorBuf {
         while !message.is_char_boundary(n) {
             n -= 1;
         }
-        std::ptr::copy_nonoverlapping(message.as_ptr(), self.ptr, n);
+        // SAFETY: `n <= self.cap`, so the copy stays inside the writable
+        // buffer the caller vouches for, which the borrowed `message` cannot
+        // overlap.
+        unsafe { std::ptr::copy_nonoverlapping(message.as_ptr(), self.ptr, n) };
         self.len = n;
     }
 }

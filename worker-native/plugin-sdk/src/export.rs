@@ -111,11 +111,15 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 /// `error` is null or points to an [`ErrorBuf`] whose `ptr` is null or valid
 /// for `cap` bytes.
 unsafe fn report(error: *mut ErrorBuf, message: &str) {
-    if let Some(error) = error.as_mut() {
+    // SAFETY: the caller passes null or an `ErrorBuf` the host lends
+    // this call alone.
+    if let Some(error) = unsafe { error.as_mut() } {
         if error.ptr.is_null() {
             error.len = 0;
         } else {
-            error.write(message);
+            // SAFETY: a non-null `ptr` is valid for `cap` bytes, as the
+            // caller promises.
+            unsafe { error.write(message) };
         }
     }
 }
@@ -150,7 +154,9 @@ unsafe extern "C" fn create<P: Processor>(
             } else {
                 failure.message
             };
-            report(error, &message);
+            // SAFETY: the ABI has the host pass null or an `ErrorBuf` of its
+            // own, valid for this call.
+            unsafe { report(error, &message) };
             std::ptr::null_mut()
         }
     }
@@ -186,7 +192,9 @@ unsafe extern "C" fn process<P: Processor>(
     match result {
         Ok(()) => STATUS_OK,
         Err(failure) => {
-            report(error, &failure.message);
+            // SAFETY: the ABI has the host pass null or an `ErrorBuf` of its
+            // own, valid for this call.
+            unsafe { report(error, &failure.message) };
             failure.status
         }
     }
@@ -308,6 +316,8 @@ mod tests {
     }
 
     unsafe extern "C" fn fake_loan(ctx: *mut c_void, port: u32, len: usize) -> *mut u8 {
+        // SAFETY: `ctx` is the harness's boxed `FakeHost`, which nothing
+        // else touches while the shim runs.
         let host = unsafe { &mut *ctx.cast::<FakeHost>() };
         if port != 0 {
             return std::ptr::null_mut();
@@ -317,11 +327,13 @@ mod tests {
     }
 
     unsafe extern "C" fn fake_send(ctx: *mut c_void, port: u32, header: *const FrameHeader) -> i32 {
+        // SAFETY: as in `fake_loan`.
         let host = unsafe { &mut *ctx.cast::<FakeHost>() };
         if port != 0 {
             return STATUS_ERROR;
         }
         let data = std::mem::take(&mut host.buffer);
+        // SAFETY: the SDK passes a reference to the processor's header.
         host.sent.push((unsafe { *header }, data));
         STATUS_OK
     }
@@ -335,7 +347,9 @@ mod tests {
 
     impl Harness {
         fn processor(type_name: &str) -> &'static ProcessorVTable {
+            // SAFETY: the entry returns a pointer to a static descriptor.
             let descriptor: &PluginDescriptor = unsafe { &*plexus_plugin_entry_v1() };
+            // SAFETY: the descriptor points to `processor_count` static vtables.
             let vtables = unsafe {
                 std::slice::from_raw_parts(
                     descriptor.processors,
@@ -344,6 +358,7 @@ mod tests {
             };
             vtables
                 .iter()
+                // SAFETY: type names are static NUL-terminated strings.
                 .find(|v| unsafe { CStr::from_ptr(v.type_name) }.to_str() == Ok(type_name))
                 .expect("the type is exported")
         }
@@ -356,6 +371,7 @@ mod tests {
                 cap,
                 len: 0,
             };
+            // SAFETY: `config` and `message` (behind `error`) outlive the call.
             let instance = unsafe { (vtable.create)(config.as_ptr(), config.len(), &mut error) };
             if instance.is_null() {
                 return Err(String::from_utf8(message[..error.len].to_vec()).unwrap());
@@ -394,6 +410,8 @@ mod tests {
                 cap: self.message.len(),
                 len: 0,
             };
+            // SAFETY: `instance` came from this vtable's `create` and is
+            // live; the input, outputs, host and message outlive the call.
             let status =
                 unsafe { (self.vtable.process)(self.instance, &input, &outputs, &mut error) };
             (
@@ -405,12 +423,15 @@ mod tests {
 
     impl Drop for Harness {
         fn drop(&mut self) {
+            // SAFETY: `instance` came from this vtable's `create`, and the
+            // harness destroys it once, here.
             unsafe { (self.vtable.destroy)(self.instance) };
         }
     }
 
     #[test]
     fn descriptor_describes_the_exported_types() {
+        // SAFETY: the entry returns a pointer to a static descriptor.
         let descriptor = unsafe { &*plexus_plugin_entry_v1() };
         assert_eq!(
             descriptor.struct_size as usize,
@@ -421,6 +442,7 @@ mod tests {
             (ABI_MAJOR, ABI_MINOR)
         );
         assert_eq!(
+            // SAFETY: the version is a static NUL-terminated string.
             unsafe { CStr::from_ptr(descriptor.sdk_version) }.to_str(),
             Ok(env!("CARGO_PKG_VERSION"))
         );
@@ -515,6 +537,7 @@ mod tests {
     fn a_missing_error_buffer_is_tolerated() {
         let vtable = Harness::processor("test.echo");
         let config = br#"{"refuse": true}"#;
+        // SAFETY: `config` outlives the call; a null error buffer is allowed.
         let instance =
             unsafe { (vtable.create)(config.as_ptr(), config.len(), std::ptr::null_mut()) };
         assert!(instance.is_null());
@@ -523,6 +546,8 @@ mod tests {
             cap: 0,
             len: 5,
         };
+        // SAFETY: `config` outlives the call; the buffer's null `ptr` is
+        // allowed.
         let instance = unsafe { (vtable.create)(config.as_ptr(), config.len(), &mut error) };
         assert!(instance.is_null());
         assert_eq!(error.len, 0);
@@ -537,6 +562,8 @@ mod tests {
             cap: message.len(),
             len: 0,
         };
+        // SAFETY: the shims check for null pointers, which is what is tested;
+        // `message` outlives the call.
         let status = unsafe {
             (vtable.process)(
                 std::ptr::null_mut(),
@@ -547,6 +574,7 @@ mod tests {
         };
         assert_eq!(status, STATUS_ERROR);
         assert!(error.len > 0);
+        // SAFETY: `destroy` ignores a null instance.
         unsafe { (vtable.destroy)(std::ptr::null_mut()) };
     }
 }

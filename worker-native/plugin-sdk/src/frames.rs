@@ -95,6 +95,9 @@ pub(crate) unsafe fn raw_slice<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     if len == 0 || ptr.is_null() {
         &[]
     } else {
-        std::slice::from_raw_parts(ptr, len)
+        // SAFETY: `ptr` is not null and, as the caller promises, points to
+        // `len` bytes readable and unchanged for `'a`; a byte slice needs no
+        // alignment.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
     }
 }

@@ -68,8 +68,8 @@ pub fn files() -> Vec<(String, String)> {
 /// Replaces each `key.workspace = true` of a member's Cargo.toml with the
 /// workspace's own line for `key`, and each `key = { workspace = true, ... }`
 /// with the workspace's value plus the member's additions (such as
-/// `optional = true`); path dependencies then point at the sibling directory
-/// under `vendor/`.
+/// `optional = true`), and drops its `[lints]`; path dependencies then point
+/// at the sibling directory under `vendor/`.
 fn standalone(cargo_toml: &str, workspace: &str) -> String {
     let mut section = "";
     let mut out = String::new();
@@ -77,6 +77,11 @@ fn standalone(cargo_toml: &str, workspace: &str) -> String {
         let trimmed = line.trim();
         if trimmed.starts_with('[') {
             section = trimmed;
+        }
+        // The workspace's lints hold plexus's own sources to its rules; a
+        // generated package is a workspace of its own, without them.
+        if section == "[lints]" {
+            continue;
         }
         let line = match inherits(trimmed) {
             Some((key, additions)) => {
