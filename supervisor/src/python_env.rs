@@ -15,8 +15,7 @@ use crate::installer::run_logged;
 
 use std::collections::BTreeMap;
 
-use ipc_schemas::Entry;
-use serde::Deserialize;
+use ipc_schemas::{Entry, PythonInfo};
 use sha2::{Digest, Sha256};
 
 use crate::error::UserError;
@@ -24,29 +23,20 @@ use crate::manifest::Runtime;
 use crate::plan::Plan;
 use crate::runtime::worker_binary;
 
-/// The interpreter the Python worker links, as it reports itself.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PythonInfo {
-    pub executable: PathBuf,
-    pub version: String,
-}
-
-impl PythonInfo {
-    /// Asks the Python worker binary which interpreter it embeds.
-    pub fn of_worker(worker: &Path) -> Result<Self, UserError> {
-        let out = Command::new(worker)
-            .arg("--python-info")
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| UserError::Plain(format!("cannot run {}: {e}", worker.display())))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(text.trim()).map_err(|e| {
-            UserError::Plain(format!(
-                "{} --python-info gave no interpreter description ({e})",
-                worker.display()
-            ))
-        })
-    }
+/// Asks the Python worker binary which interpreter it embeds.
+fn python_info(worker: &Path) -> Result<PythonInfo, UserError> {
+    let out = Command::new(worker)
+        .arg("--python-info")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| UserError::Plain(format!("cannot run {}: {e}", worker.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).map_err(|e| {
+        UserError::Plain(format!(
+            "{} --python-info gave no interpreter description ({e})",
+            worker.display()
+        ))
+    })
 }
 
 /// The file whose contents decide what an environment holds.
@@ -179,7 +169,7 @@ pub fn prepare(plan: &mut Plan) -> anyhow::Result<()> {
     if !needs_python {
         return Ok(());
     }
-    let python = PythonInfo::of_worker(&worker_binary(Runtime::Python)?)?;
+    let python = python_info(&worker_binary(Runtime::Python)?)?;
     let mut envs: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
     for p in &mut plan.processors {
         if let Entry::Python {
