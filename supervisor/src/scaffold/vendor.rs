@@ -34,7 +34,7 @@ const CRATES: [Embedded; 2] = [
     Embedded {
         dir: "ipc-schemas",
         cargo_toml: include_str!("../../../ipc-schemas/Cargo.toml"),
-        sources: sources!("ipc-schemas": "lib.rs", "control.rs", "event.rs", "frame.rs", "names.rs", "schema.rs", "wire.rs"),
+        sources: sources!("ipc-schemas": "lib.rs", "control.rs", "event.rs", "frame.rs", "names.rs", "schema.rs", "wire.rs", "worker_info.rs"),
     },
     Embedded {
         dir: "worker-native/plugin-sdk",
