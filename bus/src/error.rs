@@ -3,24 +3,32 @@
 
 use thiserror::Error;
 
+/// What plexus tried, and the error it got. The answer is kept as an error
+/// value, not a string, and told by its `Display`; it is not also returned
+/// as [`std::error::Error::source`], so a printed chain says it once.
 #[derive(Debug, Error)]
 #[error("{action}: {detail}")]
 pub struct BusError {
     action: String,
-    detail: String,
+    detail: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl BusError {
-    pub fn new(action: impl Into<String>, detail: impl std::fmt::Debug) -> Self {
+    pub fn new(
+        action: impl Into<String>,
+        detail: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Self {
             action: action.into(),
-            detail: format!("{detail:?}"),
+            detail: detail.into(),
         }
     }
 }
 
 /// Adapts any iceoryx2 error into a [`BusError`] that says what we tried.
-pub(crate) fn ctx<E: std::fmt::Debug>(action: impl Into<String>) -> impl FnOnce(E) -> BusError {
+pub(crate) fn ctx<E: std::error::Error + Send + Sync + 'static>(
+    action: impl Into<String>,
+) -> impl FnOnce(E) -> BusError {
     let action = action.into();
     move |e| BusError::new(action, e)
 }

@@ -13,8 +13,8 @@ pub mod fd;
 pub mod files;
 pub mod frames;
 pub mod node;
-
 pub mod settings;
+pub mod waitset;
 pub mod wake;
 
 pub use error::BusError;

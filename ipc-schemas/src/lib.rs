@@ -12,6 +12,7 @@ pub mod frame {
 pub mod names;
 pub mod schema;
 pub mod wire;
+pub mod worker_info;
 
 pub use control::{
     Command, ControlReply, ControlRequest, Entry, InputSpec, LatencySummary, OutputSpec, PortStats,
@@ -22,6 +23,7 @@ pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
 pub use names::{NameError, Names};
 pub use schema::{Accepts, HeaderField, SchemaId};
+pub use worker_info::{DenoCreate, DenoOutput, PythonInfo};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.

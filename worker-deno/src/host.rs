@@ -6,8 +6,8 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Once;
 
-use ipc_schemas::{Entry, ProcessorSpec, SchemaId};
-use serde_json::{json, Map, Value};
+use ipc_schemas::{DenoCreate, DenoOutput, Entry, ProcessorSpec, SchemaId};
+use serde_json::{Map, Value};
 use worker_runtime::{Input, Outputs, Processor, ProcessorHost};
 
 use crate::bridge::{DataPtr, Event, OutputPorts, RuntimeEnd};
@@ -96,8 +96,7 @@ impl Processor for DenoProcessor {
     }
 }
 
-/// Describes processor `index` to `host.ts`: what to import, its config and
-/// its ports, and the schema names by code for the frames it will see.
+/// Describes processor `index` to `host.ts` (see [`DenoCreate`]).
 pub fn create_json(index: u32, spec: &ProcessorSpec) -> Result<String, String> {
     let Entry::Deno {
         package_dir,
@@ -111,37 +110,40 @@ pub fn create_json(index: u32, spec: &ProcessorSpec) -> Result<String, String> {
         .strip_prefix(package_dir)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| file.clone());
-    let schemas: Map<String, Value> = SchemaId::ALL
-        .iter()
-        .map(|s| (s.code().to_string(), Value::from(s.name())))
-        .collect();
-    Ok(json!({
-        "index": index,
-        "id": spec.id,
-        "type": spec.type_name,
-        "package_dir": package_dir,
-        "file": file,
-        "export": export,
-        "label": format!("{relative}#{export}"),
-        "config": config(&spec.config_json)?,
-        "inputs": spec.inputs.iter().map(|i| &i.port).collect::<Vec<_>>(),
-        "outputs": spec.outputs.iter().map(|o| json!({
-            "name": o.port,
-            "schema": o.schema.name(),
-        })).collect::<Vec<_>>(),
-        "schemas": schemas,
-    })
-    .to_string())
+    let create = DenoCreate {
+        index,
+        id: spec.id.clone(),
+        type_name: spec.type_name.clone(),
+        package_dir: package_dir.clone(),
+        file: file.clone(),
+        export: export.clone(),
+        label: format!("{relative}#{export}"),
+        config: config(&spec.config_json)?,
+        inputs: spec.inputs.iter().map(|i| i.port.clone()).collect(),
+        outputs: spec
+            .outputs
+            .iter()
+            .map(|o| DenoOutput {
+                name: o.port.clone(),
+                schema: o.schema.name().to_string(),
+            })
+            .collect(),
+        schemas: SchemaId::ALL
+            .iter()
+            .map(|s| (s.code(), s.name().to_string()))
+            .collect(),
+    };
+    serde_json::to_string(&create).map_err(|e| format!("describing the processor: {e}"))
 }
 
 /// The processor's config; no config is an empty object.
-fn config(text: &str) -> Result<Value, String> {
+fn config(text: &str) -> Result<Map<String, Value>, String> {
     if text.trim().is_empty() {
-        return Ok(json!({}));
+        return Ok(Map::new());
     }
     match serde_json::from_str(text) {
-        Ok(Value::Null) => Ok(json!({})),
-        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(Value::Object(config)) => Ok(config),
         Ok(_) => Err("the processor's config is not a mapping".into()),
         Err(e) => Err(format!("the processor's config is not valid JSON: {e}")),
     }
@@ -150,6 +152,7 @@ fn config(text: &str) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use ipc_schemas::{Accepts, InputSpec, OutputSpec};
+    use serde_json::json;
 
     use super::*;
 

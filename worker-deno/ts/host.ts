@@ -54,7 +54,9 @@ interface Views {
   loan(port: number): ArrayBuffer;
 }
 
-/** What create events describe (src/host.rs `create_json`). */
+/** What create events describe: the Rust type `ipc_schemas::DenoCreate`
+ * (ipc-schemas/src/worker_info.rs), which src/host.rs `create_json` fills.
+ * Keep the two in step; `package_dir` is sent but not needed here. */
 interface CreateSpec {
   index: number;
   id: string;

@@ -3,9 +3,10 @@
 //! for the supervisor (`--python-info`), which creates package environments
 //! with the matching `python` executable.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
+use ipc_schemas::PythonInfo;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -63,7 +64,7 @@ fn configure(py: Python<'_>, set_home: bool) -> PyResult<()> {
     let sys = py.import("sys")?;
     // Without this, sys.executable would name whatever `python3` is first
     // on PATH; subprocess and multiprocessing start children with it.
-    if let Ok(interpreter) = Interpreter::of(py) {
+    if let Ok(interpreter) = linked(py) {
         sys.setattr("executable", interpreter.executable)?;
     }
     // stdout is a pipe to the supervisor's log: block buffering would hold
@@ -83,58 +84,46 @@ fn configure(py: Python<'_>, set_home: bool) -> PyResult<()> {
 }
 
 /// The interpreter this binary embeds.
-pub struct Interpreter {
-    /// The `python` executable of the same installation and version.
-    pub executable: PathBuf,
-    pub version: String,
-    pub home: String,
+pub fn linked(py: Python<'_>) -> PyResult<PythonInfo> {
+    let sys = py.import("sys")?;
+    let home: String = sys.getattr("base_prefix")?.extract()?;
+    let version_info = sys.getattr("version_info")?;
+    let major: u8 = version_info.getattr("major")?.extract()?;
+    let minor: u8 = version_info.getattr("minor")?.extract()?;
+    let version: String = sys.getattr("version")?.extract()?;
+    let version = version
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let executable = Path::new(&home)
+        .join("bin")
+        .join(format!("python{major}.{minor}"));
+    if !executable.is_file() {
+        return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!(
+            "the Python installation at `{home}` has no `bin/python{major}.{minor}`"
+        )));
+    }
+    Ok(PythonInfo {
+        executable,
+        version,
+        home: home.into(),
+    })
 }
 
-impl Interpreter {
-    pub fn of(py: Python<'_>) -> PyResult<Self> {
-        let sys = py.import("sys")?;
-        let home: String = sys.getattr("base_prefix")?.extract()?;
-        let version_info = sys.getattr("version_info")?;
-        let major: u8 = version_info.getattr("major")?.extract()?;
-        let minor: u8 = version_info.getattr("minor")?.extract()?;
-        let version: String = sys.getattr("version")?.extract()?;
-        let version = version
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let executable = Path::new(&home)
-            .join("bin")
-            .join(format!("python{major}.{minor}"));
-        if !executable.is_file() {
-            return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!(
-                "the Python installation at `{home}` has no `bin/python{major}.{minor}`"
-            )));
-        }
-        Ok(Self {
-            executable,
-            version,
-            home,
-        })
-    }
-
-    /// One JSON line for `--python-info`.
-    pub fn describe() -> Result<String, String> {
-        start()?;
-        Python::attach(|py| {
-            let me = Self::of(py).map_err(|e| e.to_string())?;
-            Ok(serde_json::json!({
-                "executable": me.executable,
-                "version": me.version,
-                "home": me.home,
-            })
-            .to_string())
-        })
-    }
+/// One JSON line for `--python-info`.
+pub fn describe() -> Result<String, String> {
+    start()?;
+    Python::attach(|py| {
+        let me = linked(py).map_err(|e| e.to_string())?;
+        serde_json::to_string(&me).map_err(|e| e.to_string())
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use pyo3::types::PyDict;
 
     use super::*;
@@ -143,8 +132,8 @@ mod tests {
     #[test]
     fn describes_the_linked_interpreter() {
         with_python(|py| {
-            let me = Interpreter::of(py).unwrap();
-            assert_eq!(me.home, HOME);
+            let me = linked(py).unwrap();
+            assert_eq!(me.home, Path::new(HOME));
             assert!(me.executable.starts_with(HOME), "{:?}", me.executable);
             let output = std::process::Command::new(&me.executable)
                 .args(["-c", "import platform; print(platform.python_version())"])

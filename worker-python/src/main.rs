@@ -13,12 +13,11 @@ mod testing;
 mod traceback;
 
 use host::PythonHost;
-use interpreter::Interpreter;
 
 fn main() {
     match std::env::args().nth(1).as_deref() {
         None => run(),
-        Some("--python-info") => match Interpreter::describe() {
+        Some("--python-info") => match interpreter::describe() {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 eprintln!("plexus-worker-python: {e}");

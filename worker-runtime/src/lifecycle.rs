@@ -1,14 +1,14 @@
 //! The life of a worker process (ARCHITECTURE §4): hello, configure, run
-//! until told to stop, drain, report, exit. The worker sleeps in one iceoryx2
-//! `WaitSet` on its control wake-up, its inputs' wake-ups and its sources'
+//! until told to stop, drain, report, exit. The worker sleeps in one
+//! [`WaitSet`] on its control wake-up, its inputs' wake-ups and its sources'
 //! intervals: it never polls.
 
 use std::time::{Duration, Instant};
 
 use bus::control::{MessageReceiver, MessageSender};
+use bus::waitset::{WaitError, WaitSet};
 use bus::wake::WakeListener;
-use bus::{Bus, BusError, Ipc};
-use iceoryx2::prelude::*;
+use bus::{Bus, BusError};
 use ipc_schemas::{env, Command, Names, Report, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL};
 use thiserror::Error;
 
@@ -31,8 +31,8 @@ pub enum WorkerError {
     Protocol(String),
     #[error("processor `{processor}`: {message}")]
     Setup { processor: String, message: String },
-    #[error("waiting: {0}")]
-    Wait(String),
+    #[error(transparent)]
+    Wait(#[from] WaitError),
 }
 
 /// The supervisor's end, as the worker sees it.
@@ -65,12 +65,10 @@ impl Control {
     /// the supervisor lives (the kernel ends us with it).
     fn next_command(
         &self,
-        waitset: &WaitSet<Ipc>,
+        waitset: &WaitSet,
         timeout: Option<Duration>,
     ) -> Result<Command, WorkerError> {
-        let _guard = waitset
-            .attach_notification(self.wake.listener())
-            .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
+        let _guard = waitset.attach_wake(&self.wake)?;
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             self.wake.drain()?;
@@ -89,9 +87,7 @@ impl Control {
                     "the supervisor sent no command in time".into(),
                 ));
             }
-            waitset
-                .wait_and_process_once_with_timeout(|_| CallbackProgression::Continue, left)
-                .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
+            waitset.wait_once(Some(left), |_| {})?;
         }
     }
 }
@@ -103,10 +99,7 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
     ipc_schemas::names::validate_id(&worker)?;
     let bus = Bus::join(Names::new(&runtime)?, &format!("worker-{worker}"))?;
     let control = Control::open(&bus, &worker)?;
-    let waitset = WaitSetBuilder::new()
-        .signal_handling_mode(SignalHandlingMode::Disabled)
-        .create::<Ipc>()
-        .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
+    let waitset = WaitSet::new()?;
 
     control.report(&Report::Hello {
         protocol: PROTOCOL_VERSION,
@@ -193,29 +186,22 @@ const TURN: usize = bus::settings::FRAME_QUEUE;
 /// The running state: returns when `Stop` arrives, after draining inputs.
 fn run(
     control: &Control,
-    waitset: &WaitSet<Ipc>,
+    waitset: &WaitSet,
     slots: &mut [Slot],
     wakes: &InputWakes,
 ) -> Result<(), WorkerError> {
-    let attach_err = |e| WorkerError::Wait(format!("{e:?}"));
-    let control_guard = waitset
-        .attach_notification(control.wake.listener())
-        .map_err(attach_err)?;
+    let control_guard = waitset.attach_wake(&control.wake)?;
     let input_guards = wakes
         .iter()
-        .map(|(_, _, w)| waitset.attach_notification(w.listener()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(attach_err)?;
+        .map(|(_, _, w)| waitset.attach_wake(w))
+        .collect::<Result<Vec<_>, _>>()?;
     let source_guards = slots
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.processor.interval().map(|period| (i, period)))
         .map(|(i, period)| waitset.attach_interval(period).map(|g| (i, g)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(attach_err)?;
-    let stats_guard = waitset
-        .attach_interval(STATS_INTERVAL)
-        .map_err(attach_err)?;
+        .collect::<Result<Vec<_>, _>>()?;
+    let stats_guard = waitset.attach_interval(STATS_INTERVAL)?;
 
     let mut errors = Vec::new();
     let mut finished_sources = vec![false; slots.len()];
@@ -230,31 +216,26 @@ fn run(
         let mut due_sources = Vec::new();
         let mut stats_due = false;
         let busy = !ready_inputs.is_empty();
-        let on_event = |id: WaitSetAttachmentId<Ipc>| {
-            if id.has_event_from(&control_guard) {
+        // Busy: only look at what is ready now, without sleeping.
+        let timeout = busy.then_some(Duration::ZERO);
+        waitset.wait_once(timeout, |ready| {
+            if ready.is(&control_guard) {
                 control_woke = true;
             }
-            if id.has_event_from(&stats_guard) {
+            if ready.is(&stats_guard) {
                 stats_due = true;
             }
             for (k, guard) in input_guards.iter().enumerate() {
-                if id.has_event_from(guard) {
+                if ready.is(guard) {
                     ready_inputs.push(k);
                 }
             }
             for (slot, guard) in &source_guards {
-                if id.has_event_from(guard) {
+                if ready.is(guard) {
                     due_sources.push(*slot);
                 }
             }
-            CallbackProgression::Continue
-        };
-        if busy {
-            waitset.wait_and_process_once_with_timeout(on_event, Duration::ZERO)
-        } else {
-            waitset.wait_and_process_once(on_event)
-        }
-        .map_err(|e| WorkerError::Wait(format!("{e:?}")))?;
+        })?;
 
         ready_inputs.sort_unstable();
         ready_inputs.dedup();

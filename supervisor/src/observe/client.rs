@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use bus::control::{MessageReceiver, MessageSender};
 use bus::files::RuntimeFiles;
+use bus::waitset::WaitSet;
 use bus::wake::WakeListener;
-use bus::{Bus, Ipc};
-use iceoryx2::prelude::*;
+use bus::Bus;
 use ipc_schemas::{ControlReply, ControlRequest, Names, RuntimeStatus};
 
 use crate::error::UserError;
@@ -125,13 +125,10 @@ impl Client {
         if !self.sender.send(&make(self.name.clone()))? {
             return Ok(None);
         }
-        let waitset = WaitSetBuilder::new()
-            .signal_handling_mode(SignalHandlingMode::Disabled)
-            .create::<Ipc>()
-            .map_err(|e| anyhow::anyhow!("creating a wait set: {e:?}"))?;
+        let waitset = WaitSet::new()?;
         let _guard = waitset
-            .attach_notification(self.wake.listener())
-            .map_err(|e| anyhow::anyhow!("waiting for the answer: {e:?}"))?;
+            .attach_wake(&self.wake)
+            .context("waiting for the answer")?;
         let deadline = Instant::now() + ANSWER_DEADLINE;
         loop {
             self.wake.drain()?;
@@ -151,8 +148,8 @@ impl Client {
                 );
             }
             waitset
-                .wait_and_process_once_with_timeout(|_| CallbackProgression::Continue, left)
-                .map_err(|e| anyhow::anyhow!("waiting for the answer: {e:?}"))?;
+                .wait_once(Some(left), |_| {})
+                .context("waiting for the answer")?;
         }
     }
 }

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use bus::waitset::WaitSet;
 use bus::wake::WakeListener;
-use bus::{Bus, Ipc};
-use iceoryx2::prelude::*;
+use bus::Bus;
 use ipc_schemas::{EventKind, Report, PROTOCOL_VERSION};
 
 use super::control::ControlChannel;
@@ -161,27 +161,18 @@ impl Supervisor {
 
     /// Blocks until any source of events is ready or `timeout` passes.
     fn sleep(&mut self, timeout: Duration) -> Result<()> {
-        let waitset = WaitSetBuilder::new()
-            .signal_handling_mode(SignalHandlingMode::Disabled)
-            .create::<Ipc>()
-            .map_err(|e| anyhow::anyhow!("creating the supervisor's wait set: {e:?}"))?;
-        let attach = |e| anyhow::anyhow!("attaching to the supervisor's wait set: {e:?}");
-        let _reports = waitset
-            .attach_notification(self.wake.listener())
-            .map_err(attach)?;
-        let _signals = waitset
-            .attach_notification(self.signals.fd())
-            .map_err(attach)?;
+        let waitset = WaitSet::new()?;
+        let _reports = waitset.attach_wake(&self.wake)?;
+        let _signals = waitset.attach_fd(self.signals.fd())?;
         let _deaths = self
             .workers
             .iter()
             .filter_map(|w| w.pidfd())
-            .map(|fd| waitset.attach_notification(fd))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(attach)?;
+            .map(|fd| waitset.attach_fd(fd))
+            .collect::<Result<Vec<_>, _>>()?;
         waitset
-            .wait_and_process_once_with_timeout(|_| CallbackProgression::Stop, timeout)
-            .map_err(|e| anyhow::anyhow!("waiting for workers: {e:?}"))?;
+            .wait_once(Some(timeout), |_| {})
+            .context("waiting for workers")?;
         self.interrupts += self.signals.take();
         Ok(())
     }

@@ -11,36 +11,27 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde::Deserialize;
+use ipc_schemas::PythonInfo;
 use sha2::{Digest, Sha256};
 
 use crate::error::UserError;
 use crate::provision::cache;
 use crate::provision::installer::run_logged;
 
-/// The interpreter the Python worker links, as it reports itself.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PythonInfo {
-    pub executable: PathBuf,
-    pub version: String,
-}
-
-impl PythonInfo {
-    /// Asks the Python worker binary which interpreter it embeds.
-    pub fn of_worker(worker: &Path) -> Result<Self, UserError> {
-        let out = Command::new(worker)
-            .arg("--python-info")
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| UserError::Plain(format!("cannot run {}: {e}", worker.display())))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(text.trim()).map_err(|e| {
-            UserError::Plain(format!(
-                "{} --python-info gave no interpreter description ({e})",
-                worker.display()
-            ))
-        })
-    }
+/// Asks the Python worker binary which interpreter it embeds.
+pub fn python_info(worker: &Path) -> Result<PythonInfo, UserError> {
+    let out = Command::new(worker)
+        .arg("--python-info")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| UserError::Plain(format!("cannot run {}: {e}", worker.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).map_err(|e| {
+        UserError::Plain(format!(
+            "{} --python-info gave no interpreter description ({e})",
+            worker.display()
+        ))
+    })
 }
 
 /// The file whose contents decide what an environment holds.

@@ -44,7 +44,7 @@ impl Language for Python {
     /// what is missing; packages share environments by requirements.
     fn provision(&self, processors: &mut [Hosted]) -> anyhow::Result<Box<dyn Launch>> {
         let worker = provision::beside_plexus("plexus-worker-python")?;
-        let python = env::PythonInfo::of_worker(&worker)?;
+        let python = env::python_info(&worker)?;
         let mut envs: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
         for hosted in processors.iter_mut() {
             if let Entry::Python {

@@ -1,0 +1,96 @@
+//! The two contracts with workers that travel outside the bus, as JSON: what
+//! `plexus-worker-python --python-info` prints for the supervisor, and what
+//! the Deno bridge library tells `ts/host.ts` to create a processor. Both
+//! ends are separate programs, so each message is defined once, here.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The interpreter the Python worker embeds, as `--python-info` prints it on
+/// one line. The supervisor creates package environments with `executable`,
+/// so they match the interpreter that will import them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PythonInfo {
+    /// The `python` executable of the same installation and version.
+    pub executable: PathBuf,
+    /// `sys.version`'s first word, e.g. `3.12.3`.
+    pub version: String,
+    /// The installation's `sys.base_prefix`.
+    pub home: PathBuf,
+}
+
+/// The create event's JSON: which module and export to instantiate as
+/// processor `index`, its config and ports, and the schema names by code
+/// for the frames it will see. `ts/host.ts` reads it as `CreateSpec`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenoCreate {
+    /// The processor's number in this worker; later calls name it by this.
+    pub index: u32,
+    /// The processor's id in the pipeline.
+    pub id: String,
+    /// The processor type, e.g. `example.frame_counter_bar`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub package_dir: String,
+    /// The module to import.
+    pub file: String,
+    /// The class the module exports.
+    pub export: String,
+    /// `file` relative to `package_dir`, `#` and `export`: what messages
+    /// about the processor call it.
+    pub label: String,
+    /// The processor's config; never absent, at least an empty object.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// Input port names.
+    pub inputs: Vec<String>,
+    pub outputs: Vec<DenoOutput>,
+    /// Every schema name by its code in the frame header.
+    pub schemas: BTreeMap<u32, String>,
+}
+
+/// One output port of a [`DenoCreate`] and the schema it sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenoOutput {
+    pub name: String,
+    pub schema: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_info_reads_the_line_the_worker_prints() {
+        let line = r#"{"executable":"/py/bin/python3.12","version":"3.12.3","home":"/py"}"#;
+        let info: PythonInfo = serde_json::from_str(line).unwrap();
+        assert_eq!(info.executable, PathBuf::from("/py/bin/python3.12"));
+        assert_eq!(info.version, "3.12.3");
+        assert_eq!(info.home, PathBuf::from("/py"));
+        let again: PythonInfo =
+            serde_json::from_str(&serde_json::to_string(&info).unwrap()).unwrap();
+        assert_eq!(again, info);
+    }
+
+    #[test]
+    fn deno_create_names_the_type_field_as_javascript_reads_it() {
+        let create = DenoCreate {
+            index: 0,
+            id: "bar".into(),
+            type_name: "example.bar".into(),
+            package_dir: "/pkg".into(),
+            file: "/pkg/bar.ts".into(),
+            export: "Bar".into(),
+            label: "bar.ts#Bar".into(),
+            config: serde_json::Map::new(),
+            inputs: vec!["in".into()],
+            outputs: vec![],
+            schemas: BTreeMap::from([(1, "video/rgba8".into())]),
+        };
+        let value = serde_json::to_value(&create).unwrap();
+        assert_eq!(value["type"], "example.bar");
+        assert_eq!(value["schemas"]["1"], "video/rgba8");
+        assert_eq!(serde_json::from_value::<DenoCreate>(value).unwrap(), create);
+    }
+}
