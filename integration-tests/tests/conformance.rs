@@ -243,7 +243,10 @@ fn config_defaults_applied(language: &Language) {
     let (tmp, run) = run_chain(language.fill, "", FRAMES);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = run.json();
-    assert_eq!(summary["processors"]["p"]["frames_out"], FRAMES, "{summary:#}");
+    assert_eq!(
+        summary["processors"]["p"]["frames_out"], FRAMES,
+        "{summary:#}"
+    );
     assert_eq!(summary["processors"]["p"]["errors"], 0, "{summary:#}");
     for seq in [0, FRAMES - 1] {
         let image = read_png(&tmp.path().join(format!("png/png-{seq:06}.png")));
