@@ -1,6 +1,7 @@
-//! Helpers shared by the end-to-end tests: find the built binaries, run
-//! `plexus` with a deadline, prove that a run left nothing behind, and
-//! recompute frames independently of the code under test.
+//! Helpers shared by the end-to-end tests: find the built binaries and the
+//! pipelines of `integration-tests/pipelines/`, run `plexus` with a
+//! deadline, prove that a run left nothing behind, and recompute frames
+//! independently of the code under test.
 
 pub mod bench;
 pub mod crasher;
