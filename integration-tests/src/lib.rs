@@ -1,8 +1,10 @@
-//! Helpers shared by the end-to-end tests: find the built binaries, run
-//! `plexus` with a deadline, prove that a run left nothing behind, and
-//! recompute frames independently of the code under test.
+//! Helpers shared by the end-to-end tests: find the built binaries and the
+//! pipelines of `integration-tests/pipelines/`, run `plexus` with a
+//! deadline, prove that a run left nothing behind, and recompute frames
+//! independently of the code under test.
 
 pub mod bench;
+pub mod crasher;
 pub mod expect;
 pub mod process;
 pub mod residue;
@@ -11,8 +13,8 @@ pub mod store;
 use std::path::{Path, PathBuf};
 
 pub use process::{
-    plexus, ps_runtime, ps_worker, spawn_plexus, spawn_plexus_with, spawn_program, PlexusRun,
-    Running,
+    exits_within, plexus, ps_runtime, ps_worker, spawn_plexus, spawn_plexus_with, spawn_program,
+    tapped_seqs, worker_language, PlexusRun, Running,
 };
 pub use residue::assert_no_residue;
 
@@ -52,6 +54,37 @@ pub fn write_pipeline(yaml: &str) -> (tempfile::TempDir, PathBuf) {
     let path = tmp.path().join("pipeline.yaml");
     std::fs::write(&path, yaml).expect("writing the pipeline");
     (tmp, path)
+}
+
+/// The text of `integration-tests/pipelines/<name>`, with every `${key}`
+/// replaced by its value: `${fixtures}` and `${examples}` by the directories
+/// of [`fixture`] and [`example_package`], the others by `vars`.
+pub fn pipeline_text(name: &str, vars: &[(&str, &str)]) -> String {
+    let path = workspace().join("integration-tests/pipelines").join(name);
+    let mut text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    for (key, value) in vars {
+        let placeholder = format!("${{{key}}}");
+        assert!(text.contains(&placeholder), "{name} has no {placeholder}");
+        text = text.replace(&placeholder, value);
+    }
+    let fixtures = fixture("");
+    let examples = example_package("");
+    for (key, dir) in [("fixtures", &fixtures), ("examples", &examples)] {
+        let dir = dir.display().to_string();
+        text = text.replace(&format!("${{{key}}}"), dir.trim_end_matches('/'));
+    }
+    assert!(
+        !text.contains("${"),
+        "{name}: a placeholder is left unreplaced:\n{text}"
+    );
+    text
+}
+
+/// The pipeline `integration-tests/pipelines/<name>`, filled in as
+/// [`pipeline_text`] does and written as [`write_pipeline`] does.
+pub fn pipeline(name: &str, vars: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    write_pipeline(&pipeline_text(name, vars))
 }
 
 /// A package shipped in `examples/packages/`.

@@ -207,7 +207,7 @@ impl Running {
     /// Waits (at most `deadline`) for the command to end.
     pub fn finish_within(mut self, deadline: Duration) -> PlexusRun {
         let child = self.child.as_mut().expect("running");
-        if !wait_with_deadline(child, deadline) {
+        if !exits_within(child.id(), deadline) {
             self.kill();
             panic!(
                 "plexus {:?} did not finish within {deadline:?}; stderr:\n{}",
@@ -283,6 +283,32 @@ pub fn ps_worker(cwd: &Path, id: &str, name: &str) -> Value {
         .clone()
 }
 
+/// The language worker `worker` (of `ps --json` or of the run summary's
+/// `workers`) runs: the one place the tests read that field.
+pub fn worker_language(worker: &Value) -> &str {
+    worker["language"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no language in {worker:#}"))
+}
+
+/// The sequence numbers of the next `count` frames passing `port`
+/// (`PROCESSOR.PORT`) of runtime `id`, as `plexus tap` shows them.
+pub fn tapped_seqs(cwd: &Path, id: &str, port: &str, count: u64) -> Vec<u64> {
+    let count = count.to_string();
+    let tap = plexus(
+        &["tap", port, "--runtime", id, "--count", &count, "--json"],
+        cwd,
+    );
+    assert_eq!(tap.code, Some(0), "{}", tap.stderr);
+    let seqs: Vec<u64> = tap
+        .json_lines()
+        .iter()
+        .map(|f| f["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs.len().to_string(), count, "{}", tap.stdout);
+    seqs
+}
+
 /// Runs `plexus` with `args` in `cwd` and waits for it, at most [`DEADLINE`].
 pub fn plexus(args: &[&str], cwd: &Path) -> PlexusRun {
     spawn_plexus(args, cwd).finish()
@@ -296,11 +322,14 @@ fn reader(mut stream: impl Read + Send + 'static) -> JoinHandle<String> {
     })
 }
 
-/// Sleeps on the child's pidfd until it exits or the deadline passes.
-fn wait_with_deadline(child: &mut Child, deadline: Duration) -> bool {
-    // SAFETY: pidfd_open of our own unreaped child.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) } as i32;
-    assert!(fd >= 0, "pidfd_open failed");
+/// Sleeps on the pidfd of process `pid` (a child not yet reaped, or any
+/// other process) until it exits or `deadline` passes; true if it is gone.
+pub fn exits_within(pid: u32, deadline: Duration) -> bool {
+    // SAFETY: pidfd_open only names the process; it changes nothing.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
+    if fd < 0 {
+        return true; // already gone
+    }
     let end = Instant::now() + deadline;
     let exited = loop {
         let left = end.saturating_duration_since(Instant::now()).as_millis() as i32;

@@ -34,14 +34,26 @@ pub fn worker_processes(runtime: &str, worker: Option<&str>) -> Vec<u32> {
         .collect()
 }
 
+/// The current process of worker `name` of `runtime`: the one `supervisor`
+/// started itself, not a child of the worker's that inherited its
+/// environment.
+pub fn worker_pid(runtime: &str, supervisor: u32, name: &str) -> Option<u32> {
+    worker_processes(runtime, Some(name))
+        .into_iter()
+        .find(|&pid| stat_of(pid).is_some_and(|(_, parent)| parent == supervisor))
+}
+
+/// The state letter and the parent pid of process `pid`, if it exists.
+fn stat_of(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid …; comm may hold spaces and parentheses.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.next()?.parse().ok()?))
+}
+
 fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|rest| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
-        })
-        .unwrap_or(true)
+    stat_of(pid).is_none_or(|(state, _)| matches!(state, 'Z' | 'X'))
 }
 
 /// Names in `/dev/shm` that belong to `runtime`.

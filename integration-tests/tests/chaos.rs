@@ -10,10 +10,10 @@
 //! differs from run to run all the same). `PLEXUS_CHAOS_SECS` (default 20)
 //! sets how long the chaos lasts.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use integration_tests::{assert_no_residue, spawn_plexus, workspace, write_pipeline};
+use integration_tests::residue::worker_pid;
+use integration_tests::{assert_no_residue, pipeline, spawn_plexus};
 use serde_json::Value;
 
 /// The workers that get killed, all pass-throughs of video/rgba8 that fail
@@ -25,30 +25,6 @@ const DEFAULT_SECS: f64 = 20.0;
 
 /// Kills come every 250–750 ms, ~0.5 s on average.
 const KILL_INTERVAL_MS: (u64, u64) = (250, 750);
-
-fn fixture(name: &str) -> PathBuf {
-    workspace().join("integration-tests/fixtures").join(name)
-}
-
-/// `cam → a`, and `cam → rs → py → ts → b`.
-fn pipeline() -> String {
-    let restart = "{ policy: on-failure, max_restarts: 1000, window_secs: 10, backoff_ms: 0 }";
-    format!(
-        "name: chaos\n\
-         packages: [{}, {}, {}]\n\
-         processors:\n  \
-           cam: {{ type: builtin.test_pattern, config: {{ width: 64, height: 48, fps: 100 }} }}\n  \
-           a: {{ type: builtin.stats_sink }}\n  \
-           rs: {{ type: test.panic_every, config: {{ every: 1000000 }}, restart: {restart} }}\n  \
-           py: {{ type: test.py_raise_every, config: {{ every: 1000000 }}, restart: {restart} }}\n  \
-           ts: {{ type: test.ts_throw_every, config: {{ every: 1000000 }}, restart: {restart} }}\n  \
-           b: {{ type: builtin.stats_sink }}\n\
-         connections: [cam.out -> a.in, cam.out -> rs.in, rs.out -> py.in, py.out -> ts.in, ts.out -> b.in]\n",
-        fixture("faulty-rust").display(),
-        fixture("faulty-python").display(),
-        fixture("faulty-deno").display(),
-    )
-}
 
 /// xorshift64*: small, good enough for a schedule, and replayable.
 struct Rng(u64);
@@ -91,36 +67,6 @@ fn chaos_duration() -> Duration {
     Duration::from_secs_f64(secs)
 }
 
-/// The `KEY=value` entries of a process's environment; empty once it is
-/// gone (or a zombie).
-fn environ(pid: u32) -> Vec<Vec<u8>> {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|env| env.split(|b| *b == 0).map(<[u8]>::to_vec).collect())
-        .unwrap_or_default()
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // pid (comm) state ppid …; comm may hold spaces and parentheses.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?;
-    if state == "Z" {
-        return None;
-    }
-    fields.next()?.parse().ok()
-}
-
-/// The current process of worker `name`: the runtime's process started by
-/// plexus itself (not a child of the worker's) that names `name`.
-fn worker_pid(runtime: &str, plexus: u32, name: &str) -> Option<u32> {
-    let worker = format!("PLEXUS_WORKER={name}");
-    integration_tests::residue::runtime_processes(runtime)
-        .into_iter()
-        .filter(|&pid| parent_of(pid) == Some(plexus))
-        .find(|&pid| environ(pid).iter().any(|kv| kv == worker.as_bytes()))
-}
-
 #[test]
 fn chaos_random_kills_of_middle_workers_lose_nothing_at_the_source_sink() {
     let seed = seed();
@@ -129,7 +75,8 @@ fn chaos_random_kills_of_middle_workers_lose_nothing_at_the_source_sink() {
     let mut rng = Rng::new(seed);
 
     let began = Instant::now();
-    let (tmp, path) = write_pipeline(&pipeline());
+    // `cam → a`, and `cam → rs → py → ts → b`.
+    let (tmp, path) = pipeline("chaos.yaml", &[]);
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
     // Python and Deno may take a while to come up on a cold cache.
     for processor in ["cam", "a", "rs", "py", "ts", "b"] {
@@ -138,13 +85,7 @@ fn chaos_random_kills_of_middle_workers_lose_nothing_at_the_source_sink() {
             Duration::from_secs(60),
         );
     }
-    let line = running.wait_for("started: chaos", Duration::from_secs(1));
-    let runtime = line
-        .split("runtime ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("the runtime id is logged")
-        .to_string();
+    let runtime = running.runtime_id();
     let plexus = running.pid();
     let started = began.elapsed();
 

@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use integration_tests::{assert_no_residue, plexus, ps_worker, spawn_plexus, write_pipeline};
+use integration_tests::{assert_no_residue, pipeline, plexus, ps_worker, spawn_plexus};
 
-const PIPELINE: &str = "name: simple\nprocessors:\n  cam: { type: builtin.test_pattern, config: { width: 64, height: 48, fps: 100 } }\n  sink: { type: builtin.stats_sink }\nconnections: [cam.out -> sink.in]\n";
+/// `cam → sink`.
+const PIPELINE: &str = "source-to-sink.yaml";
 
 #[test]
 fn a_worker_restarted_on_request_comes_back_and_is_not_a_failure() {
-    let (tmp, path) = write_pipeline(PIPELINE);
+    let (tmp, path) = pipeline(PIPELINE, &[]);
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
     running.wait_for("processor sink started", Duration::from_secs(30));
     running.wait_for("processor cam started", Duration::from_secs(30));
@@ -82,7 +83,7 @@ fn a_worker_restarted_on_request_comes_back_and_is_not_a_failure() {
 
 #[test]
 fn stop_from_another_process_ends_the_run_with_its_summary() {
-    let (tmp, path) = write_pipeline(PIPELINE);
+    let (tmp, path) = pipeline(PIPELINE, &[]);
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
     running.wait_for("processor sink started", Duration::from_secs(30));
     running.wait_for("processor cam started", Duration::from_secs(30));

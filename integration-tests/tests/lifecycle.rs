@@ -1,16 +1,9 @@
 //! How runs end: Ctrl-C, a duration, a worker that dies, a worker that will
 //! not stop. Each must end with the right outcome and leave nothing behind.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use integration_tests::{
-    assert_no_residue, spawn_plexus, workspace, write_pipeline as write, PlexusRun,
-};
-
-fn faulty() -> PathBuf {
-    workspace().join("integration-tests/fixtures/faulty-rust")
-}
+use integration_tests::{assert_no_residue, exits_within, pipeline, spawn_plexus, PlexusRun};
 
 /// Every frame the source sent reached `sink`, in order.
 fn sink_saw_everything(summary: &serde_json::Value, source: &str, sink: &str) {
@@ -30,11 +23,12 @@ fn run_to_end(args: &[&str], tmp: &tempfile::TempDir) -> PlexusRun {
     run
 }
 
-const SOURCE_TO_SINK: &str = "name: simple\nprocessors:\n  cam: { type: builtin.test_pattern, config: { width: 64, height: 48, fps: 100 } }\n  sink: { type: builtin.stats_sink }\nconnections: [cam.out -> sink.in]\n";
+/// `cam → sink`.
+const SOURCE_TO_SINK: &str = "source-to-sink.yaml";
 
 #[test]
 fn ctrl_c_stops_the_run_cleanly_and_drains_it() {
-    let (tmp, path) = write(SOURCE_TO_SINK);
+    let (tmp, path) = pipeline(SOURCE_TO_SINK, &[]);
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
     running.wait_for("processor sink started", Duration::from_secs(30));
     running.wait_for("processor cam started", Duration::from_secs(30));
@@ -49,7 +43,7 @@ fn ctrl_c_stops_the_run_cleanly_and_drains_it() {
 
 #[test]
 fn a_duration_ends_the_run() {
-    let (tmp, path) = write(SOURCE_TO_SINK);
+    let (tmp, path) = pipeline(SOURCE_TO_SINK, &[]);
     let run = run_to_end(
         &["run", path.to_str().unwrap(), "--duration", "0.5", "--json"],
         &tmp,
@@ -73,10 +67,7 @@ fn a_duration_ends_the_run() {
 
 #[test]
 fn a_crashing_worker_does_not_stop_the_others() {
-    let (tmp, path) = write(&format!(
-        "name: fanout\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 64, height: 48, fps: 100 }} }}\n  a: {{ type: builtin.stats_sink }}\n  crash: {{ type: test.segfault }}\n  b: {{ type: builtin.stats_sink }}\nconnections: [cam.out -> a.in, cam.out -> crash.in, crash.out -> b.in]\n",
-        faulty().display()
-    ));
+    let (tmp, path) = pipeline("crash-beside-sink.yaml", &[]);
     let run = run_to_end(
         &["run", path.to_str().unwrap(), "--frames", "50", "--json"],
         &tmp,
@@ -107,10 +98,7 @@ fn a_crashing_worker_does_not_stop_the_others() {
 
 #[test]
 fn a_worker_that_does_not_stop_is_killed() {
-    let (tmp, path) = write(&format!(
-        "name: hang\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 64, height: 48, fps: 100 }} }}\n  spin: {{ type: test.spin }}\n  sink: {{ type: builtin.stats_sink }}\nconnections: [cam.out -> spin.in, spin.out -> sink.in]\n",
-        faulty().display()
-    ));
+    let (tmp, path) = pipeline("hang-at-stop.yaml", &[]);
     let run = run_to_end(
         &["run", path.to_str().unwrap(), "--frames", "5", "--json"],
         &tmp,
@@ -130,28 +118,9 @@ fn a_worker_that_does_not_stop_is_killed() {
     assert_eq!(summary["workers"]["sink"]["last_exit"]["code"], 0);
 }
 
-/// Waits up to `limit` for process `pid` (not our child) to end.
-fn ends_within(pid: u32, limit: Duration) -> bool {
-    // SAFETY: pidfd_open/poll/close on a pid we only watch.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
-    if fd < 0 {
-        return true; // already gone
-    }
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `pfd` is one valid pollfd we own, and the count says one.
-    let ready = unsafe { libc::poll(&mut pfd, 1, limit.as_millis() as i32) } > 0;
-    // SAFETY: `fd` came from pidfd_open above, is ours, and is not used after.
-    unsafe { libc::close(fd) };
-    ready
-}
-
 #[test]
 fn killing_the_supervisor_takes_its_workers_and_the_next_run_cleans_up() {
-    let (tmp, path) = write(SOURCE_TO_SINK);
+    let (tmp, path) = pipeline(SOURCE_TO_SINK, &[]);
     let mut running = spawn_plexus(&["run", path.to_str().unwrap()], tmp.path());
     running.wait_for("processor sink started", Duration::from_secs(30));
     running.wait_for("processor cam started", Duration::from_secs(30));
@@ -162,7 +131,7 @@ fn killing_the_supervisor_takes_its_workers_and_the_next_run_cleans_up() {
     running.signal(libc::SIGKILL);
     for pid in &workers {
         assert!(
-            ends_within(*pid, Duration::from_secs(1)),
+            exits_within(*pid, Duration::from_secs(1)),
             "worker {pid} outlived its supervisor by more than 1 s"
         );
     }
@@ -175,7 +144,7 @@ fn killing_the_supervisor_takes_its_workers_and_the_next_run_cleans_up() {
     // cleaning up in the next run's place.
     assert_eq!(running.finish().code, None, "plexus died by SIGKILL");
 
-    let (tmp2, path2) = write(SOURCE_TO_SINK);
+    let (tmp2, path2) = pipeline(SOURCE_TO_SINK, &[]);
     let next = run_to_end(&["run", path2.to_str().unwrap(), "--frames", "5"], &tmp2);
     assert_eq!(next.code, Some(0), "{}", next.stderr);
     assert!(

@@ -4,7 +4,7 @@
 //! killed effects come back while capture runs on, as another terminal sees;
 //! and the demo command the README gives is the one that runs it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -13,7 +13,7 @@ use integration_tests::expect::{
 };
 use integration_tests::{
     assert_no_residue, example_in, plexus, plexus_checked, ps_worker, spawn_plexus, spawn_program,
-    workspace,
+    tapped_seqs, worker_language, workspace,
 };
 use serde_json::Value;
 
@@ -23,7 +23,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const FRAMES: u64 = 600;
 
-/// The processors of `examples/mixed/pipeline.yaml`, by worker runtime.
+/// The processors of `examples/mixed/pipeline.yaml`, by worker language.
 const PROCESSORS: [(&str, &str); 7] = [
     ("camera", "rust"),
     ("capture_stats", "rust"),
@@ -105,10 +105,10 @@ fn killed_effects_come_back_capture_loses_nothing_and_a_watcher_sees_it_all() {
     let victims = [("invert", "python"), ("bar", "deno"), ("sepia", "rust")];
     for (victim, language) in victims {
         let before = ps_worker(tmp.path(), &id, victim);
-        assert_eq!(before["language"], language, "{before:#}");
+        assert_eq!(worker_language(&before), language, "{before:#}");
         assert_eq!(before["state"], "running", "{before:#}");
         assert_eq!(before["restarts"], 0, "{before:#}");
-        let last_seen = *tapped_seqs(tmp.path(), &id, 1).last().unwrap();
+        let last_seen = *tapped_seqs(tmp.path(), &id, LAST_EFFECT, 1).last().unwrap();
         let pid = before["pid"].as_u64().unwrap() as i32;
         // SAFETY: kill(2) of a worker of our own run.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
@@ -118,7 +118,7 @@ fn killed_effects_come_back_capture_loses_nothing_and_a_watcher_sees_it_all() {
         assert_ne!(after["pid"], pid, "{after:#}");
         assert_eq!(after["restarts"], 1, "{after:#}");
         // Frames leave the last effect again, newer than any before the kill.
-        let seqs = tapped_seqs(tmp.path(), &id, 3);
+        let seqs = tapped_seqs(tmp.path(), &id, LAST_EFFECT, 3);
         assert!(
             seqs.iter().all(|&s| s > last_seen),
             "after {victim} restarted: {seqs:?}, before: {last_seen}"
@@ -246,7 +246,7 @@ fn mixed_example() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// The summary is of `examples/mixed/pipeline.yaml`: its processors, each in
-/// a worker of the right runtime.
+/// a worker of the right language.
 fn assert_runs_the_mixed_pipeline(summary: &Value) {
     let mut names: Vec<&str> = summary["processors"]
         .as_object()
@@ -259,7 +259,11 @@ fn assert_runs_the_mixed_pipeline(summary: &Value) {
     expected.sort_unstable();
     assert_eq!(names, expected, "{summary:#}");
     for (name, language) in PROCESSORS {
-        assert_eq!(summary["workers"][name]["language"], language, "{name}");
+        assert_eq!(
+            worker_language(&summary["workers"][name]),
+            language,
+            "{name}"
+        );
     }
 }
 
@@ -291,31 +295,8 @@ fn assert_is_frame(image: &Image, n: u64) {
 /// loaded machine (the first start may install numpy and deno).
 const START: Duration = Duration::from_secs(60);
 
-/// The sequence numbers of the next `count` frames leaving the last effect
-/// (`bar.out`), as `plexus tap` shows them.
-fn tapped_seqs(cwd: &Path, id: &str, count: u64) -> Vec<u64> {
-    let count = count.to_string();
-    let tap = plexus(
-        &[
-            "tap",
-            "bar.out",
-            "--runtime",
-            id,
-            "--count",
-            &count,
-            "--json",
-        ],
-        cwd,
-    );
-    assert_eq!(tap.code, Some(0), "{}", tap.stderr);
-    let seqs: Vec<u64> = tap
-        .json_lines()
-        .iter()
-        .map(|f| f["seq"].as_u64().unwrap())
-        .collect();
-    assert_eq!(seqs.len().to_string(), count, "{}", tap.stdout);
-    seqs
-}
+/// The port of the last effect, where frames leave the main branch.
+const LAST_EFFECT: &str = "bar.out";
 
 /// The commands of the first ```sh block of a Markdown text, without their
 /// comments.

@@ -10,9 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use integration_tests::residue::worker_processes;
-use integration_tests::{
-    assert_no_residue, fixture, plexus, ps_runtime, spawn_plexus, write_pipeline,
-};
+use integration_tests::{assert_no_residue, pipeline, plexus, ps_runtime, spawn_plexus};
 use serde_json::Value;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -24,7 +22,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// `cam → relay → sink`, the relay restarted whenever it dies.
-const RESTARTING: &str = "name: watched\nprocessors:\n  cam: { type: builtin.test_pattern, config: { width: 64, height: 48, fps: 100 } }\n  relay: { type: example.grayscale, restart: { policy: always, backoff_ms: 50 } }\n  sink: { type: builtin.stats_sink }\nconnections: [cam.out -> relay.in, relay.out -> sink.in]\n";
+const RESTARTING: &str = "watched.yaml";
 
 /// The events that are not periodic stats, as `kind` or `kind:who`.
 fn story(events: &[Value]) -> Vec<String> {
@@ -48,15 +46,10 @@ fn position(story: &[String], item: &str) -> usize {
         .unwrap_or_else(|| panic!("no `{item}` in {story:#?}"))
 }
 
-fn packages_line() -> String {
-    let grayscale = integration_tests::workspace().join("examples/packages/grayscale-rust");
-    format!("packages: [{}]\n", grayscale.display())
-}
-
 #[test]
 fn watchers_see_the_whole_life_of_a_run_in_order_and_late_ones_get_the_history() {
     let _one = serial();
-    let (tmp, path) = write_pipeline(&format!("{}{RESTARTING}", packages_line()));
+    let (tmp, path) = pipeline(RESTARTING, &[]);
     let mut early = spawn_plexus(&["events", "--follow", "--json"], tmp.path());
     early.wait_for("waiting for one to start", START);
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
@@ -155,7 +148,7 @@ fn watchers_see_the_whole_life_of_a_run_in_order_and_late_ones_get_the_history()
 #[test]
 fn tap_prints_live_frames_and_the_sinks_lose_nothing() {
     let _one = serial();
-    let (tmp, path) = write_pipeline(&format!("{}{RESTARTING}", packages_line()));
+    let (tmp, path) = pipeline(RESTARTING, &[]);
     let mut watcher = spawn_plexus(&["events", "--follow", "--json"], tmp.path());
     watcher.wait_for("waiting for one to start", START);
     let mut running = spawn_plexus(
@@ -226,7 +219,7 @@ fn tap_prints_live_frames_and_the_sinks_lose_nothing() {
 #[test]
 fn observers_refuse_what_is_not_there_in_one_sentence() {
     let _one = serial();
-    let (tmp, path) = write_pipeline(&format!("{}{RESTARTING}", packages_line()));
+    let (tmp, path) = pipeline(RESTARTING, &[]);
     let mut running = spawn_plexus(&["run", path.to_str().unwrap()], tmp.path());
     let id = running.runtime_id();
     running.wait_for("processor sink started", START);
@@ -265,12 +258,7 @@ fn observers_refuse_what_is_not_there_in_one_sentence() {
 #[test]
 fn python_and_deno_errors_reach_watchers_with_their_traceback() {
     let _one = serial();
-    let yaml = format!(
-        "name: errors\npackages: [{}, {}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 32, height: 24, fps: 30 }} }}\n  py: {{ type: test.py_raise_every, config: {{ every: 10 }} }}\n  ts: {{ type: test.ts_throw_every, config: {{ every: 10 }} }}\nconnections: [cam.out -> py.in, cam.out -> ts.in]\n",
-        fixture("faulty-python").display(),
-        fixture("faulty-deno").display()
-    );
-    let (tmp, path) = write_pipeline(&yaml);
+    let (tmp, path) = pipeline("errors.yaml", &[]);
     let mut watcher = spawn_plexus(&["events", "--follow", "--json"], tmp.path());
     watcher.wait_for("waiting for one to start", START);
     let run = spawn_plexus(
@@ -308,7 +296,7 @@ fn python_and_deno_errors_reach_watchers_with_their_traceback() {
 #[test]
 fn a_runtime_whose_supervisor_died_is_not_listed_and_its_watcher_is_told() {
     let _one = serial();
-    let (tmp, path) = write_pipeline(&format!("{}{RESTARTING}", packages_line()));
+    let (tmp, path) = pipeline(RESTARTING, &[]);
     let mut running = spawn_plexus(&["run", path.to_str().unwrap()], tmp.path());
     let id = running.runtime_id();
     running.wait_for("processor sink started", START);

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use integration_tests::expect::{brightened, pattern_rgba, read_png};
 use integration_tests::store::{path_arg, Scratch};
-use integration_tests::{assert_no_residue, bin_dir, spawn_plexus_with, PlexusRun};
+use integration_tests::{assert_no_residue, bin_dir, pipeline_text, spawn_plexus_with, PlexusRun};
 
 /// Where generated Rust packages build: one directory kept across runs, so
 /// only the first run compiles the SDK's dependencies.
@@ -97,9 +97,7 @@ fn round_trip(lang: &str, name: &str) {
     let pipeline = s.path().join("pipeline.yaml");
     std::fs::write(
         &pipeline,
-        format!(
-            "name: roundtrip\npackages: [{name}]\nprocessors:\n  camera: {{ type: builtin.test_pattern, config: {{ width: 64, height: 48, fps: 60 }} }}\n  effect: {{ type: {name}, config: {{ amount: 100 }} }}\n  stats:  {{ type: builtin.stats_sink }}\n  png:    {{ type: builtin.png_sink, config: {{ dir: png, every: 50 }} }}\nconnections: [camera.out -> effect.in, effect.out -> stats.in, effect.out -> png.in]\n"
-        ),
+        pipeline_text("roundtrip.yaml", &[("name", name)]),
     )
     .unwrap();
     run_100(&s, &pipeline);

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use integration_tests::store::{path_arg, Scratch};
-use integration_tests::{assert_no_residue, example_package};
+use integration_tests::{assert_no_residue, example_package, pipeline_text};
 use zip::ZipArchive;
 
 /// Copies the example package `name` into `dest` (its files, not its build).
@@ -111,7 +111,7 @@ fn grayscale_pipeline(s: &Scratch, package: &str) -> PathBuf {
     let path = s.path().join("pipeline.yaml");
     std::fs::write(
         &path,
-        format!("name: installed\npackages: [{package}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 64, height: 48, fps: 200 }} }}\n  g: {{ type: example.grayscale }}\n  s: {{ type: builtin.stats_sink }}\nconnections: [cam.out -> g.in, g.out -> s.in]\n"),
+        pipeline_text("installed-grayscale.yaml", &[("package", package)]),
     )
     .unwrap();
     path
@@ -281,7 +281,7 @@ fn a_pipeline_config_is_checked_against_the_schema_before_anything_starts() {
         let pipeline = s.path().join("pipeline.yaml");
         std::fs::write(
             &pipeline,
-            format!("name: cfg\npackages: [./pkg]\nprocessors:\n  cam: {{ type: builtin.test_pattern }}\n  p: {{ type: test.cfg, config: {config} }}\nconnections: [cam.out -> p.in]\n"),
+            pipeline_text("config-check.yaml", &[("config", config)]),
         )
         .unwrap();
         for command in ["validate", "run"] {

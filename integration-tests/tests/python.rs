@@ -1,10 +1,13 @@
 //! Python processors end to end: frames cross into an embedded CPython and
 //! back without loss, numpy sees them in place, and every way a Python
 //! processor can fail is reported with its cause while the worker lives on.
+//! What every language must do alike (an exception in `process` among it) is
+//! in the conformance suite.
 
 use integration_tests::expect::{inverted, pattern_rgba, read_png};
 use integration_tests::{
-    assert_no_residue, example_in, fixture, plexus_checked, spawn_plexus_with, write_pipeline,
+    assert_no_residue, example_in, fixture, pipeline, pipeline_text, plexus_checked,
+    spawn_plexus_with, worker_language, write_pipeline,
 };
 
 #[test]
@@ -26,7 +29,7 @@ fn the_python_example_inverts_every_frame() {
         assert_eq!(p[sink]["frames_in"], 300, "{sink}");
         assert_eq!(p[sink]["seq_gaps"], 0, "{sink}");
     }
-    assert_eq!(summary["workers"]["invert"]["language"], "python");
+    assert_eq!(worker_language(&summary["workers"]["invert"]), "python");
 
     let image = read_png(&tmp.path().join("png/png-000200.png"));
     assert_eq!(image.color, png::ColorType::Rgba);
@@ -42,48 +45,28 @@ fn the_python_example_inverts_every_frame() {
     }
 }
 
-fn faulty_pipeline(type_name: &str, config: &str) -> String {
-    format!(
-        "name: faulty\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 32, height: 24, fps: 100 }} }}\n  p: {{ type: {type_name}, config: {{ {config} }} }}\nconnections: [cam.out -> p.in]\n",
-        fixture("faulty-python").display()
+/// `cam → p`, `p` of `type_name` from the Python package `package`.
+fn faulty_pipeline_text(package: &str, type_name: &str) -> String {
+    pipeline_text(
+        "into.yaml",
+        &[
+            ("package", package),
+            ("type", type_name),
+            ("config", ""),
+            ("fps", "100"),
+        ],
     )
 }
 
-#[test]
-fn an_exception_in_process_is_reported_and_the_worker_goes_on() {
-    let (tmp, path) = write_pipeline(&format!(
-        "{}  s: {{ type: builtin.stats_sink }}\nconnections: [cam.out -> p.in, p.out -> s.in]\n",
-        faulty_pipeline("test.py_raise_every", "every: 10")
-            .replace("connections: [cam.out -> p.in]\n", "")
-    ));
-    let run = plexus_checked(
-        &["run", path.to_str().unwrap(), "--frames", "50", "--json"],
-        tmp.path(),
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let summary = run.json();
-    assert_eq!(summary["processors"]["p"]["frames_in"], 50);
-    assert_eq!(summary["processors"]["p"]["errors"], 5);
-    assert_eq!(
-        summary["processors"]["s"]["frames_in"], 45,
-        "frames after each exception still flow"
-    );
-    assert_eq!(summary["workers"]["p"]["last_exit"]["code"], 0);
-    assert!(
-        run.stderr.contains("RuntimeError: frame 10 is cursed"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("faulty.py"),
-        "the traceback names the file: {}",
-        run.stderr
-    );
+/// `cam → p`, `p` of `type_name` from the faulty Python fixture.
+fn faulty_pipeline(type_name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let package = fixture("faulty-python").display().to_string();
+    write_pipeline(&faulty_pipeline_text(&package, type_name))
 }
 
 #[test]
 fn a_view_used_after_process_returned_raises_instead_of_reading_freed_memory() {
-    let (tmp, path) = write_pipeline(&faulty_pipeline("test.py_keeps_view", ""));
+    let (tmp, path) = faulty_pipeline("test.py_keeps_view");
     let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "20", "--json"],
         tmp.path(),
@@ -98,7 +81,7 @@ fn a_view_used_after_process_returned_raises_instead_of_reading_freed_memory() {
 
 #[test]
 fn a_processor_hoarding_frames_stalls_its_input_but_lives() {
-    let (tmp, path) = write_pipeline(&faulty_pipeline("test.py_hoards_frames", ""));
+    let (tmp, path) = faulty_pipeline("test.py_hoards_frames");
     let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "20", "--json"],
         tmp.path(),
@@ -126,7 +109,7 @@ fn a_processor_hoarding_frames_stalls_its_input_but_lives() {
 
 /// A pipeline that cannot start: exit 2, one sentence naming the cause.
 fn refused(type_name: &str, needles: &[&str]) {
-    let (tmp, path) = write_pipeline(&faulty_pipeline(type_name, ""));
+    let (tmp, path) = faulty_pipeline(type_name);
     let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "5"],
         tmp.path(),
@@ -163,10 +146,7 @@ fn an_exception_in_setup_fails_the_processor() {
 
 #[test]
 fn requirements_that_cannot_be_installed_are_one_clear_error() {
-    let (tmp, path) = write_pipeline(&format!(
-        "name: bad\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern }}\n  p: {{ type: test.py_unbuildable }}\nconnections: [cam.out -> p.in]\n",
-        fixture("bad-requirements-python").display()
-    ));
+    let (tmp, path) = pipeline("bad-requirements.yaml", &[]);
     let cache = tmp.path().join("cache");
     let run = spawn_plexus_with(
         &["run", path.to_str().unwrap(), "--frames", "5"],
@@ -206,12 +186,7 @@ fn the_second_run_reuses_the_cached_environment() {
     // A small pure-Python requirement keeps the install quick.
     std::fs::write(package.join("requirements.txt"), "six==1.16.0\n").unwrap();
     let path = tmp.path().join("pipeline.yaml");
-    std::fs::write(
-        &path,
-        faulty_pipeline("test.py_keeps_view", "")
-            .replace(&fixture("faulty-python").display().to_string(), "./pkg"),
-    )
-    .unwrap();
+    std::fs::write(&path, faulty_pipeline_text("./pkg", "test.py_keeps_view")).unwrap();
     let cache = tmp.path().join("cache");
     let run = |what: &str| {
         let run = spawn_plexus_with(

@@ -3,7 +3,7 @@
 //! order, and the PNG holds exactly the grayscale of the pattern drawn.
 
 use integration_tests::expect::{gray_of, pattern_rgba, read_png};
-use integration_tests::{assert_no_residue, example_in, plexus};
+use integration_tests::{assert_no_residue, example_in, plexus, worker_language};
 
 #[test]
 fn example_pipeline_delivers_every_frame_and_the_right_pixels() {
@@ -38,7 +38,7 @@ fn example_pipeline_delivers_every_frame_and_the_right_pixels() {
     }
     for (name, worker) in summary["workers"].as_object().unwrap() {
         assert_eq!(worker["last_exit"]["code"], 0, "worker {name}");
-        assert_eq!(worker["language"], "rust");
+        assert_eq!(worker_language(worker), "rust");
     }
 
     for seq in [0u64, 200] {
