@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::hop::Consumer;
 use crate::plan::{Latency, Size, FPS};
-use crate::report::Target;
+use crate::target::Target;
 
 /// The payload size at which plexus is compared with the pipe.
 const BIG: &str = "8 MiB";

@@ -39,6 +39,7 @@ mod report;
 mod restart;
 mod restart_report;
 mod tap;
+mod target;
 mod throughput;
 
 use integration_tests::bench::{publish, require_release, results_dir, Scratch};

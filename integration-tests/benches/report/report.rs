@@ -7,6 +7,7 @@ use crate::events::EventLatency;
 use crate::latency_report::{self, Row};
 use crate::memory::Usage;
 use crate::restart::Measured;
+use crate::target::Target;
 use crate::throughput::{Throughput, OVERHEAD_FPS, WORKERS};
 use crate::{restart_report, throughput};
 
@@ -27,23 +28,6 @@ pub struct Results<'a> {
     pub restarts: Vec<Measured>,
     pub memory: Vec<Usage>,
     pub events: EventLatency,
-}
-
-/// One target, what was measured against it, and whether it was met.
-pub struct Target {
-    what: String,
-    bound: String,
-    measured: Option<(String, bool)>,
-}
-
-impl Target {
-    pub fn new(what: String, bound: String, measured: Option<(String, bool)>) -> Self {
-        Self {
-            what,
-            bound,
-            measured,
-        }
-    }
 }
 
 /// `/proc/loadavg`'s three load averages, to say how busy the machine was.

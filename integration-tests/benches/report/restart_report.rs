@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::report::Target;
 use crate::restart::{Measured, FPS, HEIGHT, WIDTH};
+use crate::target::Target;
 
 /// The `q`-quantile of `values` by nearest rank (the smallest value with at
 /// least `q` of the values at or below it), in ms.

@@ -1,41 +1,19 @@
-//! Requests from other `plexus` processes (`restart`, `stop`, `ps`, `events`), read on the
-//! runtime's control channel and answered on each requester's own reply
-//! channel. A reply lives in our shared memory, and the requester may read it
-//! after we moved on, so the last few reply channels are kept open.
+//! What the runtime does for other `plexus` processes: `restart`, `stop`,
+//! `ps` and `events` ask through its control channel (`requests.rs`), and
+//! each request is answered here.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use anyhow::Result;
-use bus::control::{MessageReceiver, MessageSender};
-use bus::Bus;
-use ipc_schemas::names::validate_id;
 use ipc_schemas::{ControlReply, ControlRequest, ProcessorStatus, RuntimeStatus, WorkerStatus};
 
 use super::supervise::{RunPhase, StopCause, Supervisor};
 use super::worker::Ending;
 
-/// Reply channels kept open after answering.
-const KEPT_REPLIES: usize = 16;
-
-pub struct ControlChannel {
-    requests: MessageReceiver,
-    replies: VecDeque<MessageSender>,
-}
-
-impl ControlChannel {
-    pub fn open(bus: &Bus) -> Result<Self> {
-        Ok(Self {
-            requests: MessageReceiver::open(bus, &bus.names().control())?,
-            replies: VecDeque::new(),
-        })
-    }
-}
-
 impl Supervisor {
     /// Answers every waiting request.
     pub(super) fn pump_control(&mut self) -> Result<()> {
-        while let Some(request) = self.control.requests.try_recv::<ControlRequest>()? {
+        while let Some(request) = self.control.next_request()? {
             let (reply_to, reply) = match request {
                 ControlRequest::RestartWorker { worker, reply_to } => {
                     let reply = self.restart_on_request(&worker);
@@ -58,20 +36,7 @@ impl Supervisor {
                     (reply_to, ControlReply::Watching { next_seq })
                 }
             };
-            if validate_id(&reply_to).is_err() {
-                continue;
-            }
-            let names = self.bus.names();
-            let sender = MessageSender::open(
-                &self.bus,
-                &names.control_reply(&reply_to),
-                &names.client_wake(&reply_to),
-            )?;
-            sender.send(&reply)?;
-            self.control.replies.push_back(sender);
-            if self.control.replies.len() > KEPT_REPLIES {
-                self.control.replies.pop_front();
-            }
+            self.control.answer(&self.bus, &reply_to, &reply)?;
         }
         Ok(())
     }

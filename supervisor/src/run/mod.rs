@@ -8,6 +8,7 @@ mod health;
 mod id;
 mod launch;
 mod recovery;
+mod requests;
 mod signals;
 mod spawn;
 mod stats;

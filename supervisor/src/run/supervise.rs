@@ -11,8 +11,8 @@ use bus::wake::WakeListener;
 use bus::Bus;
 use ipc_schemas::{EventKind, Report, PROTOCOL_VERSION};
 
-use super::control::ControlChannel;
 use super::events::EventLog;
+use super::requests::ControlChannel;
 use super::signals::Signals;
 use super::stats::LiveStats;
 use super::worker::{Ending, WorkerHandle, WorkerState};
