@@ -1,4 +1,4 @@
-//! The runtime's event stream (ARCHITECTURE §6): the supervisor publishes
+//! The runtime's event stream (docs/ARCHITECTURE.md §6): the supervisor publishes
 //! every [`RuntimeEvent`], watchers in other processes read them, and the
 //! service's history lets a watcher that arrives late catch up.
 

@@ -1,7 +1,7 @@
 //! The shared-memory bus of one plexus runtime, on iceoryx2.
 //!
 //! Every process of a runtime opens its ports through this crate, so every
-//! opener of a service uses the same settings (ARCHITECTURE §3) and the
+//! opener of a service uses the same settings (docs/ARCHITECTURE.md §3) and the
 //! runtime's files live under its own prefix and root, where [`files`] can
 //! remove them when the runtime ends.
 

@@ -1,5 +1,5 @@
 //! The supervision scenario that the supervision tests and the language
-//! conformance suite share (ARCHITECTURE §5): a camera fans out to a plain
+//! conformance suite share (docs/ARCHITECTURE.md §5): a camera fans out to a plain
 //! sink `a` and to a `crasher` that feeds a second sink `b`
 //! (`pipelines/fan-out.yaml`). The crasher dies or hangs again and again;
 //! each time it is restarted and frames flow through it again, while `a`

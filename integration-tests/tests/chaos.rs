@@ -1,4 +1,4 @@
-//! Chaos (ARCHITECTURE §5): while a mixed pipeline runs, a random worker of
+//! Chaos (docs/ARCHITECTURE.md §5): while a mixed pipeline runs, a random worker of
 //! its middle stages — one Rust, one Python, one Deno — is SIGKILLed every
 //! half second or so, whatever it is doing (processing, or still coming back
 //! from its last death). Each is restarted every time; the camera's own sink

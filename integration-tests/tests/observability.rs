@@ -1,4 +1,4 @@
-//! Watching a run from other processes (ARCHITECTURE §6, §8): the event
+//! Watching a run from other processes (docs/ARCHITECTURE.md §6, §8): the event
 //! stream with its history, `ps` against /proc, `tap` on a live port and
 //! `stop`, each with the real `plexus` binary in separate processes.
 //!

@@ -1,4 +1,4 @@
-//! Supervision end to end (ARCHITECTURE §5): a worker that crashes — aborts,
+//! Supervision end to end (docs/ARCHITECTURE.md §5): a worker that crashes — aborts,
 //! segfaults, exits, or hangs until the heartbeat kills it — is restarted
 //! while the rest of the pipeline runs on without losing a frame, and frames
 //! flow through it again; past its restart budget it is given up, which ends

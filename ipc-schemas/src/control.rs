@@ -1,5 +1,5 @@
-//! Messages between the supervisor and its workers (ARCHITECTURE §4):
-//! `spawned → hello → configured → running → stopping → exited`.
+//! Messages between the supervisor and its workers (docs/ARCHITECTURE.md §4):
+//! `spawned → hello → configured → running → stopped → exited`.
 
 use serde::{Deserialize, Serialize};
 

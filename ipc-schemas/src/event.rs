@@ -1,4 +1,4 @@
-//! Runtime events (ARCHITECTURE §6): everything the supervisor observes, as
+//! Runtime events (docs/ARCHITECTURE.md §6): everything the supervisor observes, as
 //! one enum, so that the log, the summary and watchers agree on what happened.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The `plexus` command line (ARCHITECTURE §8) and what each command does.
+//! The `plexus` command line (docs/ARCHITECTURE.md §8) and what each command does.
 
 use std::path::PathBuf;
 use std::time::Duration;

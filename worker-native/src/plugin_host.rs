@@ -2,7 +2,7 @@
 //! its descriptor against the plugin ABI this worker speaks, and adapts its C
 //! vtables to [`worker_runtime::Processor`].
 //!
-//! Libraries are never unloaded (see the plugin notes: thread-local
+//! Libraries are never unloaded (docs/ARCHITECTURE.md §9: thread-local
 //! destructors and plugin threads make `dlclose` of a Rust library unsound in
 //! practice); a new version of a plugin means a new worker process.
 

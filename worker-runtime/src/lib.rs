@@ -1,7 +1,7 @@
 //! The worker side of plexus, independent of the language processors are
 //! written in. A worker binary supplies a [`ProcessorHost`] that turns a
 //! [`ProcessorSpec`](ipc_schemas::ProcessorSpec) into a [`Processor`]; this
-//! crate does the rest of ARCHITECTURE §4: hello, configure, run, stop.
+//! crate does the rest of docs/ARCHITECTURE.md §4: hello, configure, run, stop.
 
 mod lifecycle;
 mod outputs;

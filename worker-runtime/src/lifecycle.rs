@@ -1,4 +1,4 @@
-//! The life of a worker process (ARCHITECTURE §4): hello, configure, run
+//! The life of a worker process (docs/ARCHITECTURE.md §4): hello, configure, run
 //! until told to stop, drain, report, exit. The worker sleeps in one
 //! [`WaitSet`] on its control wake-up, its inputs' wake-ups and its sources'
 //! intervals: it never polls.
@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bus::control::{MessageReceiver, MessageSender};
-use bus::waitset::{WaitError, WaitSet};
+use bus::waitset::{Attachment, WaitError, WaitSet};
 use bus::wake::WakeListener;
 use bus::{Bus, BusError};
 use ipc_schemas::{env, Command, Names, Report, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL};
@@ -190,19 +190,7 @@ fn run(
     slots: &mut [Slot],
     wakes: &InputWakes,
 ) -> Result<(), WorkerError> {
-    let control_guard = waitset.attach_wake(&control.wake)?;
-    let input_guards = wakes
-        .iter()
-        .map(|(_, _, w)| waitset.attach_wake(w))
-        .collect::<Result<Vec<_>, _>>()?;
-    let source_guards = slots
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.processor.interval().map(|period| (i, period)))
-        .map(|(i, period)| waitset.attach_interval(period).map(|g| (i, g)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let stats_guard = waitset.attach_interval(STATS_INTERVAL)?;
-
+    let attached = Attached::to(waitset, control, slots, wakes)?;
     let mut errors = Vec::new();
     let mut finished_sources = vec![false; slots.len()];
     // Inputs whose last turn ended with frames maybe left: served again
@@ -211,42 +199,15 @@ fn run(
     // frames (safe overflow) instead of being taken for hung.
     let mut backlog: Vec<usize> = Vec::new();
     loop {
-        let mut control_woke = false;
-        let mut ready_inputs = std::mem::take(&mut backlog);
-        let mut due_sources = Vec::new();
-        let mut stats_due = false;
-        let busy = !ready_inputs.is_empty();
-        // Busy: only look at what is ready now, without sleeping.
-        let timeout = busy.then_some(Duration::ZERO);
-        waitset.wait_once(timeout, |ready| {
-            if ready.is(&control_guard) {
-                control_woke = true;
-            }
-            if ready.is(&stats_guard) {
-                stats_due = true;
-            }
-            for (k, guard) in input_guards.iter().enumerate() {
-                if ready.is(guard) {
-                    ready_inputs.push(k);
-                }
-            }
-            for (slot, guard) in &source_guards {
-                if ready.is(guard) {
-                    due_sources.push(*slot);
-                }
-            }
-        })?;
-
-        ready_inputs.sort_unstable();
-        ready_inputs.dedup();
-        for k in ready_inputs {
+        let woken = attached.wait(waitset, std::mem::take(&mut backlog))?;
+        for k in woken.inputs {
             let (slot, input, wake) = &wakes[k];
             wake.drain()?;
             if slots[*slot].drain_input(*input, TURN, &mut errors)? {
                 backlog.push(k);
             }
         }
-        for slot in due_sources {
+        for slot in woken.sources {
             if !finished_sources[slot] && slots[slot].produce(&mut errors) {
                 finished_sources[slot] = true;
                 control.report(&Report::SourceFinished {
@@ -255,17 +216,90 @@ fn run(
             }
         }
         report_errors(control, &mut errors)?;
-        if stats_due {
+        if woken.stats {
             control.report(&Report::Stats {
                 stats: slots.iter().map(Slot::stats).collect(),
             })?;
         }
-        if control_woke && handle_commands(control)? {
+        if woken.control && handle_commands(control)? {
             for slot in slots.iter_mut() {
                 slot.drain_all_inputs(&mut errors)?;
             }
             return report_errors(control, &mut errors);
         }
+    }
+}
+
+/// What a running worker waits for: commands, every input, each source's
+/// interval and the stats interval.
+struct Attached<'set, 'source> {
+    control: Attachment<'set, 'source>,
+    inputs: Vec<Attachment<'set, 'source>>,
+    /// By slot.
+    sources: Vec<(usize, Attachment<'set, 'static>)>,
+    stats: Attachment<'set, 'static>,
+}
+
+/// What one wait found ready.
+struct Woken {
+    control: bool,
+    stats: bool,
+    /// Indices into the input wakes, each once, in order.
+    inputs: Vec<usize>,
+    /// Slots whose source interval is due.
+    sources: Vec<usize>,
+}
+
+impl<'set, 'source> Attached<'set, 'source> {
+    fn to(
+        waitset: &'set WaitSet,
+        control: &'source Control,
+        slots: &[Slot],
+        wakes: &'source InputWakes,
+    ) -> Result<Self, WorkerError> {
+        Ok(Self {
+            control: waitset.attach_wake(&control.wake)?,
+            inputs: wakes
+                .iter()
+                .map(|(_, _, w)| waitset.attach_wake(w))
+                .collect::<Result<_, _>>()?,
+            sources: slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.processor.interval().map(|period| (i, period)))
+                .map(|(i, period)| waitset.attach_interval(period).map(|g| (i, g)))
+                .collect::<Result<_, _>>()?,
+            stats: waitset.attach_interval(STATS_INTERVAL)?,
+        })
+    }
+
+    /// Sleeps until something is ready, or only looks when `backlog`
+    /// inputs are still to be served; they are served in this turn too.
+    fn wait(&self, waitset: &WaitSet, backlog: Vec<usize>) -> Result<Woken, WorkerError> {
+        let timeout = (!backlog.is_empty()).then_some(Duration::ZERO);
+        let mut woken = Woken {
+            control: false,
+            stats: false,
+            inputs: backlog,
+            sources: Vec::new(),
+        };
+        waitset.wait_once(timeout, |ready| {
+            woken.control |= ready.is(&self.control);
+            woken.stats |= ready.is(&self.stats);
+            for (k, attachment) in self.inputs.iter().enumerate() {
+                if ready.is(attachment) {
+                    woken.inputs.push(k);
+                }
+            }
+            for (slot, attachment) in &self.sources {
+                if ready.is(attachment) {
+                    woken.sources.push(*slot);
+                }
+            }
+        })?;
+        woken.inputs.sort_unstable();
+        woken.inputs.dedup();
+        Ok(woken)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Restart time: how long a pipeline goes without a processor's output when
 //! that processor's worker is killed and the supervisor restarts it
-//! (ARCHITECTURE §5), for a Rust, a Python and a Deno worker.
+//! (docs/ARCHITECTURE.md §5), for a Rust, a Python and a Deno worker.
 //!
 //! For each runtime one `plexus run` (without `--frames`) runs
 //! `builtin.test_pattern (32×24, 200 fps) → p → builtin.stats_sink`, where

@@ -1,4 +1,4 @@
-//! Restart policies (ARCHITECTURE §5): when a crashed worker comes back,
+//! Restart policies (docs/ARCHITECTURE.md §5): when a crashed worker comes back,
 //! after how long, and when plexus gives up on it. Erlang-style: at most
 //! `max_restarts` within `window_secs`, with a backoff that doubles per
 //! consecutive restart up to `max_backoff_ms`.
@@ -32,7 +32,7 @@ pub struct RestartSpec {
 
 impl Default for RestartSpec {
     /// Without a `restart:` block a crash is final; with one, the policy
-    /// defaults to `on-failure` with the budget ARCHITECTURE §5 shows.
+    /// defaults to `on-failure` with the budget docs/ARCHITECTURE.md §5 shows.
     fn default() -> Self {
         Self {
             policy: Policy::OnFailure,

@@ -1,5 +1,5 @@
 //! Watching and steering a running runtime from another process
-//! (ARCHITECTURE §8): `plexus events`, `ps` and `tap` join the runtime's bus
+//! (docs/ARCHITECTURE.md §8): `plexus events`, `ps` and `tap` join the runtime's bus
 //! as guests and never change what it does; `stop` and `restart` ask it
 //! through its control service (`client`).
 

@@ -30,7 +30,7 @@ pub fn ps(json: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// ARCHITECTURE §8: `{"id", "pid", "pipeline", "uptime_ms", "workers":
+/// docs/ARCHITECTURE.md §8: `{"id", "pid", "pipeline", "uptime_ms", "workers":
 /// [{"name", "language", "pid", "state", "restarts", "uptime_ms",
 /// "processors": [..]}]}`.
 fn status_json(status: &RuntimeStatus) -> Value {

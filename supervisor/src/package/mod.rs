@@ -1,4 +1,4 @@
-//! Packages (ARCHITECTURE §7): the manifest that describes one, the
+//! Packages (docs/ARCHITECTURE.md §7): the manifest that describes one, the
 //! builtin package, `.plexpkg` archives and how they are packed and read
 //! safely, the store of installed packages, and how a pipeline's
 //! `packages:` entries find them.

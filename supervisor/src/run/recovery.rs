@@ -1,4 +1,4 @@
-//! What happens after a worker ends unexpectedly (ARCHITECTURE §5): its
+//! What happens after a worker ends unexpectedly (docs/ARCHITECTURE.md §5): its
 //! downstream is told its inputs closed, and the worker comes back after its
 //! backoff — or, past its budget, is given up, which stops the run when the
 //! worker is critical. A restarted worker is taken through hello, configure

@@ -1,6 +1,6 @@
 //! The end-of-run summary: per processor frames in/out, drops, gaps,
 //! errors and latency; per worker restarts and exit. Printed as a table for
-//! people or as the JSON object of ARCHITECTURE §8 for scripts.
+//! people or as the JSON object of docs/ARCHITECTURE.md §8 for scripts.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! The pipeline file (ARCHITECTURE §7) as written by the user, before any
+//! The pipeline file (docs/ARCHITECTURE.md §7) as written by the user, before any
 //! processor type is looked up.
 
 mod ordered;

@@ -1,4 +1,4 @@
-//! Package manifests (`plexus.yaml`, ARCHITECTURE §7): which processor types
+//! Package manifests (`plexus.yaml`, docs/ARCHITECTURE.md §7): which processor types
 //! a package offers, in which language, with which ports and config. A
 //! manifest is checked completely when it is read, so everything after
 //! (pipelines, pack, the store) can rely on it.
