@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::process::{spawn_plexus_with, PlexusRun};
+use crate::process::{spawn_plexus_with, PlexusRun, Running};
 
 /// A temporary directory whose `data/` is `PLEXUS_DATA_DIR` for every
 /// `plexus` it runs; removed when dropped.
@@ -35,10 +35,15 @@ impl Scratch {
         self.path().join("data")
     }
 
+    /// Starts `plexus args` in the scratch directory with its private store.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let data = self.data();
+        spawn_plexus_with(args, self.path(), &[("PLEXUS_DATA_DIR", &data)])
+    }
+
     /// Runs `plexus args` in the scratch directory with its private store.
     pub fn plexus(&self, args: &[&str]) -> PlexusRun {
-        let data = self.data();
-        spawn_plexus_with(args, self.path(), &[("PLEXUS_DATA_DIR", &data)]).finish()
+        self.spawn(args).finish()
     }
 
     /// Runs `plexus args`, which must succeed; returns its stdout.

@@ -244,6 +244,44 @@ fn two_packages_declaring_one_processor_type_are_refused_naming_both() {
 }
 
 #[test]
+fn concurrent_installs_of_two_clashing_packages_let_exactly_one_in() {
+    const ROUNDS: usize = 10;
+    const INSTALLS: usize = 8;
+    for round in 0..ROUNDS {
+        let s = Scratch::new();
+        // Packed first, so that the installs race over the store alone.
+        let archives = ["test.left", "test.right"].map(|name| {
+            let dir = s.path().join(name);
+            one_processor_package(&dir, name, "test.clash", "");
+            let archive = format!("{name}.plexpkg");
+            s.ok(&["pack", path_arg(&dir), "-o", &archive]);
+            archive
+        });
+        let installs: Vec<_> = (0..INSTALLS)
+            .map(|i| s.spawn(&["pkg", "install", &archives[i % 2]]))
+            .collect();
+        let runs: Vec<_> = installs.into_iter().map(|r| r.finish()).collect();
+        let winners = runs.iter().filter(|r| r.code == Some(0)).count();
+        assert_eq!(winners, 1, "round {round}: {winners} installs succeeded");
+        for run in runs.iter().filter(|r| r.code != Some(0)) {
+            let line = run.refusal();
+            assert!(
+                line.contains("is already installed")
+                    || line.contains("both declare processor type `test.clash`"),
+                "round {round}: {line}"
+            );
+        }
+        let list: serde_json::Value =
+            serde_json::from_str(&s.ok(&["pkg", "list", "--json"])).unwrap();
+        assert_eq!(
+            list["packages"].as_array().unwrap().len(),
+            1,
+            "round {round}: {list}"
+        );
+    }
+}
+
+#[test]
 fn a_package_needing_a_newer_plexus_is_refused() {
     let s = Scratch::new();
     let pkg = s.path().join("future");

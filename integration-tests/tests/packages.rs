@@ -37,12 +37,17 @@ impl Builder {
         SimpleFileOptions::default().compression_method(CompressionMethod::Deflated)
     }
 
-    /// A file listed in SHA256SUMS with `listed`'s checksum.
-    fn file_claiming(mut self, name: &str, data: &[u8], listed: &[u8]) -> Self {
+    /// A file SHA256SUMS does not list.
+    fn unlisted(mut self, name: &str, data: &[u8]) -> Self {
         self.zip.start_file(name, Self::options()).unwrap();
         self.zip.write_all(data).unwrap();
-        self.sums += &format!("{}  {name}\n", sha256(listed));
         self
+    }
+
+    /// A file listed in SHA256SUMS with `listed`'s checksum.
+    fn file_claiming(mut self, name: &str, data: &[u8], listed: &[u8]) -> Self {
+        self.sums += &format!("{}  {name}\n", sha256(listed));
+        self.unlisted(name, data)
     }
 
     fn file(self, name: &str, data: &[u8]) -> Self {
@@ -68,27 +73,48 @@ impl Builder {
     }
 }
 
-/// Rewrites the uncompressed size the local and central headers of entry
-/// `name` declare, as a zip bomb lies about it.
+/// Where entry `name`'s local header and central-directory record start.
+fn headers(archive: &[u8], name: &str) -> (usize, usize) {
+    // (signature, offset of the name length, offset of the name)
+    let find = |signature: u32, name_len_at: usize, name_at: usize| {
+        let found: Vec<usize> = (0..archive.len().saturating_sub(name_at))
+            .filter(|&at| {
+                let len =
+                    u16::from_le_bytes([archive[at + name_len_at], archive[at + name_len_at + 1]])
+                        as usize;
+                archive[at..at + 4] == signature.to_le_bytes()
+                    && archive.get(at + name_at..at + name_at + len) == Some(name.as_bytes())
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "one header of `{name}` with {signature:#x}");
+        found[0]
+    };
+    (find(0x04034b50, 26, 30), find(0x02014b50, 28, 46))
+}
+
+/// Rewrites the uncompressed size both headers of entry `name` declare, as
+/// a zip bomb lies about it.
 fn declare_size(archive: &mut [u8], name: &str, size: u32) {
-    let mut patched = 0;
-    // (signature, offset of the name length, offset of the name, offset of the size)
-    for (signature, name_len_at, name_at, size_at) in
-        [(0x04034b50u32, 26, 30, 22), (0x02014b50u32, 28, 46, 24)]
-    {
-        for at in 0..archive.len().saturating_sub(name_at) {
-            if archive[at..at + 4] != signature.to_le_bytes() {
-                continue;
-            }
-            let len = u16::from_le_bytes([archive[at + name_len_at], archive[at + name_len_at + 1]])
-                as usize;
-            if archive.get(at + name_at..at + name_at + len) == Some(name.as_bytes()) {
-                archive[at + size_at..at + size_at + 4].copy_from_slice(&size.to_le_bytes());
-                patched += 1;
-            }
-        }
-    }
-    assert_eq!(patched, 2, "both headers of `{name}` patched");
+    let (local, central) = headers(archive, name);
+    archive[local + 22..local + 26].copy_from_slice(&size.to_le_bytes());
+    archive[central + 24..central + 28].copy_from_slice(&size.to_le_bytes());
+}
+
+/// Renames entry `from` to `to` (of the same length) in both its headers,
+/// which gives an archive the zip writer would refuse to write.
+fn rename_entry(archive: &mut [u8], from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let (local, central) = headers(archive, from);
+    archive[local + 30..local + 30 + to.len()].copy_from_slice(to.as_bytes());
+    archive[central + 46..central + 46 + to.len()].copy_from_slice(to.as_bytes());
+}
+
+/// Points the central-directory record of entry `name` at the local entry
+/// of `target`, so that two records share one entry's bytes.
+fn point_at(archive: &mut [u8], name: &str, target: &str) {
+    let (target_local, _) = headers(archive, target);
+    let (_, central) = headers(archive, name);
+    archive[central + 42..central + 46].copy_from_slice(&(target_local as u32).to_le_bytes());
 }
 
 /// Installs (and inspects) `archive`, which must be refused with one
@@ -110,6 +136,8 @@ fn refused(archive: &[u8], needles: &[&str]) {
             );
         }
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        // Named as the archive names it, never by where it was being unpacked.
+        assert!(!line.contains(".staging-"), "{command}: {line}");
         assert!(run.stdout.is_empty(), "{}", run.stdout);
         assert_eq!(
             s.snapshot(),
@@ -167,13 +195,10 @@ fn hostile_file_whose_checksum_does_not_match() {
         ],
     );
     // A file the list does not vouch for at all.
-    let mut unlisted = Builder::good();
-    unlisted
-        .zip
-        .start_file("extra.py", Builder::options())
-        .unwrap();
-    unlisted.zip.write_all(b"x").unwrap();
-    refused(&unlisted.finish(), &["entry `extra.py` has no checksum"]);
+    refused(
+        &Builder::good().unlisted("extra.py", b"x").finish(),
+        &["entry `extra.py` has no checksum"],
+    );
 }
 
 #[test]
@@ -282,7 +307,7 @@ fn hostile_manifest_declaring_an_unknown_runtime_or_schema() {
             )
             .file("m.py", b"x")
             .finish(),
-        &["plexus.yaml", "unknown variant `cobol`"],
+        &["plexus.yaml", "unknown language `cobol`"],
     );
     refused(
         &Builder::new()
@@ -299,4 +324,53 @@ fn hostile_manifest_declaring_an_unknown_runtime_or_schema() {
             "input `in` has unknown schema `video/rgb565`",
         ],
     );
+}
+
+#[test]
+fn hostile_entries_sharing_one_name() {
+    // The zip reader keeps the last of two same-named entries, so `unzip -l`
+    // would show a reviewer the harmless first while the second is installed.
+    let evil = b"import os; os.system('rm -rf ~')";
+    let mut builder = Builder::new()
+        .file("plexus.yaml", MANIFEST.as_bytes())
+        .unlisted("m.py", b"class P:\n    pass\n")
+        .unlisted("m.pz", evil);
+    // The list vouches for what would be installed.
+    builder.sums += &format!("{}  m.py\n", sha256(evil));
+    let mut archive = builder.finish();
+    rename_entry(&mut archive, "m.pz", "m.py");
+    refused(&archive, &["entry `m.py`", "appears twice"]);
+
+    // Two checksum lists: which one vouches for the files?
+    let mut archive = Builder::good()
+        .unlisted("SHA256SUMX", b"not the list that is checked\n")
+        .finish();
+    rename_entry(&mut archive, "SHA256SUMX", "SHA256SUMS");
+    refused(&archive, &["entry `SHA256SUMS`", "appears twice"]);
+}
+
+#[test]
+fn hostile_entries_sharing_one_local_entry() {
+    // Two directory records, one entry's bytes: the overlapping-entry bomb
+    // in its simplest form, each record within the size limits.
+    let data = b"class Q:\n    pass\n";
+    let mut archive = Builder::good()
+        .file("a.py", data)
+        .file("b.py", data)
+        .finish();
+    point_at(&mut archive, "b.py", "a.py");
+    refused(&archive, &["entries `a.py` and `b.py`", "overlap"]);
+}
+
+#[test]
+fn hostile_file_nested_under_a_file() {
+    for (first, second) in [("lib", "lib/x.py"), ("lib/x.py", "lib")] {
+        refused(
+            &Builder::good()
+                .file(first, b"x")
+                .file(second, b"y")
+                .finish(),
+            &["entry `lib/x.py`", "under `lib`, which is a file"],
+        );
+    }
 }

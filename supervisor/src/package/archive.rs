@@ -1,11 +1,11 @@
 //! Reading a `.plexpkg` archive as if it were hostile: every entry's name,
-//! kind and size is checked before a byte is extracted, every byte is
+//! kind, size and place is checked before a byte is extracted, every byte is
 //! counted and hashed while it is, and nothing is trusted that the archive's
 //! `SHA256SUMS` does not vouch for.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -48,8 +48,13 @@ pub struct Archive<R> {
 impl<R: Read + Seek> Archive<R> {
     /// Opens an archive and checks its directory and checksum list; `label`
     /// names it in messages.
-    pub fn open(reader: R, label: &Path) -> Result<Self, UserError> {
+    pub fn open(mut reader: R, label: &Path) -> Result<Self, UserError> {
         let err = |m: String| UserError::in_file(label, m);
+        let records = central_directory(&mut reader).map_err(|m| {
+            err(format!(
+                "not a readable package archive (a .plexpkg zip): {m}"
+            ))
+        })?;
         let zip = ZipArchive::new(reader).map_err(|e| {
             err(format!(
                 "not a readable package archive (a .plexpkg zip), it may be truncated: {e}"
@@ -62,7 +67,7 @@ impl<R: Read + Seek> Archive<R> {
             dirs: Vec::new(),
             sums: BTreeMap::new(),
         };
-        archive.read_directory()?;
+        archive.read_directory(&records)?;
         let sums = archive.read_small(SUMS_FILE)?;
         archive.sums = parse_sums(&sums).map_err(|m| err(format!("{SUMS_FILE}: {m}")))?;
         if let Some(missing) = archive.sums.keys().find(|n| archive.entry(n).is_none()) {
@@ -83,25 +88,44 @@ impl<R: Read + Seek> Archive<R> {
         Ok(archive)
     }
 
-    /// Checks every entry's name, kind and declared size.
-    fn read_directory(&mut self) -> Result<(), UserError> {
+    /// Checks every entry's name, kind, declared size and place, against
+    /// `records`, the archive's directory as [`central_directory`] reads it.
+    fn read_directory(&mut self, records: &[Record]) -> Result<(), UserError> {
         let label = self.label.clone();
         let err = |m: String| UserError::in_file(&label, m);
-        if self.zip.len() > MAX_ENTRIES {
+        if records.len() > MAX_ENTRIES {
             return Err(err(format!(
                 "the archive has {} entries, more than the {MAX_ENTRIES} a package may hold",
-                self.zip.len()
+                records.len()
             )));
         }
+        // The zip reader keeps only the last of two entries with one name,
+        // so a listing would show what is not installed: refused here,
+        // where every record is still seen.
+        let mut seen = BTreeSet::new();
+        for record in records {
+            let name = String::from_utf8_lossy(&record.name);
+            if !seen.insert(name.trim_end_matches('/').to_string()) {
+                return Err(err(format!(
+                    "entry `{name}` appears twice in the archive's directory, and only one of the two would be installed"
+                )));
+            }
+        }
         let mut total = 0u64;
-        let mut seen = std::collections::BTreeSet::new();
-        for index in 0..self.zip.len() {
+        // Where each entry's header and data lie in the archive.
+        let mut spans = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
             let entry = self
                 .zip
                 .by_index_raw(index)
                 .map_err(|e| err(format!("entry {index} is unreadable: {e}")))?;
             let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
             let at = |m: &str| err(format!("entry `{name}` {m}"));
+            if entry.name_raw() != record.name || entry.header_start() != record.header {
+                return Err(at(
+                    "is not where the archive's directory puts it; the archive reads two ways",
+                ));
+            }
             if !safe_name(&name) {
                 return Err(at(
                     "has an unsafe path (absolute, `..`, `.` or empty parts); every path must stay inside the package",
@@ -120,12 +144,11 @@ impl<R: Read + Seek> Archive<R> {
             if !matches!(kind, 0 | 0o100000 | 0o040000) || (kind == 0o040000) != is_dir {
                 return Err(at("is neither a regular file nor a directory"));
             }
-            let trimmed = name.trim_end_matches('/').to_string();
-            if !seen.insert(trimmed.clone()) {
-                return Err(at("appears twice"));
-            }
+            let data_start = entry.data_start().unwrap_or(record.header);
+            let end = data_start.saturating_add(entry.compressed_size());
+            spans.push((record.header, end, name.clone()));
             if is_dir {
-                self.dirs.push(trimmed);
+                self.dirs.push(name.trim_end_matches('/').to_string());
                 continue;
             }
             let size = entry.size();
@@ -141,6 +164,37 @@ impl<R: Read + Seek> Archive<R> {
                 )));
             }
             self.files.push(FileEntry { name, size, index });
+        }
+        // Entries that share bytes inflate one payload many times over
+        // while each stays within the size limits.
+        spans.sort();
+        if let Some(pair) = spans.windows(2).find(|w| w[1].0 < w[0].1) {
+            let mut names = [&pair[0].2, &pair[1].2];
+            names.sort();
+            return Err(err(format!(
+                "entries `{}` and `{}` overlap: their bytes in the archive are shared, as in a zip bomb",
+                names[0], names[1]
+            )));
+        }
+        self.check_nesting()
+    }
+
+    /// Refuses an entry inside what another entry makes a file, which no
+    /// directory could hold.
+    fn check_nesting(&self) -> Result<(), UserError> {
+        let files: BTreeSet<&str> = self.files.iter().map(|f| f.name.as_str()).collect();
+        let entries = self.files.iter().map(|f| &f.name).chain(&self.dirs);
+        for name in entries {
+            let parent = name
+                .match_indices('/')
+                .map(|(at, _)| &name[..at])
+                .find(|parent| files.contains(parent));
+            if let Some(parent) = parent {
+                return Err(UserError::in_file(
+                    &self.label,
+                    format!("entry `{name}` is under `{parent}`, which is a file"),
+                ));
+            }
         }
         Ok(())
     }
@@ -193,16 +247,19 @@ impl<R: Read + Seek> Archive<R> {
     /// Extracts every entry into `dest`, an empty directory, verifying each
     /// file as it is written.
     pub fn extract(&mut self, dest: &Path) -> Result<(), UserError> {
-        let io_err =
-            |path: &Path, e: io::Error| UserError::in_file(path, format!("cannot write: {e}"));
+        // Named as the archive names it: `dest` is a staging directory
+        // the user never sees.
+        let label = self.label.clone();
+        let io_err = |name: &str, e: io::Error| {
+            UserError::in_file(&label, format!("entry `{name}` cannot be written: {e}"))
+        };
         for dir in &self.dirs {
-            let path = dest.join(dir);
-            std::fs::create_dir_all(&path).map_err(|e| io_err(&path, e))?;
+            std::fs::create_dir_all(dest.join(dir)).map_err(|e| io_err(dir, e))?;
         }
         for entry in self.files.clone() {
             let path = dest.join(&entry.name);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+                std::fs::create_dir_all(parent).map_err(|e| io_err(&entry.name, e))?;
             }
             // create_new: never through something already there.
             let mut file = OpenOptions::new()
@@ -210,9 +267,9 @@ impl<R: Read + Seek> Archive<R> {
                 .create_new(true)
                 .mode(0o644)
                 .open(&path)
-                .map_err(|e| io_err(&path, e))?;
+                .map_err(|e| io_err(&entry.name, e))?;
             self.copy(&entry, &mut file)?;
-            file.sync_all().map_err(|e| io_err(&path, e))?;
+            file.sync_all().map_err(|e| io_err(&entry.name, e))?;
         }
         Ok(())
     }
@@ -266,6 +323,82 @@ impl<R: Read + Seek> Archive<R> {
         }
         Ok(())
     }
+}
+
+/// One record of an archive's central directory: the entry's raw name and
+/// where its local header starts.
+struct Record {
+    name: Vec<u8>,
+    header: u64,
+}
+
+const END_SIGNATURE: u32 = 0x0605_4b50;
+const END_BYTES: usize = 22;
+const RECORD_SIGNATURE: u32 = 0x0201_4b50;
+const RECORD_BYTES: usize = 46;
+
+/// Every record of the central directory in order, read here rather than
+/// through the zip reader, which keys entries by name and so keeps one of
+/// two that share it. The error says what is wrong with the directory.
+fn central_directory(reader: &mut (impl Read + Seek)) -> Result<Vec<Record>, String> {
+    let io = |e: io::Error| format!("{e}, it may be truncated");
+    let len = reader.seek(SeekFrom::End(0)).map_err(io)?;
+    // The end record is last, after a comment of at most 64 KiB.
+    let tail_len = len.min((END_BYTES + usize::from(u16::MAX)) as u64);
+    let mut tail = vec![0u8; tail_len as usize];
+    reader.seek(SeekFrom::Start(len - tail_len)).map_err(io)?;
+    reader.read_exact(&mut tail).map_err(io)?;
+    let end = (0..=tail.len().saturating_sub(END_BYTES))
+        .rev()
+        .find(|&at| {
+            u32_at(&tail, at) == END_SIGNATURE
+                && at + END_BYTES + usize::from(u16_at(&tail, at + 20)) == tail.len()
+        })
+        .map(|at| &tail[at..])
+        .ok_or("it has no end-of-directory record, it may be truncated")?;
+    let count = u16_at(end, 10);
+    let (size, start) = (u32_at(end, 12), u32_at(end, 16));
+    if u16_at(end, 4) != 0 || u16_at(end, 6) != 0 || u16_at(end, 8) != count {
+        return Err("it claims to span several disks".to_string());
+    }
+    // A package is far below the limits that need ZIP64.
+    if count == u16::MAX || size == u32::MAX || start == u32::MAX {
+        return Err("it uses ZIP64, which no package needs".to_string());
+    }
+    let directory_end = u64::from(start) + u64::from(size);
+    if directory_end > len - end.len() as u64 {
+        return Err("its directory runs past its end, it may be truncated".to_string());
+    }
+    reader.seek(SeekFrom::Start(u64::from(start))).map_err(io)?;
+    let mut directory = reader.take(u64::from(size));
+    let mut records = Vec::with_capacity(usize::from(count));
+    let mut fixed = [0u8; RECORD_BYTES];
+    for index in 0..count {
+        let short = || format!("its directory ends inside record {index}");
+        directory.read_exact(&mut fixed).map_err(|_| short())?;
+        if u32_at(&fixed, 0) != RECORD_SIGNATURE {
+            return Err(format!("record {index} of its directory is not one"));
+        }
+        let mut name = vec![0u8; usize::from(u16_at(&fixed, 28))];
+        directory.read_exact(&mut name).map_err(|_| short())?;
+        let rest = u64::from(u16_at(&fixed, 30)) + u64::from(u16_at(&fixed, 32));
+        if io::copy(&mut (&mut directory).take(rest), &mut io::sink()).map_err(io)? != rest {
+            return Err(short());
+        }
+        records.push(Record {
+            name,
+            header: u64::from(u32_at(&fixed, 42)),
+        });
+    }
+    Ok(records)
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 /// A path inside the package: relative, `/`-separated, no empty, `.` or

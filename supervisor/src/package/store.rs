@@ -1,9 +1,12 @@
 //! The package store: installed packages under the user's data directory,
 //! one directory per version (`<data>/packages/<name>/<version>/`). A
 //! package enters it whole or not at all: it is extracted and verified in a
-//! staging directory inside the store and renamed into place.
+//! staging directory inside the store and renamed into place. Changes to the
+//! store take its lock, one at a time.
 
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use semver::Version;
@@ -91,6 +94,9 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// The file in the store whose lock installs and removals hold.
+const LOCK_FILE: &str = ".lock";
+
 impl Store {
     pub fn open() -> Result<Self, UserError> {
         Ok(Self {
@@ -157,6 +163,27 @@ impl Store {
         }
     }
 
+    /// Waits for, then holds until dropped, the store's lock (an flock on
+    /// its lock file). Every change to the store holds it from its checks to
+    /// its rename, so what the checks found (a version absent, a processor
+    /// type free) is still so when the store changes.
+    fn lock(&self) -> Result<File, UserError> {
+        let path = self.root.join(LOCK_FILE);
+        let io = |e: std::io::Error| {
+            UserError::in_file(&path, format!("cannot lock the package store: {e}"))
+        };
+        std::fs::create_dir_all(&self.root).map_err(io)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
+    }
+
     /// Installs a verified archive; refuses a version already installed and
     /// processor types another installed package (or a builtin) declares.
     pub fn install<R: Read + Seek>(
@@ -167,6 +194,7 @@ impl Store {
         let name = manifest.package.name.clone();
         let version = manifest.version();
         let dest = self.root.join(&name).join(version.to_string());
+        let _lock = self.lock()?;
         if dest.exists() {
             return Err(UserError::Plain(format!(
                 "package `{}` is already installed (in {}); remove it first with `plexus pkg remove {}`",
@@ -222,6 +250,7 @@ impl Store {
     /// Removes the package `spec` names; without a version, only when one
     /// version is installed.
     pub fn remove(&self, spec: &Spec) -> Result<Installed, UserError> {
+        let _lock = self.lock()?;
         let installed = self.find(spec).map_err(UserError::Plain)?;
         if spec.version.is_none() {
             let versions: Vec<String> = self
