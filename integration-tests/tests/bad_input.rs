@@ -3,8 +3,12 @@
 //! left running. (A plugin that panics is contained: the conformance suite.)
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use integration_tests::{assert_no_residue, pipeline, plexus, PlexusRun};
+use integration_tests::{
+    assert_no_residue, pipeline, pipeline_text, plexus, spawn_plexus_with, write_pipeline,
+    PlexusRun,
+};
 
 /// Runs `command` (run or validate) on `pipelines/bad/<name>` and checks the
 /// refusal is one clean sentence that names the pipeline file and contains
@@ -188,4 +192,197 @@ fn a_plugin_built_for_another_abi_major() {
     );
     let line = plugin_refused(&built, "test.wrong_abi");
     assert!(line.contains("ABI 2"), "{line}");
+}
+
+/// How long a refusal of bad input may take, however large the input: a
+/// generous bound for checks that take milliseconds.
+const PROMPTLY: Duration = Duration::from_secs(2);
+
+/// Runs `plexus validate` on `path` with `env`, and checks it refused
+/// within [`PROMPTLY`] in one short line; returns that line.
+fn validate_refused(path: &Path, env: &[(&str, &Path)]) -> String {
+    let run = spawn_plexus_with(
+        &["validate", path.to_str().unwrap()],
+        path.parent().unwrap(),
+        env,
+    )
+    .finish_within(PROMPTLY);
+    let line = run.refusal().to_string();
+    assert_eq!(
+        line,
+        run.error_line(),
+        "the refusal is not one line:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.len() < 600,
+        "a refusal of {} bytes:\n{}",
+        run.stderr.len(),
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    line
+}
+
+/// `plexus validate` on `path` passes.
+fn validates(path: &Path, env: &[(&str, &Path)]) {
+    let run = spawn_plexus_with(
+        &["validate", path.to_str().unwrap()],
+        path.parent().unwrap(),
+        env,
+    )
+    .finish_within(PROMPTLY);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+#[test]
+fn deep_nesting_is_refused_at_once() {
+    let deep = "[".repeat(200_000);
+    let (tmp, path) = write_pipeline(&deep);
+    let line = validate_refused(&path, &[]);
+    assert!(
+        line.contains("pipeline.yaml: line 1: nesting is deeper than 64 levels"),
+        "{line}"
+    );
+
+    let package = tmp.path().join("deep");
+    std::fs::create_dir(&package).unwrap();
+    std::fs::write(
+        package.join("plexus.yaml"),
+        format!("package: {{ name: deep, version: 1.0.0 }}\nprocessors: {deep}"),
+    )
+    .unwrap();
+    std::fs::write(
+        &path,
+        "name: x\npackages: [./deep]\nprocessors:\n  cam: { type: builtin.test_pattern }\n",
+    )
+    .unwrap();
+    let line = validate_refused(&path, &[]);
+    assert!(
+        line.contains("deep/plexus.yaml: line 2: nesting is deeper than 64 levels"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_file_over_the_size_cap_is_refused_unread() {
+    let comment = format!("# {}\n", "x".repeat(20 << 20));
+    let (_tmp, path) = write_pipeline(&format!(
+        "{comment}name: x\nprocessors:\n  cam: {{ type: builtin.test_pattern }}\n"
+    ));
+    let line = validate_refused(&path, &[]);
+    assert!(
+        line.contains("pipeline.yaml: the file is larger than 4 MiB"),
+        "{line}"
+    );
+}
+
+/// A text file that is not a pipeline (`plexus validate /etc/passwd`): the
+/// parser's message quotes the file as one string, cut to an excerpt.
+#[test]
+fn a_refusal_quotes_an_excerpt_not_the_file() {
+    let passwd: String = (0..1000)
+        .map(|n| format!("user{n}:x:{n}:{n}:User {n}:/home/user{n}:/bin/sh\n"))
+        .collect();
+    let (_tmp, path) = write_pipeline(&passwd);
+    let line = validate_refused(&path, &[]);
+    assert!(
+        line.contains("pipeline.yaml") && line.contains("user0:x:0:0") && !line.contains("user999"),
+        "{line}"
+    );
+}
+
+/// The pipeline `bad/named.yaml` with its name, processor id and worker
+/// group given as YAML.
+fn named(name: &str, id: &str, worker: &str) -> (tempfile::TempDir, PathBuf) {
+    write_pipeline(&pipeline_text(
+        "bad/named.yaml",
+        &[("name", name), ("id", id), ("worker", worker)],
+    ))
+}
+
+#[test]
+fn names_that_print_badly_are_refused() {
+    let long = "x".repeat(1 << 20);
+    let refused_names = [
+        ("\"\"", "the pipeline name ``"),
+        (long.as_str(), "the pipeline name `xxxx"),
+        ("\"two\\nlines\"", "the pipeline name `two\\nlines`"),
+        ("\"bell\\a\"", "the pipeline name `bell\\u{7}`"),
+        (
+            "\"abc\\u202Egnp.exe\"",
+            "the pipeline name `abc\\u{202e}gnp.exe`",
+        ),
+        ("\" padded \"", "the pipeline name ` padded `"),
+    ];
+    for (name, expected) in refused_names {
+        let (_tmp, path) = named(name, "cam", "cam");
+        let line = validate_refused(&path, &[]);
+        assert!(
+            line.contains(expected) && line.contains("1 to 128 printable characters"),
+            "{line}"
+        );
+    }
+    // YAML admits implicit keys of at most 1024 characters: a longer id
+    // is an explicit key, `? id` then `: value`.
+    let long_id = format!("? {long}\n  ");
+    for (id, worker, expected) in [
+        (long_id.as_str(), "w", "processor id `xxxx"),
+        ("\"a\\nb\"", "w", "processor id `a\\nb` is not a valid name"),
+        (
+            "cam",
+            "\"w\\u202E\"",
+            "worker `w\\u{202e}` is not a valid name",
+        ),
+    ] {
+        let (_tmp, path) = named("x", id, worker);
+        let line = validate_refused(&path, &[]);
+        assert!(line.contains(expected), "{line}");
+    }
+    let (_tmp, path) = named("\"Démo 2: caméra (test)\"", "cam", "cam");
+    validates(&path, &[]);
+}
+
+/// Processors `p0`, `p1`… of which every `per_worker` share a worker.
+fn sources(count: usize, per_worker: usize) -> (tempfile::TempDir, PathBuf) {
+    let processors: String = (0..count)
+        .map(|n| {
+            format!(
+                "  p{n}: {{ type: builtin.test_pattern, worker: w{} }}\n",
+                n / per_worker
+            )
+        })
+        .collect();
+    write_pipeline(&format!("name: many\nprocessors:\n{processors}"))
+}
+
+#[test]
+fn more_workers_than_a_runtime_may_start_are_refused() {
+    let (_tmp, path) = sources(10_007, 1);
+    let line = validate_refused(&path, &[]);
+    assert!(
+        line.contains("would start 10007 workers, more than the 256 a runtime may")
+            && line.contains("PLEXUS_MAX_WORKERS"),
+        "{line}"
+    );
+
+    let two = [("PLEXUS_MAX_WORKERS", Path::new("2"))];
+    let (_tmp, path) = sources(3, 2);
+    validates(&path, &two);
+    let (_tmp, path) = sources(3, 1);
+    let line = validate_refused(&path, &two);
+    assert!(
+        line.contains("would start 3 workers, more than the 2"),
+        "{line}"
+    );
+
+    for value in ["1000", "0", "many"] {
+        let line = validate_refused(&path, &[("PLEXUS_MAX_WORKERS", Path::new(value))]);
+        assert!(
+            line.contains(&format!(
+                "PLEXUS_MAX_WORKERS is `{value}`; set it to a number from 1 to 256"
+            )),
+            "{line}"
+        );
+    }
 }

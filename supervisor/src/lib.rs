@@ -17,3 +17,4 @@ pub mod provision;
 pub mod run;
 pub mod scaffold;
 pub mod table;
+pub mod yaml;

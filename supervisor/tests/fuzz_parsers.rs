@@ -23,6 +23,7 @@ use supervisor::load::catalog::Catalog;
 use supervisor::load::pipeline::Pipeline;
 use supervisor::load::plan::plan;
 use supervisor::package::manifest;
+use supervisor::yaml::{self, MAX_DEPTH};
 
 fn config(cases: u32) -> ProptestConfig {
     let mut config = ProptestConfig::default();
@@ -489,6 +490,91 @@ proptest! {
     #[test]
     fn mutated_pipelines(text in yaml_text(mutated(valid_pipeline()))) {
         validate(&text);
+    }
+}
+
+// ---- nesting ----
+
+/// One level of a nested document.
+#[derive(Debug, Clone, Copy)]
+enum Level {
+    Map,
+    Seq,
+    FlowSeq,
+    FlowMap,
+}
+
+/// Nested levels, block ones first: a flow collection holds flow only.
+fn levels(max: usize) -> impl Strategy<Value = Vec<Level>> {
+    let block = prop::collection::vec(select(vec![Level::Map, Level::Seq]), 0..max);
+    let flow = prop::collection::vec(select(vec![Level::FlowSeq, Level::FlowMap]), 0..max);
+    (block, flow).prop_map(|(mut block, flow)| {
+        block.extend(flow);
+        block
+    })
+}
+
+/// YAML text of `levels`, one collection in the next, around a `1`.
+fn nested(levels: &[Level], indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    let flow = |levels: &[Level]| {
+        let mut open = String::new();
+        let mut close = String::new();
+        for level in levels {
+            let (o, c) = match level {
+                Level::FlowSeq => ("[", "]"),
+                _ => ("{k: ", "}"),
+            };
+            open.push_str(o);
+            close.insert_str(0, c);
+        }
+        format!("{pad}{open}1{close}\n")
+    };
+    match levels.split_first() {
+        Some((Level::Map, rest)) => format!("{pad}k:\n{}", nested(rest, indent + 2)),
+        Some((Level::Seq, rest)) => format!("{pad}-\n{}", nested(rest, indent + 2)),
+        _ => flow(levels),
+    }
+}
+
+/// Long runs of the characters that open levels, with the ones that
+/// quote, comment or break a line between them.
+fn bracket_noise() -> impl Strategy<Value = String> {
+    let piece = select(vec![
+        "[", "[", "[", "{", "{a: ", "- ", "? ", "\n", "  ", "\"", "'", "#", ",", "]", "|\n", "&a ",
+        "!t ", "---\n", "x",
+    ]);
+    prop::collection::vec(piece, 100_000..300_000).prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// The depth scan never lets a document deeper than the limit reach the
+    /// parser, and passes real nesting well below it.
+    #[test]
+    fn nesting_is_bounded_exactly_enough(levels in levels(MAX_DEPTH)) {
+        let text = nested(&levels, 0);
+        let parsed = yaml::parse::<Value>(Path::new("p.yaml"), &text);
+        if levels.len() >= MAX_DEPTH {
+            let err = parsed.unwrap_err().to_string();
+            prop_assert!(err.contains("nesting is deeper than"), "{err}\n{text}");
+        } else if levels.len() <= MAX_DEPTH - 2 {
+            prop_assert!(parsed.is_ok(), "{}\n{text}", parsed.unwrap_err());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(8))]
+
+    /// Whatever the brackets, a file is answered promptly: the parser never
+    /// gets nesting deep enough to be slow.
+    #[test]
+    fn bracket_noise_is_answered_promptly(text in bracket_noise()) {
+        let started = std::time::Instant::now();
+        let _ = yaml::parse::<Value>(Path::new("p.yaml"), &text);
+        prop_assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
     }
 }
 

@@ -3,13 +3,13 @@
 //! in which workers start draining. Everything `validate` reports is found
 //! here, before any process exists.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
-use ipc_schemas::names::validate_id;
+use ipc_schemas::names::{validate_id, NameError};
 use ipc_schemas::{Accepts, Entry, InputSpec, OutputSpec, ProcessorSpec, SchemaId};
 
-use crate::error::UserError;
+use crate::error::{excerpt, is_hidden, UserError};
 use crate::language::{Declared, Lang};
 use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::pipeline::{Pipeline, PipelineFile};
@@ -74,9 +74,11 @@ type Types<'a> = BTreeMap<&'a str, &'a TypeInfo>;
 pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
     let file = &pipeline.file;
     let err = |message: String| UserError::in_file(&pipeline.path, message);
+    check_name(&file.name).map_err(err)?;
     if file.processors.is_empty() {
         return Err(err("the pipeline has no processors".into()));
     }
+    check_worker_count(file).map_err(err)?;
     let types = resolve_types(file, catalog).map_err(err)?;
     let connections = file
         .connections
@@ -84,7 +86,8 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
         .map(|line| {
             parse_connection(line).ok_or_else(|| {
                 err(format!(
-                    "connection `{line}` is not of the form `a.out -> b.in`"
+                    "connection `{}` is not of the form `a.out -> b.in`",
+                    excerpt(line)
                 ))
             })
         })
@@ -108,15 +111,80 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
     })
 }
 
+/// The longest pipeline name, in characters.
+const MAX_NAME_CHARS: usize = 128;
+
+/// A pipeline's name is printed in summaries, events and `ps`: it must be
+/// there, short, and read as it is stored.
+fn check_name(name: &str) -> Result<(), String> {
+    let length = name.chars().count();
+    if length == 0 || length > MAX_NAME_CHARS || name.chars().any(is_hidden) || name.trim() != name
+    {
+        return Err(format!(
+            "the pipeline name `{}` is not a valid name: use 1 to {MAX_NAME_CHARS} printable characters, with no control, bidi or invisible characters and no space at either end",
+            excerpt(name)
+        ));
+    }
+    Ok(())
+}
+
+/// The environment variable that lowers the number of workers a runtime
+/// may start.
+pub const MAX_WORKERS_VAR: &str = "PLEXUS_MAX_WORKERS";
+
+/// The most workers a runtime may start: `$PLEXUS_MAX_WORKERS`, else the
+/// bus's own ceiling (how many workers may wake the supervisor), which the
+/// variable cannot raise.
+pub fn max_workers() -> Result<usize, String> {
+    let ceiling = bus::settings::MAX_WORKERS;
+    let Some(value) = std::env::var_os(MAX_WORKERS_VAR) else {
+        return Ok(ceiling);
+    };
+    value
+        .to_str()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| (1..=ceiling).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "{MAX_WORKERS_VAR} is `{}`; set it to a number from 1 to {ceiling}",
+                excerpt(&value.to_string_lossy())
+            )
+        })
+}
+
+/// Refuses a pipeline that would start more worker processes than a
+/// runtime may, before anything costs in proportion to its size.
+fn check_worker_count(file: &PipelineFile) -> Result<(), String> {
+    let workers: HashSet<&str> = file
+        .processors
+        .iter()
+        .map(|(id, entry)| entry.worker.as_deref().unwrap_or(id))
+        .collect();
+    let max = max_workers()?;
+    if workers.len() > max {
+        return Err(format!(
+            "the pipeline would start {} workers, more than the {max} a runtime may ({MAX_WORKERS_VAR} lowers the limit; processors that share a `worker:` share a process)",
+            workers.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an id that becomes part of service names, quoting an excerpt of
+/// it when it is refused.
+fn check_id(id: &str) -> Result<(), NameError> {
+    validate_id(id).map_err(|_| NameError::Invalid(excerpt(id)))
+}
+
 /// Finds each processor's type in the catalog.
 fn resolve_types<'a>(file: &'a PipelineFile, catalog: &'a Catalog) -> Result<Types<'a>, String> {
     let mut types = Types::new();
     for (id, entry) in file.processors.iter() {
-        validate_id(id).map_err(|e| format!("processor id {e}"))?;
+        check_id(id).map_err(|e| format!("processor id {e}"))?;
         let info = catalog.get(&entry.type_name).ok_or_else(|| {
             format!(
                 "processor `{id}` has unknown type `{}`{}",
-                entry.type_name,
+                excerpt(&entry.type_name),
                 suggestion(catalog, &entry.type_name)
             )
         })?;
@@ -136,27 +204,32 @@ fn wire_inputs<'a>(
     for c in connections {
         let (from_id, from_port) = (&c.from.0, &c.from.1);
         let (to_id, to_port) = (&c.to.0, &c.to.1);
-        let named = format!("connection `{from_id}.{from_port} -> {to_id}.{to_port}`");
+        let named = format!(
+            "connection `{}`",
+            excerpt(&format!("{from_id}.{from_port} -> {to_id}.{to_port}"))
+        );
         let from_type = types
             .get(from_id.as_str())
-            .ok_or_else(|| format!("{named} names unknown processor `{from_id}`"))?;
+            .ok_or_else(|| format!("{named} names unknown processor `{}`", excerpt(from_id)))?;
         let to_type = types
             .get(to_id.as_str())
-            .ok_or_else(|| format!("{named} names unknown processor `{to_id}`"))?;
+            .ok_or_else(|| format!("{named} names unknown processor `{}`", excerpt(to_id)))?;
         if from_id == to_id {
             return Err(format!("processor `{from_id}` is connected to itself"));
         }
         let out = find_port(&from_type.decl.outputs, from_port).ok_or_else(|| {
             format!(
-                "processor `{from_id}` ({}) has no output `{from_port}`{}",
+                "processor `{from_id}` ({}) has no output `{}`{}",
                 from_type.decl.name,
+                excerpt(from_port),
                 port_list(&from_type.decl.outputs)
             )
         })?;
         let input = find_port(&to_type.decl.inputs, to_port).ok_or_else(|| {
             format!(
-                "processor `{to_id}` ({}) has no input `{to_port}`{}",
+                "processor `{to_id}` ({}) has no input `{}`{}",
                 to_type.decl.name,
+                excerpt(to_port),
                 port_list(&to_type.decl.inputs)
             )
         })?;
@@ -211,7 +284,7 @@ fn plan_processors(
         let config = config_schema::apply(&decl.config, &entry.config)
             .map_err(|m| format!("processor `{id}`: {m}"))?;
         let worker = entry.worker.clone().unwrap_or_else(|| id.clone());
-        validate_id(&worker).map_err(|e| format!("processor `{id}`: worker {e}"))?;
+        check_id(&worker).map_err(|e| format!("processor `{id}`: worker {e}"))?;
         processors.push(PlannedProcessor {
             package: info.package().to_string(),
             spec: ProcessorSpec {
@@ -256,15 +329,13 @@ fn plan_workers(
     file: &PipelineFile,
 ) -> Result<Vec<PlannedWorker>, String> {
     let mut workers: Vec<PlannedWorker> = Vec::new();
-    for p in processors {
+    // Lookups by index, not searches: a pipeline may be large, and planning
+    // must stay linear in its size.
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    // `processors` were planned from the file in its order.
+    for (p, (_, entry)) in processors.iter().zip(file.processors.iter()) {
         let language = types[p.spec.id.as_str()].decl.language;
-        let entry = file
-            .processors
-            .iter()
-            .find(|(id, _)| *id == p.spec.id)
-            .map(|(_, e)| e)
-            .expect("planned from the file");
-        match workers.iter_mut().find(|w| w.name == p.worker) {
+        match index.get(p.worker.as_str()).map(|&i| &mut workers[i]) {
             Some(w) if w.language != language => {
                 return Err(format!(
                     "worker `{}` mixes the {} and {} languages; a worker hosts one language",
@@ -291,14 +362,17 @@ fn plan_workers(
                 w.critical |= entry.critical;
                 w.processors.push(p.spec.id.clone());
             }
-            None => workers.push(PlannedWorker {
-                name: p.worker.clone(),
-                language,
-                processors: vec![p.spec.id.clone()],
-                restart: entry.restart.unwrap_or(RestartSpec::NEVER),
-                restart_from: entry.restart.map(|_| p.spec.id.clone()),
-                critical: entry.critical,
-            }),
+            None => {
+                index.insert(&p.worker, workers.len());
+                workers.push(PlannedWorker {
+                    name: p.worker.clone(),
+                    language,
+                    processors: vec![p.spec.id.clone()],
+                    restart: entry.restart.unwrap_or(RestartSpec::NEVER),
+                    restart_from: entry.restart.map(|_| p.spec.id.clone()),
+                    critical: entry.critical,
+                })
+            }
         }
     }
     let worker_of: BTreeMap<&str, &str> = processors
@@ -321,7 +395,12 @@ fn plan_workers(
     let order = topological(workers.iter().map(|w| w.name.as_str()), &edges).map_err(|w| {
         format!("worker `{w}` would be both upstream and downstream of another worker; regroup its processors")
     })?;
-    workers.sort_by_key(|w| order.iter().position(|n| *n == w.name));
+    let position: HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i))
+        .collect();
+    workers.sort_by_key(|w| position[w.name.as_str()]);
     Ok(workers)
 }
 
@@ -343,10 +422,12 @@ fn topological<'a>(
 ) -> Result<Vec<String>, String> {
     let nodes: Vec<String> = nodes.map(str::to_string).collect();
     let mut indegree: BTreeMap<&str, usize> = nodes.iter().map(|n| (n.as_str(), 0)).collect();
-    for (_, to) in edges {
+    let mut downstream: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (from, to) in edges {
         *indegree
             .get_mut(to.as_str())
             .expect("edges join known nodes") += 1;
+        downstream.entry(from).or_default().push(to);
     }
     let mut ready: Vec<&str> = nodes
         .iter()
@@ -356,8 +437,8 @@ fn topological<'a>(
     let mut order = Vec::new();
     while let Some(n) = ready.pop() {
         order.push(n.to_string());
-        for (_, to) in edges.iter().filter(|(from, _)| from == n) {
-            let d = indegree.get_mut(to.as_str()).expect("known");
+        for to in downstream.get(n).into_iter().flatten() {
+            let d = indegree.get_mut(to).expect("known");
             *d -= 1;
             if *d == 0 {
                 ready.push(to);

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::error::UserError;
 use crate::load::restart::RestartSpec;
+use crate::yaml;
 pub use ordered::Ordered;
 
 #[derive(Debug, Deserialize)]
@@ -49,19 +50,15 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn load(path: &Path) -> Result<Self, UserError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UserError::in_file(path, format!("cannot read the pipeline: {e}")))?;
-        Self::parse(path, &text)
+        Self::parse(path, &yaml::read(path, "pipeline")?)
     }
 
     /// Parses pipeline text; `path` names it in messages and anchors its
     /// relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Self, UserError> {
-        let file: PipelineFile =
-            serde_yaml_ng::from_str(text).map_err(|e| UserError::yaml(path, &e))?;
         Ok(Self {
             path: path.to_path_buf(),
-            file,
+            file: yaml::parse(path, text)?,
         })
     }
 
@@ -83,8 +80,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<PipelineFile, String> {
-        serde_yaml_ng::from_str(text)
-            .map_err(|e| UserError::yaml(Path::new("p.yaml"), &e).to_string())
+        yaml::parse(Path::new("p.yaml"), text).map_err(|e| e.to_string())
     }
 
     #[test]

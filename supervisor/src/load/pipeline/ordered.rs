@@ -1,10 +1,13 @@
 //! A YAML mapping kept in file order that refuses duplicate keys, so two
 //! processors with the same id are an error rather than a silent overwrite.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+
+use crate::error::excerpt;
 
 #[derive(Debug)]
 pub struct Ordered<T>(Vec<(String, T)>);
@@ -32,10 +35,14 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries: Vec<(String, T)> = Vec::new();
+                // A set, not a search of `entries`: a file may hold many
+                // thousands of processors, and validate must stay fast.
+                let mut keys = HashSet::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    if entries.iter().any(|(k, _)| *k == key) {
+                    if !keys.insert(key.clone()) {
                         return Err(serde::de::Error::custom(format!(
-                            "duplicate processor id `{key}`"
+                            "duplicate processor id `{}`",
+                            excerpt(&key)
                         )));
                     }
                     let value = map.next_value()?;

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use ipc_schemas::names::validate_id;
+use ipc_schemas::names::{validate_id, NameError};
 use ipc_schemas::{Accepts, SchemaId};
+
+use crate::error::excerpt;
 
 use super::{config, Manifest, Mode, PortDecl, ProcessorDecl, PLEXUS_VERSION};
 
@@ -30,18 +32,21 @@ pub fn manifest(m: &Manifest) -> Result<(), String> {
     if !is_package_name(&info.name) {
         return Err(format!(
             "package.name `{}` is not a package name ({NAME_RULE})",
-            info.name
+            excerpt(&info.name)
         ));
     }
     semver::Version::parse(&info.version).map_err(|e| {
         format!(
             "package.version `{}` is not a semantic version like 1.2.0 ({e})",
-            info.version
+            excerpt(&info.version)
         )
     })?;
     if let Some(range) = &info.plexus {
         let req = semver::VersionReq::parse(range).map_err(|e| {
-            format!("package.plexus `{range}` is not a version range like \">=0.1\" ({e})")
+            format!(
+                "package.plexus `{}` is not a version range like \">=0.1\" ({e})",
+                excerpt(range)
+            )
         })?;
         let this = semver::Version::parse(PLEXUS_VERSION).expect("cargo versions are semver");
         if !req.matches(&this) {
@@ -57,9 +62,12 @@ pub fn manifest(m: &Manifest) -> Result<(), String> {
     let mut names = BTreeSet::new();
     for decl in &m.processors {
         if !names.insert(decl.name.as_str()) {
-            return Err(format!("processor `{}` is declared twice", decl.name));
+            return Err(format!(
+                "processor `{}` is declared twice",
+                excerpt(&decl.name)
+            ));
         }
-        processor(decl).map_err(|m| format!("processor `{}`: {m}", decl.name))?;
+        processor(decl).map_err(|m| format!("processor `{}`: {m}", excerpt(&decl.name)))?;
     }
     Ok(())
 }
@@ -89,7 +97,7 @@ fn processor(decl: &ProcessorDecl) -> Result<(), String> {
         SchemaId::from_name(s).is_some()
     })?;
     for (key, field) in &decl.config {
-        validate_id(key).map_err(|e| format!("config key {e}"))?;
+        validate_id(key).map_err(|_| format!("config key {}", NameError::Invalid(excerpt(key))))?;
         config::check_field(key, field)?;
     }
     Ok(())
@@ -98,7 +106,8 @@ fn processor(decl: &ProcessorDecl) -> Result<(), String> {
 fn ports(kind: &str, list: &[PortDecl], known: impl Fn(&str) -> bool) -> Result<(), String> {
     let mut seen = BTreeSet::new();
     for port in list {
-        validate_id(&port.name).map_err(|e| format!("{kind} port {e}"))?;
+        validate_id(&port.name)
+            .map_err(|_| format!("{kind} port {}", NameError::Invalid(excerpt(&port.name))))?;
         if !seen.insert(port.name.as_str()) {
             return Err(format!("{kind} `{}` is declared twice", port.name));
         }
@@ -107,7 +116,7 @@ fn ports(kind: &str, list: &[PortDecl], known: impl Fn(&str) -> bool) -> Result<
             return Err(format!(
                 "{kind} `{}` has unknown schema `{}` (known: {})",
                 port.name,
-                port.schema,
+                excerpt(&port.schema),
                 names.join(", ")
             ));
         }
@@ -121,7 +130,7 @@ fn entry(decl: &ProcessorDecl) -> Result<(), String> {
     }
     Err(format!(
         "entry `{}` does not fit language {}; it is {}",
-        decl.entry,
+        excerpt(&decl.entry),
         decl.language.name(),
         decl.language.entry_form()
     ))

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::error::excerpt;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConfigType {
@@ -99,7 +101,10 @@ pub fn apply(
         } else {
             known.join(", ")
         };
-        return Err(format!("unknown config key `{key}` (known keys: {known})"));
+        return Err(format!(
+            "unknown config key `{}` (known keys: {known})",
+            excerpt(key)
+        ));
     }
     let mut out = Map::new();
     for (key, field) in schema {
@@ -121,7 +126,8 @@ fn check_value(key: &str, field: &ConfigField, value: &Value) -> Result<(), Stri
         Some(choices) if !choices.iter().any(|c| same(c, value)) => {
             let list: Vec<String> = choices.iter().map(Value::to_string).collect();
             Err(format!(
-                "config `{key}` is {value}, it must be one of {}",
+                "config `{key}` is {}, it must be one of {}",
+                excerpt(&value.to_string()),
                 list.join(", ")
             ))
         }
@@ -132,8 +138,9 @@ fn check_value(key: &str, field: &ConfigField, value: &Value) -> Result<(), Stri
 fn check_type_and_range(key: &str, field: &ConfigField, value: &Value) -> Result<(), String> {
     if !field.kind.admits(value) {
         return Err(format!(
-            "config `{key}` must be of type {}, not `{value}`",
-            field.kind.name()
+            "config `{key}` must be of type {}, not `{}`",
+            field.kind.name(),
+            excerpt(&value.to_string())
         ));
     }
     if let Some(n) = value.as_f64() {

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::error::UserError;
+use crate::error::{excerpt, UserError};
 use crate::language::{self, Lang};
+use crate::yaml;
 pub use check::is_package_name;
 pub use config::{ConfigField, ConfigType};
 
@@ -117,10 +118,7 @@ impl Package {
             return Err(UserError::in_file(dir, "package directory not found"));
         }
         let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            UserError::in_file(&path, format!("cannot read the package manifest: {e}"))
-        })?;
-        let manifest = parse(&path, &text)?;
+        let manifest = parse(&path, &yaml::read(&path, "package manifest")?)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
@@ -135,8 +133,7 @@ impl Package {
 
 /// Parses and checks a manifest; `path` names it in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Manifest, UserError> {
-    let manifest: Manifest =
-        serde_yaml_ng::from_str(text).map_err(|e| UserError::yaml(path, &e))?;
+    let manifest: Manifest = yaml::parse(path, text)?;
     check::manifest(&manifest).map_err(|m| UserError::in_file(path, m))?;
     Ok(manifest)
 }
@@ -146,7 +143,8 @@ fn language<'de, D: Deserializer<'de>>(d: D) -> Result<Lang, D::Error> {
     let name = String::deserialize(d)?;
     language::by_name(&name).ok_or_else(|| {
         serde::de::Error::custom(format!(
-            "unknown language `{name}` (plexus runs {})",
+            "unknown language `{}` (plexus runs {})",
+            excerpt(&name),
             language::names().join(", ")
         ))
     })
