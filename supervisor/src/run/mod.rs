@@ -101,7 +101,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     let names = Names::new(&runtime_id)?;
     let files = RuntimeFiles::new(&names);
     files
-        .write_owner(std::process::id())
+        .claim(std::process::id())
         .context("recording the runtime in /dev/shm")?;
     let _files = FilesGuard(files);
     let started = Instant::now();
