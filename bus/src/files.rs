@@ -4,12 +4,27 @@
 //! creating ports, so the only reliable way to leave `/dev/shm` clean is to
 //! keep each runtime's files apart and delete them wholesale.
 
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use ipc_schemas::Names;
 
 /// Where iceoryx2 keeps shared memory, and plexus its runtimes' files.
 pub const SHM_DIR: &str = "/dev/shm";
+
+/// The name, after the runtime's prefix, of iceoryx2 0.10's global
+/// management segment: the hex SHA-1 of its type name
+/// (`iceoryx2::node::global_management_segment::State`), `_node`, then
+/// iceoryx2's version and the configured suffix (`.global_mgmt`). The
+/// multi-user test fails if iceoryx2 ever names it otherwise, because the
+/// segment iceoryx2 then makes itself is writable by everyone.
+const NODE_COUNTER_SEGMENT: &str =
+    "9204dd183d1c4d8e1ff592a30766ffa6765aa8b5_node.0_10_0.global_mgmt";
+
+/// iceoryx2's package version as its shared memory records it:
+/// major << 32 | minor << 16 | patch, for 0.10.0.
+const ICEORYX2_VERSION: u64 = 10 << 16;
 
 /// The files of one runtime.
 pub struct RuntimeFiles {
@@ -66,14 +81,39 @@ impl RuntimeFiles {
         removed
     }
 
-    /// Records that process `pid` owns the runtime, so that a later run can
-    /// tell the runtime was abandoned if `pid` is gone.
-    /// The file appears whole (written aside, then renamed), so a watcher
-    /// woken by its arrival always reads the pid.
-    pub fn write_owner(&self, pid: u32) -> std::io::Result<()> {
+    /// Makes the runtime's files before any process joins its bus, all of
+    /// them owner-only, and records that process `pid` owns the runtime.
+    ///
+    /// iceoryx2 0.10 creates its root directory group-readable and its global
+    /// management segment (the node counter every process of a runtime
+    /// increments) writable by everyone: another user could then corrupt the
+    /// counter and keep every new node of the runtime from starting. Made
+    /// first, here, with mode 0700 and 0600, iceoryx2 opens them as they are,
+    /// and there is no moment in which another user could open them.
+    pub fn claim(&self, pid: u32) -> std::io::Result<()> {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(self.root_dir())?;
+        self.create_node_counter()?;
+        self.write_owner(pid)
+    }
+
+    /// Creates iceoryx2's global management segment, initialised as iceoryx2
+    /// would: its version, then a node counter of 0 (16 bytes, `#[repr(C)]`).
+    fn create_node_counter(&self) -> std::io::Result<()> {
+        let path = Path::new(SHM_DIR).join(format!("{}{NODE_COUNTER_SEGMENT}", self.prefix));
+        let mut segment = [0u8; 16];
+        segment[..8].copy_from_slice(&ICEORYX2_VERSION.to_ne_bytes());
+        owner_only_file(&path)?.write_all(&segment)
+    }
+
+    /// Records the owner's pid, so that a later run can tell the runtime was
+    /// abandoned if `pid` is gone. The file appears whole (written aside,
+    /// then renamed), so a watcher woken by its arrival always reads the pid.
+    fn write_owner(&self, pid: u32) -> std::io::Result<()> {
         let file = self.owner_file();
         let partial = file.with_extension("partial");
-        std::fs::write(&partial, pid.to_string())?;
+        owner_only_file(&partial)?.write_all(pid.to_string().as_bytes())?;
         std::fs::rename(&partial, &file)
     }
 
@@ -143,6 +183,15 @@ impl RuntimeFiles {
             })
             .unwrap_or(false)
     }
+}
+
+/// A new file only its owner can read or write.
+fn owner_only_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 fn process_alive(pid: u32) -> bool {

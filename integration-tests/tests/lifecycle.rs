@@ -119,7 +119,7 @@ fn a_worker_that_does_not_stop_is_killed() {
 }
 
 #[test]
-fn killing_the_supervisor_takes_its_workers_and_the_next_run_cleans_up() {
+fn killing_the_supervisor_and_its_reaper_takes_its_workers_and_the_next_run_cleans_up() {
     let (tmp, path) = pipeline(SOURCE_TO_SINK, &[]);
     let mut running = spawn_plexus(&["run", path.to_str().unwrap()], tmp.path());
     running.wait_for("processor sink started", Duration::from_secs(30));
@@ -128,6 +128,12 @@ fn killing_the_supervisor_takes_its_workers_and_the_next_run_cleans_up() {
     let workers = integration_tests::residue::runtime_processes(&id);
     assert_eq!(workers.len(), 2, "two workers run: {workers:?}");
 
+    // The reaper would give the memory back at once (tests/shm_faults.rs);
+    // killed first, it leaves the cleaning to the next run.
+    let reaper = reaper_of(&id).expect("the runtime's reaper runs");
+    // SAFETY: kill(2) of the reaper this test found by its command line.
+    unsafe { libc::kill(reaper as i32, libc::SIGKILL) };
+    assert!(exits_within(reaper, Duration::from_secs(5)));
     running.signal(libc::SIGKILL);
     for pid in &workers {
         assert!(
@@ -138,7 +144,7 @@ fn killing_the_supervisor_takes_its_workers_and_the_next_run_cleans_up() {
     let abandoned = integration_tests::residue::runtime_files(&id);
     assert!(
         !abandoned.is_empty(),
-        "a killed supervisor cannot clean up; the next run must"
+        "a killed supervisor and reaper cannot clean up; the next run must"
     );
     // Finishing (not dropping) the killed run keeps the harness from
     // cleaning up in the next run's place.
@@ -157,4 +163,17 @@ fn killing_the_supervisor_takes_its_workers_and_the_next_run_cleans_up() {
         integration_tests::residue::runtime_files(&id).is_empty(),
         "the abandoned runtime's files are gone"
     );
+}
+
+/// The pid of `plexus reap <id> …`, found by its command line.
+fn reaper_of(id: &str) -> Option<u32> {
+    let wanted = format!("reap\0{id}\0");
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.windows(wanted.len()).any(|w| w == wanted.as_bytes()))
+        })
 }

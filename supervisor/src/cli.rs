@@ -157,6 +157,10 @@ pub enum Commands {
         #[command(subcommand)]
         command: PkgCommand,
     },
+    /// Internal: started by `plexus run` to remove its runtime's shared
+    /// memory once the supervisor and its workers are gone, however it ended.
+    #[command(hide = true)]
+    Reap { runtime: String, supervisor: u32 },
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -222,6 +226,10 @@ pub fn execute(cli: Cli) -> Result<i32> {
             json,
         }),
         Commands::Ps { json } => observe::ps(json),
+        Commands::Reap {
+            runtime,
+            supervisor,
+        } => run::reap(&runtime, supervisor),
         Commands::Tap {
             target,
             count,

@@ -26,6 +26,7 @@ use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, WorkerC
 
 pub use id::new_runtime_id;
 pub use launch::Launcher;
+pub use spawn::reap;
 use supervise::{RunPhase, StopCause, Supervisor, Wake};
 use worker::{Recipe, WorkerHandle, WorkerState};
 
@@ -101,8 +102,9 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     let names = Names::new(&runtime_id)?;
     let files = RuntimeFiles::new(&names);
     files
-        .write_owner(std::process::id())
+        .claim(std::process::id())
         .context("recording the runtime in /dev/shm")?;
+    spawn::start_reaper(&runtime_id)?;
     let _files = FilesGuard(files);
     let started = Instant::now();
     let mut sup = Supervisor::new(

@@ -64,3 +64,88 @@ fn forward_lines(stream: impl Read + Send + 'static, worker: String) {
 pub fn kill_group(pid: u32) {
     let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
 }
+
+/// Starts the runtime's reaper: `plexus reap <runtime> <pid>`, in a process
+/// group of its own and without a death signal, so that it outlives a
+/// supervisor killed with SIGKILL (whose workers die with it, of their
+/// death signal) and gives the runtime's shared memory back at once, with no
+/// later `plexus` command needed. It holds no pipe of the supervisor's
+/// stdout, so a reader of `plexus run`'s output sees it end with the run.
+pub fn start_reaper(runtime_id: &str) -> Result<()> {
+    let exe = std::env::current_exe().context("finding the plexus executable")?;
+    Command::new(exe)
+        .args(["reap", runtime_id, &std::process::id().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("starting the runtime's reaper")?;
+    Ok(())
+}
+
+/// The reaper's work: waits for `supervisor` to end, then for every worker
+/// of `runtime` (found by their environment, as the kernel has already sent
+/// them their death signal), then removes the runtime's files. After a
+/// normal end the supervisor has removed them itself and nothing is left.
+pub fn reap(runtime: &str, supervisor: u32) -> Result<i32> {
+    // The supervisor is our parent while it lives: if it is not, it is gone
+    // already, and the pid may belong to another process by now.
+    if std::os::unix::process::parent_id() == supervisor {
+        wait_for_exit(supervisor, None);
+    }
+    let var = format!("{}={runtime}", env::RUNTIME);
+    let deadline = std::time::Instant::now() + REAP_WAIT;
+    for pid in processes_with_env(&var) {
+        wait_for_exit(pid, Some(deadline));
+    }
+    let names = ipc_schemas::Names::new(runtime)?;
+    let removed = bus::files::RuntimeFiles::new(&names).remove_all();
+    if removed > 0 {
+        tracing::info!(
+            "removed the shared memory of runtime {runtime} ({removed} entries): its supervisor ended without removing it"
+        );
+    }
+    Ok(0)
+}
+
+/// How long the reaper waits for workers that were sent SIGKILL.
+const REAP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Sleeps on a pidfd of `pid` until it exits (or `deadline` passes).
+fn wait_for_exit(pid: u32, deadline: Option<std::time::Instant>) {
+    let Ok(fd) = bus::fd::WaitableFd::pidfd(pid) else {
+        return; // already gone
+    };
+    loop {
+        let timeout = deadline.map_or(-1, |d| {
+            d.saturating_duration_since(std::time::Instant::now())
+                .as_millis()
+                .min(i32::MAX as u128) as i32
+        });
+        let mut pfd = libc::pollfd {
+            fd: fd.raw(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polls one pollfd we own, for the length given.
+        let rc = unsafe { libc::poll(&mut pfd, 1, timeout) };
+        if rc >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
+/// Pids of the processes whose environment holds `var` (`KEY=value`).
+fn processes_with_env(var: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|environ| environ.split(|b| *b == 0).any(|kv| kv == var.as_bytes()))
+        })
+        .collect()
+}
