@@ -4,7 +4,12 @@
 
 use std::time::Duration;
 
-use integration_tests::{assert_no_residue, pipeline, plexus, ps_worker, spawn_plexus};
+use serde_json::Value;
+
+use integration_tests::residue::worker_pid;
+use integration_tests::{
+    assert_no_residue, pipeline, plexus, ps_worker, spawn_plexus, write_pipeline,
+};
 
 /// `cam → sink`.
 const PIPELINE: &str = "source-to-sink.yaml";
@@ -29,7 +34,10 @@ fn a_worker_restarted_on_request_comes_back_and_is_not_a_failure() {
     let asked = plexus(&["restart", "sink", "--runtime", &id], tmp.path());
     assert_eq!(asked.code, Some(0), "{}", asked.stderr);
     assert!(
-        asked.stdout.contains("restarting worker `sink`"),
+        asked.stdout.contains("restarting worker `sink`")
+            && asked
+                .stdout
+                .contains("not a crash: its restart budget is untouched"),
         "{}",
         asked.stdout
     );
@@ -64,12 +72,14 @@ fn a_worker_restarted_on_request_comes_back_and_is_not_a_failure() {
         summary["workers"]["sink"]["failure"].is_null(),
         "{summary:#}"
     );
+    // Its own event, not a crash's `exited` and `restarting (attempt …)`.
+    let log = &run.stderr;
     assert!(
-        run.stderr
-            .contains("worker sink restarting (attempt 1, in 0 ms)"),
-        "restarted at once, no backoff: {}",
-        run.stderr
+        log.contains("restart of worker sink requested (pid "),
+        "{log}"
     );
+    assert!(!log.contains("worker sink exited (signal 9)"), "{log}");
+    assert!(!log.contains("worker sink restarting"), "{log}");
 
     let gone = plexus(&["restart", "sink", "--runtime", &id], tmp.path());
     assert_eq!(gone.code, Some(2));
@@ -111,4 +121,56 @@ fn stop_from_another_process_ends_the_run_with_its_summary() {
         summary["processors"]["sink"]["frames_in"], summary["processors"]["cam"]["frames_out"],
         "drained: {summary:#}"
     );
+}
+
+/// Requested restarts are not crashes: with a budget of one restart, two
+/// requested restarts leave the budget whole, and the first crash after
+/// them is restart attempt 1, within budget.
+#[test]
+fn requested_restarts_do_not_spend_the_crash_budget() {
+    let (tmp, path) = write_pipeline(
+        "name: requested\n\
+         processors:\n  \
+           cam: { type: builtin.test_pattern, config: { width: 32, height: 24, fps: 100 } }\n  \
+           sink: { type: builtin.stats_sink, restart: { max_restarts: 1, backoff_ms: 0 } }\n\
+         connections: [cam.out -> sink.in]\n",
+    );
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    running.wait_for("processor sink started", Duration::from_secs(30));
+    running.wait_for("processor cam started", Duration::from_secs(30));
+    let id = running.runtime_id();
+    for generation in 1..=2 {
+        let asked = plexus(&["restart", "sink", "--runtime", &id], tmp.path());
+        assert_eq!(asked.code, Some(0), "{}", asked.stderr);
+        running.wait_for(
+            &format!("worker sink restarted (generation {generation}, pid "),
+            Duration::from_secs(30),
+        );
+    }
+    let pid = worker_pid(&id, running.pid(), "sink").expect("the sink runs");
+    // SAFETY: kill(2) of a worker of the plexus this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    running.wait_for(
+        "worker sink restarting (attempt 1, in 0 ms)",
+        Duration::from_secs(30),
+    );
+    running.wait_for(
+        "worker sink restarted (generation 3, pid ",
+        Duration::from_secs(30),
+    );
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // Only the crash is told as one, and it is the budget's first attempt.
+    let log = &run.stderr;
+    assert_eq!(
+        log.matches("worker sink exited (signal 9)").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("worker sink restarting (").count(), 1, "{log}");
+    let sink = &run.json()["workers"]["sink"];
+    assert_eq!(sink["restarts"], 3, "{sink}");
+    assert_eq!(sink["failure"], Value::Null, "{sink}");
 }

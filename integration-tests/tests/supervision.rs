@@ -10,9 +10,13 @@
 //! `seq % every == every - 1` and pass every other frame through. A hang,
 //! which every language must survive alike, is in the conformance suite.
 
+use std::time::Duration;
+
 use integration_tests::crasher::{
     a_saw_everything, dies, fan_out, restarts_and_recovers, run_frames as run,
 };
+use integration_tests::residue::worker_pid;
+use integration_tests::{assert_no_residue, plexus, spawn_plexus, PlexusRun, Running};
 use serde_json::Value;
 
 #[test]
@@ -156,4 +160,214 @@ fn a_critical_worker_given_up_stops_the_run() {
     let sent = summary["processors"]["cam"]["frames_out"].as_u64().unwrap();
     assert!(sent < 1000, "{summary:#}");
     a_saw_everything(&summary);
+}
+
+/// A crasher that never fails by itself (`test.abort` aborts only on frame
+/// 999 999), restarted by `restart`.
+fn healthy_crasher(restart: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    fan_out(
+        "faulty-rust",
+        "test.abort",
+        "every: 1000000",
+        restart,
+        false,
+    )
+}
+
+/// SIGKILLs process `pid`.
+fn kill(pid: u32) {
+    // SAFETY: kill(2) of a worker of a plexus this test started.
+    let sent = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert_eq!(sent, 0, "killing pid {pid}");
+}
+
+/// Starts `pipeline` with `args` after the path, then SIGKILLs the first
+/// process of worker `crasher` `delay` after plexus says it spawned it.
+fn run_killing_at_start(
+    pipeline: &(tempfile::TempDir, std::path::PathBuf),
+    args: &[&str],
+    delay: Duration,
+) -> PlexusRun {
+    let (tmp, path) = pipeline;
+    let mut command = vec!["run", path.to_str().unwrap(), "--json"];
+    command.extend_from_slice(args);
+    let mut running = spawn_plexus(&command, tmp.path());
+    let line = running.wait_for("worker crasher spawned (pid ", Duration::from_secs(30));
+    let pid: u32 = line
+        .rsplit("(pid ")
+        .next()
+        .and_then(|rest| rest.split(')').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in `{line}`"));
+    std::thread::sleep(delay);
+    kill(pid);
+    let run = running.finish();
+    assert_no_residue(&run.runtime_id().expect("the run started"));
+    run
+}
+
+/// A crash while the workers start is a crash like any other: killed at
+/// 0, 10, … 190 ms after its spawn — before its hello, while it configures,
+/// as it starts — the crasher is restarted by its policy, the camera's own
+/// sink gets every frame, and the run completes with its summary.
+#[test]
+fn a_worker_killed_while_starting_is_restarted_and_capture_runs_on() {
+    let pipeline = healthy_crasher("{ policy: on-failure, max_restarts: 5, backoff_ms: 0 }");
+    for step in 0..20 {
+        let delay = Duration::from_millis(step * 10);
+        let run = run_killing_at_start(&pipeline, &["--frames", "150"], delay);
+        let log = &run.stderr;
+        assert_eq!(run.code, Some(0), "killed {delay:?} after spawn:\n{log}");
+        let summary = run.json();
+        assert_eq!(
+            summary["outcome"], "completed",
+            "{delay:?}: {summary:#}\n{log}"
+        );
+        assert_eq!(summary["processors"]["cam"]["frames_out"], 150, "{delay:?}");
+        a_saw_everything(&summary);
+        let crasher = &summary["workers"]["crasher"];
+        assert!(
+            log.contains("worker crasher exited (signal 9)"),
+            "{delay:?}: {log}"
+        );
+        assert_eq!(crasher["restarts"], 1, "{delay:?}: {crasher}\n{log}");
+        assert_eq!(crasher["failure"], Value::Null, "{delay:?}: {crasher}");
+    }
+}
+
+/// Without a policy that restarts it, a worker killed as it starts is given
+/// up like any crashed worker: the rest of the pipeline runs, the summary is
+/// printed, and the run fails (exit 1), not refused as a mistake (exit 2).
+#[test]
+fn a_worker_that_cannot_start_fails_the_run_with_its_summary() {
+    let pipeline = healthy_crasher("{ policy: never }");
+    let run = run_killing_at_start(&pipeline, &["--frames", "150"], Duration::ZERO);
+    let log = &run.stderr;
+    assert_eq!(run.code, Some(1), "{log}");
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "failed", "{summary:#}\n{log}");
+    assert_eq!(summary["processors"]["cam"]["frames_out"], 150);
+    a_saw_everything(&summary);
+    let crasher = &summary["workers"]["crasher"];
+    assert_eq!(crasher["state"], "failed", "{crasher}");
+    let failure = crasher["failure"].as_str().expect("a failure");
+    assert!(failure.contains("`crasher` died (signal 9)"), "{failure}");
+}
+
+/// Restart numbers outside their bounds are refused before anything
+/// starts, in one sentence naming the file, the processor and the field.
+#[test]
+fn restart_numbers_out_of_bounds_are_refused() {
+    for (restart, needle) in [
+        (
+            "{ backoff_ms: 9223372036854775808 }",
+            "`backoff_ms` is 9223372036854775808, outside the allowed 0..=60000",
+        ),
+        (
+            "{ window_secs: 0 }",
+            "`window_secs` is 0, outside the allowed 1..=86400",
+        ),
+        (
+            "{ reset_after_ms: 0 }",
+            "`reset_after_ms` is 0, outside the allowed 1..=3600000",
+        ),
+    ] {
+        let (tmp, path) = healthy_crasher(restart);
+        let validated = plexus(&["validate", path.to_str().unwrap()], tmp.path());
+        let line = validated.refusal();
+        for part in [path.to_str().unwrap(), "crasher", needle] {
+            assert!(line.contains(part), "`{part}` missing from: {line}");
+        }
+    }
+}
+
+/// The current process of worker `name` of a run, found in `/proc`.
+fn pid_of(running: &mut Running, name: &str) -> u32 {
+    let runtime = running.runtime_id();
+    worker_pid(&runtime, running.pid(), name)
+        .unwrap_or_else(|| panic!("no process of worker {name}"))
+}
+
+/// A worker that is down when the run ends (its restart still minutes
+/// away) fails the run: it is never `completed`.
+#[test]
+fn a_worker_still_down_at_the_end_fails_the_run() {
+    let (tmp, path) = healthy_crasher("{ policy: on-failure, backoff_ms: 60000 }");
+    let mut running = spawn_plexus(
+        &["run", path.to_str().unwrap(), "--frames", "300", "--json"],
+        tmp.path(),
+    );
+    running.wait_for("processor crasher started", Duration::from_secs(30));
+    kill(pid_of(&mut running, "crasher"));
+    running.wait_for(
+        "worker crasher restarting (attempt 1, in 60000 ms)",
+        Duration::from_secs(30),
+    );
+    let run = running.finish();
+    assert_no_residue(&run.runtime_id().expect("the run started"));
+    let log = &run.stderr;
+    assert_eq!(run.code, Some(1), "{log}");
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "failed", "{summary:#}\n{log}");
+    a_saw_everything(&summary);
+    let crasher = &summary["workers"]["crasher"];
+    assert_eq!(crasher["state"], "failed", "{crasher}");
+    let failure = crasher["failure"].as_str().expect("a failure");
+    assert!(
+        failure.contains("still down when the run ended"),
+        "{failure}"
+    );
+}
+
+/// Kills spaced wider than `reset_after_ms` are independent faults, not a
+/// crash loop: each restart waits `backoff_ms` again instead of doubling.
+#[test]
+fn the_backoff_starts_over_after_a_healthy_run() {
+    let (tmp, path) =
+        healthy_crasher("{ policy: on-failure, backoff_ms: 200, reset_after_ms: 300 }");
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    running.wait_for("processor crasher started", Duration::from_secs(30));
+    for attempt in 1..=3 {
+        kill(pid_of(&mut running, "crasher"));
+        running.wait_for(
+            &format!("worker crasher restarted (generation {attempt}, pid "),
+            Duration::from_secs(30),
+        );
+        // Healthy for longer than `reset_after_ms` before the next kill.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    assert_no_residue(&run.runtime_id().expect("the run started"));
+    let log = &run.stderr;
+    assert_eq!(run.code, Some(0), "{log}");
+    for attempt in 1..=3 {
+        let line = format!("worker crasher restarting (attempt {attempt}, in 200 ms)");
+        assert!(log.contains(&line), "no `{line}` in:\n{log}");
+    }
+    assert_eq!(run.json()["workers"]["crasher"]["restarts"], 3);
+}
+
+/// Errors a processor raised (here a panic on every tenth frame, contained
+/// at the plugin boundary) are part of the outcome.
+#[test]
+fn processor_errors_end_the_run_completed_with_errors() {
+    let run = run(
+        fan_out(
+            "faulty-rust",
+            "test.panic_every",
+            "every: 10",
+            "{ policy: never }",
+            false,
+        ),
+        50,
+    );
+    let log = &run.stderr;
+    assert_eq!(run.code, Some(0), "{log}");
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "completed_with_errors", "{summary:#}");
+    assert_eq!(summary["processors"]["crasher"]["errors"], 5, "{summary:#}");
+    assert!(
+        log.contains("runtime stopped: completed_with_errors"),
+        "{log}"
+    );
 }

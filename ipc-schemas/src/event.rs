@@ -65,6 +65,13 @@ pub enum EventKind {
         generation: u32,
         pid: u32,
     },
+    /// `plexus restart` asked: process `pid` is ended and the worker comes
+    /// back at once. Not a crash: no `worker_exited`, no `worker_restarting`,
+    /// and the restart budget is left untouched.
+    RestartRequested {
+        worker: String,
+        pid: u32,
+    },
     WorkerUnresponsive {
         worker: String,
         stage: String,
@@ -129,6 +136,7 @@ impl EventKind {
             EventKind::WorkerExited { .. } => "worker_exited",
             EventKind::WorkerRestarting { .. } => "worker_restarting",
             EventKind::WorkerRestarted { .. } => "worker_restarted",
+            EventKind::RestartRequested { .. } => "restart_requested",
             EventKind::WorkerUnresponsive { .. } => "worker_unresponsive",
             EventKind::WorkerFailed { .. } => "worker_failed",
             EventKind::ProcessorStarted { .. } => "processor_started",
@@ -178,6 +186,11 @@ impl std::fmt::Display for EventKind {
                 pid,
             } => {
                 format!("worker {worker} restarted (generation {generation}, pid {pid})")
+            }
+            EventKind::RestartRequested { worker, pid } => {
+                format!(
+                    "restart of worker {worker} requested (pid {pid}): not a crash, its restart budget is untouched"
+                )
             }
             EventKind::InputClosed { processor, input } => {
                 format!("input {processor}.{input} closed")

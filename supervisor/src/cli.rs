@@ -34,6 +34,9 @@ pub enum Commands {
     /// The run ends when every source produced --frames frames and the sinks
     /// drained, after --duration seconds, or on Ctrl-C (a second Ctrl-C kills
     /// the workers at once). Without --frames or --duration it runs until Ctrl-C.
+    /// Exits 0 when the run ends `completed`, `completed_with_errors`
+    /// (processors raised errors on some frames) or `stopped`, and 1 when it
+    /// ends `failed` (a worker was given up, or was down at the end).
     Run {
         /// The pipeline file (YAML).
         pipeline: PathBuf,
@@ -261,6 +264,8 @@ pub fn execute(cli: Cli) -> Result<i32> {
             if let Some(critical) = &report.critical_failure {
                 eprintln!("plexus: error: {critical}");
             }
+            // Errors on frames were contained and are in the summary; only
+            // a worker lost makes the run fail.
             Ok(if report.outcome == Outcome::Failed {
                 1
             } else {

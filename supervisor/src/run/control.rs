@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use ipc_schemas::{ControlReply, ControlRequest, ProcessorStatus, RuntimeStatus, WorkerStatus};
+use ipc_schemas::{
+    ControlReply, ControlRequest, EventKind, ProcessorStatus, RuntimeStatus, WorkerStatus,
+};
 
 use super::supervise::{RunPhase, StopCause, Supervisor};
 use super::worker::Ending;
@@ -87,7 +89,8 @@ impl Supervisor {
         }
     }
 
-    /// Restarts `name` because a user asked; never counted as a failure.
+    /// Restarts `name` because a user asked: told as `restart_requested`,
+    /// never a failure, and off the crash budget.
     fn restart_on_request(&mut self, name: &str) -> ControlReply {
         let Some(i) = self.workers.iter().position(|w| w.name == name) else {
             let known: Vec<&str> = self.workers.iter().map(|w| w.name.as_str()).collect();
@@ -115,12 +118,17 @@ impl Supervisor {
         }
         worker.ending = Some(Ending::Requested);
         let (pid, was) = (worker.pid, worker.state);
+        self.events.emit(EventKind::RestartRequested {
+            worker: name.to_string(),
+            pid,
+        });
+        let worker = &mut self.workers[i];
         if let Some(status) = worker.kill() {
             self.handle_exit(i, status, was);
         }
         ControlReply::Done {
             message: format!(
-                "restarting worker `{name}` of runtime {} (was pid {pid})",
+                "restarting worker `{name}` of runtime {} (was pid {pid}); not a crash: its restart budget is untouched",
                 self.runtime_id
             ),
         }

@@ -50,6 +50,8 @@ pub struct RunOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Completed,
+    /// Ran to its end, but processors raised errors on some frames.
+    CompletedWithErrors,
     Stopped,
     Failed,
 }
@@ -58,6 +60,7 @@ impl Outcome {
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
+            Outcome::CompletedWithErrors => "completed_with_errors",
             Outcome::Stopped => "stopped",
             Outcome::Failed => "failed",
         }
@@ -122,6 +125,12 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     start(&mut sup, plan, options)?;
     let cause = flow(&mut sup, plan, options)?;
     sup.phase = RunPhase::Draining(cause);
+    let asked = matches!(cause, StopCause::Interrupted | StopCause::Requested);
+    if !asked {
+        // A user's stop is never a failure; a run that ends on its own with
+        // a worker down did not complete.
+        sup.give_up_on_the_down();
+    }
     sup.events.emit(EventKind::RuntimeStopping {
         reason: cause.reason().to_string(),
     });
@@ -130,7 +139,8 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     let failed = sup.workers.iter().any(|w| w.failure().is_some());
     let outcome = match cause {
         _ if failed => Outcome::Failed,
-        StopCause::Interrupted | StopCause::Requested => Outcome::Stopped,
+        _ if asked => Outcome::Stopped,
+        _ if sup.raised_errors() => Outcome::CompletedWithErrors,
         _ => Outcome::Completed,
     };
     sup.events.emit(EventKind::RuntimeStopped {
@@ -247,9 +257,10 @@ fn sources_done(s: &Supervisor, plan: &Plan) -> bool {
     })
 }
 
-/// hello → configured → running for every worker, each step with a deadline.
+/// hello → configured → running for every worker, each step with a
+/// deadline. A worker that crashes meanwhile comes back by its policy and
+/// takes the steps on its own, so it needs its configuration from the start.
 fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> {
-    await_all(sup, WorkerState::Greeted, "hello")?;
     for w in &mut sup.workers {
         let processors = plan
             .processors
@@ -263,37 +274,48 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> 
                 spec
             })
             .collect();
-        let config = WorkerConfig { processors };
-        w.send(&Command::Configure(config.clone()))?;
-        w.config = Some(config);
+        w.config = Some(WorkerConfig { processors });
     }
+    await_all(sup, WorkerState::Greeted, "hello")?;
+    send_first(sup, |w| w.config.clone().map(Command::Configure))?;
     await_all(sup, WorkerState::Configured, "configure")?;
-    sup.send_all(&Command::Start)?;
+    send_first(sup, |_| Some(Command::Start))?;
     // Sources produce as soon as they run, so a worker may crash on its
-    // first frames before the others even report running: from here on a
-    // crash is handled by its restart policy. A stop asked meanwhile stands.
+    // first frames before the others even report running. A stop asked
+    // meanwhile stands.
     if sup.phase == RunPhase::Starting {
         sup.phase = RunPhase::Flowing;
     }
     await_all(sup, WorkerState::Running, "start")
 }
 
-/// Waits until every worker reached `state`; any failure on the way ends
-/// the run with the first worker's reason.
+/// Sends each worker still on its first process the command `make` gives.
+fn send_first(sup: &Supervisor, make: impl Fn(&WorkerHandle) -> Option<Command>) -> Result<()> {
+    for w in sup.workers.iter().filter(|w| w.on_first_process()) {
+        if let Some(command) = make(w) {
+            w.send(&command)?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every worker still on its first process reached `state`; a
+/// refusal ends the run with its reason, and so does a missed deadline.
 fn await_all(sup: &mut Supervisor, state: WorkerState, stage: &str) -> Result<()> {
     let deadline = Instant::now() + STEP_DEADLINE;
+    let behind = |w: &WorkerHandle| w.on_first_process() && w.state < state;
     let wake = sup.wait_until(Some(deadline), |s| {
-        s.first_failure().is_some() || s.workers.iter().all(|w| w.state >= state)
+        s.refusal.is_some() || !s.workers.iter().any(behind)
     })?;
-    if let Some(failure) = sup.first_failure() {
-        bail!(UserError::Plain(failure));
+    if let Some(refusal) = &sup.refusal {
+        bail!(UserError::Plain(refusal.clone()));
     }
     match wake {
         Wake::Done => Ok(()),
         Wake::Interrupted => bail!(UserError::Plain("interrupted while starting".into())),
         Wake::Deadline => {
             let late: Vec<usize> = (0..sup.workers.len())
-                .filter(|&i| sup.workers[i].state < state)
+                .filter(|&i| behind(&sup.workers[i]))
                 .collect();
             let names: Vec<String> = late.iter().map(|&i| sup.workers[i].name.clone()).collect();
             for i in late {

@@ -30,10 +30,14 @@ impl Supervisor {
     /// Books the exit of worker `i`, which was in state `was` before.
     pub(super) fn handle_exit(&mut self, i: usize, status: ExitStatus, was: WorkerState) {
         let name = self.workers[i].name.clone();
-        self.events.emit(EventKind::WorkerExited {
-            worker: name.clone(),
-            status,
-        });
+        // A requested restart was told as `restart_requested`: its exit is
+        // no crash to report.
+        if self.workers[i].ending != Some(Ending::Requested) {
+            self.events.emit(EventKind::WorkerExited {
+                worker: name.clone(),
+                status,
+            });
+        }
         if was >= WorkerState::Stopped {
             return;
         }
@@ -47,20 +51,11 @@ impl Supervisor {
         self.workers[i].settle();
         match self.verdict(i, status) {
             Verdict::Done => {}
-            Verdict::Requested => {
-                let worker = &mut self.workers[i];
-                worker.back_off_until(Instant::now());
-                let attempt = worker.restarts + 1;
-                self.events.emit(EventKind::WorkerRestarting {
-                    worker: name,
-                    attempt,
-                    delay_ms: 0,
-                });
-            }
+            Verdict::Requested => self.workers[i].back_off_until(Instant::now()),
             Verdict::Restart { delay } => {
                 let worker = &mut self.workers[i];
                 worker.back_off_until(Instant::now() + delay);
-                let attempt = worker.restarts + 1;
+                let attempt = worker.budget.attempts();
                 self.events.emit(EventKind::WorkerRestarting {
                     worker: name,
                     attempt,
@@ -96,7 +91,8 @@ impl Supervisor {
             // A worker that dies while the run drains would have been
             // restarted only to be stopped: a user's stop is never its failure.
             RunPhase::Draining(_) if restartable && next().is_some() => Verdict::Done,
-            RunPhase::Flowing if restartable => match next() {
+            // A crash while the workers start is a crash like any other.
+            RunPhase::Starting | RunPhase::Flowing if restartable => match next() {
                 Some(delay) => Verdict::Restart { delay },
                 None => Verdict::GiveUp(format!(
                     "{reason}; gave up after {} restarts within {} s",
@@ -107,10 +103,26 @@ impl Supervisor {
         }
     }
 
+    /// Gives up on every worker still waiting out its backoff as the run
+    /// ends on its own: it was down at the end, so the run did not complete.
+    pub(super) fn give_up_on_the_down(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.workers.len() {
+            if let Some(due) = self.workers[i].down_until() {
+                let reason = format!(
+                    "worker `{}` was still down when the run ended (its restart was due in {} ms)",
+                    self.workers[i].name,
+                    due.saturating_duration_since(now).as_millis()
+                );
+                self.give_up(i, reason);
+            }
+        }
+    }
+
     fn give_up(&mut self, i: usize, reason: String) {
         let worker = &mut self.workers[i];
         worker.fail(reason.clone());
-        if worker.critical && self.phase == RunPhase::Flowing {
+        if worker.critical && !matches!(self.phase, RunPhase::Draining(_)) {
             self.critical_failure = Some(format!(
                 "critical worker `{}` failed: {reason}",
                 worker.name
@@ -152,6 +164,9 @@ impl Supervisor {
         // same ones, or iceoryx2 counts both against the service's limits.
         self.bus.cleanup_dead_nodes();
         let worker = &mut self.workers[i];
+        if let Err(e) = worker.forget_reports() {
+            tracing::warn!("{e:#}");
+        }
         let result = spawn::spawn(
             worker.recipe.command(),
             &self.runtime_id,

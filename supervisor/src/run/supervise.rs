@@ -23,8 +23,9 @@ const ERRORS_TOLD_IN_FULL: u64 = 10;
 /// Where the run is; it only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunPhase {
-    /// Workers are taken through hello, configure and start together; a
-    /// failure now ends the run before it began.
+    /// Workers are taken through hello, configure and start together. A
+    /// crash now is handled by the worker's policy; a refusal (a setup that
+    /// failed) ends the run before it began.
     Starting,
     /// Frames flow: crashed workers come back by their policy, running ones
     /// are pinged, users may restart workers.
@@ -86,6 +87,10 @@ pub struct Supervisor {
     pub(super) ping_nonce: u64,
     /// Set when plexus gave up on a critical worker: the run must stop.
     pub critical_failure: Option<String>,
+    /// Set when a worker refused its first start (a setup that failed, a
+    /// foreign protocol): a mistake in the pipeline or its packages, so the
+    /// run cannot begin. A crash is no refusal.
+    pub refusal: Option<String>,
     /// Per worker: the inputs (processor, port) it feeds in other workers.
     pub(super) downstream: BTreeMap<String, Vec<(String, String)>>,
     error_counts: BTreeMap<String, u64>,
@@ -117,6 +122,7 @@ impl Supervisor {
             phase: RunPhase::Starting,
             ping_nonce: 0,
             critical_failure: None,
+            refusal: None,
             downstream,
             error_counts: BTreeMap::new(),
             control,
@@ -204,7 +210,7 @@ impl Supervisor {
                 if worker.generation > 0 {
                     worker.ending = Some(Ending::Fault(reason));
                 } else {
-                    worker.fail(reason);
+                    self.refuse(i, reason);
                 }
             }
             Report::Running => self.running(i),
@@ -240,24 +246,36 @@ impl Supervisor {
     fn greeted(&mut self, i: usize, protocol: u32, pid: u32) {
         let worker = &mut self.workers[i];
         if protocol != PROTOCOL_VERSION {
-            worker.fail(format!(
+            let reason = format!(
                 "worker `{}` speaks protocol {protocol}, this plexus speaks {PROTOCOL_VERSION}",
                 worker.name
-            ));
+            );
+            self.refuse(i, reason);
         } else if pid != worker.pid {
-            worker.fail(format!(
+            let reason = format!(
                 "worker `{}` greeted with pid {pid}, expected {}",
                 worker.name, worker.pid
-            ));
+            );
+            self.refuse(i, reason);
         } else {
             worker.advance(WorkerState::Greeted);
             self.resume_handshake(i);
         }
     }
 
+    /// Gives up on worker `i`, which cannot work as it is whatever its
+    /// restart policy says; while the run starts, that ends it.
+    fn refuse(&mut self, i: usize, reason: String) {
+        if self.phase == RunPhase::Starting {
+            self.refusal.get_or_insert_with(|| reason.clone());
+        }
+        self.workers[i].fail(reason);
+    }
+
     fn running(&mut self, i: usize) {
         let worker = &mut self.workers[i];
         worker.advance(WorkerState::Running);
+        worker.budget.running(Instant::now());
         let name = worker.name.clone();
         let processors = worker.processors.clone();
         self.events.emit(EventKind::WorkerReady { worker: name });
@@ -315,11 +333,9 @@ impl Supervisor {
         }
     }
 
-    /// The first failure of any worker, for startup errors.
-    pub fn first_failure(&self) -> Option<String> {
-        self.workers
-            .iter()
-            .find_map(|w| w.failure().map(str::to_string))
+    /// Whether any processor reported an error during the run.
+    pub fn raised_errors(&self) -> bool {
+        !self.error_counts.is_empty()
     }
 
     pub fn send_all(&self, command: &ipc_schemas::Command) -> Result<()> {

@@ -231,6 +231,22 @@ impl WorkerHandle {
         }
     }
 
+    /// When the next process is due, while the worker waits out its backoff
+    /// with no process.
+    pub fn down_until(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Backoff(at) => Some(at),
+            _ => None,
+        }
+    }
+
+    /// Still on the process the run spawned first: the run takes it through
+    /// hello, configure and start together with the others. A restarted
+    /// worker is taken through them on its own (`resume_handshake`).
+    pub fn on_first_process(&self) -> bool {
+        self.generation == 0 && self.alive()
+    }
+
     /// Whether the next process is due by `now`.
     pub fn restart_due(&self, now: Instant) -> bool {
         matches!(self.phase, Phase::Backoff(at) if at <= now)
@@ -251,6 +267,13 @@ impl WorkerHandle {
             Phase::Backoff(at) => Some(at),
             Phase::Steady | Phase::Failed(_) => None,
         }
+    }
+
+    /// Drops what the previous process reported but was not read before it
+    /// died: a late hello or `Running` must not be taken for its successor's.
+    pub fn forget_reports(&self) -> Result<()> {
+        while self.next_report()?.is_some() {}
+        Ok(())
     }
 
     /// Takes the place of the previous process with `child`.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::UserError;
-use crate::load::restart::RestartSpec;
+use crate::load::restart::{self, RestartSpec};
 use crate::yaml;
 pub use ordered::Ordered;
 
@@ -35,6 +35,7 @@ pub struct ProcessorEntry {
     /// Processors naming the same group share one worker process.
     pub worker: Option<String>,
     /// What happens when the processor's worker crashes.
+    #[serde(default, deserialize_with = "restart::checked")]
     pub restart: Option<RestartSpec>,
     /// Giving up on this processor's worker stops the whole pipeline.
     #[serde(default)]
