@@ -139,16 +139,10 @@ impl Slot {
                 data,
                 sample: &slot,
             };
-            let result = self
-                .processor
-                .process(&input, &mut Outputs::new(&mut self.outputs));
-            if let Err(message) = result {
-                self.errors += 1;
-                errors.push(ProcessError {
-                    processor: self.id.clone(),
-                    message,
-                });
-            }
+            let mut outputs = Outputs::new(&mut self.outputs);
+            let result = self.processor.process(&input, &mut outputs);
+            let refused = outputs.refused();
+            self.book(result, refused, errors);
         }
         Ok(true)
     }
@@ -172,14 +166,29 @@ impl Slot {
             return true;
         }
         self.produced += 1;
-        if let Err(message) = self.processor.produce(&mut Outputs::new(&mut self.outputs)) {
+        let mut outputs = Outputs::new(&mut self.outputs);
+        let result = self.processor.produce(&mut outputs);
+        let refused = outputs.refused();
+        self.book(result, refused, errors);
+        self.finished()
+    }
+
+    /// Books how one call of the processor went: one error when it failed
+    /// or an output refused one of its frames (usually the same failure, when
+    /// the processor passed the refusal on), none otherwise.
+    fn book(
+        &mut self,
+        result: Result<(), String>,
+        refused: Option<String>,
+        errors: &mut Vec<ProcessError>,
+    ) {
+        if let Some(message) = result.err().or(refused) {
             self.errors += 1;
             errors.push(ProcessError {
                 processor: self.id.clone(),
                 message,
             });
         }
-        self.finished()
     }
 
     pub fn finished(&self) -> bool {
