@@ -1,6 +1,7 @@
 //! Output ports as a processor sees them: loan a buffer, fill it, send it.
 //! One API serves Rust builtins and, through the plugin C ABI, dylibs.
 
+use bus::counters::Counter;
 use bus::frames::{FramePublisher, OutFrame};
 use ipc_schemas::{FrameHeader, SchemaId};
 use thiserror::Error;
@@ -24,7 +25,8 @@ pub(crate) struct OutputPort {
     pub schema: SchemaId,
     pub publisher: FramePublisher,
     pub pending: Option<OutFrame>,
-    pub sent: u64,
+    /// Frames sent by every process of the processor (shared memory).
+    pub sent: Counter,
 }
 
 /// The output ports of the processor being called.
@@ -98,8 +100,13 @@ impl<'a> Outputs<'a> {
             return Err(refused);
         }
         *frame.header_mut() = header;
-        slot.publisher.send(frame)?;
-        slot.sent += 1;
+        // Counted before it is sent: a process killed in between counts a
+        // frame nobody received (a drop downstream), never the reverse, so
+        // a consumer never counts more than its producer sent.
+        slot.sent.add(1);
+        slot.publisher
+            .send(frame)
+            .inspect_err(|_| slot.sent.sub(1))?;
         Ok(())
     }
 }
