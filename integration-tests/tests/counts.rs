@@ -80,11 +80,8 @@ fn a_frame_that_does_not_fit_its_schema_is_its_producers_error() {
 
 fn kill(pid: u32) {
     // SAFETY: kill(2) of a worker of our own plexus.
-    assert_eq!(
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) },
-        0,
-        "kill {pid}"
-    );
+    let rc = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert_eq!(rc, 0, "kill {pid}");
 }
 
 /// Workers in the middle of `cam → a → b → c → sink` are killed again and
