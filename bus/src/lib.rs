@@ -6,6 +6,7 @@
 //! remove them when the runtime ends.
 
 pub mod control;
+pub mod counters;
 pub mod discovery;
 pub mod error;
 pub mod events;

@@ -163,6 +163,13 @@ impl Running {
         if let Some(line) = self.log.lines().find(|l| l.contains(needle)) {
             return line.to_string();
         }
+        self.wait_for_next(needle, timeout)
+    }
+
+    /// Waits for a log line containing `needle` among the lines not read yet
+    /// (by this or [`Running::wait_for`]); returns it. For events that
+    /// happen more than once, such as a worker's spawns.
+    pub fn wait_for_next(&mut self, needle: &str, timeout: Duration) -> String {
         let end = Instant::now() + timeout;
         loop {
             let left = end.saturating_duration_since(Instant::now());

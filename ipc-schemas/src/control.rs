@@ -118,15 +118,21 @@ pub struct OutputSpec {
     pub schema: SchemaId,
 }
 
-/// Counters of one port over a worker's life.
+/// Counters of one port over the run: workers keep them in shared memory
+/// (`bus::counters`), so they add up every process of the processor.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortStats {
     pub port: String,
+    /// Frames received (inputs) or sent (outputs).
     pub frames: u64,
     /// Inputs only: sequence numbers skipped between consecutive frames.
     pub seq_gaps: u64,
     /// Inputs only: frames whose sequence number was not above the previous.
     pub out_of_order: u64,
+    /// Inputs only, filled in by the supervisor for the summary: frames the
+    /// upstream port sent while this processor was subscribed that this
+    /// input never received (docs/ARCHITECTURE.md §8). Workers send 0.
+    pub dropped: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ mod stats;
 pub use stats::LatencyHistogram;
 
 pub use lifecycle::{run_worker, WorkerError};
-pub use outputs::{OutputError, Outputs};
+pub use outputs::{check_video, OutputError, Outputs};
 pub use processor::{Input, Processor, ProcessorHost};
 
 /// Sets up logging for a worker process: plain lines on stderr, which the

@@ -1,6 +1,7 @@
 //! Output ports as a processor sees them: loan a buffer, fill it, send it.
 //! One API serves Rust builtins and, through the plugin C ABI, dylibs.
 
+use bus::counters::Counter;
 use bus::frames::{FramePublisher, OutFrame};
 use ipc_schemas::{FrameHeader, SchemaId};
 use thiserror::Error;
@@ -11,6 +12,10 @@ pub enum OutputError {
     NoSuchPort(usize),
     #[error("output `{0}` has no loaned buffer to send")]
     NothingLoaned(String),
+    /// The frame's payload does not hold what its header claims for the
+    /// port's schema; it was not sent.
+    #[error("output `{port}` did not send {why}")]
+    DoesNotFit { port: String, why: String },
     #[error(transparent)]
     Bus(#[from] bus::BusError),
 }
@@ -20,17 +25,29 @@ pub(crate) struct OutputPort {
     pub schema: SchemaId,
     pub publisher: FramePublisher,
     pub pending: Option<OutFrame>,
-    pub sent: u64,
+    /// Frames sent by every process of the processor (shared memory).
+    pub sent: Counter,
 }
 
 /// The output ports of the processor being called.
 pub struct Outputs<'a> {
     ports: &'a mut [OutputPort],
+    /// The first frame refused in this call, kept so that the producer is
+    /// told even if its code swallows the error `send` returned.
+    refused: Option<String>,
 }
 
 impl<'a> Outputs<'a> {
     pub(crate) fn new(ports: &'a mut [OutputPort]) -> Self {
-        Self { ports }
+        Self {
+            ports,
+            refused: None,
+        }
+    }
+
+    /// Why a frame was refused during this call, if one was.
+    pub(crate) fn refused(self) -> Option<String> {
+        self.refused
     }
 
     pub fn len(&self) -> usize {
@@ -58,7 +75,9 @@ impl<'a> Outputs<'a> {
     }
 
     /// Sends the buffer loaned on `port` with `header`; the schema field is
-    /// set from the port so a processor cannot mislabel its frames.
+    /// set from the port so a processor cannot mislabel its frames. A frame
+    /// whose size does not fit its header and the port's schema is refused
+    /// here, so that the producer is blamed rather than its consumers.
     pub fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), OutputError> {
         let slot = self
             .ports
@@ -68,12 +87,85 @@ impl<'a> Outputs<'a> {
             .pending
             .take()
             .ok_or_else(|| OutputError::NothingLoaned(slot.name.clone()))?;
-        *frame.header_mut() = FrameHeader {
+        let header = FrameHeader {
             schema: slot.schema.code(),
             ..*header
         };
-        slot.publisher.send(frame)?;
-        slot.sent += 1;
+        if let Err(why) = check_video(&header, frame.bytes_mut().len()) {
+            let refused = OutputError::DoesNotFit {
+                port: slot.name.clone(),
+                why,
+            };
+            self.refused.get_or_insert_with(|| refused.to_string());
+            return Err(refused);
+        }
+        *frame.header_mut() = header;
+        // Counted before it is sent: a process killed in between counts a
+        // frame nobody received (a drop downstream), never the reverse, so
+        // a consumer never counts more than its producer sent.
+        slot.sent.add(1);
+        slot.publisher
+            .send(frame)
+            .inspect_err(|_| slot.sent.sub(1))?;
         Ok(())
+    }
+}
+
+/// Checks that a video frame's payload really holds what its header claims:
+/// `height` rows of `stride` bytes, each long enough for `width` pixels.
+/// Output ports refuse frames that fail it, and sinks that read rows by these
+/// numbers check again, so a lying header is an error, not an out-of-bounds
+/// slice. Frames of non-video schemas pass unchecked.
+pub fn check_video(header: &FrameHeader, len: usize) -> Result<(), String> {
+    let Some(schema) = SchemaId::from_code(header.schema) else {
+        return Ok(());
+    };
+    let Some(bpp) = schema.bytes_per_pixel() else {
+        return Ok(());
+    };
+    let (width, height, stride) = (header.width, header.height, header.stride);
+    let row = u64::from(width) * u64::from(bpp);
+    if u64::from(stride) < row {
+        return Err(format!(
+            "frame {} ({} {width}x{height}) has stride {stride}, shorter than a row of {row} bytes",
+            header.seq,
+            schema.name()
+        ));
+    }
+    let needed = u64::from(stride) * u64::from(height);
+    if needed > len as u64 {
+        return Err(format!(
+            "frame {} ({} {width}x{height}, stride {stride}) needs {needed} bytes but carries {len}",
+            header.seq,
+            schema.name()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(schema: SchemaId, width: u32, height: u32, stride: u32) -> FrameHeader {
+        FrameHeader {
+            schema: schema.code(),
+            width,
+            height,
+            stride,
+            ..FrameHeader::default()
+        }
+    }
+
+    #[test]
+    fn video_payload_must_match_header() {
+        let rgba = video(SchemaId::VideoRgba8, 4, 3, 20);
+        assert!(check_video(&rgba, 60).is_ok());
+        assert!(check_video(&rgba, 59)
+            .unwrap_err()
+            .contains("needs 60 bytes but carries 59"));
+        let short = video(SchemaId::VideoGray8, 4, 3, 3);
+        assert!(check_video(&short, 100).unwrap_err().contains("stride 3"));
+        assert!(check_video(&video(SchemaId::Bytes, 9, 9, 9), 0).is_ok());
     }
 }

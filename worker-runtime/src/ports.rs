@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 
+use bus::counters::{Counter, Counters};
 use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, Received};
 use bus::wake::WakeListener;
 use bus::Bus;
@@ -21,7 +22,8 @@ pub(crate) struct Slot {
     pub inputs: Vec<(FrameSubscriber, InputTracker)>,
     pub outputs: Vec<OutputPort>,
     pub latency: LatencyHistogram,
-    pub errors: u64,
+    /// Over every process of the processor (shared memory).
+    pub errors: Counter,
     pub frame_limit: Option<u64>,
     pub produced: u64,
     /// Per input: whether it is waiting for the processor to release frames.
@@ -44,10 +46,13 @@ impl Slot {
         spec: &ProcessorSpec,
     ) -> Result<(Self, Vec<WakeListener>), String> {
         let processor = host.create(spec)?;
+        let counters = Counters::open(bus.names(), &spec.id, spec.inputs.len(), spec.outputs.len())
+            .map_err(|e| e.to_string())?;
         let outputs = spec
             .outputs
             .iter()
-            .map(|o| {
+            .enumerate()
+            .map(|(index, o)| {
                 let publisher = FramePublisher::open(bus, &spec.id, &o.port, INITIAL_FRAME_BYTES)
                     .map_err(|e| format!("output `{}`: {e}", o.port))?;
                 Ok(OutputPort {
@@ -55,17 +60,18 @@ impl Slot {
                     schema: o.schema,
                     publisher,
                     pending: None,
-                    sent: 0,
+                    sent: counters.output(index),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
         let inputs = spec
             .inputs
             .iter()
-            .map(|i| {
+            .enumerate()
+            .map(|(index, i)| {
                 let sub = FrameSubscriber::open(bus, &i.from_processor, &i.from_port)
                     .map_err(|e| format!("input `{}`: {e}", i.port))?;
-                Ok((sub, InputTracker::new(&i.port)))
+                Ok((sub, InputTracker::new(&i.port, counters.input(index))))
             })
             .collect::<Result<Vec<_>, String>>()?;
         let wakes = spec
@@ -82,7 +88,7 @@ impl Slot {
             inputs,
             outputs,
             latency: LatencyHistogram::default(),
-            errors: 0,
+            errors: counters.errors(),
             frame_limit: spec.frame_limit,
             produced: 0,
             stalled: vec![false; spec.inputs.len()],
@@ -108,12 +114,12 @@ impl Slot {
                     // go, and safe overflow drops what the wait costs.
                     if !self.stalled[index] {
                         self.stalled[index] = true;
-                        self.errors += 1;
+                        self.errors.add(1);
                         errors.push(ProcessError {
                             processor: self.id.clone(),
                             message: format!(
                                 "input `{}` is stalled: the processor still holds views of {} earlier frames; release them to receive more",
-                                self.inputs[index].1.stats.port,
+                                self.inputs[index].1.port(),
                                 bus::settings::FRAME_BORROWED
                             ),
                         });
@@ -139,16 +145,10 @@ impl Slot {
                 data,
                 sample: &slot,
             };
-            let result = self
-                .processor
-                .process(&input, &mut Outputs::new(&mut self.outputs));
-            if let Err(message) = result {
-                self.errors += 1;
-                errors.push(ProcessError {
-                    processor: self.id.clone(),
-                    message,
-                });
-            }
+            let mut outputs = Outputs::new(&mut self.outputs);
+            let result = self.processor.process(&input, &mut outputs);
+            let refused = outputs.refused();
+            self.book(result, refused, errors);
         }
         Ok(true)
     }
@@ -172,14 +172,29 @@ impl Slot {
             return true;
         }
         self.produced += 1;
-        if let Err(message) = self.processor.produce(&mut Outputs::new(&mut self.outputs)) {
-            self.errors += 1;
+        let mut outputs = Outputs::new(&mut self.outputs);
+        let result = self.processor.produce(&mut outputs);
+        let refused = outputs.refused();
+        self.book(result, refused, errors);
+        self.finished()
+    }
+
+    /// Books how one call of the processor went: one error when it failed
+    /// or an output refused one of its frames (usually the same failure, when
+    /// the processor passed the refusal on), none otherwise.
+    fn book(
+        &mut self,
+        result: Result<(), String>,
+        refused: Option<String>,
+        errors: &mut Vec<ProcessError>,
+    ) {
+        if let Some(message) = result.err().or(refused) {
+            self.errors.add(1);
             errors.push(ProcessError {
                 processor: self.id.clone(),
                 message,
             });
         }
-        self.finished()
     }
 
     pub fn finished(&self) -> bool {
@@ -189,17 +204,17 @@ impl Slot {
     pub fn stats(&self) -> ProcessorStats {
         ProcessorStats {
             processor: self.id.clone(),
-            inputs: self.inputs.iter().map(|(_, t)| t.stats.clone()).collect(),
+            inputs: self.inputs.iter().map(|(_, t)| t.stats()).collect(),
             outputs: self
                 .outputs
                 .iter()
                 .map(|o| ipc_schemas::PortStats {
                     port: o.name.clone(),
-                    frames: o.sent,
+                    frames: o.sent.get(),
                     ..Default::default()
                 })
                 .collect(),
-            errors: self.errors,
+            errors: self.errors.get(),
             latency: self.latency.summary(),
         }
     }

@@ -1,6 +1,8 @@
 //! Per-port accounting every processor gets for free: frame counts, sequence
-//! gaps and capture-to-input latency, summarised for the supervisor.
+//! gaps (kept in shared memory, `bus::counters`) and capture-to-input
+//! latency, summarised for the supervisor.
 
+use bus::counters::InputCounters;
 use ipc_schemas::{LatencySummary, PortStats};
 
 /// Sub-buckets per power of two: about 6 % resolution, fixed memory.
@@ -72,33 +74,48 @@ fn bucket_high(i: usize) -> u64 {
     ((SUBS as u64 + sub + 1) << (exp - SUB_BITS)) - 1
 }
 
-/// Counts frames of one input and the sequence numbers it never saw.
-#[derive(Default)]
+/// Counts frames of one input and the sequence numbers it never saw, in
+/// the processor's shared counters, so that the counts span every process
+/// of the processor: a successor's first frame after a crash shows the
+/// outage as a gap.
 pub struct InputTracker {
-    pub stats: PortStats,
-    last_seq: Option<u64>,
+    port: String,
+    counters: InputCounters,
 }
 
 impl InputTracker {
-    pub fn new(port: &str) -> Self {
+    pub fn new(port: &str, counters: InputCounters) -> Self {
         Self {
-            stats: PortStats {
-                port: port.to_string(),
-                ..PortStats::default()
-            },
-            last_seq: None,
+            port: port.to_string(),
+            counters,
         }
     }
 
+    pub fn port(&self) -> &str {
+        &self.port
+    }
+
+    /// Books a frame with sequence number `seq`, taken off the input.
     pub fn observe(&mut self, seq: u64) {
-        self.stats.frames += 1;
-        match self.last_seq {
-            Some(last) if seq <= last => self.stats.out_of_order += 1,
-            Some(last) => self.stats.seq_gaps += seq - last - 1,
+        let c = &self.counters;
+        match c.next_seq.get().checked_sub(1) {
+            Some(last) if seq <= last => c.out_of_order.add(1),
+            Some(last) => c.seq_gaps.add(seq - last - 1),
             None => {}
         }
-        if self.last_seq.is_none_or(|last| seq > last) {
-            self.last_seq = Some(seq);
+        if seq >= c.next_seq.get() {
+            c.next_seq.set(seq + 1);
+        }
+        c.frames.add(1);
+    }
+
+    pub fn stats(&self) -> PortStats {
+        PortStats {
+            port: self.port.clone(),
+            frames: self.counters.frames.get(),
+            seq_gaps: self.counters.seq_gaps.get(),
+            out_of_order: self.counters.out_of_order.get(),
+            ..PortStats::default()
         }
     }
 }
@@ -132,14 +149,21 @@ mod tests {
     }
 
     #[test]
-    fn gaps_and_reordering_are_counted() {
-        let mut t = InputTracker::new("in");
+    fn gaps_and_reordering_are_counted_across_processes() {
+        let names = ipc_schemas::Names::new("c0ffee02").unwrap();
+        let counters = || bus::counters::Counters::open(&names, "sink", 1, 0).unwrap();
+        let mut t = InputTracker::new("in", counters().input(0));
         for s in [0, 1, 2, 5, 4, 6] {
             t.observe(s);
         }
-        assert_eq!(t.stats.frames, 6);
-        assert_eq!(t.stats.seq_gaps, 2);
-        assert_eq!(t.stats.out_of_order, 1);
+        // A successor picks up where the crashed process left off.
+        let mut t = InputTracker::new("in", counters().input(0));
+        t.observe(9);
+        let stats = t.stats();
+        std::fs::remove_file(format!("/dev/shm/{}counts_sink", names.file_prefix())).unwrap();
+        assert_eq!(stats.frames, 7);
+        assert_eq!(stats.seq_gaps, 4);
+        assert_eq!(stats.out_of_order, 1);
     }
 
     #[test]

@@ -116,6 +116,10 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
         plan.name.clone(),
         downstream_of(plan),
     )?;
+    sup.live.wire(
+        sup.bus.names(),
+        plan.processors.iter().map(|p| p.spec.clone()),
+    );
     sup.events.emit(EventKind::RuntimeStarted {
         runtime: runtime_id.clone(),
         pipeline: plan.name.clone(),

@@ -1,23 +1,49 @@
-//! The workers' periodic counters turned into rates: every report becomes a
-//! `processor_stats` event per processor, and the frame rate `plexus ps`
-//! shows. They also keep what a process counted before it crashed, so the
-//! summary of a restarted processor covers the whole run.
+//! The workers' counters turned into rates and totals. Every periodic
+//! report becomes a `processor_stats` event per processor, and the frame
+//! rate `plexus ps` shows. The summary's totals are read from the shared
+//! counters the workers keep (`bus::counters`), which no crash loses, and
+//! each input's drops are worked out against what its upstream sent while
+//! it was subscribed (docs/ARCHITECTURE.md §8).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ipc_schemas::{EventKind, PortRate, PortStats, ProcessorStats};
+use bus::counters::Counters;
+use ipc_schemas::{
+    EventKind, LatencySummary, Names, PortRate, PortStats, ProcessorSpec, ProcessorStats,
+};
 
-/// The last counters of each processor, and the rates derived from them.
+/// The last counters of each processor, the rates derived from them, and
+/// where the shared counters are.
 #[derive(Default)]
 pub struct LiveStats {
     last: BTreeMap<String, (ProcessorStats, Instant)>,
     rates: BTreeMap<String, Vec<PortRate>>,
-    /// Per processor, the sum of the last counters of its ended processes.
-    earlier: BTreeMap<String, ProcessorStats>,
+    /// Per processor, the latency its last ended process reported.
+    earlier_latency: BTreeMap<String, LatencySummary>,
+    /// Per processor whose last process ended without stopping: per input,
+    /// the frames its upstream had sent by then.
+    sent_until_ended: BTreeMap<String, Vec<u64>>,
+    wiring: Option<Wiring>,
+}
+
+/// What reading the shared counters takes: the runtime's names and every
+/// processor's ports.
+struct Wiring {
+    names: Names,
+    specs: BTreeMap<String, ProcessorSpec>,
 }
 
 impl LiveStats {
+    /// Tells where the shared counters of the runtime `names` are, and how
+    /// the processors `specs` are connected.
+    pub fn wire(&mut self, names: &Names, specs: impl IntoIterator<Item = ProcessorSpec>) {
+        self.wiring = Some(Wiring {
+            names: names.clone(),
+            specs: specs.into_iter().map(|s| (s.id.clone(), s)).collect(),
+        });
+    }
+
     /// Books counters received at `now`; returns the events to publish: one
     /// per processor whose counters moved or that just went quiet.
     pub fn update(&mut self, stats: Vec<ProcessorStats>, now: Instant) -> Vec<EventKind> {
@@ -43,34 +69,94 @@ impl LiveStats {
         events
     }
 
-    /// `processor`'s process ended before the run did: its last counters
-    /// (at most one report interval old) join the processor's totals.
+    /// `processor`'s process ended before the run did. Its counts are safe
+    /// in shared memory; what its upstream sent up to now bounds what it
+    /// could have received, should no successor take over its inputs.
     pub fn retire(&mut self, processor: &str) {
         self.rates.remove(processor);
-        if let Some((last, _)) = self.last.remove(processor) {
-            let sum = self
-                .earlier
-                .entry(processor.to_string())
-                .or_insert_with(|| ProcessorStats {
-                    processor: processor.to_string(),
-                    ..Default::default()
-                });
-            add(sum, &last);
+        if let Some(latency) = self.last.remove(processor).and_then(|(s, _)| s.latency) {
+            self.earlier_latency.insert(processor.to_string(), latency);
+        }
+        if let Some(sent) = self.upstream_sent(processor) {
+            self.sent_until_ended.insert(processor.to_string(), sent);
         }
     }
 
-    /// `processor`'s counters over the whole run: those of its final
-    /// process, `last`, plus what its earlier processes counted.
+    /// `processor`'s counters over the whole run, from the shared counters.
+    /// `last` is what its final process reported when it stopped, `None`
+    /// if it never did (it crashed, or plexus gave up on it): then its
+    /// inputs were subscribed only until its last process ended.
     pub fn totals(&self, processor: &str, last: Option<&ProcessorStats>) -> Option<ProcessorStats> {
-        match (self.earlier.get(processor), last) {
-            (None, last) => last.cloned(),
-            (Some(earlier), None) => Some(earlier.clone()),
-            (Some(earlier), Some(last)) => {
-                let mut sum = last.clone();
-                add(&mut sum, earlier);
-                Some(sum)
-            }
-        }
+        let spec = self.wiring.as_ref()?.specs.get(processor)?;
+        let counters = self.counters(spec)?;
+        let sent = match (last, self.sent_until_ended.get(processor)) {
+            (None, Some(until_ended)) => until_ended.clone(),
+            _ => self.upstream_sent(processor)?,
+        };
+        let inputs = spec
+            .inputs
+            .iter()
+            .zip(sent)
+            .enumerate()
+            .map(|(index, (input, sent))| {
+                let c = counters.input(index);
+                let frames = c.frames.get();
+                PortStats {
+                    port: input.port.clone(),
+                    frames,
+                    seq_gaps: c.seq_gaps.get(),
+                    out_of_order: c.out_of_order.get(),
+                    dropped: sent.saturating_sub(frames),
+                }
+            })
+            .collect();
+        let outputs = spec
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(index, output)| PortStats {
+                port: output.port.clone(),
+                frames: counters.output(index).get(),
+                ..Default::default()
+            })
+            .collect();
+        let latency = last
+            .and_then(|s| s.latency)
+            .or_else(|| self.last.get(processor).and_then(|(s, _)| s.latency))
+            .or_else(|| self.earlier_latency.get(processor).copied());
+        Some(ProcessorStats {
+            processor: processor.to_string(),
+            inputs,
+            outputs,
+            errors: counters.errors().get(),
+            latency,
+        })
+    }
+
+    /// Per input of `processor`, the frames its upstream port sent so far.
+    fn upstream_sent(&self, processor: &str) -> Option<Vec<u64>> {
+        let specs = &self.wiring.as_ref()?.specs;
+        specs
+            .get(processor)?
+            .inputs
+            .iter()
+            .map(|input| {
+                let upstream = specs.get(&input.from_processor)?;
+                let port = upstream
+                    .outputs
+                    .iter()
+                    .position(|o| o.port == input.from_port)?;
+                Some(self.counters(upstream)?.output(port).get())
+            })
+            .collect()
+    }
+
+    /// The shared counters of `spec`'s processor.
+    fn counters(&self, spec: &ProcessorSpec) -> Option<Counters> {
+        let names = &self.wiring.as_ref()?.names;
+        Counters::open(names, &spec.id, spec.inputs.len(), spec.outputs.len())
+            .inspect_err(|e| tracing::warn!("{e}"))
+            .ok()
     }
 
     /// Frames per second of `processor`: of its first output, or for a sink,
@@ -85,7 +171,7 @@ impl LiveStats {
         }
     }
 
-    /// (frames in, frames out) of `processor`'s current process.
+    /// (frames in, frames out) of `processor` over the run, as last reported.
     pub fn frames(&self, processor: &str) -> (u64, u64) {
         self.last.get(processor).map_or((0, 0), |(s, _)| {
             let total = |ports: &[PortStats]| ports.iter().map(|p| p.frames).sum();
@@ -94,29 +180,7 @@ impl LiveStats {
     }
 }
 
-/// Adds the counters of `more` to `sum`, port by port; the latency stays
-/// `sum`'s when it has one.
-fn add(sum: &mut ProcessorStats, more: &ProcessorStats) {
-    fn ports(sum: &mut Vec<PortStats>, more: &[PortStats]) {
-        for port in more {
-            match sum.iter_mut().find(|p| p.port == port.port) {
-                Some(p) => {
-                    p.frames += port.frames;
-                    p.seq_gaps += port.seq_gaps;
-                    p.out_of_order += port.out_of_order;
-                }
-                None => sum.push(port.clone()),
-            }
-        }
-    }
-    ports(&mut sum.inputs, &more.inputs);
-    ports(&mut sum.outputs, &more.outputs);
-    sum.errors += more.errors;
-    sum.latency = sum.latency.or(more.latency);
-}
-
-/// Per-port rates since `previous`. Counters restart from zero with a new
-/// process, so a count below the previous one is counted from zero.
+/// Per-port rates since `previous`.
 fn rates(
     current: &ProcessorStats,
     previous: Option<&(ProcessorStats, Instant)>,
@@ -131,12 +195,7 @@ fn rates(
             .iter()
             .find(|p| p.port == port.port)
             .map_or(0, |p| p.frames);
-        let moved = if port.frames >= then {
-            port.frames - then
-        } else {
-            port.frames
-        };
-        (moved as f64 / secs * 10.0).round() / 10.0
+        (port.frames.saturating_sub(then) as f64 / secs * 10.0).round() / 10.0
     };
     let before =
         |pick: fn(&ProcessorStats) -> &[PortStats]| previous.map_or(&[][..], move |(p, _)| pick(p));
@@ -160,6 +219,7 @@ fn rates(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ipc_schemas::{Accepts, Entry, InputSpec, OutputSpec, SchemaId};
     use std::time::Duration;
 
     fn counters(frames_out: u64) -> ProcessorStats {
@@ -175,7 +235,7 @@ mod tests {
     }
 
     #[test]
-    fn rate_is_frames_moved_over_time_and_survives_a_restart() {
+    fn rate_is_frames_moved_over_time() {
         let mut live = LiveStats::default();
         let t0 = Instant::now();
         assert!(live.update(vec![counters(0)], t0).is_empty());
@@ -183,31 +243,73 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert!((live.fps("camera") - 60.0).abs() < 1e-6);
         assert_eq!(live.frames("camera"), (0, 30));
-        // A new process counts from zero again.
-        live.update(vec![counters(10)], t0 + Duration::from_millis(1000));
+        live.update(vec![counters(40)], t0 + Duration::from_millis(1000));
         assert!((live.fps("camera") - 20.0).abs() < 1e-6);
         // Going quiet is told once, then nothing until frames move again.
         assert_eq!(
-            live.update(vec![counters(10)], t0 + Duration::from_secs(2))
+            live.update(vec![counters(40)], t0 + Duration::from_secs(2))
                 .len(),
             1
         );
         assert!(live
-            .update(vec![counters(10)], t0 + Duration::from_secs(3))
+            .update(vec![counters(40)], t0 + Duration::from_secs(3))
             .is_empty());
     }
 
+    fn spec(id: &str, from: Option<&str>, outputs: usize) -> ProcessorSpec {
+        ProcessorSpec {
+            id: id.into(),
+            type_name: "t".into(),
+            entry: Entry::Builtin,
+            config_json: String::new(),
+            inputs: from
+                .map(|from| InputSpec {
+                    port: "in".into(),
+                    accepts: Accepts::Any,
+                    from_processor: from.into(),
+                    from_port: "out".into(),
+                })
+                .into_iter()
+                .collect(),
+            outputs: (0..outputs)
+                .map(|_| OutputSpec {
+                    port: "out".into(),
+                    schema: SchemaId::Bytes,
+                })
+                .collect(),
+            frame_limit: None,
+        }
+    }
+
     #[test]
-    fn totals_add_what_crashed_processes_counted() {
+    fn drops_count_what_was_sent_while_the_input_was_subscribed() {
+        let names = Names::new("c0ffee03").unwrap();
         let mut live = LiveStats::default();
-        let t0 = Instant::now();
-        live.update(vec![counters(40)], t0);
-        live.retire("camera");
-        live.update(vec![counters(5)], t0 + Duration::from_secs(1));
-        live.retire("camera");
-        let total = live.totals("camera", Some(&counters(30))).unwrap();
-        assert_eq!(total.outputs[0].frames, 75);
-        assert_eq!(live.totals("camera", None).unwrap().outputs[0].frames, 45);
-        assert_eq!(live.totals("other", None), None);
+        live.wire(
+            &names,
+            [
+                spec("cam", None, 1),
+                spec("kept", Some("cam"), 0),
+                spec("lost", Some("cam"), 0),
+            ],
+        );
+        let open = |id: &str, inputs, outputs| Counters::open(&names, id, inputs, outputs).unwrap();
+        let (cam, kept, lost) = (open("cam", 0, 1), open("kept", 1, 0), open("lost", 1, 0));
+        cam.output(0).add(10);
+        kept.input(0).frames.add(7);
+        lost.input(0).frames.add(4);
+        // `lost` dies for good after 10 frames were sent; 5 more follow.
+        live.retire("lost");
+        cam.output(0).add(5);
+        let stopped = ProcessorStats::default();
+        let kept = live.totals("kept", Some(&stopped)).unwrap();
+        let lost = live.totals("lost", None).unwrap();
+        let cam = live.totals("cam", Some(&stopped)).unwrap();
+        for id in ["cam", "kept", "lost"] {
+            let _ = std::fs::remove_file(format!("/dev/shm/{}counts_{id}", names.file_prefix()));
+        }
+        assert_eq!(cam.outputs[0].frames, 15);
+        assert_eq!((kept.inputs[0].frames, kept.inputs[0].dropped), (7, 8));
+        assert_eq!((lost.inputs[0].frames, lost.inputs[0].dropped), (4, 6));
     }
 }

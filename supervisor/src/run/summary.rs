@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ipc_schemas::{ExitStatus, ProcessorStats};
+use ipc_schemas::ExitStatus;
 use serde_json::{json, Value};
 
 use super::RunReport;
@@ -17,7 +17,8 @@ pub struct ProcessorLine {
     pub worker: String,
     pub frames_in: u64,
     pub frames_out: u64,
-    /// Frames the upstream port sent that this processor's inputs never got.
+    /// Frames its upstream ports sent while it was subscribed that its
+    /// inputs never got (docs/ARCHITECTURE.md §8).
     pub dropped: u64,
     pub seq_gaps: u64,
     pub errors: u64,
@@ -26,35 +27,18 @@ pub struct ProcessorLine {
 }
 
 pub fn processor_lines(plan: &Plan, report: &RunReport) -> Vec<ProcessorLine> {
-    let sent_by = |processor: &str, port: &str| -> Option<u64> {
-        let s: &ProcessorStats = report.stats.get(processor)?;
-        s.outputs.iter().find(|o| o.port == port).map(|o| o.frames)
-    };
     plan.processors
         .iter()
         .map(|p| {
             let stats = report.stats.get(&p.spec.id);
             let inputs = stats.map(|s| s.inputs.as_slice()).unwrap_or_default();
-            let dropped = p
-                .spec
-                .inputs
-                .iter()
-                .map(|i| {
-                    let got = inputs
-                        .iter()
-                        .find(|s| s.port == i.port)
-                        .map_or(0, |s| s.frames);
-                    sent_by(&i.from_processor, &i.from_port)
-                        .map_or(0, |sent| sent.saturating_sub(got))
-                })
-                .sum();
             ProcessorLine {
                 id: p.spec.id.clone(),
                 type_name: p.spec.type_name.clone(),
                 worker: p.worker.clone(),
                 frames_in: inputs.iter().map(|s| s.frames).sum(),
                 frames_out: stats.map_or(0, |s| s.outputs.iter().map(|o| o.frames).sum()),
-                dropped,
+                dropped: inputs.iter().map(|s| s.dropped).sum(),
                 seq_gaps: inputs.iter().map(|s| s.seq_gaps).sum(),
                 errors: stats.map_or(0, |s| s.errors),
                 restarts: report

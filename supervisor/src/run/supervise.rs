@@ -19,6 +19,16 @@ use super::worker::{Ending, WorkerHandle, WorkerState};
 
 /// Errors of one processor told in full before the log only samples them.
 const ERRORS_TOLD_IN_FULL: u64 = 10;
+/// After those, one error in this many is told.
+const ERRORS_TOLD_EVERY: u64 = 1000;
+
+/// How many errors a processor reported, and how many of them the log has
+/// not told since it last told one.
+#[derive(Default)]
+struct ErrorCount {
+    seen: u64,
+    untold: u64,
+}
 
 /// Where the run is; it only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +103,7 @@ pub struct Supervisor {
     pub refusal: Option<String>,
     /// Per worker: the inputs (processor, port) it feeds in other workers.
     pub(super) downstream: BTreeMap<String, Vec<(String, String)>>,
-    error_counts: BTreeMap<String, u64>,
+    error_counts: BTreeMap<String, ErrorCount>,
     pub(super) control: ControlChannel,
     pub(super) live: LiveStats,
     wake: WakeListener,
@@ -234,6 +244,7 @@ impl Supervisor {
                 worker.advance(WorkerState::Stopped);
                 worker.stats = stats;
                 let processors = worker.processors.clone();
+                self.tell_untold_errors(&processors);
                 for processor in processors {
                     self.events.emit(EventKind::ProcessorStopped { processor });
                 }
@@ -286,17 +297,47 @@ impl Supervisor {
     }
 
     /// A processor failing on every frame would bury the log: tell the first
-    /// few errors, then one in a thousand with the running count.
+    /// few errors, then one in a thousand, each saying how many were not
+    /// told, so that the log never hides errors silently.
     fn processor_error(&mut self, processor: String, message: String) {
-        let seen = self.error_counts.entry(processor.clone()).or_default();
-        *seen += 1;
-        if *seen <= ERRORS_TOLD_IN_FULL {
-            self.events
-                .emit(EventKind::ProcessorError { processor, message });
-        } else if seen.is_multiple_of(1000) {
-            let message = format!("{message} ({seen} errors so far)");
-            self.events
-                .emit(EventKind::ProcessorError { processor, message });
+        let count = self.error_counts.entry(processor.clone()).or_default();
+        count.seen += 1;
+        let seen = count.seen;
+        let message = if seen < ERRORS_TOLD_IN_FULL {
+            message
+        } else if seen == ERRORS_TOLD_IN_FULL {
+            format!("{message} (error {seen}: from now on only every {ERRORS_TOLD_EVERY}th is told, with how many were not)")
+        } else if seen.is_multiple_of(ERRORS_TOLD_EVERY) {
+            format!(
+                "{message} (error {seen}; {} since the last one told were not shown)",
+                std::mem::take(&mut count.untold)
+            )
+        } else {
+            count.untold += 1;
+            return;
+        };
+        self.events
+            .emit(EventKind::ProcessorError { processor, message });
+    }
+
+    /// Says, for each of `processors` that are stopping, how many of their
+    /// errors the log left out since the last one it told.
+    fn tell_untold_errors(&mut self, processors: &[String]) {
+        for processor in processors {
+            let Some(count) = self.error_counts.get_mut(processor) else {
+                continue;
+            };
+            let untold = std::mem::take(&mut count.untold);
+            if untold > 0 {
+                let message = format!(
+                    "{untold} more errors were not shown ({} in all)",
+                    count.seen
+                );
+                self.events.emit(EventKind::ProcessorError {
+                    processor: processor.clone(),
+                    message,
+                });
+            }
         }
     }
 

@@ -7,11 +7,11 @@ mod png_sink;
 mod stats_sink;
 mod test_pattern;
 
-use ipc_schemas::{FrameHeader, ProcessorSpec, SchemaId};
+use ipc_schemas::ProcessorSpec;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
-use worker_runtime::Processor;
+use worker_runtime::{check_video, Processor};
 
 /// Every builtin type name, in the order error messages list them.
 const TYPES: [&str; 3] = [
@@ -99,41 +99,10 @@ fn string<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<String, D::Error
     }
 }
 
-/// Checks that a video frame's payload really holds what its header claims:
-/// `height` rows of `stride` bytes, each long enough for `width` pixels.
-/// Sinks read rows by these numbers, so a lying header must be an error, not
-/// an out-of-bounds slice. Frames of non-video schemas pass unchecked.
-fn check_video(header: &FrameHeader, len: usize) -> Result<(), String> {
-    let Some(schema) = SchemaId::from_code(header.schema) else {
-        return Ok(());
-    };
-    let Some(bpp) = schema.bytes_per_pixel() else {
-        return Ok(());
-    };
-    let (width, height, stride) = (header.width, header.height, header.stride);
-    let row = u64::from(width) * u64::from(bpp);
-    if u64::from(stride) < row {
-        return Err(format!(
-            "frame {} ({} {width}x{height}) has stride {stride}, shorter than a row of {row} bytes",
-            header.seq,
-            schema.name()
-        ));
-    }
-    let needed = u64::from(stride) * u64::from(height);
-    if needed > len as u64 {
-        return Err(format!(
-            "frame {} ({} {width}x{height}, stride {stride}) needs {needed} bytes but carries {len}",
-            header.seq,
-            schema.name()
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ipc_schemas::{Entry, OutputSpec};
+    use ipc_schemas::{Entry, OutputSpec, SchemaId};
 
     pub(super) fn spec(type_name: &str, config_json: &str) -> ProcessorSpec {
         ProcessorSpec {
@@ -225,27 +194,5 @@ mod tests {
             assert_eq!(p.interval(), Some(std::time::Duration::from_secs(1) / 30));
             assert!(create(&spec("builtin.stats_sink", json)).is_ok());
         }
-    }
-
-    fn video(schema: SchemaId, width: u32, height: u32, stride: u32) -> FrameHeader {
-        FrameHeader {
-            schema: schema.code(),
-            width,
-            height,
-            stride,
-            ..FrameHeader::default()
-        }
-    }
-
-    #[test]
-    fn video_payload_must_match_header() {
-        let rgba = video(SchemaId::VideoRgba8, 4, 3, 20);
-        assert!(check_video(&rgba, 60).is_ok());
-        assert!(check_video(&rgba, 59)
-            .unwrap_err()
-            .contains("needs 60 bytes but carries 59"));
-        let short = video(SchemaId::VideoGray8, 4, 3, 3);
-        assert!(check_video(&short, 100).unwrap_err().contains("stride 3"));
-        assert!(check_video(&video(SchemaId::Bytes, 9, 9, 9), 0).is_ok());
     }
 }

@@ -1,0 +1,208 @@
+//! Frame counters that outlive the process that counts them: each
+//! processor's counts live in a small shared-memory file of its runtime,
+//! updated at every frame boundary (docs/ARCHITECTURE.md §8). A crashed
+//! worker loses no count, its successor goes on counting where it left off,
+//! and the supervisor reads the figures whenever it needs them.
+//!
+//! The file is `/dev/shm/plexus_<rt>_counts_<processor>`, so it is removed
+//! with the runtime's other files. It holds 64-bit words: the processor's
+//! errors, then per input its frames, sequence gaps, out-of-order frames and
+//! the next sequence number expected (0: none seen yet), then per output the
+//! frames sent. Only one process of a processor runs at a time, so each word
+//! has one writer; the supervisor only reads.
+
+use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ipc_schemas::Names;
+
+use crate::files::SHM_DIR;
+use crate::BusError;
+
+const WORDS_PER_INPUT: usize = 4;
+
+/// The counters of one processor, mapped into this process.
+#[derive(Clone)]
+pub struct Counters {
+    map: Arc<Mapping>,
+    inputs: usize,
+}
+
+/// One counter of a [`Counters`] file.
+#[derive(Clone)]
+pub struct Counter {
+    map: Arc<Mapping>,
+    index: usize,
+}
+
+/// The counters of one input.
+#[derive(Clone)]
+pub struct InputCounters {
+    pub frames: Counter,
+    pub seq_gaps: Counter,
+    pub out_of_order: Counter,
+    /// The sequence number after the highest one seen; 0 before any.
+    pub next_seq: Counter,
+}
+
+impl Counters {
+    /// Maps the counters of `processor`, which has `inputs` inputs and
+    /// `outputs` outputs, creating them (all zero) if no process of the
+    /// runtime did yet.
+    pub fn open(
+        names: &Names,
+        processor: &str,
+        inputs: usize,
+        outputs: usize,
+    ) -> Result<Self, BusError> {
+        let path =
+            PathBuf::from(SHM_DIR).join(format!("{}counts_{processor}", names.file_prefix()));
+        let action = || format!("opening the counters of `{processor}` ({})", path.display());
+        let words = 1 + inputs * WORDS_PER_INPUT + outputs;
+        let len = words * std::mem::size_of::<u64>();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| BusError::new(action(), e))?;
+        // Reserve the pages now, so that a full /dev/shm is an error here
+        // rather than a SIGBUS at the first count.
+        // SAFETY: a valid fd and a positive length; it only extends the file.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+        if rc != 0 {
+            return Err(BusError::new(
+                action(),
+                std::io::Error::from_raw_os_error(rc),
+            ));
+        }
+        // SAFETY: maps `len` bytes of a file at least that long, shared, so
+        // every process sees the same words; the fd may close afterwards.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(BusError::new(action(), std::io::Error::last_os_error()));
+        }
+        Ok(Self {
+            map: Arc::new(Mapping {
+                ptr: ptr.cast(),
+                words,
+            }),
+            inputs,
+        })
+    }
+
+    pub fn errors(&self) -> Counter {
+        self.counter(0)
+    }
+
+    pub fn input(&self, index: usize) -> InputCounters {
+        assert!(index < self.inputs, "input {index} of {}", self.inputs);
+        let base = 1 + index * WORDS_PER_INPUT;
+        InputCounters {
+            frames: self.counter(base),
+            seq_gaps: self.counter(base + 1),
+            out_of_order: self.counter(base + 2),
+            next_seq: self.counter(base + 3),
+        }
+    }
+
+    pub fn output(&self, index: usize) -> Counter {
+        self.counter(1 + self.inputs * WORDS_PER_INPUT + index)
+    }
+
+    fn counter(&self, index: usize) -> Counter {
+        assert!(
+            index < self.map.words,
+            "counter {index} of {}",
+            self.map.words
+        );
+        Counter {
+            map: self.map.clone(),
+            index,
+        }
+    }
+}
+
+impl Counter {
+    fn word(&self) -> &AtomicU64 {
+        // SAFETY: `index` is within the mapping (checked when the counter
+        // was made), which lives as long as `map`; the words are 8-byte
+        // aligned (the mapping is page-aligned) and only accessed atomically.
+        unsafe { &*self.map.ptr.add(self.index) }
+    }
+
+    pub fn get(&self) -> u64 {
+        self.word().load(Ordering::Acquire)
+    }
+
+    pub fn add(&self, n: u64) {
+        self.word().fetch_add(n, Ordering::AcqRel);
+    }
+
+    pub fn sub(&self, n: u64) {
+        self.word().fetch_sub(n, Ordering::AcqRel);
+    }
+
+    pub fn set(&self, value: u64) {
+        self.word().store(value, Ordering::Release);
+    }
+}
+
+struct Mapping {
+    ptr: *mut AtomicU64,
+    words: usize,
+}
+
+// SAFETY: the mapping is plain shared memory accessed only through atomics.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `open` mapped; no `Counter` is left.
+        unsafe { libc::munmap(self.ptr.cast(), self.words * std::mem::size_of::<u64>()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_shared_between_mappings_and_outlive_them() {
+        let names = Names::new("c0ffee01").unwrap();
+        let path = PathBuf::from(SHM_DIR).join(format!("{}counts_p", names.file_prefix()));
+        let writer = Counters::open(&names, "p", 2, 1).unwrap();
+        writer.input(1).frames.add(3);
+        writer.output(0).add(5);
+        writer.errors().add(1);
+        drop(writer);
+        let reader = Counters::open(&names, "p", 2, 1).unwrap();
+        assert_eq!(reader.input(1).frames.get(), 3);
+        assert_eq!(reader.input(0).frames.get(), 0);
+        assert_eq!(reader.output(0).get(), 5);
+        assert_eq!(reader.errors().get(), 1);
+        let mode = std::fs::metadata(&path).unwrap().permissions();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+    }
+}
