@@ -18,13 +18,5 @@ pub use processor::{Input, Processor, ProcessorHost};
 /// Sets up logging for a worker process: plain lines on stderr, which the
 /// supervisor prefixes with the worker's name. `RUST_LOG` overrides the level.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .init();
+    bus::logging::init(bus::logging::Process::Worker);
 }

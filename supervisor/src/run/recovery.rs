@@ -38,6 +38,10 @@ impl Supervisor {
                 status,
             });
         }
+        // Its ports go at once: a peer that opens one of its services later
+        // (a worker still in setup, an observer) would otherwise find the
+        // dead node there, and iceoryx2 would warn about it.
+        self.bus.cleanup_dead_nodes();
         if was >= WorkerState::Stopped {
             return;
         }
