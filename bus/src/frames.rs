@@ -5,15 +5,16 @@
 use std::mem::MaybeUninit;
 
 use iceoryx2::port::publisher::Publisher;
-use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::port::subscriber::{Subscriber, SubscriberCreateError};
 use iceoryx2::port::ReceiveError;
 use iceoryx2::prelude::AllocationStrategy;
 use iceoryx2::sample::Sample;
 use iceoryx2::sample_mut_uninit::SampleMutUninit;
+use iceoryx2::service::port_factory::PortFactory;
 use ipc_schemas::FrameHeader;
 
 use crate::error::{ctx, BusError};
-use crate::settings::{frame_service, FRAME_QUEUE};
+use crate::settings::{frame_service, port_event_service, Opening, FRAME_QUEUE};
 use crate::wake::{WakeListener, Waker};
 use crate::{Bus, Ipc};
 
@@ -29,15 +30,18 @@ pub struct OutFrame {
 }
 
 impl FramePublisher {
+    /// `subscribers` sizes the port (see [`Opening::Member`]);
     /// `initial_len` sizes the first shared-memory segment; larger frames
     /// grow it (power-of-two steps) instead of failing.
     pub fn open(
         bus: &Bus,
         processor: &str,
         port: &str,
+        subscribers: usize,
         initial_len: usize,
     ) -> Result<Self, BusError> {
-        let service = frame_service(bus, processor, port)?;
+        let opening = Opening::Member { subscribers };
+        let service = frame_service(bus, processor, port, opening)?;
         let publisher = bus
             .retrying_after_cleanup(|| {
                 service
@@ -48,7 +52,8 @@ impl FramePublisher {
                     .create()
             })
             .map_err(ctx(format!("creating publisher for {processor}.{port}")))?;
-        let waker = Waker::open(bus, &bus.names().port_wake(processor, port))?;
+        let wake = bus.names().port_wake(processor, port);
+        let waker = Waker::on(&port_event_service(bus, &wake, opening)?, &wake)?;
         Ok(Self { publisher, waker })
     }
 
@@ -109,19 +114,46 @@ pub enum Received {
     AllBorrowed,
 }
 
+/// Why a subscription to a frame port failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    /// Every subscriber slot the port was sized for is taken.
+    #[error("{processor}.{port} is full: all {capacity} of its subscriber slots are taken")]
+    Full {
+        processor: String,
+        port: String,
+        capacity: usize,
+    },
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
 impl FrameSubscriber {
     /// Subscribes to the output `port` of `processor`.
-    pub fn open(bus: &Bus, processor: &str, port: &str) -> Result<Self, BusError> {
-        let service = frame_service(bus, processor, port)?;
-        let subscriber = bus
-            .retrying_after_cleanup(|| {
-                service
-                    .subscriber_builder()
-                    .buffer_size(FRAME_QUEUE)
-                    .create()
-            })
-            .map_err(ctx(format!("subscribing to {processor}.{port}")))?;
-        Ok(Self { subscriber })
+    pub fn open(
+        bus: &Bus,
+        processor: &str,
+        port: &str,
+        opening: Opening,
+    ) -> Result<Self, SubscribeError> {
+        let service = frame_service(bus, processor, port, opening)?;
+        let created = bus.retrying_after_cleanup(|| {
+            service
+                .subscriber_builder()
+                .buffer_size(FRAME_QUEUE)
+                .create()
+        });
+        match created {
+            Ok(subscriber) => Ok(Self { subscriber }),
+            Err(SubscriberCreateError::ExceedsMaxSupportedSubscribers) => {
+                Err(SubscribeError::Full {
+                    processor: processor.to_string(),
+                    port: port.to_string(),
+                    capacity: service.static_config().max_subscribers(),
+                })
+            }
+            Err(e) => Err(BusError::new(format!("subscribing to {processor}.{port}"), e).into()),
+        }
     }
 
     pub fn receive(&self) -> Result<Received, BusError> {
@@ -134,11 +166,14 @@ impl FrameSubscriber {
     }
 }
 
-/// Listens for "frames ready" on the output `port` of `processor`.
+/// Listens for "frames ready" on the output `port` of `processor`, opened
+/// as its [`FrameSubscriber`] was.
 pub fn port_wake_listener(
     bus: &Bus,
     processor: &str,
     port: &str,
+    opening: Opening,
 ) -> Result<WakeListener, BusError> {
-    WakeListener::open(bus, &bus.names().port_wake(processor, port))
+    let wake = bus.names().port_wake(processor, port);
+    WakeListener::on(bus, &port_event_service(bus, &wake, opening)?, &wake)
 }

@@ -5,6 +5,8 @@
 //! must build it here.
 
 use iceoryx2::prelude::*;
+use iceoryx2::service::builder;
+use iceoryx2::service::builder::event::EventOpenOrCreateError;
 use iceoryx2::service::port_factory::{event, publish_subscribe};
 use ipc_schemas::FrameHeader;
 
@@ -13,9 +15,14 @@ use crate::{Bus, Ipc};
 
 /// Samples a subscriber may queue before safe overflow drops the oldest.
 pub const FRAME_QUEUE: usize = 8;
-/// Subscribers per output port: fan-out, an observer tap and the overlap of a
-/// restarted consumer with its not-yet-cleaned predecessor.
-pub const FRAME_SUBSCRIBERS: usize = 6;
+/// The most subscribers one output port may be sized for: its consumers plus
+/// the pipeline's observer slots. Each slot reserves `FRAME_QUEUE +
+/// FRAME_BORROWED` samples in the producer's shared memory, so the port's
+/// memory grows with it.
+pub const MAX_PORT_SUBSCRIBERS: usize = 32;
+/// Observer slots (`plexus tap` and the like) per output port when the
+/// pipeline does not set `observers:`.
+pub const DEFAULT_OBSERVERS: usize = 2;
 /// Publishers per output port: the producer and its replacement after a restart.
 pub const FRAME_PUBLISHERS: usize = 2;
 /// Samples a processor may hold from one input at once.
@@ -34,25 +41,88 @@ fn service_name(name: &str) -> Result<ServiceName, BusError> {
         .map_err(ctx(format!("service name `{name}`")))
 }
 
+/// How a process opens a frame port's services (its frames and its wake-up
+/// event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// A producer or consumer of the runtime. Whichever comes first creates
+    /// the port, so all of them pass the same number, which the plan computed:
+    /// the port's consumers plus the pipeline's observer slots.
+    Member { subscribers: usize },
+    /// An observer of a running runtime: opens the port as its creator sized
+    /// it and never creates one, so it cannot disagree with the runtime.
+    Observer,
+}
+
 /// Frames of one output port. Safe overflow is on: a slow or dead consumer
 /// must never block the producer. No payload alignment is requested: for a
 /// `[u8]` payload iceoryx2 0.10 pads every element to it, which would make
 /// each frame's shared memory that many times larger.
-pub fn frame_service(bus: &Bus, processor: &str, port: &str) -> Result<FrameService, BusError> {
+pub fn frame_service(
+    bus: &Bus,
+    processor: &str,
+    port: &str,
+    opening: Opening,
+) -> Result<FrameService, BusError> {
     let name = bus.names().port(processor, port);
-    bus.node()
+    let builder = bus
+        .node()
         .service_builder(&service_name(&name)?)
         .publish_subscribe::<[u8]>()
         .user_header::<FrameHeader>()
         .max_publishers(FRAME_PUBLISHERS)
-        .max_subscribers(FRAME_SUBSCRIBERS)
-        .max_nodes(FRAME_PUBLISHERS + FRAME_SUBSCRIBERS)
         .history_size(0)
         .subscriber_max_buffer_size(FRAME_QUEUE)
         .subscriber_max_borrowed_samples(FRAME_BORROWED)
-        .enable_safe_overflow(true)
+        .enable_safe_overflow(true);
+    let opened = match opening {
+        Opening::Member { subscribers } => {
+            let subscribers = slots(subscribers);
+            builder
+                .max_subscribers(subscribers)
+                .max_nodes(FRAME_PUBLISHERS + subscribers)
+                .open_or_create()
+        }
+        // Leaving the subscriber and node counts unset is what makes
+        // iceoryx2 adopt the creator's.
+        Opening::Observer => builder.open().map_err(Into::into),
+    };
+    opened.map_err(ctx(format!("opening frame service `{name}`")))
+}
+
+/// The wake-up event of one output port: one listener per subscriber of
+/// its frames, sized and opened as [`frame_service`] is.
+pub fn port_event_service(
+    bus: &Bus,
+    name: &str,
+    opening: Opening,
+) -> Result<EventService, BusError> {
+    let builder = bus
+        .node()
+        .service_builder(&service_name(name)?)
+        .event()
+        .max_notifiers(MAX_WORKERS);
+    let opened = match opening {
+        Opening::Member { subscribers } => sized_event(builder, slots(subscribers)),
+        Opening::Observer => builder.open().map_err(Into::into),
+    };
+    opened.map_err(ctx(format!("opening event service `{name}`")))
+}
+
+/// iceoryx2 turns a limit of 0 into 1 with a warning; a port nobody consumes
+/// or observes asks for the 1 itself.
+fn slots(subscribers: usize) -> usize {
+    subscribers.max(1)
+}
+
+fn sized_event(
+    builder: builder::event::Builder<Ipc>,
+    listeners: usize,
+) -> Result<EventService, EventOpenOrCreateError> {
+    builder
+        .max_listeners(listeners)
+        .max_nodes(MAX_WORKERS + listeners)
         .open_or_create()
-        .map_err(ctx(format!("opening frame service `{name}`")))
 }
 
 /// A bincode message stream with one writer and one reader.
@@ -95,15 +165,17 @@ pub fn event_stream_service(bus: &Bus) -> Result<MessageService, BusError> {
         .map_err(ctx(format!("opening event stream `{name}`")))
 }
 
+/// Listeners of a wake-up event that is not a frame port's: its owner and
+/// the few processes that ask it for something at once.
+pub const WAKE_LISTENERS: usize = 8;
+
 /// A wake-up event. Activations coalesce, so listeners treat a wake-up as
 /// "look again", never as a count.
 pub fn event_service(bus: &Bus, name: &str) -> Result<EventService, BusError> {
-    bus.node()
+    let builder = bus
+        .node()
         .service_builder(&service_name(name)?)
         .event()
-        .max_notifiers(MAX_WORKERS)
-        .max_listeners(FRAME_SUBSCRIBERS + 2)
-        .max_nodes(MAX_WORKERS + FRAME_SUBSCRIBERS + 2)
-        .open_or_create()
-        .map_err(ctx(format!("opening event service `{name}`")))
+        .max_notifiers(MAX_WORKERS);
+    sized_event(builder, WAKE_LISTENERS).map_err(ctx(format!("opening event service `{name}`")))
 }

@@ -5,7 +5,7 @@ use iceoryx2::port::listener::Listener;
 use iceoryx2::port::notifier::Notifier;
 
 use crate::error::{ctx, BusError};
-use crate::settings::event_service;
+use crate::settings::{event_service, EventService};
 use crate::{Bus, Ipc};
 
 pub struct Waker {
@@ -14,7 +14,12 @@ pub struct Waker {
 
 impl Waker {
     pub fn open(bus: &Bus, service: &str) -> Result<Self, BusError> {
-        let notifier = event_service(bus, service)?
+        Self::on(&event_service(bus, service)?, service)
+    }
+
+    /// A notifier on the already opened event `events`, named `service`.
+    pub(crate) fn on(events: &EventService, service: &str) -> Result<Self, BusError> {
+        let notifier = events
             .notifier_builder()
             .create()
             .map_err(ctx(format!("creating notifier on `{service}`")))?;
@@ -37,9 +42,15 @@ pub struct WakeListener {
 
 impl WakeListener {
     pub fn open(bus: &Bus, service: &str) -> Result<Self, BusError> {
-        let listener = event_service(bus, service)?
-            .listener_builder()
-            .create()
+        Self::on(bus, &event_service(bus, service)?, service)
+    }
+
+    /// A listener on the already opened event `events`, named `service`.
+    /// A crashed predecessor's listener may still hold a slot until it is
+    /// cleaned, as with frame subscribers.
+    pub(crate) fn on(bus: &Bus, events: &EventService, service: &str) -> Result<Self, BusError> {
+        let listener = bus
+            .retrying_after_cleanup(|| events.listener_builder().create())
             .map_err(ctx(format!("creating listener on `{service}`")))?;
         Ok(Self { listener })
     }

@@ -110,12 +110,18 @@ pub struct InputSpec {
     /// The output this input is connected to.
     pub from_processor: String,
     pub from_port: String,
+    /// The subscribers that output is sized for; see [`OutputSpec::subscribers`].
+    pub subscribers: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputSpec {
     pub port: String,
     pub schema: SchemaId,
+    /// The subscribers the port is sized for: its consumers plus the
+    /// pipeline's observer slots. Every process that opens the port passes
+    /// this same number, since the first one creates it.
+    pub subscribers: u32,
 }
 
 /// Counters of one port over the run: workers keep them in shared memory

@@ -45,10 +45,12 @@ mod tests {
                     accepts: Accepts::Exactly(SchemaId::VideoRgba8),
                     from_processor: "camera".into(),
                     from_port: "out".into(),
+                    subscribers: 3,
                 }],
                 outputs: vec![OutputSpec {
                     port: "out".into(),
                     schema: SchemaId::VideoGray8,
+                    subscribers: 3,
                 }],
                 frame_limit: Some(3),
             }],

@@ -167,10 +167,12 @@ mod tests {
                 accepts: Accepts::Exactly(SchemaId::VideoRgba8),
                 from_processor: "camera".into(),
                 from_port: "out".into(),
+                subscribers: 3,
             }],
             outputs: vec![OutputSpec {
                 port: "out".into(),
                 schema: SchemaId::VideoRgba8,
+                subscribers: 3,
             }],
             frame_limit: None,
         }

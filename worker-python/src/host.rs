@@ -309,10 +309,12 @@ mod tests {
                 accepts: Accepts::AnyVideo,
                 from_processor: "cam".into(),
                 from_port: "out".into(),
+                subscribers: 3,
             }],
             outputs: vec![OutputSpec {
                 port: "out".into(),
                 schema: SchemaId::VideoRgba8,
+                subscribers: 3,
             }],
             frame_limit: None,
         }

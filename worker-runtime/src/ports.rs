@@ -4,10 +4,11 @@ use std::cell::Cell;
 
 use bus::counters::{Counter, Counters};
 use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, Received};
+use bus::settings::Opening;
 use bus::wake::WakeListener;
 use bus::Bus;
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::{ProcessorSpec, ProcessorStats};
+use ipc_schemas::{InputSpec, ProcessorSpec, ProcessorStats};
 
 use crate::outputs::{OutputPort, Outputs};
 use crate::processor::{Input, Processor, ProcessorHost};
@@ -28,6 +29,14 @@ pub(crate) struct Slot {
     pub produced: u64,
     /// Per input: whether it is waiting for the processor to release frames.
     stalled: Vec<bool>,
+}
+
+/// How a consumer opens the output an input is connected to: sized as the
+/// plan sized it for every opener of that port.
+fn member(input: &InputSpec) -> Opening {
+    Opening::Member {
+        subscribers: input.subscribers as usize,
+    }
 }
 
 /// A processor's failure to handle one frame, to be reported.
@@ -53,8 +62,10 @@ impl Slot {
             .iter()
             .enumerate()
             .map(|(index, o)| {
-                let publisher = FramePublisher::open(bus, &spec.id, &o.port, INITIAL_FRAME_BYTES)
-                    .map_err(|e| format!("output `{}`: {e}", o.port))?;
+                let subscribers = o.subscribers as usize;
+                let publisher =
+                    FramePublisher::open(bus, &spec.id, &o.port, subscribers, INITIAL_FRAME_BYTES)
+                        .map_err(|e| format!("output `{}`: {e}", o.port))?;
                 Ok(OutputPort {
                     name: o.port.clone(),
                     schema: o.schema,
@@ -69,7 +80,7 @@ impl Slot {
             .iter()
             .enumerate()
             .map(|(index, i)| {
-                let sub = FrameSubscriber::open(bus, &i.from_processor, &i.from_port)
+                let sub = FrameSubscriber::open(bus, &i.from_processor, &i.from_port, member(i))
                     .map_err(|e| format!("input `{}`: {e}", i.port))?;
                 Ok((sub, InputTracker::new(&i.port, counters.input(index))))
             })
@@ -78,7 +89,7 @@ impl Slot {
             .inputs
             .iter()
             .map(|i| {
-                port_wake_listener(bus, &i.from_processor, &i.from_port)
+                port_wake_listener(bus, &i.from_processor, &i.from_port, member(i))
                     .map_err(|e| format!("input `{}`: {e}", i.port))
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bus::files::RuntimeFiles;
 use bus::node::runtime_config;
 use bus::settings::{
-    EventService, FrameService, FRAME_BORROWED, FRAME_PUBLISHERS, FRAME_QUEUE, FRAME_SUBSCRIBERS,
+    EventService, FrameService, DEFAULT_OBSERVERS, FRAME_BORROWED, FRAME_PUBLISHERS, FRAME_QUEUE,
     MAX_WORKERS,
 };
 use bus::Ipc;
@@ -28,6 +28,9 @@ pub const PUBLISHER_ROLE: &str = "--hop-publisher";
 /// The raw hop's port, named like a plexus output so `Names` builds it.
 const RAW_PROCESSOR: &str = "raw";
 const RAW_PORT: &str = "out";
+/// Sized as plexus sizes a port with one consumer and the default observer
+/// slots.
+const RAW_SUBSCRIBERS: usize = 1 + DEFAULT_OBSERVERS;
 /// How long the raw receiver waits for a frame before it decides the rest
 /// were lost; far above the pacing interval.
 const RAW_STALL: Duration = Duration::from_secs(3);
@@ -55,8 +58,8 @@ fn raw_frame_service(node: &Node<Ipc>, names: &Names) -> Result<FrameService> {
         .publish_subscribe::<[u8]>()
         .user_header::<FrameHeader>()
         .max_publishers(FRAME_PUBLISHERS)
-        .max_subscribers(FRAME_SUBSCRIBERS)
-        .max_nodes(FRAME_PUBLISHERS + FRAME_SUBSCRIBERS)
+        .max_subscribers(RAW_SUBSCRIBERS)
+        .max_nodes(FRAME_PUBLISHERS + RAW_SUBSCRIBERS)
         .history_size(0)
         .subscriber_max_buffer_size(FRAME_QUEUE)
         .subscriber_max_borrowed_samples(FRAME_BORROWED)
@@ -65,14 +68,14 @@ fn raw_frame_service(node: &Node<Ipc>, names: &Names) -> Result<FrameService> {
         .map_err(ctx("opening frame service"))
 }
 
-/// The settings of `bus::settings::event_service`.
+/// The settings of `bus::settings::port_event_service`.
 fn raw_event_service(node: &Node<Ipc>, names: &Names) -> Result<EventService> {
     let name = names.port_wake(RAW_PROCESSOR, RAW_PORT);
     node.service_builder(&name.as_str().try_into().map_err(ctx("service name"))?)
         .event()
         .max_notifiers(MAX_WORKERS)
-        .max_listeners(FRAME_SUBSCRIBERS + 2)
-        .max_nodes(MAX_WORKERS + FRAME_SUBSCRIBERS + 2)
+        .max_listeners(RAW_SUBSCRIBERS)
+        .max_nodes(MAX_WORKERS + RAW_SUBSCRIBERS)
         .open_or_create()
         .map_err(ctx("opening event service"))
 }

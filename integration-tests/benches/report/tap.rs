@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use bus::frames::{port_wake_listener, FrameSubscriber, Received};
+use bus::settings::Opening;
 use bus::wake::WakeListener;
 use bus::Bus;
 use iceoryx2::identifiers::UniquePublisherId;
@@ -38,8 +39,12 @@ impl Tap {
     pub fn open(runtime: &str, processor: &str, port: &str) -> Result<Self> {
         let names = Names::new(runtime).map_err(|e| format!("runtime id `{runtime}`: {e}"))?;
         let bus = Bus::join(names, "bench-tap").map_err(|e| e.to_string())?;
-        let subscriber = FrameSubscriber::open(&bus, processor, port).map_err(|e| e.to_string())?;
-        let listener = port_wake_listener(&bus, processor, port).map_err(|e| e.to_string())?;
+        // An observer, as `plexus tap` is: it takes one of the port's
+        // observer slots and adopts the size the runtime gave the port.
+        let subscriber = FrameSubscriber::open(&bus, processor, port, Opening::Observer)
+            .map_err(|e| e.to_string())?;
+        let listener = port_wake_listener(&bus, processor, port, Opening::Observer)
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             subscriber,
             listener,

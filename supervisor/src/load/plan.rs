@@ -101,7 +101,8 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
             "the connections form a cycle through `{cycle}`"
         )));
     }
-    let processors = plan_processors(file, &types, inputs).map_err(err)?;
+    let mut processors = plan_processors(file, &types, inputs).map_err(err)?;
+    size_ports(&mut processors, file.observers).map_err(err)?;
     let workers = plan_workers(&processors, &types, file).map_err(err)?;
     Ok(Plan {
         name: file.name.clone(),
@@ -251,6 +252,8 @@ fn wire_inputs<'a>(
             accepts,
             from_processor: from_id.clone(),
             from_port: from_port.clone(),
+            // Known once every connection is wired: see `size_ports`.
+            subscribers: 0,
         });
     }
     Ok(inputs)
@@ -299,6 +302,7 @@ fn plan_processors(
                     .map(|p| OutputSpec {
                         port: p.name.clone(),
                         schema: SchemaId::from_name(&p.schema).expect("checked"),
+                        subscribers: 0,
                     })
                     .collect(),
                 frame_limit: None,
@@ -307,6 +311,47 @@ fn plan_processors(
         });
     }
     Ok(processors)
+}
+
+/// Sizes every output port for its consumers plus `observers` slots, and
+/// tells each consumer the same number (the first opener creates the port).
+/// Refuses a port that would need more subscribers than a port may have,
+/// before any process starts.
+fn size_ports(processors: &mut [PlannedProcessor], observers: usize) -> Result<(), String> {
+    let max = bus::settings::MAX_PORT_SUBSCRIBERS;
+    if observers > max {
+        return Err(format!(
+            "`observers: {observers}` asks for more than the {max} subscribers a port may have"
+        ));
+    }
+    let mut consumers: HashMap<(String, String), usize> = HashMap::new();
+    for input in processors.iter().flat_map(|p| &p.spec.inputs) {
+        *consumers
+            .entry((input.from_processor.clone(), input.from_port.clone()))
+            .or_default() += 1;
+    }
+    let subscribers = |processor: &str, port: &str| -> Result<u32, String> {
+        let n = consumers
+            .get(&(processor.to_string(), port.to_string()))
+            .copied()
+            .unwrap_or(0);
+        if n + observers > max {
+            return Err(format!(
+                "output `{processor}.{port}` has {n} consumers, more than the {} a port may have beside `observers: {observers}` (a port takes at most {max} subscribers, consumers and observer slots together)",
+                max - observers
+            ));
+        }
+        Ok((n + observers) as u32)
+    };
+    for p in processors.iter_mut() {
+        for output in &mut p.spec.outputs {
+            output.subscribers = subscribers(&p.spec.id, &output.port)?;
+        }
+        for input in &mut p.spec.inputs {
+            input.subscribers = subscribers(&input.from_processor, &input.from_port)?;
+        }
+    }
+    Ok(())
 }
 
 /// What the worker is told to load for a processor of type `info`.

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use bus::frames::{port_wake_listener, FrameSubscriber, Received};
+use bus::frames::{port_wake_listener, FrameSubscriber, Received, SubscribeError};
+use bus::settings::Opening;
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{FrameHeader, RuntimeStatus, SchemaId};
 use serde_json::json;
@@ -34,9 +35,22 @@ pub fn tap(options: &TapOptions) -> Result<i32> {
     };
     let runtime = client::choose_runtime(options.runtime.as_deref())?;
     let client = Client::connect(&runtime.id)?;
-    check_port(&client.status()?, processor, port)?;
-    let frames = FrameSubscriber::open(client.bus(), processor, port)?;
-    let wake = port_wake_listener(client.bus(), processor, port)?;
+    let status = client.status()?;
+    check_port(&status, processor, port)?;
+    let frames = match FrameSubscriber::open(client.bus(), processor, port, Opening::Observer) {
+        Err(SubscribeError::Full { capacity, .. }) => bail!(UserError::Plain(format!(
+            "output `{processor}.{port}` is full: its consumers and other observers hold all {capacity} of its subscriber slots; raise `observers:` at the top of pipeline `{}` to let more observers attach at once",
+            status.pipeline
+        ))),
+        opened => opened?,
+    };
+    let wake = port_wake_listener(client.bus(), processor, port, Opening::Observer)?;
+    // On stderr, so that stdout stays one line per frame: a script can
+    // wait for this line to know the tap holds its slot.
+    eprintln!(
+        "plexus: tapping {processor}.{port} of runtime {} (Ctrl-C to stop)",
+        runtime.id
+    );
     let waiter = Waiter::new(runtime.pid)?;
     let mut printer = Printer::new(options.json);
     loop {

@@ -268,6 +268,7 @@ mod tests {
                     accepts: Accepts::Any,
                     from_processor: from.into(),
                     from_port: "out".into(),
+                    subscribers: 3,
                 })
                 .into_iter()
                 .collect(),
@@ -275,6 +276,7 @@ mod tests {
                 .map(|_| OutputSpec {
                     port: "out".into(),
                     schema: SchemaId::Bytes,
+                    subscribers: 3,
                 })
                 .collect(),
             frame_limit: None,

@@ -114,6 +114,7 @@ mod tests {
             outputs: vec![OutputSpec {
                 port: "out".into(),
                 schema: SchemaId::VideoRgba8,
+                subscribers: 3,
             }],
             frame_limit: None,
         }

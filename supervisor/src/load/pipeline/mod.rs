@@ -23,6 +23,14 @@ pub struct PipelineFile {
     pub processors: Ordered<ProcessorEntry>,
     #[serde(default)]
     pub connections: Vec<String>,
+    /// Subscriber slots each output port keeps for observers (`plexus tap`
+    /// and the like) beside its consumers.
+    #[serde(default = "default_observers")]
+    pub observers: usize,
+}
+
+fn default_observers() -> usize {
+    bus::settings::DEFAULT_OBSERVERS
 }
 
 #[derive(Debug, Deserialize)]
