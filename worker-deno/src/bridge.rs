@@ -1,8 +1,8 @@
-//! The hand-over between the runtime thread, which owns every iceoryx2 object
+//! The hand-over between the lifecycle thread, which owns every iceoryx2 object
 //! and runs the worker lifecycle, and JavaScript, which calls in through FFI.
 //!
 //! One processor call is one [`Event`] to JavaScript and one outcome back
-//! (`done`). While a `process` call is open the runtime thread is parked
+//! (`done`). While a `process` call is open the lifecycle thread is parked
 //! waiting for that outcome, so it lends the call's output ports to the
 //! JavaScript thread, which loans and sends on them directly: one wake-up
 //! each way per frame instead of a round trip per `loan` and per `send`.
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use ipc_schemas::FrameHeader;
-use worker_runtime::Outputs;
+use worker_lifecycle::Outputs;
 
 /// Event kinds as `plexus_deno_next` returns them.
 pub const EVENT_CREATE: i32 = 1;
@@ -25,14 +25,14 @@ pub const EVENT_EXIT: i32 = 4;
 
 pub const OUTSIDE_PROCESS: &str = "outputs can only be used inside process()";
 const HOST_GONE: &str = "the Deno host stopped answering (its end of the bridge is closed)";
-const RUNTIME_GONE: &str = "the runtime thread has ended";
+const LIFECYCLE_GONE: &str = "the lifecycle thread has ended";
 
 /// A pointer into shared memory that crosses to the JavaScript thread. It
 /// is only dereferenced while the call that produced it is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataPtr(pub *mut u8);
 
-// SAFETY: the pointee is shared memory owned by the runtime thread, which
+// SAFETY: the pointee is shared memory owned by the lifecycle thread, which
 // keeps it alive (it waits inside the processor call) for as long as the
 // other thread may use the pointer: until that thread sends `Done`.
 unsafe impl Send for DataPtr {}
@@ -119,7 +119,7 @@ impl OutputPorts for Outputs<'_> {
     }
 }
 
-/// The outputs of the open `process` call, lent by the runtime thread,
+/// The outputs of the open `process` call, lent by the lifecycle thread,
 /// with their lifetime erased: [`Lend`] keeps the pointer in [`State`] only
 /// while the borrow it came from is alive.
 #[derive(Clone, Copy)]
@@ -132,7 +132,7 @@ struct Lent(NonNull<dyn OutputPorts + 'static>);
 // Non-atomic counts are safe to touch from another thread when no two
 // threads ever do so at once and each hand-over is synchronised, which is
 // what the protocol guarantees: the pointer is only dereferenced by the
-// JavaScript thread with the `State` mutex held, while the runtime thread is
+// JavaScript thread with the `State` mutex held, while the lifecycle thread is
 // parked in `RuntimeEnd::call` and cannot use the ports (they are mutably
 // borrowed by the `Lend`); it is put into `State` (mutex) before the event
 // is sent, and removed (mutex) by `done` before the outcome is sent and by
@@ -190,7 +190,7 @@ pub fn pair() -> (RuntimeEnd, JsEnd) {
     (runtime, js)
 }
 
-/// The runtime thread's end.
+/// The lifecycle thread's end.
 pub struct RuntimeEnd {
     events: Sender<Event>,
     done: Receiver<Result<(), String>>,
@@ -221,7 +221,7 @@ struct State {
     /// has not been called yet.
     open: bool,
     exited: bool,
-    /// The outputs of the open `process` call, lent by the runtime thread.
+    /// The outputs of the open `process` call, lent by the lifecycle thread.
     lent: Option<Lent>,
     /// Per output port, the buffer loaned during the open call and not yet
     /// sent: the runtime keeps it valid until it is sent, the port loans
@@ -256,7 +256,7 @@ impl JsEnd {
         let event = self
             .events
             .recv()
-            .map_err(|_| format!("{RUNTIME_GONE} without saying why"))?;
+            .map_err(|_| format!("{LIFECYCLE_GONE} without saying why"))?;
         let kind = event.kind();
         let mut state = self.state();
         state.open = kind != EVENT_EXIT;
@@ -322,7 +322,7 @@ impl JsEnd {
             (Some(Event::Process { .. }), true, Some(lent)) => lent,
             _ => return Err(OUTSIDE_PROCESS.into()),
         };
-        // SAFETY: `lent` is in the state, so the runtime thread is parked in
+        // SAFETY: `lent` is in the state, so the lifecycle thread is parked in
         // `call` with these outputs borrowed and unused, and the lock held
         // until `f` returns keeps it from taking them back meanwhile.
         let outputs = unsafe { &mut *lent.0.as_ptr() };
@@ -358,10 +358,12 @@ impl JsEnd {
         state.open = false;
         state.loans.clear();
         state.lent = None;
-        self.done.send(result).map_err(|_| RUNTIME_GONE.to_string())
+        self.done
+            .send(result)
+            .map_err(|_| LIFECYCLE_GONE.to_string())
     }
 
-    /// Whether the runtime thread reported its end (so it can be joined).
+    /// Whether the lifecycle thread reported its end (so it can be joined).
     pub fn exited(&self) -> bool {
         self.state().exited
     }
@@ -568,6 +570,6 @@ mod tests {
         assert_eq!(err, Err(HOST_GONE.into()));
         let (runtime, js) = pair();
         drop(runtime);
-        assert!(js.next().unwrap_err().contains(RUNTIME_GONE));
+        assert!(js.next().unwrap_err().contains(LIFECYCLE_GONE));
     }
 }

@@ -5,7 +5,7 @@
 //! | symbol | Deno signature | does |
 //! |---|---|---|
 //! | `plexus_deno_abi_version` | `() -> u32` | [`ABI_VERSION`], checked by host.ts |
-//! | `plexus_deno_start` | `() -> pointer` | starts the runtime thread; the handle |
+//! | `plexus_deno_start` | `() -> pointer` | starts the lifecycle thread; the handle |
 //! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit) |
 //! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/exit event: copies up to `cap` bytes, returns the full length |
 //! | `plexus_deno_event_frame` | `(pointer, buffer, u32) -> i32` | writes the frame's [`FrameInfo`] (56 bytes) |
@@ -97,7 +97,7 @@ pub extern "C" fn plexus_deno_abi_version() -> u32 {
     ABI_VERSION
 }
 
-/// Starts the runtime thread, which reads `PLEXUS_RUNTIME` and
+/// Starts the lifecycle thread, which reads `PLEXUS_RUNTIME` and
 /// `PLEXUS_WORKER` and runs the worker lifecycle. Null on failure.
 #[no_mangle]
 pub extern "C" fn plexus_deno_start() -> *mut Handle {
@@ -111,7 +111,7 @@ pub extern "C" fn plexus_deno_start() -> *mut Handle {
         let thread = std::thread::Builder::new()
             .name("plexus-runtime".into())
             .spawn(move || host::run(runtime))
-            .map_err(|e| format!("cannot start the runtime thread: {e}"))?;
+            .map_err(|e| format!("cannot start the lifecycle thread: {e}"))?;
         *active = Some(Arc::clone(&js));
         Ok(Box::into_raw(Box::new(Handle {
             js,
@@ -264,7 +264,7 @@ pub unsafe extern "C" fn plexus_deno_error(buf: *mut u8, cap: u32) -> i32 {
     })
 }
 
-/// Frees the handle. The runtime thread is joined once it reported its
+/// Frees the handle. The lifecycle thread is joined once it reported its
 /// exit; before that it is left to end on its own.
 ///
 /// # Safety
@@ -288,9 +288,9 @@ pub unsafe extern "C" fn plexus_deno_close(handle: *mut Handle) {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let (true, Some(thread)) = (handle.js.exited(), thread) {
-            thread
-                .join()
-                .map_err(|panic| format!("the runtime thread panicked: {}", panic_text(&panic)))?;
+            thread.join().map_err(|panic| {
+                format!("the lifecycle thread panicked: {}", panic_text(&panic))
+            })?;
         }
         Ok(())
     })

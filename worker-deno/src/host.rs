@@ -1,4 +1,4 @@
-//! The runtime thread: runs the worker lifecycle with a [`ProcessorHost`]
+//! The lifecycle thread: runs the worker lifecycle with a [`ProcessorHost`]
 //! whose processors forward every call to JavaScript over the bridge.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -8,28 +8,28 @@ use std::sync::Once;
 
 use ipc_schemas::{DenoCreate, DenoOutput, Entry, ProcessorSpec, SchemaId};
 use serde_json::{Map, Value};
-use worker_runtime::{Input, Outputs, Processor, ProcessorHost};
+use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost};
 
 use crate::bridge::{DataPtr, Event, OutputPorts, RuntimeEnd};
 
-/// The body of the runtime thread: the whole worker lifecycle, then the
+/// The body of the lifecycle thread: the whole worker lifecycle, then the
 /// exit event that tells JavaScript to end the process with its code.
 pub fn run(end: RuntimeEnd) {
     static LOGGING: Once = Once::new();
-    LOGGING.call_once(worker_runtime::init_logging);
+    LOGGING.call_once(worker_lifecycle::init_logging);
     let end = Rc::new(end);
     let mut host = DenoHost {
         end: Rc::clone(&end),
         created: 0,
     };
-    let outcome = catch_unwind(AssertUnwindSafe(|| worker_runtime::run_worker(&mut host)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| worker_lifecycle::run_worker(&mut host)));
     drop(host);
     let (code, message) = match outcome {
         Ok(Ok(())) => (0, String::new()),
         Ok(Err(e)) => (1, e.to_string()),
         Err(panic) => (
             101,
-            format!("the runtime thread panicked: {}", panic_text(&panic)),
+            format!("the lifecycle thread panicked: {}", panic_text(&panic)),
         ),
     };
     if code != 0 {

@@ -20,7 +20,7 @@ import {
   type FrameHeader,
   type MemorySource,
   type Processor,
-  type Runtime,
+  type Bridge,
 } from "./plexus.ts";
 
 const ABI_VERSION = 1;
@@ -158,7 +158,7 @@ function memory(len: number, view: () => ArrayBuffer): MemorySource {
   };
 }
 
-const runtime: Runtime = {
+const bridge: Bridge = {
   loan(port, byteLength) {
     if (ffi.plexus_deno_loan(handle, port, BigInt(byteLength)) !== 0) throw new Error(lastError());
     return memory(byteLength, () => views.loan(port));
@@ -236,7 +236,7 @@ async function processFrame(): Promise<string | null> {
   };
   const schema = slot.spec.schemas[header.schema] ?? `unknown schema ${header.schema}`;
   const frame = new Frame(header, schema, memory(len, () => views.frame()));
-  slot.scope.enter(runtime, header);
+  slot.scope.enter(bridge, header);
   try {
     const result = slot.instance.process(slot.context, { [slot.spec.inputs[port]]: frame });
     if (isThenable(result)) await result;
@@ -312,5 +312,5 @@ async function serve(): Promise<never> {
 }
 
 // A failure of this script itself must end the worker, never leave the
-// runtime thread waiting for an answer.
+// lifecycle thread waiting for an answer.
 serve().catch((e) => fatal(`the host failed: ${describe(e)}`));

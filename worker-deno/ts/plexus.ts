@@ -62,8 +62,8 @@ export interface MemorySource {
   view(): Uint8Array<ArrayBuffer>;
 }
 
-/** How outputs reach the runtime during a call. Implemented by host.ts. */
-export interface Runtime {
+/** How outputs reach the Deno bridge library during a call. Implemented by host.ts. */
+export interface Bridge {
   /** Loans `byteLength` bytes on output `port`; throws on failure. */
   loan(port: number, byteLength: number): MemorySource;
   /** Sends the buffer last loaned on `port`; throws on failure. */
@@ -143,13 +143,13 @@ export class Frame {
 /** The state of the processor's running call, shared by its outputs.
  * host.ts opens and closes it around every `process()` call. */
 export class CallScope {
-  #runtime: Runtime | null = null;
+  #bridge: Bridge | null = null;
   #input: FrameHeader | null = null;
   #loans: OutBuffer[] = [];
   #unsent = new Map<number, OutBuffer>();
 
-  enter(runtime: Runtime, input: FrameHeader): void {
-    this.#runtime = runtime;
+  enter(bridge: Bridge, input: FrameHeader): void {
+    this.#bridge = bridge;
     this.#input = input;
   }
 
@@ -158,13 +158,13 @@ export class CallScope {
     for (const loan of this.#loans) loan._end("used after process() returned");
     this.#loans = [];
     this.#unsent.clear();
-    this.#runtime = null;
+    this.#bridge = null;
     this.#input = null;
   }
 
-  runtime(): Runtime {
-    if (this.#runtime === null) throw new Error(OUTSIDE_PROCESS);
-    return this.#runtime;
+  bridge(): Bridge {
+    if (this.#bridge === null) throw new Error(OUTSIDE_PROCESS);
+    return this.#bridge;
   }
 
   input(): FrameHeader {
@@ -173,7 +173,7 @@ export class CallScope {
   }
 
   loaned(output: Output, buffer: OutBuffer): void {
-    // The runtime gives an unsent buffer back when the port loans again.
+    // The bridge gives an unsent buffer back when the port loans again.
     this.#unsent.get(output.index)?._end(
       `was replaced by a later loan on output \`${output.name}\``,
     );
@@ -208,7 +208,7 @@ export class Output {
     if (!Number.isSafeInteger(byteLength) || byteLength < 0) {
       throw new RangeError(`cannot loan ${byteLength} bytes`);
     }
-    const source = this.#scope.runtime().loan(this.index, byteLength);
+    const source = this.#scope.bridge().loan(this.index, byteLength);
     const buffer = new OutBuffer(this, source, this.#scope);
     this.#scope.loaned(this, buffer);
     return buffer;
@@ -253,7 +253,7 @@ export class OutBuffer {
       height: u32("height", overrides.height ?? base.height),
       stride: u32("stride", overrides.stride ?? base.stride),
     };
-    this.#scope.runtime().send(this.output.index, header);
+    this.#scope.bridge().send(this.output.index, header);
     this.#scope.sent(this.output);
     this._end("was already sent");
   }

@@ -1,4 +1,4 @@
-// Tests of the SDK's lifetime rules without the runtime: a fake Runtime
+// Tests of the SDK's lifetime rules without the bridge library: a fake Bridge
 // stands in for host.ts. Run: deno test --no-config worker-deno/ts/plexus_test.ts
 import {
   CallScope,
@@ -7,7 +7,7 @@ import {
   FRAME_CLOSED,
   type FrameHeader,
   type MemorySource,
-  type Runtime,
+  type Bridge,
 } from "./plexus.ts";
 
 function assert(condition: unknown, message = "assertion failed"): asserts condition {
@@ -62,7 +62,7 @@ Deno.test("plain bytes given to a frame are not detached", () => {
 
 Deno.test("outputs: loan, replace, send with overrides, end of call", () => {
   const sent: [number, FrameHeader][] = [];
-  const runtime: Runtime = {
+  const bridge: Bridge = {
     loan: (_port, n) => memory(n),
     send: (port, h) => void sent.push([port, h]),
   };
@@ -71,7 +71,7 @@ Deno.test("outputs: loan, replace, send with overrides, end of call", () => {
   assert(ctx.config.k === 1 && Object.isFrozen(ctx.outputs));
   throws(() => ctx.outputs.out.loan(4), "outputs can only be used inside process()");
 
-  scope.enter(runtime, header);
+  scope.enter(bridge, header);
   const first = ctx.outputs.out.loan(4);
   const second = ctx.outputs.out.loan(8);
   throws(() => first.data, "replaced by a later loan on output `out`");

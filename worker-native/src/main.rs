@@ -1,13 +1,13 @@
 //! `plexus-worker-native`: the worker process for Rust processors. It hosts
 //! the builtins and dylib plugins and leaves the lifecycle to
-//! `worker-runtime`. The supervisor starts it; it is not meant to be run by hand.
+//! `worker-lifecycle`. The supervisor starts it; it is not meant to be run by hand.
 
 mod builtins;
 mod plugin_host;
 
 use ipc_schemas::{Entry, ProcessorSpec};
 use plugin_host::PluginLibraries;
-use worker_runtime::{Processor, ProcessorHost};
+use worker_lifecycle::{Processor, ProcessorHost};
 
 /// Builtins by name, plugins by library path.
 struct NativeHost {
@@ -25,11 +25,11 @@ impl ProcessorHost for NativeHost {
 }
 
 fn main() {
-    worker_runtime::init_logging();
+    worker_lifecycle::init_logging();
     let mut host = NativeHost {
         plugins: PluginLibraries::new(),
     };
-    if let Err(e) = worker_runtime::run_worker(&mut host) {
+    if let Err(e) = worker_lifecycle::run_worker(&mut host) {
         tracing::error!("{e}");
         std::process::exit(1);
     }

@@ -1,6 +1,6 @@
 //! Runs Rust processors from plugin libraries: opens each library once, checks
 //! its descriptor against the plugin ABI this worker speaks, and adapts its C
-//! vtables to [`worker_runtime::Processor`].
+//! vtables to [`worker_lifecycle::Processor`].
 //!
 //! Libraries are never unloaded (docs/ARCHITECTURE.md §9: thread-local
 //! destructors and plugin threads make `dlclose` of a Rust library unsound in
@@ -17,7 +17,7 @@ use plexus_plugin_sdk::abi::{
     EntryFn, ErrorBuf, FrameIn, HostOutputs, PluginDescriptor, ProcessorVTable, ABI_MAJOR,
     ABI_MINOR, ENTRY_SYMBOL, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
 };
-use worker_runtime::{Input, Outputs, Processor};
+use worker_lifecycle::{Input, Outputs, Processor};
 
 /// Room for a plugin's error message; longer ones are truncated by the SDK.
 const ERROR_CAPACITY: usize = 4096;

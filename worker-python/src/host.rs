@@ -10,7 +10,7 @@ use ipc_schemas::{Entry, ProcessorSpec, SchemaId};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use worker_runtime::{Input, Outputs, Processor, ProcessorHost};
+use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost};
 
 use crate::frame::{self, Frame, KeepAlive};
 use crate::outputs::{CallScope, Context};

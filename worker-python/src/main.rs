@@ -1,6 +1,6 @@
 //! `plexus-worker-python`: the worker process for Python processors. It
 //! embeds CPython, hands processors zero-copy views of shared memory and
-//! leaves the lifecycle to `worker-runtime`. The supervisor starts it (and
+//! leaves the lifecycle to `worker-lifecycle`. The supervisor starts it (and
 //! asks it `--python-info`); it is not meant to be run by hand.
 
 mod buffer;
@@ -34,12 +34,12 @@ fn main() {
 }
 
 fn run() {
-    worker_runtime::init_logging();
+    worker_lifecycle::init_logging();
     if let Err(e) = interpreter::start() {
         tracing::error!("{e}");
         std::process::exit(1);
     }
-    if let Err(e) = worker_runtime::run_worker(&mut PythonHost) {
+    if let Err(e) = worker_lifecycle::run_worker(&mut PythonHost) {
         tracing::error!("{e}");
         std::process::exit(1);
     }

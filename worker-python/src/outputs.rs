@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use worker_runtime::Outputs;
+use worker_lifecycle::Outputs;
 
 use crate::buffer::{refuse, ExportedBytes};
 use crate::frame::Frame;

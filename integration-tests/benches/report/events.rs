@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use worker_runtime::LatencyHistogram;
+use worker_lifecycle::LatencyHistogram;
 
 use crate::live::{stamped_lines, wait_until, yaml_path, LogLine, Plexus};
 use crate::restart::Subject;

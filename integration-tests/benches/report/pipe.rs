@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use ipc_schemas::frame::monotonic_ns;
-use worker_runtime::LatencyHistogram;
+use worker_lifecycle::LatencyHistogram;
 
 use crate::child::{check_status, die_with_parent, number, pace};
 use crate::plan::{cpu_per_frame, Latency, Plan, Size};

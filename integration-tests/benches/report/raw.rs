@@ -16,7 +16,7 @@ use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::*;
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{FrameHeader, Names, SchemaId};
-use worker_runtime::LatencyHistogram;
+use worker_lifecycle::LatencyHistogram;
 
 use crate::child::{check_status, die_with_parent, number, pace};
 use crate::plan::{cpu_per_frame, Latency, Plan, Size};

@@ -11,7 +11,7 @@ use ipc_schemas::ProcessorSpec;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
-use worker_runtime::{check_video, Processor};
+use worker_lifecycle::{check_video, Processor};
 
 /// Every builtin type name, in the order error messages list them.
 const TYPES: [&str; 3] = [

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use ipc_schemas::{FrameHeader, ProcessorSpec, SchemaId};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
-use worker_runtime::{Input, Outputs, Processor};
+use worker_lifecycle::{Input, Outputs, Processor};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,10 +1,10 @@
 //! `builtin.stats_sink`: the end of a pipeline that only wants numbers. The
-//! worker runtime already counts frames, sequence gaps and latency for every
+//! worker lifecycle already counts frames, sequence gaps and latency for every
 //! processor, so all this sink adds is a check that each frame is whole.
 
 use ipc_schemas::ProcessorSpec;
 use serde::Deserialize;
-use worker_runtime::{Input, Outputs, Processor};
+use worker_lifecycle::{Input, Outputs, Processor};
 
 /// Takes no settings; parsing still refuses unknown keys so a typo is caught.
 #[derive(Deserialize)]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{FrameHeader, ProcessorSpec, SchemaId};
 use serde::{Deserialize, Deserializer};
-use worker_runtime::{Input, Outputs, Processor};
+use worker_lifecycle::{Input, Outputs, Processor};
 
 const BYTES_PER_PIXEL: usize = 4;
 
