@@ -51,7 +51,7 @@ fn pipeline_yaml() -> String {
            p:\n    \
              type: test.abort\n    \
              config: {{ every: {EVERY} }}\n    \
-             restart: {{ policy: always, max_restarts: 1000000, window_secs: 1, backoff_ms: 0 }}\n  \
+             restart: {{ policy: always, max_restarts: 10000, window_secs: 1, backoff_ms: 0 }}\n  \
            sink: {{ type: builtin.stats_sink }}\n\
          connections:\n  \
            - camera.out -> p.in\n  \

@@ -3,6 +3,7 @@
 //! stopped with SIGINT at the end — or, if the bench fails half-way, killed
 //! with everything of its runtime.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -33,6 +34,8 @@ pub struct Plexus {
     stdout: Receiver<String>,
     /// Every line read so far, for error messages.
     log: String,
+    /// Lines read while waiting for one of them, handed out again.
+    unread: VecDeque<LogLine>,
     runtime: Option<String>,
 }
 
@@ -63,6 +66,7 @@ impl Plexus {
             lines: stamped_lines(stderr),
             stdout,
             log: String::new(),
+            unread: VecDeque::new(),
             runtime: None,
         })
     }
@@ -78,6 +82,13 @@ impl Plexus {
     /// The next log line, waiting at most until `deadline`; `Ok(None)` at
     /// the deadline, an error if the log ended (plexus exited).
     pub fn next_line(&mut self, deadline: Instant) -> Result<Option<LogLine>> {
+        if let Some(line) = self.unread.pop_front() {
+            return Ok(Some(line));
+        }
+        self.receive(deadline)
+    }
+
+    fn receive(&mut self, deadline: Instant) -> Result<Option<LogLine>> {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.lines.recv_timeout(left) {
             Ok(line) => {
@@ -91,7 +102,7 @@ impl Plexus {
 
     /// The log lines that arrived and were not read yet, without waiting.
     pub fn pending_lines(&mut self) -> Result<Vec<LogLine>> {
-        let mut lines = Vec::new();
+        let mut lines: Vec<LogLine> = self.unread.drain(..).collect();
         loop {
             match self.lines.try_recv() {
                 Ok(line) => {
@@ -120,6 +131,37 @@ impl Plexus {
             }
         }
         Ok(self.runtime.clone().expect("just found"))
+    }
+
+    /// Waits for the line `processor <processor> started`: its output ports
+    /// exist from then on, so an observer can attach. The lines read on the
+    /// way are handed out again by [`Plexus::next_line`] and
+    /// [`Plexus::pending_lines`].
+    pub fn wait_for_processor(&mut self, processor: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let wanted = format!("processor {processor} started");
+        let mut read = Vec::new();
+        let found = loop {
+            match self.receive(deadline)? {
+                Some(line) => {
+                    let found = line.text.contains(&wanted);
+                    read.push(line);
+                    if found {
+                        break true;
+                    }
+                }
+                None => break false,
+            }
+        };
+        self.unread.extend(read);
+        if found {
+            Ok(())
+        } else {
+            Err(format!(
+                "no `{wanted}` line within {timeout:?}; log so far:\n{}",
+                self.log
+            ))
+        }
     }
 
     pub fn log(&self) -> &str {

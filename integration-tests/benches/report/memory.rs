@@ -37,6 +37,7 @@ pub fn measure(plexus: &Path, scratch: &Path) -> Result<Vec<Usage>> {
     let mut run = Plexus::start(plexus, &pipeline, scratch)?;
     let runtime = run.wait_for_runtime(STARTUP)?;
     let usage = {
+        run.wait_for_processor("ts", STARTUP)?;
         let tap = Tap::open(&runtime, "ts", "out")?;
         read_when_idle(&mut run, &tap, &runtime)
     };

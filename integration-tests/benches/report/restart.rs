@@ -168,6 +168,7 @@ fn measure(plexus: &Path, scratch: &Path, subject: Subject, kills: usize) -> Res
     let restarts = {
         // Dropped at the end of this block, before `run` is stopped (or, on
         // an error, dropped): the supervisor removes the runtime's files.
+        run.wait_for_processor(P, STARTUP)?;
         let tap = Tap::open(&runtime, P, "out")?;
         let mut bench = KillLoop {
             run: &mut run,

@@ -176,6 +176,7 @@ fn run_chain(
     let runtime = run.wait_for_runtime(STARTUP)?;
     let measured = {
         // Dropped before `run` is stopped: the supervisor removes the files.
+        run.wait_for_processor("ts", STARTUP)?;
         let tap = Tap::open(&runtime, "ts", "out")?;
         measure_window(&mut run, &tap, &runtime, window)
     };
