@@ -19,7 +19,6 @@ use ipc_schemas::Entry;
 use super::{
     canonical, nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, Template,
 };
-use crate::error::UserError;
 use crate::provision::installer::run_logged;
 use crate::provision::{self, cache};
 
@@ -79,14 +78,6 @@ impl Language for Deno {
     fn packs(&self, name: &str) -> bool {
         let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
         matches!(ext, "ts" | "js" | "mjs") || name == "deno.json" || name == "deno.jsonc"
-    }
-
-    fn built_file(
-        &self,
-        _dir: &Path,
-        _entry: &str,
-    ) -> Result<Option<(String, PathBuf)>, UserError> {
-        Ok(None)
     }
 
     fn archive_holds(&self, dir: &Path, entry: &str) -> bool {

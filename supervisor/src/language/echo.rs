@@ -4,13 +4,12 @@
 //! nothing, started with `/bin/sh`, packed as `*.sh`. No worker speaks the
 //! plexus protocol for it, so it is never run; everything before that is.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use ipc_schemas::Entry;
 
 use super::{nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, Template};
-use crate::error::UserError;
 
 pub struct Echo;
 
@@ -44,14 +43,6 @@ impl Language for Echo {
 
     fn packs(&self, name: &str) -> bool {
         name.ends_with(".sh")
-    }
-
-    fn built_file(
-        &self,
-        _dir: &Path,
-        _entry: &str,
-    ) -> Result<Option<(String, PathBuf)>, UserError> {
-        Ok(None)
     }
 
     fn archive_holds(&self, dir: &Path, entry: &str) -> bool {

@@ -86,8 +86,14 @@ pub trait Language: Sync {
     fn packs(&self, name: &str) -> bool;
 
     /// A built file `plexus pack` must add for `entry`, as (archive path,
-    /// file), such as a Rust plugin library.
-    fn built_file(&self, dir: &Path, entry: &str) -> Result<Option<(String, PathBuf)>, UserError>;
+    /// file), such as a Rust plugin library; most languages build nothing.
+    fn built_file(
+        &self,
+        _dir: &Path,
+        _entry: &str,
+    ) -> Result<Option<(String, PathBuf)>, UserError> {
+        Ok(None)
+    }
 
     /// Whether an unpacked archive in `dir` holds what `entry` names.
     fn archive_holds(&self, dir: &Path, entry: &str) -> bool;

@@ -12,7 +12,6 @@ use ipc_schemas::Entry;
 use super::{
     canonical, nothing_verbatim, Declared, Hosted, Language, Launch, Template, WorkerBinary,
 };
-use crate::error::UserError;
 use crate::provision;
 
 pub struct Python;
@@ -70,14 +69,6 @@ impl Language for Python {
 
     fn packs(&self, name: &str) -> bool {
         name.ends_with(".py") || name == "requirements.txt" || name == "pyproject.toml"
-    }
-
-    fn built_file(
-        &self,
-        _dir: &Path,
-        _entry: &str,
-    ) -> Result<Option<(String, PathBuf)>, UserError> {
-        Ok(None)
     }
 
     fn archive_holds(&self, _dir: &Path, _entry: &str) -> bool {
