@@ -1,5 +1,6 @@
-//! Finding runtimes from another process: the ones running now, and waiting
-//! — on inotify, not by polling — for the next one to start.
+//! Finding runtimes from another process: the ones running now, waiting —
+//! on inotify, not by polling — for the next one to start, and the live
+//! processes of one runtime, by the environment every worker gets.
 
 use std::ffi::CString;
 use std::io;
@@ -20,6 +21,38 @@ pub fn wait_for_runtime(known: &[String]) -> io::Result<(String, u32)> {
         }
         arrivals.wait()?;
     }
+}
+
+/// Pids of the live (not zombie) processes whose environment names runtime
+/// `runtime` (`PLEXUS_RUNTIME`) and, if given, worker `worker`
+/// (`PLEXUS_WORKER`).
+pub fn runtime_processes(runtime: &str, worker: Option<&str>) -> Vec<u32> {
+    let runtime_var = format!("{}={runtime}", ipc_schemas::env::RUNTIME);
+    let worker_var = worker.map(|w| format!("{}={w}", ipc_schemas::env::WORKER));
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            let has = |var: &str| environ.split(|b| *b == 0).any(|kv| kv == var.as_bytes());
+            has(&runtime_var) && worker_var.as_deref().is_none_or(has)
+        })
+        .filter(|&pid| process_stat(pid).is_some_and(|(state, _)| !matches!(state, 'Z' | 'X')))
+        .collect()
+}
+
+/// The state letter and the parent pid of process `pid`, if it exists.
+pub fn process_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid …; comm may hold spaces and parentheses.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.next()?.parse().ok()?))
 }
 
 /// An inotify watch on files renamed into the shared-memory directory, which

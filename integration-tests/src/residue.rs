@@ -15,23 +15,7 @@ pub fn runtime_processes(runtime: &str) -> Vec<u32> {
 /// Pids of live (not zombie) processes whose environment names `runtime`
 /// and, if given, `worker`.
 pub fn worker_processes(runtime: &str, worker: Option<&str>) -> Vec<u32> {
-    let runtime_var = format!("PLEXUS_RUNTIME={runtime}");
-    let worker_var = worker.map(|w| format!("PLEXUS_WORKER={w}"));
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-                return false;
-            };
-            let has = |var: &str| environ.split(|b| *b == 0).any(|kv| kv == var.as_bytes());
-            has(&runtime_var) && worker_var.as_deref().is_none_or(has)
-        })
-        .filter(|pid| !is_zombie(*pid))
-        .collect()
+    bus::discovery::runtime_processes(runtime, worker)
 }
 
 /// The current process of worker `name` of `runtime`: the one `supervisor`
@@ -40,20 +24,9 @@ pub fn worker_processes(runtime: &str, worker: Option<&str>) -> Vec<u32> {
 pub fn worker_pid(runtime: &str, supervisor: u32, name: &str) -> Option<u32> {
     worker_processes(runtime, Some(name))
         .into_iter()
-        .find(|&pid| stat_of(pid).is_some_and(|(_, parent)| parent == supervisor))
-}
-
-/// The state letter and the parent pid of process `pid`, if it exists.
-fn stat_of(pid: u32) -> Option<(char, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // pid (comm) state ppid …; comm may hold spaces and parentheses.
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    Some((state, fields.next()?.parse().ok()?))
-}
-
-fn is_zombie(pid: u32) -> bool {
-    stat_of(pid).is_none_or(|(state, _)| matches!(state, 'Z' | 'X'))
+        .find(|&pid| {
+            bus::discovery::process_stat(pid).is_some_and(|(_, parent)| parent == supervisor)
+        })
 }
 
 /// Names in `/dev/shm` that belong to `runtime`.

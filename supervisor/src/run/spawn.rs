@@ -93,9 +93,8 @@ pub fn reap(runtime: &str, supervisor: u32) -> Result<i32> {
     if std::os::unix::process::parent_id() == supervisor {
         wait_for_exit(supervisor, None);
     }
-    let var = format!("{}={runtime}", env::RUNTIME);
     let deadline = std::time::Instant::now() + REAP_WAIT;
-    for pid in processes_with_env(&var) {
+    for pid in bus::discovery::runtime_processes(runtime, None) {
         wait_for_exit(pid, Some(deadline));
     }
     let names = ipc_schemas::Names::new(runtime)?;
@@ -133,19 +132,4 @@ fn wait_for_exit(pid: u32, deadline: Option<std::time::Instant>) {
             return;
         }
     }
-}
-
-/// Pids of the processes whose environment holds `var` (`KEY=value`).
-fn processes_with_env(var: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|environ| environ.split(|b| *b == 0).any(|kv| kv == var.as_bytes()))
-        })
-        .collect()
 }
