@@ -13,6 +13,9 @@
 //! 4. **Resident memory at idle** ([`memory`]).
 //! 5. **Event latency** ([`events`]): supervisor emits → a `plexus events
 //!    --follow --json` watcher has printed it.
+//! 6. **Availability** ([`availability`]): frames delivered at the end of a
+//!    Rust → Python → Deno chain ÷ frames captured, while a random effect's
+//!    worker is killed every 0.8 s.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
 //! plot of latency against payload size ([`plot`]) to
@@ -25,6 +28,7 @@
 //! cargo bench -p integration-tests --bench report [-- --quick]
 //! ```
 
+mod availability;
 mod child;
 mod events;
 mod hop;
@@ -81,11 +85,13 @@ fn bench(quick: bool) -> Result<()> {
         "plexus-worker-python",
         "libplexus_deno.so",
         "libfaulty_rust.so",
+        "libconform_rust.so",
     ])?;
     let plexus = release.join("plexus");
     for fixture in ["probe-python", "probe-deno", "relay-python", "relay-deno"]
         .into_iter()
         .chain(restart::Subject::ALL.map(|s| s.fixture))
+        .chain(availability::FIXTURES)
     {
         let manifest = integration_tests::fixture(fixture).join("plexus.yaml");
         if !manifest.is_file() {
@@ -130,6 +136,7 @@ fn bench(quick: bool) -> Result<()> {
     let restarts = restart::measure_all(&plexus, &scratch.0, quick)?;
     let memory = memory::measure(&plexus, &scratch.0)?;
     let events = events::measure(&plexus, &scratch.0, quick)?;
+    let availability = availability::measure(&plexus, &scratch.0, quick)?;
 
     let results = report::Results {
         quick,
@@ -140,6 +147,7 @@ fn bench(quick: bool) -> Result<()> {
         restarts,
         memory,
         events,
+        availability,
     };
     publish("report", &report::render(&results))?;
     let png = results_dir()?.join("latency.png");

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::availability::{self, Availability};
 use crate::events::EventLatency;
 use crate::latency_report::{self, Row};
 use crate::memory::Usage;
@@ -28,6 +29,7 @@ pub struct Results<'a> {
     pub restarts: Vec<Measured>,
     pub memory: Vec<Usage>,
     pub events: EventLatency,
+    pub availability: Availability,
 }
 
 /// `/proc/loadavg`'s three load averages, to say how busy the machine was.
@@ -67,6 +69,7 @@ pub fn render(results: &Results<'_>) -> String {
             events.p50_us <= EVENT_TARGET_US,
         )),
     ));
+    targets.push(availability_target(&results.availability));
     let _ = writeln!(
         out,
         "## Targets\n\n| figure | target | measured | verdict |"
@@ -91,7 +94,50 @@ pub fn render(results: &Results<'_>) -> String {
     restart_report::render(&mut out, &results.restarts);
     render_memory(&mut out, &results.memory);
     render_events(&mut out, &results.events);
+    render_availability(&mut out, &results.availability);
     out
+}
+
+fn availability_target(measured: &Availability) -> Target {
+    let percent = measured.percent();
+    Target::new(
+        "availability under kills".into(),
+        format!("≥ {:.0} %", availability::TARGET_PERCENT),
+        Some((
+            format!("{percent:.1} %"),
+            percent >= availability::TARGET_PERCENT,
+        )),
+    )
+}
+
+fn render_availability(out: &mut String, measured: &Availability) {
+    let _ = writeln!(
+        out,
+        "## Availability under kills\n\n{}\n",
+        availability::describe()
+    );
+    let _ = writeln!(
+        out,
+        "| captured | delivered at the end of the chain | availability | kills | \
+         restarts (plexus) | over |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {:.1} % | {} | {} | {:.0} s |\n",
+        measured.captured,
+        measured.delivered,
+        measured.percent(),
+        measured.kills,
+        measured.restarts,
+        measured.seconds
+    );
+    let target = availability_target(measured);
+    let _ = writeln!(out, "| target | measured | verdict |\n|---|---|---|");
+    if let Some((text, met)) = &target.measured {
+        let verdict = if *met { "met" } else { "**missed**" };
+        let _ = writeln!(out, "| {} | {text} | {verdict} |\n", target.bound);
+    }
 }
 
 fn render_events(out: &mut String, events: &EventLatency) {
