@@ -4,12 +4,18 @@
 //! worker loses no count, its successor goes on counting where it left off,
 //! and the supervisor reads the figures whenever it needs them.
 //!
+//! The same file tells the supervisor whether the processor's process is
+//! alive and what the processor is busy with ([`Busy`]): a worker's pulse
+//! thread beats whatever its processor does, so a slow processor is judged
+//! by its own deadlines, never taken for a dead process.
+//!
 //! The file is `/dev/shm/plexus_<rt>_counts_<processor>`, so it is removed
 //! with the runtime's other files. It holds 64-bit words: the processor's
-//! errors, then per input its frames, sequence gaps, out-of-order frames and
-//! the next sequence number expected (0: none seen yet), then per output the
-//! frames sent. Only one process of a processor runs at a time, so each word
-//! has one writer; the supervisor only reads.
+//! errors, its process's last pulse and what it is busy with, then per input
+//! its frames, sequence gaps, out-of-order frames and the next sequence
+//! number expected (0: none seen yet), then per output the frames sent. Only
+//! one process of a processor runs at a time, so each word has one writer;
+//! the supervisor only reads.
 
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
@@ -18,11 +24,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::Names;
 
 use crate::files::SHM_DIR;
 use crate::BusError;
 
+/// Words before the inputs': errors, pulse, busy.
+const HEADER_WORDS: usize = 3;
 const WORDS_PER_INPUT: usize = 4;
 
 /// The counters of one processor, mapped into this process.
@@ -62,7 +71,7 @@ impl Counters {
         let path =
             PathBuf::from(SHM_DIR).join(format!("{}counts_{processor}", names.file_prefix()));
         let action = || format!("opening the counters of `{processor}` ({})", path.display());
-        let words = 1 + inputs * WORDS_PER_INPUT + outputs;
+        let words = HEADER_WORDS + inputs * WORDS_PER_INPUT + outputs;
         let len = words * std::mem::size_of::<u64>();
         let file = OpenOptions::new()
             .read(true)
@@ -110,9 +119,19 @@ impl Counters {
         self.counter(0)
     }
 
+    /// When the process of the processor last showed it is alive, in
+    /// [`monotonic_ns`]; 0 before any process did.
+    pub fn pulse(&self) -> Counter {
+        self.counter(1)
+    }
+
+    pub fn busy(&self) -> Busy {
+        Busy(self.counter(2))
+    }
+
     pub fn input(&self, index: usize) -> InputCounters {
         assert!(index < self.inputs, "input {index} of {}", self.inputs);
-        let base = 1 + index * WORDS_PER_INPUT;
+        let base = HEADER_WORDS + index * WORDS_PER_INPUT;
         InputCounters {
             frames: self.counter(base),
             seq_gaps: self.counter(base + 1),
@@ -122,7 +141,7 @@ impl Counters {
     }
 
     pub fn output(&self, index: usize) -> Counter {
-        self.counter(1 + self.inputs * WORDS_PER_INPUT + index)
+        self.counter(HEADER_WORDS + self.inputs * WORDS_PER_INPUT + index)
     }
 
     fn counter(&self, index: usize) -> Counter {
@@ -163,6 +182,52 @@ impl Counter {
     }
 }
 
+/// A call into a processor that may take long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// Creating it: `setup`, loading a model.
+    Setup,
+    /// One frame: `process`, or a source's `produce`.
+    Frame,
+}
+
+/// What a processor is busy with, in one word, so that the supervisor never
+/// reads half an update: the [`Call`] in the top two bits, when it began
+/// ([`monotonic_ns`], well below 2^62) in the rest; 0 when idle.
+#[derive(Clone)]
+pub struct Busy(Counter);
+
+const CALL_SHIFT: u32 = 62;
+const SINCE_MASK: u64 = (1 << CALL_SHIFT) - 1;
+
+impl Busy {
+    /// The processor enters `call` now.
+    pub fn enter(&self, call: Call) {
+        let tag = match call {
+            Call::Setup => 1,
+            Call::Frame => 2,
+        };
+        self.0
+            .set(tag << CALL_SHIFT | (monotonic_ns() & SINCE_MASK));
+    }
+
+    /// The processor returned.
+    pub fn leave(&self) {
+        self.0.set(0);
+    }
+
+    /// The call in progress and when it began, if any.
+    pub fn get(&self) -> Option<(Call, u64)> {
+        let word = self.0.get();
+        let call = match word >> CALL_SHIFT {
+            1 => Call::Setup,
+            2 => Call::Frame,
+            _ => return None,
+        };
+        Some((call, word & SINCE_MASK))
+    }
+}
+
 struct Mapping {
     ptr: *mut AtomicU64,
     words: usize,
@@ -198,11 +263,25 @@ mod tests {
         assert_eq!(reader.input(0).frames.get(), 0);
         assert_eq!(reader.output(0).get(), 5);
         assert_eq!(reader.errors().get(), 1);
+        assert_eq!(reader.busy().get(), None);
+        busy_round_trips(&reader);
         let mode = std::fs::metadata(&path).unwrap().permissions();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(
             std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
             0o600
         );
+    }
+
+    fn busy_round_trips(reader: &Counters) {
+        let before = monotonic_ns();
+        reader.busy().enter(Call::Frame);
+        let (call, since) = reader.busy().get().unwrap();
+        assert_eq!(call, Call::Frame);
+        assert!(since >= before && since <= monotonic_ns());
+        reader.busy().enter(Call::Setup);
+        assert_eq!(reader.busy().get().unwrap().0, Call::Setup);
+        reader.busy().leave();
+        assert_eq!(reader.busy().get(), None);
     }
 }

@@ -11,13 +11,14 @@ use crate::process::{spawn_plexus, PlexusRun};
 use crate::{assert_no_residue, fixture, pipeline};
 
 /// The fan-out pipeline, its crasher of `kind` from the fixture `package`
-/// with config `config` (the inside of a YAML map), the `restart:` block
-/// `restart` and the `critical` flag.
+/// with config `config` (the inside of a YAML map), the supervision
+/// `settings` (its `restart:` block and deadlines, as YAML map entries) and
+/// the `critical` flag.
 pub fn fan_out(
     package: &str,
     kind: &str,
     config: &str,
-    restart: &str,
+    settings: &str,
     critical: bool,
 ) -> (tempfile::TempDir, std::path::PathBuf) {
     let package = fixture(package).display().to_string();
@@ -28,7 +29,7 @@ pub fn fan_out(
             ("package", &package),
             ("type", kind),
             ("config", config),
-            ("restart", restart),
+            ("settings", settings),
             ("critical", &critical),
         ],
     )
@@ -65,7 +66,7 @@ pub struct Crash {
     pub frames: u64,
     /// How the log tells the death, e.g. `exited (signal 11)`.
     pub exit: &'static str,
-    /// The worker hangs rather than dies: the heartbeat must kill it.
+    /// The worker hangs rather than dies: its frame deadline must kill it.
     pub hangs: bool,
 }
 
@@ -77,13 +78,17 @@ pub struct Crash {
 /// is final (and fails the run) whatever the policy.
 const DIES: (u64, u64) = (40, 300);
 
-/// Hangs on its 400th frame and every 400th after. The heartbeat takes
-/// 2–2.5 s to kill a hung worker, i.e. 200–250 frames at 100 fps, fewer than
+/// Hangs on its 400th frame and every 400th after. Its frame deadline
+/// ([`HUNG_AFTER_MS`]) kills a hung worker 2–2.1 s into the frame, i.e.
+/// about 200 frames at 100 fps, fewer than
 /// 400, so each generation hangs at the next multiple: frames 399 (gen 0)
 /// and 799 (gen 1) are fatal; gen 2 comes up at ~frame 1050 and the run ends
 /// at frame 1159, before 1199, so it never ends with a hung worker (which
 /// would miss its stop deadline and fail the run). ~12 s.
 const HANGS: (u64, u64) = (400, 1160);
+
+/// The hanging crasher's `frame_timeout_ms`.
+const HUNG_AFTER_MS: u64 = 2000;
 
 /// The crasher `kind` of `fixture` dies of itself, as `exit` tells.
 pub fn dies(fixture: &'static str, kind: &'static str, exit: &'static str) -> Crash {
@@ -125,13 +130,12 @@ pub fn restarts_and_recovers(crash: Crash) {
         0,
         "the last frame would kill the crasher while the run stops"
     );
-    let pipeline = fan_out(
-        fixture,
-        kind,
-        &format!("every: {every}"),
-        "{ policy: on-failure, max_restarts: 10, backoff_ms: 0 }",
-        false,
-    );
+    let restart = "restart: { policy: on-failure, max_restarts: 10, backoff_ms: 0 }";
+    let settings = match hangs {
+        true => format!("{restart}, frame_timeout_ms: {HUNG_AFTER_MS}"),
+        false => restart.to_string(),
+    };
+    let pipeline = fan_out(fixture, kind, &format!("every: {every}"), &settings, false);
     let run = run_frames(pipeline, frames);
     let log = &run.stderr;
     assert_eq!(run.code, Some(0), "{log}");
@@ -152,10 +156,18 @@ pub fn restarts_and_recovers(crash: Crash) {
         "the log tells how the crasher died (`{exit}`):\n{log}"
     );
     if hangs {
+        // Told as a slow frame first, then acted on.
+        let slow = log
+            .find("processor crasher has spent ")
+            .unwrap_or_else(|| panic!("no slow frame told:\n{log}"));
         assert!(
-            log.contains("worker crasher missed its heartbeat deadline"),
+            log[slow..].contains(&format!("past its frame_timeout_ms of {HUNG_AFTER_MS}")),
             "{log}"
         );
+        let killed = log
+            .find("worker crasher missed its frame deadline")
+            .unwrap_or_else(|| panic!("no kill for the frame deadline:\n{log}"));
+        assert!(slow < killed, "{log}");
     }
     for line in [
         "input b.in closed",

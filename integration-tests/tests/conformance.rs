@@ -173,7 +173,7 @@ fn crash_and_restart(language: &Language) {
         package,
         kind,
         "",
-        "{ policy: on-failure, max_restarts: 10, backoff_ms: 0 }",
+        "restart: { policy: on-failure, max_restarts: 10, backoff_ms: 0 }",
         false,
     );
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());

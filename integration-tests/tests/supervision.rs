@@ -1,5 +1,5 @@
 //! Supervision end to end (docs/ARCHITECTURE.md §5): a worker that crashes — aborts,
-//! segfaults, exits, or hangs until the heartbeat kills it — is restarted
+//! segfaults, exits, freezes, or hangs past a deadline — is restarted
 //! while the rest of the pipeline runs on without losing a frame, and frames
 //! flow through it again; past its restart budget it is given up, which ends
 //! the run only when the worker is critical.
@@ -56,7 +56,7 @@ fn a_slow_processor_drops_frames_but_is_not_taken_for_hung() {
             "faulty-python",
             "test.py_slow",
             "every: 1",
-            "{ policy: never }",
+            "restart: { policy: never }",
             false,
         ),
         600,
@@ -68,7 +68,7 @@ fn a_slow_processor_drops_frames_but_is_not_taken_for_hung() {
     let crasher = &summary["workers"]["crasher"];
     assert_eq!(crasher["restarts"], 0, "{crasher}\n{log}");
     assert_eq!(crasher["last_exit"]["code"], 0, "{crasher}\n{log}");
-    assert!(!log.contains("missed its heartbeat deadline"), "{log}");
+    assert!(!log.contains("missed its"), "{log}");
     let taken = summary["processors"]["crasher"]["frames_in"]
         .as_u64()
         .unwrap();
@@ -89,7 +89,7 @@ fn dies_on_every_frame(critical: bool) -> (tempfile::TempDir, std::path::PathBuf
         "faulty-rust",
         "test.segfault",
         "every: 1",
-        "{ max_restarts: 2, backoff_ms: 0 }",
+        "restart: { max_restarts: 2, backoff_ms: 0 }",
         critical,
     )
 }
@@ -169,7 +169,7 @@ fn healthy_crasher(restart: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         "faulty-rust",
         "test.abort",
         "every: 1000000",
-        restart,
+        &format!("restart: {restart}"),
         false,
     )
 }
@@ -356,7 +356,7 @@ fn processor_errors_end_the_run_completed_with_errors() {
             "faulty-rust",
             "test.panic_every",
             "every: 10",
-            "{ policy: never }",
+            "restart: { policy: never }",
             false,
         ),
         50,
@@ -370,4 +370,138 @@ fn processor_errors_end_the_run_completed_with_errors() {
         log.contains("runtime stopped: completed_with_errors"),
         "{log}"
     );
+}
+
+/// A processor that takes 11 s to set up (past the 10 s every handshake
+/// step gets) and 4 s over its first frame (past the pulse's 3 s) is slow,
+/// not stuck: within its default deadlines it is neither killed nor
+/// restarted, and the run completes.
+#[test]
+fn a_slow_setup_and_a_slow_frame_are_not_taken_for_hung() {
+    let run = run(
+        fan_out(
+            "faulty-python",
+            "test.py_slow_start",
+            "setup_s: 11, first_frame_s: 4",
+            "restart: { policy: never }",
+            false,
+        ),
+        600,
+    );
+    let log = &run.stderr;
+    assert_eq!(run.code, Some(0), "{log}");
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "completed", "{summary:#}\n{log}");
+    a_saw_everything(&summary);
+    assert_eq!(summary["workers"]["crasher"]["restarts"], 0, "{log}");
+    assert!(!log.contains("missed its"), "{log}");
+    assert!(!log.contains("slow_frame"), "{log}");
+    assert!(
+        summary["processors"]["b"]["frames_in"].as_u64().unwrap() > 0,
+        "{summary:#}"
+    );
+}
+
+/// A setup that misses its `setup_timeout_s` is a failed start: the worker
+/// is killed and its restart policy decides. Restarted, it sets up in time
+/// and the run completes; with no restart, it fails the run (exit 1, not
+/// the exit 2 of a pipeline mistake), naming the processor and the setting,
+/// while the camera's own sink gets every frame either way.
+#[test]
+fn a_setup_past_its_deadline_is_a_failed_start_under_the_restart_policy() {
+    let config = "setup_s: 30, once: slow-once";
+    let restarted = run(
+        fan_out(
+            "faulty-python",
+            "test.py_slow_start",
+            config,
+            "setup_timeout_s: 1, restart: { policy: on-failure, backoff_ms: 0 }",
+            false,
+        ),
+        300,
+    );
+    let log = &restarted.stderr;
+    assert_eq!(restarted.code, Some(0), "{log}");
+    assert!(
+        log.contains("worker crasher missed its setup deadline"),
+        "{log}"
+    );
+    let summary = restarted.json();
+    assert_eq!(summary["outcome"], "completed", "{summary:#}\n{log}");
+    assert_eq!(summary["workers"]["crasher"]["restarts"], 1, "{log}");
+    a_saw_everything(&summary);
+
+    let given_up = run(
+        fan_out(
+            "faulty-python",
+            "test.py_slow_start",
+            config,
+            "setup_timeout_s: 1, restart: { policy: never }",
+            false,
+        ),
+        300,
+    );
+    let log = &given_up.stderr;
+    assert_eq!(given_up.code, Some(1), "{log}");
+    let summary = given_up.json();
+    assert_eq!(summary["outcome"], "failed", "{summary:#}\n{log}");
+    a_saw_everything(&summary);
+    let failure = summary["workers"]["crasher"]["failure"]
+        .as_str()
+        .expect("a failure");
+    assert_eq!(
+        failure,
+        "processor `crasher` did not finish its setup within 1 s (setup_timeout_s)"
+    );
+}
+
+/// A process that stops altogether (SIGSTOP: no thread of it runs) falls
+/// silent: its pulse stops, it is killed within the pulse deadline and
+/// restarted like any crashed worker.
+#[test]
+fn a_frozen_worker_is_caught_by_its_silent_pulse_and_restarted() {
+    let (tmp, path) = healthy_crasher("{ policy: on-failure, backoff_ms: 0 }");
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    running.wait_for("processor crasher started", Duration::from_secs(30));
+    let pid = pid_of(&mut running, "crasher");
+    // SAFETY: kill(2) of a worker of a plexus this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+    running.wait_for(
+        "worker crasher missed its heartbeat deadline",
+        Duration::from_secs(30),
+    );
+    running.wait_for(
+        "worker crasher restarted (generation 1, pid ",
+        Duration::from_secs(30),
+    );
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    assert_no_residue(&run.runtime_id().expect("the run started"));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["workers"]["crasher"]["restarts"], 1, "{summary:#}");
+    a_saw_everything(&summary);
+}
+
+/// Deadlines outside their bounds are refused before anything starts, in
+/// one sentence naming the file, the processor and the field.
+#[test]
+fn deadlines_out_of_bounds_are_refused() {
+    for (settings, needle) in [
+        (
+            "setup_timeout_s: 0",
+            "processor `crasher`: `setup_timeout_s` is 0, outside the allowed 1..=3600",
+        ),
+        (
+            "frame_timeout_ms: 5",
+            "processor `crasher`: `frame_timeout_ms` is 5, outside the allowed 10..=3600000",
+        ),
+    ] {
+        let (tmp, path) = fan_out("faulty-rust", "test.abort", "", settings, false);
+        let validated = plexus(&["validate", path.to_str().unwrap()], tmp.path());
+        let line = validated.refusal();
+        for part in [path.to_str().unwrap(), needle] {
+            assert!(line.contains(part), "`{part}` missing from: {line}");
+        }
+    }
 }

@@ -17,8 +17,6 @@ pub enum Command {
     Stop,
     /// Leave: every worker has stopped.
     Exit,
-    /// Liveness probe; answered by `Pong` with the same nonce.
-    Ping { nonce: u64 },
 }
 
 /// Worker → supervisor.
@@ -44,9 +42,6 @@ pub enum Report {
         processor: String,
         message: String,
     },
-    Pong {
-        nonce: u64,
-    },
     /// The counters so far, sent every [`STATS_INTERVAL`] while running.
     Stats {
         stats: Vec<ProcessorStats>,
@@ -55,6 +50,10 @@ pub enum Report {
         stats: Vec<ProcessorStats>,
     },
 }
+
+/// How often a worker's pulse thread stamps the time into its processors'
+/// counters, whatever the processors are doing.
+pub const PULSE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How often a running worker reports its counters.
 pub const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

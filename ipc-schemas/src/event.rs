@@ -90,6 +90,13 @@ pub enum EventKind {
         processor: String,
         message: String,
     },
+    /// One frame has kept the processor busy past its `frame_timeout_ms`:
+    /// its worker is killed next, as stuck.
+    SlowFrame {
+        processor: String,
+        elapsed_ms: u64,
+        frame_timeout_ms: u64,
+    },
     /// The worker feeding this input is gone; frames for it are dropped.
     InputClosed {
         processor: String,
@@ -142,6 +149,7 @@ impl EventKind {
             EventKind::ProcessorStarted { .. } => "processor_started",
             EventKind::ProcessorStopped { .. } => "processor_stopped",
             EventKind::ProcessorError { .. } => "processor_error",
+            EventKind::SlowFrame { .. } => "slow_frame",
             EventKind::InputClosed { .. } => "input_closed",
             EventKind::InputRecovered { .. } => "input_recovered",
             EventKind::ProcessorStats { .. } => "processor_stats",
@@ -192,6 +200,13 @@ impl std::fmt::Display for EventKind {
                     "restart of worker {worker} requested (pid {pid}): not a crash, its restart budget is untouched"
                 )
             }
+            EventKind::SlowFrame {
+                processor,
+                elapsed_ms,
+                frame_timeout_ms,
+            } => format!(
+                "processor {processor} has spent {elapsed_ms} ms on one frame, past its frame_timeout_ms of {frame_timeout_ms}"
+            ),
             EventKind::InputClosed { processor, input } => {
                 format!("input {processor}.{input} closed")
             }

@@ -17,7 +17,7 @@ pub mod worker_info;
 pub use control::{
     Command, ControlReply, ControlRequest, Entry, InputSpec, LatencySummary, OutputSpec, PortStats,
     ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, WorkerConfig,
-    WorkerStatus, STATS_INTERVAL,
+    WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
 };
 pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
@@ -27,7 +27,7 @@ pub use worker_info::{DenoCreate, DenoOutput, PythonInfo};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Environment variables the supervisor hands to every worker it spawns.
 pub mod env {

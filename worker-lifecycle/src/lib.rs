@@ -7,6 +7,7 @@ mod lifecycle;
 mod outputs;
 mod ports;
 mod processor;
+mod pulse;
 mod stats;
 
 pub use stats::LatencyHistogram;

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bus::control::{MessageReceiver, MessageSender};
+use bus::counters::Counters;
 use bus::waitset::{Attachment, WaitError, WaitSet};
 use bus::wake::WakeListener;
 use bus::{Bus, BusError};
@@ -14,6 +15,7 @@ use thiserror::Error;
 
 use crate::ports::{ProcessError, Slot};
 use crate::processor::ProcessorHost;
+use crate::pulse::Pulse;
 
 /// How long a worker waits for a command the supervisor owes it. The
 /// supervisor has its own, shorter deadlines; this only ends orphans.
@@ -60,7 +62,7 @@ impl Control {
         self.reports.send(report).map(|_| ())
     }
 
-    /// Waits for the next command, answering pings on the way. `timeout`
+    /// Waits for the next command. `timeout`
     /// bounds steps the supervisor owes an answer to; `None` waits as long as
     /// the supervisor lives (the kernel ends us with it).
     fn next_command(
@@ -72,11 +74,8 @@ impl Control {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             self.wake.drain()?;
-            while let Some(command) = self.commands.try_recv::<Command>()? {
-                match command {
-                    Command::Ping { nonce } => self.report(&Report::Pong { nonce })?,
-                    other => return Ok(other),
-                }
+            if let Some(command) = self.commands.try_recv::<Command>()? {
+                return Ok(command);
             }
             let left = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
@@ -113,7 +112,14 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
             )))
         }
     };
-    let (mut slots, wakes) = match configure(&bus, host, &config) {
+    let counters = config
+        .processors
+        .iter()
+        .map(|spec| Counters::open(bus.names(), &spec.id, spec.inputs.len(), spec.outputs.len()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let _pulse = Pulse::start(counters.iter().map(Counters::pulse).collect())
+        .map_err(|e| WorkerError::Protocol(format!("starting the pulse thread: {e}")))?;
+    let (mut slots, wakes) = match configure(&bus, host, &config, counters) {
         Ok(configured) => configured,
         Err(WorkerError::Setup { processor, message }) => {
             control.report(&Report::ConfigureFailed {
@@ -159,12 +165,13 @@ fn configure(
     bus: &Bus,
     host: &mut dyn ProcessorHost,
     config: &WorkerConfig,
+    counters: Vec<Counters>,
 ) -> Result<(Vec<Slot>, InputWakes), WorkerError> {
     let mut slots = Vec::new();
     let mut wakes = Vec::new();
-    for spec in &config.processors {
+    for (spec, counters) in config.processors.iter().zip(counters) {
         let (slot, slot_wakes) =
-            Slot::configure(bus, host, spec).map_err(|message| WorkerError::Setup {
+            Slot::configure(bus, host, spec, counters).map_err(|message| WorkerError::Setup {
                 processor: spec.id.clone(),
                 message,
             })?;
@@ -195,8 +202,8 @@ fn run(
     let mut finished_sources = vec![false; slots.len()];
     // Inputs whose last turn ended with frames maybe left: served again
     // without sleeping, but only after commands had their turn, so a
-    // consumer slower than its producer still answers pings and drops
-    // frames (safe overflow) instead of being taken for hung.
+    // consumer slower than its producer still hears `Stop` and drops
+    // frames (safe overflow) instead of falling ever further behind.
     let mut backlog: Vec<usize> = Vec::new();
     loop {
         let woken = attached.wait(waitset, std::mem::take(&mut backlog))?;
@@ -321,7 +328,6 @@ fn handle_commands(control: &Control) -> Result<bool, WorkerError> {
     let mut stop = false;
     while let Some(command) = control.commands.try_recv::<Command>()? {
         match command {
-            Command::Ping { nonce } => control.report(&Report::Pong { nonce })?,
             Command::Stop | Command::Exit => stop = true,
             other => {
                 return Err(WorkerError::Protocol(format!(

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use bus::counters::{Counter, Counters};
+use bus::counters::{Busy, Call, Counter, Counters};
 use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, Received};
 use bus::settings::Opening;
 use bus::wake::WakeListener;
@@ -25,6 +25,8 @@ pub(crate) struct Slot {
     pub latency: LatencyHistogram,
     /// Over every process of the processor (shared memory).
     pub errors: Counter,
+    /// Tells the supervisor how long the current call has been running.
+    busy: Busy,
     pub frame_limit: Option<u64>,
     pub produced: u64,
     /// Per input: whether it is waiting for the processor to release frames.
@@ -53,10 +55,13 @@ impl Slot {
         bus: &Bus,
         host: &mut dyn ProcessorHost,
         spec: &ProcessorSpec,
+        counters: Counters,
     ) -> Result<(Self, Vec<WakeListener>), String> {
-        let processor = host.create(spec)?;
-        let counters = Counters::open(bus.names(), &spec.id, spec.inputs.len(), spec.outputs.len())
-            .map_err(|e| e.to_string())?;
+        let busy = counters.busy();
+        busy.enter(Call::Setup);
+        let processor = host.create(spec);
+        busy.leave();
+        let processor = processor?;
         let outputs = spec
             .outputs
             .iter()
@@ -100,6 +105,7 @@ impl Slot {
             outputs,
             latency: LatencyHistogram::default(),
             errors: counters.errors(),
+            busy,
             frame_limit: spec.frame_limit,
             produced: 0,
             stalled: vec![false; spec.inputs.len()],
@@ -157,7 +163,9 @@ impl Slot {
                 sample: &slot,
             };
             let mut outputs = Outputs::new(&mut self.outputs);
+            self.busy.enter(Call::Frame);
             let result = self.processor.process(&input, &mut outputs);
+            self.busy.leave();
             let refused = outputs.refused();
             self.book(result, refused, errors);
         }
@@ -184,7 +192,9 @@ impl Slot {
         }
         self.produced += 1;
         let mut outputs = Outputs::new(&mut self.outputs);
+        self.busy.enter(Call::Frame);
         let result = self.processor.produce(&mut outputs);
+        self.busy.leave();
         let refused = outputs.refused();
         self.book(result, refused, errors);
         self.finished()

@@ -1,9 +1,10 @@
 //! From the files a user wrote to a plan that can run: the pipeline file,
 //! the processor types it may use (the catalog of builtins and listed
-//! packages), restart settings, and the plan — every check `validate`
+//! packages), restart settings and deadlines, and the plan — every check `validate`
 //! makes, before any process exists.
 
 pub mod catalog;
+pub mod deadlines;
 pub mod pipeline;
 pub mod plan;
 pub mod restart;

@@ -12,6 +12,7 @@ use ipc_schemas::{Accepts, Entry, InputSpec, OutputSpec, ProcessorSpec, SchemaId
 use crate::error::{excerpt, is_hidden, UserError};
 use crate::language::{Declared, Lang};
 use crate::load::catalog::{Catalog, Origin, TypeInfo};
+use crate::load::deadlines::Deadlines;
 use crate::load::pipeline::{Pipeline, PipelineFile};
 use crate::load::restart::RestartSpec;
 use crate::package::manifest::{config as config_schema, PortDecl};
@@ -33,6 +34,7 @@ pub struct PlannedProcessor {
     pub worker: String,
     /// The package that declares the processor's type.
     pub package: String,
+    pub deadlines: Deadlines,
 }
 
 impl Plan {
@@ -288,8 +290,11 @@ fn plan_processors(
             .map_err(|m| format!("processor `{id}`: {m}"))?;
         let worker = entry.worker.clone().unwrap_or_else(|| id.clone());
         check_id(&worker).map_err(|e| format!("processor `{id}`: worker {e}"))?;
+        let deadlines = Deadlines::from_fields(entry.setup_timeout_s, entry.frame_timeout_ms)
+            .map_err(|m| format!("processor `{id}`: {m}"))?;
         processors.push(PlannedProcessor {
             package: info.package().to_string(),
+            deadlines,
             spec: ProcessorSpec {
                 id: id.clone(),
                 type_name: decl.name.clone(),

@@ -57,6 +57,7 @@ impl EventLog {
         let line = &event.kind;
         match &event.kind {
             EventKind::ProcessorError { .. }
+            | EventKind::SlowFrame { .. }
             | EventKind::WorkerFailed { .. }
             | EventKind::WorkerUnresponsive { .. } => {
                 tracing::warn!(seq = event.seq, "{line}")

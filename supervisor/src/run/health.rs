@@ -1,63 +1,137 @@
-//! Hang detection: while frames flow, every running worker is pinged, and
-//! one that does not answer within the deadline is killed and handled as
-//! crashed. A worker stuck in a processor's endless loop is alive but
-//! useless; only a missed answer tells.
+//! Is each worker's process alive, and is each processor within its
+//! deadlines (docs/ARCHITECTURE.md §5)? Both are read from the processors'
+//! shared counters, never asked of the worker: a worker's pulse thread
+//! beats whatever its processors do, so a slow processor is never taken for
+//! a dead process, and each processor says what call it is in and since
+//! when, so one stuck in setup or in a frame is caught by its own deadline.
 
 use std::time::{Duration, Instant};
 
-use ipc_schemas::Command;
+use anyhow::Result;
+use bus::counters::{Call, Counters};
+use ipc_schemas::frame::monotonic_ns;
+use ipc_schemas::{EventKind, Names};
 
 use super::supervise::{RunPhase, Supervisor};
-use super::worker::WorkerState;
+use super::worker::{WorkerHandle, WorkerState};
+use crate::load::deadlines::Deadlines;
+use crate::load::plan::PlannedProcessor;
 
-/// How often a running worker is pinged.
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
-/// How long a worker may take to answer a ping. Generous: a busy 2-core
-/// machine can keep a healthy worker from answering for a second or more.
-pub const HEARTBEAT_DEADLINE: Duration = Duration::from_secs(3);
+/// How long a worker's pulse may be silent before its process is taken for
+/// frozen. Generous: a busy 2-core machine can hold a thread back a second.
+pub const PULSE_DEADLINE: Duration = Duration::from_secs(3);
+/// How often the counters are looked at; a deadline is acted on at most
+/// this late.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// One processor as the watch sees it.
+pub struct Watched {
+    pub processor: String,
+    pub deadlines: Deadlines,
+    counters: Counters,
+}
+
+impl Watched {
+    pub fn open(names: &Names, planned: &PlannedProcessor) -> Result<Self> {
+        let spec = &planned.spec;
+        Ok(Self {
+            processor: spec.id.clone(),
+            deadlines: planned.deadlines,
+            counters: Counters::open(names, &spec.id, spec.inputs.len(), spec.outputs.len())?,
+        })
+    }
+
+    /// Its process ended: whatever it was doing is over, and its successor
+    /// must not be judged by a stale pulse or call. No process of the
+    /// processor writes these words now.
+    pub fn forget(&self) {
+        self.counters.busy().leave();
+        self.counters.pulse().set(0);
+    }
+}
+
+/// What the watch found wrong with a worker.
+enum Lapse<'a> {
+    /// The pulse stopped: the process is frozen (stopped, or starved).
+    Silent,
+    /// A processor has been setting up for longer than its deadline.
+    Setup(&'a Watched),
+    /// A processor has been on one frame for longer than its deadline.
+    Frame(&'a Watched, Duration),
+}
+
+impl WorkerHandle {
+    fn lapse(&self, now_ns: u64) -> Option<Lapse<'_>> {
+        // Setup begins once configure was sent; the pulse beats from then on,
+        // and is beating by the time the worker reports configured.
+        if !self.alive() || self.state < WorkerState::Greeted || self.state >= WorkerState::Stopped
+        {
+            return None;
+        }
+        let age = |since: u64| Duration::from_nanos(now_ns.saturating_sub(since));
+        for watched in &self.watched {
+            match watched.counters.busy().get() {
+                Some((Call::Setup, since)) if age(since) > watched.deadlines.setup => {
+                    return Some(Lapse::Setup(watched))
+                }
+                Some((Call::Frame, since)) if age(since) > watched.deadlines.frame => {
+                    return Some(Lapse::Frame(watched, age(since)))
+                }
+                _ => {}
+            }
+        }
+        let pulse = self.watched.first()?.counters.pulse().get();
+        (self.state >= WorkerState::Configured && pulse != 0 && age(pulse) > PULSE_DEADLINE)
+            .then_some(Lapse::Silent)
+    }
+}
 
 impl Supervisor {
-    pub(super) fn heartbeat(&mut self, now: Instant) {
-        if self.phase != RunPhase::Flowing {
+    /// Kills, at most [`WATCH_INTERVAL`] late, every worker whose pulse
+    /// stopped or whose processor is past a deadline; the restart policy
+    /// then treats it like any crash. A slow frame is told before the kill.
+    pub(super) fn watch(&mut self, now: Instant) {
+        if matches!(self.phase, RunPhase::Draining(_)) || now < self.next_watch {
             return;
         }
+        self.next_watch = now + WATCH_INTERVAL;
+        let now_ns = monotonic_ns();
         for i in 0..self.workers.len() {
-            let worker = &mut self.workers[i];
-            if worker.state != WorkerState::Running {
-                continue;
-            }
-            match worker.ping {
-                Some((_, sent)) if now.duration_since(sent) >= HEARTBEAT_DEADLINE => {
-                    worker.ping = None;
-                    self.kill(i, "heartbeat");
+            let (stage, reason) = match self.workers[i].lapse(now_ns) {
+                None => continue,
+                Some(Lapse::Silent) => ("heartbeat", None),
+                Some(Lapse::Setup(w)) => (
+                    "setup",
+                    Some(format!(
+                        "processor `{}` did not finish its setup within {} s (setup_timeout_s)",
+                        w.processor,
+                        w.deadlines.setup.as_secs()
+                    )),
+                ),
+                Some(Lapse::Frame(w, elapsed)) => {
+                    let limit = w.deadlines.frame.as_millis() as u64;
+                    let processor = w.processor.clone();
+                    self.events.emit(EventKind::SlowFrame {
+                        processor: processor.clone(),
+                        elapsed_ms: elapsed.as_millis() as u64,
+                        frame_timeout_ms: limit,
+                    });
+                    (
+                        "frame",
+                        Some(format!(
+                            "processor `{processor}` spent more than {limit} ms on one frame (frame_timeout_ms)"
+                        )),
+                    )
                 }
-                Some(_) => {}
-                None if now >= worker.next_ping => {
-                    self.ping_nonce += 1;
-                    let nonce = self.ping_nonce;
-                    let worker = &mut self.workers[i];
-                    worker.ping = Some((nonce, now));
-                    worker.next_ping = now + HEARTBEAT_INTERVAL;
-                    if let Err(e) = worker.send(&Command::Ping { nonce }) {
-                        tracing::warn!("{e:#}");
-                    }
-                }
-                None => {}
-            }
+            };
+            self.kill_for(i, stage, reason);
         }
     }
 
-    pub(super) fn heartbeat_due(&self) -> Option<Instant> {
-        if self.phase != RunPhase::Flowing {
-            return None;
-        }
-        self.workers
-            .iter()
-            .filter(|w| w.state == WorkerState::Running)
-            .map(|w| match w.ping {
-                Some((_, sent)) => sent + HEARTBEAT_DEADLINE,
-                None => w.next_ping,
-            })
-            .min()
+    /// When [`Supervisor::watch`] looks next, while there is anything to watch.
+    pub(super) fn watch_due(&self) -> Option<Instant> {
+        let watching = !matches!(self.phase, RunPhase::Draining(_))
+            && self.workers.iter().any(WorkerHandle::alive);
+        watching.then_some(self.next_watch)
     }
 }

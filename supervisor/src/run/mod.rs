@@ -24,6 +24,7 @@ use bus::files::RuntimeFiles;
 use bus::Bus;
 use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, WorkerConfig};
 
+use health::Watched;
 pub use id::new_runtime_id;
 pub use launch::Launcher;
 pub use spawn::reap;
@@ -34,7 +35,8 @@ use crate::error::UserError;
 use crate::language::Lang;
 use crate::load::plan::Plan;
 
-/// How long a worker may take for each lifecycle step.
+/// How long a worker may take for each lifecycle step, beside the time its
+/// processors' setup may take (`load::deadlines`).
 const STEP_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a worker may take to drain and stop before it is killed.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
@@ -159,8 +161,14 @@ fn spawn_all(sup: &mut Supervisor, plan: &Plan, launcher: &Launcher) -> Result<(
     for planned in &plan.workers {
         let recipe = Recipe::of(&launcher.command(plan, planned)?);
         let channel = WorkerHandle::open_channel(&sup.bus, &planned.name)?;
+        let watched = plan
+            .processors
+            .iter()
+            .filter(|p| p.worker == planned.name)
+            .map(|p| Watched::open(sup.bus.names(), p))
+            .collect::<Result<_>>()?;
         let child = spawn::spawn(recipe.command(), &sup.runtime_id, &planned.name, &dir)?;
-        let handle = WorkerHandle::new(planned, recipe, dir.clone(), child, channel)?;
+        let handle = WorkerHandle::new(planned, recipe, dir.clone(), child, channel, watched)?;
         sup.events.emit(EventKind::WorkerSpawned {
             worker: handle.name.clone(),
             pid: handle.pid,
@@ -280,57 +288,50 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> 
             .collect();
         w.config = Some(WorkerConfig { processors });
     }
-    await_all(sup, WorkerState::Greeted, "hello")?;
-    send_first(sup, |w| w.config.clone().map(Command::Configure))?;
-    await_all(sup, WorkerState::Configured, "configure")?;
-    send_first(sup, |_| Some(Command::Start))?;
+    await_all(sup, WorkerState::Greeted)?;
+    send_first(sup, "configure", |w| {
+        w.config.clone().map(Command::Configure)
+    });
+    await_all(sup, WorkerState::Configured)?;
+    send_first(sup, "start", |_| Some(Command::Start));
     // Sources produce as soon as they run, so a worker may crash on its
     // first frames before the others even report running. A stop asked
     // meanwhile stands.
     if sup.phase == RunPhase::Starting {
         sup.phase = RunPhase::Flowing;
     }
-    await_all(sup, WorkerState::Running, "start")
+    await_all(sup, WorkerState::Running)
 }
 
-/// Sends each worker still on its first process the command `make` gives.
-fn send_first(sup: &Supervisor, make: impl Fn(&WorkerHandle) -> Option<Command>) -> Result<()> {
-    for w in sup.workers.iter().filter(|w| w.on_first_process()) {
+/// Asks each worker still on its first process for the handshake step
+/// `stage` with the command `make` gives.
+fn send_first(
+    sup: &mut Supervisor,
+    stage: &'static str,
+    make: impl Fn(&WorkerHandle) -> Option<Command>,
+) {
+    for w in sup.workers.iter_mut().filter(|w| w.on_first_process()) {
         if let Some(command) = make(w) {
-            w.send(&command)?;
+            w.ask(&command, stage);
         }
     }
-    Ok(())
 }
 
-/// Waits until every worker still on its first process reached `state`; a
-/// refusal ends the run with its reason, and so does a missed deadline.
-fn await_all(sup: &mut Supervisor, state: WorkerState, stage: &str) -> Result<()> {
-    let deadline = Instant::now() + STEP_DEADLINE;
+/// Waits until every worker still on its first process reached `state`. A
+/// worker that misses its step's deadline is killed and handled by its
+/// restart policy like any crash (`Supervisor::tick`); a refusal ends the
+/// run with its reason, and a critical failure moves on to the stop.
+fn await_all(sup: &mut Supervisor, state: WorkerState) -> Result<()> {
     let behind = |w: &WorkerHandle| w.on_first_process() && w.state < state;
-    let wake = sup.wait_until(Some(deadline), |s| {
-        s.refusal.is_some() || !s.workers.iter().any(behind)
+    let wake = sup.wait_until(None, |s| {
+        s.refusal.is_some() || s.critical_failure.is_some() || !s.workers.iter().any(behind)
     })?;
     if let Some(refusal) = &sup.refusal {
         bail!(UserError::Plain(refusal.clone()));
     }
     match wake {
-        Wake::Done => Ok(()),
         Wake::Interrupted => bail!(UserError::Plain("interrupted while starting".into())),
-        Wake::Deadline => {
-            let late: Vec<usize> = (0..sup.workers.len())
-                .filter(|&i| behind(&sup.workers[i]))
-                .collect();
-            let names: Vec<String> = late.iter().map(|&i| sup.workers[i].name.clone()).collect();
-            for i in late {
-                sup.kill(i, stage);
-            }
-            bail!(UserError::Plain(format!(
-                "worker `{}` did not answer {stage} within {} s",
-                names.join("`, `"),
-                STEP_DEADLINE.as_secs()
-            )))
-        }
+        Wake::Done | Wake::Deadline => Ok(()),
     }
 }
 

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use ipc_schemas::{Command, EventKind, ExitStatus};
 
+use super::spawn;
 use super::supervise::{RunPhase, Supervisor};
-use super::worker::{Ending, Step, WorkerState};
-use super::{spawn, STEP_DEADLINE};
+use super::worker::{Ending, WorkerState};
 
 /// What becomes of a worker whose process ended.
 enum Verdict {
@@ -42,6 +42,9 @@ impl Supervisor {
         // (a worker still in setup, an observer) would otherwise find the
         // dead node there, and iceoryx2 would warn about it.
         self.bus.cleanup_dead_nodes();
+        for watched in &self.workers[i].watched {
+            watched.forget();
+        }
         if was >= WorkerState::Stopped {
             return;
         }
@@ -140,7 +143,7 @@ impl Supervisor {
     }
 
     /// Acts on whatever is due at `now`: restarts, missed handshake steps,
-    /// heartbeats.
+    /// the health watch.
     pub(super) fn tick(&mut self, now: Instant) {
         for i in 0..self.workers.len() {
             if self.workers[i].restart_due(now) {
@@ -151,7 +154,7 @@ impl Supervisor {
                 self.kill(i, step.stage);
             }
         }
-        self.heartbeat(now);
+        self.watch(now);
     }
 
     /// The earliest moment [`Supervisor::tick`] has something to do.
@@ -159,7 +162,7 @@ impl Supervisor {
         self.workers
             .iter()
             .filter_map(|w| w.next_due())
-            .chain(self.heartbeat_due())
+            .chain(self.watch_due())
             .min()
     }
 
@@ -180,10 +183,6 @@ impl Supervisor {
         .and_then(|child| worker.replace_child(child));
         match result {
             Ok(()) => {
-                worker.owe(Step {
-                    stage: "hello",
-                    deadline: Instant::now() + STEP_DEADLINE,
-                });
                 let (name, pid) = (worker.name.clone(), worker.pid);
                 self.events
                     .emit(EventKind::WorkerSpawned { worker: name, pid });
@@ -196,13 +195,16 @@ impl Supervisor {
     }
 
     /// Takes a restarted worker one handshake step further once it reached
-    /// `state`; the first generation is started by the run itself.
+    /// `state`; the first generation is taken through the steps by the run
+    /// itself, all workers together.
     pub(super) fn resume_handshake(&mut self, i: usize) {
         let worker = &mut self.workers[i];
         if worker.generation == 0 {
+            if worker.state == WorkerState::Running {
+                worker.settle();
+            }
             return;
         }
-        let now = Instant::now();
         let (command, stage) = match worker.state {
             WorkerState::Greeted => match worker.config.clone() {
                 Some(config) => (Command::Configure(config), "configure"),
@@ -225,13 +227,6 @@ impl Supervisor {
             }
             _ => return,
         };
-        worker.owe(Step {
-            stage,
-            deadline: now + STEP_DEADLINE,
-        });
-        if let Err(e) = worker.send(&command) {
-            // The step deadline will end the attempt.
-            tracing::warn!("{e:#}");
-        }
+        worker.ask(&command, stage);
     }
 }

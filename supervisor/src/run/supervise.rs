@@ -37,8 +37,8 @@ pub enum RunPhase {
     /// crash now is handled by the worker's policy; a refusal (a setup that
     /// failed) ends the run before it began.
     Starting,
-    /// Frames flow: crashed workers come back by their policy, running ones
-    /// are pinged, users may restart workers.
+    /// Frames flow: crashed workers come back by their policy, users may
+    /// restart workers.
     Flowing,
     /// The run is ending, for this reason: workers drain, upstream first,
     /// and none comes back.
@@ -94,7 +94,8 @@ pub struct Supervisor {
     pub events: EventLog,
     pub finished_sources: BTreeSet<String>,
     pub phase: RunPhase,
-    pub(super) ping_nonce: u64,
+    /// When the health watch looks at the workers next.
+    pub(super) next_watch: Instant,
     /// Set when plexus gave up on a critical worker: the run must stop.
     pub critical_failure: Option<String>,
     /// Set when a worker refused its first start (a setup that failed, a
@@ -130,7 +131,7 @@ impl Supervisor {
             events,
             finished_sources: BTreeSet::new(),
             phase: RunPhase::Starting,
-            ping_nonce: 0,
+            next_watch: Instant::now(),
             critical_failure: None,
             refusal: None,
             downstream,
@@ -229,11 +230,6 @@ impl Supervisor {
             }
             Report::ProcessorError { processor, message } => {
                 self.processor_error(processor, message)
-            }
-            Report::Pong { nonce } => {
-                if worker.ping.is_some_and(|(sent, _)| sent == nonce) {
-                    worker.ping = None;
-                }
             }
             Report::Stats { stats } => {
                 for event in self.live.update(stats, Instant::now()) {
@@ -350,9 +346,15 @@ impl Supervisor {
         }
     }
 
-    /// Kills a worker that missed a deadline; its exit is then handled like
-    /// any crash.
+    /// Kills a worker that missed the deadline of `stage`; its exit is then
+    /// handled like any crash.
     pub fn kill(&mut self, i: usize, stage: &str) {
+        self.kill_for(i, stage, None);
+    }
+
+    /// [`Supervisor::kill`], with the `reason` the worker failed for when
+    /// it is given up, if plexus knows better than "missed its deadline".
+    pub fn kill_for(&mut self, i: usize, stage: &str, reason: Option<String>) {
         let worker = &mut self.workers[i];
         if !worker.alive() {
             return;
@@ -364,9 +366,10 @@ impl Supervisor {
         });
         let worker = &mut self.workers[i];
         if worker.state < WorkerState::Stopped {
-            worker.ending = Some(Ending::Fault(format!(
-                "worker `{name}` missed its {stage} deadline"
-            )));
+            worker.ending =
+                Some(Ending::Fault(reason.unwrap_or_else(|| {
+                    format!("worker `{name}` missed its {stage} deadline")
+                })));
         }
         let was = worker.state;
         if let Some(status) = worker.kill() {

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Child, Command as Process};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bus::control::{MessageReceiver, MessageSender};
@@ -12,6 +12,8 @@ use bus::fd::WaitableFd;
 use bus::Bus;
 use ipc_schemas::{Command, ExitStatus, ProcessorStats, Report, WorkerConfig};
 
+use super::health::Watched;
+use super::STEP_DEADLINE;
 use crate::language::Lang;
 use crate::load::plan::PlannedWorker;
 use crate::load::restart::{Budget, RestartSpec};
@@ -48,11 +50,21 @@ impl Recipe {
     }
 }
 
-/// What a worker waits for next while it comes back after a restart.
+/// The handshake step a worker's process owes next, and by when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
     pub stage: &'static str,
     pub deadline: Instant,
+}
+
+impl Step {
+    /// What a process owes once spawned.
+    fn hello() -> Self {
+        Self {
+            stage: "hello",
+            deadline: Instant::now() + STEP_DEADLINE,
+        }
+    }
 }
 
 /// What plexus is doing about a worker, beside the stage its current
@@ -61,9 +73,9 @@ pub struct Step {
 pub enum Phase {
     /// Left as it is: its process runs, or ended and stays ended.
     Steady,
-    /// A restarted process is taken through the handshake on its own; it
-    /// owes `Step` by its deadline.
-    Rejoining(Step),
+    /// Its process is on its way to running and owes `Step` by its
+    /// deadline, or is killed.
+    Handshake(Step),
     /// Its process ended; the next one is spawned at this instant.
     Backoff(Instant),
     /// plexus gave up on the worker, for this reason; final.
@@ -128,9 +140,8 @@ pub struct WorkerHandle {
     /// What the worker was configured with, to configure a restart alike.
     pub config: Option<WorkerConfig>,
     pub recipe: Recipe,
-    /// The unanswered ping (nonce, when sent) and when the next one is due.
-    pub ping: Option<(u64, Instant)>,
-    pub next_ping: Instant,
+    /// Its processors, with their deadlines and shared counters.
+    pub watched: Vec<Watched>,
     /// The pipeline's directory, where the worker runs.
     pub dir: PathBuf,
     child: Child,
@@ -155,6 +166,7 @@ impl WorkerHandle {
         dir: PathBuf,
         child: Child,
         channel: (MessageSender, MessageReceiver),
+        watched: Vec<Watched>,
     ) -> Result<Self> {
         let name = planned.name.clone();
         let pid = child.id();
@@ -166,7 +178,7 @@ impl WorkerHandle {
             pid,
             spawned_at: Instant::now(),
             state: WorkerState::Spawned,
-            phase: Phase::Steady,
+            phase: Phase::Handshake(Step::hello()),
             ending: None,
             last_exit: None,
             stats: Vec::new(),
@@ -177,8 +189,7 @@ impl WorkerHandle {
             generation: 0,
             config: None,
             recipe,
-            ping: None,
-            next_ping: Instant::now(),
+            watched,
             dir,
             child,
             pidfd: Some(pidfd),
@@ -219,14 +230,28 @@ impl WorkerHandle {
         self.phase = Phase::Backoff(at);
     }
 
-    /// A restarted process owes `step` next.
-    pub fn owe(&mut self, step: Step) {
-        self.phase = Phase::Rejoining(step);
+    /// Sends `command` for the handshake step `stage`, which the process
+    /// then owes by its deadline. A failed send is only logged: the
+    /// deadline ends the attempt.
+    pub fn ask(&mut self, command: &Command, stage: &'static str) {
+        // Configuring sets every processor up, each with its own deadline,
+        // which the health watch enforces with a precise reason.
+        let setup: Duration = match command {
+            Command::Configure(_) => self.watched.iter().map(|w| w.deadlines.setup).sum(),
+            _ => Duration::ZERO,
+        };
+        self.phase = Phase::Handshake(Step {
+            stage,
+            deadline: Instant::now() + STEP_DEADLINE + setup,
+        });
+        if let Err(e) = self.send(command) {
+            tracing::warn!("{e:#}");
+        }
     }
 
     /// Drops a pending restart or handshake step: the worker stays as it is.
     pub fn settle(&mut self) {
-        if matches!(self.phase, Phase::Rejoining(_) | Phase::Backoff(_)) {
+        if matches!(self.phase, Phase::Handshake(_) | Phase::Backoff(_)) {
             self.phase = Phase::Steady;
         }
     }
@@ -255,7 +280,7 @@ impl WorkerHandle {
     /// The handshake step the worker missed by `now`, if any.
     pub fn missed_step(&self, now: Instant) -> Option<Step> {
         match self.phase {
-            Phase::Rejoining(step) if step.deadline <= now => Some(step),
+            Phase::Handshake(step) if step.deadline <= now => Some(step),
             _ => None,
         }
     }
@@ -263,7 +288,7 @@ impl WorkerHandle {
     /// When plexus has something to do about the worker next.
     pub fn next_due(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Rejoining(step) => Some(step.deadline),
+            Phase::Handshake(step) => Some(step.deadline),
             Phase::Backoff(at) => Some(at),
             Phase::Steady | Phase::Failed(_) => None,
         }
@@ -288,8 +313,7 @@ impl WorkerHandle {
         self.state = WorkerState::Spawned;
         self.generation += 1;
         self.restarts += 1;
-        self.phase = Phase::Steady;
-        self.ping = None;
+        self.phase = Phase::Handshake(Step::hello());
         Ok(())
     }
 
@@ -298,7 +322,7 @@ impl WorkerHandle {
         match self.phase {
             Phase::Failed(_) => "failed",
             Phase::Backoff(_) => "restarting",
-            Phase::Steady | Phase::Rejoining(_) => self.state.name(),
+            Phase::Steady | Phase::Handshake(_) => self.state.name(),
         }
     }
 

@@ -48,6 +48,10 @@ pub struct ProcessorEntry {
     /// Giving up on this processor's worker stops the whole pipeline.
     #[serde(default)]
     pub critical: bool,
+    /// How long its setup may take, in seconds (`load::deadlines`).
+    pub setup_timeout_s: Option<u64>,
+    /// How long one frame may take, in milliseconds.
+    pub frame_timeout_ms: Option<u64>,
 }
 
 /// A loaded pipeline and where it came from.
