@@ -75,8 +75,9 @@ pub enum Commands {
     /// live until it stops.
     ///
     /// Events: runtime started/stopping/stopped, worker spawned/ready/exited/
-    /// restarting/restarted/failed/unresponsive, processor started/stopped/
-    /// error, input closed/recovered, and per-processor stats every second.
+    /// restarting/restarted/failed/unresponsive, restart requested, processor
+    /// started/stopped/error, slow frame, input closed/recovered, and
+    /// per-processor stats every second.
     /// With --follow and no runtime running, waits for the next one to start.
     Events {
         /// The runtime (as `plexus run` logs it); optional when only one runs.
