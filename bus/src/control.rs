@@ -5,19 +5,28 @@ use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::AllocationStrategy;
+use iceoryx2::service::port_factory::PortFactory;
 use ipc_schemas::wire;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{ctx, BusError};
-use crate::settings::{message_service, MessageService};
+use crate::settings::{message_service, samples, MessageService};
+use crate::space::Segment;
 use crate::wake::Waker;
 use crate::{Bus, Ipc};
 
 /// Sends messages of type `T` and wakes the reader.
 pub struct MessageSender {
     publisher: Publisher<Ipc, [u8], ()>,
+    segment: Segment,
     waker: Waker,
 }
+
+/// Samples a message sender keeps on loan: one at a time.
+const LOANED: usize = 1;
+/// The first segment's slice length: most messages are shorter; a longer
+/// one (a traceback) grows the segment once.
+const INITIAL_MESSAGE_BYTES: usize = 512;
 
 impl MessageSender {
     pub fn open(bus: &Bus, service: &str, wake_service: &str) -> Result<Self, BusError> {
@@ -31,23 +40,40 @@ impl MessageSender {
         service: &str,
         wake_service: &str,
     ) -> Result<Self, BusError> {
-        let publisher = factory
-            .publisher_builder()
-            .initial_max_slice_len(4096)
-            .allocation_strategy(AllocationStrategy::PowerOfTwo)
-            .create()
-            .map_err(ctx(format!("creating publisher on `{service}`")))?;
+        let (segment, publisher) = Segment::create(
+            bus.names(),
+            format!("channel `{service}`"),
+            samples(factory.static_config(), LOANED),
+            INITIAL_MESSAGE_BYTES,
+            || {
+                factory
+                    .publisher_builder()
+                    .initial_max_slice_len(INITIAL_MESSAGE_BYTES)
+                    .allocation_strategy(AllocationStrategy::PowerOfTwo)
+                    .max_loaned_samples(LOANED)
+                    .create()
+                    .map_err(ctx(format!("creating publisher on `{service}`")))
+            },
+        )?;
         let waker = Waker::open(bus, wake_service)?;
-        Ok(Self { publisher, waker })
+        Ok(Self {
+            publisher,
+            segment,
+            waker,
+        })
     }
 
     /// Sends one message. Returns whether a reader was connected to get it.
     pub fn send<T: Serialize>(&self, message: &T) -> Result<bool, BusError> {
         let bytes = wire::encode(message).map_err(ctx("encoding message"))?;
+        let publisher = &self.publisher;
         let sample = self
-            .publisher
-            .loan_slice_uninit(bytes.len())
-            .map_err(ctx("loaning message"))?
+            .segment
+            .loan(bytes.len(), || {
+                publisher
+                    .loan_slice_uninit(bytes.len())
+                    .map_err(ctx("loaning message"))
+            })?
             .write_from_slice(&bytes);
         let reached = sample.send().map_err(ctx("sending message"))?;
         self.waker.wake()?;

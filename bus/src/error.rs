@@ -7,7 +7,7 @@ use thiserror::Error;
 /// value, not a string, and told by its `Display`; it is not also returned
 /// as [`std::error::Error::source`], so a printed chain says it once.
 #[derive(Debug, Error)]
-#[error("{action}: {detail}")]
+#[error("{action}{}{detail}", if action.is_empty() { "" } else { ": " })]
 pub struct BusError {
     action: String,
     detail: Box<dyn std::error::Error + Send + Sync>,
@@ -22,6 +22,16 @@ impl BusError {
             action: action.into(),
             detail: detail.into(),
         }
+    }
+
+    /// An error whose `detail` says it all, what plexus tried included.
+    pub fn plain(detail: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::new(String::new(), detail)
+    }
+
+    /// iceoryx2's answer, or plexus's own reason.
+    pub(crate) fn detail(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self.detail.as_ref()
     }
 }
 

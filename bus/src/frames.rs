@@ -14,13 +14,15 @@ use iceoryx2::service::port_factory::PortFactory;
 use ipc_schemas::FrameHeader;
 
 use crate::error::{ctx, BusError};
-use crate::settings::{frame_service, port_event_service, Opening, FRAME_QUEUE};
+use crate::settings::{frame_service, port_event_service, samples, Opening, FRAME_QUEUE};
+use crate::space::Segment;
 use crate::wake::{WakeListener, Waker};
 use crate::{Bus, Ipc};
 
 /// Writes frames of one output port.
 pub struct FramePublisher {
     publisher: Publisher<Ipc, [u8], FrameHeader>,
+    segment: Segment,
     waker: Waker,
 }
 
@@ -40,29 +42,43 @@ impl FramePublisher {
         subscribers: usize,
         initial_len: usize,
     ) -> Result<Self, BusError> {
+        const LOANED: usize = 2;
         let opening = Opening::Member { subscribers };
         let service = frame_service(bus, processor, port, opening)?;
-        let publisher = bus
-            .retrying_after_cleanup(|| {
-                service
-                    .publisher_builder()
-                    .initial_max_slice_len(initial_len.max(1))
-                    .allocation_strategy(AllocationStrategy::PowerOfTwo)
-                    .max_loaned_samples(2)
-                    .create()
-            })
-            .map_err(ctx(format!("creating publisher for {processor}.{port}")))?;
+        let (segment, publisher) = Segment::create(
+            bus.names(),
+            format!("port {processor}.{port}"),
+            samples(service.static_config(), LOANED),
+            initial_len.max(1),
+            || {
+                bus.retrying_after_cleanup(|| {
+                    service
+                        .publisher_builder()
+                        .initial_max_slice_len(initial_len.max(1))
+                        .allocation_strategy(AllocationStrategy::PowerOfTwo)
+                        .max_loaned_samples(LOANED)
+                        .create()
+                })
+                .map_err(ctx(format!("creating publisher for {processor}.{port}")))
+            },
+        )?;
         let wake = bus.names().port_wake(processor, port);
         let waker = Waker::on(&port_event_service(bus, &wake, opening)?, &wake)?;
-        Ok(Self { publisher, waker })
+        Ok(Self {
+            publisher,
+            segment,
+            waker,
+        })
     }
 
     /// Loans `len` bytes of shared memory for the next frame.
     pub fn loan(&self, len: usize) -> Result<OutFrame, BusError> {
-        let sample = self
-            .publisher
-            .loan_slice_uninit(len)
-            .map_err(ctx(format!("loaning {len} bytes")))?;
+        let publisher = &self.publisher;
+        let sample = self.segment.loan(len, || {
+            publisher
+                .loan_slice_uninit(len)
+                .map_err(ctx(format!("loaning {len} bytes")))
+        })?;
         Ok(OutFrame { sample })
     }
 

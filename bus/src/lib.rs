@@ -16,6 +16,7 @@ pub mod frames;
 pub mod logging;
 pub mod node;
 pub mod settings;
+pub mod space;
 pub mod waitset;
 pub mod wake;
 

@@ -1,10 +1,14 @@
 //! Shared memory when things go wrong: a supervisor killed with SIGKILL
-//! gives its runtime's memory back at once, with no later command run.
+//! gives its runtime's memory back at once, with no later command run, and
+//! a `/dev/shm` too small for a run is a sentence, not a SIGBUS.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use integration_tests::residue::{runtime_files, runtime_processes};
-use integration_tests::{pipeline, spawn_plexus};
+use integration_tests::{
+    binary, pipeline, pipeline_text, spawn_plexus, spawn_program, write_pipeline, PlexusRun,
+};
 
 /// How soon after the supervisor's death its runtime's files must be gone.
 const GIVEN_BACK_WITHIN: Duration = Duration::from_secs(2);
@@ -79,4 +83,94 @@ fn a_killed_supervisors_shared_memory_is_given_back_at_once() {
     );
     let run = running.finish();
     assert_eq!(run.code, None, "the supervisor was killed");
+}
+
+/// Runs `plexus run <pipeline> --frames 30 --json` in a mount namespace of
+/// its own whose `/dev/shm` is a fresh tmpfs of `size`, and says on stderr
+/// how many entries the run left there (`left N`). None, after saying why,
+/// when the test cannot make the namespace (it needs root).
+fn run_on_small_shm(size: &str, pipeline: &str) -> Option<PlexusRun> {
+    // SAFETY: geteuid only reads the process's credentials.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: a private /dev/shm needs root (unshare -m, mount)");
+        return None;
+    }
+    const SCRIPT: &str = r#"mount -t tmpfs -o size="$1",mode=1777 tmpfs /dev/shm || exit 97
+"$2" run "$3" --frames 30 --json
+code=$?
+echo "left $(ls -A /dev/shm | wc -l)" >&2
+exit $code"#;
+    let (tmp, path) = write_pipeline(pipeline);
+    let plexus = binary("plexus");
+    let run = spawn_program(
+        Path::new("unshare"),
+        &[
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            SCRIPT,
+            "sh",
+            size,
+            plexus.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ],
+        tmp.path(),
+        &[],
+    )
+    .finish();
+    if run.code == Some(97) {
+        eprintln!(
+            "skipped: could not mount a tmpfs on /dev/shm:\n{}",
+            run.stderr
+        );
+        return None;
+    }
+    Some(run)
+}
+
+/// A camera of 1920×1080 frames on a `/dev/shm` of 8 MiB: the port cannot
+/// grow to its frames. The run fails (exit 1) with one sentence naming the
+/// port and the sizes, the summary is printed, no process dies of SIGBUS,
+/// and nothing is left in `/dev/shm`.
+#[test]
+fn a_port_that_does_not_fit_in_dev_shm_fails_the_run_in_a_sentence() {
+    let pipeline = "name: big\nprocessors:\n  cam: { type: builtin.test_pattern, config: { width: 1920, height: 1080, fps: 30 } }\n  sink: { type: builtin.stats_sink }\nconnections: [cam.out -> sink.in]\n";
+    let Some(run) = run_on_small_shm("8M", pipeline) else {
+        return;
+    };
+    let log = &run.stderr;
+    assert_eq!(run.code, Some(1), "{log}");
+    assert!(
+        log.contains("plexus: error: processor `cam`: not enough shared memory in /dev/shm for port cam.out (needs "),
+        "{log}"
+    );
+    assert!(
+        !log.contains("signal 7"),
+        "a process died of SIGBUS:\n{log}"
+    );
+    assert_eq!(run.json()["outcome"], "failed");
+    assert!(log.contains("left 0"), "{log}");
+}
+
+/// A `/dev/shm` of 2 MiB has no room for the runtime itself: refused before
+/// any worker starts, in one sentence, exit 1, nothing left behind.
+#[test]
+fn a_runtime_that_does_not_fit_in_dev_shm_is_refused_in_a_sentence() {
+    let Some(run) = run_on_small_shm("2M", &pipeline_text("source-to-sink.yaml", &[])) else {
+        return;
+    };
+    let log = &run.stderr;
+    assert_eq!(run.code, Some(1), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("plexus: error:"))
+        .unwrap_or_else(|| panic!("no error line:\n{log}"));
+    assert!(
+        line.starts_with("plexus: error: not enough shared memory in /dev/shm for "),
+        "{log}"
+    );
+    assert!(line.contains("MiB free)"), "{line}");
+    assert!(log.contains("left 0"), "{log}");
 }

@@ -42,6 +42,12 @@ pub enum Report {
         processor: String,
         message: String,
     },
+    /// The worker cannot go on, for a reason that is the machine's, not its
+    /// processors' (no room left in `/dev/shm`); it exits after sending
+    /// this. `message` is the sentence for the user.
+    Fatal {
+        message: String,
+    },
     /// The counters so far, sent every [`STATS_INTERVAL`] while running.
     Stats {
         stats: Vec<ProcessorStats>,

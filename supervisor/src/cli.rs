@@ -262,8 +262,8 @@ pub fn execute(cli: Cli) -> Result<i32> {
             } else {
                 println!("{}", summary::to_table(&plan, &report));
             }
-            if let Some(critical) = &report.critical_failure {
-                eprintln!("plexus: error: {critical}");
+            if let Some(halt) = &report.halt {
+                eprintln!("plexus: error: {halt}");
             }
             // Errors on frames were contained and are in the summary; only
             // a worker lost makes the run fail.

@@ -12,7 +12,12 @@ fn main() {
         Err(e) => {
             let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
             eprintln!("plexus: error: {}", chain.join(": "));
-            std::process::exit(2);
+            // No room in /dev/shm is the machine's state, not a mistake.
+            let out_of_memory = e.chain().any(|c| {
+                c.downcast_ref::<bus::BusError>()
+                    .is_some_and(|b| b.shm_full().is_some())
+            });
+            std::process::exit(if out_of_memory { 1 } else { 2 });
         }
     }
 }

@@ -3,6 +3,7 @@
 //! [`ProcessorSpec`](ipc_schemas::ProcessorSpec) into a [`Processor`]; this
 //! crate does the rest of docs/ARCHITECTURE.md §4: hello, configure, run, stop.
 
+mod error;
 mod lifecycle;
 mod outputs;
 mod ports;
@@ -12,7 +13,8 @@ mod stats;
 
 pub use stats::LatencyHistogram;
 
-pub use lifecycle::{run_worker, WorkerError};
+pub use error::WorkerError;
+pub use lifecycle::run_worker;
 pub use outputs::{check_video, OutputError, Outputs};
 pub use processor::{Input, Processor, ProcessorHost};
 

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use bus::control::{MessageReceiver, MessageSender};
 use bus::counters::Counters;
-use bus::waitset::{Attachment, WaitError, WaitSet};
+use bus::waitset::{Attachment, WaitSet};
 use bus::wake::WakeListener;
 use bus::{Bus, BusError};
 use ipc_schemas::{env, Command, Names, Report, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL};
-use thiserror::Error;
 
+use crate::error::WorkerError;
 use crate::ports::{ProcessError, Slot};
 use crate::processor::ProcessorHost;
 use crate::pulse::Pulse;
@@ -20,22 +20,6 @@ use crate::pulse::Pulse;
 /// How long a worker waits for a command the supervisor owes it. The
 /// supervisor has its own, shorter deadlines; this only ends orphans.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Error)]
-pub enum WorkerError {
-    #[error("{0} is not set: workers are started by `plexus run`, not by hand")]
-    MissingEnv(&'static str),
-    #[error("invalid worker identity: {0}")]
-    Identity(#[from] ipc_schemas::NameError),
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    #[error("protocol: {0}")]
-    Protocol(String),
-    #[error("processor `{processor}`: {message}")]
-    Setup { processor: String, message: String },
-    #[error(transparent)]
-    Wait(#[from] WaitError),
-}
 
 /// The supervisor's end, as the worker sees it.
 struct Control {
@@ -60,6 +44,19 @@ impl Control {
 
     fn report(&self, report: &Report) -> Result<(), BusError> {
         self.reports.send(report).map(|_| ())
+    }
+
+    /// Tells the supervisor, when `error` is one the worker cannot go on
+    /// after (a full `/dev/shm`), in the sentence the user should read.
+    fn fatal(&self, error: WorkerError) -> WorkerError {
+        if let WorkerError::Bus(e) = &error {
+            if e.shm_full().is_some() {
+                let _ = self.report(&Report::Fatal {
+                    message: e.to_string(),
+                });
+            }
+        }
+        error
     }
 
     /// Waits for the next command. `timeout`
@@ -128,7 +125,7 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
             })?;
             return Err(WorkerError::Setup { processor, message });
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(control.fatal(e)),
     };
     control.report(&Report::Configured)?;
     match control.next_command(&waitset, Some(COMMAND_TIMEOUT))? {
@@ -141,7 +138,7 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         }
     }
     control.report(&Report::Running)?;
-    run(&control, &waitset, &mut slots, &wakes)?;
+    run(&control, &waitset, &mut slots, &wakes).map_err(|e| control.fatal(e))?;
 
     for slot in &mut slots {
         slot.processor.teardown();
@@ -170,11 +167,7 @@ fn configure(
     let mut slots = Vec::new();
     let mut wakes = Vec::new();
     for (spec, counters) in config.processors.iter().zip(counters) {
-        let (slot, slot_wakes) =
-            Slot::configure(bus, host, spec, counters).map_err(|message| WorkerError::Setup {
-                processor: spec.id.clone(),
-                message,
-            })?;
+        let (slot, slot_wakes) = Slot::configure(bus, host, spec, counters)?;
         wakes.extend(
             slot_wakes
                 .into_iter()
@@ -215,7 +208,7 @@ fn run(
             }
         }
         for slot in woken.sources {
-            if !finished_sources[slot] && slots[slot].produce(&mut errors) {
+            if !finished_sources[slot] && slots[slot].produce(&mut errors)? {
                 finished_sources[slot] = true;
                 control.report(&Report::SourceFinished {
                     processor: slots[slot].id.clone(),

@@ -3,6 +3,7 @@
 
 use bus::counters::Counter;
 use bus::frames::{FramePublisher, OutFrame};
+use bus::space::ShmFull;
 use ipc_schemas::{FrameHeader, SchemaId};
 use thiserror::Error;
 
@@ -32,22 +33,30 @@ pub(crate) struct OutputPort {
 /// The output ports of the processor being called.
 pub struct Outputs<'a> {
     ports: &'a mut [OutputPort],
-    /// The first frame refused in this call, kept so that the producer is
-    /// told even if its code swallows the error `send` returned.
-    refused: Option<String>,
+    told: Told,
+}
+
+/// What the outputs saw go wrong during one call, kept so that it counts
+/// even if the processor's code swallows the error it was given.
+#[derive(Default)]
+pub(crate) struct Told {
+    /// The first frame refused: the producer is blamed.
+    pub refused: Option<String>,
+    /// `/dev/shm` had no room for a frame: the worker cannot go on.
+    pub out_of_memory: Option<ShmFull>,
 }
 
 impl<'a> Outputs<'a> {
     pub(crate) fn new(ports: &'a mut [OutputPort]) -> Self {
         Self {
             ports,
-            refused: None,
+            told: Told::default(),
         }
     }
 
-    /// Why a frame was refused during this call, if one was.
-    pub(crate) fn refused(self) -> Option<String> {
-        self.refused
+    /// What went wrong during this call.
+    pub(crate) fn told(self) -> Told {
+        self.told
     }
 
     pub fn len(&self) -> usize {
@@ -70,7 +79,15 @@ impl<'a> Outputs<'a> {
             .get_mut(port)
             .ok_or(OutputError::NoSuchPort(port))?;
         slot.pending = None;
-        let frame = slot.pending.insert(slot.publisher.loan(len)?);
+        let frame = match slot.publisher.loan(len) {
+            Ok(frame) => slot.pending.insert(frame),
+            Err(e) => {
+                if let Some(full) = e.shm_full() {
+                    self.told.out_of_memory.get_or_insert_with(|| full.clone());
+                }
+                return Err(e.into());
+            }
+        };
         Ok(frame.bytes_mut())
     }
 
@@ -96,7 +113,7 @@ impl<'a> Outputs<'a> {
                 port: slot.name.clone(),
                 why,
             };
-            self.refused.get_or_insert_with(|| refused.to_string());
+            self.told.refused.get_or_insert_with(|| refused.to_string());
             return Err(refused);
         }
         *frame.header_mut() = header;

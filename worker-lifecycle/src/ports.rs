@@ -6,11 +6,12 @@ use bus::counters::{Busy, Call, Counter, Counters};
 use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, Received};
 use bus::settings::Opening;
 use bus::wake::WakeListener;
-use bus::Bus;
+use bus::{Bus, BusError};
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{InputSpec, ProcessorSpec, ProcessorStats};
 
-use crate::outputs::{OutputPort, Outputs};
+use crate::error::WorkerError;
+use crate::outputs::{OutputPort, Outputs, Told};
 use crate::processor::{Input, Processor, ProcessorHost};
 use crate::stats::{InputTracker, LatencyHistogram};
 
@@ -50,18 +51,29 @@ pub(crate) struct ProcessError {
 impl Slot {
     /// Creates the processor and opens its ports. Outputs open first so a
     /// processor wired to itself through a group never misses its own frames.
-    /// Also returns one wake listener per input, in input order.
+    /// Also returns one wake listener per input, in input order. A full
+    /// `/dev/shm` stays a bus error: it is the machine's, not the pipeline's.
     pub fn configure(
         bus: &Bus,
         host: &mut dyn ProcessorHost,
         spec: &ProcessorSpec,
         counters: Counters,
-    ) -> Result<(Self, Vec<WakeListener>), String> {
+    ) -> Result<(Self, Vec<WakeListener>), WorkerError> {
         let busy = counters.busy();
         busy.enter(Call::Setup);
         let processor = host.create(spec);
         busy.leave();
-        let processor = processor?;
+        let setup = |message| WorkerError::Setup {
+            processor: spec.id.clone(),
+            message,
+        };
+        let port = |what: String| {
+            move |e: BusError| match e.shm_full() {
+                Some(_) => WorkerError::Bus(e),
+                None => setup(format!("{what}: {e}")),
+            }
+        };
+        let processor = processor.map_err(setup)?;
         let outputs = spec
             .outputs
             .iter()
@@ -70,7 +82,7 @@ impl Slot {
                 let subscribers = o.subscribers as usize;
                 let publisher =
                     FramePublisher::open(bus, &spec.id, &o.port, subscribers, INITIAL_FRAME_BYTES)
-                        .map_err(|e| format!("output `{}`: {e}", o.port))?;
+                        .map_err(port(format!("output `{}`", o.port)))?;
                 Ok(OutputPort {
                     name: o.port.clone(),
                     schema: o.schema,
@@ -79,25 +91,25 @@ impl Slot {
                     sent: counters.output(index),
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, WorkerError>>()?;
         let inputs = spec
             .inputs
             .iter()
             .enumerate()
             .map(|(index, i)| {
                 let sub = FrameSubscriber::open(bus, &i.from_processor, &i.from_port, member(i))
-                    .map_err(|e| format!("input `{}`: {e}", i.port))?;
+                    .map_err(|e| setup(format!("input `{}`: {e}", i.port)))?;
                 Ok((sub, InputTracker::new(&i.port, counters.input(index))))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, WorkerError>>()?;
         let wakes = spec
             .inputs
             .iter()
             .map(|i| {
                 port_wake_listener(bus, &i.from_processor, &i.from_port, member(i))
-                    .map_err(|e| format!("input `{}`: {e}", i.port))
+                    .map_err(port(format!("input `{}`", i.port)))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, WorkerError>>()?;
         let slot = Self {
             id: spec.id.clone(),
             processor,
@@ -120,7 +132,7 @@ impl Slot {
         index: usize,
         budget: usize,
         errors: &mut Vec<ProcessError>,
-    ) -> Result<bool, bus::BusError> {
+    ) -> Result<bool, BusError> {
         for _ in 0..budget {
             let sample = match self.inputs[index].0.receive()? {
                 Received::Frame(sample) => sample,
@@ -166,18 +178,15 @@ impl Slot {
             self.busy.enter(Call::Frame);
             let result = self.processor.process(&input, &mut outputs);
             self.busy.leave();
-            let refused = outputs.refused();
-            self.book(result, refused, errors);
+            let told = outputs.told();
+            self.book(result, told, errors)?;
         }
         Ok(true)
     }
 
     /// Processes everything waiting on every input (at stop: the producers
     /// have stopped, so the queues are finite).
-    pub fn drain_all_inputs(
-        &mut self,
-        errors: &mut Vec<ProcessError>,
-    ) -> Result<(), bus::BusError> {
+    pub fn drain_all_inputs(&mut self, errors: &mut Vec<ProcessError>) -> Result<(), BusError> {
         for index in 0..self.inputs.len() {
             while self.drain_input(index, usize::MAX, errors)? {}
         }
@@ -186,36 +195,41 @@ impl Slot {
 
     /// Runs one production step of a source. Returns true once the source
     /// has reached its frame limit and will produce no more.
-    pub fn produce(&mut self, errors: &mut Vec<ProcessError>) -> bool {
+    pub fn produce(&mut self, errors: &mut Vec<ProcessError>) -> Result<bool, BusError> {
         if self.finished() {
-            return true;
+            return Ok(true);
         }
         self.produced += 1;
         let mut outputs = Outputs::new(&mut self.outputs);
         self.busy.enter(Call::Frame);
         let result = self.processor.produce(&mut outputs);
         self.busy.leave();
-        let refused = outputs.refused();
-        self.book(result, refused, errors);
-        self.finished()
+        let told = outputs.told();
+        self.book(result, told, errors)?;
+        Ok(self.finished())
     }
 
     /// Books how one call of the processor went: one error when it failed
     /// or an output refused one of its frames (usually the same failure, when
-    /// the processor passed the refusal on), none otherwise.
+    /// the processor passed the refusal on), none otherwise. A full
+    /// `/dev/shm` is no error of the processor's: the worker cannot go on.
     fn book(
         &mut self,
         result: Result<(), String>,
-        refused: Option<String>,
+        told: Told,
         errors: &mut Vec<ProcessError>,
-    ) {
-        if let Some(message) = result.err().or(refused) {
+    ) -> Result<(), BusError> {
+        if let Some(full) = told.out_of_memory {
+            return Err(BusError::new(format!("processor `{}`", self.id), full));
+        }
+        if let Some(message) = result.err().or(told.refused) {
             self.errors.add(1);
             errors.push(ProcessError {
                 processor: self.id.clone(),
                 message,
             });
         }
+        Ok(())
     }
 
     pub fn finished(&self) -> bool {

@@ -7,15 +7,13 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use bus::counters::{Call, Counters};
+use bus::counters::Call;
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::{EventKind, Names};
+use ipc_schemas::EventKind;
 
 use super::supervise::{RunPhase, Supervisor};
+use super::watched::Watched;
 use super::worker::{WorkerHandle, WorkerState};
-use crate::load::deadlines::Deadlines;
-use crate::load::plan::PlannedProcessor;
 
 /// How long a worker's pulse may be silent before its process is taken for
 /// frozen. Generous: a busy 2-core machine can hold a thread back a second.
@@ -23,32 +21,6 @@ pub const PULSE_DEADLINE: Duration = Duration::from_secs(3);
 /// How often the counters are looked at; a deadline is acted on at most
 /// this late.
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
-
-/// One processor as the watch sees it.
-pub struct Watched {
-    pub processor: String,
-    pub deadlines: Deadlines,
-    counters: Counters,
-}
-
-impl Watched {
-    pub fn open(names: &Names, planned: &PlannedProcessor) -> Result<Self> {
-        let spec = &planned.spec;
-        Ok(Self {
-            processor: spec.id.clone(),
-            deadlines: planned.deadlines,
-            counters: Counters::open(names, &spec.id, spec.inputs.len(), spec.outputs.len())?,
-        })
-    }
-
-    /// Its process ended: whatever it was doing is over, and its successor
-    /// must not be judged by a stale pulse or call. No process of the
-    /// processor writes these words now.
-    pub fn forget(&self) {
-        self.counters.busy().leave();
-        self.counters.pulse().set(0);
-    }
-}
 
 /// What the watch found wrong with a worker.
 enum Lapse<'a> {
@@ -68,21 +40,19 @@ impl WorkerHandle {
         {
             return None;
         }
-        let age = |since: u64| Duration::from_nanos(now_ns.saturating_sub(since));
         for watched in &self.watched {
-            match watched.counters.busy().get() {
-                Some((Call::Setup, since)) if age(since) > watched.deadlines.setup => {
+            match watched.busy_for(now_ns) {
+                Some((Call::Setup, took)) if took > watched.deadlines.setup => {
                     return Some(Lapse::Setup(watched))
                 }
-                Some((Call::Frame, since)) if age(since) > watched.deadlines.frame => {
-                    return Some(Lapse::Frame(watched, age(since)))
+                Some((Call::Frame, took)) if took > watched.deadlines.frame => {
+                    return Some(Lapse::Frame(watched, took))
                 }
                 _ => {}
             }
         }
-        let pulse = self.watched.first()?.counters.pulse().get();
-        (self.state >= WorkerState::Configured && pulse != 0 && age(pulse) > PULSE_DEADLINE)
-            .then_some(Lapse::Silent)
+        let silent = self.watched.first()?.pulse_silent_for(now_ns)?;
+        (self.state >= WorkerState::Configured && silent > PULSE_DEADLINE).then_some(Lapse::Silent)
     }
 }
 

@@ -14,6 +14,7 @@ mod spawn;
 mod stats;
 pub mod summary;
 mod supervise;
+mod watched;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -24,11 +25,11 @@ use bus::files::RuntimeFiles;
 use bus::Bus;
 use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, WorkerConfig};
 
-use health::Watched;
 pub use id::new_runtime_id;
 pub use launch::Launcher;
 pub use spawn::reap;
 use supervise::{RunPhase, StopCause, Supervisor, Wake};
+use watched::Watched;
 use worker::{Recipe, WorkerHandle, WorkerState};
 
 use crate::error::UserError;
@@ -76,8 +77,9 @@ pub struct RunReport {
     pub outcome: Outcome,
     pub elapsed: Duration,
     pub workers: Vec<WorkerReport>,
-    /// Why the run stopped early, when a critical worker was given up.
-    pub critical_failure: Option<String>,
+    /// Why the run stopped early: a critical worker was given up, or
+    /// `/dev/shm` ran out.
+    pub halt: Option<String>,
     pub stats: BTreeMap<String, ProcessorStats>,
 }
 
@@ -185,12 +187,12 @@ fn flow(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<StopC
     let wake = sup.wait_until(deadline, |s| {
         let all_finished = s.workers.iter().all(|w| w.finished());
         matches!(s.phase, RunPhase::Draining(_))
-            || s.critical_failure.is_some()
+            || s.halt.is_some()
             || all_finished
             || (frames && sources_done(s, plan))
     })?;
     Ok(match (wake, sup.phase) {
-        (Wake::Done, _) if sup.critical_failure.is_some() => StopCause::CriticalFailure,
+        (Wake::Done, _) if sup.halt.is_some() => sup.halt.as_ref().expect("checked").cause(),
         (Wake::Done, RunPhase::Draining(cause)) => cause,
         (Wake::Done, _) if frames => StopCause::SourcesDone,
         (Wake::Done, _) => StopCause::WorkersEnded,
@@ -223,7 +225,7 @@ fn report(
                 failure: w.failure().map(str::to_string),
             })
             .collect(),
-        critical_failure: sup.critical_failure.clone(),
+        halt: sup.halt.as_ref().map(|h| h.message().to_string()),
         stats: plan
             .processors
             .iter()
@@ -324,7 +326,7 @@ fn send_first(
 fn await_all(sup: &mut Supervisor, state: WorkerState) -> Result<()> {
     let behind = |w: &WorkerHandle| w.on_first_process() && w.state < state;
     let wake = sup.wait_until(None, |s| {
-        s.refusal.is_some() || s.critical_failure.is_some() || !s.workers.iter().any(behind)
+        s.refusal.is_some() || s.halt.is_some() || !s.workers.iter().any(behind)
     })?;
     if let Some(refusal) = &sup.refusal {
         bail!(UserError::Plain(refusal.clone()));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ipc_schemas::{Command, EventKind, ExitStatus};
 
 use super::spawn;
-use super::supervise::{RunPhase, Supervisor};
+use super::supervise::{Halt, RunPhase, Supervisor};
 use super::worker::{Ending, WorkerState};
 
 /// What becomes of a worker whose process ended.
@@ -126,14 +126,14 @@ impl Supervisor {
         }
     }
 
-    fn give_up(&mut self, i: usize, reason: String) {
+    pub(super) fn give_up(&mut self, i: usize, reason: String) {
         let worker = &mut self.workers[i];
         worker.fail(reason.clone());
         if worker.critical && !matches!(self.phase, RunPhase::Draining(_)) {
-            self.critical_failure = Some(format!(
+            self.halt.get_or_insert(Halt::CriticalFailure(format!(
                 "critical worker `{}` failed: {reason}",
                 worker.name
-            ));
+            )));
         }
         let name = worker.name.clone();
         self.events.emit(EventKind::WorkerFailed {

@@ -60,6 +60,33 @@ pub enum StopCause {
     WorkersEnded,
     /// plexus gave up on a critical worker.
     CriticalFailure,
+    /// `/dev/shm` has no room for what a worker needs.
+    OutOfSharedMemory,
+}
+
+/// Why a run must stop before its end; the sentence is the user's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Halt {
+    /// plexus gave up on a critical worker.
+    CriticalFailure(String),
+    /// A worker found no room in `/dev/shm`: restarting it would fail
+    /// alike, and every process of the runtime shares that room.
+    OutOfSharedMemory(String),
+}
+
+impl Halt {
+    pub fn cause(&self) -> StopCause {
+        match self {
+            Halt::CriticalFailure(_) => StopCause::CriticalFailure,
+            Halt::OutOfSharedMemory(_) => StopCause::OutOfSharedMemory,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Halt::CriticalFailure(m) | Halt::OutOfSharedMemory(m) => m,
+        }
+    }
 }
 
 impl StopCause {
@@ -72,6 +99,7 @@ impl StopCause {
             StopCause::SourcesDone => "the sources produced their frames",
             StopCause::WorkersEnded => "every worker ended",
             StopCause::CriticalFailure => "a critical worker failed",
+            StopCause::OutOfSharedMemory => "/dev/shm is full",
         }
     }
 }
@@ -96,8 +124,8 @@ pub struct Supervisor {
     pub phase: RunPhase,
     /// When the health watch looks at the workers next.
     pub(super) next_watch: Instant,
-    /// Set when plexus gave up on a critical worker: the run must stop.
-    pub critical_failure: Option<String>,
+    /// Set when the run must stop before its end, and why.
+    pub halt: Option<Halt>,
     /// Set when a worker refused its first start (a setup that failed, a
     /// foreign protocol): a mistake in the pipeline or its packages, so the
     /// run cannot begin. A crash is no refusal.
@@ -132,7 +160,7 @@ impl Supervisor {
             finished_sources: BTreeSet::new(),
             phase: RunPhase::Starting,
             next_watch: Instant::now(),
-            critical_failure: None,
+            halt: None,
             refusal: None,
             downstream,
             error_counts: BTreeMap::new(),
@@ -225,6 +253,10 @@ impl Supervisor {
                 }
             }
             Report::Running => self.running(i),
+            Report::Fatal { message } => {
+                self.give_up(i, message.clone());
+                self.halt.get_or_insert(Halt::OutOfSharedMemory(message));
+            }
             Report::SourceFinished { processor } => {
                 self.finished_sources.insert(processor);
             }

@@ -12,7 +12,7 @@ use bus::fd::WaitableFd;
 use bus::Bus;
 use ipc_schemas::{Command, ExitStatus, ProcessorStats, Report, WorkerConfig};
 
-use super::health::Watched;
+use super::watched::Watched;
 use super::STEP_DEADLINE;
 use crate::language::Lang;
 use crate::load::plan::PlannedWorker;
