@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod describe;
+pub mod digest;
 pub mod error;
 pub mod language;
 pub mod load;

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 
 use ipc_schemas::Entry;
 
@@ -226,18 +225,12 @@ fn npm_install(prefix: &Path) -> Result<()> {
 /// the SDK as `"plexus"`) into a cache directory named by their hash.
 fn write_sdk() -> Result<PathBuf> {
     let import_map = r#"{ "imports": { "plexus": "./plexus.ts" } }"#;
-    let mut hash = Sha256::new();
-    for (name, text) in SDK_FILES {
-        hash.update(name);
-        hash.update(text);
-    }
-    let key: String = hash
-        .finalize()
+    let parts = SDK_FILES
         .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let dir = cache::root().join("deno-sdk").join(key);
+        .flat_map(|(name, text)| [name.as_bytes(), text.as_bytes()]);
+    let dir = cache::root()
+        .join("deno-sdk")
+        .join(crate::digest::key(parts, 8));
     cache::build_once(
         &dir,
         |dir| dir.join("import_map.json").is_file(),

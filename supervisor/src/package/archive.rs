@@ -10,6 +10,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::digest::hex;
 use zip::ZipArchive;
 
 use crate::error::UserError;
@@ -410,10 +412,6 @@ fn safe_name(name: &str) -> bool {
         && path.split('/').all(|part| {
             !part.is_empty() && part != "." && part != ".." && !part.contains(['\\', '\0'])
         })
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `SHA256SUMS` text for `files` (name, sha256), sorted by name.

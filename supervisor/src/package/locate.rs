@@ -7,7 +7,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::archive::{self, Archive};
+use super::archive::Archive;
 use super::manifest::{Package, MANIFEST_FILE};
 use super::store::{self, Spec, Store};
 use crate::error::UserError;
@@ -65,7 +65,7 @@ fn from_archive(path: &Path) -> Result<Package, UserError> {
         }
         hash.update(&buf[..n]);
     }
-    let key = archive::hex(&hash.finalize()[..16]);
+    let key = crate::digest::hex(&hash.finalize()[..16]);
     let cache = cache::root().join("packages");
     let dest = cache.join(&key);
     if !dest.join(MANIFEST_FILE).is_file() {

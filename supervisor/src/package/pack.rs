@@ -140,7 +140,7 @@ fn write_zip(files: &BTreeMap<String, PathBuf>) -> Result<Vec<u8>, UserError> {
                 format!("is too large to pack (a package file may have {MAX_ENTRY_BYTES} bytes, a package {MAX_TOTAL_BYTES})"),
             ));
         }
-        sums.push((name.as_str(), archive::hex(&Sha256::digest(&bytes))));
+        sums.push((name.as_str(), crate::digest::hex(&Sha256::digest(&bytes))));
         zip.start_file(name.as_str(), options).map_err(zip_err)?;
         zip.write_all(&bytes)
             .map_err(|e| UserError::Plain(format!("cannot build the archive: {e}")))?;

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use ipc_schemas::PythonInfo;
-use sha2::{Digest, Sha256};
 
 use crate::error::UserError;
 use crate::provision::cache;
@@ -55,25 +54,18 @@ pub fn ensure(
     };
     let contents = std::fs::read(&requirements)
         .map_err(|e| UserError::in_file(&requirements, format!("cannot read: {e}")))?;
-    let mut hash = Sha256::new();
-    for part in [
-        requirements
-            .file_name()
-            .unwrap_or_default()
-            .as_encoded_bytes(),
-        &contents,
-        python.version.as_bytes(),
-        env!("CARGO_PKG_VERSION").as_bytes(),
-    ] {
-        hash.update((part.len() as u64).to_le_bytes());
-        hash.update(part);
-    }
-    let key: String = hash
-        .finalize()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let key = crate::digest::key(
+        [
+            requirements
+                .file_name()
+                .unwrap_or_default()
+                .as_encoded_bytes(),
+            &contents,
+            python.version.as_bytes(),
+            env!("CARGO_PKG_VERSION").as_bytes(),
+        ],
+        12,
+    );
     let env = cache::root().join("python-envs").join(&key);
     let complete = |env: &Path| env.join(COMPLETE).is_file();
     if complete(&env) {
