@@ -16,16 +16,19 @@
 //! 6. **Availability** ([`availability`]): frames delivered at the end of a
 //!    Rust → Python → Deno chain ÷ frames captured, while a random effect's
 //!    worker is killed every 0.8 s.
+//! 7. **Memory over time** ([`soak`]): the flagship demo for 30 minutes,
+//!    each process's resident memory growth per hour after warm-up.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
 //! plot of latency against payload size ([`plot`]) to
 //! `bench-results/latency.png`. Targets are reported, not asserted. With
 //! `--quick` every case runs briefly, which proves only that the harness
-//! works.
+//! works. With `--soak` only the soak runs (30 minutes), and its table goes
+//! to `bench-results/soak.md`.
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak]
 //! ```
 
 mod availability;
@@ -42,6 +45,7 @@ mod raw;
 mod report;
 mod restart;
 mod restart_report;
+mod soak;
 mod tap;
 mod target;
 mod throughput;
@@ -70,12 +74,25 @@ fn main() {
         }
         return;
     }
-    // cargo passes `--bench` to a harness-less bench; only `--quick` matters.
+    // cargo passes `--bench` to a harness-less bench; only `--quick` and
+    // `--soak` matter.
     let quick = args.iter().any(|a| a == "--quick");
-    if let Err(e) = bench(quick) {
+    let outcome = match args.iter().any(|a| a == "--soak") {
+        true => soak_only(quick),
+        false => bench(quick),
+    };
+    if let Err(e) = outcome {
         eprintln!("report bench: {e}");
         std::process::exit(1);
     }
+}
+
+/// The soak alone: it takes half an hour, so it can be run apart.
+fn soak_only(quick: bool) -> Result<()> {
+    let release = require_release(&["plexus", "plexus-worker-native", "libplexus_deno.so"])?;
+    let scratch = Scratch::new("soak")?;
+    let soak = soak::measure(&release.join("plexus"), &scratch.0, quick)?;
+    publish("soak", &report::render_soak_alone(&soak))
 }
 
 fn bench(quick: bool) -> Result<()> {
@@ -137,6 +154,7 @@ fn bench(quick: bool) -> Result<()> {
     let memory = memory::measure(&plexus, &scratch.0)?;
     let events = events::measure(&plexus, &scratch.0, quick)?;
     let availability = availability::measure(&plexus, &scratch.0, quick)?;
+    let soak = soak::measure(&plexus, &scratch.0, quick)?;
 
     let results = report::Results {
         quick,
@@ -148,6 +166,7 @@ fn bench(quick: bool) -> Result<()> {
         memory,
         events,
         availability,
+        soak,
     };
     publish("report", &report::render(&results))?;
     let png = results_dir()?.join("latency.png");

@@ -8,6 +8,7 @@ use crate::events::EventLatency;
 use crate::latency_report::{self, Row};
 use crate::memory::Usage;
 use crate::restart::Measured;
+use crate::soak::{self, Soak};
 use crate::target::Target;
 use crate::throughput::{Throughput, OVERHEAD_FPS, WORKERS};
 use crate::{restart_report, throughput};
@@ -30,6 +31,7 @@ pub struct Results<'a> {
     pub memory: Vec<Usage>,
     pub events: EventLatency,
     pub availability: Availability,
+    pub soak: Soak,
 }
 
 /// `/proc/loadavg`'s three load averages, to say how busy the machine was.
@@ -70,22 +72,14 @@ pub fn render(results: &Results<'_>) -> String {
         )),
     ));
     targets.push(availability_target(&results.availability));
+    targets.push(soak_target(&results.soak));
     let _ = writeln!(
         out,
         "## Targets\n\n| figure | target | measured | verdict |"
     );
     let _ = writeln!(out, "|---|---|---|---|");
     for target in &targets {
-        let (measured, verdict) = match &target.measured {
-            Some((text, true)) => (text.as_str(), "met"),
-            Some((text, false)) => (text.as_str(), "**missed**"),
-            None => ("–", "not measured"),
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {measured} | {verdict} |",
-            target.what, target.bound
-        );
+        let _ = writeln!(out, "{}", target_row(target));
     }
     out.push('\n');
 
@@ -95,7 +89,75 @@ pub fn render(results: &Results<'_>) -> String {
     render_memory(&mut out, &results.memory);
     render_events(&mut out, &results.events);
     render_availability(&mut out, &results.availability);
+    render_soak(&mut out, &results.soak);
     out
+}
+
+fn soak_target(soak: &Soak) -> Target {
+    Target::new(
+        "memory growth over a long run".into(),
+        format!(
+            "≤ {:.0} MiB/h per process after warm-up",
+            soak::TARGET_MIB_PER_HOUR
+        ),
+        soak.worst().map(|w| {
+            (
+                format!("{:+.2} MiB/h ({})", w.rss_per_hour, w.process),
+                w.rss_per_hour <= soak::TARGET_MIB_PER_HOUR,
+            )
+        }),
+    )
+}
+
+/// The soak's table and its target, when it ran on its own.
+pub fn render_soak_alone(soak: &Soak) -> String {
+    let mut out = format!(
+        "# plexus soak\n\n| figure | target | measured | verdict |\n|---|---|---|---|\n{}\n\n",
+        target_row(&soak_target(soak))
+    );
+    render_soak(&mut out, soak);
+    out
+}
+
+/// One line of a targets table.
+fn target_row(target: &Target) -> String {
+    let (measured, verdict) = match &target.measured {
+        Some((text, true)) => (text.as_str(), "met"),
+        Some((text, false)) => (text.as_str(), "**missed**"),
+        None => ("–", "not measured"),
+    };
+    format!(
+        "| {} | {} | {measured} | {verdict} |",
+        target.what, target.bound
+    )
+}
+
+fn render_soak(out: &mut String, soak: &Soak) {
+    let _ = writeln!(
+        out,
+        "## Memory over time
+
+{}
+
+This run: {:.1} min, fitted after {:.1} min.
+",
+        soak::describe(),
+        soak.minutes,
+        soak.warm_up_minutes
+    );
+    let _ = writeln!(
+        out,
+        "| process | RSS after warm-up | RSS at the end | growth (RSS) | growth (anon) | samples |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    for g in &soak.growth {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} MiB | {:.1} MiB | {:+.2} MiB/h | {:+.2} MiB/h | {} |",
+            g.process, g.first_mib, g.last_mib, g.rss_per_hour, g.anon_per_hour, g.samples
+        );
+    }
+    out.push('\n');
 }
 
 fn availability_target(measured: &Availability) -> Target {
