@@ -176,9 +176,14 @@ fn healthy_crasher(restart: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 
 /// SIGKILLs process `pid`.
 fn kill(pid: u32) {
+    signal(pid, libc::SIGKILL);
+}
+
+/// Sends `signal` to process `pid`.
+fn signal(pid: u32, signal: i32) {
     // SAFETY: kill(2) of a worker of a plexus this test started.
-    let sent = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    assert_eq!(sent, 0, "killing pid {pid}");
+    let sent = unsafe { libc::kill(pid as i32, signal) };
+    assert_eq!(sent, 0, "signal {signal} to pid {pid}");
 }
 
 /// Starts `pipeline` with `args` after the path, then SIGKILLs the first
@@ -463,9 +468,7 @@ fn a_frozen_worker_is_caught_by_its_silent_pulse_and_restarted() {
     let (tmp, path) = healthy_crasher("{ policy: on-failure, backoff_ms: 0 }");
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
     running.wait_for("processor crasher started", Duration::from_secs(30));
-    let pid = pid_of(&mut running, "crasher");
-    // SAFETY: kill(2) of a worker of a plexus this test started.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+    signal(pid_of(&mut running, "crasher"), libc::SIGSTOP);
     running.wait_for(
         "worker crasher missed its heartbeat deadline",
         Duration::from_secs(30),
