@@ -75,3 +75,14 @@ pub fn read_png(path: &std::path::Path) -> Image {
         pixels,
     }
 }
+
+/// `test.py_gradient` (fixtures/source-python) at frame `n`, pixel (x, y).
+pub fn gradient(n: u64, x: u32, y: u32) -> [u8; 4] {
+    let n = n as u32;
+    [
+        ((x + n) % 256) as u8,
+        ((y + 2 * n) % 256) as u8,
+        ((x * y) % 256) as u8,
+        255,
+    ]
+}

@@ -106,6 +106,21 @@ pub struct ProcessorSpec {
     pub outputs: Vec<OutputSpec>,
     /// For sources: stop after this many frames.
     pub frame_limit: Option<u64>,
+    /// When the worker calls the processor (the manifest's `mode`).
+    pub mode: Mode,
+}
+
+/// When a worker calls a processor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// `process` on every frame that arrives.
+    #[default]
+    Reactive,
+    /// `produce` every `interval_ms` (the manifest's), or as often as the
+    /// processor's own `interval` says (builtins such as the test pattern).
+    Continuous { interval_ms: Option<u64> },
+    /// The processor keeps its own time; not driven by the worker yet.
+    Manual,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,8 +15,8 @@ pub mod wire;
 pub mod worker_info;
 
 pub use control::{
-    Command, ControlReply, ControlRequest, Entry, InputSpec, LatencySummary, OutputSpec, PortStats,
-    ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, WorkerConfig,
+    Command, ControlReply, ControlRequest, Entry, InputSpec, LatencySummary, Mode, OutputSpec,
+    PortStats, ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, WorkerConfig,
     WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
 };
 pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};

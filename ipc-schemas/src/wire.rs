@@ -53,6 +53,7 @@ mod tests {
                     subscribers: 3,
                 }],
                 frame_limit: Some(3),
+                mode: crate::Mode::Reactive,
             }],
         });
         let back: Command = decode(&encode(&cmd).unwrap()).unwrap();

@@ -266,7 +266,7 @@ impl<'set, 'source> Attached<'set, 'source> {
             sources: slots
                 .iter()
                 .enumerate()
-                .filter_map(|(i, s)| s.processor.interval().map(|period| (i, period)))
+                .filter_map(|(i, s)| s.interval().map(|period| (i, period)))
                 .map(|(i, period)| waitset.attach_interval(period).map(|g| (i, g)))
                 .collect::<Result<_, _>>()?,
             stats: waitset.attach_interval(STATS_INTERVAL)?,

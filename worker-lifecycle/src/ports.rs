@@ -8,7 +8,7 @@ use bus::settings::Opening;
 use bus::wake::WakeListener;
 use bus::{Bus, BusError};
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::{InputSpec, ProcessorSpec, ProcessorStats};
+use ipc_schemas::{InputSpec, Mode, ProcessorSpec, ProcessorStats};
 
 use crate::error::WorkerError;
 use crate::outputs::{OutputPort, Outputs, Told};
@@ -30,6 +30,7 @@ pub(crate) struct Slot {
     busy: Busy,
     pub frame_limit: Option<u64>,
     pub produced: u64,
+    mode: Mode,
     /// Per input: whether it is waiting for the processor to release frames.
     stalled: Vec<bool>,
 }
@@ -120,6 +121,7 @@ impl Slot {
             busy,
             frame_limit: spec.frame_limit,
             produced: 0,
+            mode: spec.mode,
             stalled: vec![false; spec.inputs.len()],
         };
         Ok((slot, wakes))
@@ -230,6 +232,17 @@ impl Slot {
             });
         }
         Ok(())
+    }
+
+    /// How often a continuous processor produces: the manifest's
+    /// `interval_ms`, else the processor's own clock (a builtin's).
+    pub fn interval(&self) -> Option<std::time::Duration> {
+        match self.mode {
+            Mode::Continuous {
+                interval_ms: Some(ms),
+            } => Some(std::time::Duration::from_millis(ms)),
+            _ => self.processor.interval(),
+        }
     }
 
     pub fn finished(&self) -> bool {

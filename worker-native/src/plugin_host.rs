@@ -479,6 +479,7 @@ mod tests {
             inputs: Vec::new(),
             outputs: Vec::new(),
             frame_limit: None,
+            mode: ipc_schemas::Mode::Reactive,
         }
     }
 

@@ -14,9 +14,19 @@ A processor is a plain class::
             out.send(frame)
         def teardown(self) -> None: ...                             # optional
 
+A source (`mode: continuous` with `interval_ms` in its manifest) has no
+inputs and a `produce(ctx)` method instead, which the worker calls every
+`interval_ms`::
+
+    class Gradient:
+        def produce(self, ctx: plexus.Context) -> None:
+            out = ctx.outputs["out"].loan(32 * 24 * 4)
+            ...                                                    # fill it in place
+            out.send(width=32, height=24, stride=32 * 4)           # seq, capture time: this call's
+
 Frames and output buffers are views of shared memory that are valid only
-while `process` runs: keep copies (`bytes(frame)`, `arr.copy()`), not views,
-across calls.
+while `process` (or `produce`) runs: keep copies (`bytes(frame)`,
+`arr.copy()`), not views, across calls.
 """
 
 from collections.abc import Mapping
@@ -95,7 +105,8 @@ class OutBuffer(Buffer):
         """Publishes the buffer on its output.
 
         The header is copied from `like` (by default the frame being
-        processed) and then overridden by the keywords given. The schema is
+        processed; in `produce`, the call's sequence number and capture
+        time) and then overridden by the keywords given. The schema is
         always the output port's. Raises RuntimeError if the buffer was
         already sent, was superseded by a newer loan, or outside `process`.
         """

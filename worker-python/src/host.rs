@@ -6,7 +6,8 @@
 use std::rc::Rc;
 
 use bus::settings::FRAME_BORROWED;
-use ipc_schemas::{Entry, ProcessorSpec, SchemaId};
+use ipc_schemas::frame::monotonic_ns;
+use ipc_schemas::{Entry, FrameHeader, Mode, ProcessorSpec, SchemaId};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -54,8 +55,12 @@ struct PythonProcessor {
     /// `module.Class`, for messages.
     label: String,
     instance: Py<PyAny>,
-    /// The bound `process` method.
-    process: Py<PyAny>,
+    /// The bound `process` method; a source may have none.
+    process: Option<Py<PyAny>>,
+    /// The bound `produce` method of a continuous processor.
+    produce: Option<Py<PyAny>>,
+    /// Frames this process produced: the sequence number of the next one.
+    produced: u64,
     context: Py<Context>,
     scope: Rc<CallScope>,
     /// Input port names, by port index: the keys of `inputs`.
@@ -93,13 +98,32 @@ impl PythonProcessor {
         let instance = class_object
             .call0()
             .map_err(|e| format!("cannot instantiate `{label}`: {}", describe(py, &e)))?;
-        let process = instance
-            .getattr(intern!(py, "process"))
-            .ok()
-            .filter(|method| method.is_callable())
-            .ok_or_else(|| {
-                format!("class `{class}` of module `{module}` has no process() method")
-            })?;
+        let method = |name: &Bound<'_, PyString>| {
+            instance
+                .getattr(name)
+                .ok()
+                .filter(|method| method.is_callable())
+                .map(Bound::unbind)
+        };
+        let missing = |name: &str, why: &str| {
+            format!("class `{class}` of module `{module}` has no {name}() method, which {why}")
+        };
+        let process = method(intern!(py, "process"));
+        let produce = match spec.mode {
+            Mode::Continuous { interval_ms: None } => {
+                return Err(format!(
+                    "`{label}` is mode continuous without `interval_ms`: a Python processor has no clock of its own"
+                ))
+            }
+            Mode::Continuous { .. } => Some(
+                method(intern!(py, "produce"))
+                    .ok_or_else(|| missing("produce", "mode continuous needs"))?,
+            ),
+            Mode::Reactive | Mode::Manual => None,
+        };
+        if process.is_none() && !spec.inputs.is_empty() {
+            return Err(missing("process", "a processor with inputs needs"));
+        }
 
         let scope = CallScope::new(spec.outputs.len());
         let ports: Vec<(String, SchemaId)> = spec
@@ -127,7 +151,9 @@ impl PythonProcessor {
         Ok(Self {
             label,
             instance: instance.unbind(),
-            process: process.unbind(),
+            process,
+            produce,
+            produced: 0,
             context: context.unbind(),
             scope,
             input_names: spec
@@ -158,9 +184,11 @@ impl PythonProcessor {
         inputs
             .set_item(self.input_names[input.port].bind(py), &frame)
             .map_err(|e| format!("cannot build inputs: {}", describe(py, &e)))?;
+        let Some(process) = &self.process else {
+            return Err(format!("`{}` has no process() method", self.label));
+        };
         let call = self.scope.enter(py, outputs, *input.header);
-        let raised = self
-            .process
+        let raised = process
             .bind(py)
             .call1((self.context.bind(py), inputs))
             .err()
@@ -209,6 +237,35 @@ impl PythonProcessor {
 impl Processor for PythonProcessor {
     fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String> {
         Python::attach(|py| self.call(py, input, outputs))
+    }
+
+    /// One `produce(ctx)` call of a continuous processor. Its outputs send
+    /// with the next sequence number and the capture time of this call
+    /// unless the processor says otherwise.
+    fn produce(&mut self, outputs: &mut Outputs<'_>) -> Result<(), String> {
+        let Some(produce) = &self.produce else {
+            return Ok(());
+        };
+        let header = FrameHeader {
+            seq: self.produced,
+            capture_ns: monotonic_ns(),
+            ..FrameHeader::default()
+        };
+        self.produced += 1;
+        Python::attach(|py| {
+            let call = self.scope.enter(py, outputs, header);
+            let raised = produce
+                .bind(py)
+                .call1((self.context.bind(py),))
+                .err()
+                .map(|e| format!("produce() of `{}` raised {}", self.label, describe(py, &e)));
+            let escaped = call.finish().err();
+            let problems: Vec<String> = [raised, escaped].into_iter().flatten().collect();
+            match problems.is_empty() {
+                true => Ok(()),
+                false => Err(problems.join("\n")),
+            }
+        })
     }
 
     fn teardown(&mut self) {
@@ -317,6 +374,7 @@ mod tests {
                 subscribers: 3,
             }],
             frame_limit: None,
+            mode: ipc_schemas::Mode::Reactive,
         }
     }
 
@@ -348,6 +406,44 @@ mod tests {
             site_packages,
         };
         with_python(|py| PythonProcessor::create(py, &spec, &source))
+    }
+
+    /// A source (no inputs) of `mode` from a module holding `code`.
+    fn create_source(module: &str, code: &str, mode: Mode) -> Result<PythonProcessor, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(format!("{module}.py")), code).unwrap();
+        let mut spec = spec(Entry::Python {
+            package_dir: dir.path().to_str().unwrap().into(),
+            module: module.into(),
+            class: "S".into(),
+            site_packages: None,
+        });
+        spec.inputs.clear();
+        spec.mode = mode;
+        let source = Source {
+            package_dir: dir.path().to_str().unwrap(),
+            module,
+            class: "S",
+            site_packages: None,
+        };
+        with_python(|py| PythonProcessor::create(py, &spec, &source))
+    }
+
+    #[test]
+    fn a_continuous_source_needs_produce_and_an_interval() {
+        let every = Mode::Continuous {
+            interval_ms: Some(10),
+        };
+        let code = "class S:\n    def produce(self, ctx): pass\n";
+        assert!(create_source("source_ok", code, every).is_ok());
+        let message = error(create_source("source_no_produce", "class S: pass\n", every));
+        assert_eq!(
+            message,
+            "class `S` of module `source_no_produce` has no produce() method, which mode continuous needs"
+        );
+        let clockless = Mode::Continuous { interval_ms: None };
+        let message = error(create_source("source_no_clock", code, clockless));
+        assert!(message.contains("without `interval_ms`"), "{message}");
     }
 
     fn error(result: Result<PythonProcessor, String>) -> String {
@@ -394,7 +490,7 @@ mod tests {
         let message = error(create("has_no_process", "C", "class C: pass\n"));
         assert_eq!(
             message,
-            "class `C` of module `has_no_process` has no process() method"
+            "class `C` of module `has_no_process` has no process() method, which a processor with inputs needs"
         );
     }
 

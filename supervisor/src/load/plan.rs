@@ -15,7 +15,7 @@ use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::deadlines::Deadlines;
 use crate::load::pipeline::{Pipeline, PipelineFile};
 use crate::load::restart::RestartSpec;
-use crate::package::manifest::{config as config_schema, PortDecl};
+use crate::package::manifest::{config as config_schema, Mode, PortDecl};
 
 #[derive(Debug)]
 pub struct Plan {
@@ -311,6 +311,13 @@ fn plan_processors(
                     })
                     .collect(),
                 frame_limit: None,
+                mode: match decl.mode {
+                    Mode::Reactive => ipc_schemas::Mode::Reactive,
+                    Mode::Continuous => ipc_schemas::Mode::Continuous {
+                        interval_ms: decl.interval_ms,
+                    },
+                    Mode::Manual => ipc_schemas::Mode::Manual,
+                },
             },
             worker,
         });

@@ -280,6 +280,7 @@ mod tests {
                 })
                 .collect(),
             frame_limit: None,
+            mode: ipc_schemas::Mode::Reactive,
         }
     }
 

@@ -117,6 +117,7 @@ mod tests {
                 subscribers: 3,
             }],
             frame_limit: None,
+            mode: ipc_schemas::Mode::Reactive,
         }
     }
 
