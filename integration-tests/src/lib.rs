@@ -8,6 +8,7 @@ pub mod crasher;
 pub mod expect;
 pub mod process;
 pub mod residue;
+pub mod source;
 pub mod store;
 
 use std::path::{Path, PathBuf};

@@ -151,3 +151,10 @@ fn a_missing_deno_is_installed_from_npm_and_then_reused() {
         "the second run reuses it: {second}"
     );
 }
+
+/// A TypeScript processor with `mode: continuous` and `interval_ms: 10` is
+/// a source: `produce(ctx)` draws each frame in place.
+#[test]
+fn a_typescript_continuous_source_produces_exact_frames() {
+    integration_tests::source::produces_exact_gradient("source-deno", "test.ts_gradient");
+}

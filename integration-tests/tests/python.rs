@@ -4,9 +4,10 @@
 //! What every language must do alike (an exception in `process` among it) is
 //! in the conformance suite.
 
-use integration_tests::expect::{gradient, inverted, pattern_rgba, read_png};
+use integration_tests::expect::{inverted, pattern_rgba, read_png};
+use integration_tests::source::produces_exact_gradient;
 use integration_tests::{
-    assert_no_residue, example_in, fixture, pipeline, pipeline_text, plexus_checked, spawn_plexus,
+    assert_no_residue, example_in, fixture, pipeline, pipeline_text, plexus_checked,
     spawn_plexus_with, worker_language, write_pipeline,
 };
 
@@ -214,35 +215,8 @@ fn the_second_run_reuses_the_cached_environment() {
 }
 
 /// A Python processor with `mode: continuous` and `interval_ms: 10` is a
-/// source: `produce(ctx)` draws each frame in place, and 300 of them reach
-/// both sinks in order, each pixel as an independent computation says.
+/// source: `produce(ctx)` draws each frame in place.
 #[test]
 fn a_python_continuous_source_produces_exact_frames() {
-    const FRAMES: u64 = 300;
-    let (tmp, path) = pipeline("python-source.yaml", &[]);
-    let run = spawn_plexus(
-        &["run", path.to_str().unwrap(), "--frames", "300", "--json"],
-        tmp.path(),
-    )
-    .finish();
-    assert_no_residue(&run.runtime_id().expect("the run started"));
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let summary = run.json();
-    assert_eq!(summary["outcome"], "completed", "{summary:#}");
-    assert_eq!(summary["processors"]["src"]["frames_out"], FRAMES);
-    for sink in ["png", "sink"] {
-        assert_eq!(
-            summary["processors"][sink]["frames_in"], FRAMES,
-            "{summary:#}"
-        );
-        assert_eq!(summary["processors"][sink]["seq_gaps"], 0, "{summary:#}");
-    }
-    for n in [0, 1, 150, FRAMES - 1] {
-        let image = read_png(&tmp.path().join(format!("png/png-{n:06}.png")));
-        assert_eq!((image.width, image.height), (32, 24));
-        for (i, pixel) in image.pixels.chunks(4).enumerate() {
-            let (x, y) = (i as u32 % 32, i as u32 / 32);
-            assert_eq!(pixel, gradient(n, x, y), "frame {n}, pixel ({x}, {y})");
-        }
-    }
+    produces_exact_gradient("source-python", "test.py_gradient");
 }

@@ -48,6 +48,8 @@ pub struct DenoCreate {
     pub outputs: Vec<DenoOutput>,
     /// Every schema name by its code in the frame header.
     pub schemas: BTreeMap<u32, String>,
+    /// The worker calls the processor's `produce` (mode continuous).
+    pub produces: bool,
 }
 
 /// One output port of a [`DenoCreate`] and the schema it sends.
@@ -87,6 +89,7 @@ mod tests {
             inputs: vec!["in".into()],
             outputs: vec![],
             schemas: BTreeMap::from([(1, "video/rgba8".into())]),
+            produces: false,
         };
         let value = serde_json::to_value(&create).unwrap();
         assert_eq!(value["type"], "example.bar");

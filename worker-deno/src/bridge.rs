@@ -22,6 +22,7 @@ pub const EVENT_CREATE: i32 = 1;
 pub const EVENT_PROCESS: i32 = 2;
 pub const EVENT_TEARDOWN: i32 = 3;
 pub const EVENT_EXIT: i32 = 4;
+pub const EVENT_PRODUCE: i32 = 5;
 
 pub const OUTSIDE_PROCESS: &str = "outputs can only be used inside process()";
 const HOST_GONE: &str = "the Deno host stopped answering (its end of the bridge is closed)";
@@ -55,6 +56,12 @@ pub enum Event {
     Teardown {
         processor: u32,
     },
+    /// Let continuous processor `processor` produce; its sends default to
+    /// `header` (the next sequence number, this call's capture time).
+    Produce {
+        processor: u32,
+        header: FrameHeader,
+    },
     /// The lifecycle ended; `code` is the exit code the process should use.
     Exit {
         code: i32,
@@ -69,11 +76,12 @@ impl Event {
             Event::Process { .. } => EVENT_PROCESS,
             Event::Teardown { .. } => EVENT_TEARDOWN,
             Event::Exit { .. } => EVENT_EXIT,
+            Event::Produce { .. } => EVENT_PRODUCE,
         }
     }
 
-    /// The JSON text `plexus_deno_event_json` hands out; `None` for frames,
-    /// which are read through `plexus_deno_event_frame` instead.
+    /// The JSON text `plexus_deno_event_json` hands out; `None` for frames
+    /// and productions, which are read through `plexus_deno_event_frame`.
     pub fn json(&self) -> Option<String> {
         match self {
             Event::Create { json } => Some(json.clone()),
@@ -83,13 +91,14 @@ impl Event {
             Event::Exit { code, message } => {
                 Some(serde_json::json!({ "code": code, "message": message }).to_string())
             }
-            Event::Process { .. } => None,
+            Event::Process { .. } | Event::Produce { .. } => None,
         }
     }
 }
 
-/// What `plexus_deno_event_frame` writes for a [`Event::Process`]; the
-/// layout is mirrored by `FRAME_INFO` in `ts/host.ts`.
+/// What `plexus_deno_event_frame` writes for a [`Event::Process`] (and,
+/// with no data, for a [`Event::Produce`]); the layout is mirrored by
+/// `FRAME_INFO` in `ts/host.ts`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameInfo {
@@ -289,6 +298,11 @@ impl JsEnd {
                 len: *len as u64,
                 header: *header,
             }),
+            Some(Event::Produce { processor, header }) if state.open => Ok(FrameInfo {
+                processor: *processor,
+                header: *header,
+                ..FrameInfo::default()
+            }),
             _ => Err("there is no frame being processed".into()),
         }
     }
@@ -319,7 +333,7 @@ impl JsEnd {
     ) -> Result<T, String> {
         let mut state = self.state();
         let lent = match (&state.current, state.open, state.lent) {
-            (Some(Event::Process { .. }), true, Some(lent)) => lent,
+            (Some(Event::Process { .. } | Event::Produce { .. }), true, Some(lent)) => lent,
             _ => return Err(OUTSIDE_PROCESS.into()),
         };
         // SAFETY: `lent` is in the state, so the lifecycle thread is parked in

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Once;
 
-use ipc_schemas::{DenoCreate, DenoOutput, Entry, ProcessorSpec, SchemaId};
+use ipc_schemas::frame::monotonic_ns;
+use ipc_schemas::{DenoCreate, DenoOutput, Entry, FrameHeader, Mode, ProcessorSpec, SchemaId};
 use serde_json::{Map, Value};
 use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost};
 
@@ -63,6 +64,7 @@ impl ProcessorHost for DenoHost {
             end: Rc::clone(&self.end),
             index,
             id: spec.id.clone(),
+            produced: 0,
         }))
     }
 }
@@ -72,6 +74,8 @@ struct DenoProcessor {
     end: Rc<RuntimeEnd>,
     index: u32,
     id: String,
+    /// Frames this process produced: the sequence number of the next one.
+    produced: u64,
 }
 
 impl Processor for DenoProcessor {
@@ -82,6 +86,22 @@ impl Processor for DenoProcessor {
             header: *input.header,
             data: DataPtr(input.data.as_ptr().cast_mut()),
             len: input.data.len(),
+        };
+        self.end.call(event, Some(outputs as &mut dyn OutputPorts))
+    }
+
+    /// One `produce(ctx)` call of a continuous processor; the worker only
+    /// calls it for one (`create_json` told JavaScript to expect it).
+    fn produce(&mut self, outputs: &mut Outputs<'_>) -> Result<(), String> {
+        let header = FrameHeader {
+            seq: self.produced,
+            capture_ns: monotonic_ns(),
+            ..FrameHeader::default()
+        };
+        self.produced += 1;
+        let event = Event::Produce {
+            processor: self.index,
+            header,
         };
         self.end.call(event, Some(outputs as &mut dyn OutputPorts))
     }
@@ -105,6 +125,15 @@ pub fn create_json(index: u32, spec: &ProcessorSpec) -> Result<String, String> {
     } = &spec.entry
     else {
         return Err(format!("the Deno worker cannot host {:?}", spec.entry));
+    };
+    let produces = match spec.mode {
+        Mode::Continuous { interval_ms: None } => {
+            return Err(format!(
+                "`{export}` is mode continuous without `interval_ms`: a TypeScript processor has no clock of its own"
+            ))
+        }
+        Mode::Continuous { .. } => true,
+        Mode::Reactive | Mode::Manual => false,
     };
     let relative = Path::new(file)
         .strip_prefix(package_dir)
@@ -132,6 +161,7 @@ pub fn create_json(index: u32, spec: &ProcessorSpec) -> Result<String, String> {
             .iter()
             .map(|s| (s.code(), s.name().to_string()))
             .collect(),
+        produces,
     };
     serde_json::to_string(&create).map_err(|e| format!("describing the processor: {e}"))
 }
@@ -205,6 +235,7 @@ mod tests {
                 "inputs": ["in"],
                 "outputs": [{"name": "out", "schema": "video/rgba8"}],
                 "schemas": {"1": "video/rgba8", "2": "video/gray8", "3": "bytes"},
+                "produces": false,
             })
         );
     }

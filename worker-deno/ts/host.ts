@@ -23,11 +23,12 @@ import {
   type Bridge,
 } from "./plexus.ts";
 
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 const EVENT_CREATE = 1;
 const EVENT_PROCESS = 2;
 const EVENT_TEARDOWN = 3;
 const EVENT_EXIT = 4;
+const EVENT_PRODUCE = 5;
 /** Size of `FrameInfo` (src/bridge.rs): processor u32, port u32, len u64, FrameHeader. */
 const FRAME_INFO = 56;
 
@@ -68,6 +69,8 @@ interface CreateSpec {
   inputs: string[];
   outputs: { name: string; schema: string }[];
   schemas: Record<string, string>;
+  /** The worker calls `produce` (mode continuous). */
+  produces: boolean;
 }
 
 /** A created processor. */
@@ -198,8 +201,11 @@ async function create(spec: CreateSpec): Promise<string | null> {
   } catch (e) {
     return `cannot construct \`${spec.label}\`: ${describe(e)}`;
   }
-  if (typeof instance?.process !== "function") {
-    return `class \`${spec.export}\` of \`${spec.file}\` has no process() method`;
+  if (spec.inputs.length > 0 && typeof instance?.process !== "function") {
+    return `class \`${spec.export}\` of \`${spec.file}\` has no process() method, which a processor with inputs needs`;
+  }
+  if (spec.produces && typeof instance?.produce !== "function") {
+    return `class \`${spec.export}\` of \`${spec.file}\` has no produce() method, which mode continuous needs`;
   }
   const scope = new CallScope();
   const context = new Context(spec.id, spec.type, spec.config, spec.outputs, scope);
@@ -217,28 +223,54 @@ async function create(spec: CreateSpec): Promise<string | null> {
 const info = new Uint8Array(FRAME_INFO);
 const infoView = new DataView(info.buffer);
 
-async function processFrame(): Promise<string | null> {
+/** The open call's processor, input port, data length and header. */
+function readFrameInfo(): { slot: Slot; port: number; len: number; header: FrameHeader } {
   if (ffi.plexus_deno_event_frame(handle, info, info.length) !== 0) {
     fatal(`cannot read a frame event: ${lastError()}`);
   }
   const slot = slots.get(infoView.getUint32(0, true));
-  if (slot === undefined) fatal(`a frame for unknown processor ${infoView.getUint32(0, true)}`);
-  const port = infoView.getUint32(4, true);
-  const len = Number(infoView.getBigUint64(8, true));
-  const header: FrameHeader = {
-    schema: infoView.getUint32(16, true),
-    format: infoView.getUint32(20, true),
-    seq: infoView.getBigUint64(24, true),
-    captureNs: infoView.getBigUint64(32, true),
-    width: infoView.getUint32(40, true),
-    height: infoView.getUint32(44, true),
-    stride: infoView.getUint32(48, true),
+  if (slot === undefined) fatal(`a call for unknown processor ${infoView.getUint32(0, true)}`);
+  return {
+    slot,
+    port: infoView.getUint32(4, true),
+    len: Number(infoView.getBigUint64(8, true)),
+    header: {
+      schema: infoView.getUint32(16, true),
+      format: infoView.getUint32(20, true),
+      seq: infoView.getBigUint64(24, true),
+      captureNs: infoView.getBigUint64(32, true),
+      width: infoView.getUint32(40, true),
+      height: infoView.getUint32(44, true),
+      stride: infoView.getUint32(48, true),
+    },
   };
+}
+
+/** One `produce(ctx)` call; sends default to the header the worker gave. */
+async function produceFrame(): Promise<string | null> {
+  const { slot, header } = readFrameInfo();
+  slot.scope.enter(bridge, header);
+  try {
+    const result = slot.instance.produce?.(slot.context);
+    if (isThenable(result)) await result;
+    return null;
+  } catch (e) {
+    return `produce() of \`${slot.spec.label}\` threw ${describe(e)}`;
+  } finally {
+    slot.scope.leave();
+  }
+}
+
+async function processFrame(): Promise<string | null> {
+  const { slot, port, len, header } = readFrameInfo();
+  if (slot.instance.process === undefined) {
+    return `\`${slot.spec.label}\` has no process() method`;
+  }
   const schema = slot.spec.schemas[header.schema] ?? `unknown schema ${header.schema}`;
   const frame = new Frame(header, schema, memory(len, () => views.frame()));
   slot.scope.enter(bridge, header);
   try {
-    const result = slot.instance.process(slot.context, { [slot.spec.inputs[port]]: frame });
+    const result = slot.instance.process!(slot.context, { [slot.spec.inputs[port]]: frame });
     if (isThenable(result)) await result;
     return null;
   } catch (e) {
@@ -293,6 +325,9 @@ async function serve(): Promise<never> {
         break;
       case EVENT_PROCESS:
         done(await processFrame());
+        break;
+      case EVENT_PRODUCE:
+        done(await produceFrame());
         break;
       case EVENT_TEARDOWN:
         done(await teardown((eventJson() as { processor: number }).processor));

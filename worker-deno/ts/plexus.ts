@@ -24,8 +24,13 @@ export interface Processor {
   setup?(ctx: Context): void | Promise<void>;
   /** Called for each input frame; `inputs` maps the input port's name to
    * the frame. A throw is reported as a processor error and the next frame
-   * is processed as usual. */
-  process(ctx: Context, inputs: Record<string, Frame>): void | Promise<void>;
+   * is processed as usual. A source (no inputs) need not have it. */
+  process?(ctx: Context, inputs: Record<string, Frame>): void | Promise<void>;
+  /** Sources (`mode: continuous` with `interval_ms` in the manifest): called
+   * every `interval_ms` to produce the next frame(s). `send()` without a
+   * frame uses the call's sequence number and capture time; give `width`,
+   * `height` and `stride` for video. */
+  produce?(ctx: Context): void | Promise<void>;
   /** Called once when the pipeline stops. */
   teardown?(): void | Promise<void>;
 }
