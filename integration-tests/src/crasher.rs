@@ -37,7 +37,7 @@ pub fn fan_out(
 
 /// Runs `pipeline` for `frames` frames with `--json` and checks that the
 /// run left nothing behind.
-pub fn run_frames(pipeline: (tempfile::TempDir, std::path::PathBuf), frames: u64) -> PlexusRun {
+pub fn run_frames(pipeline: &(tempfile::TempDir, std::path::PathBuf), frames: u64) -> PlexusRun {
     let (tmp, path) = pipeline;
     let frames = frames.to_string();
     let run = spawn_plexus(
@@ -136,7 +136,7 @@ pub fn restarts_and_recovers(crash: Crash) {
         false => restart.to_string(),
     };
     let pipeline = fan_out(fixture, kind, &format!("every: {every}"), &settings, false);
-    let run = run_frames(pipeline, frames);
+    let run = run_frames(&pipeline, frames);
     let log = &run.stderr;
     assert_eq!(run.code, Some(0), "{log}");
     let summary = run.json();

@@ -3,21 +3,16 @@
 //! (`pipelines/source.yaml`) produces exactly 300 frames, in order, each
 //! pixel as the independent computation says.
 
+use crate::crasher::run_frames;
 use crate::expect::{gradient, read_png};
-use crate::{assert_no_residue, pipeline, spawn_plexus};
+use crate::pipeline;
 
 /// Runs the source `kind` of the fixture `package` for 300 frames and
 /// checks counts, order and pixels.
 pub fn produces_exact_gradient(package: &str, kind: &str) {
     const FRAMES: u64 = 300;
-    let (tmp, path) = pipeline("source.yaml", &[("package", package), ("type", kind)]);
-    let frames = FRAMES.to_string();
-    let run = spawn_plexus(
-        &["run", path.to_str().unwrap(), "--frames", &frames, "--json"],
-        tmp.path(),
-    )
-    .finish();
-    assert_no_residue(&run.runtime_id().expect("the run started"));
+    let pipeline = pipeline("source.yaml", &[("package", package), ("type", kind)]);
+    let run = run_frames(&pipeline, FRAMES);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = run.json();
     assert_eq!(summary["outcome"], "completed", "{summary:#}");
@@ -30,7 +25,7 @@ pub fn produces_exact_gradient(package: &str, kind: &str) {
         assert_eq!(summary["processors"][sink]["seq_gaps"], 0, "{summary:#}");
     }
     for n in [0, 1, FRAMES / 2, FRAMES - 1] {
-        let image = read_png(&tmp.path().join(format!("png/png-{n:06}.png")));
+        let image = read_png(&pipeline.0.path().join(format!("png/png-{n:06}.png")));
         assert_eq!((image.width, image.height), (32, 24));
         for (i, pixel) in image.pixels.chunks(4).enumerate() {
             let (x, y) = (i as u32 % 32, i as u32 / 32);

@@ -52,7 +52,7 @@ fn a_slow_processor_drops_frames_but_is_not_taken_for_hung() {
     // 100 ms a frame against 100 fps for 6 s: the queue never empties, yet
     // the worker must keep answering pings between frames.
     let run = run(
-        fan_out(
+        &fan_out(
             "faulty-python",
             "test.py_slow",
             "every: 1",
@@ -119,7 +119,7 @@ fn given_up_after_two_restarts(summary: &Value, log: &str) {
 /// ~0.1 s), or a few seconds on a loaded machine: 400 frames leave room.
 #[test]
 fn a_worker_past_its_budget_is_given_up_and_the_pipeline_runs_on() {
-    let run = run(dies_on_every_frame(false), 400);
+    let run = run(&dies_on_every_frame(false), 400);
     assert_eq!(
         run.code,
         Some(1),
@@ -146,7 +146,7 @@ fn a_worker_past_its_budget_is_given_up_and_the_pipeline_runs_on() {
 
 #[test]
 fn a_critical_worker_given_up_stops_the_run() {
-    let run = run(dies_on_every_frame(true), 100_000);
+    let run = run(&dies_on_every_frame(true), 100_000);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(
         run.stderr
@@ -357,7 +357,7 @@ fn the_backoff_starts_over_after_a_healthy_run() {
 #[test]
 fn processor_errors_end_the_run_completed_with_errors() {
     let run = run(
-        fan_out(
+        &fan_out(
             "faulty-rust",
             "test.panic_every",
             "every: 10",
@@ -384,7 +384,7 @@ fn processor_errors_end_the_run_completed_with_errors() {
 #[test]
 fn a_slow_setup_and_a_slow_frame_are_not_taken_for_hung() {
     let run = run(
-        fan_out(
+        &fan_out(
             "faulty-python",
             "test.py_slow_start",
             "setup_s: 11, first_frame_s: 4",
@@ -416,7 +416,7 @@ fn a_slow_setup_and_a_slow_frame_are_not_taken_for_hung() {
 fn a_setup_past_its_deadline_is_a_failed_start_under_the_restart_policy() {
     let config = "setup_s: 30, once: slow-once";
     let restarted = run(
-        fan_out(
+        &fan_out(
             "faulty-python",
             "test.py_slow_start",
             config,
@@ -437,7 +437,7 @@ fn a_setup_past_its_deadline_is_a_failed_start_under_the_restart_policy() {
     a_saw_everything(&summary);
 
     let given_up = run(
-        fan_out(
+        &fan_out(
             "faulty-python",
             "test.py_slow_start",
             config,
