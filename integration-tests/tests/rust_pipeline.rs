@@ -59,3 +59,10 @@ fn example_pipeline_delivers_every_frame_and_the_right_pixels() {
         read_png(&tmp.path().join("png/png-000200.png")).pixels
     );
 }
+
+/// A Rust plugin processor with `mode: continuous` and `interval_ms: 10` is
+/// a source: its `produce` draws each frame in place (plugin ABI 1.1).
+#[test]
+fn a_rust_plugin_continuous_source_produces_exact_frames() {
+    integration_tests::source::produces_exact_gradient("conform-rust", "test.rs_gradient");
+}

@@ -11,11 +11,13 @@ use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use ipc_schemas::{FrameHeader, ProcessorSpec};
+use ipc_schemas::frame::monotonic_ns;
+use ipc_schemas::{FrameHeader, Mode, ProcessorSpec};
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use plexus_plugin_sdk::abi::{
-    EntryFn, ErrorBuf, FrameIn, HostOutputs, PluginDescriptor, ProcessorVTable, ABI_MAJOR,
-    ABI_MINOR, ENTRY_SYMBOL, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
+    CreateFn, DestroyFn, EntryFn, ErrorBuf, FrameIn, HostOutputs, PluginDescriptor, ProcessFn,
+    ProcessorVTable, ProduceFn, ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL, STATUS_ERROR, STATUS_OK,
+    STATUS_PANIC, VTABLE_1_0_SIZE,
 };
 use worker_lifecycle::{Input, Outputs, Processor};
 
@@ -62,7 +64,7 @@ impl Default for PluginLibraries {
 /// because the library is never unloaded.
 struct Plugin {
     path: String,
-    processors: Vec<(String, &'static ProcessorVTable)>,
+    processors: Vec<(String, Calls)>,
 }
 
 impl Plugin {
@@ -150,30 +152,59 @@ impl Plugin {
                 "it lists {count} processors but no table of them"
             )));
         }
-        let vtables: &'static [ProcessorVTable] = if count == 0 {
-            &[]
+        // The table's stride is its entries' `struct_size`: an ABI 1.0
+        // plugin's entries end before `produce`. Fields are read one by one
+        // and only within that size.
+        let stride = if count == 0 {
+            0
         } else {
             // SAFETY: the table is not null and, as the caller vouches, holds
-            // `count` vtables valid forever; an ABI 1.0 descriptor's are ABI
-            // 1.0 vtables, so the stride is `ProcessorVTable`'s.
-            unsafe { std::slice::from_raw_parts(descriptor.processors, count) }
+            // `count` entries; every entry starts with its size.
+            unsafe { (&raw const (*descriptor.processors).struct_size).read() as usize }
         };
-        let needed = std::mem::size_of::<ProcessorVTable>();
+        let aligned = stride % std::mem::align_of::<ProcessorVTable>() == 0;
+        if count > 0 && (stride < VTABLE_1_0_SIZE || !aligned) {
+            return Err(malformed(format!(
+                "its processor tables are {stride} bytes each, ABI 1.0 needs {VTABLE_1_0_SIZE}"
+            )));
+        }
         let mut processors = Vec::with_capacity(count);
-        for (index, vtable) in vtables.iter().enumerate() {
-            if (vtable.struct_size as usize) < needed {
+        for index in 0..count {
+            // SAFETY: entry `index` lies within the table of `count` entries
+            // of `stride` bytes, aligned as the first one is.
+            let vtable = unsafe {
+                descriptor
+                    .processors
+                    .cast::<u8>()
+                    .add(index * stride)
+                    .cast::<ProcessorVTable>()
+            };
+            // SAFETY: the entry is at least an ABI 1.0 table, so these fields
+            // lie within it; `produce` is read only where the size covers it.
+            let (size, type_name, calls) = unsafe {
+                let size = (&raw const (*vtable).struct_size).read() as usize;
+                let produce = (minor >= 1 && size >= std::mem::size_of::<ProcessorVTable>())
+                    .then(|| (&raw const (*vtable).produce).read());
+                let calls = Calls {
+                    create: (&raw const (*vtable).create).read(),
+                    process: (&raw const (*vtable).process).read(),
+                    destroy: (&raw const (*vtable).destroy).read(),
+                    produce,
+                };
+                (size, (&raw const (*vtable).type_name).read(), calls)
+            };
+            if size != stride {
                 return Err(malformed(format!(
-                    "processor {index} has a table of {} bytes, ABI 1.0 needs {needed}",
-                    vtable.struct_size
+                    "processor {index} has a table of {size} bytes, the first one {stride}"
                 )));
             }
-            let name = (!vtable.type_name.is_null())
+            let name = (!type_name.is_null())
                 // SAFETY: a non-null type name is a NUL-terminated string that
                 // lives as long as the library, as the ABI says.
-                .then(|| unsafe { CStr::from_ptr(vtable.type_name) }.to_str().ok())
+                .then(|| unsafe { CStr::from_ptr(type_name) }.to_str().ok())
                 .flatten()
                 .ok_or_else(|| malformed(format!("processor {index} has no UTF-8 type name")))?;
-            processors.push((name.to_owned(), vtable));
+            processors.push((name.to_owned(), calls));
         }
 
         let sdk = Some(descriptor.sdk_version)
@@ -194,7 +225,7 @@ impl Plugin {
     fn instantiate(&self, spec: &ProcessorSpec) -> Result<PluginProcessor, String> {
         let path = &self.path;
         let type_name = &spec.type_name;
-        let Some(&(_, vtable)) = self.processors.iter().find(|(name, _)| name == type_name) else {
+        let Some(&(_, calls)) = self.processors.iter().find(|(name, _)| name == type_name) else {
             let offered: Vec<&str> = self
                 .processors
                 .iter()
@@ -209,6 +240,20 @@ impl Plugin {
                 "`{path}` has no processor `{type_name}` (it offers: {offered})"
             ));
         };
+        match spec.mode {
+            Mode::Continuous { interval_ms: None } => {
+                return Err(format!(
+                    "processor `{}` ({type_name}) is mode continuous without `interval_ms`: a plugin has no clock of its own",
+                    spec.id
+                ))
+            }
+            Mode::Continuous { .. } if calls.produce.is_none() => {
+                return Err(format!(
+                    "`{path}` was built for plugin ABI 1.0, which has no produce(); rebuild it to use mode continuous"
+                ))
+            }
+            _ => {}
+        }
         let mut message = vec![0_u8; ERROR_CAPACITY];
         let mut error = ErrorBuf {
             ptr: message.as_mut_ptr(),
@@ -217,7 +262,7 @@ impl Plugin {
         };
         let config = spec.config_json.as_bytes();
         // SAFETY: the config bytes and the error buffer outlive the call.
-        let instance = unsafe { (vtable.create)(config.as_ptr(), config.len(), &mut error) };
+        let instance = unsafe { (calls.create)(config.as_ptr(), config.len(), &mut error) };
         if instance.is_null() {
             let reason = error_text(&message, &error);
             return Err(format!(
@@ -231,9 +276,10 @@ impl Plugin {
             ));
         }
         Ok(PluginProcessor {
-            vtable,
+            calls,
             instance,
             message,
+            produced: 0,
         })
     }
 }
@@ -259,9 +305,21 @@ fn error_text(message: &[u8], error: &ErrorBuf) -> String {
     String::from_utf8_lossy(&message[..error.len.min(message.len())]).into_owned()
 }
 
+/// A processor type's entry points, as read from its table.
+#[derive(Clone, Copy)]
+struct Calls {
+    create: CreateFn,
+    process: ProcessFn,
+    destroy: DestroyFn,
+    /// None for an ABI 1.0 plugin.
+    produce: Option<ProduceFn>,
+}
+
 /// One processor instance living in a plugin library.
 struct PluginProcessor {
-    vtable: &'static ProcessorVTable,
+    calls: Calls,
+    /// Frames this process produced: the sequence number of the next one.
+    produced: u64,
     /// Null once destroyed.
     instance: *mut c_void,
     /// The buffer the plugin writes errors into, reused for every call.
@@ -274,24 +332,23 @@ impl PluginProcessor {
         if !instance.is_null() {
             // SAFETY: `instance` came from this vtable's `create` and is
             // destroyed once, since the field is now null.
-            unsafe { (self.vtable.destroy)(instance) };
+            unsafe { (self.calls.destroy)(instance) };
         }
     }
 }
 
-impl Processor for PluginProcessor {
-    fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String> {
+impl PluginProcessor {
+    /// Calls into the plugin with the outputs open: `invoke` gets the
+    /// instance, the host's outputs and the error buffer, and returns the
+    /// plugin's status, which becomes the call's outcome.
+    fn call(
+        &mut self,
+        outputs: &mut Outputs<'_>,
+        invoke: impl FnOnce(*mut c_void, &HostOutputs, &mut ErrorBuf) -> i32,
+    ) -> Result<(), String> {
         if self.instance.is_null() {
             return Err("the processor was already torn down".to_owned());
         }
-        let port = u32::try_from(input.port)
-            .map_err(|_| format!("input port {} is out of range", input.port))?;
-        let frame = FrameIn {
-            port,
-            header: *input.header,
-            data: input.data.as_ptr(),
-            len: input.data.len(),
-        };
         let count = outputs.len() as u32;
         let mut ctx = HostCtx {
             outputs,
@@ -309,9 +366,7 @@ impl Processor for PluginProcessor {
             cap: self.message.len(),
             len: 0,
         };
-        // SAFETY: every pointer passed stays valid until the call returns, and
-        // `ctx` is only used by the callbacks during it.
-        let status = unsafe { (self.vtable.process)(self.instance, &frame, &host, &mut error) };
+        let status = invoke(self.instance, &host, &mut error);
         if status == STATUS_OK {
             return Ok(());
         }
@@ -327,6 +382,45 @@ impl Processor for PluginProcessor {
             STATUS_ERROR => Err(message),
             other => Err(format!("{message} (unknown plugin status {other})")),
         }
+    }
+}
+
+impl Processor for PluginProcessor {
+    fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String> {
+        let port = u32::try_from(input.port)
+            .map_err(|_| format!("input port {} is out of range", input.port))?;
+        let frame = FrameIn {
+            port,
+            header: *input.header,
+            data: input.data.as_ptr(),
+            len: input.data.len(),
+        };
+        let process = self.calls.process;
+        // SAFETY: every pointer passed stays valid until the call returns, and
+        // the outputs' context is only used by the callbacks during it.
+        self.call(outputs, |instance, host, error| unsafe {
+            process(instance, &frame, host, error)
+        })
+    }
+
+    /// One production step; the plugin's frames default to the next
+    /// sequence number and this call's capture time.
+    fn produce(&mut self, outputs: &mut Outputs<'_>) -> Result<(), String> {
+        let Some(produce) = self.calls.produce else {
+            return Err(
+                "the plugin was built for plugin ABI 1.0, which has no produce()".to_owned(),
+            );
+        };
+        let next = FrameHeader {
+            seq: self.produced,
+            capture_ns: monotonic_ns(),
+            ..FrameHeader::default()
+        };
+        self.produced += 1;
+        // SAFETY: as for `process`.
+        self.call(outputs, |instance, host, error| unsafe {
+            produce(instance, &next, host, error)
+        })
     }
 
     fn teardown(&mut self) {
@@ -502,7 +596,7 @@ mod tests {
         assert_eq!(
             newer_major,
             format!(
-                "`/p/libx.so` was built for plexus plugin ABI {}.0, this worker speaks 1.0",
+                "`/p/libx.so` was built for plexus plugin ABI {}.{ABI_MINOR}, this worker speaks 1.{ABI_MINOR}",
                 ABI_MAJOR + 1
             )
         );
@@ -513,6 +607,48 @@ mod tests {
             newer_minor.contains(&format!("ABI 1.{}", ABI_MINOR + 1)),
             "{newer_minor}"
         );
+    }
+
+    /// A plugin built for ABI 1.0: its processor tables end before
+    /// `produce`, so it loads, but cannot be a continuous source.
+    #[test]
+    fn an_abi_1_0_plugin_loads_without_produce() {
+        let real = descriptor();
+        // SAFETY: the real table holds one entry of `struct_size` bytes.
+        let first =
+            unsafe { std::slice::from_raw_parts(real.processors.cast::<u8>(), VTABLE_1_0_SIZE) };
+        // Eight-byte aligned, as a static table of 1.0 entries would be.
+        let table: &'static mut [u64] =
+            Box::leak(vec![0_u64; VTABLE_1_0_SIZE / 8].into_boxed_slice());
+        // SAFETY: both are VTABLE_1_0_SIZE bytes long and do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                first.as_ptr(),
+                table.as_mut_ptr().cast::<u8>(),
+                VTABLE_1_0_SIZE,
+            )
+        };
+        table[0] = (table[0] & !0xffff_ffff) | VTABLE_1_0_SIZE as u64;
+        let old = altered(|d| {
+            d.abi_minor = 0;
+            d.processors = table.as_ptr().cast();
+        });
+        let plugin = check(old).unwrap();
+        assert!(plugin.processors[0].1.produce.is_none());
+        assert!(check(descriptor()).unwrap().processors[0]
+            .1
+            .produce
+            .is_some());
+        let mut continuous = spec("test.counted", "{}");
+        continuous.mode = Mode::Continuous {
+            interval_ms: Some(10),
+        };
+        let refused = plugin.instantiate(&continuous).err().unwrap();
+        assert!(
+            refused.contains("plugin ABI 1.0, which has no produce()"),
+            "{refused}"
+        );
+        assert!(plugin.instantiate(&spec("test.counted", "{}")).is_ok());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The C ABI between the native worker and plugin libraries, version 1.
+//! The C ABI between the native worker and plugin libraries, version 1.1
+//! (1.1 added [`ProcessorVTable::produce`]; the host still loads 1.0 plugins).
 //!
 //! Only `#[repr(C)]` data, raw pointers with a documented owner and
 //! `extern "C"` functions cross it; no Rust type with an unstable layout and
@@ -18,7 +19,7 @@ use std::ffi::{c_char, c_void};
 pub use plexus_frame::FrameHeader;
 
 pub const ABI_MAJOR: u32 = 1;
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 
 /// The exported entry point; the ABI major is part of the name so that a
 /// library of another major fails with "symbol not found", not with UB.
@@ -46,29 +47,49 @@ pub struct PluginDescriptor {
 // SAFETY: descriptors are immutable statics of the plugin.
 unsafe impl Sync for PluginDescriptor {}
 
-/// One processor type of a plugin.
+/// Creates an instance from the pipeline config (JSON text, not
+/// NUL-terminated). Returns null and fills `error` on failure.
+pub type CreateFn = unsafe extern "C" fn(
+    config_json: *const u8,
+    config_len: usize,
+    error: *mut ErrorBuf,
+) -> *mut c_void;
+/// Handles one input frame; returns a `STATUS_*` and fills `error` unless OK.
+pub type ProcessFn = unsafe extern "C" fn(
+    instance: *mut c_void,
+    input: *const FrameIn,
+    outputs: *const HostOutputs,
+    error: *mut ErrorBuf,
+) -> i32;
+/// Tears the instance down and frees it.
+pub type DestroyFn = unsafe extern "C" fn(instance: *mut c_void);
+/// One production step of a continuous processor (a source): `next` is the
+/// header its frames default to (the next sequence number, this call's
+/// capture time). Returns a `STATUS_*` and fills `error` unless OK.
+pub type ProduceFn = unsafe extern "C" fn(
+    instance: *mut c_void,
+    next: *const FrameHeader,
+    outputs: *const HostOutputs,
+    error: *mut ErrorBuf,
+) -> i32;
+
+/// One processor type of a plugin. A plugin's table is an array of these;
+/// its stride is `struct_size`, which an ABI 1.0 plugin sets to the size
+/// of the fields before `produce`.
 #[repr(C)]
 pub struct ProcessorVTable {
     pub struct_size: u32,
     /// NUL-terminated processor type name, e.g. `example.grayscale`.
     pub type_name: *const c_char,
-    /// Creates an instance from the pipeline config (JSON text, not
-    /// NUL-terminated). Returns null and fills `error` on failure.
-    pub create: unsafe extern "C" fn(
-        config_json: *const u8,
-        config_len: usize,
-        error: *mut ErrorBuf,
-    ) -> *mut c_void,
-    /// Handles one input frame; returns a `STATUS_*` and fills `error` unless OK.
-    pub process: unsafe extern "C" fn(
-        instance: *mut c_void,
-        input: *const FrameIn,
-        outputs: *const HostOutputs,
-        error: *mut ErrorBuf,
-    ) -> i32,
-    /// Tears the instance down and frees it.
-    pub destroy: unsafe extern "C" fn(instance: *mut c_void),
+    pub create: CreateFn,
+    pub process: ProcessFn,
+    pub destroy: DestroyFn,
+    /// Since ABI 1.1.
+    pub produce: ProduceFn,
 }
+
+/// The size of an ABI 1.0 [`ProcessorVTable`]: everything before `produce`.
+pub const VTABLE_1_0_SIZE: usize = std::mem::offset_of!(ProcessorVTable, produce);
 
 // SAFETY: vtables are immutable statics of the plugin.
 unsafe impl Sync for ProcessorVTable {}

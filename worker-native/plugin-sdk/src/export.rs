@@ -9,7 +9,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
 use crate::abi::{
-    ErrorBuf, FrameIn, HostOutputs, ProcessorVTable, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
+    ErrorBuf, FrameHeader, FrameIn, HostOutputs, ProcessorVTable, STATUS_ERROR, STATUS_OK,
+    STATUS_PANIC,
 };
 use crate::frames::{raw_slice, InputFrame, OutputPorts};
 use crate::Processor;
@@ -29,6 +30,7 @@ pub const fn vtable<P: Processor>(type_name: &'static str) -> ProcessorVTable {
         create: create::<P>,
         process: process::<P>,
         destroy: destroy::<P>,
+        produce: produce::<P>,
     }
 }
 
@@ -188,6 +190,38 @@ unsafe extern "C" fn process<P: Processor>(
             data: unsafe { raw_slice(input.data, input.len) },
         };
         instance.process(&frame, &mut OutputPorts::new(outputs))
+    });
+    match result {
+        Ok(()) => STATUS_OK,
+        Err(failure) => {
+            // SAFETY: the ABI has the host pass null or an `ErrorBuf` of its
+            // own, valid for this call.
+            unsafe { report(error, &failure.message) };
+            failure.status
+        }
+    }
+}
+
+unsafe extern "C" fn produce<P: Processor>(
+    instance: *mut c_void,
+    next: *const FrameHeader,
+    outputs: *const HostOutputs,
+    error: *mut ErrorBuf,
+) -> i32 {
+    let result = guard(|| {
+        // SAFETY: the host passes the instance `create` returned, and a
+        // header and outputs that are valid for the duration of this call.
+        let (instance, next, outputs) = unsafe {
+            (
+                instance.cast::<P>().as_mut(),
+                next.as_ref(),
+                outputs.as_ref(),
+            )
+        };
+        let (Some(instance), Some(next), Some(outputs)) = (instance, next, outputs) else {
+            return Err("the host passed a null instance, header or outputs pointer".to_owned());
+        };
+        instance.produce(next, &mut OutputPorts::new(outputs))
     });
     match result {
         Ok(()) => STATUS_OK,

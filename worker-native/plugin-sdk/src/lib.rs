@@ -57,7 +57,21 @@ pub trait Processor: Sized + 'static {
     /// Handles one input frame, usually by loaning, filling and sending a
     /// buffer on an output. An `Err` (or a panic) is reported as a processor
     /// error and the worker goes on with the next frame.
-    fn process(&mut self, input: &InputFrame<'_>, out: &mut OutputPorts<'_>) -> Result<(), String>;
+    /// A source (no inputs) keeps this default, which the worker never calls.
+    fn process(&mut self, input: &InputFrame<'_>, out: &mut OutputPorts<'_>) -> Result<(), String> {
+        let _ = (input, out);
+        Err("this processor has no process(): it takes no frames".to_owned())
+    }
+
+    /// Sources (`mode: continuous` with `interval_ms` in the manifest):
+    /// called every `interval_ms` to produce the next frame(s). `next` holds
+    /// the sequence number and capture time its frames should carry; set
+    /// the rest (`width`, `height`, `stride`) before sending. Processors
+    /// that are not sources keep this default, which the worker never calls.
+    fn produce(&mut self, next: &FrameHeader, out: &mut OutputPorts<'_>) -> Result<(), String> {
+        let _ = (next, out);
+        Err("this processor has no produce(): it cannot be mode continuous".to_owned())
+    }
 
     /// Called once before the instance is dropped, when the worker stops.
     fn teardown(&mut self) {}
@@ -122,14 +136,17 @@ mod tests {
         assert_eq!(offset_of!(PluginDescriptor, processor_count), 24);
         assert_eq!(offset_of!(PluginDescriptor, processors), 32);
 
+        // ABI 1.1 appended `produce` to the ABI 1.0 table of 40 bytes.
         assert_eq!(
             (size_of::<ProcessorVTable>(), align_of::<ProcessorVTable>()),
-            (40, 8)
+            (48, 8)
         );
         assert_eq!(offset_of!(ProcessorVTable, type_name), 8);
         assert_eq!(offset_of!(ProcessorVTable, create), 16);
         assert_eq!(offset_of!(ProcessorVTable, process), 24);
         assert_eq!(offset_of!(ProcessorVTable, destroy), 32);
+        assert_eq!(offset_of!(ProcessorVTable, produce), 40);
+        assert_eq!(crate::abi::VTABLE_1_0_SIZE, 40);
 
         assert_eq!((size_of::<FrameIn>(), align_of::<FrameIn>()), (64, 8));
         assert_eq!(offset_of!(FrameIn, header), 8);
