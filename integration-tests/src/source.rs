@@ -1,11 +1,17 @@
-//! The source scenario every language shares (issue 15): a continuous
+//! The source scenarios every language shares (issue 15): a continuous
 //! source drawing `expect::gradient` into a PNG sink and a stats sink
 //! (`pipelines/source.yaml`) produces exactly 300 frames, in order, each
-//! pixel as the independent computation says.
+//! pixel as the independent computation says; killed, it comes back and
+//! its sequence goes on where it left off.
+
+use std::time::Duration;
 
 use crate::crasher::run_frames;
 use crate::expect::{gradient, read_png};
-use crate::pipeline;
+use crate::{assert_no_residue, pipeline, ps_worker, spawn_plexus, tapped_seqs};
+
+/// Time a run gets to start (a first run may install numpy or deno).
+const START: Duration = Duration::from_secs(180);
 
 /// Runs the source `kind` of the fixture `package` for 300 frames and
 /// checks counts, order and pixels.
@@ -32,4 +38,29 @@ pub fn produces_exact_gradient(package: &str, kind: &str) {
             assert_eq!(pixel, gradient(n, x, y), "frame {n}, pixel ({x}, {y})");
         }
     }
+}
+
+/// SIGKILLs the running source `kind` of the fixture `package`: it is
+/// restarted, and the frames it sends then carry sequence numbers after
+/// the last one sent before the kill.
+pub fn resumes_its_sequence_after_a_kill(package: &str, kind: &str) {
+    let (tmp, path) = pipeline("source.yaml", &[("package", package), ("type", kind)]);
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    let id = running.runtime_id();
+    running.wait_for("processor sink started", START);
+    running.wait_for("processor src started", START);
+    let before = *tapped_seqs(tmp.path(), &id, "src.out", 5).last().unwrap();
+    let pid = ps_worker(tmp.path(), &id, "src")["pid"].as_u64().unwrap() as i32;
+    // SAFETY: kill(2) of a worker of our own run.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    running.wait_for("worker src restarted (generation 1", START);
+    let after = tapped_seqs(tmp.path(), &id, "src.out", 5);
+    assert!(
+        after.iter().all(|&seq| seq > before),
+        "after the restart: {after:?}, before: {before}"
+    );
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
 }

@@ -158,3 +158,9 @@ fn a_missing_deno_is_installed_from_npm_and_then_reused() {
 fn a_typescript_continuous_source_produces_exact_frames() {
     integration_tests::source::produces_exact_gradient("source-deno", "test.ts_gradient");
 }
+
+/// Killed, a source comes back and its sequence goes on.
+#[test]
+fn a_typescript_source_resumes_its_sequence_after_a_kill() {
+    integration_tests::source::resumes_its_sequence_after_a_kill("source-deno", "test.ts_gradient");
+}

@@ -220,3 +220,12 @@ fn the_second_run_reuses_the_cached_environment() {
 fn a_python_continuous_source_produces_exact_frames() {
     produces_exact_gradient("source-python", "test.py_gradient");
 }
+
+/// Killed, a source comes back and its sequence goes on.
+#[test]
+fn a_python_source_resumes_its_sequence_after_a_kill() {
+    integration_tests::source::resumes_its_sequence_after_a_kill(
+        "source-python",
+        "test.py_gradient",
+    );
+}

@@ -66,3 +66,12 @@ fn example_pipeline_delivers_every_frame_and_the_right_pixels() {
 fn a_rust_plugin_continuous_source_produces_exact_frames() {
     integration_tests::source::produces_exact_gradient("conform-rust", "test.rs_gradient");
 }
+
+/// Killed, a source comes back and its sequence goes on.
+#[test]
+fn a_rust_plugin_source_resumes_its_sequence_after_a_kill() {
+    integration_tests::source::resumes_its_sequence_after_a_kill(
+        "conform-rust",
+        "test.rs_gradient",
+    );
+}

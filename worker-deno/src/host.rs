@@ -6,7 +6,6 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Once;
 
-use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{DenoCreate, DenoOutput, Entry, FrameHeader, Mode, ProcessorSpec, SchemaId};
 use serde_json::{Map, Value};
 use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost};
@@ -64,7 +63,6 @@ impl ProcessorHost for DenoHost {
             end: Rc::clone(&self.end),
             index,
             id: spec.id.clone(),
-            produced: 0,
         }))
     }
 }
@@ -74,8 +72,6 @@ struct DenoProcessor {
     end: Rc<RuntimeEnd>,
     index: u32,
     id: String,
-    /// Frames this process produced: the sequence number of the next one.
-    produced: u64,
 }
 
 impl Processor for DenoProcessor {
@@ -92,16 +88,10 @@ impl Processor for DenoProcessor {
 
     /// One `produce(ctx)` call of a continuous processor; the worker only
     /// calls it for one (`create_json` told JavaScript to expect it).
-    fn produce(&mut self, outputs: &mut Outputs<'_>) -> Result<(), String> {
-        let header = FrameHeader {
-            seq: self.produced,
-            capture_ns: monotonic_ns(),
-            ..FrameHeader::default()
-        };
-        self.produced += 1;
+    fn produce(&mut self, next: &FrameHeader, outputs: &mut Outputs<'_>) -> Result<(), String> {
         let event = Event::Produce {
             processor: self.index,
-            header,
+            header: *next,
         };
         self.end.call(event, Some(outputs as &mut dyn OutputPorts))
     }

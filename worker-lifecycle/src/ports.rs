@@ -8,7 +8,7 @@ use bus::settings::Opening;
 use bus::wake::WakeListener;
 use bus::{Bus, BusError};
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::{InputSpec, Mode, ProcessorSpec, ProcessorStats};
+use ipc_schemas::{FrameHeader, InputSpec, Mode, ProcessorSpec, ProcessorStats};
 
 use crate::error::WorkerError;
 use crate::outputs::{OutputPort, Outputs, Told};
@@ -202,9 +202,14 @@ impl Slot {
             return Ok(true);
         }
         self.produced += 1;
+        let next = FrameHeader {
+            seq: self.outputs.first().map_or(0, |o| o.sent.get()),
+            capture_ns: monotonic_ns(),
+            ..FrameHeader::default()
+        };
         let mut outputs = Outputs::new(&mut self.outputs);
         self.busy.enter(Call::Frame);
-        let result = self.processor.produce(&mut outputs);
+        let result = self.processor.produce(&next, &mut outputs);
         self.busy.leave();
         let told = outputs.told();
         self.book(result, told, errors)?;

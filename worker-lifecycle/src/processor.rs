@@ -40,8 +40,12 @@ pub trait Processor {
         None
     }
 
-    /// Sources only: produces the next frame(s).
-    fn produce(&mut self, _outputs: &mut Outputs<'_>) -> Result<(), String> {
+    /// Sources only: produces the next frame(s). `next` is the header they
+    /// carry unless the processor knows better: the sequence number after
+    /// the last frame the processor sent on its first output, over all its
+    /// processes (so a restarted source goes on where it left off), and
+    /// the time of this call.
+    fn produce(&mut self, _next: &FrameHeader, _outputs: &mut Outputs<'_>) -> Result<(), String> {
         Ok(())
     }
 

@@ -11,7 +11,6 @@ use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{FrameHeader, Mode, ProcessorSpec};
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use plexus_plugin_sdk::abi::{
@@ -279,7 +278,6 @@ impl Plugin {
             calls,
             instance,
             message,
-            produced: 0,
         })
     }
 }
@@ -318,8 +316,6 @@ struct Calls {
 /// One processor instance living in a plugin library.
 struct PluginProcessor {
     calls: Calls,
-    /// Frames this process produced: the sequence number of the next one.
-    produced: u64,
     /// Null once destroyed.
     instance: *mut c_void,
     /// The buffer the plugin writes errors into, reused for every call.
@@ -403,23 +399,17 @@ impl Processor for PluginProcessor {
         })
     }
 
-    /// One production step; the plugin's frames default to the next
-    /// sequence number and this call's capture time.
-    fn produce(&mut self, outputs: &mut Outputs<'_>) -> Result<(), String> {
+    /// One production step; the plugin is handed `next` to build its
+    /// frames' headers from.
+    fn produce(&mut self, next: &FrameHeader, outputs: &mut Outputs<'_>) -> Result<(), String> {
         let Some(produce) = self.calls.produce else {
             return Err(
                 "the plugin was built for plugin ABI 1.0, which has no produce()".to_owned(),
             );
         };
-        let next = FrameHeader {
-            seq: self.produced,
-            capture_ns: monotonic_ns(),
-            ..FrameHeader::default()
-        };
-        self.produced += 1;
         // SAFETY: as for `process`.
         self.call(outputs, |instance, host, error| unsafe {
-            produce(instance, &next, host, error)
+            produce(instance, next, host, error)
         })
     }
 

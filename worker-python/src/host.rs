@@ -6,7 +6,6 @@
 use std::rc::Rc;
 
 use bus::settings::FRAME_BORROWED;
-use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{Entry, FrameHeader, Mode, ProcessorSpec, SchemaId};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -59,8 +58,6 @@ struct PythonProcessor {
     process: Option<Py<PyAny>>,
     /// The bound `produce` method of a continuous processor.
     produce: Option<Py<PyAny>>,
-    /// Frames this process produced: the sequence number of the next one.
-    produced: u64,
     context: Py<Context>,
     scope: Rc<CallScope>,
     /// Input port names, by port index: the keys of `inputs`.
@@ -153,7 +150,6 @@ impl PythonProcessor {
             instance: instance.unbind(),
             process,
             produce,
-            produced: 0,
             context: context.unbind(),
             scope,
             input_names: spec
@@ -240,20 +236,14 @@ impl Processor for PythonProcessor {
     }
 
     /// One `produce(ctx)` call of a continuous processor. Its outputs send
-    /// with the next sequence number and the capture time of this call
-    /// unless the processor says otherwise.
-    fn produce(&mut self, outputs: &mut Outputs<'_>) -> Result<(), String> {
+    /// with `next`'s sequence number and capture time unless the processor
+    /// says otherwise.
+    fn produce(&mut self, next: &FrameHeader, outputs: &mut Outputs<'_>) -> Result<(), String> {
         let Some(produce) = &self.produce else {
             return Ok(());
         };
-        let header = FrameHeader {
-            seq: self.produced,
-            capture_ns: monotonic_ns(),
-            ..FrameHeader::default()
-        };
-        self.produced += 1;
         Python::attach(|py| {
-            let call = self.scope.enter(py, outputs, header);
+            let call = self.scope.enter(py, outputs, *next);
             let raised = produce
                 .bind(py)
                 .call1((self.context.bind(py),))

@@ -65,7 +65,6 @@ pub(super) struct TestPattern {
     width: u32,
     height: u32,
     interval: Duration,
-    seq: u64,
 }
 
 impl TestPattern {
@@ -76,7 +75,6 @@ impl TestPattern {
             width: config.width,
             height: config.height,
             interval: Duration::from_secs(1) / config.fps,
-            seq: 0,
         })
     }
 }
@@ -93,32 +91,30 @@ impl Processor for TestPattern {
         Some(self.interval)
     }
 
-    fn produce(&mut self, outputs: &mut Outputs<'_>) -> Result<(), String> {
+    fn produce(&mut self, next: &FrameHeader, outputs: &mut Outputs<'_>) -> Result<(), String> {
         let stride = self.width as usize * BYTES_PER_PIXEL;
         let buf = outputs
             .loan(0, stride * self.height as usize)
             .map_err(|e| format!("processor `{}`: {e}", self.id))?;
-        fill(buf, stride, self.seq);
+        fill(buf, stride, next.seq);
         // A synthetic frame is captured once drawn; stamping it here keeps the
         // drawing out of every latency measured downstream.
         let capture_ns = monotonic_ns();
         let header = FrameHeader {
             schema: SchemaId::VideoRgba8.code(),
             format: 0,
-            seq: self.seq,
+            seq: next.seq,
             capture_ns,
             width: self.width,
             height: self.height,
             stride: stride as u32,
             reserved: 0,
         };
+        // Only a frame that went out uses up a sequence number (`next.seq`
+        // counts the frames sent), so a failed send is no gap downstream.
         outputs
             .send(0, &header)
-            .map_err(|e| format!("processor `{}`: {e}", self.id))?;
-        // Only a frame that went out uses up a sequence number, so a failed
-        // send does not show up downstream as a gap.
-        self.seq += 1;
-        Ok(())
+            .map_err(|e| format!("processor `{}`: {e}", self.id))
     }
 }
 
@@ -214,6 +210,6 @@ mod tests {
         assert_eq!(p.interval(), Some(Duration::from_millis(20)));
         let p =
             TestPattern::new(&crate::builtins::tests::spec("builtin.test_pattern", "{}")).unwrap();
-        assert_eq!((p.width, p.height, p.seq), (640, 480, 0));
+        assert_eq!((p.width, p.height), (640, 480));
     }
 }
