@@ -43,18 +43,19 @@ impl FramePublisher {
         initial_len: usize,
     ) -> Result<Self, BusError> {
         const LOANED: usize = 2;
+        let initial_len = initial_len.max(1);
         let opening = Opening::Member { subscribers };
         let service = frame_service(bus, processor, port, opening)?;
         let (segment, publisher) = Segment::create(
             bus.names(),
             format!("port {processor}.{port}"),
             samples(service.static_config(), LOANED),
-            initial_len.max(1),
+            initial_len,
             || {
                 bus.retrying_after_cleanup(|| {
                     service
                         .publisher_builder()
-                        .initial_max_slice_len(initial_len.max(1))
+                        .initial_max_slice_len(initial_len)
                         .allocation_strategy(AllocationStrategy::PowerOfTwo)
                         .max_loaned_samples(LOANED)
                         .create()

@@ -116,15 +116,6 @@ pub fn create_json(index: u32, spec: &ProcessorSpec) -> Result<String, String> {
     else {
         return Err(format!("the Deno worker cannot host {:?}", spec.entry));
     };
-    let produces = match spec.mode {
-        Mode::Continuous { interval_ms: None } => {
-            return Err(format!(
-                "`{export}` is mode continuous without `interval_ms`: a TypeScript processor has no clock of its own"
-            ))
-        }
-        Mode::Continuous { .. } => true,
-        Mode::Reactive | Mode::Manual => false,
-    };
     let relative = Path::new(file)
         .strip_prefix(package_dir)
         .map(|p| p.display().to_string())
@@ -151,7 +142,7 @@ pub fn create_json(index: u32, spec: &ProcessorSpec) -> Result<String, String> {
             .iter()
             .map(|s| (s.code(), s.name().to_string()))
             .collect(),
-        produces,
+        produces: matches!(spec.mode, Mode::Continuous { .. }),
     };
     serde_json::to_string(&create).map_err(|e| format!("describing the processor: {e}"))
 }

@@ -59,9 +59,9 @@ impl Control {
         error
     }
 
-    /// Waits for the next command. `timeout`
-    /// bounds steps the supervisor owes an answer to; `None` waits as long as
-    /// the supervisor lives (the kernel ends us with it).
+    /// Waits for the next command. `timeout` bounds steps the supervisor
+    /// owes an answer to; `None` waits as long as the supervisor lives (the
+    /// kernel ends us with it).
     fn next_command(
         &self,
         waitset: &WaitSet,
@@ -266,7 +266,7 @@ impl<'set, 'source> Attached<'set, 'source> {
             sources: slots
                 .iter()
                 .enumerate()
-                .filter_map(|(i, s)| s.interval().map(|period| (i, period)))
+                .filter_map(|(i, s)| s.interval.map(|period| (i, period)))
                 .map(|(i, period)| waitset.attach_interval(period).map(|g| (i, g)))
                 .collect::<Result<_, _>>()?,
             stats: waitset.attach_interval(STATS_INTERVAL)?,

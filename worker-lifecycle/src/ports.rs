@@ -1,6 +1,7 @@
 //! A configured processor with its wired ports and counters.
 
 use std::cell::Cell;
+use std::time::Duration;
 
 use bus::counters::{Busy, Call, Counter, Counters};
 use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, Received};
@@ -30,9 +31,29 @@ pub(crate) struct Slot {
     busy: Busy,
     pub frame_limit: Option<u64>,
     pub produced: u64,
-    mode: Mode,
+    /// How often the worker calls `produce`, for a processor that produces.
+    pub interval: Option<Duration>,
     /// Per input: whether it is waiting for the processor to release frames.
     stalled: Vec<bool>,
+}
+
+/// How often the worker calls a processor's `produce`: every `interval_ms`
+/// of a continuous processor, else on the processor's own clock (`own`, a
+/// builtin's). A continuous processor with neither could never produce, in
+/// any language, so it is refused here rather than by each host.
+fn production_interval(mode: Mode, own: Option<Duration>) -> Result<Option<Duration>, String> {
+    match (mode, own) {
+        (
+            Mode::Continuous {
+                interval_ms: Some(ms),
+            },
+            _,
+        ) => Ok(Some(Duration::from_millis(ms))),
+        (Mode::Continuous { interval_ms: None }, None) => Err(
+            "it is mode continuous without `interval_ms`, and has no clock of its own".to_owned(),
+        ),
+        (_, own) => Ok(own),
+    }
 }
 
 /// How a consumer opens the output an input is connected to: sized as the
@@ -75,6 +96,7 @@ impl Slot {
             }
         };
         let processor = processor.map_err(setup)?;
+        let interval = production_interval(spec.mode, processor.interval()).map_err(setup)?;
         let outputs = spec
             .outputs
             .iter()
@@ -121,7 +143,7 @@ impl Slot {
             busy,
             frame_limit: spec.frame_limit,
             produced: 0,
-            mode: spec.mode,
+            interval,
             stalled: vec![false; spec.inputs.len()],
         };
         Ok((slot, wakes))
@@ -239,17 +261,6 @@ impl Slot {
         Ok(())
     }
 
-    /// How often a continuous processor produces: the manifest's
-    /// `interval_ms`, else the processor's own clock (a builtin's).
-    pub fn interval(&self) -> Option<std::time::Duration> {
-        match self.mode {
-            Mode::Continuous {
-                interval_ms: Some(ms),
-            } => Some(std::time::Duration::from_millis(ms)),
-            _ => self.processor.interval(),
-        }
-    }
-
     pub fn finished(&self) -> bool {
         self.frame_limit.is_some_and(|limit| self.produced >= limit)
     }
@@ -270,5 +281,31 @@ impl Slot {
             errors: self.errors.get(),
             latency: self.latency.summary(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_continuous_processor_needs_an_interval_or_a_clock_of_its_own() {
+        let every = |ms| Mode::Continuous {
+            interval_ms: Some(ms),
+        };
+        let clockless = Mode::Continuous { interval_ms: None };
+        let own = Some(Duration::from_millis(33));
+        assert_eq!(
+            production_interval(every(10), None),
+            Ok(Some(Duration::from_millis(10)))
+        );
+        assert_eq!(
+            production_interval(every(10), own),
+            Ok(Some(Duration::from_millis(10)))
+        );
+        assert_eq!(production_interval(clockless, own), Ok(own));
+        assert_eq!(production_interval(Mode::Reactive, None), Ok(None));
+        let message = production_interval(clockless, None).unwrap_err();
+        assert!(message.contains("without `interval_ms`"), "{message}");
     }
 }

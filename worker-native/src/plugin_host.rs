@@ -239,19 +239,10 @@ impl Plugin {
                 "`{path}` has no processor `{type_name}` (it offers: {offered})"
             ));
         };
-        match spec.mode {
-            Mode::Continuous { interval_ms: None } => {
-                return Err(format!(
-                    "processor `{}` ({type_name}) is mode continuous without `interval_ms`: a plugin has no clock of its own",
-                    spec.id
-                ))
-            }
-            Mode::Continuous { .. } if calls.produce.is_none() => {
-                return Err(format!(
-                    "`{path}` was built for plugin ABI 1.0, which has no produce(); rebuild it to use mode continuous"
-                ))
-            }
-            _ => {}
+        if matches!(spec.mode, Mode::Continuous { .. }) && calls.produce.is_none() {
+            return Err(format!(
+                "`{path}` was built for plugin ABI 1.0, which has no produce(); rebuild it to use mode continuous"
+            ));
         }
         let mut message = vec![0_u8; ERROR_CAPACITY];
         let mut error = ErrorBuf {

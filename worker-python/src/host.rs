@@ -107,11 +107,6 @@ impl PythonProcessor {
         };
         let process = method(intern!(py, "process"));
         let produce = match spec.mode {
-            Mode::Continuous { interval_ms: None } => {
-                return Err(format!(
-                    "`{label}` is mode continuous without `interval_ms`: a Python processor has no clock of its own"
-                ))
-            }
             Mode::Continuous { .. } => Some(
                 method(intern!(py, "produce"))
                     .ok_or_else(|| missing("produce", "mode continuous needs"))?,
@@ -194,12 +189,7 @@ impl PythonProcessor {
         let escaped = call.finish().err();
         drop(closer);
         let held = self.hold(input.port, frame);
-        let problems: Vec<String> = [raised, escaped, held].into_iter().flatten().collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("\n"))
-        }
+        outcome([raised, escaped, held])
     }
 
     /// Keeps track of `frame` if closing it retained its sample. Once the
@@ -249,12 +239,7 @@ impl Processor for PythonProcessor {
                 .call1((self.context.bind(py),))
                 .err()
                 .map(|e| format!("produce() of `{}` raised {}", self.label, describe(py, &e)));
-            let escaped = call.finish().err();
-            let problems: Vec<String> = [raised, escaped].into_iter().flatten().collect();
-            match problems.is_empty() {
-                true => Ok(()),
-                false => Err(problems.join("\n")),
-            }
+            outcome([raised, call.finish().err()])
         })
     }
 
@@ -317,6 +302,15 @@ fn put_on_path(py: Python<'_>, package_dir: &str, site_packages: Option<&str>) -
             .call1((site_packages,))?;
     }
     Ok(())
+}
+
+/// How one call went: fine, or every problem it had, one per line.
+fn outcome(problems: impl IntoIterator<Item = Option<String>>) -> Result<(), String> {
+    let problems: Vec<String> = problems.into_iter().flatten().collect();
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(problems.join("\n")),
+    }
 }
 
 /// The processor's config as Python objects; no config is an empty dict.
@@ -420,7 +414,7 @@ mod tests {
     }
 
     #[test]
-    fn a_continuous_source_needs_produce_and_an_interval() {
+    fn a_continuous_source_needs_produce() {
         let every = Mode::Continuous {
             interval_ms: Some(10),
         };
@@ -431,9 +425,6 @@ mod tests {
             message,
             "class `S` of module `source_no_produce` has no produce() method, which mode continuous needs"
         );
-        let clockless = Mode::Continuous { interval_ms: None };
-        let message = error(create_source("source_no_clock", code, clockless));
-        assert!(message.contains("without `interval_ms`"), "{message}");
     }
 
     fn error(result: Result<PythonProcessor, String>) -> String {

@@ -126,6 +126,21 @@ unsafe fn report(error: *mut ErrorBuf, message: &str) {
     }
 }
 
+/// The `STATUS_*` a call ends with, its failure written into `error`.
+///
+/// # Safety
+/// As for [`report`].
+unsafe fn status(result: Result<(), Failure>, error: *mut ErrorBuf) -> i32 {
+    match result {
+        Ok(()) => STATUS_OK,
+        Err(failure) => {
+            // SAFETY: the caller's promise is `report`'s.
+            unsafe { report(error, &failure.message) };
+            failure.status
+        }
+    }
+}
+
 /// Parses the pipeline config; no config at all means an empty object.
 fn parse_config(text: &[u8]) -> Result<serde_json::Value, String> {
     let text =
@@ -191,15 +206,9 @@ unsafe extern "C" fn process<P: Processor>(
         };
         instance.process(&frame, &mut OutputPorts::new(outputs))
     });
-    match result {
-        Ok(()) => STATUS_OK,
-        Err(failure) => {
-            // SAFETY: the ABI has the host pass null or an `ErrorBuf` of its
-            // own, valid for this call.
-            unsafe { report(error, &failure.message) };
-            failure.status
-        }
-    }
+    // SAFETY: the ABI has the host pass null or an `ErrorBuf` of its own,
+    // valid for this call.
+    unsafe { status(result, error) }
 }
 
 unsafe extern "C" fn produce<P: Processor>(
@@ -223,15 +232,9 @@ unsafe extern "C" fn produce<P: Processor>(
         };
         instance.produce(next, &mut OutputPorts::new(outputs))
     });
-    match result {
-        Ok(()) => STATUS_OK,
-        Err(failure) => {
-            // SAFETY: the ABI has the host pass null or an `ErrorBuf` of its
-            // own, valid for this call.
-            unsafe { report(error, &failure.message) };
-            failure.status
-        }
-    }
+    // SAFETY: the ABI has the host pass null or an `ErrorBuf` of its own,
+    // valid for this call.
+    unsafe { status(result, error) }
 }
 
 unsafe extern "C" fn destroy<P: Processor>(instance: *mut c_void) {
