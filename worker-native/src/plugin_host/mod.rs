@@ -1,24 +1,27 @@
 //! Runs Rust processors from plugin libraries: opens each library once, checks
 //! its descriptor against the plugin ABI this worker speaks, and adapts its C
-//! vtables to [`worker_lifecycle::Processor`].
+//! vtables to [`worker_lifecycle::Processor`] (the calls themselves are in
+//! `instance`).
 //!
 //! Libraries are never unloaded (docs/ARCHITECTURE.md §9: thread-local
 //! destructors and plugin threads make `dlclose` of a Rust library unsound in
 //! practice); a new version of a plugin means a new worker process.
 
+mod instance;
+
 use std::collections::HashMap;
 use std::ffi::{c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use ipc_schemas::{FrameHeader, Mode, ProcessorSpec};
+use ipc_schemas::{Mode, ProcessorSpec};
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use plexus_plugin_sdk::abi::{
-    CreateFn, DestroyFn, EntryFn, ErrorBuf, FrameIn, HostOutputs, PluginDescriptor, ProcessFn,
-    ProcessorVTable, ProduceFn, ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL, STATUS_ERROR, STATUS_OK,
-    STATUS_PANIC, VTABLE_1_0_SIZE,
+    EntryFn, ErrorBuf, PluginDescriptor, ProcessorVTable, ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL,
+    VTABLE_1_0_SIZE,
 };
-use worker_lifecycle::{Input, Outputs, Processor};
+use worker_lifecycle::Processor;
+
+use instance::{error_text, Calls, PluginProcessor};
 
 /// Room for a plugin's error message; longer ones are truncated by the SDK.
 const ERROR_CAPACITY: usize = 4096;
@@ -265,11 +268,7 @@ impl Plugin {
                 }
             ));
         }
-        Ok(PluginProcessor {
-            calls,
-            instance,
-            message,
-        })
+        Ok(PluginProcessor::new(calls, instance, message))
     }
 }
 
@@ -287,195 +286,6 @@ fn missing_entry(path: &str, library: &Library) -> String {
         ),
         None => format!("`{path}` is not a plexus plugin: it exports no `{ENTRY_SYMBOL}`"),
     }
-}
-
-/// The message a plugin wrote, tolerating a length beyond the buffer.
-fn error_text(message: &[u8], error: &ErrorBuf) -> String {
-    String::from_utf8_lossy(&message[..error.len.min(message.len())]).into_owned()
-}
-
-/// A processor type's entry points, as read from its table.
-#[derive(Clone, Copy)]
-struct Calls {
-    create: CreateFn,
-    process: ProcessFn,
-    destroy: DestroyFn,
-    /// None for an ABI 1.0 plugin.
-    produce: Option<ProduceFn>,
-}
-
-/// One processor instance living in a plugin library.
-struct PluginProcessor {
-    calls: Calls,
-    /// Null once destroyed.
-    instance: *mut c_void,
-    /// The buffer the plugin writes errors into, reused for every call.
-    message: Vec<u8>,
-}
-
-impl PluginProcessor {
-    fn destroy(&mut self) {
-        let instance = std::mem::replace(&mut self.instance, std::ptr::null_mut());
-        if !instance.is_null() {
-            // SAFETY: `instance` came from this vtable's `create` and is
-            // destroyed once, since the field is now null.
-            unsafe { (self.calls.destroy)(instance) };
-        }
-    }
-}
-
-impl PluginProcessor {
-    /// Calls into the plugin with the outputs open: `invoke` gets the
-    /// instance, the host's outputs and the error buffer, and returns the
-    /// plugin's status, which becomes the call's outcome.
-    fn call(
-        &mut self,
-        outputs: &mut Outputs<'_>,
-        invoke: impl FnOnce(*mut c_void, &HostOutputs, &mut ErrorBuf) -> i32,
-    ) -> Result<(), String> {
-        if self.instance.is_null() {
-            return Err("the processor was already torn down".to_owned());
-        }
-        let count = outputs.len() as u32;
-        let mut ctx = HostCtx {
-            outputs,
-            failure: None,
-        };
-        let host = HostOutputs {
-            struct_size: std::mem::size_of::<HostOutputs>() as u32,
-            count,
-            ctx: (&mut ctx as *mut HostCtx<'_, '_>).cast(),
-            loan: host_loan,
-            send: host_send,
-        };
-        let mut error = ErrorBuf {
-            ptr: self.message.as_mut_ptr(),
-            cap: self.message.len(),
-            len: 0,
-        };
-        let status = invoke(self.instance, &host, &mut error);
-        if status == STATUS_OK {
-            return Ok(());
-        }
-        let mut message = error_text(&self.message, &error);
-        if message.is_empty() {
-            message = "the plugin gave no reason".to_owned();
-        }
-        if let Some(failure) = ctx.failure {
-            message = format!("{message} (the worker reported: {failure})");
-        }
-        match status {
-            STATUS_PANIC => Err(format!("panicked: {message}")),
-            STATUS_ERROR => Err(message),
-            other => Err(format!("{message} (unknown plugin status {other})")),
-        }
-    }
-}
-
-impl Processor for PluginProcessor {
-    fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String> {
-        let port = u32::try_from(input.port)
-            .map_err(|_| format!("input port {} is out of range", input.port))?;
-        let frame = FrameIn {
-            port,
-            header: *input.header,
-            data: input.data.as_ptr(),
-            len: input.data.len(),
-        };
-        let process = self.calls.process;
-        // SAFETY: every pointer passed stays valid until the call returns, and
-        // the outputs' context is only used by the callbacks during it.
-        self.call(outputs, |instance, host, error| unsafe {
-            process(instance, &frame, host, error)
-        })
-    }
-
-    /// One production step; the plugin is handed `next` to build its
-    /// frames' headers from.
-    fn produce(&mut self, next: &FrameHeader, outputs: &mut Outputs<'_>) -> Result<(), String> {
-        let Some(produce) = self.calls.produce else {
-            return Err(
-                "the plugin was built for plugin ABI 1.0, which has no produce()".to_owned(),
-            );
-        };
-        // SAFETY: as for `process`.
-        self.call(outputs, |instance, host, error| unsafe {
-            produce(instance, next, host, error)
-        })
-    }
-
-    fn teardown(&mut self) {
-        self.destroy();
-    }
-}
-
-impl Drop for PluginProcessor {
-    fn drop(&mut self) {
-        self.destroy();
-    }
-}
-
-/// What the loan and send callbacks reach through `HostOutputs::ctx`.
-struct HostCtx<'o, 'a> {
-    outputs: &'o mut Outputs<'a>,
-    /// The last output failure, which the plugin only sees as null or a
-    /// status, kept to explain the plugin's error.
-    failure: Option<String>,
-}
-
-/// Runs a host callback; a panic in the worker's own output code must not
-/// unwind into the plugin, so it becomes a failure like any other.
-///
-/// # Safety
-/// `ctx` is the `HostCtx` of the `process` call in progress.
-unsafe fn with_ctx<T>(
-    ctx: *mut c_void,
-    f: impl FnOnce(&mut Outputs<'_>) -> Result<T, String>,
-) -> Option<T> {
-    // SAFETY: the `HostCtx` lives in the frame of `process`, which is
-    // blocked in the plugin and touches it only after the plugin returns;
-    // callbacks come one at a time (the SDK's output ports are `&mut`), and
-    // each makes its reference anew and drops it before returning.
-    let ctx = unsafe { &mut *ctx.cast::<HostCtx<'_, '_>>() };
-    let result = catch_unwind(AssertUnwindSafe(|| f(ctx.outputs))).unwrap_or_else(|payload| {
-        let text = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(format!("the worker panicked in its output code: {text}"))
-    });
-    result.map_err(|failure| ctx.failure = Some(failure)).ok()
-}
-
-unsafe extern "C" fn host_loan(ctx: *mut c_void, port: u32, len: usize) -> *mut u8 {
-    // SAFETY: the plugin calls back with the `ctx` of the `HostOutputs` it
-    // was handed, during the `process` call they are valid for.
-    let loaned = unsafe {
-        with_ctx(ctx, |outputs| {
-            outputs
-                .loan(port as usize, len)
-                .map(|buffer| buffer.as_mut_ptr())
-                .map_err(|e| e.to_string())
-        })
-    };
-    loaned.unwrap_or(std::ptr::null_mut())
-}
-
-unsafe extern "C" fn host_send(ctx: *mut c_void, port: u32, header: *const FrameHeader) -> i32 {
-    // SAFETY: the plugin passes null or a header it owns for this call.
-    let Some(header) = (unsafe { header.as_ref() }) else {
-        return STATUS_ERROR;
-    };
-    // SAFETY: as in `host_loan`.
-    let sent = unsafe {
-        with_ctx(ctx, |outputs| {
-            outputs
-                .send(port as usize, header)
-                .map_err(|e| e.to_string())
-        })
-    };
-    sent.map_or(STATUS_ERROR, |()| STATUS_OK)
 }
 
 #[cfg(test)]
