@@ -189,6 +189,9 @@ pub enum Call {
     Setup,
     /// One frame: `process`, or a source's `produce`.
     Frame,
+    /// A manual processor's next frame: it produces on its own, so the time
+    /// since it last sent is what says it is stuck.
+    Between,
 }
 
 /// What a processor is busy with, in one word, so that the supervisor never
@@ -206,6 +209,7 @@ impl Busy {
         let tag = match call {
             Call::Setup => 1,
             Call::Frame => 2,
+            Call::Between => 3,
         };
         self.0
             .set(tag << CALL_SHIFT | (monotonic_ns() & SINCE_MASK));
@@ -222,6 +226,7 @@ impl Busy {
         let call = match word >> CALL_SHIFT {
             1 => Call::Setup,
             2 => Call::Frame,
+            3 => Call::Between,
             _ => return None,
         };
         Some((call, word & SINCE_MASK))

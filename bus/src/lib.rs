@@ -23,5 +23,9 @@ pub mod wake;
 pub use error::BusError;
 pub use node::Bus;
 
-/// The iceoryx2 service flavour plexus uses: inter-process, shared memory.
-pub type Ipc = iceoryx2::service::ipc::Service;
+/// The iceoryx2 service flavour plexus uses: inter-process, shared memory,
+/// with ports that may be used from several threads. A manual source sends
+/// from threads of its own while the worker's loop goes on; the flavour's
+/// lock is uncontended everywhere else (BENCHMARKS.md measures it against
+/// the single-threaded flavour).
+pub type Ipc = iceoryx2::service::ipc_threadsafe::Service;

@@ -6,11 +6,11 @@
 //! (`posix_fallocate`), so that running out is an error naming the port
 //! and the sizes, and a process never dies of a later write.
 
-use std::cell::Cell;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::Mutex;
 
 use ipc_schemas::Names;
 use thiserror::Error;
@@ -50,8 +50,9 @@ pub struct Segment {
     names: Names,
     what: String,
     samples: usize,
-    /// The slice length the current segment holds.
-    capacity: Cell<usize>,
+    /// The slice length the current segment holds; locked while a larger
+    /// one is made, so that two threads never both grow it.
+    capacity: Mutex<usize>,
 }
 
 impl Segment {
@@ -69,7 +70,7 @@ impl Segment {
             names: names.clone(),
             what,
             samples,
-            capacity: Cell::new(capacity),
+            capacity: Mutex::new(capacity),
         };
         let made = segment.reserving(capacity, make)?;
         Ok((segment, made))
@@ -82,11 +83,14 @@ impl Segment {
         len: usize,
         loan: impl FnOnce() -> Result<T, BusError>,
     ) -> Result<T, BusError> {
-        if len <= self.capacity.get() {
+        // A poisoned lock still holds a valid length.
+        let mut capacity = self.capacity.lock().unwrap_or_else(|e| e.into_inner());
+        if len <= *capacity {
+            drop(capacity);
             return loan();
         }
         let loaned = self.reserving(len, loan)?;
-        self.capacity.set(len.next_power_of_two());
+        *capacity = len.next_power_of_two();
         Ok(loaned)
     }
 

@@ -1,8 +1,9 @@
-//! The source scenarios every language shares (issue 15): a continuous
-//! source drawing `expect::gradient` into a PNG sink and a stats sink
+//! The source scenarios every language shares (issue 15): a continuous or
+//! manual source drawing `expect::gradient` into a PNG sink and a stats sink
 //! (`pipelines/source.yaml`) produces exactly 300 frames, in order, each
 //! pixel as the independent computation says; killed, it comes back and
-//! its sequence goes on where it left off.
+//! its sequence goes on where it left off; stuck, it is caught by its
+//! deadline and restarted (`pipelines/stuck-source.yaml`).
 
 use std::time::Duration;
 
@@ -59,6 +60,35 @@ pub fn resumes_its_sequence_after_a_kill(package: &str, kind: &str) {
         after.iter().all(|&seq| seq > before),
         "after the restart: {after:?}, before: {before}"
     );
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+/// Runs the source `kind` of the fixture `package` with `config`, which
+/// makes it get stuck, and the pipeline setting `deadline`: the supervisor
+/// kills it for `reason` and restarts it.
+pub fn a_stuck_source_is_restarted(
+    package: &str,
+    kind: &str,
+    config: &str,
+    deadline: &str,
+    reason: &str,
+) {
+    let (tmp, path) = pipeline(
+        "stuck-source.yaml",
+        &[
+            ("package", package),
+            ("type", kind),
+            ("config", config),
+            ("deadline", deadline),
+        ],
+    );
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    let id = running.runtime_id();
+    running.wait_for(reason, START);
+    running.wait_for("worker src restarted (generation 1", START);
     running.signal(libc::SIGINT);
     let run = running.finish();
     assert_no_residue(&id);

@@ -159,6 +159,13 @@ fn a_typescript_continuous_source_produces_exact_frames() {
     integration_tests::source::produces_exact_gradient("source-deno", "test.ts_gradient");
 }
 
+/// A TypeScript processor with `mode: manual` produces from a timer of its
+/// own, between `start(ctx)` and `stop()`.
+#[test]
+fn a_typescript_manual_source_produces_exact_frames() {
+    integration_tests::source::produces_exact_gradient("source-deno", "test.ts_manual_gradient");
+}
+
 /// Killed, a source comes back and its sequence goes on.
 #[test]
 fn a_typescript_source_resumes_its_sequence_after_a_kill() {

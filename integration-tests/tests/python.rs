@@ -221,11 +221,31 @@ fn a_python_continuous_source_produces_exact_frames() {
     produces_exact_gradient("source-python", "test.py_gradient");
 }
 
-/// Killed, a source comes back and its sequence goes on.
+/// A Python processor with `mode: manual` produces from a thread of its
+/// own, at 30 frames a second, between `start(ctx)` and `stop()`.
+#[test]
+fn a_python_manual_source_produces_exact_frames() {
+    produces_exact_gradient("source-python", "test.py_manual_gradient");
+}
+
+/// Killed, a manual source comes back and its sequence goes on.
 #[test]
 fn a_python_source_resumes_its_sequence_after_a_kill() {
     integration_tests::source::resumes_its_sequence_after_a_kill(
         "source-python",
-        "test.py_gradient",
+        "test.py_manual_gradient",
+    );
+}
+
+/// A manual source whose `start` never returns is caught by its setup
+/// deadline and restarted.
+#[test]
+fn a_python_source_spinning_in_start_is_restarted() {
+    integration_tests::source::a_stuck_source_is_restarted(
+        "source-python",
+        "test.py_manual_gradient",
+        "{ spin: true }",
+        "setup_timeout_s: 1",
+        "worker src missed its setup deadline",
     );
 }

@@ -61,17 +61,37 @@ fn example_pipeline_delivers_every_frame_and_the_right_pixels() {
 }
 
 /// A Rust plugin processor with `mode: continuous` and `interval_ms: 10` is
-/// a source: its `produce` draws each frame in place (plugin ABI 1.1).
+/// a source: its `produce` draws each frame in place.
 #[test]
 fn a_rust_plugin_continuous_source_produces_exact_frames() {
     integration_tests::source::produces_exact_gradient("conform-rust", "test.rs_gradient");
 }
 
-/// Killed, a source comes back and its sequence goes on.
+/// A Rust plugin processor with `mode: manual` produces from a thread it
+/// spawns in `start`, until `stop`.
+#[test]
+fn a_rust_plugin_manual_source_produces_exact_frames() {
+    integration_tests::source::produces_exact_gradient("conform-rust", "test.rs_manual_gradient");
+}
+
+/// Killed, a manual source comes back and its sequence goes on.
 #[test]
 fn a_rust_plugin_source_resumes_its_sequence_after_a_kill() {
     integration_tests::source::resumes_its_sequence_after_a_kill(
         "conform-rust",
-        "test.rs_gradient",
+        "test.rs_manual_gradient",
+    );
+}
+
+/// A manual source whose thread deadlocks sends nothing more: past its
+/// `frame_timeout_ms` it is taken for stuck and restarted.
+#[test]
+fn a_rust_plugin_source_whose_thread_deadlocks_is_restarted() {
+    integration_tests::source::a_stuck_source_is_restarted(
+        "conform-rust",
+        "test.rs_manual_gradient",
+        "{ hang: true }",
+        "frame_timeout_ms: 500",
+        "processor src has sent no frame for",
     );
 }

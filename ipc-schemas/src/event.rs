@@ -97,6 +97,13 @@ pub enum EventKind {
         elapsed_ms: u64,
         frame_timeout_ms: u64,
     },
+    /// A manual processor has sent no frame for longer than its
+    /// `frame_timeout_ms`: its worker is killed next, as stuck.
+    SourceSilent {
+        processor: String,
+        elapsed_ms: u64,
+        frame_timeout_ms: u64,
+    },
     /// The worker feeding this input is gone; frames for it are dropped.
     InputClosed {
         processor: String,
@@ -150,6 +157,7 @@ impl EventKind {
             EventKind::ProcessorStopped { .. } => "processor_stopped",
             EventKind::ProcessorError { .. } => "processor_error",
             EventKind::SlowFrame { .. } => "slow_frame",
+            EventKind::SourceSilent { .. } => "source_silent",
             EventKind::InputClosed { .. } => "input_closed",
             EventKind::InputRecovered { .. } => "input_recovered",
             EventKind::ProcessorStats { .. } => "processor_stats",
@@ -206,6 +214,13 @@ impl std::fmt::Display for EventKind {
                 frame_timeout_ms,
             } => format!(
                 "processor {processor} has spent {elapsed_ms} ms on one frame, past its frame_timeout_ms of {frame_timeout_ms}"
+            ),
+            EventKind::SourceSilent {
+                processor,
+                elapsed_ms,
+                frame_timeout_ms,
+            } => format!(
+                "processor {processor} has sent no frame for {elapsed_ms} ms, past its frame_timeout_ms of {frame_timeout_ms}"
             ),
             EventKind::InputClosed { processor, input } => {
                 format!("input {processor}.{input} closed")

@@ -7,7 +7,7 @@ pub mod event;
 /// The frame header and the capture clock; they live in `plexus-frame` so
 /// that plugins get them without the rest of this crate.
 pub mod frame {
-    pub use plexus_frame::{monotonic_ns, FrameHeader};
+    pub use plexus_frame::{monotonic_ns, FrameHeader, NO_PTS};
 }
 pub mod names;
 pub mod schema;
@@ -23,7 +23,7 @@ pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
 pub use names::{NameError, Names};
 pub use schema::{Accepts, HeaderField, SchemaId};
-pub use worker_info::{DenoCreate, DenoOutput, PythonInfo};
+pub use worker_info::{DenoCreate, DenoDrive, DenoOutput, PythonInfo};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.

@@ -48,8 +48,20 @@ pub struct DenoCreate {
     pub outputs: Vec<DenoOutput>,
     /// Every schema name by its code in the frame header.
     pub schemas: BTreeMap<u32, String>,
-    /// The worker calls the processor's `produce` (mode continuous).
-    pub produces: bool,
+    /// What makes the processor run besides its inputs.
+    pub drive: DenoDrive,
+}
+
+/// What host.ts expects a TypeScript processor to have, by its mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DenoDrive {
+    /// Only its inputs: `process`.
+    Reactive,
+    /// The worker calls `produce` on an interval.
+    Continuous,
+    /// It produces on its own between `start` and `stop`.
+    Manual,
 }
 
 /// One output port of a [`DenoCreate`] and the schema it sends.
@@ -89,11 +101,12 @@ mod tests {
             inputs: vec!["in".into()],
             outputs: vec![],
             schemas: BTreeMap::from([(1, "video/rgba8".into())]),
-            produces: false,
+            drive: DenoDrive::Manual,
         };
         let value = serde_json::to_value(&create).unwrap();
         assert_eq!(value["type"], "example.bar");
         assert_eq!(value["schemas"]["1"], "video/rgba8");
+        assert_eq!(value["drive"], "manual");
         assert_eq!(serde_json::from_value::<DenoCreate>(value).unwrap(), create);
     }
 }

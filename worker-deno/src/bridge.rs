@@ -7,6 +7,10 @@
 //! JavaScript thread, which loans and sends on them directly: one wake-up
 //! each way per frame instead of a round trip per `loan` and per `send`.
 //! The input frame and the loaned buffers stay valid until `done`.
+//!
+//! A manual processor sends from JavaScript timers and loops between calls:
+//! from `Start` until `Stop` the bridge holds its [`Producer`], and loans and
+//! sends name the processor they are for.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -15,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use ipc_schemas::FrameHeader;
-use worker_lifecycle::Outputs;
+use worker_lifecycle::{Ports, Producer};
 
 /// Event kinds as `plexus_deno_next` returns them.
 pub const EVENT_CREATE: i32 = 1;
@@ -23,8 +27,11 @@ pub const EVENT_PROCESS: i32 = 2;
 pub const EVENT_TEARDOWN: i32 = 3;
 pub const EVENT_EXIT: i32 = 4;
 pub const EVENT_PRODUCE: i32 = 5;
+pub const EVENT_START: i32 = 6;
+pub const EVENT_STOP: i32 = 7;
 
-pub const OUTSIDE_PROCESS: &str = "outputs can only be used inside process()";
+pub const OUTSIDE_PROCESS: &str =
+    "outputs can only be used inside process() or produce(), or between start() and stop()";
 const HOST_GONE: &str = "the Deno host stopped answering (its end of the bridge is closed)";
 const LIFECYCLE_GONE: &str = "the lifecycle thread has ended";
 
@@ -62,6 +69,14 @@ pub enum Event {
         processor: u32,
         header: FrameHeader,
     },
+    /// Let manual processor `processor` start producing on its own.
+    Start {
+        processor: u32,
+    },
+    /// Make it stop.
+    Stop {
+        processor: u32,
+    },
     /// The lifecycle ended; `code` is the exit code the process should use.
     Exit {
         code: i32,
@@ -77,6 +92,8 @@ impl Event {
             Event::Teardown { .. } => EVENT_TEARDOWN,
             Event::Exit { .. } => EVENT_EXIT,
             Event::Produce { .. } => EVENT_PRODUCE,
+            Event::Start { .. } => EVENT_START,
+            Event::Stop { .. } => EVENT_STOP,
         }
     }
 
@@ -85,7 +102,9 @@ impl Event {
     pub fn json(&self) -> Option<String> {
         match self {
             Event::Create { json } => Some(json.clone()),
-            Event::Teardown { processor } => {
+            Event::Teardown { processor }
+            | Event::Start { processor }
+            | Event::Stop { processor } => {
                 Some(serde_json::json!({ "processor": processor }).to_string())
             }
             Event::Exit { code, message } => {
@@ -108,39 +127,16 @@ pub struct FrameInfo {
     pub header: FrameHeader,
 }
 
-/// The output ports of an open `process` call, as the JavaScript thread
-/// uses them. Implemented by the worker's [`Outputs`]; the unit tests lend
-/// fake memory instead.
-pub trait OutputPorts {
-    /// Loans `len` bytes on `port`, giving back a buffer loaned there before.
-    fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], String>;
-    /// Sends the buffer loaned on `port`.
-    fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), String>;
-}
-
-impl OutputPorts for Outputs<'_> {
-    fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], String> {
-        Outputs::loan(self, port, len).map_err(|e| e.to_string())
-    }
-
-    fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), String> {
-        Outputs::send(self, port, header).map_err(|e| e.to_string())
-    }
-}
-
 /// The outputs of the open `process` call, lent by the lifecycle thread,
 /// with their lifetime erased: [`Lend`] keeps the pointer in [`State`] only
 /// while the borrow it came from is alive.
 #[derive(Clone, Copy)]
-struct Lent(NonNull<dyn OutputPorts + 'static>);
+struct Lent(NonNull<dyn Ports + 'static>);
 
-// SAFETY: the outputs hold iceoryx2 ports, which are `!Send` because they
-// share non-atomic reference counts (`Rc`, iceoryx2's `SingleThreaded` sync
-// policy for `ipc::Service`) and nothing else: iceoryx2 0.10 keeps no
-// thread-locals and checks no thread identity on the loan and send paths.
-// Non-atomic counts are safe to touch from another thread when no two
-// threads ever do so at once and each hand-over is synchronised, which is
-// what the protocol guarantees: the pointer is only dereferenced by the
+// SAFETY: the outputs are a borrow of the lifecycle thread's, whose ports
+// are thread-safe (`bus::Ipc`); what must hold is that the borrow is alive
+// and not used by two threads at once, which the protocol guarantees: the
+// pointer is only dereferenced by the
 // JavaScript thread with the `State` mutex held, while the lifecycle thread is
 // parked in `RuntimeEnd::call` and cannot use the ports (they are mutably
 // borrowed by the `Lend`); it is put into `State` (mutex) before the event
@@ -152,15 +148,15 @@ unsafe impl Send for Lent {}
 /// Lends a call's outputs to the JavaScript thread for as long as it lives.
 struct Lend<'a> {
     state: &'a Mutex<State>,
-    _outputs: PhantomData<&'a mut dyn OutputPorts>,
+    _outputs: PhantomData<&'a mut dyn Ports>,
 }
 
 impl<'a> Lend<'a> {
-    fn new(state: &'a Mutex<State>, outputs: &'a mut dyn OutputPorts) -> Self {
-        let ptr: NonNull<dyn OutputPorts + 'a> = NonNull::from(outputs);
+    fn new(state: &'a Mutex<State>, outputs: &'a mut dyn Ports) -> Self {
+        let ptr: NonNull<dyn Ports + 'a> = NonNull::from(outputs);
         // SAFETY: only the trait object's lifetime bound changes; `Drop`
         // removes the pointer before `'a` ends (see `Lent`).
-        let ptr: NonNull<dyn OutputPorts + 'static> = unsafe { std::mem::transmute(ptr) };
+        let ptr: NonNull<dyn Ports + 'static> = unsafe { std::mem::transmute(ptr) };
         lock(state).lent = Some(Lent(ptr));
         Self {
             state,
@@ -209,10 +205,26 @@ pub struct RuntimeEnd {
 impl RuntimeEnd {
     /// Hands `event` to JavaScript and waits until it is done, lending it
     /// `outputs` (those of the running `process` call, if any) meanwhile.
-    pub fn call(&self, event: Event, outputs: Option<&mut dyn OutputPorts>) -> Result<(), String> {
+    pub fn call(&self, event: Event, outputs: Option<&mut dyn Ports>) -> Result<(), String> {
         let _lend = outputs.map(|outputs| Lend::new(&self.state, outputs));
         self.events.send(event).map_err(|_| HOST_GONE.to_string())?;
         self.done.recv().map_err(|_| HOST_GONE.to_string())?
+    }
+
+    /// Starts manual processor `processor`: from now until [`Self::stop`]
+    /// JavaScript sends through `producer` whenever it likes.
+    pub fn start(&self, processor: u32, producer: Producer) -> Result<(), String> {
+        lock(&self.state).producers.insert(processor, producer);
+        self.call(Event::Start { processor }, None)
+    }
+
+    /// Stops manual processor `processor`; its sends are refused after.
+    pub fn stop(&self, processor: u32) -> Result<(), String> {
+        let stopped = self.call(Event::Stop { processor }, None);
+        let mut state = lock(&self.state);
+        state.producers.remove(&processor);
+        state.loans.retain(|(p, _), _| *p != processor);
+        stopped
     }
 
     /// Tells JavaScript the lifecycle ended.
@@ -232,10 +244,12 @@ struct State {
     exited: bool,
     /// The outputs of the open `process` call, lent by the lifecycle thread.
     lent: Option<Lent>,
-    /// Per output port, the buffer loaned during the open call and not yet
-    /// sent: the runtime keeps it valid until it is sent, the port loans
-    /// again, or the call ends.
-    loans: HashMap<usize, (DataPtr, usize)>,
+    /// The outputs of started manual processors, by processor.
+    producers: HashMap<u32, Producer>,
+    /// Per processor and output port, the buffer loaned and not yet sent:
+    /// the runtime keeps it valid until it is sent, the port loans again,
+    /// or the call (or, for a manual processor, its run) ends.
+    loans: HashMap<(u32, usize), (DataPtr, usize)>,
 }
 
 /// JavaScript's end, behind the handle the FFI functions receive. `next`
@@ -316,51 +330,83 @@ impl JsEnd {
         }
     }
 
-    /// The buffer loaned on `port` during the open call and not yet sent.
-    pub fn loan_memory(&self, port: usize) -> Result<(DataPtr, usize), String> {
+    /// The buffer loaned on `port` of `processor` and not yet sent.
+    pub fn loan_memory(&self, processor: u32, port: usize) -> Result<(DataPtr, usize), String> {
         self.state()
             .loans
-            .get(&port)
+            .get(&(processor, port))
             .copied()
-            .ok_or_else(|| format!("output {port} has no loaned buffer in this call"))
+            .ok_or_else(|| format!("output {port} has no loaned buffer"))
     }
 
-    /// Runs `f` on the outputs lent by the open `process` call, with the
-    /// state locked for the whole use (see `Lent`).
+    /// Runs `f` on the outputs of `processor`: those lent by its open call,
+    /// or, started manually, its producer; with the state locked for the
+    /// whole use (see `Lent`).
     fn with_outputs<T>(
         &self,
-        f: impl FnOnce(&mut dyn OutputPorts, &mut State) -> Result<T, String>,
+        processor: u32,
+        f: impl FnOnce(
+            &mut dyn Ports,
+            &mut HashMap<(u32, usize), (DataPtr, usize)>,
+        ) -> Result<T, String>,
     ) -> Result<T, String> {
         let mut state = self.state();
+        let state = &mut *state;
         let lent = match (&state.current, state.open, state.lent) {
-            (Some(Event::Process { .. } | Event::Produce { .. }), true, Some(lent)) => lent,
-            _ => return Err(OUTSIDE_PROCESS.into()),
+            (
+                Some(Event::Process { processor: p, .. } | Event::Produce { processor: p, .. }),
+                true,
+                Some(lent),
+            ) if *p == processor => Some(lent),
+            _ => None,
         };
-        // SAFETY: `lent` is in the state, so the lifecycle thread is parked in
-        // `call` with these outputs borrowed and unused, and the lock held
-        // until `f` returns keeps it from taking them back meanwhile.
-        let outputs = unsafe { &mut *lent.0.as_ptr() };
-        f(outputs, &mut state)
+        if let Some(lent) = lent {
+            // SAFETY: `lent` is in the state, so the lifecycle thread is
+            // parked in `call` with these outputs borrowed and unused, and
+            // the lock held until `f` returns keeps it from taking them back
+            // meanwhile.
+            let outputs = unsafe { &mut *lent.0.as_ptr() };
+            return f(outputs, &mut state.loans);
+        }
+        match state.producers.get_mut(&processor) {
+            Some(producer) => f(producer, &mut state.loans),
+            None => Err(OUTSIDE_PROCESS.into()),
+        }
     }
 
-    pub fn loan(&self, port: usize, len: usize) -> Result<(DataPtr, usize), String> {
-        self.with_outputs(|outputs, state| {
+    pub fn loan(
+        &self,
+        processor: u32,
+        port: usize,
+        len: usize,
+    ) -> Result<(DataPtr, usize), String> {
+        self.with_outputs(processor, |outputs, loans| {
             // The port gives back a buffer loaned earlier on it.
-            state.loans.remove(&port);
-            let buf = outputs.loan(port, len)?;
+            loans.remove(&(processor, port));
+            let buf = outputs.loan(port, len).map_err(|e| e.to_string())?;
             let loan = (DataPtr(buf.as_mut_ptr()), buf.len());
-            state.loans.insert(port, loan);
+            loans.insert((processor, port), loan);
             Ok(loan)
         })
     }
 
-    pub fn send(&self, port: usize, header: FrameHeader) -> Result<(), String> {
-        self.with_outputs(|outputs, state| {
+    pub fn send(&self, processor: u32, port: usize, header: FrameHeader) -> Result<(), String> {
+        self.with_outputs(processor, |outputs, loans| {
             let result = outputs.send(port, &header);
             // Sent or not, the port no longer holds the loan for JavaScript.
-            state.loans.remove(&port);
-            result
+            loans.remove(&(processor, port));
+            result.map(drop).map_err(|e| e.to_string())
         })
+    }
+
+    /// The header a manual processor's next frame carries by default.
+    pub fn next_header(&self, processor: u32) -> Result<FrameHeader, String> {
+        match self.state().producers.get(&processor) {
+            Some(producer) => Ok(producer.next_header()),
+            None => Err(format!(
+                "processor {processor} is not started in mode manual"
+            )),
+        }
     }
 
     /// Ends the open call with its outcome.
@@ -370,7 +416,12 @@ impl JsEnd {
             return Err("done() was called with no call open".into());
         }
         state.open = false;
-        state.loans.clear();
+        // The call's loans end with it; a manual processor's go on.
+        if let Some(Event::Process { processor, .. } | Event::Produce { processor, .. }) =
+            state.current
+        {
+            state.loans.retain(|(p, _), _| *p != processor);
+        }
         state.lent = None;
         self.done
             .send(result)
@@ -387,11 +438,13 @@ impl JsEnd {
 mod tests {
     use std::mem::offset_of;
 
+    use worker_lifecycle::OutputError;
+
     use super::*;
 
     #[test]
     fn frame_info_layout_matches_host_ts() {
-        assert_eq!(std::mem::size_of::<FrameInfo>(), 56);
+        assert_eq!(std::mem::size_of::<FrameInfo>(), 72);
         assert_eq!(offset_of!(FrameInfo, processor), 0);
         assert_eq!(offset_of!(FrameInfo, port), 4);
         assert_eq!(offset_of!(FrameInfo, len), 8);
@@ -400,6 +453,8 @@ mod tests {
         assert_eq!(offset_of!(FrameHeader, capture_ns), 16);
         assert_eq!(offset_of!(FrameHeader, width), 24);
         assert_eq!(offset_of!(FrameHeader, stride), 32);
+        assert_eq!(offset_of!(FrameHeader, pts_ns), 40);
+        assert_eq!(offset_of!(FrameHeader, duration_ns), 48);
     }
 
     #[test]
@@ -457,9 +512,9 @@ mod tests {
     #[test]
     fn outputs_are_refused_outside_process() {
         let result = serve_once(Event::Teardown { processor: 0 }, |js| {
-            assert_eq!(js.loan(0, 4).unwrap_err(), OUTSIDE_PROCESS);
+            assert_eq!(js.loan(1, 0, 4).unwrap_err(), OUTSIDE_PROCESS);
             assert_eq!(
-                js.send(0, FrameHeader::default()).unwrap_err(),
+                js.send(1, 0, FrameHeader::default()).unwrap_err(),
                 OUTSIDE_PROCESS
             );
             assert!(js.event_frame().is_err());
@@ -491,8 +546,9 @@ mod tests {
             assert_eq!(info.header, header);
             assert_eq!(js.frame_memory().unwrap(), (DataPtr(8 as *mut u8), 16));
             // The runtime lent no outputs for this call: they are refused.
-            assert_eq!(js.loan(0, 4).unwrap_err(), OUTSIDE_PROCESS);
-            assert!(js.loan_memory(0).is_err());
+            assert_eq!(js.loan(1, 0, 4).unwrap_err(), OUTSIDE_PROCESS);
+            assert_eq!(js.loan(0, 0, 4).unwrap_err(), OUTSIDE_PROCESS);
+            assert!(js.loan_memory(1, 0).is_err());
             js.done(Ok(())).unwrap();
             assert!(js.event_frame().is_err(), "the frame is gone after done()");
             assert!(js.frame_memory().is_err());
@@ -508,20 +564,20 @@ mod tests {
         users: Vec<std::thread::ThreadId>,
     }
 
-    impl OutputPorts for FakePorts {
-        fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], String> {
+    impl Ports for FakePorts {
+        fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], OutputError> {
             self.users.push(std::thread::current().id());
             if port > 1 {
-                return Err(format!("no output port with index {port}"));
+                return Err(OutputError::NoSuchPort(port));
             }
             self.buffers.push(vec![0; len]);
             Ok(self.buffers.last_mut().unwrap())
         }
 
-        fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), String> {
+        fn send(&mut self, port: usize, header: &FrameHeader) -> Result<bool, OutputError> {
             self.users.push(std::thread::current().id());
             self.sent.push((port, header.seq));
-            Ok(())
+            Ok(true)
         }
     }
 
@@ -530,23 +586,23 @@ mod tests {
         let (runtime, js) = pair();
         let player = std::thread::spawn(move || {
             assert_eq!(js.next().unwrap(), EVENT_PROCESS);
-            let first = js.loan(0, 4).unwrap();
+            let first = js.loan(1, 0, 4).unwrap();
             assert_eq!(first.1, 4);
-            assert_eq!(js.loan_memory(0).unwrap(), first);
-            let second = js.loan(0, 8).unwrap();
-            assert_eq!(js.loan_memory(0).unwrap(), second, "a new loan replaces");
-            js.loan(1, 2).unwrap();
-            assert_eq!(js.loan(5, 2).unwrap_err(), "no output port with index 5");
+            assert_eq!(js.loan_memory(1, 0).unwrap(), first);
+            let second = js.loan(1, 0, 8).unwrap();
+            assert_eq!(js.loan_memory(1, 0).unwrap(), second, "a new loan replaces");
+            js.loan(1, 1, 2).unwrap();
+            assert_eq!(js.loan(1, 5, 2).unwrap_err(), "no output port with index 5");
             let header = FrameHeader {
                 seq: 9,
                 ..Default::default()
             };
-            js.send(0, header).unwrap();
-            assert!(js.loan_memory(0).is_err(), "sent");
-            assert!(js.loan_memory(1).is_ok());
+            js.send(1, 0, header).unwrap();
+            assert!(js.loan_memory(1, 0).is_err(), "sent");
+            assert!(js.loan_memory(1, 1).is_ok());
             js.done(Ok(())).unwrap();
-            assert!(js.loan_memory(1).is_err(), "the call ended");
-            assert_eq!(js.loan(1, 2).unwrap_err(), OUTSIDE_PROCESS);
+            assert!(js.loan_memory(1, 1).is_err(), "the call ended");
+            assert_eq!(js.loan(1, 1, 2).unwrap_err(), OUTSIDE_PROCESS);
             std::thread::current().id()
         });
         let mut ports = FakePorts::default();
@@ -565,7 +621,7 @@ mod tests {
         let (runtime, js) = pair();
         let player = std::thread::spawn(move || {
             assert_eq!(js.next().unwrap(), EVENT_PROCESS);
-            js.loan(0, 4).unwrap();
+            js.loan(1, 0, 4).unwrap();
             // Dropped without done().
         });
         let mut ports = FakePorts::default();

@@ -6,11 +6,12 @@
 //! |---|---|---|
 //! | `plexus_deno_abi_version` | `() -> u32` | [`ABI_VERSION`], checked by host.ts |
 //! | `plexus_deno_start` | `() -> pointer` | starts the lifecycle thread; the handle |
-//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce) |
-//! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/exit event: copies up to `cap` bytes, returns the full length |
-//! | `plexus_deno_event_frame` | `(pointer, buffer, u32) -> i32` | writes the frame's [`FrameInfo`] (56 bytes); for a produce event, the processor and the default header, with no data |
-//! | `plexus_deno_loan` | `(pointer, u32, usize) -> i32` | loans `len` bytes on an output port, on the calling thread (only inside a process or produce call) |
-//! | `plexus_deno_send` | `(pointer, u32, u64, u64, u32, u32, u32, u32) -> i32` | sends the port's loan, on the calling thread: port, seq, capture_ns, width, height, stride, format |
+//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop) |
+//! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/start/stop/exit event: copies up to `cap` bytes, returns the full length |
+//! | `plexus_deno_event_frame` | `(pointer, buffer, u32) -> i32` | writes the frame's [`FrameInfo`] (72 bytes); for a produce event, the processor and the default header, with no data |
+//! | `plexus_deno_loan` | `(pointer, u32, u32, usize) -> i32` | loans `len` bytes on a processor's output port, on the calling thread (inside its process or produce call, or between its start and stop) |
+//! | `plexus_deno_send` | `(pointer, u32, u32, buffer, u32) -> i32` | sends the port's loan with the given `FrameHeader` (56 bytes), on the calling thread |
+//! | `plexus_deno_next_header` | `(pointer, u32, buffer, u32) -> i32` | writes the `FrameHeader` a manual processor's next frame defaults to |
 //! | `plexus_deno_done` | `(pointer, bool, buffer, u32) -> i32` | ends the open call; not ok = error message |
 //! | `plexus_deno_error` | `(buffer, u32) -> i32` | the last failure's message, like `event_json` |
 //! | `plexus_deno_close` | `(pointer) -> void` | frees the handle (joins the thread if it ended) |
@@ -30,7 +31,7 @@ use crate::bridge::{self, FrameInfo, JsEnd};
 use crate::host::{self, panic_text};
 
 /// Bumped whenever a signature above changes; host.ts refuses another.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// What `plexus_deno_start` returns to JavaScript.
 pub struct Handle {
@@ -170,54 +171,90 @@ pub unsafe extern "C" fn plexus_deno_event_frame(
     })
 }
 
-/// Loans `len` bytes on output `port` of the processor being called; the
-/// Node-API `loan(port)` views them.
+/// Loans `len` bytes on output `port` of `processor` (the one being
+/// called, or a started manual one); the Node-API `loan(processor, port)`
+/// views them.
 ///
 /// # Safety
 /// `handle` is null or a live handle.
 #[no_mangle]
-pub unsafe extern "C" fn plexus_deno_loan(handle: *const Handle, port: u32, len: usize) -> i32 {
+pub unsafe extern "C" fn plexus_deno_loan(
+    handle: *const Handle,
+    processor: u32,
+    port: u32,
+    len: usize,
+) -> i32 {
     guard(-1, || {
         // SAFETY: `handle` is null or live, per this function's contract.
         unsafe { self::handle(handle) }?
             .js
-            .loan(port as usize, len)?;
+            .loan(processor, port as usize, len)?;
         Ok(0)
     })
 }
 
-/// Sends the buffer loaned on `port` with these header fields; the schema
-/// comes from the port.
+/// Reads a frame header JavaScript wrote: `len` bytes, which must be a
+/// whole header.
 ///
 /// # Safety
-/// `handle` is null or a live handle.
+/// `header` is null or holds `len` readable bytes.
+unsafe fn read_header(header: *const u8, len: u32) -> Result<FrameHeader, String> {
+    let size = std::mem::size_of::<FrameHeader>();
+    if header.is_null() || len as usize != size {
+        return Err(format!("a frame header is {size} bytes, not {len}"));
+    }
+    // SAFETY: `size` readable bytes, as checked; every bit pattern is a
+    // valid header (integers only).
+    Ok(unsafe { header.cast::<FrameHeader>().read_unaligned() })
+}
+
+/// Sends the buffer loaned on `port` of `processor` with the header in
+/// `header` (`len` bytes, laid out as `FrameHeader`); the schema comes from
+/// the port.
+///
+/// # Safety
+/// `handle` is null or a live handle; `header` is null or holds `len` bytes.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn plexus_deno_send(
     handle: *const Handle,
+    processor: u32,
     port: u32,
-    seq: u64,
-    capture_ns: u64,
-    width: u32,
-    height: u32,
-    stride: u32,
-    format: u32,
+    header: *const u8,
+    len: u32,
 ) -> i32 {
     guard(-1, || {
-        let header = FrameHeader {
-            schema: 0,
-            format,
-            seq,
-            capture_ns,
-            width,
-            height,
-            stride,
-            reserved: 0,
-        };
+        // SAFETY: per this function's contract.
+        let header = unsafe { read_header(header, len) }?;
         // SAFETY: `handle` is null or live, per this function's contract.
         unsafe { self::handle(handle) }?
             .js
-            .send(port as usize, header)?;
+            .send(processor, port as usize, header)?;
+        Ok(0)
+    })
+}
+
+/// Writes the header manual processor `processor`'s next frame carries by
+/// default (its next sequence number, the time now) into `buf`, which holds
+/// `cap` bytes.
+///
+/// # Safety
+/// `handle` is null or a live handle; `buf` is null or holds `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn plexus_deno_next_header(
+    handle: *const Handle,
+    processor: u32,
+    buf: *mut u8,
+    cap: u32,
+) -> i32 {
+    guard(-1, || {
+        let size = std::mem::size_of::<FrameHeader>();
+        if buf.is_null() || (cap as usize) < size {
+            return Err(format!("the header buffer needs {size} bytes"));
+        }
+        // SAFETY: `handle` is null or live, per this function's contract.
+        let header = unsafe { self::handle(handle) }?.js.next_header(processor)?;
+        // SAFETY: `buf` holds at least `size` bytes, as checked.
+        unsafe { buf.cast::<FrameHeader>().write_unaligned(header) };
         Ok(0)
     })
 }
@@ -320,8 +357,9 @@ mod tests {
             assert_eq!(plexus_deno_next(null), -1);
             assert_eq!(plexus_deno_event_json(null, buf.as_mut_ptr(), 64), -1);
             assert_eq!(plexus_deno_event_frame(null, buf.as_mut_ptr(), 64), -1);
-            assert_eq!(plexus_deno_loan(null, 0, 16), -1);
-            assert_eq!(plexus_deno_send(null, 0, 1, 2, 3, 4, 5, 6), -1);
+            assert_eq!(plexus_deno_loan(null, 0, 0, 16), -1);
+            assert_eq!(plexus_deno_send(null, 0, 0, buf.as_ptr(), 56), -1);
+            assert_eq!(plexus_deno_next_header(null, 0, buf.as_mut_ptr(), 64), -1);
             assert_eq!(plexus_deno_done(null, 1, std::ptr::null(), 0), -1);
             plexus_deno_close(std::ptr::null_mut());
         }
@@ -365,7 +403,10 @@ mod tests {
             let message = exit["message"].as_str().unwrap();
             assert!(message.contains("PLEXUS_RUNTIME is not set"), "{message}");
             // Calls that need an open call are refused, with a reason.
-            assert_eq!(plexus_deno_loan(handle, 0, 4), -1);
+            assert_eq!(plexus_deno_loan(handle, 0, 0, 4), -1);
+            let header = [0u8; 56];
+            assert_eq!(plexus_deno_send(handle, 0, 0, header.as_ptr(), 40), -1);
+            assert_eq!(last_error(), "a frame header is 56 bytes, not 40");
             assert!(active().unwrap().frame_memory().is_err());
             assert_eq!(plexus_deno_done(handle, 1, std::ptr::null(), 0), -1);
             // `next` after the exit keeps saying so instead of blocking.

@@ -6,11 +6,13 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Once;
 
-use ipc_schemas::{DenoCreate, DenoOutput, Entry, FrameHeader, Mode, ProcessorSpec, SchemaId};
+use ipc_schemas::{
+    DenoCreate, DenoDrive, DenoOutput, Entry, FrameHeader, Mode, ProcessorSpec, SchemaId,
+};
 use serde_json::{Map, Value};
-use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost};
+use worker_lifecycle::{Input, Outputs, Ports, Processor, ProcessorHost, Producer};
 
-use crate::bridge::{DataPtr, Event, OutputPorts, RuntimeEnd};
+use crate::bridge::{DataPtr, Event, RuntimeEnd};
 
 /// The body of the lifecycle thread: the whole worker lifecycle, then the
 /// exit event that tells JavaScript to end the process with its code.
@@ -83,7 +85,7 @@ impl Processor for DenoProcessor {
             data: DataPtr(input.data.as_ptr().cast_mut()),
             len: input.data.len(),
         };
-        self.end.call(event, Some(outputs as &mut dyn OutputPorts))
+        self.end.call(event, Some(outputs as &mut dyn Ports))
     }
 
     /// One `produce(ctx)` call of a continuous processor; the worker only
@@ -93,7 +95,17 @@ impl Processor for DenoProcessor {
             processor: self.index,
             header: *next,
         };
-        self.end.call(event, Some(outputs as &mut dyn OutputPorts))
+        self.end.call(event, Some(outputs as &mut dyn Ports))
+    }
+
+    /// A manual processor's `start(ctx)`; JavaScript sends through
+    /// `producer` from then on, between calls.
+    fn start(&mut self, producer: Producer) -> Result<(), String> {
+        self.end.start(self.index, producer)
+    }
+
+    fn stop(&mut self) -> Result<(), String> {
+        self.end.stop(self.index)
     }
 
     fn teardown(&mut self) {
@@ -142,7 +154,11 @@ pub fn create_json(index: u32, spec: &ProcessorSpec) -> Result<String, String> {
             .iter()
             .map(|s| (s.code(), s.name().to_string()))
             .collect(),
-        produces: matches!(spec.mode, Mode::Continuous { .. }),
+        drive: match spec.mode {
+            Mode::Reactive => DenoDrive::Reactive,
+            Mode::Continuous { .. } => DenoDrive::Continuous,
+            Mode::Manual => DenoDrive::Manual,
+        },
     };
     serde_json::to_string(&create).map_err(|e| format!("describing the processor: {e}"))
 }
@@ -216,7 +232,7 @@ mod tests {
                 "inputs": ["in"],
                 "outputs": [{"name": "out", "schema": "video/rgba8"}],
                 "schemas": {"1": "video/rgba8", "2": "video/gray8", "3": "bytes"},
-                "produces": false,
+                "drive": "reactive",
             })
         );
     }

@@ -147,15 +147,15 @@ unsafe extern "C" fn frame(env: Env, _info: CallbackInfo) -> Value {
     respond(env, || active()?.frame_memory())
 }
 
-/// `loan(port)`: the unsent buffer loaned on output `port` in this call.
+/// `loan(processor, port)`: the unsent buffer loaned on output `port` of
+/// `processor`.
 unsafe extern "C" fn loan(env: Env, info: CallbackInfo) -> Value {
     respond(env, || {
         let napi = napi()?;
-        let mut argc = 1usize;
-        let mut argv = [std::ptr::null_mut(); 1];
-        let mut port = 0u32;
-        // SAFETY: `info` comes from the host for this call; room for one
-        // argument.
+        let mut argc = 2usize;
+        let mut argv = [std::ptr::null_mut(); 2];
+        // SAFETY: `info` comes from the host for this call; room for two
+        // arguments.
         let status = unsafe {
             (napi.get_cb_info)(
                 env,
@@ -166,14 +166,17 @@ unsafe extern "C" fn loan(env: Env, info: CallbackInfo) -> Value {
                 std::ptr::null_mut(),
             )
         };
-        if status != NAPI_OK || argc < 1 {
-            return Err("loan(port) needs the port index".into());
+        if status != NAPI_OK || argc < 2 {
+            return Err("loan(processor, port) needs both indices".into());
         }
-        // SAFETY: `argv[0]` is a value of this call.
-        if unsafe { (napi.get_value_uint32)(env, argv[0], &mut port) } != NAPI_OK {
-            return Err("loan(port): the port index is not a number".into());
+        let mut index = [0u32; 2];
+        for (value, index) in argv.iter().zip(&mut index) {
+            // SAFETY: `value` is a value of this call.
+            if unsafe { (napi.get_value_uint32)(env, *value, index) } != NAPI_OK {
+                return Err("loan(processor, port): an index is not a number".into());
+            }
         }
-        active()?.loan_memory(port as usize)
+        active()?.loan_memory(index[0], index[1] as usize)
     })
 }
 

@@ -23,14 +23,18 @@ import {
   type Bridge,
 } from "./plexus.ts";
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 const EVENT_CREATE = 1;
 const EVENT_PROCESS = 2;
 const EVENT_TEARDOWN = 3;
 const EVENT_EXIT = 4;
 const EVENT_PRODUCE = 5;
+const EVENT_START = 6;
+const EVENT_STOP = 7;
+/** Size of `FrameHeader` (ipc-schemas/frame/src/frame.rs). */
+const HEADER = 56;
 /** Size of `FrameInfo` (src/bridge.rs): processor u32, port u32, len u64, FrameHeader. */
-const FRAME_INFO = 56;
+const FRAME_INFO = 16 + HEADER;
 
 const SYMBOLS = {
   plexus_deno_abi_version: { parameters: [], result: "u32" },
@@ -38,11 +42,9 @@ const SYMBOLS = {
   plexus_deno_next: { parameters: ["pointer"], result: "i32", nonblocking: true },
   plexus_deno_event_json: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   plexus_deno_event_frame: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
-  plexus_deno_loan: { parameters: ["pointer", "u32", "usize"], result: "i32" },
-  plexus_deno_send: {
-    parameters: ["pointer", "u32", "u64", "u64", "u32", "u32", "u32", "u32"],
-    result: "i32",
-  },
+  plexus_deno_loan: { parameters: ["pointer", "u32", "u32", "usize"], result: "i32" },
+  plexus_deno_send: { parameters: ["pointer", "u32", "u32", "buffer", "u32"], result: "i32" },
+  plexus_deno_next_header: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
   plexus_deno_done: { parameters: ["pointer", "u8", "buffer", "u32"], result: "i32" },
   plexus_deno_error: { parameters: ["buffer", "u32"], result: "i32" },
   plexus_deno_close: { parameters: ["pointer"], result: "void" },
@@ -52,7 +54,7 @@ const SYMBOLS = {
  * of the open call, which the library finds itself. */
 interface Views {
   frame(): ArrayBuffer;
-  loan(port: number): ArrayBuffer;
+  loan(processor: number, port: number): ArrayBuffer;
 }
 
 /** What create events describe: the Rust type `ipc_schemas::DenoCreate`
@@ -69,8 +71,9 @@ interface CreateSpec {
   inputs: string[];
   outputs: { name: string; schema: string }[];
   schemas: Record<string, string>;
-  /** The worker calls `produce` (mode continuous). */
-  produces: boolean;
+  /** What makes it run besides its inputs: `produce` calls (continuous),
+   * or its own `start` to `stop` (manual). */
+  drive: "reactive" | "continuous" | "manual";
 }
 
 /** A created processor. */
@@ -79,6 +82,8 @@ interface Slot {
   instance: Processor;
   context: Context;
   scope: CallScope;
+  /** Its outputs' way to the library. */
+  bridge: Bridge;
 }
 
 function fatal(message: string): never {
@@ -161,25 +166,65 @@ function memory(len: number, view: () => ArrayBuffer): MemorySource {
   };
 }
 
-const bridge: Bridge = {
-  loan(port, byteLength) {
-    if (ffi.plexus_deno_loan(handle, port, BigInt(byteLength)) !== 0) throw new Error(lastError());
-    return memory(byteLength, () => views.loan(port));
-  },
-  send(port, h) {
-    const status = ffi.plexus_deno_send(
-      handle,
-      port,
-      h.seq,
-      h.captureNs,
-      h.width,
-      h.height,
-      h.stride,
-      h.format,
-    );
-    if (status !== 0) throw new Error(lastError());
-  },
-};
+const NO_PTS = -(2n ** 63n);
+const headerBytes = new Uint8Array(HEADER);
+const headerView = new DataView(headerBytes.buffer);
+
+/** Reads a `FrameHeader` laid out at `at` in `view`. */
+function readHeader(view: DataView, at: number): FrameHeader {
+  const pts = view.getBigInt64(at + 40, true);
+  return {
+    schema: view.getUint32(at, true),
+    format: view.getUint32(at + 4, true),
+    seq: view.getBigUint64(at + 8, true),
+    captureNs: view.getBigUint64(at + 16, true),
+    width: view.getUint32(at + 24, true),
+    height: view.getUint32(at + 28, true),
+    stride: view.getUint32(at + 32, true),
+    ptsNs: pts === NO_PTS ? null : pts,
+    durationNs: view.getBigUint64(at + 48, true),
+  };
+}
+
+/** Lays `h` out in `headerBytes`. */
+function writeHeader(h: FrameHeader): Uint8Array {
+  headerView.setUint32(0, h.schema, true);
+  headerView.setUint32(4, h.format, true);
+  headerView.setBigUint64(8, h.seq, true);
+  headerView.setBigUint64(16, h.captureNs, true);
+  headerView.setUint32(24, h.width, true);
+  headerView.setUint32(28, h.height, true);
+  headerView.setUint32(32, h.stride, true);
+  headerView.setUint32(36, 0, true);
+  headerView.setBigInt64(40, h.ptsNs ?? NO_PTS, true);
+  headerView.setBigUint64(48, h.durationNs, true);
+  return headerBytes;
+}
+
+/** The outputs of processor `index`, through the library. */
+function bridgeOf(index: number): Bridge {
+  return {
+    loan(port, byteLength) {
+      if (ffi.plexus_deno_loan(handle, index, port, BigInt(byteLength)) !== 0) {
+        throw new Error(lastError());
+      }
+      return memory(byteLength, () => views.loan(index, port));
+    },
+    send(port, h) {
+      if (ffi.plexus_deno_send(handle, index, port, writeHeader(h), HEADER) !== 0) {
+        throw new Error(lastError());
+      }
+    },
+  };
+}
+
+/** The header a manual processor's next frame carries by default. */
+function nextHeader(index: number): FrameHeader {
+  if (ffi.plexus_deno_next_header(handle, index, headerBytes, HEADER) !== 0) {
+    throw new Error(lastError());
+  }
+  return readHeader(headerView, 0);
+}
 
 const slots = new Map<number, Slot>();
 
@@ -204,8 +249,11 @@ async function create(spec: CreateSpec): Promise<string | null> {
   if (spec.inputs.length > 0 && typeof instance?.process !== "function") {
     return `class \`${spec.export}\` of \`${spec.file}\` has no process() method, which a processor with inputs needs`;
   }
-  if (spec.produces && typeof instance?.produce !== "function") {
+  if (spec.drive === "continuous" && typeof instance?.produce !== "function") {
     return `class \`${spec.export}\` of \`${spec.file}\` has no produce() method, which mode continuous needs`;
+  }
+  if (spec.drive === "manual" && typeof instance?.start !== "function") {
+    return `class \`${spec.export}\` of \`${spec.file}\` has no start() method, which mode manual needs`;
   }
   const scope = new CallScope();
   const context = new Context(spec.id, spec.type, spec.config, spec.outputs, scope);
@@ -216,7 +264,7 @@ async function create(spec: CreateSpec): Promise<string | null> {
       return `setup() of \`${spec.label}\` threw ${describe(e)}`;
     }
   }
-  slots.set(spec.index, { spec, instance, context, scope });
+  slots.set(spec.index, { spec, instance, context, scope, bridge: bridgeOf(spec.index) });
   return null;
 }
 
@@ -234,22 +282,14 @@ function readFrameInfo(): { slot: Slot; port: number; len: number; header: Frame
     slot,
     port: infoView.getUint32(4, true),
     len: Number(infoView.getBigUint64(8, true)),
-    header: {
-      schema: infoView.getUint32(16, true),
-      format: infoView.getUint32(20, true),
-      seq: infoView.getBigUint64(24, true),
-      captureNs: infoView.getBigUint64(32, true),
-      width: infoView.getUint32(40, true),
-      height: infoView.getUint32(44, true),
-      stride: infoView.getUint32(48, true),
-    },
+    header: readHeader(infoView, 16),
   };
 }
 
 /** One `produce(ctx)` call; sends default to the header the worker gave. */
 async function produceFrame(): Promise<string | null> {
   const { slot, header } = readFrameInfo();
-  slot.scope.enter(bridge, header);
+  slot.scope.enter(slot.bridge, header);
   try {
     const result = slot.instance.produce?.(slot.context);
     if (isThenable(result)) await result;
@@ -268,7 +308,7 @@ async function processFrame(): Promise<string | null> {
   }
   const schema = slot.spec.schemas[header.schema] ?? `unknown schema ${header.schema}`;
   const frame = new Frame(header, schema, memory(len, () => views.frame()));
-  slot.scope.enter(bridge, header);
+  slot.scope.enter(slot.bridge, header);
   try {
     const result = slot.instance.process!(slot.context, { [slot.spec.inputs[port]]: frame });
     if (isThenable(result)) await result;
@@ -277,6 +317,33 @@ async function processFrame(): Promise<string | null> {
     return `process() of \`${slot.spec.label}\` threw ${describe(e)}`;
   } finally {
     frame.close();
+    slot.scope.leave();
+  }
+}
+
+/** A manual processor's `start(ctx)`: its outputs stay open until `stop`. */
+async function start(processor: number): Promise<string | null> {
+  const slot = slots.get(processor);
+  if (slot === undefined) return `start of unknown processor ${processor}`;
+  slot.scope.enter(slot.bridge, () => nextHeader(processor));
+  try {
+    await slot.instance.start?.(slot.context);
+    return null;
+  } catch (e) {
+    slot.scope.leave();
+    return `start() of \`${slot.spec.label}\` threw ${describe(e)}`;
+  }
+}
+
+async function stop(processor: number): Promise<string | null> {
+  const slot = slots.get(processor);
+  if (slot === undefined) return null;
+  try {
+    await slot.instance.stop?.();
+    return null;
+  } catch (e) {
+    return `stop() of \`${slot.spec.label}\` threw ${describe(e)}`;
+  } finally {
     slot.scope.leave();
   }
 }
@@ -331,6 +398,12 @@ async function serve(): Promise<never> {
         break;
       case EVENT_TEARDOWN:
         done(await teardown((eventJson() as { processor: number }).processor));
+        break;
+      case EVENT_START:
+        done(await start((eventJson() as { processor: number }).processor));
+        break;
+      case EVENT_STOP:
+        done(await stop((eventJson() as { processor: number }).processor));
         break;
       case EVENT_EXIT: {
         const { code } = eventJson() as { code: number; message: string };

@@ -14,7 +14,8 @@
 //   process, and writing to it crashes the worker (SIGSEGV; the supervisor
 //   then treats it as any crashed worker). Write into a loaned output buffer.
 // - `out.data` is valid from `loan()` until `send()`, a later `loan()` on the
-//   same output, or the end of the call, whichever comes first.
+//   same output, or the end of the call (for a manual processor, `stop()`),
+//   whichever comes first.
 
 /** A processor: a class exported from a module, named in the package's
  * `plexus.yaml` as `entry: file.ts#ClassName`, constructed without arguments. */
@@ -31,6 +32,15 @@ export interface Processor {
    * frame uses the call's sequence number and capture time; give `width`,
    * `height` and `stride` for video. */
   produce?(ctx: Context): void | Promise<void>;
+  /** Manual processors (`mode: manual`): start producing on your own, with
+   * a timer or an async loop that loans and sends on `ctx.outputs` until
+   * `stop()`; `send()` without a frame gives each frame the next sequence
+   * number and the time of sending. Return promptly: it is held to the
+   * setup deadline. A throw ends the worker like a crash. */
+  start?(ctx: Context): void | Promise<void>;
+  /** Manual processors: stop the timers and loops `start()` began; sends
+   * after it returns throw. */
+  stop?(): void | Promise<void>;
   /** Called once when the pipeline stops. */
   teardown?(): void | Promise<void>;
 }
@@ -48,6 +58,11 @@ export interface FrameHeader {
   height: number;
   /** Bytes per row for video schemas. */
   stride: number;
+  /** Presentation time on the source's media clock, in nanoseconds; `null`
+   * when the source has none. */
+  ptsNs: bigint | null;
+  /** How long the frame is presented, in nanoseconds; 0 when unknown. */
+  durationNs: bigint;
 }
 
 /** Header fields `OutBuffer.send` may change from the frame it copies. */
@@ -58,6 +73,8 @@ export interface HeaderOverrides {
   height?: number;
   stride?: number;
   format?: number;
+  ptsNs?: bigint | null;
+  durationNs?: bigint;
 }
 
 /** A view of memory the SDK does not own: made on first use, detached when
@@ -121,6 +138,12 @@ export class Frame {
   get format(): number {
     return this.header.format;
   }
+  get ptsNs(): bigint | null {
+    return this.header.ptsNs;
+  }
+  get durationNs(): bigint {
+    return this.header.durationNs;
+  }
 
   /** The payload, zero-copy and read-only. Throws once `process()` has
    * returned; an array taken earlier must not be kept past the call either
@@ -145,23 +168,26 @@ export class Frame {
   }
 }
 
-/** The state of the processor's running call, shared by its outputs.
- * host.ts opens and closes it around every `process()` call. */
+/** When the processor's outputs are open, shared by its outputs. host.ts
+ * opens and closes it around every `process()` call, and, for a manual
+ * processor, from `start()` to `stop()`. */
 export class CallScope {
   #bridge: Bridge | null = null;
-  #input: FrameHeader | null = null;
-  #loans: OutBuffer[] = [];
+  #input: FrameHeader | (() => FrameHeader) | null = null;
+  #loans = new Set<OutBuffer>();
   #unsent = new Map<number, OutBuffer>();
 
-  enter(bridge: Bridge, input: FrameHeader): void {
+  /** `input` is the header sends default to, or what makes it anew for
+   * each send (a manual processor's next sequence number and time). */
+  enter(bridge: Bridge, input: FrameHeader | (() => FrameHeader)): void {
     this.#bridge = bridge;
     this.#input = input;
   }
 
-  /** Ends every buffer loaned during the call. */
+  /** Ends every buffer loaned and not sent. */
   leave(): void {
     for (const loan of this.#loans) loan._end("used after process() returned");
-    this.#loans = [];
+    this.#loans.clear();
     this.#unsent.clear();
     this.#bridge = null;
     this.#input = null;
@@ -174,7 +200,7 @@ export class CallScope {
 
   input(): FrameHeader {
     if (this.#input === null) throw new Error(OUTSIDE_PROCESS);
-    return this.#input;
+    return typeof this.#input === "function" ? this.#input() : this.#input;
   }
 
   loaned(output: Output, buffer: OutBuffer): void {
@@ -183,11 +209,12 @@ export class CallScope {
       `was replaced by a later loan on output \`${output.name}\``,
     );
     this.#unsent.set(output.index, buffer);
-    this.#loans.push(buffer);
+    this.#loans.add(buffer);
   }
 
-  sent(output: Output): void {
+  sent(output: Output, buffer: OutBuffer): void {
     this.#unsent.delete(output.index);
+    this.#loans.delete(buffer);
   }
 }
 
@@ -208,7 +235,7 @@ export class Output {
   }
 
   /** Loans `byteLength` bytes of shared memory to fill and `send()`. Only
-   * inside `process()`. */
+   * inside `process()` and `produce()`, or between `start()` and `stop()`. */
   loan(byteLength: number): OutBuffer {
     if (!Number.isSafeInteger(byteLength) || byteLength < 0) {
       throw new RangeError(`cannot loan ${byteLength} bytes`);
@@ -257,9 +284,11 @@ export class OutBuffer {
       width: u32("width", overrides.width ?? base.width),
       height: u32("height", overrides.height ?? base.height),
       stride: u32("stride", overrides.stride ?? base.stride),
+      ptsNs: pts(overrides.ptsNs === undefined ? base.ptsNs : overrides.ptsNs),
+      durationNs: u64("durationNs", overrides.durationNs ?? base.durationNs),
     };
     this.#scope.bridge().send(this.output.index, header);
-    this.#scope.sent(this.output);
+    this.#scope.sent(this.output, this);
     this._end("was already sent");
   }
 
@@ -281,6 +310,17 @@ export class OutBuffer {
 function u32(field: string, value: number): number {
   if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
     throw new RangeError(`header field ${field} must be a u32, not ${value}`);
+  }
+  return value;
+}
+
+/** The frame header's `pts_ns` is an i64 whose least value means "none". */
+export const NO_PTS = -(2n ** 63n);
+
+function pts(value: bigint | null): bigint | null {
+  if (value === null) return null;
+  if (typeof value !== "bigint" || value <= NO_PTS || value >= 2n ** 63n) {
+    throw new RangeError(`header field ptsNs must be an i64 above -2^63 or null, not ${value}`);
   }
   return value;
 }

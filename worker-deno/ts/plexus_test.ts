@@ -35,6 +35,8 @@ const header: FrameHeader = {
   width: 2,
   height: 1,
   stride: 8,
+  ptsNs: null,
+  durationNs: 0n,
 };
 
 /** Memory like host.ts hands out: a fresh ArrayBuffer per view. */

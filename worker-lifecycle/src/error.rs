@@ -16,6 +16,10 @@ pub enum WorkerError {
     Protocol(String),
     #[error("processor `{processor}`: {message}")]
     Setup { processor: String, message: String },
+    /// A manual processor's `start` failed: the worker ends as if it had
+    /// crashed, so that the restart policy decides.
+    #[error("processor `{processor}` could not start: {message}")]
+    Start { processor: String, message: String },
     #[error(transparent)]
     Wait(#[from] WaitError),
 }

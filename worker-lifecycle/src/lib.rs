@@ -5,6 +5,7 @@
 
 mod error;
 mod lifecycle;
+mod manual;
 mod outputs;
 mod ports;
 mod processor;
@@ -15,7 +16,8 @@ pub use stats::LatencyHistogram;
 
 pub use error::WorkerError;
 pub use lifecycle::run_worker;
-pub use outputs::{check_video, OutputError, Outputs};
+pub use manual::Producer;
+pub use outputs::{check_video, OutputError, Outputs, Ports};
 pub use processor::{Input, Processor, ProcessorHost};
 
 /// Sets up logging for a worker process: plain lines on stderr, which the

@@ -1,7 +1,7 @@
 //! The life of a worker process (docs/ARCHITECTURE.md §4): hello, configure, run
 //! until told to stop, drain, report, exit. The worker sleeps in one
-//! [`WaitSet`] on its control wake-up, its inputs' wake-ups and its sources'
-//! intervals: it never polls.
+//! [`WaitSet`] on its control wake-up (which manual processors' threads also
+//! ring), its inputs' wake-ups and its sources' intervals: it never polls.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use bus::{Bus, BusError};
 use ipc_schemas::{env, Command, Names, Report, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL};
 
 use crate::error::WorkerError;
-use crate::ports::{ProcessError, Slot};
+use crate::ports::{Drive, ProcessError, Slot};
 use crate::processor::ProcessorHost;
 use crate::pulse::Pulse;
 
@@ -116,7 +116,8 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         .collect::<Result<Vec<_>, _>>()?;
     let _pulse = Pulse::start(counters.iter().map(Counters::pulse).collect())
         .map_err(|e| WorkerError::Protocol(format!("starting the pulse thread: {e}")))?;
-    let (mut slots, wakes) = match configure(&bus, host, &config, counters) {
+    let loop_wake = bus.names().worker_wake(&worker);
+    let (mut slots, wakes) = match configure(&bus, host, &config, counters, &loop_wake) {
         Ok(configured) => configured,
         Err(WorkerError::Setup { processor, message }) => {
             control.report(&Report::ConfigureFailed {
@@ -138,6 +139,7 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         }
     }
     control.report(&Report::Running)?;
+    start(&control, &mut slots)?;
     run(&control, &waitset, &mut slots, &wakes).map_err(|e| control.fatal(e))?;
 
     for slot in &mut slots {
@@ -163,11 +165,12 @@ fn configure(
     host: &mut dyn ProcessorHost,
     config: &WorkerConfig,
     counters: Vec<Counters>,
+    loop_wake: &str,
 ) -> Result<(Vec<Slot>, InputWakes), WorkerError> {
     let mut slots = Vec::new();
     let mut wakes = Vec::new();
     for (spec, counters) in config.processors.iter().zip(counters) {
-        let (slot, slot_wakes) = Slot::configure(bus, host, spec, counters)?;
+        let (slot, slot_wakes) = Slot::configure(bus, host, spec, counters, loop_wake)?;
         wakes.extend(
             slot_wakes
                 .into_iter()
@@ -177,6 +180,24 @@ fn configure(
         slots.push(slot);
     }
     Ok((slots, wakes))
+}
+
+/// Starts the manual processors. One that cannot start is reported and
+/// ends the worker, as a crash would.
+fn start(control: &Control, slots: &mut [Slot]) -> Result<(), WorkerError> {
+    for slot in slots {
+        if let Err(message) = slot.start() {
+            control.report(&Report::ProcessorError {
+                processor: slot.id.clone(),
+                message: format!("start() failed: {message}"),
+            })?;
+            return Err(WorkerError::Start {
+                processor: slot.id.clone(),
+                message,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Frames one input may take per turn before commands and the other inputs
@@ -215,6 +236,15 @@ fn run(
                 })?;
             }
         }
+        if woken.control || woken.stats {
+            for slot in slots.iter_mut() {
+                if slot.manual_news(&mut errors)? {
+                    control.report(&Report::SourceFinished {
+                        processor: slot.id.clone(),
+                    })?;
+                }
+            }
+        }
         report_errors(control, &mut errors)?;
         if woken.stats {
             control.report(&Report::Stats {
@@ -222,6 +252,10 @@ fn run(
             })?;
         }
         if woken.control && handle_commands(control)? {
+            for slot in slots.iter_mut() {
+                slot.stop(&mut errors);
+                slot.manual_news(&mut errors)?;
+            }
             for slot in slots.iter_mut() {
                 slot.drain_all_inputs(&mut errors)?;
             }
@@ -266,7 +300,10 @@ impl<'set, 'source> Attached<'set, 'source> {
             sources: slots
                 .iter()
                 .enumerate()
-                .filter_map(|(i, s)| s.interval.map(|period| (i, period)))
+                .filter_map(|(i, s)| match s.drive {
+                    Drive::Interval(period) => Some((i, period)),
+                    Drive::Reactive | Drive::Manual(_) => None,
+                })
                 .map(|(i, period)| waitset.attach_interval(period).map(|g| (i, g)))
                 .collect::<Result<_, _>>()?,
             stats: waitset.attach_interval(STATS_INTERVAL)?,

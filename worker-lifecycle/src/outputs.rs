@@ -1,5 +1,7 @@
 //! Output ports as a processor sees them: loan a buffer, fill it, send it.
-//! One API serves Rust builtins and, through the plugin C ABI, dylibs.
+//! One API serves Rust builtins and, through the plugin C ABI, dylibs. The
+//! ports themselves are shared (a manual processor's threads send on them
+//! while the worker's loop goes on); each user of them keeps its own loans.
 
 use bus::counters::Counter;
 use bus::frames::{FramePublisher, OutFrame};
@@ -13,6 +15,9 @@ pub enum OutputError {
     NoSuchPort(usize),
     #[error("output `{0}` has no loaned buffer to send")]
     NothingLoaned(String),
+    /// A manual processor sent after its `stop()` returned.
+    #[error("output `{0}` is closed: the processor was stopped")]
+    Stopped(String),
     /// The frame's payload does not hold what its header claims for the
     /// port's schema; it was not sent.
     #[error("output `{port}` did not send {why}")]
@@ -25,14 +30,18 @@ pub(crate) struct OutputPort {
     pub name: String,
     pub schema: SchemaId,
     pub publisher: FramePublisher,
-    pub pending: Option<OutFrame>,
     /// Frames sent by every process of the processor (shared memory).
     pub sent: Counter,
 }
 
-/// The output ports of the processor being called.
+/// Per output port, the buffer loaned and not yet sent.
+pub(crate) type Loans = Vec<Option<OutFrame>>;
+
+/// The output ports of a processor, as one call or one producing thread
+/// uses them.
 pub struct Outputs<'a> {
-    ports: &'a mut [OutputPort],
+    ports: &'a [OutputPort],
+    loans: &'a mut [Option<OutFrame>],
     told: Told,
 }
 
@@ -47,9 +56,13 @@ pub(crate) struct Told {
 }
 
 impl<'a> Outputs<'a> {
-    pub(crate) fn new(ports: &'a mut [OutputPort]) -> Self {
+    /// `loans` holds one entry per port; what is left in it when the user
+    /// is done was loaned and never sent.
+    pub(crate) fn new(ports: &'a [OutputPort], loans: &'a mut [Option<OutFrame>]) -> Self {
+        debug_assert_eq!(ports.len(), loans.len());
         Self {
             ports,
+            loans,
             told: Told::default(),
         }
     }
@@ -74,13 +87,11 @@ impl<'a> Outputs<'a> {
     /// Loans `len` bytes of shared memory on output `port`. A buffer loaned
     /// earlier and not sent is given back first.
     pub fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], OutputError> {
-        let slot = self
-            .ports
-            .get_mut(port)
-            .ok_or(OutputError::NoSuchPort(port))?;
-        slot.pending = None;
+        let slot = self.ports.get(port).ok_or(OutputError::NoSuchPort(port))?;
+        let pending = &mut self.loans[port];
+        *pending = None;
         let frame = match slot.publisher.loan(len) {
-            Ok(frame) => slot.pending.insert(frame),
+            Ok(frame) => pending.insert(frame),
             Err(e) => {
                 if let Some(full) = e.shm_full() {
                     self.told.out_of_memory.get_or_insert_with(|| full.clone());
@@ -96,12 +107,8 @@ impl<'a> Outputs<'a> {
     /// whose size does not fit its header and the port's schema is refused
     /// here, so that the producer is blamed rather than its consumers.
     pub fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), OutputError> {
-        let slot = self
-            .ports
-            .get_mut(port)
-            .ok_or(OutputError::NoSuchPort(port))?;
-        let mut frame = slot
-            .pending
+        let slot = self.ports.get(port).ok_or(OutputError::NoSuchPort(port))?;
+        let mut frame = self.loans[port]
             .take()
             .ok_or_else(|| OutputError::NothingLoaned(slot.name.clone()))?;
         let header = FrameHeader {
@@ -125,6 +132,27 @@ impl<'a> Outputs<'a> {
             .send(frame)
             .inspect_err(|_| slot.sent.sub(1))?;
         Ok(())
+    }
+}
+
+/// Output ports as a language host reaches them, whichever way they are
+/// open: a call's [`Outputs`], or a manual processor's
+/// [`Producer`](crate::Producer).
+pub trait Ports {
+    /// Loans `len` bytes on output `port`.
+    fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], OutputError>;
+    /// Sends the buffer loaned on `port`; false when it was dropped instead
+    /// (a paused manual processor's).
+    fn send(&mut self, port: usize, header: &FrameHeader) -> Result<bool, OutputError>;
+}
+
+impl Ports for Outputs<'_> {
+    fn loan(&mut self, port: usize, len: usize) -> Result<&mut [u8], OutputError> {
+        Outputs::loan(self, port, len)
+    }
+
+    fn send(&mut self, port: usize, header: &FrameHeader) -> Result<bool, OutputError> {
+        Outputs::send(self, port, header).map(|()| true)
     }
 }
 

@@ -1,18 +1,20 @@
 //! A configured processor with its wired ports and counters.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bus::counters::{Busy, Call, Counter, Counters};
 use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, Received};
 use bus::settings::Opening;
-use bus::wake::WakeListener;
+use bus::wake::{WakeListener, Waker};
 use bus::{Bus, BusError};
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{FrameHeader, InputSpec, Mode, ProcessorSpec, ProcessorStats};
 
 use crate::error::WorkerError;
-use crate::outputs::{OutputPort, Outputs, Told};
+use crate::manual::{Gate, Producer, Shared};
+use crate::outputs::{Loans, OutputPort, Outputs, Told};
 use crate::processor::{Input, Processor, ProcessorHost};
 use crate::stats::{InputTracker, LatencyHistogram};
 
@@ -23,7 +25,9 @@ pub(crate) struct Slot {
     pub id: String,
     pub processor: Box<dyn Processor>,
     pub inputs: Vec<(FrameSubscriber, InputTracker)>,
-    pub outputs: Vec<OutputPort>,
+    outputs: Arc<[OutputPort]>,
+    /// The loans of the call in progress, one entry per output.
+    loans: Loans,
     pub latency: LatencyHistogram,
     /// Over every process of the processor (shared memory).
     pub errors: Counter,
@@ -31,10 +35,19 @@ pub(crate) struct Slot {
     busy: Busy,
     pub frame_limit: Option<u64>,
     pub produced: u64,
-    /// How often the worker calls `produce`, for a processor that produces.
-    pub interval: Option<Duration>,
+    pub drive: Drive,
     /// Per input: whether it is waiting for the processor to release frames.
     stalled: Vec<bool>,
+}
+
+/// What makes a processor run, besides its inputs.
+pub(crate) enum Drive {
+    /// Only its inputs.
+    Reactive,
+    /// The worker calls `produce` this often.
+    Interval(Duration),
+    /// It produces from threads of its own, between `start` and `stop`.
+    Manual(Arc<Shared>),
 }
 
 /// How often the worker calls a processor's `produce`: every `interval_ms`
@@ -75,11 +88,14 @@ impl Slot {
     /// processor wired to itself through a group never misses its own frames.
     /// Also returns one wake listener per input, in input order. A full
     /// `/dev/shm` stays a bus error: it is the machine's, not the pipeline's.
+    /// `loop_wake` wakes the worker's loop (a manual processor's threads
+    /// use it to tell the loop what happened).
     pub fn configure(
         bus: &Bus,
         host: &mut dyn ProcessorHost,
         spec: &ProcessorSpec,
         counters: Counters,
+        loop_wake: &str,
     ) -> Result<(Self, Vec<WakeListener>), WorkerError> {
         let busy = counters.busy();
         busy.enter(Call::Setup);
@@ -97,7 +113,7 @@ impl Slot {
         };
         let processor = processor.map_err(setup)?;
         let interval = production_interval(spec.mode, processor.interval()).map_err(setup)?;
-        let outputs = spec
+        let outputs: Arc<[OutputPort]> = spec
             .outputs
             .iter()
             .enumerate()
@@ -110,11 +126,21 @@ impl Slot {
                     name: o.port.clone(),
                     schema: o.schema,
                     publisher,
-                    pending: None,
                     sent: counters.output(index),
                 })
             })
-            .collect::<Result<Vec<_>, WorkerError>>()?;
+            .collect::<Result<_, WorkerError>>()?;
+        let drive = match (spec.mode, interval) {
+            (Mode::Manual, _) => Drive::Manual(Shared::new(
+                Arc::clone(&outputs),
+                spec.frame_limit,
+                busy.clone(),
+                counters.errors(),
+                Waker::open(bus, loop_wake).map_err(port("the worker's wake-up".into()))?,
+            )),
+            (_, Some(period)) => Drive::Interval(period),
+            (_, None) => Drive::Reactive,
+        };
         let inputs = spec
             .inputs
             .iter()
@@ -137,13 +163,14 @@ impl Slot {
             id: spec.id.clone(),
             processor,
             inputs,
+            loans: outputs.iter().map(|_| None).collect(),
             outputs,
             latency: LatencyHistogram::default(),
             errors: counters.errors(),
             busy,
             frame_limit: spec.frame_limit,
             produced: 0,
-            interval,
+            drive,
             stalled: vec![false; spec.inputs.len()],
         };
         Ok((slot, wakes))
@@ -198,7 +225,7 @@ impl Slot {
                 data,
                 sample: &slot,
             };
-            let mut outputs = Outputs::new(&mut self.outputs);
+            let mut outputs = Outputs::new(&self.outputs, &mut self.loans);
             self.busy.enter(Call::Frame);
             let result = self.processor.process(&input, &mut outputs);
             self.busy.leave();
@@ -229,7 +256,7 @@ impl Slot {
             capture_ns: monotonic_ns(),
             ..FrameHeader::default()
         };
-        let mut outputs = Outputs::new(&mut self.outputs);
+        let mut outputs = Outputs::new(&self.outputs, &mut self.loans);
         self.busy.enter(Call::Frame);
         let result = self.processor.produce(&next, &mut outputs);
         self.busy.leave();
@@ -238,16 +265,71 @@ impl Slot {
         Ok(self.finished())
     }
 
+    /// Lets a manual processor begin producing. Its `start` is held to the
+    /// setup deadline; an `Err` is the processor's failure to start.
+    pub fn start(&mut self) -> Result<(), String> {
+        let Drive::Manual(shared) = &self.drive else {
+            return Ok(());
+        };
+        let producer = Producer::new(Arc::clone(shared));
+        self.busy.enter(Call::Setup);
+        let started = self.processor.start(producer);
+        self.busy.leave();
+        shared.set_gate(Gate::Open);
+        started
+    }
+
+    /// Ends a manual processor's producing: after this its sends are
+    /// refused.
+    pub fn stop(&mut self, errors: &mut Vec<ProcessError>) {
+        let Drive::Manual(shared) = &self.drive else {
+            return;
+        };
+        let stopped = self.processor.stop();
+        shared.set_gate(Gate::Closed);
+        if let Err(message) = stopped {
+            self.errors.add(1);
+            errors.push(ProcessError {
+                processor: self.id.clone(),
+                message: format!("stop() failed: {message}"),
+            });
+        }
+    }
+
+    /// What a manual processor's threads left for the loop: their errors
+    /// are added to `errors`; returns true the first time its frame limit
+    /// is found reached. A full `/dev/shm` is the worker's end.
+    pub fn manual_news(&mut self, errors: &mut Vec<ProcessError>) -> Result<bool, BusError> {
+        let Drive::Manual(shared) = &self.drive else {
+            return Ok(false);
+        };
+        let news = shared.take_news();
+        let told = Told {
+            refused: None,
+            out_of_memory: news.out_of_memory,
+        };
+        for message in news.refused {
+            errors.push(ProcessError {
+                processor: self.id.clone(),
+                message,
+            });
+        }
+        self.book(Ok(()), told, errors)?;
+        Ok(news.finished)
+    }
+
     /// Books how one call of the processor went: one error when it failed
     /// or an output refused one of its frames (usually the same failure, when
     /// the processor passed the refusal on), none otherwise. A full
     /// `/dev/shm` is no error of the processor's: the worker cannot go on.
+    /// Loans the call left unsent go back to their ports.
     fn book(
         &mut self,
         result: Result<(), String>,
         told: Told,
         errors: &mut Vec<ProcessError>,
     ) -> Result<(), BusError> {
+        self.loans.iter_mut().for_each(|loan| *loan = None);
         if let Some(full) = told.out_of_memory {
             return Err(BusError::new(format!("processor `{}`", self.id), full));
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use bus::frames::InFrame;
 use ipc_schemas::{FrameHeader, ProcessorSpec};
 
+use crate::manual::Producer;
 use crate::outputs::Outputs;
 
 /// One frame handed to a processor: borrowed from shared memory for the
@@ -46,6 +47,23 @@ pub trait Processor {
     /// processes (so a restarted source goes on where it left off), and
     /// the time of this call.
     fn produce(&mut self, _next: &FrameHeader, _outputs: &mut Outputs<'_>) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Manual processors only (`mode: manual`): starts producing from
+    /// threads or callbacks of the processor's own, which send through
+    /// `producer` (a clone per thread) until [`Processor::stop`] returns.
+    /// Should return promptly: it is held to the setup deadline. An `Err`
+    /// ends the worker like a crash.
+    fn start(&mut self, producer: Producer) -> Result<(), String> {
+        drop(producer);
+        Err("this processor has no start(): it cannot be mode manual".to_owned())
+    }
+
+    /// Manual processors only: ends what [`Processor::start`] began and
+    /// returns when its threads no longer send; sends after it returns are
+    /// refused.
+    fn stop(&mut self) -> Result<(), String> {
         Ok(())
     }
 

@@ -24,9 +24,31 @@ inputs and a `produce(ctx)` method instead, which the worker calls every
             ...                                                    # fill it in place
             out.send(width=32, height=24, stride=32 * 4)           # seq, capture time: this call's
 
+A manual source (`mode: manual`) owns its timing: `start(ctx)` starts a
+thread of its own that loans and sends whenever it has a frame, and
+`stop()` ends it; the worker's loop goes on meanwhile::
+
+    class Camera:
+        def start(self, ctx: plexus.Context) -> None:
+            self.running = True
+            self.thread = threading.Thread(target=self.run, args=(ctx.outputs["out"],))
+            self.thread.start()                                    # return promptly
+        def run(self, out: plexus.Output) -> None:
+            while self.running:
+                buf = out.loan(32 * 24 * 4)
+                ...                                                # fill it in place
+                buf.send(width=32, height=24, stride=32 * 4)       # seq, capture time: now
+        def stop(self) -> None:
+            self.running = False
+            self.thread.join()
+
+A manual processor that sends nothing for `frame_timeout_ms` (a deadlocked
+thread) is taken for stuck and restarted; one whose `start` raises ends its
+worker as a crash would.
+
 Frames and output buffers are views of shared memory that are valid only
-while `process` (or `produce`) runs: keep copies (`bytes(frame)`,
-`arr.copy()`), not views, across calls.
+while `process` (or `produce`) runs, or a manual processor's buffer until it
+is sent: keep copies (`bytes(frame)`, `arr.copy()`), not views, across calls.
 """
 
 from collections.abc import Mapping
@@ -74,6 +96,13 @@ class Frame(Buffer):
     def format(self) -> int:
         """Pixel format detail, for schemas with several layouts."""
     @property
+    def pts_ns(self) -> int | None:
+        """Presentation time on the source's media clock, in nanoseconds;
+        None when the source has none."""
+    @property
+    def duration_ns(self) -> int:
+        """How long the frame is presented, in nanoseconds; 0 if unknown."""
+    @property
     def schema(self) -> str | None:
         """The schema name, e.g. "video/rgba8"; None if unknown to this worker."""
     def __len__(self) -> int:
@@ -101,14 +130,18 @@ class OutBuffer(Buffer):
         height: int | None = None,
         stride: int | None = None,
         format: int | None = None,
+        pts_ns: int | None = None,
+        duration_ns: int | None = None,
     ) -> None:
         """Publishes the buffer on its output.
 
         The header is copied from `like` (by default the frame being
-        processed; in `produce`, the call's sequence number and capture
-        time) and then overridden by the keywords given. The schema is
-        always the output port's. Raises RuntimeError if the buffer was
-        already sent, was superseded by a newer loan, or outside `process`.
+        processed; in `produce` and a manual processor, the next sequence
+        number and the time now) and then overridden by the keywords given.
+        `pts_ns` and `duration_ns` carry media time (a file's timestamps).
+        The schema is always the output port's. Raises RuntimeError if the
+        buffer was already sent, was superseded by a newer loan, or when the
+        outputs are closed. A paused manual processor's frame is dropped.
         """
     def __len__(self) -> int:
         """Loaned size in bytes."""
@@ -117,9 +150,9 @@ class OutBuffer(Buffer):
 @final
 class Output:
     """One output port of the processor, from `ctx.outputs[name]`. It may
-    be kept (e.g. on `self` in `setup`), but only used inside `process` and
-    on the thread that runs it (other threads get a PanicException).
-    Buffers it loans may be filled from any thread."""
+    be kept (e.g. on `self` in `setup`), and used inside `process` and
+    `produce` or, in a manual processor, from any thread between `start`
+    and `stop` (one thread per output at a time)."""
 
     @property
     def name(self) -> str:
@@ -130,9 +163,9 @@ class Output:
     def loan(self, len: int) -> OutBuffer:
         """Loans `len` bytes of shared memory to fill and send.
 
-        Raises RuntimeError("outputs can only be used inside process()")
-        outside `process`, and BufferError while views of an earlier unsent
-        buffer on this output are alive.
+        Raises RuntimeError("outputs can only be used inside process() …")
+        while the outputs are closed, and BufferError while views of an
+        earlier unsent buffer on this output are alive.
         """
 
 @final

@@ -192,6 +192,19 @@ impl Frame {
         self.header.format
     }
 
+    /// Presentation time on the source's media clock, in nanoseconds; None
+    /// when the source has none.
+    #[getter]
+    fn pts_ns(&self) -> Option<i64> {
+        self.header.pts()
+    }
+
+    /// How long the frame is presented, in nanoseconds; 0 when unknown.
+    #[getter]
+    fn duration_ns(&self) -> u64 {
+        self.header.duration_ns
+    }
+
     /// The schema's name, e.g. `video/rgba8`; None for a code this worker
     /// does not know.
     #[getter]

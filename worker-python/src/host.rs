@@ -1,16 +1,17 @@
 //! Creates Python processors (puts the package on `sys.path`, imports its
 //! module, instantiates the class, calls `setup`) and adapts each instance
 //! to the runtime's [`Processor`]: one `process(ctx, inputs)` call per
-//! frame, with the frame closed and the outputs locked again when it returns.
+//! frame, with the frame closed and the outputs locked again when it returns;
+//! a manual processor's outputs stay open from `start(ctx)` to `stop()`.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use bus::settings::FRAME_BORROWED;
 use ipc_schemas::{Entry, FrameHeader, Mode, ProcessorSpec, SchemaId};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost};
+use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost, Producer};
 
 use crate::frame::{self, Frame, KeepAlive};
 use crate::outputs::{CallScope, Context};
@@ -58,8 +59,11 @@ struct PythonProcessor {
     process: Option<Py<PyAny>>,
     /// The bound `produce` method of a continuous processor.
     produce: Option<Py<PyAny>>,
+    /// The bound `start` method of a manual processor, and its `stop`.
+    start: Option<Py<PyAny>>,
+    stop: Option<Py<PyAny>>,
     context: Py<Context>,
-    scope: Rc<CallScope>,
+    scope: Arc<CallScope>,
     /// Input port names, by port index: the keys of `inputs`.
     input_names: Vec<Py<PyString>>,
     /// Closed frames whose samples are retained for views still alive,
@@ -106,13 +110,24 @@ impl PythonProcessor {
             format!("class `{class}` of module `{module}` has no {name}() method, which {why}")
         };
         let process = method(intern!(py, "process"));
-        let produce = match spec.mode {
-            Mode::Continuous { .. } => Some(
-                method(intern!(py, "produce"))
-                    .ok_or_else(|| missing("produce", "mode continuous needs"))?,
+        let (produce, start) = match spec.mode {
+            Mode::Continuous { .. } => (
+                Some(
+                    method(intern!(py, "produce"))
+                        .ok_or_else(|| missing("produce", "mode continuous needs"))?,
+                ),
+                None,
             ),
-            Mode::Reactive | Mode::Manual => None,
+            Mode::Manual => (
+                None,
+                Some(
+                    method(intern!(py, "start"))
+                        .ok_or_else(|| missing("start", "mode manual needs"))?,
+                ),
+            ),
+            Mode::Reactive => (None, None),
         };
+        let stop = start.as_ref().and(method(intern!(py, "stop")));
         if process.is_none() && !spec.inputs.is_empty() {
             return Err(missing("process", "a processor with inputs needs"));
         }
@@ -145,6 +160,8 @@ impl PythonProcessor {
             instance: instance.unbind(),
             process,
             produce,
+            start,
+            stop,
             context: context.unbind(),
             scope,
             input_names: spec
@@ -240,6 +257,47 @@ impl Processor for PythonProcessor {
                 .err()
                 .map(|e| format!("produce() of `{}` raised {}", self.label, describe(py, &e)));
             outcome([raised, call.finish().err()])
+        })
+    }
+
+    /// A manual processor's `start(ctx)`: its outputs open now and stay
+    /// open, for its own threads, until `stop`.
+    fn start(&mut self, producer: Producer) -> Result<(), String> {
+        let Some(start) = &self.start else {
+            return Err(format!("`{}` has no start() method", self.label));
+        };
+        Python::attach(|py| {
+            self.scope.open_manual(producer);
+            let raised = start.bind(py).call1((self.context.bind(py),)).err();
+            match raised {
+                None => Ok(()),
+                Some(e) => {
+                    let message =
+                        format!("start() of `{}` raised {}", self.label, describe(py, &e));
+                    self.scope.close(py);
+                    Err(message)
+                }
+            }
+        })
+    }
+
+    /// Calls `stop()`, if the class has one, then closes the outputs, so
+    /// that threads still sending get an exception.
+    fn stop(&mut self) -> Result<(), String> {
+        Python::attach(|py| {
+            let raised = self
+                .stop
+                .as_ref()
+                .and_then(|stop| stop.bind(py).call0().err())
+                .map(|e| format!("stop() of `{}` raised {}", self.label, describe(py, &e)));
+            let escaped = self.scope.close(py);
+            let escaped = (!escaped.is_empty()).then(|| {
+                format!(
+                    "views of buffers loaned on output {} outlived stop()",
+                    escaped.join(", ")
+                )
+            });
+            outcome([raised, escaped])
         })
     }
 

@@ -1,50 +1,75 @@
 //! What a Python processor writes with: `ctx.outputs[port].loan(n)` gives a
 //! writable buffer over shared memory, `send()` publishes it. The runtime's
-//! [`Outputs`] exist only while a call runs, so the Python objects reach them
-//! through a [`CallScope`] that is open only for the duration of `process`.
+//! outputs are open only while a call runs or, for a manual processor,
+//! between `start` and `stop`, so the Python objects reach them through a
+//! [`CallScope`] that says which. A manual processor's own Python threads
+//! use them too, so everything here is shared under locks (the GIL already
+//! makes the threads take turns; the locks make that explicit to Rust).
 
-use std::cell::{Cell, RefCell};
 use std::ffi::c_int;
 use std::ptr::NonNull;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ipc_schemas::{FrameHeader, SchemaId};
 use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use worker_lifecycle::Outputs;
+use worker_lifecycle::{Outputs, Ports, Producer};
 
 use crate::buffer::{refuse, ExportedBytes};
 use crate::frame::Frame;
 
-const OUTSIDE_PROCESS: &str = "outputs can only be used inside process()";
+const OUTSIDE_PROCESS: &str =
+    "outputs can only be used inside process() or produce(), or between start() and stop()";
 
-/// The runtime's outputs while a call runs, shared by every `Output` of one
-/// processor.
+/// The `Outputs` of a running call, their lifetime erased.
+struct Lent(NonNull<Outputs<'static>>);
+
+// SAFETY: the pointer is only dereferenced with the scope's lock held and
+// while the call it came from is running (its guard takes it out under the
+// lock before the borrow ends), so whichever thread uses it, no two uses
+// overlap and none outlives the borrow; the ports behind it are
+// thread-safe (`bus::Ipc`).
+unsafe impl Send for Lent {}
+
+/// Whether, and how, the outputs are open.
+enum Open {
+    Closed,
+    /// A call runs; `input` is the header `send()` copies when given no
+    /// `like`: the frame being processed, or `produce`'s next.
+    Call {
+        outputs: Lent,
+        input: FrameHeader,
+    },
+    /// A manual processor runs: sends default to its next header.
+    Manual(Producer),
+}
+
+/// A poisoned lock only means Python code panicked through Rust while
+/// holding it; what it guards stays valid.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The runtime's outputs while they are open, shared by every `Output` of
+/// one processor.
 pub struct CallScope {
-    /// The `Outputs` of the running call, its lifetime erased; `None`
-    /// between calls. Only [`CallScope::enter`] sets it, and its guard
-    /// clears it before the borrow it came from ends.
-    outputs: Cell<Option<NonNull<Outputs<'static>>>>,
-    /// The header of the frame being processed: what `send()` copies when
-    /// it is given no `like`.
-    input: Cell<FrameHeader>,
-    /// Buffers loaned during the running call, ended when it returns.
-    loans: RefCell<Vec<Py<OutBuffer>>>,
+    open: Mutex<Open>,
+    /// Buffers loaned and not yet sent, ended when the scope closes.
+    loans: Mutex<Vec<Py<OutBuffer>>>,
     /// Per output port, the last buffer loaned and not sent. The runtime
     /// keeps its memory until the next loan on the port gives it back.
-    unsent: RefCell<Vec<Option<Py<OutBuffer>>>>,
+    unsent: Mutex<Vec<Option<Py<OutBuffer>>>>,
 }
 
 impl CallScope {
-    pub fn new(ports: usize) -> Rc<Self> {
-        Rc::new(Self {
-            outputs: Cell::new(None),
-            input: Cell::new(FrameHeader::default()),
-            loans: RefCell::new(Vec::new()),
-            unsent: RefCell::new((0..ports).map(|_| None).collect()),
+    pub fn new(ports: usize) -> Arc<Self> {
+        Arc::new(Self {
+            open: Mutex::new(Open::Closed),
+            loans: Mutex::new(Vec::new()),
+            unsent: Mutex::new((0..ports).map(|_| None).collect()),
         })
     }
 
@@ -55,10 +80,21 @@ impl CallScope {
         outputs: &'a mut Outputs<'_>,
         input: FrameHeader,
     ) -> CallGuard<'a, 'py> {
-        self.outputs
-            .set(Some(NonNull::from(outputs).cast::<Outputs<'static>>()));
-        self.input.set(input);
+        let outputs = Lent(NonNull::from(outputs).cast::<Outputs<'static>>());
+        *lock(&self.open) = Open::Call { outputs, input };
         CallGuard { scope: self, py }
+    }
+
+    /// Opens the scope for a manual processor, until [`CallScope::close`].
+    pub fn open_manual(&self, producer: Producer) {
+        *lock(&self.open) = Open::Manual(producer);
+    }
+
+    /// Closes the scope, ending the buffers still loaned; returns the
+    /// ports of those whose views are still alive.
+    pub fn close(&self, py: Python<'_>) -> Vec<String> {
+        *lock(&self.open) = Open::Closed;
+        self.end_loans(py)
     }
 
     /// Refuses use outside a call.
@@ -66,23 +102,32 @@ impl CallScope {
         self.with_outputs(|_| ())
     }
 
-    /// Runs `f` on the running call's outputs.
-    fn with_outputs<R>(&self, f: impl FnOnce(&mut Outputs<'_>) -> R) -> PyResult<R> {
-        let outputs = self
-            .outputs
-            .get()
-            .ok_or_else(|| PyRuntimeError::new_err(OUTSIDE_PROCESS))?;
-        // SAFETY: set only while `enter`'s exclusive borrow is alive (the
-        // guard clears it), used only on the worker's thread (`Output` is
-        // unsendable), and `f` is runtime code that calls no Python, so no
-        // two of these references ever overlap.
-        Ok(f(unsafe { &mut *outputs.as_ptr() }))
+    /// The header `send()` starts from when it is given no `like`.
+    fn base(&self) -> PyResult<FrameHeader> {
+        match &*lock(&self.open) {
+            Open::Closed => Err(PyRuntimeError::new_err(OUTSIDE_PROCESS)),
+            Open::Call { input, .. } => Ok(*input),
+            Open::Manual(producer) => Ok(producer.next_header()),
+        }
     }
 
-    /// Ends the buffers loaned in this call and names the ports of those
-    /// whose views are still alive.
+    /// Runs `f` on the open outputs, with the lock held throughout.
+    fn with_outputs<R>(&self, f: impl FnOnce(&mut dyn Ports) -> R) -> PyResult<R> {
+        match &mut *lock(&self.open) {
+            Open::Closed => Err(PyRuntimeError::new_err(OUTSIDE_PROCESS)),
+            // SAFETY: in the scope only while `enter`'s exclusive borrow is
+            // alive (the guard takes it out under this lock), and `f` is
+            // runtime code that calls no Python, so no two of these
+            // references ever overlap.
+            Open::Call { outputs, .. } => Ok(f(unsafe { &mut *outputs.0.as_ptr() })),
+            Open::Manual(producer) => Ok(f(producer)),
+        }
+    }
+
+    /// Ends the buffers loaned and names the ports of those whose views are
+    /// still alive.
     fn end_loans(&self, py: Python<'_>) -> Vec<String> {
-        let loans = std::mem::take(&mut *self.loans.borrow_mut());
+        let loans = std::mem::take(&mut *lock(&self.loans));
         let mut escaped = Vec::new();
         for loan in loans {
             let buffer = loan.get();
@@ -128,8 +173,7 @@ impl CallGuard<'_, '_> {
 
 impl Drop for CallGuard<'_, '_> {
     fn drop(&mut self) {
-        self.scope.outputs.set(None);
-        self.scope.end_loans(self.py);
+        self.scope.close(self.py);
     }
 }
 
@@ -154,7 +198,7 @@ impl Context {
         processor: &str,
         config: Bound<'_, PyAny>,
         ports: &[(String, SchemaId)],
-        scope: &Rc<CallScope>,
+        scope: &Arc<CallScope>,
     ) -> PyResult<Self> {
         let outputs = PyDict::new(py);
         for (port, (name, schema)) in ports.iter().enumerate() {
@@ -162,7 +206,7 @@ impl Context {
                 port,
                 name: name.clone(),
                 schema: *schema,
-                scope: Rc::clone(scope),
+                scope: Arc::clone(scope),
             };
             outputs.set_item(name, Bound::new(py, output)?)?;
         }
@@ -179,13 +223,13 @@ impl Context {
 }
 
 /// One output port of the processor.
-#[pyclass(module = "plexus", frozen, unsendable)]
+#[pyclass(module = "plexus", frozen)]
 pub struct Output {
     port: usize,
     #[pyo3(get)]
     name: String,
     schema: SchemaId,
-    scope: Rc<CallScope>,
+    scope: Arc<CallScope>,
 }
 
 #[pymethods]
@@ -204,10 +248,10 @@ impl Output {
         scope.check_open()?;
         // The runtime gives the previous unsent buffer of the port back to
         // the bus on a new loan; its memory must no longer be in view.
-        let previous = scope.unsent.borrow_mut()[this.port].take();
+        let previous = lock(&scope.unsent)[this.port].take();
         if let Some(previous) = previous {
             if previous.get().bytes.exports() > 0 {
-                scope.unsent.borrow_mut()[this.port] = Some(previous);
+                lock(&scope.unsent)[this.port] = Some(previous);
                 return Err(PyBufferError::new_err(format!(
                     "views of the unsent buffer loaned earlier on output `{}` are still alive; release them before loaning again",
                     this.name
@@ -236,8 +280,8 @@ impl Output {
                 state: AtomicU8::new(OPEN),
             },
         )?;
-        scope.unsent.borrow_mut()[this.port] = Some(buffer.clone().unbind());
-        scope.loans.borrow_mut().push(buffer.clone().unbind());
+        lock(&scope.unsent)[this.port] = Some(buffer.clone().unbind());
+        lock(&scope.loans).push(buffer.clone().unbind());
         Ok(buffer)
     }
 
@@ -295,9 +339,10 @@ impl OutBuffer {
     }
 
     /// Sends the buffer. The header is copied from `like` (by default the
-    /// frame being processed), then overridden by the keywords; the schema
-    /// is always the port's.
-    #[pyo3(signature = (like=None, *, seq=None, capture_ns=None, width=None, height=None, stride=None, format=None))]
+    /// frame being processed; in `produce()` and a manual processor, the
+    /// next sequence number and the time now), then overridden by the
+    /// keywords; the schema is always the port's.
+    #[pyo3(signature = (like=None, *, seq=None, capture_ns=None, width=None, height=None, stride=None, format=None, pts_ns=None, duration_ns=None))]
     #[allow(clippy::too_many_arguments)]
     fn send(
         slf: &Bound<'_, Self>,
@@ -308,6 +353,8 @@ impl OutBuffer {
         height: Option<u32>,
         stride: Option<u32>,
         format: Option<u32>,
+        pts_ns: Option<i64>,
+        duration_ns: Option<u64>,
     ) -> PyResult<()> {
         let this = slf.get();
         let output = this.output.bind(slf.py()).borrow();
@@ -326,7 +373,15 @@ impl OutBuffer {
                 "this buffer was loaned in an earlier call of process() and can no longer be sent",
             )),
         }
-        let base = like.map_or_else(|| scope.input.get(), |frame| frame.get().header());
+        let base = match like {
+            Some(frame) => frame.get().header(),
+            None => scope.base()?,
+        };
+        if pts_ns == Some(ipc_schemas::frame::NO_PTS) {
+            return Err(PyValueError::new_err(
+                "pts_ns must be above -2**63, which means \"no pts\"; leave it out instead",
+            ));
+        }
         let header = FrameHeader {
             seq: seq.unwrap_or(base.seq),
             capture_ns: capture_ns.unwrap_or(base.capture_ns),
@@ -334,6 +389,8 @@ impl OutBuffer {
             height: height.unwrap_or(base.height),
             stride: stride.unwrap_or(base.stride),
             format: format.unwrap_or(base.format),
+            pts_ns: pts_ns.unwrap_or(base.pts_ns),
+            duration_ns: duration_ns.unwrap_or(base.duration_ns),
             ..base
         };
         scope
@@ -342,7 +399,8 @@ impl OutBuffer {
                 PyRuntimeError::new_err(format!("cannot send on output `{}`: {e}", output.name))
             })?;
         this.state.store(SENT, Ordering::Release);
-        scope.unsent.borrow_mut()[output.port] = None;
+        lock(&scope.unsent)[output.port] = None;
+        lock(&scope.loans).retain(|loan| !loan.is(slf));
         Ok(())
     }
 

@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 use bus::files::RuntimeFiles;
 use bus::node::runtime_config;
 use bus::settings::{
-    EventService, FrameService, DEFAULT_OBSERVERS, FRAME_BORROWED, FRAME_PUBLISHERS, FRAME_QUEUE,
-    MAX_WORKERS,
+    DEFAULT_OBSERVERS, FRAME_BORROWED, FRAME_PUBLISHERS, FRAME_QUEUE, MAX_WORKERS,
 };
-use bus::Ipc;
 use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::*;
 use ipc_schemas::frame::monotonic_ns;
@@ -31,6 +29,13 @@ const RAW_PORT: &str = "out";
 /// Sized as plexus sizes a port with one consumer and the default observer
 /// slots.
 const RAW_SUBSCRIBERS: usize = 1 + DEFAULT_OBSERVERS;
+/// The floor: iceoryx2's single-threaded flavour, with no lock in its ports
+/// (plexus uses the thread-safe one, see `bus::Ipc`).
+type Ipc = iceoryx2::service::ipc::Service;
+type FrameService =
+    iceoryx2::service::port_factory::publish_subscribe::PortFactory<Ipc, [u8], FrameHeader>;
+type EventService = iceoryx2::service::port_factory::event::PortFactory<Ipc>;
+
 /// How long the raw receiver waits for a frame before it decides the rest
 /// were lost; far above the pacing interval.
 const RAW_STALL: Duration = Duration::from_secs(3);
@@ -263,7 +268,7 @@ pub fn publisher_main(args: &[String]) -> Result<()> {
             width,
             height,
             stride: width * 4,
-            reserved: 0,
+            ..FrameHeader::default()
         };
         // SAFETY: the receiver reads only the header; the payload bytes are
         // mapped shared memory (zero-filled by the kernel or written before),

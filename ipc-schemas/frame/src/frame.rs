@@ -10,7 +10,7 @@ use iceoryx2_bb_elementary_traits::zero_copy_send::ZeroCopySend;
 ///
 /// `#[repr(C)]` so that plugins compiled separately, the Python worker and the
 /// Deno FFI layer all read the same bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(
     feature = "zero-copy",
     derive(ZeroCopySend),
@@ -32,11 +32,37 @@ pub struct FrameHeader {
     /// Bytes per row for video schemas.
     pub stride: u32,
     pub reserved: u32,
+    /// Presentation time on the source's own media clock (a file's
+    /// timestamps), in nanoseconds; [`NO_PTS`] when the source has none.
+    pub pts_ns: i64,
+    /// How long the frame is presented, in nanoseconds; 0 when unknown.
+    pub duration_ns: u64,
+}
+
+/// The `pts_ns` of a frame whose source has no media clock (ffmpeg's
+/// `AV_NOPTS_VALUE`).
+pub const NO_PTS: i64 = i64::MIN;
+
+impl Default for FrameHeader {
+    fn default() -> Self {
+        Self {
+            schema: 0,
+            format: 0,
+            seq: 0,
+            capture_ns: 0,
+            width: 0,
+            height: 0,
+            stride: 0,
+            reserved: 0,
+            pts_ns: NO_PTS,
+            duration_ns: 0,
+        }
+    }
 }
 
 impl FrameHeader {
     /// The field names, in order, as schemas describe them.
-    pub const FIELDS: [&'static str; 8] = [
+    pub const FIELDS: [&'static str; 10] = [
         "schema",
         "format",
         "seq",
@@ -45,7 +71,14 @@ impl FrameHeader {
         "height",
         "stride",
         "reserved",
+        "pts_ns",
+        "duration_ns",
     ];
+
+    /// The presentation time, if the source gave one.
+    pub fn pts(&self) -> Option<i64> {
+        (self.pts_ns != NO_PTS).then_some(self.pts_ns)
+    }
 }
 
 #[cfg(test)]
@@ -54,7 +87,9 @@ mod tests {
 
     #[test]
     fn header_layout_is_stable() {
-        assert_eq!(std::mem::size_of::<FrameHeader>(), 40);
+        assert_eq!(std::mem::size_of::<FrameHeader>(), 56);
+        assert_eq!(std::mem::offset_of!(FrameHeader, pts_ns), 40);
+        assert_eq!(std::mem::offset_of!(FrameHeader, duration_ns), 48);
         assert_eq!(std::mem::align_of::<FrameHeader>(), 8);
     }
 
@@ -71,7 +106,10 @@ mod tests {
             height: _,
             stride: _,
             reserved: _,
+            pts_ns: _,
+            duration_ns: _,
         } = FrameHeader::default();
-        assert_eq!(FrameHeader::FIELDS.len(), 8);
+        assert_eq!(FrameHeader::FIELDS.len(), 10);
+        assert_eq!(FrameHeader::default().pts(), None);
     }
 }

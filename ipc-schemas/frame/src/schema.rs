@@ -66,7 +66,7 @@ const fn field(name: &'static str, meaning: &'static str) -> HeaderField {
 }
 
 /// The fields every schema uses the same way.
-const COMMON_FIELDS: [HeaderField; 3] = [
+const COMMON_FIELDS: [HeaderField; 5] = [
     field(
         "schema",
         "the schema's numeric code, set by the output port",
@@ -78,6 +78,14 @@ const COMMON_FIELDS: [HeaderField; 3] = [
     field(
         "capture_ns",
         "when the source captured the frame, CLOCK_MONOTONIC in nanoseconds",
+    ),
+    field(
+        "pts_ns",
+        "presentation time on the source's media clock in nanoseconds, if it has one (a file's timestamps); absent (-2^63) otherwise",
+    ),
+    field(
+        "duration_ns",
+        "how long the frame is presented, in nanoseconds; 0 when unknown",
     ),
 ];
 

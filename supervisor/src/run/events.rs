@@ -58,6 +58,7 @@ impl EventLog {
         match &event.kind {
             EventKind::ProcessorError { .. }
             | EventKind::SlowFrame { .. }
+            | EventKind::SourceSilent { .. }
             | EventKind::WorkerFailed { .. }
             | EventKind::WorkerUnresponsive { .. } => {
                 tracing::warn!(seq = event.seq, "{line}")

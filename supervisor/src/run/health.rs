@@ -28,8 +28,9 @@ enum Lapse<'a> {
     Silent,
     /// A processor has been setting up for longer than its deadline.
     Setup(&'a Watched),
-    /// A processor has been on one frame for longer than its deadline.
-    Frame(&'a Watched, Duration),
+    /// A processor has been on one frame (or, a manual one, has sent
+    /// none) for longer than its deadline.
+    Frame(&'a Watched, Call, Duration),
 }
 
 impl WorkerHandle {
@@ -45,8 +46,10 @@ impl WorkerHandle {
                 Some((Call::Setup, took)) if took > watched.deadlines.setup => {
                     return Some(Lapse::Setup(watched))
                 }
-                Some((Call::Frame, took)) if took > watched.deadlines.frame => {
-                    return Some(Lapse::Frame(watched, took))
+                Some((call @ (Call::Frame | Call::Between), took))
+                    if took > watched.deadlines.frame =>
+                {
+                    return Some(Lapse::Frame(watched, call, took))
                 }
                 _ => {}
             }
@@ -78,18 +81,33 @@ impl Supervisor {
                         w.deadlines.setup.as_secs()
                     )),
                 ),
-                Some(Lapse::Frame(w, elapsed)) => {
+                Some(Lapse::Frame(w, call, elapsed)) => {
                     let limit = w.deadlines.frame.as_millis() as u64;
                     let processor = w.processor.clone();
-                    self.events.emit(EventKind::SlowFrame {
-                        processor: processor.clone(),
-                        elapsed_ms: elapsed.as_millis() as u64,
-                        frame_timeout_ms: limit,
-                    });
+                    let elapsed_ms = elapsed.as_millis() as u64;
+                    let (event, what) = match call {
+                        Call::Between => (
+                            EventKind::SourceSilent {
+                                processor: processor.clone(),
+                                elapsed_ms,
+                                frame_timeout_ms: limit,
+                            },
+                            "sent no frame for",
+                        ),
+                        _ => (
+                            EventKind::SlowFrame {
+                                processor: processor.clone(),
+                                elapsed_ms,
+                                frame_timeout_ms: limit,
+                            },
+                            "spent on one frame",
+                        ),
+                    };
+                    self.events.emit(event);
                     (
                         "frame",
                         Some(format!(
-                            "processor `{processor}` spent more than {limit} ms on one frame (frame_timeout_ms)"
+                            "processor `{processor}` {what} more than {limit} ms (frame_timeout_ms)"
                         )),
                     )
                 }

@@ -1,5 +1,8 @@
-//! The C ABI between the native worker and plugin libraries, version 1.1
-//! (1.1 added [`ProcessorVTable::produce`]; the host still loads 1.0 plugins).
+//! The C ABI between the native worker and plugin libraries, version 2.0.
+//! Version 2 gave frame headers a presentation time and duration, lets one
+//! `process` call take a frame of every input, and adds manual processors
+//! (`start`/`stop`, sending from their own threads) and pause hooks. The
+//! host refuses version 1 plugins by name: they must be rebuilt.
 //!
 //! Only `#[repr(C)]` data, raw pointers with a documented owner and
 //! `extern "C"` functions cross it; no Rust type with an unstable layout and
@@ -18,12 +21,12 @@ use std::ffi::{c_char, c_void};
 
 pub use plexus_frame::FrameHeader;
 
-pub const ABI_MAJOR: u32 = 1;
-pub const ABI_MINOR: u32 = 1;
+pub const ABI_MAJOR: u32 = 2;
+pub const ABI_MINOR: u32 = 0;
 
 /// The exported entry point; the ABI major is part of the name so that a
 /// library of another major fails with "symbol not found", not with UB.
-pub const ENTRY_SYMBOL: &str = "plexus_plugin_entry_v1";
+pub const ENTRY_SYMBOL: &str = "plexus_plugin_entry_v2";
 
 pub type EntryFn = unsafe extern "C" fn() -> *const PluginDescriptor;
 
@@ -54,10 +57,13 @@ pub type CreateFn = unsafe extern "C" fn(
     config_len: usize,
     error: *mut ErrorBuf,
 ) -> *mut c_void;
-/// Handles one input frame; returns a `STATUS_*` and fills `error` unless OK.
+/// Handles input frames: one (`count` 1), or one of every input at once
+/// for a processor whose inputs are synchronised (`sync: all` or
+/// `latest`). Returns a `STATUS_*` and fills `error` unless OK.
 pub type ProcessFn = unsafe extern "C" fn(
     instance: *mut c_void,
-    input: *const FrameIn,
+    inputs: *const FrameIn,
+    count: u32,
     outputs: *const HostOutputs,
     error: *mut ErrorBuf,
 ) -> i32;
@@ -73,9 +79,21 @@ pub type ProduceFn = unsafe extern "C" fn(
     error: *mut ErrorBuf,
 ) -> i32;
 
+/// Starts a manual processor: it sends through `outputs`, from threads of
+/// its own, until `stop` returns; `outputs` stays valid until then and its
+/// callbacks may be called from any thread (one thread per port at a time).
+/// Returns a `STATUS_*` and fills `error` unless OK.
+pub type StartFn = unsafe extern "C" fn(
+    instance: *mut c_void,
+    outputs: *const HostOutputs,
+    error: *mut ErrorBuf,
+) -> i32;
+/// A call with nothing but the instance: `stop`, and the pause hooks.
+/// Returns a `STATUS_*` and fills `error` unless OK.
+pub type HookFn = unsafe extern "C" fn(instance: *mut c_void, error: *mut ErrorBuf) -> i32;
+
 /// One processor type of a plugin. A plugin's table is an array of these;
-/// its stride is `struct_size`, which an ABI 1.0 plugin sets to the size
-/// of the fields before `produce`.
+/// its stride is `struct_size`, so later minors may append entries.
 #[repr(C)]
 pub struct ProcessorVTable {
     pub struct_size: u32,
@@ -84,12 +102,16 @@ pub struct ProcessorVTable {
     pub create: CreateFn,
     pub process: ProcessFn,
     pub destroy: DestroyFn,
-    /// Since ABI 1.1.
     pub produce: ProduceFn,
+    pub start: StartFn,
+    /// Ends what `start` began; returns once the plugin's threads no longer
+    /// send.
+    pub stop: HookFn,
+    /// The operator paused the processor (`plexus pause`).
+    pub pause: HookFn,
+    /// The operator resumed it.
+    pub resume: HookFn,
 }
-
-/// The size of an ABI 1.0 [`ProcessorVTable`]: everything before `produce`.
-pub const VTABLE_1_0_SIZE: usize = std::mem::offset_of!(ProcessorVTable, produce);
 
 // SAFETY: vtables are immutable statics of the plugin.
 unsafe impl Sync for ProcessorVTable {}
@@ -103,8 +125,10 @@ pub struct FrameIn {
     pub len: usize,
 }
 
-/// The host's output ports, valid only during the `process` call.
+/// The host's output ports: valid during the call they are passed to, or,
+/// given to `start`, until `stop` returns.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct HostOutputs {
     pub struct_size: u32,
     pub count: u32,
@@ -112,8 +136,13 @@ pub struct HostOutputs {
     /// Loans `len` writable bytes on output `port`; null on failure. The
     /// memory holds stale bytes: the plugin must write all it sends.
     pub loan: unsafe extern "C" fn(ctx: *mut c_void, port: u32, len: usize) -> *mut u8,
-    /// Sends the buffer loaned on `port`; returns a `STATUS_*`.
+    /// Sends the buffer loaned on `port`; returns a `STATUS_*`. A paused
+    /// manual processor's frame is dropped, which is `STATUS_OK`.
     pub send: unsafe extern "C" fn(ctx: *mut c_void, port: u32, header: *const FrameHeader) -> i32,
+    /// Writes the header the next frame carries unless the plugin knows
+    /// better: the frame being processed, the `next` of `produce`, or, for
+    /// a manual processor, the next sequence number and the time now.
+    pub next: unsafe extern "C" fn(ctx: *mut c_void, header: *mut FrameHeader),
 }
 
 /// A host-owned buffer the plugin writes an error message into.

@@ -12,7 +12,7 @@ use crate::abi::{
     ErrorBuf, FrameHeader, FrameIn, HostOutputs, ProcessorVTable, STATUS_ERROR, STATUS_OK,
     STATUS_PANIC,
 };
-use crate::frames::{raw_slice, InputFrame, OutputPorts};
+use crate::frames::{raw_slice, InputFrame, OutputPorts, Producer};
 use crate::Processor;
 
 /// Builds the vtable of processor type `P`; used by [`crate::export_plugin!`].
@@ -31,6 +31,10 @@ pub const fn vtable<P: Processor>(type_name: &'static str) -> ProcessorVTable {
         process: process::<P>,
         destroy: destroy::<P>,
         produce: produce::<P>,
+        start: start::<P>,
+        stop: stop::<P>,
+        pause: pause::<P>,
+        resume: resume::<P>,
     }
 }
 
@@ -181,30 +185,34 @@ unsafe extern "C" fn create<P: Processor>(
 
 unsafe extern "C" fn process<P: Processor>(
     instance: *mut c_void,
-    input: *const FrameIn,
+    inputs: *const FrameIn,
+    count: u32,
     outputs: *const HostOutputs,
     error: *mut ErrorBuf,
 ) -> i32 {
     let result = guard(|| {
-        // SAFETY: the host passes the instance `create` returned and an input
-        // and outputs that are valid for the duration of this call.
-        let (instance, input, outputs) = unsafe {
-            (
-                instance.cast::<P>().as_mut(),
-                input.as_ref(),
-                outputs.as_ref(),
-            )
+        // SAFETY: the host passes the instance `create` returned and `count`
+        // inputs and outputs that are valid for the duration of this call.
+        let (instance, outputs) = unsafe { (instance.cast::<P>().as_mut(), outputs.as_ref()) };
+        let (Some(instance), Some(outputs), false) = (instance, outputs, inputs.is_null()) else {
+            return Err("the host passed a null instance, inputs or outputs pointer".to_owned());
         };
-        let (Some(instance), Some(input), Some(outputs)) = (instance, input, outputs) else {
-            return Err("the host passed a null instance, input or outputs pointer".to_owned());
-        };
-        let frame = InputFrame {
-            port: input.port as usize,
-            header: input.header,
-            // SAFETY: the host guarantees `len` readable bytes at `data`.
-            data: unsafe { raw_slice(input.data, input.len) },
-        };
-        instance.process(&frame, &mut OutputPorts::new(outputs))
+        // SAFETY: not null, and `count` entries long, as the host promises.
+        let inputs = unsafe { std::slice::from_raw_parts(inputs, count as usize) };
+        let frames: Vec<InputFrame<'_>> = inputs
+            .iter()
+            .map(|input| InputFrame {
+                port: input.port as usize,
+                header: input.header,
+                // SAFETY: the host guarantees `len` readable bytes at `data`.
+                data: unsafe { raw_slice(input.data, input.len) },
+            })
+            .collect();
+        let mut out = OutputPorts::new(outputs);
+        match frames.as_slice() {
+            [frame] => instance.process(frame, &mut out),
+            frames => instance.process_synced(frames, &mut out),
+        }
     });
     // SAFETY: the ABI has the host pass null or an `ErrorBuf` of its own,
     // valid for this call.
@@ -235,6 +243,71 @@ unsafe extern "C" fn produce<P: Processor>(
     // SAFETY: the ABI has the host pass null or an `ErrorBuf` of its own,
     // valid for this call.
     unsafe { status(result, error) }
+}
+
+unsafe extern "C" fn start<P: Processor>(
+    instance: *mut c_void,
+    outputs: *const HostOutputs,
+    error: *mut ErrorBuf,
+) -> i32 {
+    let result = guard(|| {
+        // SAFETY: the host passes the instance `create` returned and outputs
+        // that stay valid until `stop` returns.
+        let (instance, outputs) = unsafe { (instance.cast::<P>().as_mut(), outputs.as_ref()) };
+        let (Some(instance), Some(outputs)) = (instance, outputs) else {
+            return Err("the host passed a null instance or outputs pointer".to_owned());
+        };
+        // SAFETY: these are the outputs `start` was given.
+        instance.start(unsafe { Producer::new(outputs) })
+    });
+    // SAFETY: the ABI has the host pass null or an `ErrorBuf` of its own,
+    // valid for this call.
+    unsafe { status(result, error) }
+}
+
+/// The shim of a call that takes nothing but the instance.
+///
+/// # Safety
+/// `instance` is null or what `create` returned; `error` as for [`report`].
+unsafe fn hook<P: Processor>(
+    instance: *mut c_void,
+    error: *mut ErrorBuf,
+    call: impl FnOnce(&mut P) -> Result<(), String>,
+) -> i32 {
+    let result = guard(|| {
+        // SAFETY: the host passes the instance `create` returned.
+        match unsafe { instance.cast::<P>().as_mut() } {
+            Some(instance) => call(instance),
+            None => Err("the host passed a null instance".to_owned()),
+        }
+    });
+    // SAFETY: the caller's promise.
+    unsafe { status(result, error) }
+}
+
+unsafe extern "C" fn stop<P: Processor>(instance: *mut c_void, error: *mut ErrorBuf) -> i32 {
+    // SAFETY: the host keeps the ABI's promises for every call.
+    unsafe { hook::<P>(instance, error, P::stop) }
+}
+
+unsafe extern "C" fn pause<P: Processor>(instance: *mut c_void, error: *mut ErrorBuf) -> i32 {
+    // SAFETY: as for `stop`.
+    unsafe {
+        hook::<P>(instance, error, |p| {
+            p.on_pause();
+            Ok(())
+        })
+    }
+}
+
+unsafe extern "C" fn resume<P: Processor>(instance: *mut c_void, error: *mut ErrorBuf) -> i32 {
+    // SAFETY: as for `stop`.
+    unsafe {
+        hook::<P>(instance, error, |p| {
+            p.on_resume();
+            Ok(())
+        })
+    }
 }
 
 unsafe extern "C" fn destroy<P: Processor>(instance: *mut c_void) {
@@ -299,6 +372,10 @@ mod tests {
             match input.header.seq {
                 seq if seq == self.fail_on => Err(format!("frame {seq} is refused")),
                 7 => panic!("frame 7 is cursed"),
+                5 => {
+                    out.loan(0, 0)?;
+                    out.send(0, &out.next_header())
+                }
                 _ => {
                     out.loan(0, input.data.len())?.copy_from_slice(input.data);
                     out.send(0, &input.header)
@@ -375,6 +452,11 @@ mod tests {
         STATUS_OK
     }
 
+    unsafe extern "C" fn fake_next(_ctx: *mut c_void, header: *mut FrameHeader) {
+        // SAFETY: the SDK passes a header of its own to fill.
+        unsafe { (*header).seq = 99 };
+    }
+
     struct Harness {
         vtable: &'static ProcessorVTable,
         instance: *mut c_void,
@@ -385,7 +467,7 @@ mod tests {
     impl Harness {
         fn processor(type_name: &str) -> &'static ProcessorVTable {
             // SAFETY: the entry returns a pointer to a static descriptor.
-            let descriptor: &PluginDescriptor = unsafe { &*plexus_plugin_entry_v1() };
+            let descriptor: &PluginDescriptor = unsafe { &*plexus_plugin_entry_v2() };
             // SAFETY: the descriptor points to `processor_count` static vtables.
             let vtables = unsafe {
                 std::slice::from_raw_parts(
@@ -441,6 +523,7 @@ mod tests {
                 ctx: (&mut *self.host as *mut FakeHost).cast(),
                 loan: fake_loan,
                 send: fake_send,
+                next: fake_next,
             };
             let mut error = ErrorBuf {
                 ptr: self.message.as_mut_ptr(),
@@ -450,7 +533,7 @@ mod tests {
             // SAFETY: `instance` came from this vtable's `create` and is
             // live; the input, outputs, host and message outlive the call.
             let status =
-                unsafe { (self.vtable.process)(self.instance, &input, &outputs, &mut error) };
+                unsafe { (self.vtable.process)(self.instance, &input, 1, &outputs, &mut error) };
             (
                 status,
                 String::from_utf8(self.message[..error.len].to_vec()).unwrap(),
@@ -469,7 +552,7 @@ mod tests {
     #[test]
     fn descriptor_describes_the_exported_types() {
         // SAFETY: the entry returns a pointer to a static descriptor.
-        let descriptor = unsafe { &*plexus_plugin_entry_v1() };
+        let descriptor = unsafe { &*plexus_plugin_entry_v2() };
         assert_eq!(
             descriptor.struct_size as usize,
             std::mem::size_of::<PluginDescriptor>()
@@ -502,6 +585,8 @@ mod tests {
         let (header, data) = &echo.host.sent[0];
         assert_eq!((header.seq, header.stride), (1, 8));
         assert_eq!(data, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(echo.process(5, &[]).0, STATUS_OK);
+        assert_eq!(echo.host.sent[1].0.seq, 99, "the host's next header");
         drop(echo);
         assert_eq!(events(), ["teardown", "drop"]);
     }
@@ -605,6 +690,7 @@ mod tests {
             (vtable.process)(
                 std::ptr::null_mut(),
                 std::ptr::null(),
+                1,
                 std::ptr::null(),
                 &mut error,
             )

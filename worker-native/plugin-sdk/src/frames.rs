@@ -1,6 +1,7 @@
-//! Safe views of what the worker hands a processor for one call: the input
-//! frame and the output ports. Both borrow shared memory that is only valid
-//! during that call, which their lifetimes enforce.
+//! Safe views of what the worker hands a processor: the input frames and the
+//! output ports of one call, which borrow shared memory only valid during
+//! that call (their lifetimes enforce it), and the [`Producer`] a manual
+//! processor sends through from its own threads until it is stopped.
 
 use crate::abi::{FrameHeader, HostOutputs, STATUS_OK};
 use crate::SchemaId;
@@ -60,6 +61,17 @@ impl<'a> OutputPorts<'a> {
         Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
     }
 
+    /// The header the next frame carries unless the processor knows better:
+    /// a copy of the frame being processed, the `next` of `produce`, or, in
+    /// a manual processor, the next sequence number and the time now.
+    pub fn next_header(&self) -> FrameHeader {
+        let mut header = FrameHeader::default();
+        // SAFETY: the host's callbacks and ctx are valid for this call, and
+        // `header` is a valid place to write one.
+        unsafe { (self.host.next)(self.host.ctx, &mut header) };
+        header
+    }
+
     /// Sends the buffer loaned on `port`. The host sets the header's schema
     /// from the port; the processor sets everything else.
     pub fn send(&mut self, port: usize, header: &FrameHeader) -> Result<(), String> {
@@ -82,6 +94,32 @@ impl<'a> OutputPorts<'a> {
                 self.host.count
             )),
         }
+    }
+}
+
+/// The output ports of a manual processor, from `start` until `stop`
+/// returns; move it into the thread that produces. Loan and send on one
+/// port from one thread at a time.
+pub struct Producer {
+    host: HostOutputs,
+}
+
+// SAFETY: the host's callbacks for a manual processor lock what they touch
+// and may be called from any thread (ABI `StartFn`); the context pointer
+// stays valid until `stop` returns, which the processor's threads must not
+// outlive as senders.
+unsafe impl Send for Producer {}
+
+impl Producer {
+    /// # Safety
+    /// `host` is the outputs a manual processor's `start` was given.
+    pub(crate) unsafe fn new(host: &HostOutputs) -> Self {
+        Self { host: *host }
+    }
+
+    /// The ports, to loan and send on.
+    pub fn ports(&mut self) -> OutputPorts<'_> {
+        OutputPorts::new(&self.host)
     }
 }
 

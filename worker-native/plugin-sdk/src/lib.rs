@@ -33,10 +33,10 @@ mod export;
 mod frames;
 
 pub use export::vtable;
-pub use frames::{InputFrame, OutputPorts};
+pub use frames::{InputFrame, OutputPorts, Producer};
 /// The header and schema of a frame, and the clock a source stamps
 /// `capture_ns` with: the only part of the plexus wire contract a plugin uses.
-pub use plexus_frame::{monotonic_ns, FrameHeader, SchemaId};
+pub use plexus_frame::{monotonic_ns, FrameHeader, SchemaId, NO_PTS};
 /// Re-exported so plugins parse their config with the same version the SDK uses.
 pub use serde_json;
 
@@ -63,6 +63,19 @@ pub trait Processor: Sized + 'static {
         Err("this processor has no process(): it takes no frames".to_owned())
     }
 
+    /// A processor whose inputs are synchronised (`sync: all` or `latest`
+    /// in the pipeline): called once with a frame of every input, in the
+    /// order the manifest lists them. Others keep this default, which the
+    /// worker never calls.
+    fn process_synced(
+        &mut self,
+        inputs: &[InputFrame<'_>],
+        out: &mut OutputPorts<'_>,
+    ) -> Result<(), String> {
+        let _ = (inputs, out);
+        Err("this processor has no process_synced(): its inputs cannot be synchronised".to_owned())
+    }
+
     /// Sources (`mode: continuous` with `interval_ms` in the manifest):
     /// called every `interval_ms` to produce the next frame(s). `next` holds
     /// the sequence number and capture time its frames should carry; set
@@ -73,12 +86,34 @@ pub trait Processor: Sized + 'static {
         Err("this processor has no produce(): it cannot be mode continuous".to_owned())
     }
 
+    /// Manual processors (`mode: manual` in the manifest): start producing
+    /// from a thread of the processor's own, moving `out` into it, and
+    /// return. `out.ports().next_header()` gives each frame's sequence
+    /// number and capture time. Others keep this default.
+    fn start(&mut self, out: Producer) -> Result<(), String> {
+        let _ = out;
+        Err("this processor has no start(): it cannot be mode manual".to_owned())
+    }
+
+    /// Manual processors: end the thread `start` began and return once it
+    /// no longer sends (join it).
+    fn stop(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The operator paused the processor (`plexus pause`): a source should
+    /// stop producing (a manual one's frames are dropped meanwhile anyway).
+    fn on_pause(&mut self) {}
+
+    /// The operator resumed the processor.
+    fn on_resume(&mut self) {}
+
     /// Called once before the instance is dropped, when the worker stops.
     fn teardown(&mut self) {}
 }
 
 /// Exports processor types from a plugin library: generates the
-/// `plexus_plugin_entry_v1` symbol returning a static
+/// `plexus_plugin_entry_v2` symbol returning a static
 /// [`PluginDescriptor`](abi::PluginDescriptor) with one vtable per type.
 ///
 /// Each pair is a type implementing [`Processor`] and the type name pipelines
@@ -94,7 +129,7 @@ pub trait Processor: Sized + 'static {
 macro_rules! export_plugin {
     ($($processor:ty => $type_name:literal),+ $(,)?) => {
         #[no_mangle]
-        pub extern "C" fn plexus_plugin_entry_v1() -> *const $crate::abi::PluginDescriptor {
+        pub extern "C" fn plexus_plugin_entry_v2() -> *const $crate::abi::PluginDescriptor {
             const COUNT: usize = [$($type_name),+].len();
             static VTABLES: [$crate::abi::ProcessorVTable; COUNT] = [
                 $($crate::vtable::<$processor>(concat!($type_name, "\0"))),+
@@ -136,31 +171,34 @@ mod tests {
         assert_eq!(offset_of!(PluginDescriptor, processor_count), 24);
         assert_eq!(offset_of!(PluginDescriptor, processors), 32);
 
-        // ABI 1.1 appended `produce` to the ABI 1.0 table of 40 bytes.
         assert_eq!(
             (size_of::<ProcessorVTable>(), align_of::<ProcessorVTable>()),
-            (48, 8)
+            (80, 8)
         );
         assert_eq!(offset_of!(ProcessorVTable, type_name), 8);
         assert_eq!(offset_of!(ProcessorVTable, create), 16);
         assert_eq!(offset_of!(ProcessorVTable, process), 24);
         assert_eq!(offset_of!(ProcessorVTable, destroy), 32);
         assert_eq!(offset_of!(ProcessorVTable, produce), 40);
-        assert_eq!(crate::abi::VTABLE_1_0_SIZE, 40);
+        assert_eq!(offset_of!(ProcessorVTable, start), 48);
+        assert_eq!(offset_of!(ProcessorVTable, stop), 56);
+        assert_eq!(offset_of!(ProcessorVTable, pause), 64);
+        assert_eq!(offset_of!(ProcessorVTable, resume), 72);
 
-        assert_eq!((size_of::<FrameIn>(), align_of::<FrameIn>()), (64, 8));
+        assert_eq!((size_of::<FrameIn>(), align_of::<FrameIn>()), (80, 8));
         assert_eq!(offset_of!(FrameIn, header), 8);
-        assert_eq!(offset_of!(FrameIn, data), 48);
-        assert_eq!(offset_of!(FrameIn, len), 56);
+        assert_eq!(offset_of!(FrameIn, data), 64);
+        assert_eq!(offset_of!(FrameIn, len), 72);
 
         assert_eq!(
             (size_of::<HostOutputs>(), align_of::<HostOutputs>()),
-            (32, 8)
+            (40, 8)
         );
         assert_eq!(offset_of!(HostOutputs, count), 4);
         assert_eq!(offset_of!(HostOutputs, ctx), 8);
         assert_eq!(offset_of!(HostOutputs, loan), 16);
         assert_eq!(offset_of!(HostOutputs, send), 24);
+        assert_eq!(offset_of!(HostOutputs, next), 32);
 
         assert_eq!((size_of::<ErrorBuf>(), align_of::<ErrorBuf>()), (24, 8));
         assert_eq!(offset_of!(ErrorBuf, cap), 8);
@@ -168,7 +206,7 @@ mod tests {
 
         assert_eq!(
             (size_of::<FrameHeader>(), align_of::<FrameHeader>()),
-            (40, 8)
+            (56, 8)
         );
     }
 

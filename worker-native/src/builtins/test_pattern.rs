@@ -108,7 +108,7 @@ impl Processor for TestPattern {
             width: self.width,
             height: self.height,
             stride: stride as u32,
-            reserved: 0,
+            ..*next
         };
         // Only a frame that went out uses up a sequence number (`next.seq`
         // counts the frames sent), so a failed send is no gap downstream.

@@ -1,16 +1,18 @@
 //! One processor instance of a plugin library as the worker calls it: its
 //! entry points, the host's output callbacks the plugin loans and sends
-//! through, and how a call's status and message become its outcome.
+//! through (during a call, or from a manual processor's own threads), and how
+//! a call's status and message become its outcome.
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
 
 use ipc_schemas::FrameHeader;
 use plexus_plugin_sdk::abi::{
-    CreateFn, DestroyFn, ErrorBuf, FrameIn, HostOutputs, ProcessFn, ProduceFn, STATUS_ERROR,
-    STATUS_OK, STATUS_PANIC,
+    CreateFn, DestroyFn, ErrorBuf, FrameIn, HookFn, HostOutputs, ProcessFn, ProcessorVTable,
+    ProduceFn, StartFn, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
 };
-use worker_lifecycle::{Input, Outputs, Processor};
+use worker_lifecycle::{Input, Outputs, Processor, Producer};
 
 /// The message a plugin wrote, tolerating a length beyond the buffer.
 pub(super) fn error_text(message: &[u8], error: &ErrorBuf) -> String {
@@ -21,10 +23,24 @@ pub(super) fn error_text(message: &[u8], error: &ErrorBuf) -> String {
 #[derive(Clone, Copy)]
 pub(super) struct Calls {
     pub create: CreateFn,
-    pub process: ProcessFn,
-    pub destroy: DestroyFn,
-    /// None for an ABI 1.0 plugin.
-    pub produce: Option<ProduceFn>,
+    process: ProcessFn,
+    destroy: DestroyFn,
+    produce: ProduceFn,
+    start: StartFn,
+    stop: HookFn,
+}
+
+impl From<&ProcessorVTable> for Calls {
+    fn from(table: &ProcessorVTable) -> Self {
+        Self {
+            create: table.create,
+            process: table.process,
+            destroy: table.destroy,
+            produce: table.produce,
+            start: table.start,
+            stop: table.stop,
+        }
+    }
 }
 
 /// One processor instance living in a plugin library.
@@ -34,6 +50,10 @@ pub(super) struct PluginProcessor {
     instance: *mut c_void,
     /// The buffer the plugin writes errors into, reused for every call.
     message: Vec<u8>,
+    /// A manual processor's outputs, which its threads reach through the
+    /// context pointer they were given; kept until the instance is gone so
+    /// that a thread that outlives `stop` is refused, not a dangling read.
+    manual: Option<Box<Mutex<Producer>>>,
 }
 
 impl PluginProcessor {
@@ -44,6 +64,7 @@ impl PluginProcessor {
             calls,
             instance,
             message,
+            manual: None,
         }
     }
 
@@ -58,18 +79,18 @@ impl PluginProcessor {
 
     /// Calls into the plugin with the outputs open: `invoke` gets the
     /// instance, the host's outputs and the error buffer, and returns the
-    /// plugin's status, which becomes the call's outcome.
+    /// plugin's status, which becomes the call's outcome. `base` is the
+    /// header the plugin's frames default to.
     fn call(
         &mut self,
         outputs: &mut Outputs<'_>,
+        base: FrameHeader,
         invoke: impl FnOnce(*mut c_void, &HostOutputs, &mut ErrorBuf) -> i32,
     ) -> Result<(), String> {
-        if self.instance.is_null() {
-            return Err("the processor was already torn down".to_owned());
-        }
         let count = outputs.len() as u32;
         let mut ctx = HostCtx {
             outputs,
+            base,
             failure: None,
         };
         let host = HostOutputs {
@@ -78,22 +99,38 @@ impl PluginProcessor {
             ctx: (&mut ctx as *mut HostCtx<'_, '_>).cast(),
             loan: host_loan,
             send: host_send,
+            next: host_next,
         };
+        let outcome = self.invoke(|instance, error| invoke(instance, &host, error));
+        match (outcome, ctx.failure) {
+            (Err(message), Some(failure)) => {
+                Err(format!("{message} (the worker reported: {failure})"))
+            }
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// Calls into the plugin: `invoke` gets the instance and the error
+    /// buffer and returns the plugin's status, which becomes the outcome.
+    fn invoke(
+        &mut self,
+        invoke: impl FnOnce(*mut c_void, &mut ErrorBuf) -> i32,
+    ) -> Result<(), String> {
+        if self.instance.is_null() {
+            return Err("the processor was already torn down".to_owned());
+        }
         let mut error = ErrorBuf {
             ptr: self.message.as_mut_ptr(),
             cap: self.message.len(),
             len: 0,
         };
-        let status = invoke(self.instance, &host, &mut error);
+        let status = invoke(self.instance, &mut error);
         if status == STATUS_OK {
             return Ok(());
         }
         let mut message = error_text(&self.message, &error);
         if message.is_empty() {
             message = "the plugin gave no reason".to_owned();
-        }
-        if let Some(failure) = ctx.failure {
-            message = format!("{message} (the worker reported: {failure})");
         }
         match status {
             STATUS_PANIC => Err(format!("panicked: {message}")),
@@ -116,23 +153,43 @@ impl Processor for PluginProcessor {
         let process = self.calls.process;
         // SAFETY: every pointer passed stays valid until the call returns, and
         // the outputs' context is only used by the callbacks during it.
-        self.call(outputs, |instance, host, error| unsafe {
-            process(instance, &frame, host, error)
+        self.call(outputs, *input.header, |instance, host, error| unsafe {
+            process(instance, &frame, 1, host, error)
         })
     }
 
     /// One production step; the plugin is handed `next` to build its
     /// frames' headers from.
     fn produce(&mut self, next: &FrameHeader, outputs: &mut Outputs<'_>) -> Result<(), String> {
-        let Some(produce) = self.calls.produce else {
-            return Err(
-                "the plugin was built for plugin ABI 1.0, which has no produce()".to_owned(),
-            );
-        };
+        let produce = self.calls.produce;
         // SAFETY: as for `process`.
-        self.call(outputs, |instance, host, error| unsafe {
+        self.call(outputs, *next, |instance, host, error| unsafe {
             produce(instance, next, host, error)
         })
+    }
+
+    /// Hands the plugin outputs its threads may use until `stop` returns.
+    fn start(&mut self, producer: Producer) -> Result<(), String> {
+        let count = producer.len() as u32;
+        let manual = self.manual.insert(Box::new(Mutex::new(producer)));
+        let host = HostOutputs {
+            struct_size: std::mem::size_of::<HostOutputs>() as u32,
+            count,
+            ctx: (&**manual as *const Mutex<Producer>).cast_mut().cast(),
+            loan: manual_loan,
+            send: manual_send,
+            next: manual_next,
+        };
+        let start = self.calls.start;
+        // SAFETY: `host` outlives the call (the plugin copies it), and its
+        // context, boxed in `self.manual`, outlives the instance.
+        self.invoke(|instance, error| unsafe { start(instance, &host, error) })
+    }
+
+    fn stop(&mut self) -> Result<(), String> {
+        let stop = self.calls.stop;
+        // SAFETY: the instance is live (checked by `invoke`).
+        self.invoke(|instance, error| unsafe { stop(instance, error) })
     }
 
     fn teardown(&mut self) {
@@ -149,6 +206,8 @@ impl Drop for PluginProcessor {
 /// What the loan and send callbacks reach through `HostOutputs::ctx`.
 struct HostCtx<'o, 'a> {
     outputs: &'o mut Outputs<'a>,
+    /// What `next` answers.
+    base: FrameHeader,
     /// The last output failure, which the plugin only sees as null or a
     /// status, kept to explain the plugin's error.
     failure: Option<String>,
@@ -168,15 +227,22 @@ unsafe fn with_ctx<T>(
     // callbacks come one at a time (the SDK's output ports are `&mut`), and
     // each makes its reference anew and drops it before returning.
     let ctx = unsafe { &mut *ctx.cast::<HostCtx<'_, '_>>() };
-    let result = catch_unwind(AssertUnwindSafe(|| f(ctx.outputs))).unwrap_or_else(|payload| {
+    caught(|| f(ctx.outputs))
+        .map_err(|failure| ctx.failure = Some(failure))
+        .ok()
+}
+
+/// Runs the worker's output code for a plugin's callback; a panic in it
+/// must not unwind into the plugin, so it becomes a failure like any other.
+fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let text = payload
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_default();
         Err(format!("the worker panicked in its output code: {text}"))
-    });
-    result.map_err(|failure| ctx.failure = Some(failure)).ok()
+    })
 }
 
 unsafe extern "C" fn host_loan(ctx: *mut c_void, port: u32, len: usize) -> *mut u8 {
@@ -207,4 +273,74 @@ unsafe extern "C" fn host_send(ctx: *mut c_void, port: u32, header: *const Frame
         })
     };
     sent.map_or(STATUS_ERROR, |()| STATUS_OK)
+}
+
+unsafe extern "C" fn host_next(ctx: *mut c_void, header: *mut FrameHeader) {
+    // SAFETY: as in `host_loan`; the plugin passes null or a header of its
+    // own to fill.
+    unsafe {
+        let ctx = &*ctx.cast::<HostCtx<'_, '_>>();
+        if let Some(header) = header.as_mut() {
+            *header = ctx.base;
+        }
+    }
+}
+
+/// Runs a manual processor's callback on its producer. The plugin sees a
+/// failure only as null or a status; what matters to the pipeline (a
+/// refused frame, a full `/dev/shm`) the producer reports itself.
+///
+/// # Safety
+/// `ctx` is the context of the outputs `start` handed out, which the
+/// instance keeps alive.
+unsafe fn with_producer<T>(
+    ctx: *mut c_void,
+    f: impl FnOnce(&mut Producer) -> Result<T, String>,
+) -> Option<T> {
+    // SAFETY: the caller's promise; the mutex makes the threads take turns.
+    let manual = unsafe { &*ctx.cast::<Mutex<Producer>>() };
+    let mut producer = manual.lock().unwrap_or_else(|e| e.into_inner());
+    caught(|| f(&mut producer)).ok()
+}
+
+unsafe extern "C" fn manual_loan(ctx: *mut c_void, port: u32, len: usize) -> *mut u8 {
+    // SAFETY: the plugin calls back with the `ctx` `start` gave it.
+    let loaned = unsafe {
+        with_producer(ctx, |producer| {
+            producer
+                .loan(port as usize, len)
+                .map(|buffer| buffer.as_mut_ptr())
+                .map_err(|e| e.to_string())
+        })
+    };
+    loaned.unwrap_or(std::ptr::null_mut())
+}
+
+unsafe extern "C" fn manual_send(ctx: *mut c_void, port: u32, header: *const FrameHeader) -> i32 {
+    // SAFETY: the plugin passes null or a header it owns for this call.
+    let Some(header) = (unsafe { header.as_ref() }) else {
+        return STATUS_ERROR;
+    };
+    // SAFETY: as in `manual_loan`. A dropped frame (paused) is no failure.
+    let sent = unsafe {
+        with_producer(ctx, |producer| {
+            producer
+                .send(port as usize, header)
+                .map_err(|e| e.to_string())
+        })
+    };
+    sent.map_or(STATUS_ERROR, |_| STATUS_OK)
+}
+
+unsafe extern "C" fn manual_next(ctx: *mut c_void, header: *mut FrameHeader) {
+    // SAFETY: as in `manual_loan`; the plugin passes null or a header of its
+    // own to fill.
+    unsafe {
+        if let (Some(next), Some(header)) = (
+            with_producer(ctx, |producer| Ok(producer.next_header())),
+            header.as_mut(),
+        ) {
+            *header = next;
+        }
+    }
 }

@@ -13,11 +13,10 @@ use std::collections::HashMap;
 use std::ffi::{c_void, CStr};
 use std::path::Path;
 
-use ipc_schemas::{Mode, ProcessorSpec};
+use ipc_schemas::ProcessorSpec;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use plexus_plugin_sdk::abi::{
     EntryFn, ErrorBuf, PluginDescriptor, ProcessorVTable, ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL,
-    VTABLE_1_0_SIZE,
 };
 use worker_lifecycle::Processor;
 
@@ -142,10 +141,10 @@ impl Plugin {
         let needed = std::mem::size_of::<PluginDescriptor>();
         if (size as usize) < needed {
             return Err(malformed(format!(
-                "it is {size} bytes, ABI 1.0 needs {needed}"
+                "it is {size} bytes, ABI {ABI_MAJOR}.0 needs {needed}"
             )));
         }
-        // SAFETY: it is an ABI 1.0 descriptor, whole, and as the caller
+        // SAFETY: it is a descriptor of our major, whole, and as the caller
         // vouches it stays valid and unchanged forever.
         let descriptor: &'static PluginDescriptor = unsafe { &*descriptor };
         let count = descriptor.processor_count as usize;
@@ -154,9 +153,9 @@ impl Plugin {
                 "it lists {count} processors but no table of them"
             )));
         }
-        // The table's stride is its entries' `struct_size`: an ABI 1.0
-        // plugin's entries end before `produce`. Fields are read one by one
-        // and only within that size.
+        // The table's stride is its entries' `struct_size`, so that a later
+        // minor may append entries; ours are read through a reference once
+        // the size says they are all there.
         let stride = if count == 0 {
             0
         } else {
@@ -164,37 +163,28 @@ impl Plugin {
             // `count` entries; every entry starts with its size.
             unsafe { (&raw const (*descriptor.processors).struct_size).read() as usize }
         };
+        let needed = std::mem::size_of::<ProcessorVTable>();
         let aligned = stride % std::mem::align_of::<ProcessorVTable>() == 0;
-        if count > 0 && (stride < VTABLE_1_0_SIZE || !aligned) {
+        if count > 0 && (stride < needed || !aligned) {
             return Err(malformed(format!(
-                "its processor tables are {stride} bytes each, ABI 1.0 needs {VTABLE_1_0_SIZE}"
+                "its processor tables are {stride} bytes each, ABI {ABI_MAJOR}.0 needs {needed}"
             )));
         }
         let mut processors = Vec::with_capacity(count);
         for index in 0..count {
             // SAFETY: entry `index` lies within the table of `count` entries
-            // of `stride` bytes, aligned as the first one is.
-            let vtable = unsafe {
-                descriptor
+            // of `stride` bytes, aligned as the first one is, and `stride`
+            // covers a whole table of ours; the caller vouches it stays
+            // valid and unchanged forever.
+            let vtable: &'static ProcessorVTable = unsafe {
+                &*descriptor
                     .processors
                     .cast::<u8>()
                     .add(index * stride)
                     .cast::<ProcessorVTable>()
             };
-            // SAFETY: the entry is at least an ABI 1.0 table, so these fields
-            // lie within it; `produce` is read only where the size covers it.
-            let (size, type_name, calls) = unsafe {
-                let size = (&raw const (*vtable).struct_size).read() as usize;
-                let produce = (minor >= 1 && size >= std::mem::size_of::<ProcessorVTable>())
-                    .then(|| (&raw const (*vtable).produce).read());
-                let calls = Calls {
-                    create: (&raw const (*vtable).create).read(),
-                    process: (&raw const (*vtable).process).read(),
-                    destroy: (&raw const (*vtable).destroy).read(),
-                    produce,
-                };
-                (size, (&raw const (*vtable).type_name).read(), calls)
-            };
+            let (size, type_name) = (vtable.struct_size as usize, vtable.type_name);
+            let calls = Calls::from(vtable);
             if size != stride {
                 return Err(malformed(format!(
                     "processor {index} has a table of {size} bytes, the first one {stride}"
@@ -242,11 +232,6 @@ impl Plugin {
                 "`{path}` has no processor `{type_name}` (it offers: {offered})"
             ));
         };
-        if matches!(spec.mode, Mode::Continuous { .. }) && calls.produce.is_none() {
-            return Err(format!(
-                "`{path}` was built for plugin ABI 1.0, which has no produce(); rebuild it to use mode continuous"
-            ));
-        }
         let mut message = vec![0_u8; ERROR_CAPACITY];
         let mut error = ErrorBuf {
             ptr: message.as_mut_ptr(),
@@ -330,7 +315,7 @@ mod tests {
 
     fn descriptor() -> &'static PluginDescriptor {
         // SAFETY: the SDK's entry returns a static descriptor.
-        unsafe { &*plexus_plugin_entry_v1() }
+        unsafe { &*plexus_plugin_entry_v2() }
     }
 
     fn check(descriptor: &PluginDescriptor) -> Result<Plugin, String> {
@@ -387,7 +372,7 @@ mod tests {
         assert_eq!(
             newer_major,
             format!(
-                "`/p/libx.so` was built for plexus plugin ABI {}.{ABI_MINOR}, this worker speaks 1.{ABI_MINOR}",
+                "`/p/libx.so` was built for plexus plugin ABI {}.{ABI_MINOR}, this worker speaks {ABI_MAJOR}.{ABI_MINOR}",
                 ABI_MAJOR + 1
             )
         );
@@ -395,51 +380,19 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            newer_minor.contains(&format!("ABI 1.{}", ABI_MINOR + 1)),
+            newer_minor.contains(&format!("ABI {ABI_MAJOR}.{}", ABI_MINOR + 1)),
             "{newer_minor}"
         );
     }
 
-    /// A plugin built for ABI 1.0: its processor tables end before
-    /// `produce`, so it loads, but cannot be a continuous source.
+    /// Plugins of ABI 1 must be rebuilt; they are refused by name.
     #[test]
-    fn an_abi_1_0_plugin_loads_without_produce() {
-        let real = descriptor();
-        // SAFETY: the real table holds one entry of `struct_size` bytes.
-        let first =
-            unsafe { std::slice::from_raw_parts(real.processors.cast::<u8>(), VTABLE_1_0_SIZE) };
-        // Eight-byte aligned, as a static table of 1.0 entries would be.
-        let table: &'static mut [u64] =
-            Box::leak(vec![0_u64; VTABLE_1_0_SIZE / 8].into_boxed_slice());
-        // SAFETY: both are VTABLE_1_0_SIZE bytes long and do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                first.as_ptr(),
-                table.as_mut_ptr().cast::<u8>(),
-                VTABLE_1_0_SIZE,
-            )
-        };
-        table[0] = (table[0] & !0xffff_ffff) | VTABLE_1_0_SIZE as u64;
-        let old = altered(|d| {
-            d.abi_minor = 0;
-            d.processors = table.as_ptr().cast();
-        });
-        let plugin = check(old).unwrap();
-        assert!(plugin.processors[0].1.produce.is_none());
-        assert!(check(descriptor()).unwrap().processors[0]
-            .1
-            .produce
-            .is_some());
-        let mut continuous = spec("test.counted", "{}");
-        continuous.mode = Mode::Continuous {
-            interval_ms: Some(10),
-        };
-        let refused = plugin.instantiate(&continuous).err().unwrap();
+    fn an_abi_1_plugin_is_refused_by_name() {
+        let old = check(altered(|d| d.abi_major = 1)).err().unwrap();
         assert!(
-            refused.contains("plugin ABI 1.0, which has no produce()"),
-            "{refused}"
+            old.contains("was built for plexus plugin ABI 1.0, this worker speaks 2.0"),
+            "{old}"
         );
-        assert!(plugin.instantiate(&spec("test.counted", "{}")).is_ok());
     }
 
     #[test]
@@ -528,7 +481,7 @@ mod tests {
         let foreign = libraries.create(&spec("x", ""), libc).err().unwrap();
         assert_eq!(
             foreign,
-            format!("`{libc}` is not a plexus plugin: it exports no `plexus_plugin_entry_v1`")
+            format!("`{libc}` is not a plexus plugin: it exports no `plexus_plugin_entry_v2`")
         );
     }
 }

@@ -83,6 +83,12 @@ fn processor(decl: &ProcessorDecl) -> Result<(), String> {
         (Mode::Reactive, _) if decl.inputs.is_empty() => {
             return Err("mode reactive needs at least one input to react to".to_string())
         }
+        (Mode::Manual, _) if !decl.inputs.is_empty() => {
+            return Err(
+                "mode manual produces on its own and takes no inputs (mode continuous may read inputs too)"
+                    .to_string(),
+            )
+        }
         (Mode::Continuous, Some(0)) => return Err("interval_ms must be at least 1".to_string()),
         (Mode::Reactive | Mode::Manual, Some(_)) => {
             return Err(format!(
@@ -174,6 +180,7 @@ mod tests {
             (PKG, "name: acme.blur, language: rust, entry: /lib/x.so, mode: manual", "entry `/lib/x.so`"),
             (PKG, "name: acme.blur, language: python, entry: m:C, mode: reactive", "mode reactive needs at least one input"),
             (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, interval_ms: 5", "interval_ms applies to mode continuous"),
+            (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, inputs: [{ name: in, schema: any }]", "mode manual produces on its own and takes no inputs"),
             (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, outputs: [{ name: out, schema: video/rgb565 }]", "output `out` has unknown schema `video/rgb565`"),
             (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, config: { k: { type: integer, default: x } }", "processor `acme.blur`: default: config `k` must be of type integer"),
             (PKG, "name: acme.blur, language: python, entry: m:C, mode: sometimes", "unknown variant `sometimes`"),
