@@ -329,6 +329,8 @@ fn valid_processor() -> impl Strategy<Value = Value> {
             ][language];
             let inputs = match (mode, inputs.as_array().map(Vec::len)) {
                 ("reactive", Some(0)) => json!([{ "name": "in", "schema": "any" }]),
+                // A manual processor produces on its own: no inputs.
+                ("manual", _) => json!([]),
                 _ => inputs,
             };
             let mut p = json!({

@@ -93,7 +93,8 @@ export interface Bridge {
 }
 
 export const FRAME_CLOSED = "plexus Frame used after process() returned";
-const OUTSIDE_PROCESS = "outputs can only be used inside process()";
+const OUTSIDE_PROCESS =
+  "outputs can only be used inside process() or produce(), or between start() and stop()";
 
 /** Detaches a view's buffer so that every view of it reads as empty. */
 function detach(view: Uint8Array<ArrayBuffer> | null): void {

@@ -71,7 +71,10 @@ Deno.test("outputs: loan, replace, send with overrides, end of call", () => {
   const scope = new CallScope();
   const ctx = new Context("p", "t.p", { k: 1 }, [{ name: "out", schema: "video/rgba8" }], scope);
   assert(ctx.config.k === 1 && Object.isFrozen(ctx.outputs));
-  throws(() => ctx.outputs.out.loan(4), "outputs can only be used inside process()");
+  throws(
+    () => ctx.outputs.out.loan(4),
+    "outputs can only be used inside process() or produce(), or between start() and stop()",
+  );
 
   scope.enter(bridge, header);
   const first = ctx.outputs.out.loan(4);

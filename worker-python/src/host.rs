@@ -581,7 +581,7 @@ class C:
         try:
             out.loan(4)
         except RuntimeError as e:
-            assert str(e) == "outputs can only be used inside process()", e
+            assert str(e) == "outputs can only be used inside process() or produce(), or between start() and stop()", e
         else:
             raise AssertionError("loan worked outside process()")
         # Other tests may put their packages in front meanwhile, but never

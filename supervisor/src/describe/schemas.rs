@@ -123,12 +123,21 @@ mod tests {
     #[test]
     fn a_video_schema_is_described_with_its_geometry() {
         let text = describe_text(SchemaId::VideoRgba8);
-        for field in ["width", "height", "stride", "format", "seq", "capture_ns"] {
+        for field in [
+            "width",
+            "height",
+            "stride",
+            "format",
+            "seq",
+            "capture_ns",
+            "pts_ns",
+            "duration_ns",
+        ] {
             assert!(text.lines().any(|l| l.starts_with(field)), "{text}");
         }
         let json = to_json(SchemaId::VideoRgba8);
         assert_eq!(json["bytes_per_pixel"], 4);
-        assert_eq!(json["header_fields"].as_array().unwrap().len(), 7);
+        assert_eq!(json["header_fields"].as_array().unwrap().len(), 9);
     }
 
     #[test]
