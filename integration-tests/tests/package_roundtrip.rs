@@ -120,6 +120,36 @@ fn round_trip(lang: &str, name: &str) {
     );
 }
 
+/// `plexus new --source` in `lang`: the generated source (mode manual, its
+/// own thread or timer) runs its generated pipeline as it is, `--frames`
+/// ends it, and its sink sees every frame in order.
+fn source_runs_as_generated(lang: &str, name: &str) {
+    let s = Scratch::new();
+    ok(&s, &["new", "--lang", lang, "--source", name]);
+    let package = s.path().join(name);
+    if lang == "rust" {
+        cargo_build(&package);
+    }
+    let summary = run_100(&s, &package.join("pipeline.yaml"));
+    assert_eq!(summary["processors"]["camera"]["type"], name);
+    assert_eq!(summary["processors"]["camera"]["frames_out"], 100);
+}
+
+#[test]
+fn rust_source_runs_as_generated() {
+    source_runs_as_generated("rust", "acme.rust-camera");
+}
+
+#[test]
+fn python_source_runs_as_generated() {
+    source_runs_as_generated("python", "acme.py-camera");
+}
+
+#[test]
+fn deno_source_runs_as_generated() {
+    source_runs_as_generated("deno", "acme.ts-camera");
+}
+
 #[test]
 fn rust_package_round_trip() {
     round_trip("rust", "acme.brighten-rs");

@@ -123,11 +123,17 @@ pub enum Commands {
     /// NAME is the package name (e.g. acme.brighten); it is also the
     /// processor's type and the new directory's name. The package holds
     /// plexus.yaml, a processor that brightens RGBA video, and pipeline.yaml,
-    /// which runs it between the test pattern and a stats sink.
+    /// which runs it between the test pattern and a stats sink; with
+    /// --source, a source that makes video on its own (mode manual: a thread
+    /// or timer of its own between start and stop), and a pipeline.yaml
+    /// that runs it into a stats sink.
     New {
         /// The language of the processor.
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(language::names()))]
         lang: String,
+        /// Make a source (mode manual) instead of an effect.
+        #[arg(long)]
+        source: bool,
         /// The package name.
         name: String,
         /// The directory to create the package in.
@@ -204,9 +210,18 @@ pub fn execute(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
-        Commands::New { lang, name, dir } => {
+        Commands::New {
+            lang,
+            source,
+            name,
+            dir,
+        } => {
             let lang: Lang = language::by_name(&lang).expect("clap admits only known languages");
-            let created = scaffold::create(lang, &name, &dir)?;
+            let kind = match source {
+                true => scaffold::Kind::Source,
+                false => scaffold::Kind::Effect,
+            };
+            let created = scaffold::create(lang, kind, &name, &dir)?;
             println!(
                 "created package `{name}` in {}\nnext: {}",
                 created.display(),

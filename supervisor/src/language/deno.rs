@@ -16,7 +16,8 @@ use anyhow::{bail, Context, Result};
 use ipc_schemas::Entry;
 
 use super::{
-    canonical, nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, Template,
+    canonical, nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, ProcessorFile,
+    Template,
 };
 use crate::provision::installer::run_logged;
 use crate::provision::{self, cache};
@@ -88,10 +89,12 @@ impl Language for Deno {
             title: "TypeScript, run by Deno",
             entry: "processor.ts#{{class}}",
             build: None,
-            files: &[(
-                "processor.ts",
-                include_str!("../../templates/deno/processor.ts"),
-            )],
+            processor: ProcessorFile {
+                path: "processor.ts",
+                effect: include_str!("../../templates/deno/processor.ts"),
+                source: include_str!("../../templates/deno/source.ts"),
+            },
+            files: &[],
             verbatim: nothing_verbatim,
             reserved_names: &[],
         }

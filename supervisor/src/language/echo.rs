@@ -9,7 +9,9 @@ use std::process::Command;
 
 use ipc_schemas::Entry;
 
-use super::{nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, Template};
+use super::{
+    nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, ProcessorFile, Template,
+};
 
 pub struct Echo;
 
@@ -54,7 +56,12 @@ impl Language for Echo {
             title: "shell",
             entry: "run.sh",
             build: None,
-            files: &[("run.sh", "#!/bin/sh\n# {{name}}: {{class}}\n")],
+            processor: ProcessorFile {
+                path: "run.sh",
+                effect: "#!/bin/sh\n# {{name}}: {{class}}\n",
+                source: "#!/bin/sh\n# {{name}}: a source, {{class}}\n",
+            },
+            files: &[],
             verbatim: nothing_verbatim,
             reserved_names: &[],
         }
@@ -129,7 +136,8 @@ mod tests {
         assert_eq!(names, ["SHA256SUMS", "plexus.yaml", "run.sh"]);
 
         let echo = by_name("echo").unwrap();
-        let created = scaffold::create(echo, "acme.hello", root.path()).unwrap();
+        let created =
+            scaffold::create(echo, scaffold::Kind::Effect, "acme.hello", root.path()).unwrap();
         let manifest = std::fs::read_to_string(created.join("plexus.yaml")).unwrap();
         assert!(manifest.contains("language: echo"), "{manifest}");
         assert!(manifest.contains("entry: run.sh"), "{manifest}");

@@ -128,12 +128,23 @@ pub struct Template {
     pub entry: &'static str,
     /// What to run before the package can run, if anything.
     pub build: Option<&'static str>,
-    /// Files rendered with the package's names, as (path, text).
+    /// The processor's own file.
+    pub processor: ProcessorFile,
+    /// Other files rendered with the package's names, as (path, text).
     pub files: &'static [(&'static str, &'static str)],
     /// Files written as they are, such as a vendored SDK.
     pub verbatim: fn() -> Vec<(String, String)>,
     /// Library names the language's own tools refuse.
     pub reserved_names: &'static [&'static str],
+}
+
+/// The file of a new package's processor, in each kind `plexus new` makes.
+pub struct ProcessorFile {
+    pub path: &'static str,
+    /// A reactive processor (it brightens video).
+    pub effect: &'static str,
+    /// A manual source (it makes video of its own).
+    pub source: &'static str,
 }
 
 /// No verbatim files.

@@ -1,6 +1,7 @@
 //! `plexus new`: a processor package in Rust, Python or TypeScript that
 //! builds, packs and runs in its generated pipeline as it is, so a plugin
-//! author starts from something that works. The files come from
+//! author starts from something that works: an effect, or with `--source` a
+//! source that produces on its own. The files come from
 //! `supervisor/templates/`, embedded when plexus is built; what differs per
 //! language is the language's [`Template`](crate::language::Template).
 
@@ -10,9 +11,44 @@ use crate::error::UserError;
 use crate::language::Lang;
 use crate::package::manifest::{self, is_package_name};
 
-const MANIFEST: &str = include_str!("../../templates/plexus.yaml");
-const PIPELINE: &str = include_str!("../../templates/pipeline.yaml");
-const README: &str = include_str!("../../templates/README.md");
+/// What kind of processor a new package holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A reactive processor between the test pattern and a sink.
+    Effect,
+    /// A manual source that produces on its own, into a sink.
+    Source,
+}
+
+impl Kind {
+    /// The manifest, pipeline and README every language shares.
+    fn shared(self) -> [(&'static str, &'static str); 3] {
+        match self {
+            Kind::Effect => [
+                (
+                    manifest::MANIFEST_FILE,
+                    include_str!("../../templates/plexus.yaml"),
+                ),
+                (PIPELINE_FILE, include_str!("../../templates/pipeline.yaml")),
+                ("README.md", include_str!("../../templates/README.md")),
+            ],
+            Kind::Source => [
+                (
+                    manifest::MANIFEST_FILE,
+                    include_str!("../../templates/source/plexus.yaml"),
+                ),
+                (
+                    PIPELINE_FILE,
+                    include_str!("../../templates/source/pipeline.yaml"),
+                ),
+                (
+                    "README.md",
+                    include_str!("../../templates/source/README.md"),
+                ),
+            ],
+        }
+    }
+}
 
 /// The file a new package's pipeline is written to.
 pub const PIPELINE_FILE: &str = "pipeline.yaml";
@@ -20,7 +56,7 @@ pub const PIPELINE_FILE: &str = "pipeline.yaml";
 /// Creates package `name` in `parent/name` and returns its directory. The
 /// files are written into a hidden sibling first and renamed into place, so
 /// a failure leaves no half-made package.
-pub fn create(lang: Lang, name: &str, parent: &Path) -> Result<PathBuf, UserError> {
+pub fn create(lang: Lang, kind: Kind, name: &str, parent: &Path) -> Result<PathBuf, UserError> {
     let names = Names::of(lang, name)?;
     if !parent.is_dir() {
         return Err(UserError::in_file(
@@ -38,8 +74,8 @@ pub fn create(lang: Lang, name: &str, parent: &Path) -> Result<PathBuf, UserErro
     let staging = parent.join(format!(".{name}.new-{}", std::process::id()));
     // Left by an earlier plexus with the same pid that was killed half-way.
     let _ = std::fs::remove_dir_all(&staging);
-    let written =
-        write_all(&staging, &files(lang, &names)).and_then(|()| std::fs::rename(&staging, &dir));
+    let written = write_all(&staging, &files(lang, kind, &names))
+        .and_then(|()| std::fs::rename(&staging, &dir));
     written.map_err(|e| {
         // Best effort: the staging directory is ours and only half made.
         let _ = std::fs::remove_dir_all(&staging);
@@ -112,7 +148,7 @@ impl Names {
 }
 
 /// Every file of a new package, by path inside it.
-fn files(lang: Lang, names: &Names) -> Vec<(String, String)> {
+fn files(lang: Lang, kind: Kind, names: &Names) -> Vec<(String, String)> {
     let plexus = manifest::PLEXUS_VERSION;
     let plexus_minor = plexus.rsplit_once('.').map_or(plexus, |(minor, _)| minor);
     let template = lang.template();
@@ -132,11 +168,16 @@ fn files(lang: Lang, names: &Names) -> Vec<(String, String)> {
     let entry = fill(template.entry, &vars);
     vars.push(("entry", &entry));
     let render = |text: &str| fill(text, &vars);
-    let mut files = vec![
-        (manifest::MANIFEST_FILE.to_string(), render(MANIFEST)),
-        (PIPELINE_FILE.to_string(), render(PIPELINE)),
-        ("README.md".to_string(), render(README)),
-    ];
+    let processor = match kind {
+        Kind::Effect => template.processor.effect,
+        Kind::Source => template.processor.source,
+    };
+    let mut files: Vec<(String, String)> = kind
+        .shared()
+        .into_iter()
+        .chain([(template.processor.path, processor)])
+        .map(|(path, text)| (path.to_string(), render(text)))
+        .collect();
     files.extend(
         template
             .files

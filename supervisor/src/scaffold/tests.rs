@@ -40,9 +40,11 @@ fn every_placeholder_is_filled() {
     for name in LANGS {
         let lang = lang(name);
         let names = Names::of(lang, "acme.brighten").unwrap();
-        for (path, text) in files(lang, &names) {
-            if !path.starts_with("vendor/") && path != "Cargo.lock" {
-                assert!(!text.contains("{{"), "{lang:?} {path}:\n{text}");
+        for kind in [Kind::Effect, Kind::Source] {
+            for (path, text) in files(lang, kind, &names) {
+                if !path.starts_with("vendor/") && path != "Cargo.lock" {
+                    assert!(!text.contains("{{"), "{lang:?} {kind:?} {path}:\n{text}");
+                }
             }
         }
     }
@@ -54,12 +56,14 @@ fn every_placeholder_is_filled() {
 fn the_generated_pipeline_validates() {
     let parent = tempfile::tempdir().unwrap();
     for lang in [lang("python"), lang("deno")] {
-        let name = format!("acme.{}-fx", lang.name());
-        let dir = create(lang, &name, parent.path()).unwrap();
-        let pipeline = Pipeline::load(&dir.join(PIPELINE_FILE)).unwrap();
-        let catalog = Catalog::for_pipeline(&pipeline).unwrap();
-        let plan = plan(&pipeline, &catalog).unwrap_or_else(|e| panic!("{lang:?}: {e}"));
-        assert_eq!(plan.processors.len(), 3);
+        for (kind, processors) in [(Kind::Effect, 3), (Kind::Source, 2)] {
+            let name = format!("acme.{}-{kind:?}", lang.name()).to_lowercase();
+            let dir = create(lang, kind, &name, parent.path()).unwrap();
+            let pipeline = Pipeline::load(&dir.join(PIPELINE_FILE)).unwrap();
+            let catalog = Catalog::for_pipeline(&pipeline).unwrap();
+            let plan = plan(&pipeline, &catalog).unwrap_or_else(|e| panic!("{lang:?}: {e}"));
+            assert_eq!(plan.processors.len(), processors);
+        }
     }
 }
 
@@ -69,23 +73,28 @@ fn an_existing_directory_is_left_alone() {
     let dir = parent.path().join("acme.fx");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("keep"), "mine").unwrap();
-    let err = create(lang("rust"), "acme.fx", parent.path())
+    let err = create(lang("rust"), Kind::Effect, "acme.fx", parent.path())
         .unwrap_err()
         .to_string();
     assert!(err.contains("acme.fx: already exists"), "{err}");
     assert_eq!(std::fs::read_to_string(dir.join("keep")).unwrap(), "mine");
     let entries = std::fs::read_dir(parent.path()).unwrap().count();
     assert_eq!(entries, 1, "nothing else was written");
-    let err = create(lang("rust"), "acme.fx", &parent.path().join("missing"))
-        .unwrap_err()
-        .to_string();
+    let err = create(
+        lang("rust"),
+        Kind::Effect,
+        "acme.fx",
+        &parent.path().join("missing"),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("is not a directory"), "{err}");
 }
 
 #[test]
 fn a_rust_package_carries_the_sdk_and_a_lock() {
     let parent = tempfile::tempdir().unwrap();
-    let dir = create(lang("rust"), "acme.fx", parent.path()).unwrap();
+    let dir = create(lang("rust"), Kind::Effect, "acme.fx", parent.path()).unwrap();
     for file in [
         "Cargo.toml",
         "Cargo.lock",

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use ipc_schemas::Entry;
 
 use super::{
-    canonical, nothing_verbatim, Declared, Hosted, Language, Launch, Template, WorkerBinary,
+    canonical, nothing_verbatim, Declared, Hosted, Language, Launch, ProcessorFile, Template,
+    WorkerBinary,
 };
 use crate::provision;
 
@@ -81,10 +82,12 @@ impl Language for Python {
             title: "Python",
             entry: "processor:{{class}}",
             build: None,
-            files: &[(
-                "processor.py",
-                include_str!("../../../templates/python/processor.py"),
-            )],
+            processor: ProcessorFile {
+                path: "processor.py",
+                effect: include_str!("../../../templates/python/processor.py"),
+                source: include_str!("../../../templates/python/source.py"),
+            },
+            files: &[],
             verbatim: nothing_verbatim,
             reserved_names: &[],
         }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use ipc_schemas::Entry;
 
-use super::{relative_path, Declared, Hosted, Language, Launch, Template, WorkerBinary};
+use super::{
+    relative_path, Declared, Hosted, Language, Launch, ProcessorFile, Template, WorkerBinary,
+};
 use crate::error::UserError;
 use crate::provision;
 
@@ -105,12 +107,16 @@ impl Language for Rust {
             title: "Rust",
             entry: "{{library}}",
             build: Some("cargo build --release"),
+            processor: ProcessorFile {
+                path: "src/lib.rs",
+                effect: include_str!("../../../templates/rust/lib.rs"),
+                source: include_str!("../../../templates/rust/source.rs"),
+            },
             files: &[
                 (
                     "Cargo.toml",
                     include_str!("../../../templates/rust/Cargo.toml.in"),
                 ),
-                ("src/lib.rs", include_str!("../../../templates/rust/lib.rs")),
                 (
                     ".gitignore",
                     include_str!("../../../templates/rust/gitignore"),
