@@ -2,7 +2,10 @@
 //! captured frame through a Rust plugin, a Python effect and a TypeScript
 //! overlay without losing one, and the PNG shows all four stages exactly;
 //! killed effects come back while capture runs on, as another terminal sees;
-//! and the demo command the README gives is the one that runs it.
+//! and the demo command the README gives is the one that runs it. Its twin
+//! `examples/python-capture` has the capture written in Python (a manual
+//! source): an effect killed, the capture loses nothing; the capture killed,
+//! it comes back and its sequence goes on.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -186,6 +189,77 @@ fn killed_effects_come_back_capture_loses_nothing_and_a_watcher_sees_it_all() {
         assert_eq!(exited["status"]["signal"], libc::SIGKILL, "{exited:#}");
     }
     assert_eq!(events.last().unwrap()["kind"], "runtime_stopped");
+}
+
+/// `examples/python-capture` runs 600 frames while its Python effect is
+/// killed: the Python capture's own sink gets every frame, in order, and the
+/// PNG shows a frame of the Python capture through all four stages.
+#[test]
+fn a_python_capture_loses_nothing_while_an_effect_is_killed() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let path = example_in(tmp.path(), "python-capture");
+    let frames = FRAMES.to_string();
+    let mut running = spawn_plexus(
+        &["run", path.to_str().unwrap(), "--frames", &frames, "--json"],
+        tmp.path(),
+    );
+    let id = running.runtime_id();
+    running.wait_for("processor invert started", START);
+    let victim = ps_worker(tmp.path(), &id, "invert");
+    assert_eq!(worker_language(&victim), "python", "{victim:#}");
+    let pid = victim["pid"].as_u64().unwrap() as i32;
+    // SAFETY: kill(2) of a worker of our own run.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    running.wait_for("worker invert restarted (generation 1", START);
+    let run = running.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    let p = &summary["processors"];
+    assert_eq!(worker_language(&summary["workers"]["camera"]), "python");
+    assert_eq!(p["camera"]["frames_out"], FRAMES, "{summary:#}");
+    for counter in ["dropped", "seq_gaps", "errors"] {
+        assert_eq!(p["capture_stats"][counter], 0, "{counter}: {summary:#}");
+    }
+    assert_eq!(p["capture_stats"]["frames_in"], FRAMES, "{summary:#}");
+    let last = FRAMES - 100;
+    assert_is_frame(&read_png(&tmp.path().join(format!("png/png-{last:06}.png"))), last);
+}
+
+/// `examples/python-capture` with its capture killed: it is restarted, the
+/// frames it sends then go on after the last sequence number sent before,
+/// and its consumers are told the input closed and recovered.
+#[test]
+fn a_killed_python_capture_comes_back_and_its_sequence_goes_on() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let path = example_in(tmp.path(), "python-capture");
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    let id = running.runtime_id();
+    for (name, _) in PROCESSORS {
+        running.wait_for(&format!("processor {name} started"), START);
+    }
+    let before = *tapped_seqs(tmp.path(), &id, "camera.out", 5).last().unwrap();
+    let pid = ps_worker(tmp.path(), &id, "camera")["pid"].as_u64().unwrap() as i32;
+    // SAFETY: kill(2) of a worker of our own run.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    running.wait_for("worker camera restarted (generation 1", START);
+    for consumer in ["capture_stats", "sepia"] {
+        running.wait_for(&format!("input {consumer}.in closed"), START);
+        running.wait_for(&format!("input {consumer}.in recovered"), START);
+    }
+    let after = tapped_seqs(tmp.path(), &id, "camera.out", 5);
+    assert!(
+        after.iter().all(|&seq| seq > before),
+        "after the restart: {after:?}, before: {before}"
+    );
+    let stop = plexus(&["stop", "--runtime", &id], tmp.path());
+    assert_eq!(stop.code, Some(0), "{}", stop.stderr);
+    let run = running.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.json()["workers"]["camera"]["restarts"], 1);
 }
 
 #[test]

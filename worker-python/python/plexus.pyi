@@ -37,7 +37,7 @@ thread of its own that loans and sends whenever it has a frame, and
             while self.running:
                 buf = out.loan(32 * 24 * 4)
                 ...                                                # fill it in place
-                buf.send(width=32, height=24, stride=32 * 4)       # seq, capture time: now
+                buf.send(width=32, height=24, stride=32 * 4)       # seq, capture time: the loan's
         def stop(self) -> None:
             self.running = False
             self.thread.join()
@@ -137,12 +137,17 @@ class OutBuffer(Buffer):
 
         The header is copied from `like` (by default the frame being
         processed; in `produce` and a manual processor, the next sequence
-        number and the time now) and then overridden by the keywords given.
+        number and the time of the loan) and then overridden by the keywords given.
         `pts_ns` and `duration_ns` carry media time (a file's timestamps).
         The schema is always the output port's. Raises RuntimeError if the
         buffer was already sent, was superseded by a newer loan, or when the
         outputs are closed. A paused manual processor's frame is dropped.
         """
+    @property
+    def seq(self) -> int:
+        """The sequence number `send()` gives the frame unless told
+        otherwise: in a source, the next one (it goes on across restarts),
+        so the source can draw frame `seq`."""
     def __len__(self) -> int:
         """Loaned size in bytes."""
     def __buffer__(self, flags: int, /) -> memoryview: ...

@@ -278,6 +278,7 @@ impl Output {
                 bytes,
                 output: slf.clone().unbind(),
                 state: AtomicU8::new(OPEN),
+                base: scope.base()?,
             },
         )?;
         lock(&scope.unsent)[this.port] = Some(buffer.clone().unbind());
@@ -304,6 +305,10 @@ pub struct OutBuffer {
     bytes: ExportedBytes,
     output: Py<Output>,
     state: AtomicU8,
+    /// The header `send()` starts from when given no `like`, taken when
+    /// the buffer was loaned: in a manual processor, its sequence number
+    /// and capture time are those of the loan.
+    base: FrameHeader,
 }
 
 #[pymethods]
@@ -338,9 +343,16 @@ impl OutBuffer {
         self.bytes.len()
     }
 
+    /// The sequence number `send()` gives the frame unless told otherwise:
+    /// in a source, the next one, so it can draw frame `seq`.
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.base.seq
+    }
+
     /// Sends the buffer. The header is copied from `like` (by default the
     /// frame being processed; in `produce()` and a manual processor, the
-    /// next sequence number and the time now), then overridden by the
+    /// next sequence number and the time of the loan), then overridden by the
     /// keywords; the schema is always the port's.
     #[pyo3(signature = (like=None, *, seq=None, capture_ns=None, width=None, height=None, stride=None, format=None, pts_ns=None, duration_ns=None))]
     #[allow(clippy::too_many_arguments)]
@@ -373,10 +385,7 @@ impl OutBuffer {
                 "this buffer was loaned in an earlier call of process() and can no longer be sent",
             )),
         }
-        let base = match like {
-            Some(frame) => frame.get().header(),
-            None => scope.base()?,
-        };
+        let base = like.map_or(this.base, |frame| frame.get().header());
         if pts_ns == Some(ipc_schemas::frame::NO_PTS) {
             return Err(PyValueError::new_err(
                 "pts_ns must be above -2**63, which means \"no pts\"; leave it out instead",
