@@ -23,6 +23,8 @@ pub const EVENT_PROCESS: i32 = 2;
 pub const EVENT_TEARDOWN: i32 = 3;
 pub const EVENT_EXIT: i32 = 4;
 pub const EVENT_PRODUCE: i32 = 5;
+pub const EVENT_PAUSE: i32 = 6;
+pub const EVENT_RESUME: i32 = 7;
 
 pub const OUTSIDE_PROCESS: &str = "outputs can only be used inside process()";
 const HOST_GONE: &str = "the Deno host stopped answering (its end of the bridge is closed)";
@@ -56,6 +58,14 @@ pub enum Event {
     Teardown {
         processor: u32,
     },
+    /// Call processor `processor`'s `onPause`, if it has one.
+    Pause {
+        processor: u32,
+    },
+    /// Call processor `processor`'s `onResume`, if it has one.
+    Resume {
+        processor: u32,
+    },
     /// Let continuous processor `processor` produce; its sends default to
     /// `header` (the next sequence number, this call's capture time).
     Produce {
@@ -77,6 +87,8 @@ impl Event {
             Event::Teardown { .. } => EVENT_TEARDOWN,
             Event::Exit { .. } => EVENT_EXIT,
             Event::Produce { .. } => EVENT_PRODUCE,
+            Event::Pause { .. } => EVENT_PAUSE,
+            Event::Resume { .. } => EVENT_RESUME,
         }
     }
 
@@ -85,7 +97,9 @@ impl Event {
     pub fn json(&self) -> Option<String> {
         match self {
             Event::Create { json } => Some(json.clone()),
-            Event::Teardown { processor } => {
+            Event::Teardown { processor }
+            | Event::Pause { processor }
+            | Event::Resume { processor } => {
                 Some(serde_json::json!({ "processor": processor }).to_string())
             }
             Event::Exit { code, message } => {
@@ -417,6 +431,10 @@ mod tests {
         let teardown = Event::Teardown { processor: 3 };
         assert_eq!(teardown.kind(), EVENT_TEARDOWN);
         assert_eq!(teardown.json().unwrap(), r#"{"processor":3}"#);
+        let pause = Event::Pause { processor: 1 };
+        assert_eq!(pause.kind(), EVENT_PAUSE);
+        assert_eq!(pause.json().unwrap(), r#"{"processor":1}"#);
+        assert_eq!(Event::Resume { processor: 1 }.kind(), EVENT_RESUME);
         let frame = Event::Process {
             processor: 0,
             port: 0,

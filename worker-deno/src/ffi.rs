@@ -6,8 +6,8 @@
 //! |---|---|---|
 //! | `plexus_deno_abi_version` | `() -> u32` | [`ABI_VERSION`], checked by host.ts |
 //! | `plexus_deno_start` | `() -> pointer` | starts the lifecycle thread; the handle |
-//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce) |
-//! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/exit event: copies up to `cap` bytes, returns the full length |
+//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 pause, 7 resume) |
+//! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/pause/resume/exit event: copies up to `cap` bytes, returns the full length |
 //! | `plexus_deno_event_frame` | `(pointer, buffer, u32) -> i32` | writes the frame's [`FrameInfo`] (56 bytes); for a produce event, the processor and the default header, with no data |
 //! | `plexus_deno_loan` | `(pointer, u32, usize) -> i32` | loans `len` bytes on an output port, on the calling thread (only inside a process or produce call) |
 //! | `plexus_deno_send` | `(pointer, u32, u64, u64, u32, u32, u32, u32) -> i32` | sends the port's loan, on the calling thread: port, seq, capture_ns, width, height, stride, format |
@@ -29,8 +29,9 @@ use ipc_schemas::FrameHeader;
 use crate::bridge::{self, FrameInfo, JsEnd};
 use crate::host::{self, panic_text};
 
-/// Bumped whenever a signature above changes; host.ts refuses another.
-pub const ABI_VERSION: u32 = 2;
+/// Bumped whenever a signature or an event kind above changes; host.ts
+/// refuses another.
+pub const ABI_VERSION: u32 = 3;
 
 /// What `plexus_deno_start` returns to JavaScript.
 pub struct Handle {

@@ -23,12 +23,14 @@ import {
   type Bridge,
 } from "./plexus.ts";
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 const EVENT_CREATE = 1;
 const EVENT_PROCESS = 2;
 const EVENT_TEARDOWN = 3;
 const EVENT_EXIT = 4;
 const EVENT_PRODUCE = 5;
+const EVENT_PAUSE = 6;
+const EVENT_RESUME = 7;
 /** Size of `FrameInfo` (src/bridge.rs): processor u32, port u32, len u64, FrameHeader. */
 const FRAME_INFO = 56;
 
@@ -281,15 +283,18 @@ async function processFrame(): Promise<string | null> {
   }
 }
 
-async function teardown(processor: number): Promise<string | null> {
+/** Calls the optional method `name` of the processor the current event
+ * names; `teardown` also forgets the processor. */
+async function hook(name: "onPause" | "onResume" | "teardown"): Promise<string | null> {
+  const { processor } = eventJson() as { processor: number };
   const slot = slots.get(processor);
   if (slot === undefined) return null;
-  slots.delete(processor);
+  if (name === "teardown") slots.delete(processor);
   try {
-    await slot.instance.teardown?.();
+    await slot.instance[name]?.();
     return null;
   } catch (e) {
-    return `teardown() of \`${slot.spec.label}\` threw ${describe(e)}`;
+    return `${name}() of \`${slot.spec.label}\` threw ${describe(e)}`;
   }
 }
 
@@ -330,7 +335,13 @@ async function serve(): Promise<never> {
         done(await produceFrame());
         break;
       case EVENT_TEARDOWN:
-        done(await teardown((eventJson() as { processor: number }).processor));
+        done(await hook("teardown"));
+        break;
+      case EVENT_PAUSE:
+        done(await hook("onPause"));
+        break;
+      case EVENT_RESUME:
+        done(await hook("onResume"));
         break;
       case EVENT_EXIT: {
         const { code } = eventJson() as { code: number; message: string };

@@ -31,6 +31,13 @@ export interface Processor {
    * frame uses the call's sequence number and capture time; give `width`,
    * `height` and `stride` for video. */
   produce?(ctx: Context): void | Promise<void>;
+  /** Called when the processor is paused (`plexus pause`), and after
+   * `setup` when it begins paused (its worker restarted while it was
+   * paused). Until `onResume`, neither `process` nor `produce` is called;
+   * a source might release its device here. A throw is logged. */
+  onPause?(): void | Promise<void>;
+  /** Called when the processor is resumed (`plexus resume`). */
+  onResume?(): void | Promise<void>;
   /** Called once when the pipeline stops. */
   teardown?(): void | Promise<void>;
 }
