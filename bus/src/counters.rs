@@ -12,8 +12,9 @@
 //! The file is `/dev/shm/plexus_<rt>_counts_<processor>`, so it is removed
 //! with the runtime's other files. It holds 64-bit words: the processor's
 //! errors, its process's last pulse and what it is busy with, then per input
-//! its frames, sequence gaps, out-of-order frames and the next sequence
-//! number expected (0: none seen yet), then per output the frames sent. Only
+//! its frames, sequence gaps, out-of-order frames, the next sequence number
+//! expected (0: none seen yet) and the frames dropped while the processor
+//! was paused, then per output the frames sent. Only
 //! one process of a processor runs at a time, so each word has one writer;
 //! the supervisor only reads.
 
@@ -32,7 +33,7 @@ use crate::BusError;
 
 /// Words before the inputs': errors, pulse, busy.
 const HEADER_WORDS: usize = 3;
-const WORDS_PER_INPUT: usize = 4;
+const WORDS_PER_INPUT: usize = 5;
 
 /// The counters of one processor, mapped into this process.
 #[derive(Clone)]
@@ -56,6 +57,9 @@ pub struct InputCounters {
     pub out_of_order: Counter,
     /// The sequence number after the highest one seen; 0 before any.
     pub next_seq: Counter,
+    /// Frames taken off the input while the processor was paused, and
+    /// dropped rather than given to it.
+    pub dropped_paused: Counter,
 }
 
 impl Counters {
@@ -137,6 +141,7 @@ impl Counters {
             seq_gaps: self.counter(base + 1),
             out_of_order: self.counter(base + 2),
             next_seq: self.counter(base + 3),
+            dropped_paused: self.counter(base + 4),
         }
     }
 

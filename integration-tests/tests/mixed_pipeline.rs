@@ -224,7 +224,10 @@ fn a_python_capture_loses_nothing_while_an_effect_is_killed() {
     }
     assert_eq!(p["capture_stats"]["frames_in"], FRAMES, "{summary:#}");
     let last = FRAMES - 100;
-    assert_is_frame(&read_png(&tmp.path().join(format!("png/png-{last:06}.png"))), last);
+    assert_is_frame(
+        &read_png(&tmp.path().join(format!("png/png-{last:06}.png"))),
+        last,
+    );
 }
 
 /// `examples/python-capture` with its capture killed: it is restarted, the
@@ -240,8 +243,12 @@ fn a_killed_python_capture_comes_back_and_its_sequence_goes_on() {
     for (name, _) in PROCESSORS {
         running.wait_for(&format!("processor {name} started"), START);
     }
-    let before = *tapped_seqs(tmp.path(), &id, "camera.out", 5).last().unwrap();
-    let pid = ps_worker(tmp.path(), &id, "camera")["pid"].as_u64().unwrap() as i32;
+    let before = *tapped_seqs(tmp.path(), &id, "camera.out", 5)
+        .last()
+        .unwrap();
+    let pid = ps_worker(tmp.path(), &id, "camera")["pid"]
+        .as_u64()
+        .unwrap() as i32;
     // SAFETY: kill(2) of a worker of our own run.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
     running.wait_for("worker camera restarted (generation 1", START);

@@ -15,6 +15,13 @@ pub enum Command {
     /// Drain every input, tear processors down, answer `Stopped`. The
     /// worker keeps its ports open so downstream can still read what it sent.
     Stop,
+    /// Stop driving `processor` until `Resume`: a source produces nothing,
+    /// a processor with inputs has what arrives dropped (counted as dropped
+    /// while paused). Sent any time after `Configure`; pausing a paused
+    /// processor changes nothing.
+    Pause { processor: String },
+    /// Drive `processor` again after a `Pause`.
+    Resume { processor: String },
     /// Leave: every worker has stopped.
     Exit,
 }
@@ -48,6 +55,15 @@ pub enum Report {
     Fatal {
         message: String,
     },
+    /// `processor` is paused now: after a `Pause` while running, or, once
+    /// the worker runs, because it was configured or told so at start.
+    Paused {
+        processor: String,
+    },
+    /// `processor` is driven again after a pause.
+    Resumed {
+        processor: String,
+    },
     /// The counters so far, sent every [`STATS_INTERVAL`] while running.
     Stats {
         stats: Vec<ProcessorStats>,
@@ -67,6 +83,9 @@ pub const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerConfig {
     pub processors: Vec<ProcessorSpec>,
+    /// Processors that begin paused: a worker restarted while a user had
+    /// them paused brings them back paused.
+    pub paused: Vec<String>,
 }
 
 /// Where a worker finds a processor's code.
@@ -159,6 +178,9 @@ pub struct PortStats {
     /// upstream port sent while this processor was subscribed that this
     /// input never received (docs/ARCHITECTURE.md §8). Workers send 0.
     pub dropped: u64,
+    /// Inputs only: frames taken off the input while the processor was
+    /// paused and never given to it; dropped on purpose, not lost.
+    pub dropped_paused: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +211,25 @@ pub enum ControlRequest {
     Status { reply_to: String },
     /// A watcher subscribed to the events: hand it the history now.
     Watch { reply_to: String },
+    /// Pause processors until they are resumed (`plexus pause`).
+    Pause {
+        processors: Selection,
+        reply_to: String,
+    },
+    /// Resume paused processors (`plexus resume`).
+    Resume {
+        processors: Selection,
+        reply_to: String,
+    },
+}
+
+/// Which processors of a runtime a request is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Selection {
+    /// Every processor of the runtime.
+    All,
+    /// These, by id.
+    Named(Vec<String>),
 }
 
 /// The runtime's answer to a [`ControlRequest`].
@@ -243,4 +284,6 @@ pub struct ProcessorStatus {
     /// Frames per second over the last stats interval: of its first output,
     /// or for a sink, of its inputs together.
     pub fps: f64,
+    /// A user paused it (`plexus pause`) and has not resumed it.
+    pub paused: bool,
 }

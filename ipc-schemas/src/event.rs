@@ -90,6 +90,16 @@ pub enum EventKind {
         processor: String,
         message: String,
     },
+    /// Its worker stopped driving it (`plexus pause`): a source produces
+    /// nothing, a processor with inputs has what arrives dropped. Told
+    /// again when a restarted worker brings it back paused.
+    ProcessorPaused {
+        processor: String,
+    },
+    /// Its worker drives it again (`plexus resume`).
+    ProcessorResumed {
+        processor: String,
+    },
     /// One frame has kept the processor busy past its `frame_timeout_ms`:
     /// its worker is killed next, as stuck.
     SlowFrame {
@@ -156,6 +166,8 @@ impl EventKind {
             EventKind::ProcessorStarted { .. } => "processor_started",
             EventKind::ProcessorStopped { .. } => "processor_stopped",
             EventKind::ProcessorError { .. } => "processor_error",
+            EventKind::ProcessorPaused { .. } => "processor_paused",
+            EventKind::ProcessorResumed { .. } => "processor_resumed",
             EventKind::SlowFrame { .. } => "slow_frame",
             EventKind::SourceSilent { .. } => "source_silent",
             EventKind::InputClosed { .. } => "input_closed",
@@ -189,6 +201,8 @@ impl std::fmt::Display for EventKind {
             }
             EventKind::ProcessorStarted { processor } => format!("processor {processor} started"),
             EventKind::ProcessorStopped { processor } => format!("processor {processor} stopped"),
+            EventKind::ProcessorPaused { processor } => format!("processor {processor} paused"),
+            EventKind::ProcessorResumed { processor } => format!("processor {processor} resumed"),
             EventKind::WorkerRestarting {
                 worker,
                 attempt,

@@ -16,8 +16,8 @@ pub mod worker_info;
 
 pub use control::{
     Command, ControlReply, ControlRequest, Entry, InputSpec, LatencySummary, Mode, OutputSpec,
-    PortStats, ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, WorkerConfig,
-    WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
+    PortStats, ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, Selection,
+    WorkerConfig, WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
 };
 pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
@@ -27,7 +27,7 @@ pub use worker_info::{DenoCreate, DenoDrive, DenoOutput, PythonInfo};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Environment variables the supervisor hands to every worker it spawns.
 pub mod env {

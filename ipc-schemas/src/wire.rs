@@ -55,6 +55,7 @@ mod tests {
                 frame_limit: Some(3),
                 mode: crate::Mode::Reactive,
             }],
+            paused: vec!["gray".into()],
         });
         let back: Command = decode(&encode(&cmd).unwrap()).unwrap();
         assert_eq!(back, cmd);

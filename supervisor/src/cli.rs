@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
-use ipc_schemas::{ControlReply, ControlRequest};
+use clap::{Args, Parser, Subcommand};
+use ipc_schemas::{ControlReply, ControlRequest, Selection};
 
 use crate::describe::schemas::{self, SchemasCommand};
 use crate::error::UserError;
@@ -62,6 +62,20 @@ pub enum Commands {
         #[arg(long)]
         runtime: Option<String>,
     },
+    /// Pause processors of a running runtime until `plexus resume`.
+    ///
+    /// A paused source produces nothing; when resumed, its sequence numbers
+    /// go on with no gap (a pause is not loss). A paused processor with
+    /// inputs takes no frames: what arrives is dropped and counted as
+    /// dropped while paused, apart from loss, so its upstream runs on. A
+    /// processor stays paused when its worker restarts. Pausing a paused
+    /// processor changes nothing.
+    Pause(Steered),
+    /// Resume paused processors of a running runtime.
+    ///
+    /// A resumed source goes on with the next sequence number; a resumed
+    /// processor takes the frames that arrive from now on.
+    Resume(Steered),
     /// Stop a running runtime gracefully from another terminal.
     ///
     /// The run drains and stops as on Ctrl-C, and its `plexus run` prints
@@ -76,8 +90,8 @@ pub enum Commands {
     ///
     /// Events: runtime started/stopping/stopped, worker spawned/ready/exited/
     /// restarting/restarted/failed/unresponsive, restart requested, processor
-    /// started/stopped/error, slow frame, input closed/recovered, and
-    /// per-processor stats every second.
+    /// started/stopped/error/paused/resumed, slow frame, input
+    /// closed/recovered, and per-processor stats every second.
     /// With --follow and no runtime running, waits for the next one to start.
     Events {
         /// The runtime (as `plexus run` logs it); optional when only one runs.
@@ -173,6 +187,33 @@ pub enum Commands {
     Reap { runtime: String, supervisor: u32 },
 }
 
+/// The processors `pause` and `resume` act on.
+#[derive(Debug, Args)]
+pub struct Steered {
+    /// The processors, by their ids in the pipeline.
+    #[arg(required_unless_present = "all")]
+    processors: Vec<String>,
+    /// Every processor of the runtime.
+    #[arg(long, conflicts_with = "processors")]
+    all: bool,
+    /// The runtime (as `plexus run` logs it); optional when only one runs.
+    #[arg(long)]
+    runtime: Option<String>,
+}
+
+impl Steered {
+    /// Sends the request `make` builds for these processors.
+    fn ask(self, make: impl FnOnce(Selection, String) -> ControlRequest) -> Result<i32> {
+        let selection = match self.all {
+            true => Selection::All,
+            false => Selection::Named(self.processors),
+        };
+        ask(self.runtime.as_deref(), |reply_to| {
+            make(selection, reply_to)
+        })
+    }
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
@@ -261,6 +302,14 @@ pub fn execute(cli: Cli) -> Result<i32> {
             json,
         }),
         Commands::Stop { runtime } => ask(runtime.as_deref(), |reply_to| ControlRequest::Stop {
+            reply_to,
+        }),
+        Commands::Pause(steered) => steered.ask(|processors, reply_to| ControlRequest::Pause {
+            processors,
+            reply_to,
+        }),
+        Commands::Resume(steered) => steered.ask(|processors, reply_to| ControlRequest::Resume {
+            processors,
             reply_to,
         }),
         Commands::Run {

@@ -29,6 +29,8 @@ pub const EVENT_EXIT: i32 = 4;
 pub const EVENT_PRODUCE: i32 = 5;
 pub const EVENT_START: i32 = 6;
 pub const EVENT_STOP: i32 = 7;
+pub const EVENT_PAUSE: i32 = 8;
+pub const EVENT_RESUME: i32 = 9;
 
 pub const OUTSIDE_PROCESS: &str =
     "outputs can only be used inside process() or produce(), or between start() and stop()";
@@ -63,6 +65,14 @@ pub enum Event {
     Teardown {
         processor: u32,
     },
+    /// Call processor `processor`'s `onPause`, if it has one.
+    Pause {
+        processor: u32,
+    },
+    /// Call processor `processor`'s `onResume`, if it has one.
+    Resume {
+        processor: u32,
+    },
     /// Let continuous processor `processor` produce; its sends default to
     /// `header` (the next sequence number, this call's capture time).
     Produce {
@@ -94,6 +104,8 @@ impl Event {
             Event::Produce { .. } => EVENT_PRODUCE,
             Event::Start { .. } => EVENT_START,
             Event::Stop { .. } => EVENT_STOP,
+            Event::Pause { .. } => EVENT_PAUSE,
+            Event::Resume { .. } => EVENT_RESUME,
         }
     }
 
@@ -104,7 +116,9 @@ impl Event {
             Event::Create { json } => Some(json.clone()),
             Event::Teardown { processor }
             | Event::Start { processor }
-            | Event::Stop { processor } => {
+            | Event::Stop { processor }
+            | Event::Pause { processor }
+            | Event::Resume { processor } => {
                 Some(serde_json::json!({ "processor": processor }).to_string())
             }
             Event::Exit { code, message } => {
@@ -472,6 +486,10 @@ mod tests {
         let teardown = Event::Teardown { processor: 3 };
         assert_eq!(teardown.kind(), EVENT_TEARDOWN);
         assert_eq!(teardown.json().unwrap(), r#"{"processor":3}"#);
+        let pause = Event::Pause { processor: 1 };
+        assert_eq!(pause.kind(), EVENT_PAUSE);
+        assert_eq!(pause.json().unwrap(), r#"{"processor":1}"#);
+        assert_eq!(Event::Resume { processor: 1 }.kind(), EVENT_RESUME);
         let frame = Event::Process {
             processor: 0,
             port: 0,

@@ -6,8 +6,8 @@
 //! |---|---|---|
 //! | `plexus_deno_abi_version` | `() -> u32` | [`ABI_VERSION`], checked by host.ts |
 //! | `plexus_deno_start` | `() -> pointer` | starts the lifecycle thread; the handle |
-//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop) |
-//! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/start/stop/exit event: copies up to `cap` bytes, returns the full length |
+//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop, 8 pause, 9 resume) |
+//! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/start/stop/pause/resume/exit event: copies up to `cap` bytes, returns the full length |
 //! | `plexus_deno_event_frame` | `(pointer, buffer, u32) -> i32` | writes the frame's [`FrameInfo`] (72 bytes); for a produce event, the processor and the default header, with no data |
 //! | `plexus_deno_loan` | `(pointer, u32, u32, usize) -> i32` | loans `len` bytes on a processor's output port, on the calling thread (inside its process or produce call, or between its start and stop) |
 //! | `plexus_deno_send` | `(pointer, u32, u32, buffer, u32) -> i32` | sends the port's loan with the given `FrameHeader` (56 bytes), on the calling thread |
@@ -30,7 +30,8 @@ use ipc_schemas::FrameHeader;
 use crate::bridge::{self, FrameInfo, JsEnd};
 use crate::host::{self, panic_text};
 
-/// Bumped whenever a signature above changes; host.ts refuses another.
+/// Bumped whenever a signature or an event kind above changes; host.ts
+/// refuses another.
 pub const ABI_VERSION: u32 = 3;
 
 /// What `plexus_deno_start` returns to JavaScript.

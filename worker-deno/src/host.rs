@@ -108,10 +108,29 @@ impl Processor for DenoProcessor {
         self.end.stop(self.index)
     }
 
-    fn teardown(&mut self) {
-        let event = Event::Teardown {
+    fn on_pause(&mut self) {
+        self.hook(Event::Pause {
             processor: self.index,
-        };
+        });
+    }
+
+    fn on_resume(&mut self) {
+        self.hook(Event::Resume {
+            processor: self.index,
+        });
+    }
+
+    fn teardown(&mut self) {
+        self.hook(Event::Teardown {
+            processor: self.index,
+        });
+    }
+}
+
+impl DenoProcessor {
+    /// Calls a hook in JavaScript; its failure is logged, as nothing waits
+    /// for its outcome.
+    fn hook(&self, event: Event) {
         if let Err(message) = self.end.call(event, None) {
             tracing::error!("processor `{}`: {message}", self.id);
         }

@@ -31,6 +31,8 @@ const EVENT_EXIT = 4;
 const EVENT_PRODUCE = 5;
 const EVENT_START = 6;
 const EVENT_STOP = 7;
+const EVENT_PAUSE = 8;
+const EVENT_RESUME = 9;
 /** Size of `FrameHeader` (ipc-schemas/frame/src/frame.rs). */
 const HEADER = 56;
 /** Size of `FrameInfo` (src/bridge.rs): processor u32, port u32, len u64, FrameHeader. */
@@ -322,7 +324,8 @@ async function processFrame(): Promise<string | null> {
 }
 
 /** A manual processor's `start(ctx)`: its outputs stay open until `stop`. */
-async function start(processor: number): Promise<string | null> {
+async function start(): Promise<string | null> {
+  const { processor } = eventJson() as { processor: number };
   const slot = slots.get(processor);
   if (slot === undefined) return `start of unknown processor ${processor}`;
   slot.scope.enter(slot.bridge, () => nextHeader(processor));
@@ -335,28 +338,21 @@ async function start(processor: number): Promise<string | null> {
   }
 }
 
-async function stop(processor: number): Promise<string | null> {
+/** Calls the optional method `name` of the processor the current event
+ * names; `teardown` also forgets the processor, and after `stop` its
+ * outputs close, so that sends from its timers are refused. */
+async function hook(name: "onPause" | "onResume" | "stop" | "teardown"): Promise<string | null> {
+  const { processor } = eventJson() as { processor: number };
   const slot = slots.get(processor);
   if (slot === undefined) return null;
+  if (name === "teardown") slots.delete(processor);
   try {
-    await slot.instance.stop?.();
+    await slot.instance[name]?.();
     return null;
   } catch (e) {
-    return `stop() of \`${slot.spec.label}\` threw ${describe(e)}`;
+    return `${name}() of \`${slot.spec.label}\` threw ${describe(e)}`;
   } finally {
-    slot.scope.leave();
-  }
-}
-
-async function teardown(processor: number): Promise<string | null> {
-  const slot = slots.get(processor);
-  if (slot === undefined) return null;
-  slots.delete(processor);
-  try {
-    await slot.instance.teardown?.();
-    return null;
-  } catch (e) {
-    return `teardown() of \`${slot.spec.label}\` threw ${describe(e)}`;
+    if (name === "stop") slot.scope.leave();
   }
 }
 
@@ -397,13 +393,19 @@ async function serve(): Promise<never> {
         done(await produceFrame());
         break;
       case EVENT_TEARDOWN:
-        done(await teardown((eventJson() as { processor: number }).processor));
+        done(await hook("teardown"));
+        break;
+      case EVENT_PAUSE:
+        done(await hook("onPause"));
+        break;
+      case EVENT_RESUME:
+        done(await hook("onResume"));
         break;
       case EVENT_START:
-        done(await start((eventJson() as { processor: number }).processor));
+        done(await start());
         break;
       case EVENT_STOP:
-        done(await stop((eventJson() as { processor: number }).processor));
+        done(await hook("stop"));
         break;
       case EVENT_EXIT: {
         const { code } = eventJson() as { code: number; message: string };

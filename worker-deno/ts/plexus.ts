@@ -41,6 +41,13 @@ export interface Processor {
   /** Manual processors: stop the timers and loops `start()` began; sends
    * after it returns throw. */
   stop?(): void | Promise<void>;
+  /** Called when the processor is paused (`plexus pause`), and after
+   * `setup` when it begins paused (its worker restarted while it was
+   * paused). Until `onResume`, neither `process` nor `produce` is called;
+   * a source might release its device here. A throw is logged. */
+  onPause?(): void | Promise<void>;
+  /** Called when the processor is resumed (`plexus resume`). */
+  onResume?(): void | Promise<void>;
   /** Called once when the pipeline stops. */
   teardown?(): void | Promise<void>;
 }

@@ -129,17 +129,32 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         Err(e) => return Err(control.fatal(e)),
     };
     control.report(&Report::Configured)?;
-    match control.next_command(&waitset, Some(COMMAND_TIMEOUT))? {
-        Command::Start => {}
-        Command::Stop | Command::Exit => return Ok(()),
-        other => {
-            return Err(WorkerError::Protocol(format!(
-                "expected Start, got {other:?}"
-            )))
+    loop {
+        match control.next_command(&waitset, Some(COMMAND_TIMEOUT))? {
+            Command::Start => break,
+            Command::Stop | Command::Exit => return Ok(()),
+            // The supervisor hears where its processors stand once the
+            // worker runs, below.
+            Command::Pause { processor } => {
+                steer(&mut slots, &processor, true);
+            }
+            Command::Resume { processor } => {
+                steer(&mut slots, &processor, false);
+            }
+            other => {
+                return Err(WorkerError::Protocol(format!(
+                    "expected Start, got {other:?}"
+                )))
+            }
         }
     }
     control.report(&Report::Running)?;
     start(&control, &mut slots)?;
+    for slot in slots.iter().filter(|s| s.paused()) {
+        control.report(&Report::Paused {
+            processor: slot.id.clone(),
+        })?;
+    }
     run(&control, &waitset, &mut slots, &wakes).map_err(|e| control.fatal(e))?;
 
     for slot in &mut slots {
@@ -170,7 +185,10 @@ fn configure(
     let mut slots = Vec::new();
     let mut wakes = Vec::new();
     for (spec, counters) in config.processors.iter().zip(counters) {
-        let (slot, slot_wakes) = Slot::configure(bus, host, spec, counters, loop_wake)?;
+        let (mut slot, slot_wakes) = Slot::configure(bus, host, spec, counters, loop_wake)?;
+        if config.paused.contains(&spec.id) {
+            slot.pause();
+        }
         wakes.extend(
             slot_wakes
                 .into_iter()
@@ -211,7 +229,7 @@ fn run(
     slots: &mut [Slot],
     wakes: &InputWakes,
 ) -> Result<(), WorkerError> {
-    let attached = Attached::to(waitset, control, slots, wakes)?;
+    let mut attached = Attached::to(waitset, control, slots, wakes)?;
     let mut errors = Vec::new();
     let mut finished_sources = vec![false; slots.len()];
     // Inputs whose last turn ended with frames maybe left: served again
@@ -251,25 +269,28 @@ fn run(
                 stats: slots.iter().map(Slot::stats).collect(),
             })?;
         }
-        if woken.control && handle_commands(control)? {
-            for slot in slots.iter_mut() {
-                slot.stop(&mut errors);
-                slot.manual_news(&mut errors)?;
+        if woken.control {
+            if handle_commands(control, slots)? {
+                for slot in slots.iter_mut() {
+                    slot.stop(&mut errors);
+                    slot.manual_news(&mut errors)?;
+                }
+                for slot in slots.iter_mut() {
+                    slot.drain_all_inputs(&mut errors)?;
+                }
+                return report_errors(control, &mut errors);
             }
-            for slot in slots.iter_mut() {
-                slot.drain_all_inputs(&mut errors)?;
-            }
-            return report_errors(control, &mut errors);
+            attached.sync_sources(waitset, slots)?;
         }
     }
 }
 
-/// What a running worker waits for: commands, every input, each source's
-/// interval and the stats interval.
+/// What a running worker waits for: commands, every input, the interval of
+/// each source that is not paused, and the stats interval.
 struct Attached<'set, 'source> {
     control: Attachment<'set, 'source>,
     inputs: Vec<Attachment<'set, 'source>>,
-    /// By slot.
+    /// By slot; a paused source has none, so it costs no wake-ups.
     sources: Vec<(usize, Attachment<'set, 'static>)>,
     stats: Attachment<'set, 'static>,
 }
@@ -291,7 +312,7 @@ impl<'set, 'source> Attached<'set, 'source> {
         slots: &[Slot],
         wakes: &'source InputWakes,
     ) -> Result<Self, WorkerError> {
-        Ok(Self {
+        let mut attached = Self {
             control: waitset.attach_wake(&control.wake)?,
             inputs: wakes
                 .iter()
@@ -307,7 +328,26 @@ impl<'set, 'source> Attached<'set, 'source> {
                 .map(|(i, period)| waitset.attach_interval(period).map(|g| (i, g)))
                 .collect::<Result<_, _>>()?,
             stats: waitset.attach_interval(STATS_INTERVAL)?,
-        })
+        };
+        attached.sync_sources(waitset, slots)?;
+        Ok(attached)
+    }
+
+    /// Attaches the interval of each source that is to produce and detaches
+    /// that of each paused one.
+    fn sync_sources(&mut self, waitset: &'set WaitSet, slots: &[Slot]) -> Result<(), WorkerError> {
+        for (i, slot) in slots.iter().enumerate() {
+            let Drive::Interval(period) = slot.drive else {
+                continue;
+            };
+            let attached = self.sources.iter().position(|(s, _)| *s == i);
+            match (slot.paused(), attached) {
+                (false, None) => self.sources.push((i, waitset.attach_interval(period)?)),
+                (true, Some(k)) => drop(self.sources.swap_remove(k)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Sleeps until something is ready, or only looks when `backlog`
@@ -353,20 +393,43 @@ fn report_errors(control: &Control, errors: &mut Vec<ProcessError>) -> Result<()
 }
 
 /// Handles waiting commands; true when one of them was `Stop`.
-fn handle_commands(control: &Control) -> Result<bool, WorkerError> {
+fn handle_commands(control: &Control, slots: &mut [Slot]) -> Result<bool, WorkerError> {
     control.wake.drain()?;
     let mut stop = false;
     while let Some(command) = control.commands.try_recv::<Command>()? {
-        match command {
-            Command::Stop | Command::Exit => stop = true,
+        let report = match command {
+            Command::Stop | Command::Exit => {
+                stop = true;
+                None
+            }
+            Command::Pause { processor } => steer(slots, &processor, true),
+            Command::Resume { processor } => steer(slots, &processor, false),
             other => {
                 return Err(WorkerError::Protocol(format!(
                     "unexpected {other:?} while running"
                 )))
             }
+        };
+        if let Some(report) = report {
+            control.report(&report)?;
         }
     }
     Ok(stop)
+}
+
+/// Pauses (`pause`) or resumes `processor`; returns the report that tells
+/// the supervisor, when that changed anything.
+fn steer(slots: &mut [Slot], processor: &str, pause: bool) -> Option<Report> {
+    let Some(slot) = slots.iter_mut().find(|s| s.id == processor) else {
+        tracing::warn!("told to pause or resume `{processor}`, which this worker does not host");
+        return None;
+    };
+    let processor = processor.to_string();
+    if pause {
+        slot.pause().then_some(Report::Paused { processor })
+    } else {
+        slot.resume().then_some(Report::Resumed { processor })
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ use crate::outputs::{Loans, OutputError, OutputPort, Outputs, Ports};
 pub(crate) enum Gate {
     /// `start` has not returned yet, or has and frames flow.
     Open,
+    /// Paused by the operator: frames are dropped, not sent, so the
+    /// sequence goes on without a gap when it resumes.
+    Paused,
     /// The frame limit (`--frames`) is reached: further frames are dropped.
     Finished,
     /// `stop` returned: sending is an error.
@@ -88,7 +91,7 @@ impl Shared {
         match to {
             // The time since the last frame is what the supervisor watches.
             Gate::Open => self.busy.enter(Call::Between),
-            Gate::Finished | Gate::Closed => self.busy.leave(),
+            Gate::Paused | Gate::Finished | Gate::Closed => self.busy.leave(),
         }
     }
 
@@ -182,8 +185,8 @@ impl Producer {
     }
 
     /// Sends the buffer loaned on `port` (see [`Outputs::send`]). Returns
-    /// whether it went out: a finished processor's frames are dropped,
-    /// which is not an error.
+    /// whether it went out: a paused or finished processor's frames are
+    /// dropped, which is not an error.
     pub fn send(&mut self, port: usize, header: &FrameHeader) -> Result<bool, OutputError> {
         // Held across the send, so a pause or the limit takes effect
         // between two frames, never inside one.

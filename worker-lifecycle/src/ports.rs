@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bus::counters::{Busy, Call, Counter, Counters};
 use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, Received};
@@ -38,6 +38,17 @@ pub(crate) struct Slot {
     pub drive: Drive,
     /// Per input: whether it is waiting for the processor to release frames.
     stalled: Vec<bool>,
+    state: SlotState,
+}
+
+/// Whether the worker drives a processor (`plexus pause`, `resume`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotState {
+    /// Its frames and productions go to the processor.
+    Running,
+    /// Paused since then: a source is not asked to produce, and what
+    /// arrives for a processor with inputs is dropped.
+    Paused { since: Instant },
 }
 
 /// What makes a processor run, besides its inputs.
@@ -172,6 +183,7 @@ impl Slot {
             produced: 0,
             drive,
             stalled: vec![false; spec.inputs.len()],
+            state: SlotState::Running,
         };
         Ok((slot, wakes))
     }
@@ -209,6 +221,13 @@ impl Slot {
             };
             self.stalled[index] = false;
             let header = *sample.user_header();
+            if self.paused() {
+                // Taken off the bus all the same: left queued, they would
+                // overflow as loss, and the processor would resume on
+                // stale frames.
+                self.inputs[index].1.skip(header.seq);
+                continue;
+            }
             self.latency
                 .record(monotonic_ns().saturating_sub(header.capture_ns));
             self.inputs[index].1.observe(header.seq);
@@ -250,6 +269,9 @@ impl Slot {
         if self.finished() {
             return Ok(true);
         }
+        if self.paused() {
+            return Ok(false);
+        }
         self.produced += 1;
         let next = FrameHeader {
             seq: self.outputs.first().map_or(0, |o| o.sent.get()),
@@ -275,7 +297,7 @@ impl Slot {
         self.busy.enter(Call::Setup);
         let started = self.processor.start(producer);
         self.busy.leave();
-        shared.set_gate(Gate::Open);
+        shared.set_gate(self.gate());
         started
     }
 
@@ -341,6 +363,65 @@ impl Slot {
             });
         }
         Ok(())
+    }
+
+    /// Whether a user paused the processor. A source's production interval
+    /// is off the worker's wait set meanwhile, so it costs no wake-ups;
+    /// code that sends for a processor on its own (a thread of a source)
+    /// must hold back while this is true.
+    pub fn paused(&self) -> bool {
+        matches!(self.state, SlotState::Paused { .. })
+    }
+
+    /// Where a manual processor's frames go in this state.
+    fn gate(&self) -> Gate {
+        match self.state {
+            SlotState::Running => Gate::Open,
+            SlotState::Paused { .. } => Gate::Paused,
+        }
+    }
+
+    /// Stops driving the processor and calls its `on_pause`; false when it
+    /// was paused already, which changes nothing.
+    pub fn pause(&mut self) -> bool {
+        if self.paused() {
+            return false;
+        }
+        self.state = SlotState::Paused {
+            since: Instant::now(),
+        };
+        if let Drive::Manual(shared) = &self.drive {
+            shared.set_gate(self.gate());
+        }
+        self.hook(|p| p.on_pause());
+        true
+    }
+
+    /// Drives the processor again and calls its `on_resume`; false when it
+    /// was not paused.
+    pub fn resume(&mut self) -> bool {
+        let SlotState::Paused { since } = self.state else {
+            return false;
+        };
+        self.state = SlotState::Running;
+        if let Drive::Manual(shared) = &self.drive {
+            shared.set_gate(self.gate());
+        }
+        tracing::info!(
+            "processor `{}` resumed after {} ms paused",
+            self.id,
+            since.elapsed().as_millis()
+        );
+        self.hook(|p| p.on_resume());
+        true
+    }
+
+    /// Calls a pause hook under the frame deadline: a hook that hangs is
+    /// caught like a frame that does.
+    fn hook(&mut self, call: impl FnOnce(&mut dyn Processor)) {
+        self.busy.enter(Call::Frame);
+        call(self.processor.as_mut());
+        self.busy.leave();
     }
 
     pub fn finished(&self) -> bool {

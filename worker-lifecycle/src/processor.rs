@@ -66,6 +66,14 @@ pub trait Processor {
     fn stop(&mut self) -> Result<(), String> {
         Ok(())
     }
+    /// Called when a user pauses the processor (`plexus pause`), and after
+    /// setup when it begins paused (a restart while it was paused): from
+    /// then until [`Processor::on_resume`] the worker calls neither
+    /// `process` nor `produce`. A source might release its device here.
+    fn on_pause(&mut self) {}
+
+    /// Called when the processor is resumed, after an `on_pause`.
+    fn on_resume(&mut self) {}
 
     /// Called once before the worker reports it stopped.
     fn teardown(&mut self) {}

@@ -95,8 +95,24 @@ impl InputTracker {
         &self.port
     }
 
-    /// Books a frame with sequence number `seq`, taken off the input.
+    /// Books a frame with sequence number `seq`, taken off the input for
+    /// the processor.
     pub fn observe(&mut self, seq: u64) {
+        self.see(seq);
+        self.counters.frames.add(1);
+    }
+
+    /// Books a frame with sequence number `seq`, taken off the input while
+    /// the processor is paused and dropped: on purpose, so not loss. Its
+    /// sequence number counts as seen, so the first frame after the resume
+    /// shows no gap.
+    pub fn skip(&mut self, seq: u64) {
+        self.see(seq);
+        self.counters.dropped_paused.add(1);
+    }
+
+    /// Sequence accounting, the same for frames processed and skipped.
+    fn see(&mut self, seq: u64) {
         let c = &self.counters;
         match c.next_seq.get().checked_sub(1) {
             Some(last) if seq <= last => c.out_of_order.add(1),
@@ -106,7 +122,6 @@ impl InputTracker {
         if seq >= c.next_seq.get() {
             c.next_seq.set(seq + 1);
         }
-        c.frames.add(1);
     }
 
     pub fn stats(&self) -> PortStats {
@@ -115,6 +130,7 @@ impl InputTracker {
             frames: self.counters.frames.get(),
             seq_gaps: self.counters.seq_gaps.get(),
             out_of_order: self.counters.out_of_order.get(),
+            dropped_paused: self.counters.dropped_paused.get(),
             ..PortStats::default()
         }
     }
@@ -164,6 +180,26 @@ mod tests {
         assert_eq!(stats.frames, 7);
         assert_eq!(stats.seq_gaps, 4);
         assert_eq!(stats.out_of_order, 1);
+    }
+
+    #[test]
+    fn frames_skipped_while_paused_are_seen_but_neither_received_nor_lost() {
+        let names = ipc_schemas::Names::new("c0ffee04").unwrap();
+        let counters = bus::counters::Counters::open(&names, "mid", 1, 0).unwrap();
+        let mut t = InputTracker::new("in", counters.input(0));
+        for s in 0..3 {
+            t.observe(s);
+        }
+        for s in 3..8 {
+            t.skip(s);
+        }
+        t.observe(8);
+        let stats = t.stats();
+        std::fs::remove_file(format!("/dev/shm/{}counts_mid", names.file_prefix())).unwrap();
+        assert_eq!(stats.frames, 4);
+        assert_eq!(stats.dropped_paused, 5);
+        assert_eq!(stats.seq_gaps, 0);
+        assert_eq!(stats.out_of_order, 0);
     }
 
     #[test]

@@ -49,6 +49,16 @@ worker as a crash would.
 Frames and output buffers are views of shared memory that are valid only
 while `process` (or `produce`) runs, or a manual processor's buffer until it
 is sent: keep copies (`bytes(frame)`, `arr.copy()`), not views, across calls.
+
+Two more methods are optional: `on_pause(self)`, called when the processor
+is paused (`plexus pause`, or after `setup` when its worker restarted while
+it was paused), and `on_resume(self)`, called when it is resumed. In
+between, neither `process` nor `produce` is called, and a manual source's
+frames are dropped; a source might release its device in `on_pause`. An exception in either is logged::
+
+    class Camera:
+        def on_pause(self) -> None: ...                            # optional
+        def on_resume(self) -> None: ...                           # optional
 """
 
 from collections.abc import Mapping

@@ -235,6 +235,24 @@ impl PythonProcessor {
         tracing::error!("{message}");
         Some(message)
     }
+
+    /// Calls the instance's optional method `name()`, if it has one. Its
+    /// failure is logged: the worker goes on whatever the hook did.
+    fn call_hook(&self, py: Python<'_>, name: &Bound<'_, PyString>) {
+        match self.instance.bind(py).getattr_opt(name) {
+            Ok(Some(hook)) => {
+                if let Err(e) = hook.call0() {
+                    tracing::error!("{name}() of `{}` raised {}", self.label, describe(py, &e));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(
+                "cannot look up {name}() of `{}`: {}",
+                self.label,
+                describe(py, &e)
+            ),
+        }
+    }
 }
 
 impl Processor for PythonProcessor {
@@ -301,26 +319,17 @@ impl Processor for PythonProcessor {
         })
     }
 
+    fn on_pause(&mut self) {
+        Python::attach(|py| self.call_hook(py, intern!(py, "on_pause")));
+    }
+
+    fn on_resume(&mut self) {
+        Python::attach(|py| self.call_hook(py, intern!(py, "on_resume")));
+    }
+
     fn teardown(&mut self) {
         Python::attach(|py| {
-            let instance = self.instance.bind(py);
-            match instance.getattr_opt(intern!(py, "teardown")) {
-                Ok(Some(teardown)) => {
-                    if let Err(e) = teardown.call0() {
-                        tracing::error!(
-                            "teardown() of `{}` raised {}",
-                            self.label,
-                            describe(py, &e)
-                        );
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => tracing::error!(
-                    "cannot look up teardown() of `{}`: {}",
-                    self.label,
-                    describe(py, &e)
-                ),
-            }
+            self.call_hook(py, intern!(py, "teardown"));
             frame::sweep_retained();
         });
     }
@@ -490,6 +499,30 @@ mod tests {
             Ok(_) => panic!("creation succeeded"),
             Err(message) => message,
         }
+    }
+
+    #[test]
+    fn pause_hooks_are_called_when_present_and_optional() {
+        let code = "calls = []\nclass C:\n    def process(self, ctx, inputs): pass\n    def on_pause(self): calls.append('pause')\n    def on_resume(self): calls.append('resume')\n";
+        let mut processor = create("pause_hooks", "C", code).unwrap();
+        processor.on_pause();
+        processor.on_resume();
+        processor.on_pause();
+        with_python(|py| {
+            let calls: Vec<String> = py
+                .import("pause_hooks")
+                .unwrap()
+                .getattr("calls")
+                .unwrap()
+                .extract()
+                .unwrap();
+            assert_eq!(calls, ["pause", "resume", "pause"]);
+        });
+        let code = "class C:\n    def process(self, ctx, inputs): pass\n    def on_resume(self): raise ValueError('no')\n";
+        let mut processor = create("pause_hooks_partial", "C", code).unwrap();
+        // Neither a missing hook nor one that raises stops the worker.
+        processor.on_pause();
+        processor.on_resume();
     }
 
     #[test]

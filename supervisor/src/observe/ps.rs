@@ -32,7 +32,8 @@ pub fn ps(json: bool) -> Result<i32> {
 
 /// docs/ARCHITECTURE.md §8: `{"id", "pid", "pipeline", "uptime_ms", "workers":
 /// [{"name", "language", "pid", "state", "restarts", "uptime_ms",
-/// "processors": [..]}]}`.
+/// "processors": [{"id", "type", "inputs", "outputs", "frames_in",
+/// "frames_out", "fps", "paused"}]}]}`.
 fn status_json(status: &RuntimeStatus) -> Value {
     let workers: Vec<Value> = status
         .workers
@@ -50,6 +51,7 @@ fn status_json(status: &RuntimeStatus) -> Value {
                         "frames_in": p.frames_in,
                         "frames_out": p.frames_out,
                         "fps": p.fps,
+                        "paused": p.paused,
                     })
                 })
                 .collect();
@@ -89,7 +91,10 @@ fn table(status: &RuntimeStatus) -> String {
         let processors: Vec<String> = w
             .processors
             .iter()
-            .map(|p| format!("{} {:.1} fps", p.id, p.fps))
+            .map(|p| match p.paused {
+                true => format!("{} paused", p.id),
+                false => format!("{} {:.1} fps", p.id, p.fps),
+            })
             .collect();
         rows.push(vec![
             w.name.clone(),

@@ -1,14 +1,18 @@
 //! What the runtime does for other `plexus` processes: `restart`, `stop`,
-//! `ps` and `events` ask through its control channel (`requests.rs`), and
-//! each request is answered here.
+//! `pause`, `resume`, `ps` and `events` ask through its control channel
+//! (`requests.rs`), and each request is answered here (the pauses
+//! themselves are kept in `pause.rs`).
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::Result;
 use ipc_schemas::{
-    ControlReply, ControlRequest, EventKind, ProcessorStatus, RuntimeStatus, WorkerStatus,
+    ControlReply, ControlRequest, EventKind, ProcessorStatus, RuntimeStatus, Selection,
+    WorkerStatus,
 };
 
+use super::pause::{told, Steer};
 use super::supervise::{RunPhase, StopCause, Supervisor};
 use super::worker::Ending;
 
@@ -37,6 +41,14 @@ impl Supervisor {
                     let next_seq = self.events.next_seq();
                     (reply_to, ControlReply::Watching { next_seq })
                 }
+                ControlRequest::Pause {
+                    processors,
+                    reply_to,
+                } => (reply_to, self.steer_on_request(Steer::Pause, &processors)),
+                ControlRequest::Resume {
+                    processors,
+                    reply_to,
+                } => (reply_to, self.steer_on_request(Steer::Resume, &processors)),
             };
             self.control.answer(&self.bus, &reply_to, &reply)?;
         }
@@ -51,7 +63,7 @@ impl Supervisor {
             .iter()
             .map(|w| {
                 let specs = w.config.iter().flat_map(|c| &c.processors);
-                let processors = specs
+                let processors: Vec<ProcessorStatus> = specs
                     .map(|spec| {
                         let (frames_in, frames_out) = self.live.frames(&spec.id);
                         ProcessorStatus {
@@ -62,14 +74,21 @@ impl Supervisor {
                             frames_in,
                             frames_out,
                             fps: self.live.fps(&spec.id),
+                            paused: self.pauses.is_paused(&spec.id),
                         }
                     })
                     .collect();
+                let state = match w.state_name() {
+                    "running" if !processors.is_empty() && processors.iter().all(|p| p.paused) => {
+                        "paused"
+                    }
+                    state => state,
+                };
                 WorkerStatus {
                     name: w.name.clone(),
                     language: w.language.name().to_string(),
                     pid: if w.alive() { w.pid } else { 0 },
-                    state: w.state_name().to_string(),
+                    state: state.to_string(),
                     restarts: w.restarts,
                     uptime_ms: if w.alive() {
                         now.duration_since(w.spawned_at).as_millis() as u64
@@ -131,6 +150,77 @@ impl Supervisor {
                 "restarting worker `{name}` of runtime {} (was pid {pid}); not a crash: its restart budget is untouched",
                 self.runtime_id
             ),
+        }
+    }
+
+    /// Pauses or resumes the processors `selection` names, because a user
+    /// asked. Each is told to its worker now if the worker's process was
+    /// configured; otherwise the configuration it is sent carries it.
+    fn steer_on_request(&mut self, steer: Steer, selection: &Selection) -> ControlReply {
+        if self.phase != RunPhase::Flowing {
+            return ControlReply::Refused {
+                reason: format!("runtime {} is starting or stopping", self.runtime_id),
+            };
+        }
+        let known: Vec<&str> = self
+            .workers
+            .iter()
+            .flat_map(|w| &w.processors)
+            .map(String::as_str)
+            .collect();
+        let named: Vec<&str> = match selection {
+            Selection::All => known.clone(),
+            Selection::Named(names) => {
+                if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+                    return ControlReply::Refused {
+                        reason: format!(
+                            "runtime {} has no processor `{unknown}` (its processors: {})",
+                            self.runtime_id,
+                            known.join(", ")
+                        ),
+                    };
+                }
+                let mut seen = BTreeSet::new();
+                names
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| seen.insert(*n))
+                    .collect()
+            }
+        };
+        let now = Instant::now();
+        let (mut changed, mut unchanged) = (Vec::new(), Vec::new());
+        for processor in named {
+            let done = match steer {
+                Steer::Pause => self.pauses.pause(processor, now),
+                Steer::Resume => self.pauses.resume(processor, now),
+            };
+            if done {
+                self.tell_worker(processor, steer);
+                changed.push(processor.to_string());
+            } else {
+                unchanged.push(processor.to_string());
+            }
+        }
+        ControlReply::Done {
+            message: told(&self.runtime_id, steer, &changed, &unchanged),
+        }
+    }
+
+    /// Sends `steer` for `processor` to the process of its worker, if that
+    /// process reads commands in order from its configuration on; a process
+    /// still to be configured, or to come back, gets it in its configuration.
+    fn tell_worker(&self, processor: &str, steer: Steer) {
+        let worker = self
+            .workers
+            .iter()
+            .find(|w| w.processors.iter().any(|p| p == processor));
+        if let Some(worker) = worker.filter(|w| w.alive() && w.configured()) {
+            // A process that cannot be told is ending; its successor is
+            // configured with the pause.
+            if let Err(e) = worker.send(&steer.command(processor)) {
+                tracing::warn!("{e:#}");
+            }
         }
     }
 }

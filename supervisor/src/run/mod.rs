@@ -7,6 +7,7 @@ mod events;
 mod health;
 mod id;
 mod launch;
+mod pause;
 mod recovery;
 mod requests;
 mod signals;
@@ -81,6 +82,8 @@ pub struct RunReport {
     /// `/dev/shm` ran out.
     pub halt: Option<String>,
     pub stats: BTreeMap<String, ProcessorStats>,
+    /// Per processor a user paused, how long it was paused in all.
+    pub paused: BTreeMap<String, Duration>,
 }
 
 #[derive(Debug)]
@@ -226,6 +229,17 @@ fn report(
             })
             .collect(),
         halt: sup.halt.as_ref().map(|h| h.message().to_string()),
+        paused: plan
+            .processors
+            .iter()
+            .map(|p| {
+                (
+                    p.spec.id.clone(),
+                    sup.pauses.total(&p.spec.id, Instant::now()),
+                )
+            })
+            .filter(|(_, paused)| !paused.is_zero())
+            .collect(),
         stats: plan
             .processors
             .iter()
@@ -288,7 +302,11 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> 
                 spec
             })
             .collect();
-        w.config = Some(WorkerConfig { processors });
+        // Nothing is paused yet: pauses are refused until the run flows.
+        w.config = Some(WorkerConfig {
+            processors,
+            paused: Vec::new(),
+        });
     }
     await_all(sup, WorkerState::Greeted)?;
     send_first(sup, "configure", |w| {

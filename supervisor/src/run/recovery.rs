@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use ipc_schemas::{Command, EventKind, ExitStatus};
+use ipc_schemas::{Command, EventKind, ExitStatus, WorkerConfig};
 
 use super::spawn;
 use super::supervise::{Halt, RunPhase, Supervisor};
@@ -206,8 +206,15 @@ impl Supervisor {
             return;
         }
         let (command, stage) = match worker.state {
-            WorkerState::Greeted => match worker.config.clone() {
-                Some(config) => (Command::Configure(config), "configure"),
+            // Its processors come back as a user left them: paused or not.
+            WorkerState::Greeted => match &worker.config {
+                Some(config) => {
+                    let config = WorkerConfig {
+                        paused: self.pauses.among(&worker.processors),
+                        ..config.clone()
+                    };
+                    (Command::Configure(config), "configure")
+                }
                 None => return,
             },
             WorkerState::Configured => (Command::Start, "start"),

@@ -3,7 +3,7 @@
 //! rate `plexus ps` shows. The summary's totals are read from the shared
 //! counters the workers keep (`bus::counters`), which no crash loses, and
 //! each input's drops are worked out against what its upstream sent while
-//! it was subscribed (docs/ARCHITECTURE.md §8).
+//! it was subscribed, less what it dropped while paused (docs/ARCHITECTURE.md §8).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -101,12 +101,15 @@ impl LiveStats {
             .map(|(index, (input, sent))| {
                 let c = counters.input(index);
                 let frames = c.frames.get();
+                let dropped_paused = c.dropped_paused.get();
                 PortStats {
                     port: input.port.clone(),
                     frames,
                     seq_gaps: c.seq_gaps.get(),
                     out_of_order: c.out_of_order.get(),
-                    dropped: sent.saturating_sub(frames),
+                    // Frames dropped while paused were received: not lost.
+                    dropped: sent.saturating_sub(frames + dropped_paused),
+                    dropped_paused,
                 }
             })
             .collect();
@@ -285,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn drops_count_what_was_sent_while_the_input_was_subscribed() {
+    fn drops_count_what_was_sent_while_the_input_was_subscribed_and_not_taken() {
         let names = Names::new("c0ffee03").unwrap();
         let mut live = LiveStats::default();
         live.wire(
@@ -300,6 +303,8 @@ mod tests {
         let (cam, kept, lost) = (open("cam", 0, 1), open("kept", 1, 0), open("lost", 1, 0));
         cam.output(0).add(10);
         kept.input(0).frames.add(7);
+        // Taken while `kept` was paused: neither received nor lost.
+        kept.input(0).dropped_paused.add(3);
         lost.input(0).frames.add(4);
         // `lost` dies for good after 10 frames were sent; 5 more follow.
         live.retire("lost");
@@ -312,7 +317,8 @@ mod tests {
             let _ = std::fs::remove_file(format!("/dev/shm/{}counts_{id}", names.file_prefix()));
         }
         assert_eq!(cam.outputs[0].frames, 15);
-        assert_eq!((kept.inputs[0].frames, kept.inputs[0].dropped), (7, 8));
+        let kept = &kept.inputs[0];
+        assert_eq!((kept.frames, kept.dropped, kept.dropped_paused), (7, 5, 3));
         assert_eq!((lost.inputs[0].frames, lost.inputs[0].dropped), (4, 6));
     }
 }

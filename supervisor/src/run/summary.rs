@@ -1,8 +1,9 @@
 //! The end-of-run summary: per processor frames in/out, drops, gaps,
-//! errors and latency; per worker restarts and exit. Printed as a table for
+//! errors, latency and time paused; per worker restarts and exit. Printed as a table for
 //! people or as the JSON object of docs/ARCHITECTURE.md §8 for scripts.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ipc_schemas::ExitStatus;
 use serde_json::{json, Value};
@@ -20,6 +21,10 @@ pub struct ProcessorLine {
     /// Frames its upstream ports sent while it was subscribed that its
     /// inputs never got (docs/ARCHITECTURE.md §8).
     pub dropped: u64,
+    /// Frames its inputs dropped because it was paused: not lost.
+    pub dropped_paused: u64,
+    /// How long a user kept it paused.
+    pub paused: Duration,
     pub seq_gaps: u64,
     pub errors: u64,
     pub restarts: u32,
@@ -39,6 +44,8 @@ pub fn processor_lines(plan: &Plan, report: &RunReport) -> Vec<ProcessorLine> {
                 frames_in: inputs.iter().map(|s| s.frames).sum(),
                 frames_out: stats.map_or(0, |s| s.outputs.iter().map(|o| o.frames).sum()),
                 dropped: inputs.iter().map(|s| s.dropped).sum(),
+                dropped_paused: inputs.iter().map(|s| s.dropped_paused).sum(),
+                paused: report.paused.get(&p.spec.id).copied().unwrap_or_default(),
                 seq_gaps: inputs.iter().map(|s| s.seq_gaps).sum(),
                 errors: stats.map_or(0, |s| s.errors),
                 restarts: report
@@ -72,6 +79,8 @@ pub fn to_json(plan: &Plan, report: &RunReport) -> Value {
                 "frames_in": l.frames_in,
                 "frames_out": l.frames_out,
                 "dropped": l.dropped,
+                "dropped_paused": l.dropped_paused,
+                "paused_ms": l.paused.as_millis() as u64,
                 "errors": l.errors,
                 "restarts": l.restarts,
                 "seq_gaps": l.seq_gaps,
@@ -105,6 +114,15 @@ pub fn to_json(plan: &Plan, report: &RunReport) -> Value {
     })
 }
 
+/// How long a processor was paused and what its inputs dropped meanwhile.
+fn paused_cell(line: &ProcessorLine) -> String {
+    match (line.paused.is_zero(), line.dropped_paused) {
+        (true, 0) => "-".into(),
+        (_, 0) => format!("{:.1} s", line.paused.as_secs_f64()),
+        (_, dropped) => format!("{:.1} s ({dropped} dropped)", line.paused.as_secs_f64()),
+    }
+}
+
 pub fn to_table(plan: &Plan, report: &RunReport) -> String {
     let mut rows = vec![[
         "PROCESSOR",
@@ -116,11 +134,13 @@ pub fn to_table(plan: &Plan, report: &RunReport) -> String {
         "GAPS",
         "ERRORS",
         "RESTARTS",
+        "PAUSED",
         "LATENCY p50/p99",
     ]
     .map(String::from)
     .to_vec()];
     for l in processor_lines(plan, report) {
+        let paused = paused_cell(&l);
         rows.push(vec![
             l.id,
             l.type_name,
@@ -131,6 +151,7 @@ pub fn to_table(plan: &Plan, report: &RunReport) -> String {
             l.seq_gaps.to_string(),
             l.errors.to_string(),
             l.restarts.to_string(),
+            paused,
             l.latency_us
                 .map_or("-".into(), |(a, b)| format!("{a:.0}/{b:.0} µs")),
         ]);

@@ -12,6 +12,7 @@ use bus::Bus;
 use ipc_schemas::{EventKind, Report, PROTOCOL_VERSION};
 
 use super::events::EventLog;
+use super::pause::Pauses;
 use super::requests::ControlChannel;
 use super::signals::Signals;
 use super::stats::LiveStats;
@@ -135,6 +136,8 @@ pub struct Supervisor {
     error_counts: BTreeMap<String, ErrorCount>,
     pub(super) control: ControlChannel,
     pub(super) live: LiveStats,
+    /// What users paused, which restarted workers are configured with.
+    pub(super) pauses: Pauses,
     wake: WakeListener,
     signals: Signals,
     interrupts: usize,
@@ -166,6 +169,7 @@ impl Supervisor {
             error_counts: BTreeMap::new(),
             control,
             live: LiveStats::default(),
+            pauses: Pauses::default(),
             wake,
             signals: Signals::install()?,
             interrupts: 0,
@@ -262,6 +266,12 @@ impl Supervisor {
             }
             Report::ProcessorError { processor, message } => {
                 self.processor_error(processor, message)
+            }
+            Report::Paused { processor } => {
+                self.events.emit(EventKind::ProcessorPaused { processor })
+            }
+            Report::Resumed { processor } => {
+                self.events.emit(EventKind::ProcessorResumed { processor })
             }
             Report::Stats { stats } => {
                 for event in self.live.update(stats, Instant::now()) {

@@ -139,6 +139,9 @@ pub struct WorkerHandle {
     pub generation: u32,
     /// What the worker was configured with, to configure a restart alike.
     pub config: Option<WorkerConfig>,
+    /// The current process was sent its configuration: from then on it
+    /// reads every command in order, pauses among them.
+    configure_sent: bool,
     pub recipe: Recipe,
     /// Its processors, with their deadlines and shared counters.
     pub watched: Vec<Watched>,
@@ -188,6 +191,7 @@ impl WorkerHandle {
             restarts: 0,
             generation: 0,
             config: None,
+            configure_sent: false,
             recipe,
             watched,
             dir,
@@ -244,9 +248,16 @@ impl WorkerHandle {
             stage,
             deadline: Instant::now() + STEP_DEADLINE + setup,
         });
+        self.configure_sent |= matches!(command, Command::Configure(_));
         if let Err(e) = self.send(command) {
             tracing::warn!("{e:#}");
         }
+    }
+
+    /// Whether the current process was sent its configuration, so that a
+    /// command sent now reaches it after the configuration.
+    pub fn configured(&self) -> bool {
+        self.configure_sent
     }
 
     /// Drops a pending restart or handshake step: the worker stays as it is.
@@ -313,6 +324,7 @@ impl WorkerHandle {
         self.state = WorkerState::Spawned;
         self.generation += 1;
         self.restarts += 1;
+        self.configure_sent = false;
         self.phase = Phase::Handshake(Step::hello());
         Ok(())
     }

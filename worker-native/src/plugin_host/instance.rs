@@ -28,6 +28,8 @@ pub(super) struct Calls {
     produce: ProduceFn,
     start: StartFn,
     stop: HookFn,
+    pause: HookFn,
+    resume: HookFn,
 }
 
 impl From<&ProcessorVTable> for Calls {
@@ -39,6 +41,8 @@ impl From<&ProcessorVTable> for Calls {
             produce: table.produce,
             start: table.start,
             stop: table.stop,
+            pause: table.pause,
+            resume: table.resume,
         }
     }
 }
@@ -108,6 +112,13 @@ impl PluginProcessor {
             }
             (outcome, _) => outcome,
         }
+    }
+
+    /// Calls one of the plugin's entry points that take only the instance.
+    fn hook(&mut self, hook: HookFn) -> Result<(), String> {
+        // SAFETY: the instance is live (checked by `invoke`), and the error
+        // buffer is ours for the call.
+        self.invoke(|instance, error| unsafe { hook(instance, error) })
     }
 
     /// Calls into the plugin: `invoke` gets the instance and the error
@@ -187,9 +198,20 @@ impl Processor for PluginProcessor {
     }
 
     fn stop(&mut self) -> Result<(), String> {
-        let stop = self.calls.stop;
-        // SAFETY: the instance is live (checked by `invoke`).
-        self.invoke(|instance, error| unsafe { stop(instance, error) })
+        self.hook(self.calls.stop)
+    }
+
+    /// A hook cannot fail the processor; what it says is logged.
+    fn on_pause(&mut self) {
+        if let Err(message) = self.hook(self.calls.pause) {
+            tracing::error!("on_pause failed: {message}");
+        }
+    }
+
+    fn on_resume(&mut self) {
+        if let Err(message) = self.hook(self.calls.resume) {
+            tracing::error!("on_resume failed: {message}");
+        }
     }
 
     fn teardown(&mut self) {
