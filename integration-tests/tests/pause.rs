@@ -284,3 +284,67 @@ fn pause_hooks_run_in_python_and_typescript_and_a_restart_stays_paused() {
     );
     assert_eq!(summary["workers"]["py"]["restarts"], 1, "{summary:#}");
 }
+
+/// A manual source (a Python thread of its own) paused for a second: its
+/// frames are dropped at its outputs, so none captured meanwhile goes out,
+/// and its sequence goes on without a gap when it resumes.
+#[test]
+fn a_paused_manual_source_sends_nothing_and_goes_on_without_a_gap() {
+    let pipeline = pipeline(
+        "source.yaml",
+        &[
+            ("package", "source-python"),
+            ("type", "test.py_manual_gradient"),
+        ],
+    );
+    let (mut running, id) = start(&pipeline, &["src", "sink"]);
+    let mut tap = spawn_plexus(
+        &[
+            "tap",
+            "src.out",
+            "--runtime",
+            &id,
+            "--count",
+            "40",
+            "--json",
+        ],
+        pipeline.0.path(),
+    );
+    tap.wait_for("plexus: tapping src.out", TOLD);
+    tapped_seqs(pipeline.0.path(), &id, "src.out", 5);
+    steer(&pipeline, &id, &["pause", "src"]);
+    running.wait_for("processor src paused", TOLD);
+    let paused_at = monotonic_ns();
+    std::thread::sleep(Duration::from_secs(1));
+    let resumed_at = monotonic_ns();
+    steer(&pipeline, &id, &["resume", "src"]);
+    running.wait_for("processor src resumed", TOLD);
+
+    let tapped = tap.finish();
+    assert_eq!(tapped.code, Some(0), "{}", tapped.stderr);
+    let frames = tapped.json_lines();
+    let field = |f: &Value, name: &str| f[name].as_u64().unwrap();
+    for pair in frames.windows(2) {
+        assert_eq!(
+            field(&pair[1], "seq"),
+            field(&pair[0], "seq") + 1,
+            "{pair:?}"
+        );
+    }
+    let captures: Vec<u64> = frames.iter().map(|f| field(f, "capture_ns")).collect();
+    assert!(
+        captures.iter().all(|&c| c < paused_at || c > resumed_at),
+        "a frame captured while paused ({paused_at}..{resumed_at}): {captures:?}"
+    );
+    assert!(
+        captures.windows(2).any(|w| w[1] - w[0] >= 1_000_000_000),
+        "the pause shows between two frames: {captures:?}"
+    );
+    let summary = stop(running, &id);
+    let sink = &summary["processors"]["sink"];
+    assert_eq!(
+        sink["frames_in"], summary["processors"]["src"]["frames_out"],
+        "{summary:#}"
+    );
+    assert_eq!(sink["seq_gaps"], 0, "{summary:#}");
+}
