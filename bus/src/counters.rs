@@ -33,7 +33,7 @@ use crate::BusError;
 
 /// Words before the inputs': errors, pulse, busy.
 const HEADER_WORDS: usize = 3;
-const WORDS_PER_INPUT: usize = 5;
+const WORDS_PER_INPUT: usize = 6;
 
 /// The counters of one processor, mapped into this process.
 #[derive(Clone)]
@@ -60,6 +60,8 @@ pub struct InputCounters {
     /// Frames taken off the input while the processor was paused, and
     /// dropped rather than given to it.
     pub dropped_paused: Counter,
+    /// Frames that found no partner under the processor's `sync:` policy.
+    pub unmatched: Counter,
 }
 
 impl Counters {
@@ -142,6 +144,7 @@ impl Counters {
             out_of_order: self.counter(base + 2),
             next_seq: self.counter(base + 3),
             dropped_paused: self.counter(base + 4),
+            unmatched: self.counter(base + 5),
         }
     }
 

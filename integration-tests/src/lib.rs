@@ -10,6 +10,7 @@ pub mod process;
 pub mod residue;
 pub mod source;
 pub mod store;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 

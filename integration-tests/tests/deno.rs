@@ -171,3 +171,10 @@ fn a_typescript_manual_source_produces_exact_frames() {
 fn a_typescript_source_resumes_its_sequence_after_a_kill() {
     integration_tests::source::resumes_its_sequence_after_a_kill("source-deno", "test.ts_gradient");
 }
+
+/// A TypeScript picture in picture with `sync: all` gets one frame of each
+/// source per call, paired by capture time.
+#[test]
+fn a_typescript_processor_gets_its_inputs_paired_with_sync_all() {
+    integration_tests::sync::all_makes_exact_pairs("sync-deno", "test.ts_pip");
+}

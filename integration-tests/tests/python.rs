@@ -249,3 +249,17 @@ fn a_python_source_spinning_in_start_is_restarted() {
         "worker src missed its setup deadline",
     );
 }
+
+/// A Python picture in picture with `sync: all` gets one frame of each
+/// source per call, paired by capture time.
+#[test]
+fn a_python_processor_gets_its_inputs_paired_with_sync_all() {
+    integration_tests::sync::all_makes_exact_pairs("sync-python", "test.py_pip");
+}
+
+/// With `sync: latest`, each frame of the trigger input comes with the
+/// newest frame of the other.
+#[test]
+fn a_python_processor_gets_the_newest_inset_with_sync_latest() {
+    integration_tests::sync::latest_brings_the_newest("sync-python", "test.py_pip");
+}

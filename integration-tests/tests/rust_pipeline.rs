@@ -95,3 +95,10 @@ fn a_rust_plugin_source_whose_thread_deadlocks_is_restarted() {
         "processor src has sent no frame for",
     );
 }
+
+/// A Rust plugin picture in picture with `sync: all` gets one frame of each
+/// source per call (its `process_synced`), paired by capture time.
+#[test]
+fn a_rust_plugin_gets_its_inputs_paired_with_sync_all() {
+    integration_tests::sync::all_makes_exact_pairs("conform-rust", "test.rs_pip");
+}

@@ -127,6 +127,24 @@ pub struct ProcessorSpec {
     pub frame_limit: Option<u64>,
     /// When the worker calls the processor (the manifest's `mode`).
     pub mode: Mode,
+    /// How a processor with several inputs is called (`sync:`).
+    pub sync: SyncPolicy,
+}
+
+/// How a worker calls a processor with several inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncPolicy {
+    /// Once per frame, whichever input it came on.
+    #[default]
+    Any,
+    /// Once per set of one frame from every input: frames with the same
+    /// sequence number, or, given a tolerance, capture times at most that
+    /// far apart. A frame that can no longer find partners is unmatched.
+    All { tolerance_ms: Option<u64> },
+    /// Once per frame of input `trigger` (an index), with the newest frame
+    /// of every other input; a trigger frame before every other input has
+    /// sent one is unmatched.
+    Latest { trigger: usize },
 }
 
 /// When a worker calls a processor.
@@ -138,7 +156,8 @@ pub enum Mode {
     /// `produce` every `interval_ms` (the manifest's), or as often as the
     /// processor's own `interval` says (builtins such as the test pattern).
     Continuous { interval_ms: Option<u64> },
-    /// The processor keeps its own time; not driven by the worker yet.
+    /// The processor keeps its own time: it sends from threads of its own
+    /// between `start` and `stop`.
     Manual,
 }
 
@@ -181,6 +200,9 @@ pub struct PortStats {
     /// Inputs only: frames taken off the input while the processor was
     /// paused and never given to it; dropped on purpose, not lost.
     pub dropped_paused: u64,
+    /// Inputs only: frames received that found no partner under the
+    /// processor's `sync:` policy, so were never given to it.
+    pub unmatched: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

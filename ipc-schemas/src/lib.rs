@@ -17,7 +17,7 @@ pub mod worker_info;
 pub use control::{
     Command, ControlReply, ControlRequest, Entry, InputSpec, LatencySummary, Mode, OutputSpec,
     PortStats, ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, Selection,
-    WorkerConfig, WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
+    SyncPolicy, WorkerConfig, WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
 };
 pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;

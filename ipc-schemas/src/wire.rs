@@ -54,6 +54,9 @@ mod tests {
                 }],
                 frame_limit: Some(3),
                 mode: crate::Mode::Reactive,
+                sync: crate::SyncPolicy::All {
+                    tolerance_ms: Some(5),
+                },
             }],
             paused: vec!["gray".into()],
         });

@@ -36,6 +36,7 @@ pub const OUTSIDE_PROCESS: &str =
     "outputs can only be used inside process() or produce(), or between start() and stop()";
 const HOST_GONE: &str = "the Deno host stopped answering (its end of the bridge is closed)";
 const LIFECYCLE_GONE: &str = "the lifecycle thread has ended";
+const NO_FRAME: &str = "there is no such frame being processed";
 
 /// A pointer into shared memory that crosses to the JavaScript thread. It
 /// is only dereferenced while the call that produced it is open.
@@ -54,13 +55,11 @@ pub enum Event {
     Create {
         json: String,
     },
-    /// Process one input frame of processor `processor`.
+    /// Process input frames of processor `processor`: one, or one per
+    /// input when its inputs are synchronised.
     Process {
         processor: u32,
-        port: u32,
-        header: FrameHeader,
-        data: DataPtr,
-        len: usize,
+        frames: Vec<FrameRef>,
     },
     Teardown {
         processor: u32,
@@ -129,9 +128,18 @@ impl Event {
     }
 }
 
-/// What `plexus_deno_event_frame` writes for a [`Event::Process`] (and,
-/// with no data, for a [`Event::Produce`]); the layout is mirrored by
-/// `FRAME_INFO` in `ts/host.ts`.
+/// One input frame of a [`Event::Process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef {
+    pub port: u32,
+    pub header: FrameHeader,
+    pub data: DataPtr,
+    pub len: usize,
+}
+
+/// What `plexus_deno_event_frame` writes for frame `index` of a
+/// [`Event::Process`] (and, with no data, for a [`Event::Produce`]); the
+/// layout is mirrored by `FRAME_INFO` in `ts/host.ts`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameInfo {
@@ -139,6 +147,9 @@ pub struct FrameInfo {
     pub port: u32,
     pub len: u64,
     pub header: FrameHeader,
+    /// How many frames the event has.
+    pub frames: u32,
+    pub reserved: u32,
 }
 
 /// The outputs of the open `process` call, lent by the lifecycle thread,
@@ -311,36 +322,39 @@ impl JsEnd {
         }
     }
 
-    pub fn event_frame(&self) -> Result<FrameInfo, String> {
+    /// Frame `index` of the open call.
+    pub fn event_frame(&self, index: usize) -> Result<FrameInfo, String> {
         let state = self.state();
         match &state.current {
-            Some(Event::Process {
-                processor,
-                port,
-                header,
-                len,
-                ..
-            }) if state.open => Ok(FrameInfo {
-                processor: *processor,
-                port: *port,
-                len: *len as u64,
-                header: *header,
-            }),
+            Some(Event::Process { processor, frames }) if state.open => {
+                let frame = frames.get(index).ok_or(NO_FRAME)?;
+                Ok(FrameInfo {
+                    processor: *processor,
+                    port: frame.port,
+                    len: frame.len as u64,
+                    header: frame.header,
+                    frames: frames.len() as u32,
+                    reserved: 0,
+                })
+            }
             Some(Event::Produce { processor, header }) if state.open => Ok(FrameInfo {
                 processor: *processor,
                 header: *header,
                 ..FrameInfo::default()
             }),
-            _ => Err("there is no frame being processed".into()),
+            _ => Err(NO_FRAME.into()),
         }
     }
 
-    /// The input data of the frame being processed.
-    pub fn frame_memory(&self) -> Result<(DataPtr, usize), String> {
+    /// The input data of frame `index` of the open call.
+    pub fn frame_memory(&self, index: usize) -> Result<(DataPtr, usize), String> {
         let state = self.state();
         match &state.current {
-            Some(Event::Process { data, len, .. }) if state.open => Ok((*data, *len)),
-            _ => Err("there is no frame being processed".into()),
+            Some(Event::Process { frames, .. }) if state.open => frames
+                .get(index)
+                .map(|f| (f.data, f.len))
+                .ok_or_else(|| NO_FRAME.into()),
+            _ => Err(NO_FRAME.into()),
         }
     }
 
@@ -458,7 +472,8 @@ mod tests {
 
     #[test]
     fn frame_info_layout_matches_host_ts() {
-        assert_eq!(std::mem::size_of::<FrameInfo>(), 72);
+        assert_eq!(std::mem::size_of::<FrameInfo>(), 80);
+        assert_eq!(offset_of!(FrameInfo, frames), 72);
         assert_eq!(offset_of!(FrameInfo, processor), 0);
         assert_eq!(offset_of!(FrameInfo, port), 4);
         assert_eq!(offset_of!(FrameInfo, len), 8);
@@ -492,10 +507,7 @@ mod tests {
         assert_eq!(Event::Resume { processor: 1 }.kind(), EVENT_RESUME);
         let frame = Event::Process {
             processor: 0,
-            port: 0,
-            header: FrameHeader::default(),
-            data: DataPtr(std::ptr::null_mut()),
-            len: 0,
+            frames: vec![],
         };
         assert_eq!(frame.kind(), EVENT_PROCESS);
         assert!(frame.json().is_none());
@@ -535,7 +547,7 @@ mod tests {
                 js.send(1, 0, FrameHeader::default()).unwrap_err(),
                 OUTSIDE_PROCESS
             );
-            assert!(js.event_frame().is_err());
+            assert!(js.event_frame(0).is_err());
             js.done(Ok(())).unwrap();
         });
         assert_eq!(result, Ok(()));
@@ -544,10 +556,12 @@ mod tests {
     fn frame_event(header: FrameHeader) -> Event {
         Event::Process {
             processor: 1,
-            port: 2,
-            header,
-            data: DataPtr(8 as *mut u8),
-            len: 16,
+            frames: vec![FrameRef {
+                port: 2,
+                header,
+                data: DataPtr(8 as *mut u8),
+                len: 16,
+            }],
         }
     }
 
@@ -559,17 +573,21 @@ mod tests {
             ..Default::default()
         };
         let result = serve_once(frame_event(header), move |js| {
-            let info = js.event_frame().unwrap();
-            assert_eq!((info.processor, info.port, info.len), (1, 2, 16));
+            let info = js.event_frame(0).unwrap();
+            assert_eq!(
+                (info.processor, info.port, info.len, info.frames),
+                (1, 2, 16, 1)
+            );
+            assert!(js.event_frame(1).is_err(), "one frame only");
             assert_eq!(info.header, header);
-            assert_eq!(js.frame_memory().unwrap(), (DataPtr(8 as *mut u8), 16));
+            assert_eq!(js.frame_memory(0).unwrap(), (DataPtr(8 as *mut u8), 16));
             // The runtime lent no outputs for this call: they are refused.
             assert_eq!(js.loan(1, 0, 4).unwrap_err(), OUTSIDE_PROCESS);
             assert_eq!(js.loan(0, 0, 4).unwrap_err(), OUTSIDE_PROCESS);
             assert!(js.loan_memory(1, 0).is_err());
             js.done(Ok(())).unwrap();
-            assert!(js.event_frame().is_err(), "the frame is gone after done()");
-            assert!(js.frame_memory().is_err());
+            assert!(js.event_frame(0).is_err(), "the frame is gone after done()");
+            assert!(js.frame_memory(0).is_err());
         });
         assert_eq!(result, Ok(()));
     }

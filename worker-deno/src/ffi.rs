@@ -8,7 +8,7 @@
 //! | `plexus_deno_start` | `() -> pointer` | starts the lifecycle thread; the handle |
 //! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop, 8 pause, 9 resume) |
 //! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/start/stop/pause/resume/exit event: copies up to `cap` bytes, returns the full length |
-//! | `plexus_deno_event_frame` | `(pointer, buffer, u32) -> i32` | writes the frame's [`FrameInfo`] (72 bytes); for a produce event, the processor and the default header, with no data |
+//! | `plexus_deno_event_frame` | `(pointer, u32, buffer, u32) -> i32` | writes the [`FrameInfo`] (80 bytes) of frame `index` of a process event, which says how many frames the event has (one per input when they are synchronised); for a produce event, the processor and the default header, with no data |
 //! | `plexus_deno_loan` | `(pointer, u32, u32, usize) -> i32` | loans `len` bytes on a processor's output port, on the calling thread (inside its process or produce call, or between its start and stop) |
 //! | `plexus_deno_send` | `(pointer, u32, u32, buffer, u32) -> i32` | sends the port's loan with the given `FrameHeader` (56 bytes), on the calling thread |
 //! | `plexus_deno_next_header` | `(pointer, u32, buffer, u32) -> i32` | writes the `FrameHeader` a manual processor's next frame defaults to |
@@ -148,17 +148,22 @@ pub unsafe extern "C" fn plexus_deno_event_json(
     })
 }
 
+/// Writes the [`FrameInfo`] of frame `index` of the open call.
+///
 /// # Safety
 /// `handle` is null or a live handle; `info` is null or holds `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn plexus_deno_event_frame(
     handle: *const Handle,
+    index: u32,
     info: *mut u8,
     cap: u32,
 ) -> i32 {
     guard(-1, || {
         // SAFETY: `handle` is null or live, per this function's contract.
-        let frame = unsafe { self::handle(handle) }?.js.event_frame()?;
+        let frame = unsafe { self::handle(handle) }?
+            .js
+            .event_frame(index as usize)?;
         if info.is_null() || (cap as usize) < std::mem::size_of::<FrameInfo>() {
             return Err(format!(
                 "the frame info buffer needs {} bytes",
@@ -357,7 +362,7 @@ mod tests {
         unsafe {
             assert_eq!(plexus_deno_next(null), -1);
             assert_eq!(plexus_deno_event_json(null, buf.as_mut_ptr(), 64), -1);
-            assert_eq!(plexus_deno_event_frame(null, buf.as_mut_ptr(), 64), -1);
+            assert_eq!(plexus_deno_event_frame(null, 0, buf.as_mut_ptr(), 64), -1);
             assert_eq!(plexus_deno_loan(null, 0, 0, 16), -1);
             assert_eq!(plexus_deno_send(null, 0, 0, buf.as_ptr(), 56), -1);
             assert_eq!(plexus_deno_next_header(null, 0, buf.as_mut_ptr(), 64), -1);
@@ -408,7 +413,7 @@ mod tests {
             let header = [0u8; 56];
             assert_eq!(plexus_deno_send(handle, 0, 0, header.as_ptr(), 40), -1);
             assert_eq!(last_error(), "a frame header is 56 bytes, not 40");
-            assert!(active().unwrap().frame_memory().is_err());
+            assert!(active().unwrap().frame_memory(0).is_err());
             assert_eq!(plexus_deno_done(handle, 1, std::ptr::null(), 0), -1);
             // `next` after the exit keeps saying so instead of blocking.
             assert_eq!(plexus_deno_next(handle), bridge::EVENT_EXIT);

@@ -12,7 +12,7 @@ use ipc_schemas::{
 use serde_json::{Map, Value};
 use worker_lifecycle::{Input, Outputs, Ports, Processor, ProcessorHost, Producer};
 
-use crate::bridge::{DataPtr, Event, RuntimeEnd};
+use crate::bridge::{DataPtr, Event, FrameRef, RuntimeEnd};
 
 /// The body of the lifecycle thread: the whole worker lifecycle, then the
 /// exit event that tells JavaScript to end the process with its code.
@@ -78,12 +78,27 @@ struct DenoProcessor {
 
 impl Processor for DenoProcessor {
     fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String> {
+        self.process_synced(std::slice::from_ref(input), outputs)
+    }
+
+    /// `process(ctx, inputs)` with every frame given, keyed by input.
+    fn process_synced(
+        &mut self,
+        inputs: &[Input<'_>],
+        outputs: &mut Outputs<'_>,
+    ) -> Result<(), String> {
+        let frames = inputs
+            .iter()
+            .map(|input| FrameRef {
+                port: input.port as u32,
+                header: *input.header,
+                data: DataPtr(input.data.as_ptr().cast_mut()),
+                len: input.data.len(),
+            })
+            .collect();
         let event = Event::Process {
             processor: self.index,
-            port: input.port as u32,
-            header: *input.header,
-            data: DataPtr(input.data.as_ptr().cast_mut()),
-            len: input.data.len(),
+            frames,
         };
         self.end.call(event, Some(outputs as &mut dyn Ports))
     }
@@ -222,6 +237,7 @@ mod tests {
             }],
             frame_limit: None,
             mode: ipc_schemas::Mode::Reactive,
+            sync: ipc_schemas::SyncPolicy::Any,
         }
     }
 

@@ -142,42 +142,60 @@ pub unsafe extern "C" fn napi_register_module_v1(env: Env, exports: Value) -> Va
     }
 }
 
-/// `frame()`: the input data of the frame being processed.
-unsafe extern "C" fn frame(env: Env, _info: CallbackInfo) -> Value {
-    respond(env, || active()?.frame_memory())
+/// `frame(index)`: the input data of frame `index` of the open call.
+unsafe extern "C" fn frame(env: Env, info: CallbackInfo) -> Value {
+    respond(env, || {
+        // SAFETY: `info` comes from the host for this call.
+        let [index] = unsafe { indices(env, info, "frame(index)") }?;
+        active()?.frame_memory(index as usize)
+    })
 }
 
 /// `loan(processor, port)`: the unsent buffer loaned on output `port` of
 /// `processor`.
 unsafe extern "C" fn loan(env: Env, info: CallbackInfo) -> Value {
     respond(env, || {
-        let napi = napi()?;
-        let mut argc = 2usize;
-        let mut argv = [std::ptr::null_mut(); 2];
-        // SAFETY: `info` comes from the host for this call; room for two
-        // arguments.
-        let status = unsafe {
-            (napi.get_cb_info)(
-                env,
-                info,
-                &mut argc,
-                argv.as_mut_ptr(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            )
-        };
-        if status != NAPI_OK || argc < 2 {
-            return Err("loan(processor, port) needs both indices".into());
-        }
-        let mut index = [0u32; 2];
-        for (value, index) in argv.iter().zip(&mut index) {
-            // SAFETY: `value` is a value of this call.
-            if unsafe { (napi.get_value_uint32)(env, *value, index) } != NAPI_OK {
-                return Err("loan(processor, port): an index is not a number".into());
-            }
-        }
-        active()?.loan_memory(index[0], index[1] as usize)
+        // SAFETY: `info` comes from the host for this call.
+        let [processor, port] = unsafe { indices(env, info, "loan(processor, port)") }?;
+        active()?.loan_memory(processor, port as usize)
     })
+}
+
+/// The `N` numeric arguments of a call to `what`.
+///
+/// # Safety
+/// `info` is the callback info the host passed for this call.
+unsafe fn indices<const N: usize>(
+    env: Env,
+    info: CallbackInfo,
+    what: &str,
+) -> Result<[u32; N], String> {
+    let napi = napi()?;
+    let mut argc = N;
+    let mut argv = [std::ptr::null_mut(); N];
+    // SAFETY: `info` comes from the host for this call; room for `N`
+    // arguments.
+    let status = unsafe {
+        (napi.get_cb_info)(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    if status != NAPI_OK || argc < N {
+        return Err(format!("{what} needs {N} numbers"));
+    }
+    let mut numbers = [0u32; N];
+    for (value, number) in argv.iter().zip(&mut numbers) {
+        // SAFETY: `value` is a value of this call.
+        if unsafe { (napi.get_value_uint32)(env, *value, number) } != NAPI_OK {
+            return Err(format!("{what}: an argument is not a number"));
+        }
+    }
+    Ok(numbers)
 }
 
 /// Returns an external `ArrayBuffer` over the memory `find` names, or

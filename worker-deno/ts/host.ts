@@ -35,15 +35,16 @@ const EVENT_PAUSE = 8;
 const EVENT_RESUME = 9;
 /** Size of `FrameHeader` (ipc-schemas/frame/src/frame.rs). */
 const HEADER = 56;
-/** Size of `FrameInfo` (src/bridge.rs): processor u32, port u32, len u64, FrameHeader. */
-const FRAME_INFO = 16 + HEADER;
+/** Size of `FrameInfo` (src/bridge.rs): processor u32, port u32, len u64,
+ * FrameHeader, frames u32, reserved u32. */
+const FRAME_INFO = 16 + HEADER + 8;
 
 const SYMBOLS = {
   plexus_deno_abi_version: { parameters: [], result: "u32" },
   plexus_deno_start: { parameters: [], result: "pointer" },
   plexus_deno_next: { parameters: ["pointer"], result: "i32", nonblocking: true },
   plexus_deno_event_json: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
-  plexus_deno_event_frame: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  plexus_deno_event_frame: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
   plexus_deno_loan: { parameters: ["pointer", "u32", "u32", "usize"], result: "i32" },
   plexus_deno_send: { parameters: ["pointer", "u32", "u32", "buffer", "u32"], result: "i32" },
   plexus_deno_next_header: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
@@ -55,7 +56,7 @@ const SYMBOLS = {
 /** The Node-API part of the library: external ArrayBuffers over the memory
  * of the open call, which the library finds itself. */
 interface Views {
-  frame(): ArrayBuffer;
+  frame(index: number): ArrayBuffer;
   loan(processor: number, port: number): ArrayBuffer;
 }
 
@@ -273,9 +274,12 @@ async function create(spec: CreateSpec): Promise<string | null> {
 const info = new Uint8Array(FRAME_INFO);
 const infoView = new DataView(info.buffer);
 
-/** The open call's processor, input port, data length and header. */
-function readFrameInfo(): { slot: Slot; port: number; len: number; header: FrameHeader } {
-  if (ffi.plexus_deno_event_frame(handle, info, info.length) !== 0) {
+/** Frame `index` of the open call: its processor, input port, data
+ * length and header, and how many frames the call has. */
+function readFrameInfo(
+  index = 0,
+): { slot: Slot; port: number; len: number; header: FrameHeader; frames: number } {
+  if (ffi.plexus_deno_event_frame(handle, index, info, info.length) !== 0) {
     fatal(`cannot read a frame event: ${lastError()}`);
   }
   const slot = slots.get(infoView.getUint32(0, true));
@@ -285,6 +289,7 @@ function readFrameInfo(): { slot: Slot; port: number; len: number; header: Frame
     port: infoView.getUint32(4, true),
     len: Number(infoView.getBigUint64(8, true)),
     header: readHeader(infoView, 16),
+    frames: infoView.getUint32(16 + HEADER, true),
   };
 }
 
@@ -303,22 +308,32 @@ async function produceFrame(): Promise<string | null> {
   }
 }
 
+/** One `process(ctx, inputs)` call, with a frame of one input, or of
+ * every input when they are synchronised. */
 async function processFrame(): Promise<string | null> {
-  const { slot, port, len, header } = readFrameInfo();
+  const first = readFrameInfo(0);
+  const slot = first.slot;
   if (slot.instance.process === undefined) {
     return `\`${slot.spec.label}\` has no process() method`;
   }
-  const schema = slot.spec.schemas[header.schema] ?? `unknown schema ${header.schema}`;
-  const frame = new Frame(header, schema, memory(len, () => views.frame()));
-  slot.scope.enter(slot.bridge, header);
+  const inputs: Record<string, Frame> = {};
+  const frames: Frame[] = [];
+  for (let i = 0; i < first.frames; i++) {
+    const { port, len, header } = i === 0 ? first : readFrameInfo(i);
+    const schema = slot.spec.schemas[header.schema] ?? `unknown schema ${header.schema}`;
+    const frame = new Frame(header, schema, memory(len, () => views.frame(i)));
+    inputs[slot.spec.inputs[port]] = frame;
+    frames.push(frame);
+  }
+  slot.scope.enter(slot.bridge, first.header);
   try {
-    const result = slot.instance.process!(slot.context, { [slot.spec.inputs[port]]: frame });
+    const result = slot.instance.process!(slot.context, inputs);
     if (isThenable(result)) await result;
     return null;
   } catch (e) {
     return `process() of \`${slot.spec.label}\` threw ${describe(e)}`;
   } finally {
-    frame.close();
+    for (const frame of frames) frame.close();
     slot.scope.leave();
   }
 }

@@ -11,6 +11,7 @@ mod ports;
 mod processor;
 mod pulse;
 mod stats;
+mod sync;
 
 pub use stats::LatencyHistogram;
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bus::counters::{Busy, Call, Counter, Counters};
-use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, Received};
+use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, InFrame, Received};
 use bus::settings::Opening;
 use bus::wake::{WakeListener, Waker};
 use bus::{Bus, BusError};
@@ -17,6 +17,7 @@ use crate::manual::{Gate, Producer, Shared};
 use crate::outputs::{Loans, OutputPort, Outputs, Told};
 use crate::processor::{Input, Processor, ProcessorHost};
 use crate::stats::{InputTracker, LatencyHistogram};
+use crate::sync::{Held, Matcher};
 
 /// First shared-memory segment per output; larger frames grow it once.
 const INITIAL_FRAME_BYTES: usize = 64 * 1024;
@@ -39,6 +40,8 @@ pub(crate) struct Slot {
     /// Per input: whether it is waiting for the processor to release frames.
     stalled: Vec<bool>,
     state: SlotState,
+    /// Pairs frames of several inputs into sets, per the `sync:` policy.
+    matcher: Matcher,
 }
 
 /// Whether the worker drives a processor (`plexus pause`, `resume`).
@@ -78,6 +81,19 @@ fn production_interval(mode: Mode, own: Option<Duration>) -> Result<Option<Durat
         ),
         (_, own) => Ok(own),
     }
+}
+
+/// The payload of the sample in `slot`.
+fn data_of(slot: &Cell<Option<InFrame>>) -> &[u8] {
+    let sample = slot.take().expect("a sample not yet retained");
+    let payload = sample.payload();
+    // SAFETY: the payload lives in shared memory that stays mapped while the
+    // sample exists, wherever the sample struct moves; the sample goes back
+    // into `slot`, where it stays until the call ends or the processor
+    // retains it, and the slice is only used during the call.
+    let data = unsafe { std::slice::from_raw_parts(payload.as_ptr(), payload.len()) };
+    slot.set(Some(sample));
+    data
 }
 
 /// How a consumer opens the output an input is connected to: sized as the
@@ -183,6 +199,7 @@ impl Slot {
             produced: 0,
             drive,
             stalled: vec![false; spec.inputs.len()],
+            matcher: Matcher::new(spec.sync, spec.inputs.len()),
             state: SlotState::Running,
         };
         Ok((slot, wakes))
@@ -231,35 +248,73 @@ impl Slot {
             self.latency
                 .record(monotonic_ns().saturating_sub(header.capture_ns));
             self.inputs[index].1.observe(header.seq);
-            let payload = sample.payload();
-            // SAFETY: the payload lives in shared memory that stays mapped
-            // while the sample exists, wherever the sample struct moves; the
-            // sample lives in `slot` until this iteration ends or the
-            // processor retains it, and `data` is not used past either.
-            let data = unsafe { std::slice::from_raw_parts(payload.as_ptr(), payload.len()) };
-            let slot = Cell::new(Some(sample));
-            let input = Input {
+            let held = Held {
                 port: index,
-                header: &header,
-                data,
-                sample: &slot,
+                header,
+                sample,
             };
-            let mut outputs = Outputs::new(&self.outputs, &mut self.loans);
-            self.busy.enter(Call::Frame);
-            let result = self.processor.process(&input, &mut outputs);
-            self.busy.leave();
-            let told = outputs.told();
-            self.book(result, told, errors)?;
+            let inputs = &self.inputs;
+            if let Some(set) = self
+                .matcher
+                .offer(index, held, |port| inputs[port].1.unmatched())
+            {
+                self.call(set, errors)?;
+            }
         }
         Ok(true)
     }
 
+    /// Calls the processor with one frame, or, its inputs synchronised, a
+    /// set of one per input; then gives the matcher back what the processor
+    /// did not retain.
+    fn call(&mut self, set: Vec<Held>, errors: &mut Vec<ProcessError>) -> Result<(), BusError> {
+        let held: Vec<(usize, FrameHeader, Cell<Option<InFrame>>)> = set
+            .into_iter()
+            .map(|h| (h.port, h.header, Cell::new(Some(h.sample))))
+            .collect();
+        let result = {
+            let inputs: Vec<Input<'_>> = held
+                .iter()
+                .map(|(port, header, slot)| Input {
+                    port: *port,
+                    header,
+                    data: data_of(slot),
+                    sample: slot,
+                })
+                .collect();
+            let mut outputs = Outputs::new(&self.outputs, &mut self.loans);
+            self.busy.enter(Call::Frame);
+            let result = match (&self.matcher, inputs.as_slice()) {
+                (Matcher::Any, [input]) => self.processor.process(input, &mut outputs),
+                (_, inputs) => self.processor.process_synced(inputs, &mut outputs),
+            };
+            self.busy.leave();
+            (result, outputs.told())
+        };
+        self.book(result.0, result.1, errors)?;
+        let returned = held
+            .into_iter()
+            .map(|(port, header, slot)| {
+                slot.into_inner().map(|sample| Held {
+                    port,
+                    header,
+                    sample,
+                })
+            })
+            .collect();
+        self.matcher.give_back(returned);
+        Ok(())
+    }
+
     /// Processes everything waiting on every input (at stop: the producers
-    /// have stopped, so the queues are finite).
+    /// have stopped, so the queues are finite); frames still waiting for
+    /// partners then never find them.
     pub fn drain_all_inputs(&mut self, errors: &mut Vec<ProcessError>) -> Result<(), BusError> {
         for index in 0..self.inputs.len() {
             while self.drain_input(index, usize::MAX, errors)? {}
         }
+        let inputs = &self.inputs;
+        self.matcher.flush(|port| inputs[port].1.unmatched());
         Ok(())
     }
 

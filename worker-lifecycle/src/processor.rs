@@ -36,6 +36,18 @@ pub trait Processor {
     /// the worker goes on with the next frame.
     fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String>;
 
+    /// A processor whose inputs are synchronised (`sync: all` or `latest`):
+    /// handles one frame of every input at once, by input index. Others
+    /// keep this default, which the worker never calls.
+    fn process_synced(
+        &mut self,
+        inputs: &[Input<'_>],
+        outputs: &mut Outputs<'_>,
+    ) -> Result<(), String> {
+        let _ = (inputs, outputs);
+        Err("this processor cannot take synchronised inputs".to_owned())
+    }
+
     /// Sources only: how often [`Processor::produce`] is due.
     fn interval(&self) -> Option<Duration> {
         None

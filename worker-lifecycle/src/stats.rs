@@ -111,6 +111,12 @@ impl InputTracker {
         self.counters.dropped_paused.add(1);
     }
 
+    /// Books a frame taken off the input that found no partner under the
+    /// processor's `sync:` policy (it was counted when received).
+    pub fn unmatched(&self) {
+        self.counters.unmatched.add(1);
+    }
+
     /// Sequence accounting, the same for frames processed and skipped.
     fn see(&mut self, seq: u64) {
         let c = &self.counters;
@@ -131,6 +137,7 @@ impl InputTracker {
             seq_gaps: self.counters.seq_gaps.get(),
             out_of_order: self.counters.out_of_order.get(),
             dropped_paused: self.counters.dropped_paused.get(),
+            unmatched: self.counters.unmatched.get(),
             ..PortStats::default()
         }
     }

@@ -178,24 +178,33 @@ impl PythonProcessor {
     fn call(
         &mut self,
         py: Python<'_>,
-        input: &Input<'_>,
+        given: &[Input<'_>],
         outputs: &mut Outputs<'_>,
     ) -> Result<(), String> {
         frame::sweep_retained();
-        let frame = Bound::new(py, Frame::new(*input.header, input.data))
+        let frames = given
+            .iter()
+            .map(|input| Bound::new(py, Frame::new(*input.header, input.data)))
+            .collect::<PyResult<Vec<_>>>()
             .map_err(|e| format!("cannot wrap the frame: {}", describe(py, &e)))?;
-        let closer = FrameCloser {
-            frame: &frame,
-            input,
-        };
+        let closers: Vec<FrameCloser<'_, '_>> = frames
+            .iter()
+            .zip(given)
+            .map(|(frame, input)| FrameCloser { frame, input })
+            .collect();
         let inputs = PyDict::new(py);
-        inputs
-            .set_item(self.input_names[input.port].bind(py), &frame)
-            .map_err(|e| format!("cannot build inputs: {}", describe(py, &e)))?;
+        for (frame, input) in frames.iter().zip(given) {
+            inputs
+                .set_item(self.input_names[input.port].bind(py), frame)
+                .map_err(|e| format!("cannot build inputs: {}", describe(py, &e)))?;
+        }
         let Some(process) = &self.process else {
             return Err(format!("`{}` has no process() method", self.label));
         };
-        let call = self.scope.enter(py, outputs, *input.header);
+        let base = given
+            .first()
+            .map_or_else(FrameHeader::default, |i| *i.header);
+        let call = self.scope.enter(py, outputs, base);
         let raised = process
             .bind(py)
             .call1((self.context.bind(py), inputs))
@@ -204,9 +213,13 @@ impl PythonProcessor {
             // traceback holds, are gone before the frame is closed.
             .map(|e| format!("process() of `{}` raised {}", self.label, describe(py, &e)));
         let escaped = call.finish().err();
-        drop(closer);
-        let held = self.hold(input.port, frame);
-        outcome([raised, escaped, held])
+        drop(closers);
+        let held: Vec<Option<String>> = frames
+            .into_iter()
+            .zip(given)
+            .map(|(frame, input)| self.hold(input.port, frame))
+            .collect();
+        outcome([raised, escaped].into_iter().chain(held))
     }
 
     /// Keeps track of `frame` if closing it retained its sample. Once the
@@ -257,7 +270,16 @@ impl PythonProcessor {
 
 impl Processor for PythonProcessor {
     fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String> {
-        Python::attach(|py| self.call(py, input, outputs))
+        Python::attach(|py| self.call(py, std::slice::from_ref(input), outputs))
+    }
+
+    /// `process(ctx, inputs)` with a frame on every input.
+    fn process_synced(
+        &mut self,
+        inputs: &[Input<'_>],
+        outputs: &mut Outputs<'_>,
+    ) -> Result<(), String> {
+        Python::attach(|py| self.call(py, inputs, outputs))
     }
 
     /// One `produce(ctx)` call of a continuous processor. Its outputs send
@@ -426,6 +448,7 @@ mod tests {
             }],
             frame_limit: None,
             mode: ipc_schemas::Mode::Reactive,
+            sync: ipc_schemas::SyncPolicy::Any,
         }
     }
 

@@ -1,6 +1,6 @@
 //! From the files a user wrote to a plan that can run: the pipeline file,
 //! the processor types it may use (the catalog of builtins and listed
-//! packages), restart settings and deadlines, and the plan — every check `validate`
+//! packages), restart settings, deadlines and input synchronisation, and the plan — every check `validate`
 //! makes, before any process exists.
 
 pub mod catalog;
@@ -8,6 +8,7 @@ pub mod deadlines;
 pub mod pipeline;
 pub mod plan;
 pub mod restart;
+pub mod sync;
 
 use std::path::Path;
 

@@ -15,6 +15,7 @@ use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::deadlines::Deadlines;
 use crate::load::pipeline::{Pipeline, PipelineFile};
 use crate::load::restart::RestartSpec;
+use crate::load::sync;
 use crate::package::manifest::{config as config_schema, Mode, PortDecl};
 
 #[derive(Debug)]
@@ -292,6 +293,8 @@ fn plan_processors(
         check_id(&worker).map_err(|e| format!("processor `{id}`: worker {e}"))?;
         let deadlines = Deadlines::from_fields(entry.setup_timeout_s, entry.frame_timeout_ms)
             .map_err(|m| format!("processor `{id}`: {m}"))?;
+        let sync = sync::resolve(entry.sync.as_ref(), decl.sync.as_ref(), &decl.inputs)
+            .map_err(|m| format!("processor `{id}`: {m}"))?;
         processors.push(PlannedProcessor {
             package: info.package().to_string(),
             deadlines,
@@ -318,6 +321,7 @@ fn plan_processors(
                     },
                     Mode::Manual => ipc_schemas::Mode::Manual,
                 },
+                sync,
             },
             worker,
         });

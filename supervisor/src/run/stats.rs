@@ -110,6 +110,7 @@ impl LiveStats {
                     // Frames dropped while paused were received: not lost.
                     dropped: sent.saturating_sub(frames + dropped_paused),
                     dropped_paused,
+                    unmatched: c.unmatched.get(),
                 }
             })
             .collect();
@@ -284,6 +285,7 @@ mod tests {
                 .collect(),
             frame_limit: None,
             mode: ipc_schemas::Mode::Reactive,
+            sync: ipc_schemas::SyncPolicy::Any,
         }
     }
 

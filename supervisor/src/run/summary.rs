@@ -23,6 +23,8 @@ pub struct ProcessorLine {
     pub dropped: u64,
     /// Frames its inputs dropped because it was paused: not lost.
     pub dropped_paused: u64,
+    /// Frames its inputs received that found no partner under its `sync:`.
+    pub unmatched: u64,
     /// How long a user kept it paused.
     pub paused: Duration,
     pub seq_gaps: u64,
@@ -45,6 +47,7 @@ pub fn processor_lines(plan: &Plan, report: &RunReport) -> Vec<ProcessorLine> {
                 frames_out: stats.map_or(0, |s| s.outputs.iter().map(|o| o.frames).sum()),
                 dropped: inputs.iter().map(|s| s.dropped).sum(),
                 dropped_paused: inputs.iter().map(|s| s.dropped_paused).sum(),
+                unmatched: inputs.iter().map(|s| s.unmatched).sum(),
                 paused: report.paused.get(&p.spec.id).copied().unwrap_or_default(),
                 seq_gaps: inputs.iter().map(|s| s.seq_gaps).sum(),
                 errors: stats.map_or(0, |s| s.errors),
@@ -80,6 +83,7 @@ pub fn to_json(plan: &Plan, report: &RunReport) -> Value {
                 "frames_out": l.frames_out,
                 "dropped": l.dropped,
                 "dropped_paused": l.dropped_paused,
+                "unmatched": l.unmatched,
                 "paused_ms": l.paused.as_millis() as u64,
                 "errors": l.errors,
                 "restarts": l.restarts,

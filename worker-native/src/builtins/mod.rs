@@ -118,6 +118,7 @@ mod tests {
             }],
             frame_limit: None,
             mode: ipc_schemas::Mode::Reactive,
+            sync: ipc_schemas::SyncPolicy::Any,
         }
     }
 

@@ -121,6 +121,37 @@ impl PluginProcessor {
         self.invoke(|instance, error| unsafe { hook(instance, error) })
     }
 
+    /// One `process` call with `inputs` (the SDK hands a single frame to
+    /// the processor's `process`, several to its `process_synced`); sends
+    /// default to the first frame's header.
+    fn process_frames(
+        &mut self,
+        inputs: &[Input<'_>],
+        outputs: &mut Outputs<'_>,
+    ) -> Result<(), String> {
+        let frames = inputs
+            .iter()
+            .map(|input| {
+                Ok(FrameIn {
+                    port: u32::try_from(input.port)
+                        .map_err(|_| format!("input port {} is out of range", input.port))?,
+                    header: *input.header,
+                    data: input.data.as_ptr(),
+                    len: input.data.len(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let base = inputs
+            .first()
+            .map_or_else(FrameHeader::default, |i| *i.header);
+        let process = self.calls.process;
+        // SAFETY: every pointer passed stays valid until the call returns, and
+        // the outputs' context is only used by the callbacks during it.
+        self.call(outputs, base, |instance, host, error| unsafe {
+            process(instance, frames.as_ptr(), frames.len() as u32, host, error)
+        })
+    }
+
     /// Calls into the plugin: `invoke` gets the instance and the error
     /// buffer and returns the plugin's status, which becomes the outcome.
     fn invoke(
@@ -153,20 +184,15 @@ impl PluginProcessor {
 
 impl Processor for PluginProcessor {
     fn process(&mut self, input: &Input<'_>, outputs: &mut Outputs<'_>) -> Result<(), String> {
-        let port = u32::try_from(input.port)
-            .map_err(|_| format!("input port {} is out of range", input.port))?;
-        let frame = FrameIn {
-            port,
-            header: *input.header,
-            data: input.data.as_ptr(),
-            len: input.data.len(),
-        };
-        let process = self.calls.process;
-        // SAFETY: every pointer passed stays valid until the call returns, and
-        // the outputs' context is only used by the callbacks during it.
-        self.call(outputs, *input.header, |instance, host, error| unsafe {
-            process(instance, &frame, 1, host, error)
-        })
+        self.process_frames(std::slice::from_ref(input), outputs)
+    }
+
+    fn process_synced(
+        &mut self,
+        inputs: &[Input<'_>],
+        outputs: &mut Outputs<'_>,
+    ) -> Result<(), String> {
+        self.process_frames(inputs, outputs)
     }
 
     /// One production step; the plugin is handed `next` to build its

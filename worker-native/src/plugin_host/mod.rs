@@ -350,6 +350,7 @@ mod tests {
             outputs: Vec::new(),
             frame_limit: None,
             mode: ipc_schemas::Mode::Reactive,
+            sync: ipc_schemas::SyncPolicy::Any,
         }
     }
 

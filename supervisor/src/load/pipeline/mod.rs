@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::error::UserError;
 use crate::load::restart::{self, RestartSpec};
+use crate::load::sync::SyncDecl;
 use crate::yaml;
 pub use ordered::Ordered;
 
@@ -52,6 +53,9 @@ pub struct ProcessorEntry {
     pub setup_timeout_s: Option<u64>,
     /// How long one frame may take, in milliseconds.
     pub frame_timeout_ms: Option<u64>,
+    /// How it is called when it has several inputs (`load::sync`); the
+    /// manifest's default otherwise.
+    pub sync: Option<SyncDecl>,
 }
 
 /// A loaded pipeline and where it came from.

@@ -17,6 +17,8 @@ use crate::yaml;
 pub use check::is_package_name;
 pub use config::{ConfigField, ConfigType};
 
+use crate::load::sync::SyncDecl;
+
 pub const MANIFEST_FILE: &str = "plexus.yaml";
 
 /// The version of this plexus, which manifests' `plexus:` ranges must admit.
@@ -92,6 +94,10 @@ pub struct ProcessorDecl {
     pub outputs: Vec<PortDecl>,
     #[serde(default)]
     pub config: BTreeMap<String, ConfigField>,
+    /// How it is called when it has several inputs, unless a pipeline says
+    /// otherwise (`load::sync`).
+    #[serde(default)]
+    pub sync: Option<SyncDecl>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
