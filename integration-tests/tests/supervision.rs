@@ -508,3 +508,30 @@ fn deadlines_out_of_bounds_are_refused() {
         }
     }
 }
+
+/// A `sync:` that does not fit the processor is refused before anything
+/// starts, in one sentence naming the file, the processor and the field.
+#[test]
+fn a_sync_that_does_not_fit_is_refused() {
+    for (settings, needle) in [
+        (
+            "sync: all",
+            "processor `crasher`: `sync: all` needs at least two inputs; it has 1",
+        ),
+        (
+            "sync: sometimes",
+            "`sync` policy `sometimes` is not one of any, all, latest",
+        ),
+        (
+            "sync: { policy: any, trigger: in }",
+            "processor `crasher`: `trigger` applies to `sync: latest` only",
+        ),
+    ] {
+        let (tmp, path) = fan_out("faulty-rust", "test.abort", "", settings, false);
+        let validated = plexus(&["validate", path.to_str().unwrap()], tmp.path());
+        let line = validated.refusal();
+        for part in [path.to_str().unwrap(), needle] {
+            assert!(line.contains(part), "`{part}` missing from: {line}");
+        }
+    }
+}
