@@ -102,3 +102,34 @@ fn a_rust_plugin_source_whose_thread_deadlocks_is_restarted() {
 fn a_rust_plugin_gets_its_inputs_paired_with_sync_all() {
     integration_tests::sync::all_makes_exact_pairs("conform-rust", "test.rs_pip");
 }
+
+/// A source's media time travels in the frame header: the Rust gradient
+/// presents frame n at n × 10 ms for 10 ms, and that is what `tap` reads
+/// off its port.
+#[test]
+fn a_source_carries_its_media_time_in_the_header() {
+    let (tmp, path) = integration_tests::pipeline(
+        "source.yaml",
+        &[("package", "conform-rust"), ("type", "test.rs_gradient")],
+    );
+    let mut running =
+        integration_tests::spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    let id = running.runtime_id();
+    running.wait_for("processor src started", std::time::Duration::from_secs(60));
+    let tap = integration_tests::plexus(
+        &["tap", "src.out", "--runtime", &id, "--count", "5", "--json"],
+        tmp.path(),
+    );
+    assert_eq!(tap.code, Some(0), "{}", tap.stderr);
+    let frames = tap.json_lines();
+    assert_eq!(frames.len(), 5, "{}", tap.stdout);
+    for frame in frames {
+        let seq = frame["seq"].as_i64().unwrap();
+        assert_eq!(frame["pts_ns"], seq * 10_000_000, "{frame}");
+        assert_eq!(frame["duration_ns"], 10_000_000, "{frame}");
+    }
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    integration_tests::assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}

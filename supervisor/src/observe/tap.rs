@@ -145,6 +145,7 @@ impl Printer {
             json!({
                 "seq": h.seq, "schema": schema, "width": h.width, "height": h.height,
                 "stride": h.stride, "bytes": len, "capture_ns": h.capture_ns,
+                "pts_ns": h.pts(), "duration_ns": h.duration_ns,
                 "latency_us": latency_us, "fps": fps,
             })
             .to_string()
