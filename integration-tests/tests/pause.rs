@@ -56,42 +56,50 @@ fn stop(running: Running, id: &str) -> Value {
     summary
 }
 
-#[test]
-fn a_paused_source_produces_nothing_and_goes_on_without_a_gap() {
-    // 20 fps: the tap, which has a queue of its own, keeps up with ease.
-    let pipeline = pipeline("pause.yaml", &[("fps", "20")]);
-    let (mut running, id) = start(&pipeline, &["cam", "a", "mid", "b"]);
+/// Pauses `source` for `pause` while `plexus tap` reads `count` frames off
+/// its output: no frame captured during the pause goes out, the pause shows
+/// between two frames, and the sequence goes on across it.
+fn pause_while_tapping(
+    pipeline: &(tempfile::TempDir, std::path::PathBuf),
+    running: &mut Running,
+    id: &str,
+    source: &str,
+    count: u64,
+    pause: Duration,
+) {
+    let port = format!("{source}.out");
+    let count_arg = count.to_string();
     let mut tap = spawn_plexus(
         &[
             "tap",
-            "cam.out",
+            &port,
             "--runtime",
-            &id,
+            id,
             "--count",
-            "60",
+            &count_arg,
             "--json",
         ],
         pipeline.0.path(),
     );
-    tap.wait_for("plexus: tapping cam.out", TOLD);
-    tapped_seqs(pipeline.0.path(), &id, "cam.out", 10);
+    tap.wait_for(&format!("plexus: tapping {port}"), TOLD);
+    tapped_seqs(pipeline.0.path(), id, &port, 10);
 
     assert_eq!(
-        steer(&pipeline, &id, &["pause", "cam"]),
-        format!("pausing processor `cam` of runtime {id}")
+        steer(pipeline, id, &["pause", source]),
+        format!("pausing processor `{source}` of runtime {id}")
     );
-    running.wait_for("processor cam paused", TOLD);
+    running.wait_for(&format!("processor {source} paused"), TOLD);
     // From here to the resume no frame may be captured.
     let paused_at = monotonic_ns();
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(pause);
     let resumed_at = monotonic_ns();
-    steer(&pipeline, &id, &["resume", "cam"]);
-    running.wait_for("processor cam resumed", TOLD);
+    steer(pipeline, id, &["resume", source]);
+    running.wait_for(&format!("processor {source} resumed"), TOLD);
 
     let tapped = tap.finish();
     assert_eq!(tapped.code, Some(0), "{}", tapped.stderr);
     let frames = tapped.json_lines();
-    assert_eq!(frames.len(), 60);
+    assert_eq!(frames.len() as u64, count);
     let field = |f: &Value, name: &str| f[name].as_u64().unwrap();
     for pair in frames.windows(2) {
         assert_eq!(
@@ -106,8 +114,25 @@ fn a_paused_source_produces_nothing_and_goes_on_without_a_gap() {
         "a frame captured while paused ({paused_at}..{resumed_at}): {captures:?}"
     );
     assert!(
-        captures.windows(2).any(|w| w[1] - w[0] >= 2_000_000_000),
+        captures
+            .windows(2)
+            .any(|w| w[1] - w[0] >= pause.as_nanos() as u64),
         "the pause shows between two frames: {captures:?}"
+    );
+}
+
+#[test]
+fn a_paused_source_produces_nothing_and_goes_on_without_a_gap() {
+    // 20 fps: the tap, which has a queue of its own, keeps up with ease.
+    let pipeline = pipeline("pause.yaml", &[("fps", "20")]);
+    let (mut running, id) = start(&pipeline, &["cam", "a", "mid", "b"]);
+    pause_while_tapping(
+        &pipeline,
+        &mut running,
+        &id,
+        "cam",
+        60,
+        Duration::from_secs(2),
     );
 
     let summary = stop(running, &id);
@@ -298,47 +323,13 @@ fn a_paused_manual_source_sends_nothing_and_goes_on_without_a_gap() {
         ],
     );
     let (mut running, id) = start(&pipeline, &["src", "sink"]);
-    let mut tap = spawn_plexus(
-        &[
-            "tap",
-            "src.out",
-            "--runtime",
-            &id,
-            "--count",
-            "40",
-            "--json",
-        ],
-        pipeline.0.path(),
-    );
-    tap.wait_for("plexus: tapping src.out", TOLD);
-    tapped_seqs(pipeline.0.path(), &id, "src.out", 5);
-    steer(&pipeline, &id, &["pause", "src"]);
-    running.wait_for("processor src paused", TOLD);
-    let paused_at = monotonic_ns();
-    std::thread::sleep(Duration::from_secs(1));
-    let resumed_at = monotonic_ns();
-    steer(&pipeline, &id, &["resume", "src"]);
-    running.wait_for("processor src resumed", TOLD);
-
-    let tapped = tap.finish();
-    assert_eq!(tapped.code, Some(0), "{}", tapped.stderr);
-    let frames = tapped.json_lines();
-    let field = |f: &Value, name: &str| f[name].as_u64().unwrap();
-    for pair in frames.windows(2) {
-        assert_eq!(
-            field(&pair[1], "seq"),
-            field(&pair[0], "seq") + 1,
-            "{pair:?}"
-        );
-    }
-    let captures: Vec<u64> = frames.iter().map(|f| field(f, "capture_ns")).collect();
-    assert!(
-        captures.iter().all(|&c| c < paused_at || c > resumed_at),
-        "a frame captured while paused ({paused_at}..{resumed_at}): {captures:?}"
-    );
-    assert!(
-        captures.windows(2).any(|w| w[1] - w[0] >= 1_000_000_000),
-        "the pause shows between two frames: {captures:?}"
+    pause_while_tapping(
+        &pipeline,
+        &mut running,
+        &id,
+        "src",
+        40,
+        Duration::from_secs(1),
     );
     let summary = stop(running, &id);
     let sink = &summary["processors"]["sink"];

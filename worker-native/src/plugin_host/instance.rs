@@ -12,7 +12,7 @@ use plexus_plugin_sdk::abi::{
     CreateFn, DestroyFn, ErrorBuf, FrameIn, HookFn, HostOutputs, ProcessFn, ProcessorVTable,
     ProduceFn, StartFn, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
 };
-use worker_lifecycle::{Input, Outputs, Processor, Producer};
+use worker_lifecycle::{Input, Outputs, Ports, Processor, Producer};
 
 /// The message a plugin wrote, tolerating a length beyond the buffer.
 pub(super) fn error_text(message: &[u8], error: &ErrorBuf) -> String {
@@ -101,9 +101,9 @@ impl PluginProcessor {
             struct_size: std::mem::size_of::<HostOutputs>() as u32,
             count,
             ctx: (&mut ctx as *mut HostCtx<'_, '_>).cast(),
-            loan: host_loan,
-            send: host_send,
-            next: host_next,
+            loan: loan::<InCall>,
+            send: send::<InCall>,
+            next: next::<InCall>,
         };
         let outcome = self.invoke(|instance, error| invoke(instance, &host, error));
         match (outcome, ctx.failure) {
@@ -213,9 +213,9 @@ impl Processor for PluginProcessor {
             struct_size: std::mem::size_of::<HostOutputs>() as u32,
             count,
             ctx: (&**manual as *const Mutex<Producer>).cast_mut().cast(),
-            loan: manual_loan,
-            send: manual_send,
-            next: manual_next,
+            loan: loan::<Manual>,
+            send: send::<Manual>,
+            next: next::<Manual>,
         };
         let start = self.calls.start;
         // SAFETY: `host` outlives the call (the plugin copies it), and its
@@ -261,23 +261,74 @@ struct HostCtx<'o, 'a> {
     failure: Option<String>,
 }
 
-/// Runs a host callback; a panic in the worker's own output code must not
-/// unwind into the plugin, so it becomes a failure like any other.
-///
-/// # Safety
-/// `ctx` is the `HostCtx` of the `process` call in progress.
-unsafe fn with_ctx<T>(
-    ctx: *mut c_void,
-    f: impl FnOnce(&mut Outputs<'_>) -> Result<T, String>,
-) -> Option<T> {
-    // SAFETY: the `HostCtx` lives in the frame of `process`, which is
-    // blocked in the plugin and touches it only after the plugin returns;
-    // callbacks come one at a time (the SDK's output ports are `&mut`), and
-    // each makes its reference anew and drops it before returning.
-    let ctx = unsafe { &mut *ctx.cast::<HostCtx<'_, '_>>() };
-    caught(|| f(ctx.outputs))
-        .map_err(|failure| ctx.failure = Some(failure))
-        .ok()
+/// How a callback's context pointer reaches the output ports: those of the
+/// call in progress, or a manual processor's, which its threads share.
+trait Reach {
+    /// Runs `f` on the ports; `None` when it failed (or panicked).
+    ///
+    /// # Safety
+    /// `ctx` is the context of `HostOutputs` of this kind, while it is
+    /// valid.
+    unsafe fn with<T>(
+        ctx: *mut c_void,
+        f: impl FnOnce(&mut dyn Ports) -> Result<T, String>,
+    ) -> Option<T>;
+
+    /// The header the next frame defaults to.
+    ///
+    /// # Safety
+    /// As for [`Reach::with`].
+    unsafe fn next(ctx: *mut c_void) -> Option<FrameHeader>;
+}
+
+/// The ports of the `process` or `produce` call in progress (`HostCtx`).
+struct InCall;
+
+impl Reach for InCall {
+    unsafe fn with<T>(
+        ctx: *mut c_void,
+        f: impl FnOnce(&mut dyn Ports) -> Result<T, String>,
+    ) -> Option<T> {
+        // SAFETY: the `HostCtx` lives in the frame of the call, which is
+        // blocked in the plugin and touches it only after the plugin
+        // returns; callbacks come one at a time (the SDK's output ports are
+        // `&mut`), and each makes its reference anew and drops it before
+        // returning.
+        let ctx = unsafe { &mut *ctx.cast::<HostCtx<'_, '_>>() };
+        caught(|| f(ctx.outputs))
+            .map_err(|failure| ctx.failure = Some(failure))
+            .ok()
+    }
+
+    unsafe fn next(ctx: *mut c_void) -> Option<FrameHeader> {
+        // SAFETY: as in `with`.
+        Some(unsafe { &*ctx.cast::<HostCtx<'_, '_>>() }.base)
+    }
+}
+
+/// A manual processor's ports, which the instance keeps alive. The plugin
+/// sees a failure only as null or a status; what matters to the pipeline
+/// (a refused frame, a full `/dev/shm`) the producer reports itself.
+struct Manual;
+
+impl Reach for Manual {
+    unsafe fn with<T>(
+        ctx: *mut c_void,
+        f: impl FnOnce(&mut dyn Ports) -> Result<T, String>,
+    ) -> Option<T> {
+        // SAFETY: the caller's promise; the mutex makes the threads take
+        // turns.
+        let manual = unsafe { &*ctx.cast::<Mutex<Producer>>() };
+        let mut producer = manual.lock().unwrap_or_else(|e| e.into_inner());
+        caught(|| f(&mut *producer)).ok()
+    }
+
+    unsafe fn next(ctx: *mut c_void) -> Option<FrameHeader> {
+        // SAFETY: as in `with`.
+        let manual = unsafe { &*ctx.cast::<Mutex<Producer>>() };
+        let producer = manual.lock().unwrap_or_else(|e| e.into_inner());
+        Some(producer.next_header())
+    }
 }
 
 /// Runs the worker's output code for a plugin's callback; a panic in it
@@ -293,12 +344,13 @@ fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     })
 }
 
-unsafe extern "C" fn host_loan(ctx: *mut c_void, port: u32, len: usize) -> *mut u8 {
+/// `HostOutputs::loan` for ports reached as `R` says.
+unsafe extern "C" fn loan<R: Reach>(ctx: *mut c_void, port: u32, len: usize) -> *mut u8 {
     // SAFETY: the plugin calls back with the `ctx` of the `HostOutputs` it
-    // was handed, during the `process` call they are valid for.
+    // was handed, while they are valid.
     let loaned = unsafe {
-        with_ctx(ctx, |outputs| {
-            outputs
+        R::with(ctx, |ports| {
+            ports
                 .loan(port as usize, len)
                 .map(|buffer| buffer.as_mut_ptr())
                 .map_err(|e| e.to_string())
@@ -307,87 +359,32 @@ unsafe extern "C" fn host_loan(ctx: *mut c_void, port: u32, len: usize) -> *mut 
     loaned.unwrap_or(std::ptr::null_mut())
 }
 
-unsafe extern "C" fn host_send(ctx: *mut c_void, port: u32, header: *const FrameHeader) -> i32 {
-    // SAFETY: the plugin passes null or a header it owns for this call.
-    let Some(header) = (unsafe { header.as_ref() }) else {
-        return STATUS_ERROR;
-    };
-    // SAFETY: as in `host_loan`.
-    let sent = unsafe {
-        with_ctx(ctx, |outputs| {
-            outputs
-                .send(port as usize, header)
-                .map_err(|e| e.to_string())
-        })
-    };
-    sent.map_or(STATUS_ERROR, |()| STATUS_OK)
-}
-
-unsafe extern "C" fn host_next(ctx: *mut c_void, header: *mut FrameHeader) {
-    // SAFETY: as in `host_loan`; the plugin passes null or a header of its
-    // own to fill.
-    unsafe {
-        let ctx = &*ctx.cast::<HostCtx<'_, '_>>();
-        if let Some(header) = header.as_mut() {
-            *header = ctx.base;
-        }
-    }
-}
-
-/// Runs a manual processor's callback on its producer. The plugin sees a
-/// failure only as null or a status; what matters to the pipeline (a
-/// refused frame, a full `/dev/shm`) the producer reports itself.
-///
-/// # Safety
-/// `ctx` is the context of the outputs `start` handed out, which the
-/// instance keeps alive.
-unsafe fn with_producer<T>(
+/// `HostOutputs::send`; a frame dropped because its manual processor is
+/// paused is no failure.
+unsafe extern "C" fn send<R: Reach>(
     ctx: *mut c_void,
-    f: impl FnOnce(&mut Producer) -> Result<T, String>,
-) -> Option<T> {
-    // SAFETY: the caller's promise; the mutex makes the threads take turns.
-    let manual = unsafe { &*ctx.cast::<Mutex<Producer>>() };
-    let mut producer = manual.lock().unwrap_or_else(|e| e.into_inner());
-    caught(|| f(&mut producer)).ok()
-}
-
-unsafe extern "C" fn manual_loan(ctx: *mut c_void, port: u32, len: usize) -> *mut u8 {
-    // SAFETY: the plugin calls back with the `ctx` `start` gave it.
-    let loaned = unsafe {
-        with_producer(ctx, |producer| {
-            producer
-                .loan(port as usize, len)
-                .map(|buffer| buffer.as_mut_ptr())
-                .map_err(|e| e.to_string())
-        })
-    };
-    loaned.unwrap_or(std::ptr::null_mut())
-}
-
-unsafe extern "C" fn manual_send(ctx: *mut c_void, port: u32, header: *const FrameHeader) -> i32 {
+    port: u32,
+    header: *const FrameHeader,
+) -> i32 {
     // SAFETY: the plugin passes null or a header it owns for this call.
     let Some(header) = (unsafe { header.as_ref() }) else {
         return STATUS_ERROR;
     };
-    // SAFETY: as in `manual_loan`. A dropped frame (paused) is no failure.
+    // SAFETY: as in `loan`.
     let sent = unsafe {
-        with_producer(ctx, |producer| {
-            producer
-                .send(port as usize, header)
-                .map_err(|e| e.to_string())
+        R::with(ctx, |ports| {
+            ports.send(port as usize, header).map_err(|e| e.to_string())
         })
     };
     sent.map_or(STATUS_ERROR, |_| STATUS_OK)
 }
 
-unsafe extern "C" fn manual_next(ctx: *mut c_void, header: *mut FrameHeader) {
-    // SAFETY: as in `manual_loan`; the plugin passes null or a header of its
-    // own to fill.
+/// `HostOutputs::next`.
+unsafe extern "C" fn next<R: Reach>(ctx: *mut c_void, header: *mut FrameHeader) {
+    // SAFETY: as in `loan`; the plugin passes null or a header of its own
+    // to fill.
     unsafe {
-        if let (Some(next), Some(header)) = (
-            with_producer(ctx, |producer| Ok(producer.next_header())),
-            header.as_mut(),
-        ) {
+        if let (Some(next), Some(header)) = (R::next(ctx), header.as_mut()) {
             *header = next;
         }
     }
