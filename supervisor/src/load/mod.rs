@@ -8,7 +8,6 @@ pub mod deadlines;
 pub mod pipeline;
 pub mod plan;
 pub mod restart;
-pub mod sync;
 
 use std::path::Path;
 

@@ -15,7 +15,7 @@ use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::deadlines::Deadlines;
 use crate::load::pipeline::{Pipeline, PipelineFile};
 use crate::load::restart::RestartSpec;
-use crate::load::sync;
+use crate::package::manifest::sync;
 use crate::package::manifest::{config as config_schema, Mode, PortDecl};
 
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::error::UserError;
 use crate::load::restart::{self, RestartSpec};
-use crate::load::sync::SyncDecl;
+use crate::package::manifest::SyncDecl;
 use crate::yaml;
 pub use ordered::Ordered;
 
@@ -53,7 +53,7 @@ pub struct ProcessorEntry {
     pub setup_timeout_s: Option<u64>,
     /// How long one frame may take, in milliseconds.
     pub frame_timeout_ms: Option<u64>,
-    /// How it is called when it has several inputs (`load::sync`); the
+    /// How it is called when it has several inputs (`package::manifest::sync`); the
     /// manifest's default otherwise.
     pub sync: Option<SyncDecl>,
 }

@@ -99,7 +99,7 @@ fn processor(decl: &ProcessorDecl) -> Result<(), String> {
         _ => {}
     }
     ports("input", &decl.inputs, |s| Accepts::parse(s).is_some())?;
-    crate::load::sync::resolve(None, decl.sync.as_ref(), &decl.inputs)?;
+    super::sync::resolve(None, decl.sync.as_ref(), &decl.inputs)?;
     ports("output", &decl.outputs, |s| {
         SchemaId::from_name(s).is_some()
     })?;

@@ -5,6 +5,7 @@
 
 mod check;
 pub mod config;
+pub mod sync;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,7 @@ use crate::language::{self, Lang};
 use crate::yaml;
 pub use check::is_package_name;
 pub use config::{ConfigField, ConfigType};
-
-use crate::load::sync::SyncDecl;
+pub use sync::SyncDecl;
 
 pub const MANIFEST_FILE: &str = "plexus.yaml";
 
@@ -95,7 +95,7 @@ pub struct ProcessorDecl {
     #[serde(default)]
     pub config: BTreeMap<String, ConfigField>,
     /// How it is called when it has several inputs, unless a pipeline says
-    /// otherwise (`load::sync`).
+    /// otherwise (`package::manifest::sync`).
     #[serde(default)]
     pub sync: Option<SyncDecl>,
 }

@@ -6,7 +6,7 @@ use ipc_schemas::SyncPolicy;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::package::manifest::PortDecl;
+use super::PortDecl;
 
 /// The most a capture-time tolerance may be: frames further apart are not
 /// one moment.
