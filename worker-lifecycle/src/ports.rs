@@ -41,7 +41,7 @@ pub(crate) struct Slot {
     stalled: Vec<bool>,
     state: SlotState,
     /// Pairs frames of several inputs into sets, per the `sync:` policy.
-    matcher: Matcher,
+    matcher: Matcher<InFrame>,
 }
 
 /// Whether the worker drives a processor (`plexus pause`, `resume`).
@@ -267,7 +267,11 @@ impl Slot {
     /// Calls the processor with one frame, or, its inputs synchronised, a
     /// set of one per input; then gives the matcher back what the processor
     /// did not retain.
-    fn call(&mut self, set: Vec<Held>, errors: &mut Vec<ProcessError>) -> Result<(), BusError> {
+    fn call(
+        &mut self,
+        set: Vec<Held<InFrame>>,
+        errors: &mut Vec<ProcessError>,
+    ) -> Result<(), BusError> {
         let held: Vec<(usize, FrameHeader, Cell<Option<InFrame>>)> = set
             .into_iter()
             .map(|h| (h.port, h.header, Cell::new(Some(h.sample))))
