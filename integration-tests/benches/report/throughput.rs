@@ -238,11 +238,7 @@ fn drain_for(run: &mut Plexus, tap: &Tap, span: Duration) -> Result<u64> {
         frames += tap
             .poll(POLL.min(end.saturating_duration_since(Instant::now())))?
             .len() as u64;
-        for line in run.pending_lines()? {
-            if line.text.contains(" failed") || line.text.contains(" restarting") {
-                return Err(format!("a worker failed while measuring: {}", line.text));
-            }
-        }
+        run.check_workers()?;
     }
     Ok(frames)
 }
