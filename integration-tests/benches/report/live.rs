@@ -170,6 +170,18 @@ impl Plexus {
         self.pending_lines()?.iter().try_for_each(whole)
     }
 
+    /// Reads the log for `span`, as [`Plexus::check_workers`] does.
+    pub fn watch(&mut self, span: Duration) -> Result<()> {
+        let end = Instant::now() + span;
+        while Instant::now() < end {
+            match self.next_line(end)? {
+                Some(line) => whole(&line)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
     pub fn log(&self) -> &str {
         &self.log
     }

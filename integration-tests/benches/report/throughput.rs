@@ -62,8 +62,8 @@ pub const WORKERS: [(&str, &str); 4] = [
 ];
 /// Time from `plexus run` to frames at the tap: the first Python run may
 /// create its environment and the first Deno run may install `deno`.
-const STARTUP: Duration = Duration::from_secs(180);
-const POLL: Duration = Duration::from_millis(20);
+pub const STARTUP: Duration = Duration::from_secs(180);
+pub const POLL: Duration = Duration::from_millis(20);
 
 /// How long a run warms up and then measures.
 #[derive(Clone, Copy)]
