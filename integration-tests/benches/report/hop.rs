@@ -185,6 +185,12 @@ fn parse_summary(output: &str) -> Result<Latency> {
             summary["outcome"]
         ));
     }
+    sink_latency(&summary)
+}
+
+/// The latency at `sink` of a `camera → sink` run's `--json` summary, over
+/// every frame the sink took, and the frames `camera` sent that it did not.
+pub fn sink_latency(summary: &serde_json::Value) -> Result<Latency> {
     let sink = &summary["processors"]["sink"];
     let number = |key: &str| sink[key].as_f64().ok_or(format!("the sink has no `{key}`"));
     let sent = summary["processors"]["camera"]["frames_out"]

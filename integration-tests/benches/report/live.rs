@@ -164,6 +164,24 @@ impl Plexus {
         }
     }
 
+    /// Fails if a log line that arrived since the last read says a worker
+    /// failed or is restarting: a run being measured must stay whole.
+    pub fn check_workers(&mut self) -> Result<()> {
+        self.pending_lines()?.iter().try_for_each(whole)
+    }
+
+    /// Reads the log for `span`, as [`Plexus::check_workers`] does.
+    pub fn watch(&mut self, span: Duration) -> Result<()> {
+        let end = Instant::now() + span;
+        while Instant::now() < end {
+            match self.next_line(end)? {
+                Some(line) => whole(&line)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
     pub fn log(&self) -> &str {
         &self.log
     }
@@ -262,6 +280,14 @@ impl Drop for Plexus {
                 RuntimeFiles::new(&names).remove_all();
             }
         }
+    }
+}
+
+/// An error if `line` says a worker failed or is restarting.
+fn whole(line: &LogLine) -> Result<()> {
+    match line.text.contains(" failed") || line.text.contains(" restarting") {
+        true => Err(format!("a worker failed while measuring: {}", line.text)),
+        false => Ok(()),
     }
 }
 

@@ -8,15 +8,18 @@
 //!    baseline), and one plexus hop into a Rust, a Python and a Deno worker.
 //! 2. **Throughput and CPU per hop** ([`throughput`]): Rust → Python → Deno →
 //!    Rust at 720p and 1080p RGBA.
-//! 3. **Restart time** ([`restart`]): SIGKILL → first frame of the restarted
+//! 3. **Sources** ([`source`]): CPU per frame and latency to the first hop
+//!    of a Rust plugin, a Python and a TypeScript source beside
+//!    `builtin.test_pattern`, at 64 B and 8 MiB.
+//! 4. **Restart time** ([`restart`]): SIGKILL → first frame of the restarted
 //!    worker, per runtime.
-//! 4. **Resident memory at idle** ([`memory`]).
-//! 5. **Event latency** ([`events`]): supervisor emits → a `plexus events
+//! 5. **Resident memory at idle** ([`memory`]).
+//! 6. **Event latency** ([`events`]): supervisor emits → a `plexus events
 //!    --follow --json` watcher has printed it.
-//! 6. **Availability** ([`availability`]): frames delivered at the end of a
+//! 7. **Availability** ([`availability`]): frames delivered at the end of a
 //!    Rust → Python → Deno chain ÷ frames captured, while a random effect's
 //!    worker is killed every 0.8 s.
-//! 7. **Memory over time** ([`soak`]): the flagship demo for 30 minutes,
+//! 8. **Memory over time** ([`soak`]): the flagship demo for 30 minutes,
 //!    each process's resident memory growth per hour after warm-up.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
@@ -24,11 +27,12 @@
 //! `bench-results/latency.png`. Targets are reported, not asserted. With
 //! `--quick` every case runs briefly, which proves only that the harness
 //! works. With `--soak` only the soak runs (30 minutes), and its table goes
-//! to `bench-results/soak.md`.
+//! to `bench-results/soak.md`; with `--sources` only the sources run (a few
+//! minutes), to `bench-results/sources.md`.
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick | --soak]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources]
 //! ```
 
 mod availability;
@@ -46,6 +50,8 @@ mod report;
 mod restart;
 mod restart_report;
 mod soak;
+mod source;
+mod source_report;
 mod tap;
 mod target;
 mod throughput;
@@ -74,12 +80,16 @@ fn main() {
         }
         return;
     }
-    // cargo passes `--bench` to a harness-less bench; only `--quick` and
-    // `--soak` matter.
-    let quick = args.iter().any(|a| a == "--quick");
-    let outcome = match args.iter().any(|a| a == "--soak") {
-        true => soak_only(quick),
-        false => bench(quick),
+    // cargo passes `--bench` to a harness-less bench; only `--quick`,
+    // `--soak` and `--sources` matter.
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let quick = flag("--quick");
+    let outcome = if flag("--soak") {
+        soak_only(quick)
+    } else if flag("--sources") {
+        sources_only(quick)
+    } else {
+        bench(quick)
     };
     if let Err(e) = outcome {
         eprintln!("report bench: {e}");
@@ -95,6 +105,36 @@ fn soak_only(quick: bool) -> Result<()> {
     publish("soak", &report::render_soak_alone(&soak))
 }
 
+/// The sources alone, to measure them without the rest of the report.
+fn sources_only(quick: bool) -> Result<()> {
+    let release = require_release(&[
+        "plexus",
+        "plexus-worker-native",
+        "plexus-worker-python",
+        "libplexus_deno.so",
+        source::RUST_LIBRARY,
+    ])?;
+    require_fixtures(source::FIXTURES)?;
+    let scratch = Scratch::new("sources")?;
+    let load_before = report::load_average();
+    let sources = source::measure_all(&release.join("plexus"), &release, &scratch.0, quick)?;
+    publish(
+        "sources",
+        &report::render_sources_alone(&sources, quick, &load_before, &report::load_average()),
+    )
+}
+
+/// Fails, naming it, if a fixture package the bench needs has no manifest.
+fn require_fixtures<'a>(fixtures: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    for fixture in fixtures {
+        let manifest = integration_tests::fixture(fixture).join("plexus.yaml");
+        if !manifest.is_file() {
+            return Err(format!("{} is missing", manifest.display()));
+        }
+    }
+    Ok(())
+}
+
 fn bench(quick: bool) -> Result<()> {
     let release = require_release(&[
         "plexus",
@@ -103,18 +143,16 @@ fn bench(quick: bool) -> Result<()> {
         "libplexus_deno.so",
         "libfaulty_rust.so",
         "libconform_rust.so",
+        source::RUST_LIBRARY,
     ])?;
     let plexus = release.join("plexus");
-    for fixture in ["probe-python", "probe-deno", "relay-python", "relay-deno"]
-        .into_iter()
-        .chain(restart::Subject::ALL.map(|s| s.fixture))
-        .chain(availability::FIXTURES)
-    {
-        let manifest = integration_tests::fixture(fixture).join("plexus.yaml");
-        if !manifest.is_file() {
-            return Err(format!("{} is missing", manifest.display()));
-        }
-    }
+    require_fixtures(
+        ["probe-python", "probe-deno", "relay-python", "relay-deno"]
+            .into_iter()
+            .chain(restart::Subject::ALL.map(|s| s.fixture))
+            .chain(availability::FIXTURES)
+            .chain(source::FIXTURES),
+    )?;
     let scratch = Scratch::new("report")?;
     let load_before = report::load_average();
 
@@ -150,6 +188,7 @@ fn bench(quick: bool) -> Result<()> {
         .into_iter()
         .map(|res| throughput::measure(&plexus, &scratch.0, res, window))
         .collect::<Result<Vec<_>>>()?;
+    let sources = source::measure_all(&plexus, &release, &scratch.0, quick)?;
     let restarts = restart::measure_all(&plexus, &scratch.0, quick)?;
     let memory = memory::measure(&plexus, &scratch.0)?;
     let events = events::measure(&plexus, &scratch.0, quick)?;
@@ -162,6 +201,7 @@ fn bench(quick: bool) -> Result<()> {
         load_after: report::load_average(),
         latency,
         throughput,
+        sources,
         restarts,
         memory,
         events,

@@ -9,9 +9,10 @@ use crate::latency_report::{self, Row};
 use crate::memory::Usage;
 use crate::restart::Measured;
 use crate::soak::{self, Soak};
+use crate::source::Measured as SourceMeasured;
 use crate::target::Target;
 use crate::throughput::{Throughput, OVERHEAD_FPS, WORKERS};
-use crate::{restart_report, throughput};
+use crate::{restart_report, source_report, throughput};
 
 /// Plexus's CPU time per frame per hop may be at most this, in µs.
 const OVERHEAD_TARGET_US: f64 = 20.0;
@@ -27,6 +28,7 @@ pub struct Results<'a> {
     pub load_after: String,
     pub latency: Vec<Row<'a>>,
     pub throughput: Vec<Throughput>,
+    pub sources: Vec<SourceMeasured>,
     pub restarts: Vec<Measured>,
     pub memory: Vec<Usage>,
     pub events: EventLatency,
@@ -42,25 +44,33 @@ pub fn load_average() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub fn render(results: &Results<'_>) -> String {
-    let mut out = String::new();
-    let mode = if results.quick {
+/// The report's first lines: its title, then how the run went.
+fn heading(title: &str, quick: bool, load_before: &str, load_after: &str) -> String {
+    let mode = if quick {
         "quick run: proves the harness, the figures mean little"
     } else {
         "full run"
     };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let _ = writeln!(
-        out,
-        "# plexus performance report\n\n\
-         {mode}; {cores} cores; load average (1, 5, 15 min) {} before, {} after. \
-         Release build.\n",
-        results.load_before, results.load_after
+    format!(
+        "# {title}\n\n\
+         {mode}; {cores} cores; load average (1, 5, 15 min) {load_before} before, \
+         {load_after} after. Release build.\n\n"
+    )
+}
+
+pub fn render(results: &Results<'_>) -> String {
+    let mut out = heading(
+        "plexus performance report",
+        results.quick,
+        &results.load_before,
+        &results.load_after,
     );
 
     let mut targets = latency_report::targets(&results.latency);
     let floor = latency_report::raw_cpu_floor(&results.latency);
     targets.extend(throughput_targets(&results.throughput, floor));
+    targets.extend(source_report::targets(&results.sources));
     targets.extend(restart_report::targets(&results.restarts));
     let events = &results.events;
     targets.push(Target::new(
@@ -73,18 +83,10 @@ pub fn render(results: &Results<'_>) -> String {
     ));
     targets.push(availability_target(&results.availability));
     targets.push(soak_target(&results.soak));
-    let _ = writeln!(
-        out,
-        "## Targets\n\n| figure | target | measured | verdict |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|");
-    for target in &targets {
-        let _ = writeln!(out, "{}", target_row(target));
-    }
-    out.push('\n');
-
+    render_targets(&mut out, &targets);
     latency_report::render(&mut out, &results.latency);
     render_throughput(&mut out, &results.throughput, floor);
+    source_report::render(&mut out, &results.sources);
     restart_report::render(&mut out, &results.restarts);
     render_memory(&mut out, &results.memory);
     render_events(&mut out, &results.events);
@@ -117,6 +119,31 @@ pub fn render_soak_alone(soak: &Soak) -> String {
     );
     render_soak(&mut out, soak);
     out
+}
+
+/// The sources section and its targets, when it ran on its own.
+pub fn render_sources_alone(
+    sources: &[SourceMeasured],
+    quick: bool,
+    load_before: &str,
+    load_after: &str,
+) -> String {
+    let mut out = heading("plexus sources", quick, load_before, load_after);
+    render_targets(&mut out, &source_report::targets(sources));
+    source_report::render(&mut out, sources);
+    out
+}
+
+fn render_targets(out: &mut String, targets: &[Target]) {
+    let _ = writeln!(
+        out,
+        "## Targets\n\n| figure | target | measured | verdict |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    for target in targets {
+        let _ = writeln!(out, "{}", target_row(target));
+    }
+    out.push('\n');
 }
 
 /// One line of a targets table.

@@ -62,8 +62,8 @@ pub const WORKERS: [(&str, &str); 4] = [
 ];
 /// Time from `plexus run` to frames at the tap: the first Python run may
 /// create its environment and the first Deno run may install `deno`.
-const STARTUP: Duration = Duration::from_secs(180);
-const POLL: Duration = Duration::from_millis(20);
+pub const STARTUP: Duration = Duration::from_secs(180);
+pub const POLL: Duration = Duration::from_millis(20);
 
 /// How long a run warms up and then measures.
 #[derive(Clone, Copy)]
@@ -238,11 +238,7 @@ fn drain_for(run: &mut Plexus, tap: &Tap, span: Duration) -> Result<u64> {
         frames += tap
             .poll(POLL.min(end.saturating_duration_since(Instant::now())))?
             .len() as u64;
-        for line in run.pending_lines()? {
-            if line.text.contains(" failed") || line.text.contains(" restarting") {
-                return Err(format!("a worker failed while measuring: {}", line.text));
-            }
-        }
+        run.check_workers()?;
     }
     Ok(frames)
 }
