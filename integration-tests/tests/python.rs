@@ -263,3 +263,22 @@ fn a_python_processor_gets_its_inputs_paired_with_sync_all() {
 fn a_python_processor_gets_the_newest_inset_with_sync_latest() {
     integration_tests::sync::latest_brings_the_newest("sync-python", "test.py_pip");
 }
+
+/// A processor with an input may be continuous too: every frame reaches
+/// its `process`, and its `produce` runs on its own interval (50 ms), here
+/// sending the newest sequence number it has seen.
+#[test]
+fn a_continuous_processor_with_an_input_is_driven_both_ways() {
+    let pipeline = integration_tests::pipeline("ticker.yaml", &[]);
+    let run = integration_tests::crasher::run_frames(&pipeline, 100);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    let tick = &summary["processors"]["tick"];
+    assert_eq!(tick["frames_in"], 100, "{summary:#}");
+    assert_eq!(tick["errors"], 0, "{summary:#}");
+    // The camera runs 1 s at 100 fps: about 20 intervals of 50 ms.
+    let ticks = tick["frames_out"].as_u64().unwrap();
+    assert!((5..=40).contains(&ticks), "{summary:#}");
+    assert_eq!(summary["processors"]["sink"]["frames_in"], ticks, "{summary:#}");
+    assert_eq!(summary["processors"]["sink"]["seq_gaps"], 0, "{summary:#}");
+}

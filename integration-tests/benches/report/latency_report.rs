@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::hop::Consumer;
 use crate::plan::{Latency, Size, FPS};
+use crate::raw::Flavour;
 use crate::target::Target;
 
 /// The payload size at which plexus is compared with the pipe.
@@ -16,7 +17,10 @@ const PIPE_FACTOR: f64 = 20.0;
 /// The measurements of one payload size.
 pub struct Row<'a> {
     pub size: &'a Size,
+    /// The floor: iceoryx2's single-threaded flavour.
     pub raw: Latency,
+    /// iceoryx2's thread-safe flavour, which plexus uses.
+    pub raw_thread_safe: Latency,
     pub pipe: Latency,
     /// One measurement per hop, in the order of [`Consumer::ALL`].
     pub hops: Vec<(Consumer, Latency)>,
@@ -25,7 +29,11 @@ pub struct Row<'a> {
 impl Row<'_> {
     /// Every transport of the row, floor first, with its name.
     pub fn transports(&self) -> Vec<(&'static str, &Latency)> {
-        let mut all = vec![("raw iceoryx2", &self.raw), ("Unix pipe", &self.pipe)];
+        let mut all = vec![
+            (Flavour::SingleThreaded.label(), &self.raw),
+            (Flavour::ThreadSafe.label(), &self.raw_thread_safe),
+            ("Unix pipe", &self.pipe),
+        ];
         all.extend(self.hops.iter().map(|(c, l)| (c.label(), l)));
         all
     }
@@ -62,7 +70,9 @@ pub fn render(out: &mut String, rows: &[Row<'_>]) {
          capture time stamped by the sender, in µs, every size sent at {FPS} fps. \
          **raw iceoryx2**: a publisher and a subscriber with plexus's service \
          settings and none of its code, the receiver asleep in a `WaitSet` on the \
-         port's event. **Unix pipe**: the same bytes plus a 16-byte header written \
+         port's event, in iceoryx2's single-threaded flavour (the floor) and in \
+         its thread-safe one, whose ports take a lock on every use and which \
+         plexus uses so that a manual source may send from its own threads. **Unix pipe**: the same bytes plus a 16-byte header written \
          into a pipe by one process and read by another. **plexus Rust / Python / \
          Deno**: `plexus run` of `builtin.test_pattern → consumer`, one worker each, \
          the consumer `builtin.stats_sink`, `test.py_header_probe` or \

@@ -28,11 +28,12 @@
 //! `--quick` every case runs briefly, which proves only that the harness
 //! works. With `--soak` only the soak runs (30 minutes), and its table goes
 //! to `bench-results/soak.md`; with `--sources` only the sources run (a few
-//! minutes), to `bench-results/sources.md`.
+//! minutes), to `bench-results/sources.md`; with `--hops` only the hops (a few
+//! minutes), to `bench-results/hops.md`.
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops]
 //! ```
 
 mod availability;
@@ -55,6 +56,8 @@ mod source_report;
 mod tap;
 mod target;
 mod throughput;
+
+use std::path::Path;
 
 use integration_tests::bench::{publish, require_release, results_dir, Scratch};
 
@@ -81,13 +84,15 @@ fn main() {
         return;
     }
     // cargo passes `--bench` to a harness-less bench; only `--quick`,
-    // `--soak` and `--sources` matter.
+    // `--soak`, `--sources` and `--hops` matter.
     let flag = |name: &str| args.iter().any(|a| a == name);
     let quick = flag("--quick");
     let outcome = if flag("--soak") {
         soak_only(quick)
     } else if flag("--sources") {
         sources_only(quick)
+    } else if flag("--hops") {
+        hops_only(quick)
     } else {
         bench(quick)
     };
@@ -103,6 +108,64 @@ fn soak_only(quick: bool) -> Result<()> {
     let scratch = Scratch::new("soak")?;
     let soak = soak::measure(&release.join("plexus"), &scratch.0, quick)?;
     publish("soak", &report::render_soak_alone(&soak))
+}
+
+/// The hops alone, at every size: the transports' latency without the rest
+/// of the report.
+fn hops_only(quick: bool) -> Result<()> {
+    let release = require_release(&[
+        "plexus",
+        "plexus-worker-native",
+        "plexus-worker-python",
+        "libplexus_deno.so",
+    ])?;
+    require_fixtures(["probe-python", "probe-deno"])?;
+    let scratch = Scratch::new("hops")?;
+    let load_before = report::load_average();
+    let rows = hop_rows(&release.join("plexus"), &scratch.0, Plan::new(quick))?;
+    publish(
+        "hops",
+        &report::render_hops_alone(&rows, quick, &load_before, &report::load_average()),
+    )
+}
+
+/// Every transport's hop at every size: the two raw iceoryx2 flavours, the
+/// pipe and plexus's hops into each language.
+fn hop_rows(plexus: &Path, scratch: &Path, plan: Plan) -> Result<Vec<Row<'static>>> {
+    let mut latency = Vec::new();
+    for size in &SIZES {
+        eprintln!(
+            "report: {} hops, {} frames each at {FPS} fps",
+            size.label,
+            plan.total()
+        );
+        let raw = |flavour: raw::Flavour| {
+            raw::measure(size, plan, flavour)
+                .map_err(|e| format!("{} {} hop: {e}", size.label, flavour.label()))
+        };
+        let (raw, raw_thread_safe) = (
+            raw(raw::Flavour::SingleThreaded)?,
+            raw(raw::Flavour::ThreadSafe)?,
+        );
+        let pipe =
+            pipe::measure(size, plan).map_err(|e| format!("{} pipe hop: {e}", size.label))?;
+        let hops = Consumer::ALL
+            .into_iter()
+            .map(|consumer| {
+                let hop = hop::measure(plexus, scratch, consumer, size, plan)
+                    .map_err(|e| format!("{} {} hop: {e}", size.label, consumer.label()))?;
+                Ok((consumer, hop))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        latency.push(Row {
+            size,
+            raw,
+            raw_thread_safe,
+            pipe,
+            hops,
+        });
+    }
+    Ok(latency)
 }
 
 /// The sources alone, to measure them without the rest of the report.
@@ -156,32 +219,7 @@ fn bench(quick: bool) -> Result<()> {
     let scratch = Scratch::new("report")?;
     let load_before = report::load_average();
 
-    let plan = Plan::new(quick);
-    let mut latency = Vec::new();
-    for size in &SIZES {
-        eprintln!(
-            "report: {} hops, {} frames each at {FPS} fps",
-            size.label,
-            plan.total()
-        );
-        let raw = raw::measure(size, plan).map_err(|e| format!("{} raw hop: {e}", size.label))?;
-        let pipe =
-            pipe::measure(size, plan).map_err(|e| format!("{} pipe hop: {e}", size.label))?;
-        let hops = Consumer::ALL
-            .into_iter()
-            .map(|consumer| {
-                let hop = hop::measure(&plexus, &scratch.0, consumer, size, plan)
-                    .map_err(|e| format!("{} {} hop: {e}", size.label, consumer.label()))?;
-                Ok((consumer, hop))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        latency.push(Row {
-            size,
-            raw,
-            pipe,
-            hops,
-        });
-    }
+    let latency = hop_rows(&plexus, &scratch.0, Plan::new(quick))?;
 
     let window = throughput::Window::new(quick);
     let throughput = throughput::RESOLUTIONS

@@ -1,5 +1,8 @@
 //! The baseline: one hop straight through iceoryx2, with the settings plexus
-//! uses but none of its code, from a publisher child to a receiver here.
+//! uses but none of its code, from a publisher child to a receiver here. It
+//! is measured in both of iceoryx2's inter-process flavours: the
+//! single-threaded one is the floor, and the thread-safe one, which plexus
+//! uses (`bus::Ipc`), shows what its port locks cost.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -10,6 +13,7 @@ use bus::node::runtime_config;
 use bus::settings::{
     DEFAULT_OBSERVERS, FRAME_BORROWED, FRAME_PUBLISHERS, FRAME_QUEUE, MAX_WORKERS,
 };
+use iceoryx2::port::listener::Listener;
 use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::*;
 use ipc_schemas::frame::monotonic_ns;
@@ -29,12 +33,35 @@ const RAW_PORT: &str = "out";
 /// Sized as plexus sizes a port with one consumer and the default observer
 /// slots.
 const RAW_SUBSCRIBERS: usize = 1 + DEFAULT_OBSERVERS;
-/// The floor: iceoryx2's single-threaded flavour, with no lock in its ports
-/// (plexus uses the thread-safe one, see `bus::Ipc`).
-type Ipc = iceoryx2::service::ipc::Service;
-type FrameService =
-    iceoryx2::service::port_factory::publish_subscribe::PortFactory<Ipc, [u8], FrameHeader>;
-type EventService = iceoryx2::service::port_factory::event::PortFactory<Ipc>;
+type FrameService<S> =
+    iceoryx2::service::port_factory::publish_subscribe::PortFactory<S, [u8], FrameHeader>;
+type EventService<S> = iceoryx2::service::port_factory::event::PortFactory<S>;
+
+/// Which of iceoryx2's inter-process service flavours a raw hop uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// No lock in its ports: the floor.
+    SingleThreaded,
+    /// Ports usable from several threads, behind a lock: plexus's.
+    ThreadSafe,
+}
+
+impl Flavour {
+    pub fn label(self) -> &'static str {
+        match self {
+            Flavour::SingleThreaded => "raw iceoryx2",
+            Flavour::ThreadSafe => "raw iceoryx2, thread-safe",
+        }
+    }
+
+    /// How the publisher child is told.
+    fn arg(self) -> &'static str {
+        match self {
+            Flavour::SingleThreaded => "single",
+            Flavour::ThreadSafe => "thread-safe",
+        }
+    }
+}
 
 /// How long the raw receiver waits for a frame before it decides the rest
 /// were lost; far above the pacing interval.
@@ -45,19 +72,19 @@ fn ctx<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> String + '_ {
     move |e| format!("{what}: {e:?}")
 }
 
-fn raw_node(names: &Names, name: &str) -> Result<Node<Ipc>> {
+fn raw_node<S: Service>(names: &Names, name: &str) -> Result<Node<S>> {
     let config = runtime_config(names).map_err(|e| e.to_string())?;
     NodeBuilder::new()
         .name(&name.try_into().map_err(ctx("node name"))?)
         .config(&config)
         .signal_handling_mode(SignalHandlingMode::Disabled)
-        .create::<Ipc>()
+        .create::<S>()
         .map_err(ctx("creating node"))
 }
 
 /// The settings of `bus::settings::frame_service`, spelled out against
 /// iceoryx2 directly so the baseline has no plexus code in its path.
-fn raw_frame_service(node: &Node<Ipc>, names: &Names) -> Result<FrameService> {
+fn raw_frame_service<S: Service>(node: &Node<S>, names: &Names) -> Result<FrameService<S>> {
     let name = names.port(RAW_PROCESSOR, RAW_PORT);
     node.service_builder(&name.as_str().try_into().map_err(ctx("service name"))?)
         .publish_subscribe::<[u8]>()
@@ -74,7 +101,7 @@ fn raw_frame_service(node: &Node<Ipc>, names: &Names) -> Result<FrameService> {
 }
 
 /// The settings of `bus::settings::port_event_service`.
-fn raw_event_service(node: &Node<Ipc>, names: &Names) -> Result<EventService> {
+fn raw_event_service<S: Service>(node: &Node<S>, names: &Names) -> Result<EventService<S>> {
     let name = names.port_wake(RAW_PROCESSOR, RAW_PORT);
     node.service_builder(&name.as_str().try_into().map_err(ctx("service name"))?)
         .event()
@@ -110,8 +137,18 @@ impl Drop for RawResidue {
     }
 }
 
-/// Measures the raw hop for one size, in a runtime of its own.
-pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
+/// Measures the raw hop for one size in `flavour`, in a runtime of its own.
+pub fn measure(size: &Size, plan: Plan, flavour: Flavour) -> Result<Latency> {
+    match flavour {
+        Flavour::SingleThreaded => measure_in::<ipc::Service>(size, plan, flavour),
+        Flavour::ThreadSafe => measure_in::<ipc_threadsafe::Service>(size, plan, flavour),
+    }
+}
+
+fn measure_in<S: Service>(size: &Size, plan: Plan, flavour: Flavour) -> Result<Latency>
+where
+    Listener<S>: SynchronousMultiplexing,
+{
     let runtime = format!("raw-{}-{}", std::process::id(), size.bytes());
     let names = Names::new(&runtime).map_err(|e| e.to_string())?;
     let mut residue = RawResidue {
@@ -120,7 +157,7 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
     };
     residue.files.remove_all();
 
-    let node = raw_node(&names, "hop-receiver")?;
+    let node = raw_node::<S>(&names, "hop-receiver")?;
     let subscriber = raw_frame_service(&node, &names)?
         .subscriber_builder()
         .buffer_size(FRAME_QUEUE)
@@ -132,7 +169,7 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
         .map_err(ctx("creating listener"))?;
     let waitset = WaitSetBuilder::new()
         .signal_handling_mode(SignalHandlingMode::Disabled)
-        .create::<Ipc>()
+        .create::<S>()
         .map_err(ctx("creating waitset"))?;
     let _wake = waitset
         .attach_notification(&listener)
@@ -144,6 +181,7 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
     let child = Command::new(exe)
         .arg(PUBLISHER_ROLE)
         .args([
+            flavour.arg().to_owned(),
             runtime.clone(),
             size.width.to_string(),
             size.height.to_string(),
@@ -232,6 +270,17 @@ pub fn measure(size: &Size, plan: Plan) -> Result<Latency> {
 /// from just after frame `warmup` to the last, then stays (so the receiver
 /// can still read its last samples) until its stdin closes.
 pub fn publisher_main(args: &[String]) -> Result<()> {
+    let Some((flavour, args)) = args.split_first() else {
+        return Err("expected the flavour first".to_owned());
+    };
+    match flavour.as_str() {
+        "single" => publish::<ipc::Service>(args),
+        "thread-safe" => publish::<ipc_threadsafe::Service>(args),
+        other => Err(format!("unknown flavour `{other}`")),
+    }
+}
+
+fn publish<S: Service>(args: &[String]) -> Result<()> {
     let [runtime, width, height, frames, warmup, interval_us, parent] = args else {
         return Err(format!("expected 7 arguments, got {args:?}"));
     };
@@ -241,7 +290,7 @@ pub fn publisher_main(args: &[String]) -> Result<()> {
     let (frames, interval) = (number(frames)?, Duration::from_micros(number(interval_us)?));
 
     let names = Names::new(runtime).map_err(|e| e.to_string())?;
-    let node = raw_node(&names, "hop-publisher")?;
+    let node = raw_node::<S>(&names, "hop-publisher")?;
     let len = width as usize * height as usize * 4;
     let publisher = raw_frame_service(&node, &names)?
         .publisher_builder()

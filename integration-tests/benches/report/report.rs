@@ -134,6 +134,18 @@ pub fn render_sources_alone(
     out
 }
 
+pub fn render_hops_alone(
+    rows: &[Row<'_>],
+    quick: bool,
+    load_before: &str,
+    load_after: &str,
+) -> String {
+    let mut out = heading("plexus hops", quick, load_before, load_after);
+    render_targets(&mut out, &latency_report::targets(rows));
+    latency_report::render(&mut out, rows);
+    out
+}
+
 fn render_targets(out: &mut String, targets: &[Target]) {
     let _ = writeln!(
         out,
