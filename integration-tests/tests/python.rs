@@ -279,6 +279,9 @@ fn a_continuous_processor_with_an_input_is_driven_both_ways() {
     // The camera runs 1 s at 100 fps: about 20 intervals of 50 ms.
     let ticks = tick["frames_out"].as_u64().unwrap();
     assert!((5..=40).contains(&ticks), "{summary:#}");
-    assert_eq!(summary["processors"]["sink"]["frames_in"], ticks, "{summary:#}");
+    assert_eq!(
+        summary["processors"]["sink"]["frames_in"], ticks,
+        "{summary:#}"
+    );
     assert_eq!(summary["processors"]["sink"]["seq_gaps"], 0, "{summary:#}");
 }
