@@ -197,3 +197,10 @@ class Context:
     @property
     def outputs(self) -> Mapping[str, Output]:
         """Output port name → Output (read-only)."""
+
+class ConfigError(ValueError):
+    """Raise it for a user's mistake in the processor's config or
+    surroundings (a file that does not exist, a directory that cannot be
+    written). Raised from `setup`, its message is what the user reads, as
+    one sentence after the processor's name, without a traceback; any other
+    exception is shown with its traceback, as a bug in the processor."""

@@ -15,7 +15,7 @@ use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost, Producer};
 
 use crate::frame::{self, Frame, KeepAlive};
 use crate::outputs::{CallScope, Context};
-use crate::traceback::describe;
+use crate::traceback::{describe, user_mistake};
 
 /// Hosts Python classes named by [`Entry::Python`].
 pub struct PythonHost;
@@ -153,7 +153,11 @@ impl PythonProcessor {
         if let Some(setup) = setup {
             setup
                 .call1((&context,))
-                .map_err(|e| format!("setup() of `{label}` raised {}", describe(py, &e)))?;
+                .map_err(|e| {
+                    user_mistake(py, &e).unwrap_or_else(|| {
+                        format!("setup() of `{label}` raised {}", describe(py, &e))
+                    })
+                })?;
         }
         Ok(Self {
             label,
@@ -600,6 +604,15 @@ mod tests {
         );
         assert_eq!(lines.next().unwrap(), "Traceback (most recent call last):");
         assert!(message.contains("in setup"), "{message}");
+    }
+
+    /// A user's mistake the processor reports as `plexus.ConfigError` is
+    /// its one sentence, without type or traceback.
+    #[test]
+    fn a_config_error_in_setup_is_its_message_alone() {
+        let code = "import plexus\nclass C:\n    def setup(self, ctx):\n        raise plexus.ConfigError('file `/x.mp4` does not exist')\n    def process(self, ctx, inputs): pass\n";
+        let message = error(create("setup_config_error", "C", code));
+        assert_eq!(message, "file `/x.mp4` does not exist");
     }
 
     #[test]

@@ -24,6 +24,8 @@ mod plexus {
     use crate::frame::Frame;
     #[pymodule_export]
     use crate::outputs::{Context, OutBuffer, Output};
+    #[pymodule_export]
+    use crate::traceback::ConfigError;
 }
 
 /// Starts the interpreter; later calls return the first outcome. The

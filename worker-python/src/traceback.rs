@@ -1,8 +1,24 @@
 //! Turns a Python exception into the text of a plexus error: the exception's
 //! type and message on the first line, then the traceback as Python prints
-//! it, chained exceptions included.
+//! it, chained exceptions included; or, for a user's mistake a processor
+//! reports as `plexus.ConfigError`, the message alone.
 
 use pyo3::prelude::*;
+
+pyo3::create_exception!(
+    plexus,
+    ConfigError,
+    pyo3::exceptions::PyValueError,
+    "A mistake in the processor's config or surroundings (a file that does not exist, a directory that cannot be written): its message is shown alone, as one sentence, without a traceback."
+);
+
+/// The message of a `plexus.ConfigError`: the user's mistake in one
+/// sentence; `None` for any other exception.
+pub fn user_mistake(py: Python<'_>, err: &PyErr) -> Option<String> {
+    err.is_instance_of::<ConfigError>(py)
+        .then(|| err.value(py).str().map(|m| m.to_string()).ok())
+        .flatten()
+}
 
 /// `Type: message`, then the formatted traceback on the following lines.
 pub fn describe(py: Python<'_>, err: &PyErr) -> String {
