@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use integration_tests::crasher::run_frames;
-use integration_tests::{bin_dir, pipeline};
+use integration_tests::{assert_no_residue, bin_dir, pipeline, spawn_plexus, PlexusRun};
 
 const FRAMES: u64 = 300;
 
@@ -63,19 +63,38 @@ print(json.dumps({
     serde_json::from_slice(&out.stdout).expect("the comparison's JSON")
 }
 
-#[test]
-fn a_clip_decoded_and_recorded_again_keeps_every_frame() {
+/// Records 300 frames of the test pattern; returns the directory and the
+/// clip's path.
+fn record_clip() -> (tempfile::TempDir, PathBuf) {
     let record = pipeline("media-record.yaml", &[]);
     let run = run_frames(&record, FRAMES);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let clip = record.0.path().join("clip/clip-0001.mp4");
     assert!(clip.is_file(), "{}", run.stderr);
+    (record.0, clip)
+}
 
+/// Runs `pipeline` with no limit: it ends when its sources finish.
+fn run_to_end(pipeline: &(tempfile::TempDir, PathBuf)) -> PlexusRun {
+    let (tmp, path) = pipeline;
+    let run = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path()).finish();
+    assert_no_residue(&run.runtime_id().expect("the run started"));
+    run
+}
+
+/// The clip decoded by `media.video_source` and recorded again: the source
+/// finishes at the end of the file, so the run ends by itself.
+#[test]
+fn a_clip_decoded_and_recorded_again_keeps_every_frame() {
+    let (_clip_dir, clip) = record_clip();
     let roundtrip = pipeline("media-roundtrip.yaml", &[("clip", clip.to_str().unwrap())]);
-    let run = run_frames(&roundtrip, FRAMES);
+    let run = run_to_end(&roundtrip);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = run.json();
-    assert_eq!(summary["processors"]["rec"]["frames_in"], FRAMES, "{summary:#}");
+    assert_eq!(
+        summary["processors"]["rec"]["frames_in"], FRAMES,
+        "{summary:#}"
+    );
     assert_eq!(summary["processors"]["rec"]["errors"], 0, "{summary:#}");
     let out = roundtrip.0.path().join("out/out-0001.mp4");
 
@@ -90,4 +109,93 @@ fn a_clip_decoded_and_recorded_again_keeps_every_frame() {
         compared["duration_b"].as_f64().unwrap(),
     );
     assert!((da - db).abs() <= 1.0 / 30.0, "{compared}");
+}
+
+/// A file cut short: the source decodes what it can, then finishes; the
+/// run ends with what was decoded recorded.
+#[test]
+fn a_truncated_clip_is_decoded_as_far_as_it_goes() {
+    let (_clip_dir, clip) = record_clip();
+    let bytes = std::fs::read(&clip).unwrap();
+    let cut = clip.with_file_name("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 5]).unwrap();
+    let roundtrip = pipeline("media-roundtrip.yaml", &[("clip", cut.to_str().unwrap())]);
+    let run = run_to_end(&roundtrip);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let got = run.json()["processors"]["rec"]["frames_in"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        got > 0 && got < FRAMES,
+        "{} frames of a cut file\n{}",
+        got,
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("`{}` is damaged after frame {got}", cut.display())),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Mistakes a user makes with media are refused before the run, in one
+/// sentence naming the processor and the path, with no traceback.
+#[test]
+fn media_mistakes_are_one_sentence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let not_video = tmp.path().join("notes.txt");
+    std::fs::write(&not_video, "not a video").unwrap();
+    let missing = tmp.path().join("missing.mp4");
+    let under_a_file = not_video.join("out");
+    let cases = [
+        (
+            format!("path: {}", missing.display()),
+            String::new(),
+            format!(
+                "processor `src`: video file `{}` does not exist",
+                missing.display()
+            ),
+        ),
+        (
+            format!("path: {}", not_video.display()),
+            String::new(),
+            format!(
+                "processor `src`: `{}` is not a video file FFmpeg can read",
+                not_video.display()
+            ),
+        ),
+        (
+            format!("path: {}", missing.display()),
+            format!("dir: {}", under_a_file.display()),
+            format!(
+                "processor `rec`: cannot create the recording directory `{}`",
+                under_a_file.display()
+            ),
+        ),
+        (
+            format!("path: {}", missing.display()),
+            "codec: h263x".to_owned(),
+            "processor `rec`".to_owned(),
+        ),
+    ];
+    for (source, recorder, needle) in cases {
+        let text = format!(
+            "name: bad\npackages: [{}]\nprocessors:\n  src: {{ type: media.video_source, config: {{ {source} }} }}\n  rec: {{ type: media.video_recorder, config: {{ {recorder} }} }}\nconnections: [src.out -> rec.in]\n",
+            integration_tests::example_package("media-python").display()
+        );
+        let path = tmp.path().join("bad.yaml");
+        std::fs::write(&path, text).unwrap();
+        let run = spawn_plexus(
+            &["run", path.to_str().unwrap(), "--frames", "10"],
+            tmp.path(),
+        )
+        .finish();
+        let refusal = run.refusal();
+        assert!(
+            refusal.contains(&needle),
+            "`{needle}` missing from: {refusal}"
+        );
+        assert!(!run.stderr.contains("Traceback"), "{}", run.stderr);
+    }
 }

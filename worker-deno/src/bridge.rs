@@ -427,6 +427,17 @@ impl JsEnd {
         })
     }
 
+    /// Manual processor `processor` has sent its last frame.
+    pub fn finish(&self, processor: u32) -> Result<(), String> {
+        match self.state().producers.get(&processor) {
+            Some(producer) => {
+                producer.finish();
+                Ok(())
+            }
+            None => Err("finish() is for a manual source, between start() and stop()".into()),
+        }
+    }
+
     /// The header a manual processor's next frame carries by default.
     pub fn next_header(&self, processor: u32) -> Result<FrameHeader, String> {
         match self.state().producers.get(&processor) {

@@ -12,6 +12,7 @@
 //! | `plexus_deno_loan` | `(pointer, u32, u32, usize) -> i32` | loans `len` bytes on a processor's output port, on the calling thread (inside its process or produce call, or between its start and stop) |
 //! | `plexus_deno_send` | `(pointer, u32, u32, buffer, u32) -> i32` | sends the port's loan with the given `FrameHeader` (56 bytes), on the calling thread |
 //! | `plexus_deno_next_header` | `(pointer, u32, buffer, u32) -> i32` | writes the `FrameHeader` a manual processor's next frame defaults to |
+//! | `plexus_deno_finish` | `(pointer, u32) -> i32` | a manual processor has sent its last frame |
 //! | `plexus_deno_done` | `(pointer, bool, buffer, u32) -> i32` | ends the open call; not ok = error message |
 //! | `plexus_deno_error` | `(buffer, u32) -> i32` | the last failure's message, like `event_json` |
 //! | `plexus_deno_close` | `(pointer) -> void` | frees the handle (joins the thread if it ended) |
@@ -235,6 +236,19 @@ pub unsafe extern "C" fn plexus_deno_send(
         unsafe { self::handle(handle) }?
             .js
             .send(processor, port as usize, header)?;
+        Ok(0)
+    })
+}
+
+/// Manual processor `processor` has sent its last frame.
+///
+/// # Safety
+/// `handle` is null or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn plexus_deno_finish(handle: *const Handle, processor: u32) -> i32 {
+    guard(-1, || {
+        // SAFETY: `handle` is null or live, per this function's contract.
+        unsafe { self::handle(handle) }?.js.finish(processor)?;
         Ok(0)
     })
 }

@@ -48,6 +48,7 @@ const SYMBOLS = {
   plexus_deno_loan: { parameters: ["pointer", "u32", "u32", "usize"], result: "i32" },
   plexus_deno_send: { parameters: ["pointer", "u32", "u32", "buffer", "u32"], result: "i32" },
   plexus_deno_next_header: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
+  plexus_deno_finish: { parameters: ["pointer", "u32"], result: "i32" },
   plexus_deno_done: { parameters: ["pointer", "u8", "buffer", "u32"], result: "i32" },
   plexus_deno_error: { parameters: ["buffer", "u32"], result: "i32" },
   plexus_deno_close: { parameters: ["pointer"], result: "void" },
@@ -217,6 +218,9 @@ function bridgeOf(index: number): Bridge {
       if (ffi.plexus_deno_send(handle, index, port, writeHeader(h), HEADER) !== 0) {
         throw new Error(lastError());
       }
+    },
+    finish() {
+      if (ffi.plexus_deno_finish(handle, index) !== 0) throw new Error(lastError());
     },
   };
 }

@@ -97,6 +97,8 @@ export interface Bridge {
   loan(port: number, byteLength: number): MemorySource;
   /** Sends the buffer last loaned on `port`; throws on failure. */
   send(port: number, header: FrameHeader): void;
+  /** A manual source has sent its last frame; throws for any other. */
+  finish(): void;
 }
 
 export const FRAME_CLOSED = "plexus Frame used after process() returned";
@@ -351,6 +353,7 @@ export class Context {
   readonly config: Readonly<Record<string, unknown>>;
   /** Output ports by name. */
   readonly outputs: Readonly<Record<string, Output>>;
+  #scope: CallScope;
 
   constructor(
     processor: string,
@@ -365,5 +368,14 @@ export class Context {
     const ports: Record<string, Output> = Object.create(null);
     outputs.forEach((o, i) => (ports[o.name] = new Output(o.name, o.schema, i, scope)));
     this.outputs = Object.freeze(ports);
+    this.#scope = scope;
+  }
+
+  /** A manual source says it has sent its last frame (the end of its
+   * file): the run can end once downstream has drained its frames, as at
+   * `--frames`. Frames sent after are dropped. Throws outside a manual
+   * source's `start()` … `stop()`. */
+  finish(): void {
+    this.#scope.bridge().finish();
   }
 }

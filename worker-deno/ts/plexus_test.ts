@@ -67,6 +67,9 @@ Deno.test("outputs: loan, replace, send with overrides, end of call", () => {
   const bridge: Bridge = {
     loan: (_port, n) => memory(n),
     send: (port, h) => void sent.push([port, h]),
+    finish: () => {
+      throw new Error("finish() is for a manual source");
+    },
   };
   const scope = new CallScope();
   const ctx = new Context("p", "t.p", { k: 1 }, [{ name: "out", schema: "video/rgba8" }], scope);

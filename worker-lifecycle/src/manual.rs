@@ -95,6 +95,15 @@ impl Shared {
         }
     }
 
+    /// Finishes the source with its gate held: frames are dropped from now,
+    /// and the loop is told.
+    fn finish(&self, mut gate: MutexGuard<'_, Gate>) {
+        *gate = Gate::Finished;
+        self.busy.leave();
+        drop(gate);
+        self.tell(|news| news.finished = true);
+    }
+
     /// Takes what the threads left since the last look.
     pub fn take_news(&self) -> News {
         std::mem::take(&mut *lock(&self.news))
@@ -208,13 +217,21 @@ impl Producer {
 
     /// Counts a frame of the first output against the limit; the one that
     /// reaches it finishes the processor.
-    fn count_first(&self, mut gate: MutexGuard<'_, Gate>) {
+    fn count_first(&self, gate: MutexGuard<'_, Gate>) {
         let sent = self.shared.sent.fetch_add(1, Ordering::Relaxed) + 1;
         if self.shared.limit.is_some_and(|limit| sent >= limit) {
-            *gate = Gate::Finished;
-            self.shared.busy.leave();
-            drop(gate);
-            self.shared.tell(|news| news.finished = true);
+            self.shared.finish(gate);
+        }
+    }
+
+    /// The source has sent its last frame (the end of its file): its
+    /// further frames are dropped, and the worker tells the supervisor it
+    /// finished, so a run ends once its frames are drained. Once is enough;
+    /// after `stop` it changes nothing.
+    pub fn finish(&self) {
+        let gate = lock(&self.shared.gate);
+        if matches!(*gate, Gate::Open | Gate::Paused) {
+            self.shared.finish(gate);
         }
     }
 }

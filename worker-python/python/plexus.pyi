@@ -197,6 +197,11 @@ class Context:
     @property
     def outputs(self) -> Mapping[str, Output]:
         """Output port name → Output (read-only)."""
+    def finish(self) -> None:
+        """A manual source says it has sent its last frame (the end of its
+        file): the run can end once downstream has drained its frames, as
+        at `--frames`. Frames sent after are dropped. Raises RuntimeError
+        outside a manual source's start() … stop()."""
 
 class ConfigError(ValueError):
     """Raise it for a user's mistake in the processor's config or

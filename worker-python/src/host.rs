@@ -151,13 +151,10 @@ impl PythonProcessor {
             .getattr_opt(intern!(py, "setup"))
             .map_err(|e| format!("cannot look up setup() of `{label}`: {}", describe(py, &e)))?;
         if let Some(setup) = setup {
-            setup
-                .call1((&context,))
-                .map_err(|e| {
-                    user_mistake(py, &e).unwrap_or_else(|| {
-                        format!("setup() of `{label}` raised {}", describe(py, &e))
-                    })
-                })?;
+            setup.call1((&context,)).map_err(|e| {
+                user_mistake(py, &e)
+                    .unwrap_or_else(|| format!("setup() of `{label}` raised {}", describe(py, &e)))
+            })?;
         }
         Ok(Self {
             label,

@@ -97,6 +97,19 @@ impl CallScope {
         self.end_loans(py)
     }
 
+    /// A manual source has sent its last frame.
+    fn finish(&self) -> PyResult<()> {
+        match &*lock(&self.open) {
+            Open::Manual(producer) => {
+                producer.finish();
+                Ok(())
+            }
+            _ => Err(PyRuntimeError::new_err(
+                "finish() is for a manual source, between start() and stop()",
+            )),
+        }
+    }
+
     /// Refuses use outside a call.
     fn check_open(&self) -> PyResult<()> {
         self.with_outputs(|_| ())
@@ -189,6 +202,7 @@ pub struct Context {
     /// Output port name → `Output`, read-only.
     #[pyo3(get)]
     outputs: Py<PyAny>,
+    scope: Arc<CallScope>,
 }
 
 impl Context {
@@ -218,7 +232,18 @@ impl Context {
             config: config.unbind(),
             processor: PyString::new(py, processor).unbind(),
             outputs: read_only.unbind(),
+            scope: Arc::clone(scope),
         })
+    }
+}
+
+#[pymethods]
+impl Context {
+    /// A manual source says it has sent its last frame (the end of its
+    /// file): its run can end once downstream has drained its frames, as
+    /// when it reaches `--frames`. Frames sent after are dropped.
+    fn finish(&self) -> PyResult<()> {
+        self.scope.finish()
     }
 }
 

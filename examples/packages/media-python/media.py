@@ -3,7 +3,8 @@
 
 - `VideoSource` (media.video_source) decodes a file on a thread of its own, at
   the file's pace (`speed`) or as fast as it can, and sends RGBA frames
-  carrying the file's timestamps (`pts_ns`, `duration_ns`).
+  carrying the file's timestamps (`pts_ns`, `duration_ns`); at the end of
+  the file it finishes, so a run ends when its frames are drained.
 - `VideoRecorder` (media.video_recorder) encodes what it receives into MP4
   segments, `<name>-0001.mp4`, … A restarted recorder starts a new segment,
   and segments are fragmented (a fragment per second of video), so a crash
@@ -30,8 +31,14 @@ def open_video(path):
         raise ConfigError(f"video file `{path}` does not exist")
     try:
         container = av.open(path)
-    except (av.error.InvalidDataError, av.error.ValueError) as e:
-        raise ConfigError(f"`{path}` is not a video file FFmpeg can read ({e})") from None
+    except av.error.EOFError:
+        raise ConfigError(
+            f"`{path}` is cut short: it ends before FFmpeg could read its header"
+        ) from None
+    except av.error.FFmpegError as e:
+        raise ConfigError(
+            f"`{path}` is not a video file FFmpeg can read ({e.strerror or e})"
+        ) from None
     except OSError as e:
         raise ConfigError(f"cannot open video file `{path}`: {e.strerror or e}") from None
     if not container.streams.video:
@@ -51,23 +58,31 @@ class VideoSource:
         self.stopping = threading.Event()
 
     def start(self, ctx):
-        self.thread = threading.Thread(target=self.run, args=(ctx.outputs["out"],), daemon=True)
+        self.thread = threading.Thread(target=self.run, args=(ctx,), daemon=True)
         self.thread.start()
 
-    def run(self, out):
+    def run(self, ctx):
+        out = ctx.outputs["out"]
         offset_ns = 0  # media time already played, when looping
         while not self.stopping.is_set():
             with open_video(self.path) as container:
                 played = self.play(container, out, offset_ns)
             if played is None or not self.loop:
-                return
+                break
             offset_ns += played
+        if not self.stopping.is_set():
+            # The end of the file (or of what could be decoded of it): the
+            # run may end once the frames are drained.
+            ctx.finish()
 
     def play(self, container, out, offset_ns):
         """Sends every frame of `container`; returns the media time played,
         or None when stopped or when the file is damaged."""
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Slice threads, not frame threads: with frame threading FFmpeg
+        # swallows the error at a damaged packet, and a cut file would look
+        # whole.
+        stream.thread_type = "SLICE"
         base = stream.time_base
         rate = stream.average_rate or 30
         default_ns = int(NS / rate)
@@ -95,6 +110,7 @@ class VideoSource:
                 f"media.video_source: `{self.path}` is damaged after frame {frames}; "
                 f"the {frames} frames before were sent ({e})",
                 file=sys.stderr,
+                flush=True,
             )
             return None
         return end_ns

@@ -193,11 +193,12 @@ fn flow(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<StopC
             || s.halt.is_some()
             || all_finished
             || (frames && sources_done(s, plan))
+            || sources_finished(s, plan)
     })?;
     Ok(match (wake, sup.phase) {
         (Wake::Done, _) if sup.halt.is_some() => sup.halt.as_ref().expect("checked").cause(),
         (Wake::Done, RunPhase::Draining(cause)) => cause,
-        (Wake::Done, _) if frames => StopCause::SourcesDone,
+        (Wake::Done, _) if frames || sources_finished(sup, plan) => StopCause::SourcesDone,
         (Wake::Done, _) => StopCause::WorkersEnded,
         (Wake::Deadline, _) => StopCause::Duration,
         (Wake::Interrupted, _) => StopCause::Interrupted,
@@ -275,6 +276,13 @@ fn downstream_of(plan: &Plan) -> BTreeMap<String, Vec<(String, String)>> {
         }
     }
     downstream
+}
+
+/// Every source said it sent its last frame (a file source at the end of
+/// its file), with or without `--frames`: the run ends once they drained.
+fn sources_finished(s: &Supervisor, plan: &Plan) -> bool {
+    let mut sources = plan.processors.iter().filter(|p| p.is_source()).peekable();
+    sources.peek().is_some() && sources.all(|p| s.finished_sources.contains(&p.spec.id))
 }
 
 /// A source is done when it reported its last frame or its worker is gone.

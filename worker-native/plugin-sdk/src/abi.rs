@@ -143,6 +143,9 @@ pub struct HostOutputs {
     /// better: the frame being processed, the `next` of `produce`, or, for
     /// a manual processor, the next sequence number and the time now.
     pub next: unsafe extern "C" fn(ctx: *mut c_void, header: *mut FrameHeader),
+    /// A manual processor has sent its last frame (the end of its file);
+    /// returns a `STATUS_*`: an error for the outputs of a call.
+    pub finish: unsafe extern "C" fn(ctx: *mut c_void) -> i32,
 }
 
 /// A host-owned buffer the plugin writes an error message into.

@@ -452,6 +452,10 @@ mod tests {
         STATUS_OK
     }
 
+    unsafe extern "C" fn fake_finish(_ctx: *mut c_void) -> i32 {
+        STATUS_ERROR
+    }
+
     unsafe extern "C" fn fake_next(_ctx: *mut c_void, header: *mut FrameHeader) {
         // SAFETY: the SDK passes a header of its own to fill.
         unsafe { (*header).seq = 99 };
@@ -524,6 +528,7 @@ mod tests {
                 loan: fake_loan,
                 send: fake_send,
                 next: fake_next,
+                finish: fake_finish,
             };
             let mut error = ErrorBuf {
                 ptr: self.message.as_mut_ptr(),

@@ -121,6 +121,18 @@ impl Producer {
     pub fn ports(&mut self) -> OutputPorts<'_> {
         OutputPorts::new(&self.host)
     }
+
+    /// The source has sent its last frame (the end of its file): the run
+    /// can end once downstream has drained its frames, as at `--frames`.
+    /// Frames sent after are dropped.
+    pub fn finish(&mut self) -> Result<(), String> {
+        // SAFETY: the host's callbacks and ctx stay valid until `stop`
+        // returns, as `start` promised.
+        match unsafe { (self.host.finish)(self.host.ctx) } {
+            STATUS_OK => Ok(()),
+            _ => Err("the host refused finish()".to_owned()),
+        }
+    }
 }
 
 /// A slice over host memory that tolerates the null pointer the host may

@@ -192,13 +192,14 @@ mod tests {
 
         assert_eq!(
             (size_of::<HostOutputs>(), align_of::<HostOutputs>()),
-            (40, 8)
+            (48, 8)
         );
         assert_eq!(offset_of!(HostOutputs, count), 4);
         assert_eq!(offset_of!(HostOutputs, ctx), 8);
         assert_eq!(offset_of!(HostOutputs, loan), 16);
         assert_eq!(offset_of!(HostOutputs, send), 24);
         assert_eq!(offset_of!(HostOutputs, next), 32);
+        assert_eq!(offset_of!(HostOutputs, finish), 40);
 
         assert_eq!((size_of::<ErrorBuf>(), align_of::<ErrorBuf>()), (24, 8));
         assert_eq!(offset_of!(ErrorBuf, cap), 8);

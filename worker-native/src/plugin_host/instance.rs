@@ -104,6 +104,7 @@ impl PluginProcessor {
             loan: loan::<InCall>,
             send: send::<InCall>,
             next: next::<InCall>,
+            finish: finish::<InCall>,
         };
         let outcome = self.invoke(|instance, error| invoke(instance, &host, error));
         match (outcome, ctx.failure) {
@@ -216,6 +217,7 @@ impl Processor for PluginProcessor {
             loan: loan::<Manual>,
             send: send::<Manual>,
             next: next::<Manual>,
+            finish: finish::<Manual>,
         };
         let start = self.calls.start;
         // SAFETY: `host` outlives the call (the plugin copies it), and its
@@ -279,6 +281,12 @@ trait Reach {
     /// # Safety
     /// As for [`Reach::with`].
     unsafe fn next(ctx: *mut c_void) -> Option<FrameHeader>;
+
+    /// Finishes a manual source; false for the outputs of a call.
+    ///
+    /// # Safety
+    /// As for [`Reach::with`].
+    unsafe fn finish(ctx: *mut c_void) -> bool;
 }
 
 /// The ports of the `process` or `produce` call in progress (`HostCtx`).
@@ -304,6 +312,10 @@ impl Reach for InCall {
         // SAFETY: as in `with`.
         Some(unsafe { &*ctx.cast::<HostCtx<'_, '_>>() }.base)
     }
+
+    unsafe fn finish(_ctx: *mut c_void) -> bool {
+        false
+    }
 }
 
 /// A manual processor's ports, which the instance keeps alive. The plugin
@@ -328,6 +340,13 @@ impl Reach for Manual {
         let manual = unsafe { &*ctx.cast::<Mutex<Producer>>() };
         let producer = manual.lock().unwrap_or_else(|e| e.into_inner());
         Some(producer.next_header())
+    }
+
+    unsafe fn finish(ctx: *mut c_void) -> bool {
+        // SAFETY: as in `with`.
+        let manual = unsafe { &*ctx.cast::<Mutex<Producer>>() };
+        manual.lock().unwrap_or_else(|e| e.into_inner()).finish();
+        true
     }
 }
 
@@ -387,5 +406,14 @@ unsafe extern "C" fn next<R: Reach>(ctx: *mut c_void, header: *mut FrameHeader) 
         if let (Some(next), Some(header)) = (R::next(ctx), header.as_mut()) {
             *header = next;
         }
+    }
+}
+
+/// `HostOutputs::finish`.
+unsafe extern "C" fn finish<R: Reach>(ctx: *mut c_void) -> i32 {
+    // SAFETY: as in `loan`.
+    match unsafe { R::finish(ctx) } {
+        true => STATUS_OK,
+        false => STATUS_ERROR,
     }
 }
