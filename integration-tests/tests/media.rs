@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use integration_tests::crasher::run_frames;
-use integration_tests::{assert_no_residue, bin_dir, pipeline, spawn_plexus, PlexusRun};
+use integration_tests::{
+    assert_no_residue, bin_dir, pipeline, ps_worker, spawn_plexus, tapped_seqs, PlexusRun,
+};
 
 const FRAMES: u64 = 300;
 
@@ -48,10 +50,39 @@ print(json.dumps({
     "duration_a": da, "duration_b": db,
 }))
 "#;
+    python(SCRIPT, &[a, b])
+}
+
+/// Decodes each of `files`: how many frames, and the error that ended the
+/// decoding early, if one did.
+fn decode(files: &[&Path]) -> serde_json::Value {
+    const SCRIPT: &str = r#"
+import json, sys
+import av
+
+def decoded(path):
+    n, error = 0, None
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        s.thread_type = "SLICE"
+        try:
+            for _ in c.decode(s):
+                n += 1
+        except av.error.FFmpegError as e:
+            error = str(e)
+    return {"frames": n, "error": error}
+
+print(json.dumps([decoded(p) for p in sys.argv[1:]]))
+"#;
+    python(SCRIPT, files)
+}
+
+/// Runs a Python `script` with PyAV and numpy on `args`; returns the JSON it
+/// prints.
+fn python(script: &str, args: &[&Path]) -> serde_json::Value {
     let out = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .arg(a)
-        .arg(b)
+        .args(["-c", script])
+        .args(args)
         .env("PYTHONPATH", media_env())
         .output()
         .expect("running python3");
@@ -60,7 +91,7 @@ print(json.dumps({
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("the comparison's JSON")
+    serde_json::from_slice(&out.stdout).expect("the script's JSON")
 }
 
 /// Records 300 frames of the test pattern; returns the directory and the
@@ -198,4 +229,49 @@ fn media_mistakes_are_one_sentence() {
         );
         assert!(!run.stderr.contains("Traceback"), "{}", run.stderr);
     }
+}
+
+/// The recorder killed halfway through 300 frames: it comes back writing a
+/// new segment. The first segment decodes without error, the second holds
+/// the rest, and every frame the camera sent is in one of them, or is one
+/// the summary counts as lost, or is the one the killed recorder held.
+#[test]
+fn a_killed_recorder_keeps_its_segment_and_starts_a_new_one() {
+    let (tmp, path) = pipeline("media-crash.yaml", &[]);
+    let frames = FRAMES.to_string();
+    let mut running = spawn_plexus(
+        &["run", path.to_str().unwrap(), "--frames", &frames, "--json"],
+        tmp.path(),
+    );
+    let id = running.runtime_id();
+    running.wait_for("processor rec started", std::time::Duration::from_secs(180));
+    tapped_seqs(tmp.path(), &id, "cam.out", FRAMES / 2);
+    let pid = ps_worker(tmp.path(), &id, "rec")["pid"].as_u64().unwrap() as i32;
+    // SAFETY: kill(2) of a worker of our own run.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    running.wait_for(
+        "worker rec restarted (generation 1",
+        std::time::Duration::from_secs(60),
+    );
+    let run = running.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    let lost = summary["processors"]["rec"]["dropped"].as_u64().unwrap();
+
+    let dir = tmp.path().join("rec");
+    let (first, second) = (dir.join("rec-0001.mp4"), dir.join("rec-0002.mp4"));
+    let segments = decode(&[&first, &second]);
+    println!("segments: {segments}, lost: {lost}");
+    assert_eq!(segments[0]["error"], serde_json::Value::Null, "{segments}");
+    assert_eq!(segments[1]["error"], serde_json::Value::Null, "{segments}");
+    let (a, b) = (
+        segments[0]["frames"].as_u64().unwrap(),
+        segments[1]["frames"].as_u64().unwrap(),
+    );
+    assert!(a >= FRAMES / 3 && b >= FRAMES / 3, "{segments}");
+    // A fragment is written when the next frame comes, so the killed
+    // recorder held at most the one frame it had received last.
+    let held = FRAMES - (a + b + lost);
+    assert!(held <= 1, "{segments}, lost {lost}: {summary:#}");
 }

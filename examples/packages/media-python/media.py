@@ -7,8 +7,9 @@
   the file it finishes, so a run ends when its frames are drained.
 - `VideoRecorder` (media.video_recorder) encodes what it receives into MP4
   segments, `<name>-0001.mp4`, … A restarted recorder starts a new segment,
-  and segments are fragmented (a fragment per second of video), so a crash
-  costs the frames of the unfinished fragment, never the file written so far.
+  and segments are fragmented, a fragment per frame, with an encoder that
+  holds no frames back (x264's zerolatency), so a crash costs the frame
+  being written, never the file written so far.
 """
 
 import os
@@ -166,10 +167,16 @@ class VideoRecorder:
         if width % 2 or height % 2:
             raise ConfigError(f"frames of {width}x{height} cannot be encoded: width and height must be even")
         self.path = self.next_segment()
-        # Fragmented MP4: a killed recorder leaves a file that plays up to its
-        # last whole fragment, one keyframe interval (a second) long.
+        # Fragmented MP4, a fragment per frame, each written out at once
+        # (flush_packets): a killed recorder leaves a file that plays up to
+        # its last whole fragment.
         self.container = av.open(
-            self.path, "w", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+            self.path,
+            "w",
+            options={
+                "movflags": "frag_every_frame+empty_moov+default_base_moof",
+                "flush_packets": "1",
+            },
         )
         self.stream = self.container.add_stream(self.codec, rate=self.fps)
         self.stream.width = width
@@ -177,7 +184,13 @@ class VideoRecorder:
         self.stream.pix_fmt = "yuv420p"
         self.stream.codec_context.gop_size = self.fps
         if self.codec in ("libx264", "libx265"):
-            self.stream.options = {"crf": str(self.crf), "preset": self.preset}
+            self.stream.options = {
+                "crf": str(self.crf),
+                "preset": self.preset,
+                # No lookahead and no B-frames: each frame is written as it
+                # comes, so none waits in the encoder when the worker dies.
+                "tune": "zerolatency",
+            }
 
     def process(self, ctx, inputs):
         frame = inputs["in"]
