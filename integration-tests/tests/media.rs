@@ -97,7 +97,7 @@ fn python(script: &str, args: &[&Path]) -> serde_json::Value {
 /// Records 300 frames of the test pattern; returns the directory and the
 /// clip's path.
 fn record_clip() -> (tempfile::TempDir, PathBuf) {
-    let record = pipeline("media-record.yaml", &[]);
+    let record = pipeline("media-record.yaml", &[("rolling_s", "0")]);
     let run = run_frames(&record, FRAMES);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let clip = record.0.path().join("clip/clip-0001.mp4");
@@ -179,9 +179,16 @@ fn media_mistakes_are_one_sentence() {
     std::fs::write(&not_video, "not a video").unwrap();
     let missing = tmp.path().join("missing.mp4");
     let under_a_file = not_video.join("out");
+    let video = |path: &Path| {
+        format!(
+            "{{ type: media.video_source, config: {{ path: {} }} }}",
+            path.display()
+        )
+    };
+    let pattern = "{ type: builtin.test_pattern, config: { width: 32, height: 24 } }".to_owned();
     let cases = [
         (
-            format!("path: {}", missing.display()),
+            video(&missing),
             String::new(),
             format!(
                 "processor `src`: video file `{}` does not exist",
@@ -189,7 +196,7 @@ fn media_mistakes_are_one_sentence() {
             ),
         ),
         (
-            format!("path: {}", not_video.display()),
+            video(&not_video),
             String::new(),
             format!(
                 "processor `src`: `{}` is not a video file FFmpeg can read",
@@ -197,7 +204,7 @@ fn media_mistakes_are_one_sentence() {
             ),
         ),
         (
-            format!("path: {}", missing.display()),
+            pattern.clone(),
             format!("dir: {}", under_a_file.display()),
             format!(
                 "processor `rec`: cannot create the recording directory `{}`",
@@ -205,14 +212,14 @@ fn media_mistakes_are_one_sentence() {
             ),
         ),
         (
-            format!("path: {}", missing.display()),
+            pattern,
             "codec: h263x".to_owned(),
             "processor `rec`".to_owned(),
         ),
     ];
     for (source, recorder, needle) in cases {
         let text = format!(
-            "name: bad\npackages: [{}]\nprocessors:\n  src: {{ type: media.video_source, config: {{ {source} }} }}\n  rec: {{ type: media.video_recorder, config: {{ {recorder} }} }}\nconnections: [src.out -> rec.in]\n",
+            "name: bad\npackages: [{}]\nprocessors:\n  src: {source}\n  rec: {{ type: media.video_recorder, config: {{ {recorder} }} }}\nconnections: [src.out -> rec.in]\n",
             integration_tests::example_package("media-python").display()
         );
         let path = tmp.path().join("bad.yaml");
@@ -274,4 +281,23 @@ fn a_killed_recorder_keeps_its_segment_and_starts_a_new_one() {
     // recorder held at most the one frame it had received last.
     let held = FRAMES - (a + b + lost);
     assert!(held <= 1, "{segments}, lost {lost}: {summary:#}");
+}
+
+/// With `rolling_s: 4`, 300 frames at 30 fps are three segments of 120, 120
+/// and 60 frames, each of which decodes whole.
+#[test]
+fn a_rolling_recorder_cuts_segments_of_its_length() {
+    let record = pipeline("media-record.yaml", &[("rolling_s", "4")]);
+    let run = run_frames(&record, FRAMES);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let dir = record.0.path().join("clip");
+    let files: Vec<PathBuf> = (1..=3)
+        .map(|n| dir.join(format!("clip-{n:04}.mp4")))
+        .collect();
+    assert!(!dir.join("clip-0004.mp4").exists());
+    let segments = decode(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    for (segment, frames) in segments.as_array().unwrap().iter().zip([120, 120, 60]) {
+        assert_eq!(segment["frames"], frames, "{segments}");
+        assert_eq!(segment["error"], serde_json::Value::Null, "{segments}");
+    }
 }

@@ -6,7 +6,8 @@
   carrying the file's timestamps (`pts_ns`, `duration_ns`); at the end of
   the file it finishes, so a run ends when its frames are drained.
 - `VideoRecorder` (media.video_recorder) encodes what it receives into MP4
-  segments, `<name>-0001.mp4`, … A restarted recorder starts a new segment,
+  segments, `<name>-0001.mp4`, …, a new one every `rolling_s` seconds of
+  video if that is set. A restarted recorder starts a new segment,
   and segments are fragmented, a fragment per frame, with an encoder that
   holds no frames back (x264's zerolatency), so a crash costs the frame
   being written, never the file written so far.
@@ -143,6 +144,8 @@ class VideoRecorder:
         self.codec = c["codec"]
         self.crf = c["crf"]
         self.preset = c["preset"]
+        # Frames per segment when segments roll (every `rolling_s`), else 0.
+        self.rolling = c["rolling_s"] * self.fps
         try:
             os.makedirs(self.dir, exist_ok=True)
         except OSError as e:
@@ -195,6 +198,8 @@ class VideoRecorder:
     def process(self, ctx, inputs):
         frame = inputs["in"]
         width, height, stride = frame.width, frame.height, frame.stride
+        if self.rolling and self.frames == self.rolling:
+            self.close()
         if self.container is None:
             self.open(width, height)
         rows = np.frombuffer(frame, np.uint8).reshape(height, stride)
@@ -207,9 +212,15 @@ class VideoRecorder:
             self.container.mux(packet)
 
     def teardown(self):
+        self.close()
+
+    def close(self):
+        """Finishes the segment being written: the encoder's last packets,
+        then the file's trailer."""
         if self.container is None:
             return
         for packet in self.stream.encode(None):
             self.container.mux(packet)
         self.container.close()
         self.container = None
+        self.frames = 0
