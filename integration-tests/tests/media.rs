@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use integration_tests::crasher::run_frames;
+use integration_tests::expect::{inverted, sepia_of, with_counter_bar};
 use integration_tests::{
-    assert_no_residue, bin_dir, pipeline, ps_worker, spawn_plexus, tapped_seqs, PlexusRun,
+    assert_no_residue, bin_dir, example_package, pipeline, ps_worker, spawn_plexus, tapped_seqs,
+    workspace, PlexusRun,
 };
 
 const FRAMES: u64 = 300;
@@ -300,4 +302,88 @@ fn a_rolling_recorder_cuts_segments_of_its_length() {
         assert_eq!(segment["frames"], frames, "{segments}");
         assert_eq!(segment["error"], serde_json::Value::Null, "{segments}");
     }
+}
+
+/// `examples/video` as a user runs it, at 320x240 to keep the test short:
+/// the sample made, then played through sepia (Rust), invert (Python) and
+/// the counter bar (TypeScript) into MP4. Every frame arrives, and every
+/// tenth output frame is, within 35 dB PSNR, that chain applied to the
+/// decoded input frame, computed here.
+#[test]
+fn the_video_demo_applies_the_chain_to_every_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("video");
+    let example = |name: &str| {
+        let text = std::fs::read_to_string(workspace().join(format!("examples/video/{name}.yaml")))
+            .unwrap()
+            .replace(
+                "../packages/",
+                &format!("{}/", example_package("").display()),
+            )
+            .replace("../../plexus-out/video", out.to_str().unwrap())
+            .replace("width: 640, height: 480", "width: 320, height: 240");
+        let path = tmp.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        (tempfile::tempdir().unwrap(), path)
+    };
+    let made = run_frames(&example("sample"), FRAMES);
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    let run = run_to_end(&example("pipeline"));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    for sink in ["capture_stats", "recorder"] {
+        assert_eq!(
+            summary["processors"][sink]["frames_in"], FRAMES,
+            "{summary:#}"
+        );
+    }
+
+    const SCRIPT: &str = r#"
+import json, sys
+import av
+
+def frames(path):
+    with av.open(path) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+given, made, dir = frames(sys.argv[1]), frames(sys.argv[2]), sys.argv[3]
+for n in range(0, len(made), 10):
+    open(f"{dir}/in-{n}.raw", "wb").write(given[n].tobytes())
+    open(f"{dir}/out-{n}.raw", "wb").write(made[n].tobytes())
+h, w = made[0].shape[:2]
+print(json.dumps({"given": len(given), "made": len(made), "width": w, "height": h}))
+"#;
+    let decoded = python(
+        SCRIPT,
+        &[
+            &out.join("sample-0001.mp4"),
+            &out.join("output-0001.mp4"),
+            tmp.path(),
+        ],
+    );
+    assert_eq!(decoded["made"], FRAMES, "{decoded}");
+    let width = decoded["width"].as_u64().unwrap() as u32;
+    let mut worst = f64::INFINITY;
+    for n in (0..FRAMES).step_by(10) {
+        let given = std::fs::read(tmp.path().join(format!("in-{n}.raw"))).unwrap();
+        let made = std::fs::read(tmp.path().join(format!("out-{n}.raw"))).unwrap();
+        let squared: f64 = given
+            .chunks(3)
+            .zip(made.chunks(3))
+            .enumerate()
+            .map(|(i, (g, m))| {
+                let (x, y) = (i as u32 % width, i as u32 / width);
+                let rgba = [g[0], g[1], g[2], 255];
+                let expected = with_counter_bar(n, width, x, y, inverted(sepia_of(rgba)));
+                (0..3)
+                    .map(|c| (f64::from(expected[c]) - f64::from(m[c])).powi(2))
+                    .sum::<f64>()
+            })
+            .sum();
+        let mse = squared / given.len() as f64;
+        let psnr = 10.0 * (255.0_f64.powi(2) / mse.max(1e-9)).log10();
+        assert!(psnr >= 35.0, "frame {n}: {psnr:.1} dB");
+        worst = worst.min(psnr);
+    }
+    println!("video demo: worst frame {worst:.1} dB PSNR against the chain");
 }
