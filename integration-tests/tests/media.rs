@@ -304,6 +304,22 @@ fn a_rolling_recorder_cuts_segments_of_its_length() {
     }
 }
 
+/// `examples/video/<name>.yaml` at 320x240, writing into `out`, as a
+/// pipeline to run in a directory of its own.
+fn video_example(tmp: &Path, out: &Path, name: &str) -> (tempfile::TempDir, PathBuf) {
+    let text = std::fs::read_to_string(workspace().join(format!("examples/video/{name}.yaml")))
+        .unwrap()
+        .replace(
+            "../packages/",
+            &format!("{}/", example_package("").display()),
+        )
+        .replace("../../plexus-out/video", out.to_str().unwrap())
+        .replace("width: 640, height: 480", "width: 320, height: 240");
+    let path = tmp.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).unwrap();
+    (tempfile::tempdir().unwrap(), path)
+}
+
 /// `examples/video` as a user runs it, at 320x240 to keep the test short:
 /// the sample made, then played through sepia (Rust), invert (Python) and
 /// the counter bar (TypeScript) into MP4. Every frame arrives, and every
@@ -313,19 +329,7 @@ fn a_rolling_recorder_cuts_segments_of_its_length() {
 fn the_video_demo_applies_the_chain_to_every_frame() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("video");
-    let example = |name: &str| {
-        let text = std::fs::read_to_string(workspace().join(format!("examples/video/{name}.yaml")))
-            .unwrap()
-            .replace(
-                "../packages/",
-                &format!("{}/", example_package("").display()),
-            )
-            .replace("../../plexus-out/video", out.to_str().unwrap())
-            .replace("width: 640, height: 480", "width: 320, height: 240");
-        let path = tmp.path().join(format!("{name}.yaml"));
-        std::fs::write(&path, text).unwrap();
-        (tempfile::tempdir().unwrap(), path)
-    };
+    let example = |name: &str| video_example(tmp.path(), &out, name);
     let made = run_frames(&example("sample"), FRAMES);
     assert_eq!(made.code, Some(0), "{}", made.stderr);
     let run = run_to_end(&example("pipeline"));
@@ -386,4 +390,62 @@ print(json.dumps({"given": len(given), "made": len(made), "width": w, "height": 
         worst = worst.min(psnr);
     }
     println!("video demo: worst frame {worst:.1} dB PSNR against the chain");
+}
+
+/// The crash journey on the video demo: while it plays, the recorder, the
+/// Python and the TypeScript workers are killed, one after the other. Each
+/// comes back; the source decodes on, so its own sink gets every frame; the
+/// recorder's segments all decode; and of the frames the recorder received,
+/// every one is in a segment but for at most the one each killed recorder
+/// held.
+#[test]
+fn the_video_demo_rides_out_its_workers_being_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("video");
+    let made = run_frames(&video_example(tmp.path(), &out, "sample"), FRAMES);
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    let (dir, path) = video_example(tmp.path(), &out, "pipeline");
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], dir.path());
+    let id = running.runtime_id();
+    running.wait_for(
+        "processor recorder started",
+        std::time::Duration::from_secs(180),
+    );
+    for victim in ["recorder", "invert", "bar"] {
+        tapped_seqs(dir.path(), &id, "source.out", 20);
+        let pid = ps_worker(dir.path(), &id, victim)["pid"].as_u64().unwrap() as i32;
+        // SAFETY: kill(2) of a worker of our own run.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        running.wait_for(
+            &format!("worker {victim} restarted (generation 1"),
+            std::time::Duration::from_secs(60),
+        );
+    }
+    let run = running.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    let p = &summary["processors"];
+    assert_eq!(p["capture_stats"]["frames_in"], FRAMES, "{summary:#}");
+    assert_eq!(p["capture_stats"]["dropped"], 0, "{summary:#}");
+    let segments: Vec<PathBuf> = (1..)
+        .map(|n| out.join(format!("output-{n:04}.mp4")))
+        .take_while(|f| f.exists())
+        .collect();
+    assert_eq!(
+        segments.len(),
+        2,
+        "the recorder was killed once: {segments:?}"
+    );
+    let decoded = decode(&segments.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    let mut in_files = 0;
+    for segment in decoded.as_array().unwrap() {
+        assert_eq!(segment["error"], serde_json::Value::Null, "{decoded}");
+        in_files += segment["frames"].as_u64().unwrap();
+    }
+    let received = p["recorder"]["frames_in"].as_u64().unwrap();
+    assert!(
+        received - in_files <= 1,
+        "received {received}, in the files {in_files}: {decoded}"
+    );
 }

@@ -166,7 +166,7 @@ mod tests {
 import ast, plexus
 tree = ast.parse(open(path).read())
 classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
-assert {c.name for c in classes} == {"Frame", "OutBuffer", "Output", "Context"}
+assert {c.name for c in classes} == {"Frame", "OutBuffer", "Output", "Context", "ConfigError"}
 for c in classes:
     for f in c.body:
         if isinstance(f, ast.FunctionDef) and f.name != "__buffer__":
