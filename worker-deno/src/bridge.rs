@@ -259,6 +259,9 @@ impl RuntimeEnd {
     }
 }
 
+/// Per processor and output port, the buffer loaned and not yet sent.
+type Loans = HashMap<(u32, usize), (DataPtr, usize)>;
+
 #[derive(Default)]
 struct State {
     /// The event `next` returned last.
@@ -274,7 +277,7 @@ struct State {
     /// Per processor and output port, the buffer loaned and not yet sent:
     /// the runtime keeps it valid until it is sent, the port loans again,
     /// or the call (or, for a manual processor, its run) ends.
-    loans: HashMap<(u32, usize), (DataPtr, usize)>,
+    loans: Loans,
 }
 
 /// JavaScript's end, behind the handle the FFI functions receive. `next`
@@ -373,10 +376,7 @@ impl JsEnd {
     fn with_outputs<T>(
         &self,
         processor: u32,
-        f: impl FnOnce(
-            &mut dyn Ports,
-            &mut HashMap<(u32, usize), (DataPtr, usize)>,
-        ) -> Result<T, String>,
+        f: impl FnOnce(&mut dyn Ports, &mut Loans) -> Result<T, String>,
     ) -> Result<T, String> {
         let mut state = self.state();
         let state = &mut *state;

@@ -14,7 +14,7 @@ use pyo3::types::{PyDict, PyString};
 use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost, Producer};
 
 use crate::frame::{self, Frame, KeepAlive};
-use crate::outputs::{CallScope, Context};
+use crate::outputs::{outlived, CallScope, Context};
 use crate::traceback::{describe, user_mistake};
 
 /// Hosts Python classes named by [`Entry::Python`].
@@ -331,13 +331,7 @@ impl Processor for PythonProcessor {
                 .as_ref()
                 .and_then(|stop| stop.bind(py).call0().err())
                 .map(|e| format!("stop() of `{}` raised {}", self.label, describe(py, &e)));
-            let escaped = self.scope.close(py);
-            let escaped = (!escaped.is_empty()).then(|| {
-                format!(
-                    "views of buffers loaned on output {} outlived stop()",
-                    escaped.join(", ")
-                )
-            });
+            let escaped = outlived(&self.scope.close(py), "stop()");
             outcome([raised, escaped])
         })
     }

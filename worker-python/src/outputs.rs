@@ -169,19 +169,26 @@ impl CallGuard<'_, '_> {
     /// the processor write into frames already sent, or block the next loan
     /// on their port; either is reported as an error.
     pub fn finish(self) -> Result<(), String> {
-        let escaped = self.scope.end_loans(self.py);
-        if escaped.is_empty() {
-            return Ok(());
+        match outlived(&self.scope.end_loans(self.py), "process()") {
+            None => Ok(()),
+            Some(error) => Err(format!(
+                "{error}; keep memoryviews and arrays of output buffers local to process()"
+            )),
         }
-        Err(format!(
-            "views of buffers loaned on output {} outlived process(); keep memoryviews and arrays of output buffers local to process()",
-            escaped
-                .iter()
-                .map(|port| format!("`{port}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
     }
+}
+
+/// The error for views of output buffers still alive `when` the outputs
+/// closed (a call returned, a manual processor stopped), naming the ports
+/// of `escaped`; none when there are none.
+pub fn outlived(escaped: &[String], when: &str) -> Option<String> {
+    (!escaped.is_empty()).then(|| {
+        let ports: Vec<String> = escaped.iter().map(|port| format!("`{port}`")).collect();
+        format!(
+            "views of buffers loaned on output {} outlived {when}",
+            ports.join(", ")
+        )
+    })
 }
 
 impl Drop for CallGuard<'_, '_> {
