@@ -136,14 +136,20 @@ pub fn samples(config: &PubSubConfig, loaned: usize) -> usize {
         + loaned
 }
 
-/// A bincode message stream with one writer and one reader.
+/// Writers one message stream admits at once. A worker's command and report
+/// streams have one each; the runtime's control stream has one per
+/// observer command in flight (`tap`, `events --follow`, `pause`, `stop`…),
+/// several of which may be long-lived.
+pub const MESSAGE_WRITERS: usize = 16;
+
+/// A bincode message stream with a reader and its writers.
 pub fn message_service(bus: &Bus, name: &str) -> Result<MessageService, BusError> {
     bus.node()
         .service_builder(&service_name(name)?)
         .publish_subscribe::<[u8]>()
-        .max_publishers(2)
+        .max_publishers(MESSAGE_WRITERS)
         .max_subscribers(2)
-        .max_nodes(4)
+        .max_nodes(MESSAGE_WRITERS + 2)
         .history_size(0)
         .subscriber_max_buffer_size(MESSAGE_QUEUE)
         .subscriber_max_borrowed_samples(1)

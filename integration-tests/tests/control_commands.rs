@@ -98,6 +98,12 @@ fn stop_from_another_process_ends_the_run_with_its_summary() {
     running.wait_for("processor sink started", Duration::from_secs(30));
     running.wait_for("processor cam started", Duration::from_secs(30));
     let id = running.runtime_id();
+    // Observers that stay attached hold writers of the control stream: a
+    // command sent beside them still gets through.
+    let mut watcher = spawn_plexus(&["events", "--follow", "--runtime", &id], tmp.path());
+    watcher.wait_for(&format!("following runtime {id}"), Duration::from_secs(30));
+    let mut tap = spawn_plexus(&["tap", "cam.out", "--runtime", &id], tmp.path());
+    tap.wait_for("plexus: tapping cam.out", Duration::from_secs(30));
 
     let asked = plexus(&["stop", "--runtime", &id], tmp.path());
     assert_eq!(asked.code, Some(0), "{}", asked.stderr);
@@ -108,6 +114,8 @@ fn stop_from_another_process_ends_the_run_with_its_summary() {
     );
 
     let run = running.finish();
+    assert_eq!(watcher.finish().code, Some(0));
+    drop(tap);
     assert_no_residue(&id);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
