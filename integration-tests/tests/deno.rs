@@ -6,13 +6,14 @@
 
 use integration_tests::expect::{pattern_rgba, read_png, with_counter_bar};
 use integration_tests::{
-    example_in, fixture, pipeline, plexus_checked, spawn_plexus_with, worker_language, PlexusRun,
+    example_at_half_rate, fixture, pipeline, plexus_checked, spawn_plexus_with, worker_language,
+    PlexusRun,
 };
 
 #[test]
 fn the_deno_example_draws_its_bar_on_every_frame() {
     let tmp = tempfile::tempdir().unwrap();
-    let path = example_in(tmp.path(), "deno-pipeline");
+    let path = example_at_half_rate(tmp.path(), "deno-pipeline");
 
     let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "300", "--json"],

@@ -15,8 +15,8 @@ use integration_tests::expect::{
     inverted, pattern_rgba, read_png, sepia_of, with_counter_bar, Image,
 };
 use integration_tests::{
-    assert_no_residue, example_in, plexus, plexus_checked, ps_worker, spawn_plexus, spawn_program,
-    tapped_seqs, worker_language, workspace,
+    assert_no_residue, example_at_half_rate, example_in, plexus, plexus_checked, ps_worker,
+    spawn_plexus, spawn_program, tapped_seqs, worker_language, workspace,
 };
 use serde_json::Value;
 
@@ -315,14 +315,10 @@ fn the_demo_command_in_the_readme_runs_the_mixed_pipeline() {
 }
 
 /// `examples/mixed/pipeline.yaml` copied into a temporary directory, at half
-/// the demo's rate: the tests must not lose frames on a loaded CI machine
-/// with two cores for seven workers, CPython and deno.
+/// the demo's rate.
 fn mixed_example() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let path = example_in(tmp.path(), "mixed");
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("fps: 60"), "{text}");
-    std::fs::write(&path, text.replace("fps: 60", "fps: 30")).unwrap();
+    let path = example_at_half_rate(tmp.path(), "mixed");
     (tmp, path)
 }
 

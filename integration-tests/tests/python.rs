@@ -7,14 +7,14 @@
 use integration_tests::expect::{inverted, pattern_rgba, read_png};
 use integration_tests::source::produces_exact_gradient;
 use integration_tests::{
-    assert_no_residue, example_in, fixture, pipeline, pipeline_text, plexus_checked,
+    assert_no_residue, example_at_half_rate, fixture, pipeline, pipeline_text, plexus_checked,
     spawn_plexus_with, worker_language, write_pipeline,
 };
 
 #[test]
 fn the_python_example_inverts_every_frame() {
     let tmp = tempfile::tempdir().unwrap();
-    let path = example_in(tmp.path(), "python-pipeline");
+    let path = example_at_half_rate(tmp.path(), "python-pipeline");
 
     let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", "300", "--json"],
