@@ -32,8 +32,9 @@ pub(crate) enum Gate {
 /// What the producing threads left for the worker's loop.
 #[derive(Default)]
 pub(crate) struct News {
-    /// Frames the outputs refused, to be reported as processor errors.
-    pub refused: Vec<String>,
+    /// Errors of the processor's threads (frames the outputs refused among
+    /// them), to be reported as processor errors.
+    pub errors: Vec<String>,
     pub out_of_memory: Option<ShmFull>,
     /// The frame limit was reached and the loop has not said so yet.
     pub finished: bool,
@@ -120,7 +121,7 @@ impl Shared {
             self.errors.add(1);
         }
         self.tell(|news| {
-            news.refused.extend(told.refused);
+            news.errors.extend(told.refused);
             if news.out_of_memory.is_none() {
                 news.out_of_memory = told.out_of_memory;
             }
@@ -222,6 +223,14 @@ impl Producer {
         if self.shared.limit.is_some_and(|limit| sent >= limit) {
             self.shared.finish(gate);
         }
+    }
+
+    /// Reports an error of the processor's own threads (a device that
+    /// stopped delivering, a frame that could not be read) as a processor
+    /// error, as a failed call's would be.
+    pub fn fail(&self, message: String) {
+        self.shared.errors.add(1);
+        self.shared.tell(|news| news.errors.push(message));
     }
 
     /// The source has sent its last frame (the end of its file): its

@@ -389,7 +389,7 @@ impl Slot {
             refused: None,
             out_of_memory: news.out_of_memory,
         };
-        for message in news.refused {
+        for message in news.errors {
             errors.push(ProcessError {
                 processor: self.id.clone(),
                 message,

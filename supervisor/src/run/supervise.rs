@@ -247,7 +247,12 @@ impl Supervisor {
                 self.resume_handshake(i);
             }
             Report::ConfigureFailed { processor, message } => {
-                let reason = format!("processor `{processor}`: {message}");
+                // The builtins name their processor themselves.
+                let named = format!("processor `{processor}`: ");
+                let reason = match message.starts_with(&named) {
+                    true => message,
+                    false => named + &message,
+                };
                 // A restarted worker that cannot set up again crashed again;
                 // at start-up the run cannot go on.
                 if worker.generation > 0 {

@@ -6,6 +6,7 @@
 mod png_sink;
 mod stats_sink;
 mod test_pattern;
+mod v4l2_camera;
 
 use ipc_schemas::ProcessorSpec;
 use serde::de::{DeserializeOwned, Error as _};
@@ -14,8 +15,9 @@ use serde_json::{Map, Value};
 use worker_lifecycle::{check_video, Processor};
 
 /// Every builtin type name, in the order error messages list them.
-const TYPES: [&str; 3] = [
+const TYPES: [&str; 4] = [
     "builtin.test_pattern",
+    "builtin.v4l2_camera",
     "builtin.stats_sink",
     "builtin.png_sink",
 ];
@@ -28,6 +30,7 @@ pub fn create(spec: &ProcessorSpec) -> Result<Box<dyn Processor>, String> {
         "builtin.test_pattern" => Ok(Box::new(test_pattern::TestPattern::new(spec)?)),
         "builtin.stats_sink" => Ok(Box::new(stats_sink::StatsSink::new(spec)?)),
         "builtin.png_sink" => Ok(Box::new(png_sink::PngSink::new(spec)?)),
+        "builtin.v4l2_camera" => Ok(Box::new(v4l2_camera::V4l2Camera::new(spec)?)),
         other => Err(format!(
             "processor `{}`: unknown builtin type `{other}` (known: {})",
             spec.id,
@@ -68,6 +71,37 @@ fn parse_config<T: DeserializeOwned>(spec: &ProcessorSpec) -> Result<T, String> 
             format!("processor `{id}`: config {message}")
         }
     })
+}
+
+/// The picture's size and rate, which the sources are configured with
+/// alike: the defaults and bounds of `builtins.yaml`.
+mod picture {
+    use serde::Deserializer;
+
+    pub fn default_width() -> u32 {
+        640
+    }
+
+    pub fn default_height() -> u32 {
+        480
+    }
+
+    pub fn default_fps() -> u32 {
+        30
+    }
+
+    // The casts cannot truncate: the bounds are below `u32::MAX`.
+    pub fn width<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        super::integer(d, "width", 1, 7680).map(|v| v as u32)
+    }
+
+    pub fn height<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        super::integer(d, "height", 1, 4320).map(|v| v as u32)
+    }
+
+    pub fn fps<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        super::integer(d, "fps", 1, 1000).map(|v| v as u32)
+    }
 }
 
 /// Reads a whole number in `min..=max` for config `key`.

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{FrameHeader, ProcessorSpec, SchemaId};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use worker_lifecycle::{Input, Outputs, Processor};
 
 const BYTES_PER_PIXEL: usize = 4;
@@ -27,37 +27,21 @@ const PERIOD_BYTES: usize = 256 * BYTES_PER_PIXEL;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
-    #[serde(default = "default_width", deserialize_with = "width")]
+    #[serde(
+        default = "super::picture::default_width",
+        deserialize_with = "super::picture::width"
+    )]
     width: u32,
-    #[serde(default = "default_height", deserialize_with = "height")]
+    #[serde(
+        default = "super::picture::default_height",
+        deserialize_with = "super::picture::height"
+    )]
     height: u32,
-    #[serde(default = "default_fps", deserialize_with = "fps")]
+    #[serde(
+        default = "super::picture::default_fps",
+        deserialize_with = "super::picture::fps"
+    )]
     fps: u32,
-}
-
-fn default_width() -> u32 {
-    640
-}
-
-fn default_height() -> u32 {
-    480
-}
-
-fn default_fps() -> u32 {
-    30
-}
-
-// The bounds are those of `builtins.yaml`; the casts cannot truncate.
-fn width<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    super::integer(d, "width", 1, 7680).map(|v| v as u32)
-}
-
-fn height<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    super::integer(d, "height", 1, 4320).map(|v| v as u32)
-}
-
-fn fps<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    super::integer(d, "fps", 1, 1000).map(|v| v as u32)
 }
 
 pub(super) struct TestPattern {
