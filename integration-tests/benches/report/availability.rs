@@ -31,7 +31,7 @@ use crate::tap::Tap;
 use crate::Result;
 
 /// The effects of the chain in frame order: processor, type, fixture.
-const EFFECTS: [(&str, &str, &str); 3] = [
+pub const EFFECTS: [(&str, &str, &str); 3] = [
     ("rs", "test.pass", "conform-rust"),
     ("py", "test.py_pass", "relay-python"),
     ("ts", "test.ts_pass", "relay-deno"),

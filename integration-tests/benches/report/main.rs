@@ -11,15 +11,18 @@
 //! 3. **Sources** ([`source`]): CPU per frame and latency to the first hop
 //!    of a Rust plugin, a Python and a TypeScript source beside
 //!    `builtin.test_pattern`, at 64 B and 8 MiB.
-//! 4. **Restart time** ([`restart`]): SIGKILL → first frame of the restarted
+//! 4. **Media** ([`media`]): a 1080p H.264 transcode through a Rust, a
+//!    Python and a Deno worker beside the same transcode in one PyAV
+//!    process, and decoding alone.
+//! 5. **Restart time** ([`restart`]): SIGKILL → first frame of the restarted
 //!    worker, per runtime.
-//! 5. **Resident memory at idle** ([`memory`]).
-//! 6. **Event latency** ([`events`]): supervisor emits → a `plexus events
+//! 6. **Resident memory at idle** ([`memory`]).
+//! 7. **Event latency** ([`events`]): supervisor emits → a `plexus events
 //!    --follow --json` watcher has printed it.
-//! 7. **Availability** ([`availability`]): frames delivered at the end of a
+//! 8. **Availability** ([`availability`]): frames delivered at the end of a
 //!    Rust → Python → Deno chain ÷ frames captured, while a random effect's
 //!    worker is killed every 0.8 s.
-//! 8. **Memory over time** ([`soak`]): the flagship demo for 30 minutes,
+//! 9. **Memory over time** ([`soak`]): the flagship demo for 30 minutes,
 //!    each process's resident memory growth per hour after warm-up.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
@@ -29,11 +32,12 @@
 //! works. With `--soak` only the soak runs (30 minutes), and its table goes
 //! to `bench-results/soak.md`; with `--sources` only the sources run (a few
 //! minutes), to `bench-results/sources.md`; with `--hops` only the hops (a few
-//! minutes), to `bench-results/hops.md`.
+//! minutes), to `bench-results/hops.md`; with `--media` only the media
+//! section (a few minutes), to `bench-results/media.md`.
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media]
 //! ```
 
 mod availability;
@@ -42,6 +46,8 @@ mod events;
 mod hop;
 mod latency_report;
 mod live;
+mod media;
+mod media_report;
 mod memory;
 mod pipe;
 mod plan;
@@ -84,7 +90,7 @@ fn main() {
         return;
     }
     // cargo passes `--bench` to a harness-less bench; only `--quick`,
-    // `--soak`, `--sources` and `--hops` matter.
+    // `--soak`, `--sources`, `--hops` and `--media` matter.
     let flag = |name: &str| args.iter().any(|a| a == name);
     let quick = flag("--quick");
     let outcome = if flag("--soak") {
@@ -93,6 +99,8 @@ fn main() {
         sources_only(quick)
     } else if flag("--hops") {
         hops_only(quick)
+    } else if flag("--media") {
+        media_only(quick)
     } else {
         bench(quick)
     };
@@ -187,6 +195,25 @@ fn sources_only(quick: bool) -> Result<()> {
     )
 }
 
+/// The media section alone.
+fn media_only(quick: bool) -> Result<()> {
+    let release = require_release(&[
+        "plexus",
+        "plexus-worker-native",
+        "plexus-worker-python",
+        "libplexus_deno.so",
+        "libconform_rust.so",
+    ])?;
+    require_fixtures(availability::FIXTURES)?;
+    let scratch = Scratch::new("media")?;
+    let load_before = report::load_average();
+    let media = media::measure(&release.join("plexus"), &scratch.0, quick)?;
+    publish(
+        "media",
+        &report::render_media_alone(&media, quick, &load_before, &report::load_average()),
+    )
+}
+
 /// Fails, naming it, if a fixture package the bench needs has no manifest.
 fn require_fixtures<'a>(fixtures: impl IntoIterator<Item = &'a str>) -> Result<()> {
     for fixture in fixtures {
@@ -227,6 +254,7 @@ fn bench(quick: bool) -> Result<()> {
         .map(|res| throughput::measure(&plexus, &scratch.0, res, window))
         .collect::<Result<Vec<_>>>()?;
     let sources = source::measure_all(&plexus, &release, &scratch.0, quick)?;
+    let media = media::measure(&plexus, &scratch.0, quick)?;
     let restarts = restart::measure_all(&plexus, &scratch.0, quick)?;
     let memory = memory::measure(&plexus, &scratch.0)?;
     let events = events::measure(&plexus, &scratch.0, quick)?;
@@ -240,6 +268,7 @@ fn bench(quick: bool) -> Result<()> {
         latency,
         throughput,
         sources,
+        media,
         restarts,
         memory,
         events,

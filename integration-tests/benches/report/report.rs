@@ -6,13 +6,14 @@ use std::fmt::Write as _;
 use crate::availability::{self, Availability};
 use crate::events::EventLatency;
 use crate::latency_report::{self, Row};
+use crate::media::Media;
 use crate::memory::Usage;
 use crate::restart::Measured;
 use crate::soak::{self, Soak};
 use crate::source::Measured as SourceMeasured;
 use crate::target::Target;
 use crate::throughput::{Throughput, OVERHEAD_FPS, WORKERS};
-use crate::{restart_report, source_report, throughput};
+use crate::{media_report, restart_report, source_report, throughput};
 
 /// Plexus's CPU time per frame per hop may be at most this, in µs.
 const OVERHEAD_TARGET_US: f64 = 20.0;
@@ -29,6 +30,7 @@ pub struct Results<'a> {
     pub latency: Vec<Row<'a>>,
     pub throughput: Vec<Throughput>,
     pub sources: Vec<SourceMeasured>,
+    pub media: Media,
     pub restarts: Vec<Measured>,
     pub memory: Vec<Usage>,
     pub events: EventLatency,
@@ -71,6 +73,7 @@ pub fn render(results: &Results<'_>) -> String {
     let floor = latency_report::raw_cpu_floor(&results.latency);
     targets.extend(throughput_targets(&results.throughput, floor));
     targets.extend(source_report::targets(&results.sources));
+    targets.extend(media_report::targets(&results.media));
     targets.extend(restart_report::targets(&results.restarts));
     let events = &results.events;
     targets.push(Target::new(
@@ -87,6 +90,7 @@ pub fn render(results: &Results<'_>) -> String {
     latency_report::render(&mut out, &results.latency);
     render_throughput(&mut out, &results.throughput, floor);
     source_report::render(&mut out, &results.sources);
+    media_report::render(&mut out, &results.media);
     restart_report::render(&mut out, &results.restarts);
     render_memory(&mut out, &results.memory);
     render_events(&mut out, &results.events);
@@ -131,6 +135,19 @@ pub fn render_sources_alone(
     let mut out = heading("plexus sources", quick, load_before, load_after);
     render_targets(&mut out, &source_report::targets(sources));
     source_report::render(&mut out, sources);
+    out
+}
+
+/// The media section and its targets, when it ran on its own.
+pub fn render_media_alone(
+    media: &Media,
+    quick: bool,
+    load_before: &str,
+    load_after: &str,
+) -> String {
+    let mut out = heading("plexus media", quick, load_before, load_after);
+    render_targets(&mut out, &media_report::targets(media));
+    media_report::render(&mut out, media);
     out
 }
 

@@ -2,7 +2,7 @@
 //! that each way this can fail is one sentence before the run starts, not a
 //! failure in the middle of it.
 
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use v4l::capability::Flags;
@@ -49,8 +49,11 @@ pub struct Camera {
 pub fn open(request: &Request<'_>) -> Result<Camera, String> {
     let Request { id, path, .. } = *request;
     let at = format!("processor `{id}`: `{path}`");
+    // Only a Video4Linux device is opened: opening another device can do
+    // something by itself (a watchdog starts counting down), and a FIFO
+    // would block.
     match std::fs::metadata(path) {
-        Ok(meta) if meta.file_type().is_char_device() => {}
+        Ok(meta) if meta.file_type().is_char_device() && major(meta.rdev()) == V4L_MAJOR => {}
         Ok(_) => return Err(format!("{at} is not a video device (found: {})", found())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(
@@ -117,6 +120,15 @@ pub fn open(request: &Request<'_>) -> Result<Camera, String> {
         width: format.width,
         height: format.height,
     })
+}
+
+/// The device number Linux gives every Video4Linux device
+/// (`Documentation/admin-guide/devices.txt`).
+const V4L_MAJOR: u64 = 81;
+
+/// The major number of a device number, as glibc's `major()` splits it.
+fn major(rdev: u64) -> u64 {
+    ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)
 }
 
 /// The format to ask for, among those the camera offers.
@@ -207,6 +219,17 @@ mod tests {
         assert_eq!(choose(Wanted::Yuyv, &[MJPEG]), None);
         assert_eq!(names(&[h264, MJPEG]), "H264, MJPG");
         assert_eq!(names(&[]), "nothing");
+    }
+
+    #[test]
+    fn major_numbers_are_split_as_glibc_does() {
+        use std::os::unix::fs::MetadataExt;
+        // /dev/null is 1:3 on every Linux.
+        assert_eq!(major(std::fs::metadata("/dev/null").unwrap().rdev()), 1);
+        assert_eq!(major(81 << 8), V4L_MAJOR);
+        // A major above 4095 keeps its low 12 bits in bits 8–19 and the
+        // rest from bit 44 up.
+        assert_eq!(major((0x12000 << 32) | (0x345 << 8) | 0xff), 0x12345);
     }
 
     #[test]
