@@ -10,6 +10,7 @@ pub mod frame {
     pub use plexus_frame::{monotonic_ns, FrameHeader, NO_PTS};
 }
 pub mod names;
+pub mod recording;
 pub mod schema;
 pub mod wire;
 pub mod worker_info;

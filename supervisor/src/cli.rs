@@ -13,6 +13,7 @@ use crate::language::{self, Lang};
 use crate::load::load_plan;
 use crate::observe::{self, client, TapOptions, WatchOptions};
 use crate::package::commands::{self as package_commands, PkgCommand};
+use crate::record::{self, Compressed, RecordOptions};
 use crate::run::{self, summary, Launcher, Outcome, RunOptions};
 use crate::scaffold;
 
@@ -127,6 +128,41 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Record live output ports of a running runtime to an MCAP file.
+    ///
+    /// One channel per port, one message per frame, logged at its capture
+    /// time. Video frames are `foxglove.RawImage` messages (Foxglove shows
+    /// them), with the whole frame header in field 15; other frames are
+    /// the header's 56 bytes and the payload. Recording ends after --frames
+    /// frames of every port, after --duration, on Ctrl-C or when the runtime
+    /// ends, and the file is then finished; a recorder killed outright
+    /// leaves a file readable up to its last second. Frames the recorder
+    /// missed are counted per port and reported at the end.
+    Record {
+        /// The ports, as PROCESSOR.PORT (for example `camera.out`).
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// The file to create [default: <runtime>.mcap]; it must not exist.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Stop after this many seconds.
+        #[arg(long, value_parser = parse_seconds)]
+        duration: Option<Duration>,
+        /// Stop once every port has this many frames recorded.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        frames: Option<u64>,
+        /// How the file's chunks are compressed.
+        #[arg(long, value_enum, default_value = "none")]
+        compression: Compressed,
+        /// The runtime (as `plexus run` logs it); optional when only one runs.
+        #[arg(long)]
+        runtime: Option<String>,
+    },
+    /// Read recordings made by `plexus record`.
+    Recording {
+        #[command(subcommand)]
+        command: RecordingCommand,
+    },
     /// Check a pipeline as `run` would, without starting anything.
     Validate {
         /// The pipeline file (YAML).
@@ -185,6 +221,20 @@ pub enum Commands {
     /// memory once the supervisor and its workers are gone, however it ended.
     #[command(hide = true)]
     Reap { runtime: String, supervisor: u32 },
+}
+
+/// What `plexus recording` does with a recording.
+#[derive(Debug, Subcommand)]
+pub enum RecordingCommand {
+    /// Its channels (frames, sequence gaps, duration), its size, and
+    /// whether its recorder finished it.
+    Info {
+        /// The recording (MCAP).
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The processors `pause` and `resume` act on.
@@ -301,6 +351,24 @@ pub fn execute(cli: Cli) -> Result<i32> {
             runtime,
             json,
         }),
+        Commands::Record {
+            targets,
+            output,
+            duration,
+            frames,
+            compression,
+            runtime,
+        } => record::record(&RecordOptions {
+            targets,
+            runtime,
+            output,
+            duration,
+            frames,
+            compression,
+        }),
+        Commands::Recording {
+            command: RecordingCommand::Info { file, json },
+        } => record::info(&file, json),
         Commands::Stop { runtime } => ask(runtime.as_deref(), |reply_to| ControlRequest::Stop {
             reply_to,
         }),

@@ -15,6 +15,7 @@ pub mod load;
 pub mod observe;
 pub mod package;
 pub mod provision;
+pub mod record;
 pub mod run;
 pub mod scaffold;
 pub mod table;

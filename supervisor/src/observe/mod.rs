@@ -11,4 +11,6 @@ mod waiting;
 
 pub use events::{watch, WatchOptions};
 pub use ps::ps;
+pub(crate) use tap::subscribe;
 pub use tap::{tap, TapOptions};
+pub(crate) use waiting::{Waiter, Woken};

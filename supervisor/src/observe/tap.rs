@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use bus::frames::{port_wake_listener, FrameSubscriber, Received, SubscribeError};
 use bus::settings::Opening;
+use bus::wake::WakeListener;
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{FrameHeader, RuntimeStatus, SchemaId};
 use serde_json::json;
@@ -36,15 +37,7 @@ pub fn tap(options: &TapOptions) -> Result<i32> {
     let runtime = client::choose_runtime(options.runtime.as_deref())?;
     let client = Client::connect(&runtime.id)?;
     let status = client.status()?;
-    check_port(&status, processor, port)?;
-    let frames = match FrameSubscriber::open(client.bus(), processor, port, Opening::Observer) {
-        Err(SubscribeError::Full { capacity, .. }) => bail!(UserError::Plain(format!(
-            "output `{processor}.{port}` is full: its consumers and other observers hold all {capacity} of its subscriber slots; raise `observers:` at the top of pipeline `{}` to let more observers attach at once",
-            status.pipeline
-        ))),
-        opened => opened?,
-    };
-    let wake = port_wake_listener(client.bus(), processor, port, Opening::Observer)?;
+    let (frames, wake) = subscribe(&client, &status, processor, port)?;
     // On stderr, so that stdout stays one line per frame: a script can
     // wait for this line to know the tap holds its slot.
     eprintln!(
@@ -75,6 +68,26 @@ pub fn tap(options: &TapOptions) -> Result<i32> {
             }
         }
     }
+}
+
+/// Joins output `processor.port` as an observer, once the runtime is known
+/// to have it: its frames and the event that says one arrived.
+pub(crate) fn subscribe(
+    client: &Client,
+    status: &RuntimeStatus,
+    processor: &str,
+    port: &str,
+) -> Result<(FrameSubscriber, WakeListener)> {
+    check_port(status, processor, port)?;
+    let frames = match FrameSubscriber::open(client.bus(), processor, port, Opening::Observer) {
+        Err(SubscribeError::Full { capacity, .. }) => bail!(UserError::Plain(format!(
+            "output `{processor}.{port}` is full: its consumers and other observers hold all {capacity} of its subscriber slots; raise `observers:` at the top of pipeline `{}` to let more observers attach at once",
+            status.pipeline
+        ))),
+        opened => opened?,
+    };
+    let wake = port_wake_listener(client.bus(), processor, port, Opening::Observer)?;
+    Ok((frames, wake))
 }
 
 /// Refuses a processor or output port the runtime does not have.

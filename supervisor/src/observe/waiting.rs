@@ -1,6 +1,8 @@
 //! One wait shared by the observers: sleep until the runtime has something
 //! new, its supervisor is gone, or the user pressed Ctrl-C.
 
+use std::time::Duration;
+
 use anyhow::Result;
 use bus::fd::WaitableFd;
 use bus::waitset::{Outcome, WaitSet};
@@ -33,15 +35,24 @@ impl Waiter {
     }
 
     pub fn wait(&self, wake: &WakeListener) -> Result<Woken> {
+        self.wait_for(&[wake], None)
+    }
+
+    /// Sleeps on any of `wakes` and the supervisor, for at most `timeout`
+    /// (then [`Woken::News`]: look again).
+    pub fn wait_for(&self, wakes: &[&WakeListener], timeout: Option<Duration>) -> Result<Woken> {
         let Some(supervisor) = &self.supervisor else {
             return Ok(Woken::SupervisorGone);
         };
-        let news = self.waitset.attach_wake(wake)?;
+        let news = wakes
+            .iter()
+            .map(|wake| self.waitset.attach_wake(wake))
+            .collect::<Result<Vec<_>, _>>()?;
         let death = self.waitset.attach_fd(supervisor)?;
         let mut gone = false;
         let outcome = self
             .waitset
-            .wait_once(None, |ready| gone |= ready.is(&death))?;
+            .wait_once(timeout, |ready| gone |= ready.is(&death))?;
         drop((news, death));
         Ok(match outcome {
             Outcome::Interrupted => Woken::Interrupted,

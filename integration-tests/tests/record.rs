@@ -1,0 +1,292 @@
+//! `plexus record` and `plexus recording info` against live runtimes, with
+//! the files read back by Foxglove's own Python readers: every frame of
+//! the ports named is in the file, in order, pixel for pixel; a recorder
+//! killed outright leaves a file readable up to its last flush; the
+//! runtime's end finishes the file; mistakes are one sentence.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use integration_tests::mcap_reader;
+use integration_tests::process::Running;
+use integration_tests::{assert_no_residue, pipeline, plexus, spawn_plexus, PlexusRun};
+use serde_json::Value;
+
+const START: Duration = Duration::from_secs(60);
+
+/// Reads a recording with the standard readers and checks every pixel of
+/// every frame against the test pattern (`cam.out`) or its grayscale
+/// (`relay.out`, `example.grayscale`). `finished` files are read through
+/// their summary; others from the start, up to where they end.
+const READ: &str = r#"
+import json, struct, sys
+from mcap.reader import make_reader, NonSeekingReader
+from mcap.exceptions import McapError
+from mcap_protobuf.decoder import DecoderFactory
+
+path, finished = sys.argv[1], sys.argv[2] == "finished"
+
+def rgba(seq, x, y):
+    return ((x + seq) % 256, (y + 2 * seq) % 256, (x ^ y) % 256, 255)
+
+def expected(encoding, seq, width, height):
+    out = bytearray()
+    for y in range(height):
+        for x in range(width):
+            r, g, b, a = rgba(seq, x, y)
+            if encoding == "rgba8":
+                out += bytes((r, g, b, a))
+            else:
+                out.append((77 * r + 150 * g + 29 * b) >> 8)
+    return bytes(out)
+
+topics, cut, counts = {}, None, None
+
+def check(schema, channel, message, image):
+    t = topics.setdefault(channel.topic, {
+        "schema": schema.name, "encoding": image.encoding, "width": image.width,
+        "height": image.height, "frames": 0, "seqs": [], "wrong_frames": 0,
+        "metadata": dict(channel.metadata)})
+    t["frames"] += 1
+    t["seqs"].append(message.sequence)
+    rows = [image.data[y * image.step:][:len(image.data) // image.height] for y in range(image.height)]
+    bpp = 4 if image.encoding == "rgba8" else 1
+    got = b"".join(row[:image.width * bpp] for row in rows)
+    if got != expected(image.encoding, message.sequence, image.width, image.height):
+        t["wrong_frames"] += 1
+
+with open(path, "rb") as f:
+    if finished:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        summary = reader.get_summary()
+        counts = {summary.channels[c].topic: n
+                  for c, n in summary.statistics.channel_message_counts.items()}
+        for item in reader.iter_decoded_messages():
+            check(*item)
+    else:
+        try:
+            for item in NonSeekingReader(f, decoder_factories=[DecoderFactory()]) \
+                    .iter_decoded_messages(log_time_order=False):
+                check(*item)
+        except (McapError, struct.error) as e:
+            cut = repr(e)
+for t in topics.values():
+    seqs = t.pop("seqs")
+    t["in_order"] = all(b == a + 1 for a, b in zip(seqs, seqs[1:]))
+print(json.dumps({"topics": topics, "cut": cut, "counts": counts}))
+"#;
+
+fn read(file: &Path, finished: bool) -> Value {
+    let mode = if finished { "finished" } else { "cut" };
+    mcap_reader::read(READ, &[file.to_str().unwrap(), mode])
+}
+
+fn info(cwd: &Path, file: &Path) -> Value {
+    let run = plexus(
+        &["recording", "info", file.to_str().unwrap(), "--json"],
+        cwd,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    run.json()
+}
+
+/// `watched.yaml` (`cam` at 100 fps → `relay`, grayscale → `sink`),
+/// running with `args`, its processors started; returns it and its id.
+fn start(tmp: &Path, path: &Path, args: &[&str]) -> (Running, String) {
+    let mut all = vec!["run", path.to_str().unwrap()];
+    all.extend(args);
+    let mut running = spawn_plexus(&all, tmp);
+    let id = running.runtime_id();
+    running.wait_for("processor relay started", START);
+    (running, id)
+}
+
+/// `plexus record ARGS -o FILE --runtime ID`, to its end.
+fn record(cwd: &Path, id: &str, file: &Path, args: &[&str]) -> PlexusRun {
+    let mut all = vec!["record"];
+    all.extend(args);
+    all.extend(["-o", file.to_str().unwrap(), "--runtime", id]);
+    plexus(&all, cwd)
+}
+
+#[test]
+fn a_recording_holds_every_frame_of_two_ports_in_order() {
+    let (tmp, path) = pipeline("watched.yaml", &[]);
+    let (running, id) = start(tmp.path(), &path, &[]);
+    let file = tmp.path().join("two.mcap");
+    let recorded = record(
+        tmp.path(),
+        &id,
+        &file,
+        &["cam.out", "relay.out", "--frames", "300"],
+    );
+    assert_eq!(recorded.code, Some(0), "{}", recorded.stderr);
+    assert!(
+        recorded
+            .stderr
+            .contains("cam.out 300 frames, 0 missed; relay.out 300 frames, 0 missed"),
+        "{}",
+        recorded.stderr
+    );
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_no_residue(&id);
+
+    let read = read(&file, true);
+    for (topic, encoding) in [("/cam/out", "rgba8"), ("/relay/out", "mono8")] {
+        let t = &read["topics"][topic];
+        assert_eq!(t["frames"], 300, "{topic}: {read:#}");
+        assert_eq!(read["counts"][topic], 300, "{read:#}");
+        assert_eq!(t["schema"], "foxglove.RawImage");
+        assert_eq!(t["encoding"], encoding);
+        assert_eq!((&t["width"], &t["height"]), (&64.into(), &48.into()));
+        assert_eq!(t["in_order"], true, "{topic}");
+        assert_eq!(t["wrong_frames"], 0, "{topic}");
+    }
+    assert_eq!(
+        read["topics"]["/relay/out"]["metadata"]["schema"],
+        "video/gray8"
+    );
+
+    let info = info(tmp.path(), &file);
+    assert_eq!(info["complete"], true, "{info:#}");
+    assert_eq!(info["frames"], 600);
+    assert_eq!(info["runtime"], id.as_str());
+    assert_eq!(info["pipeline"], "watched");
+    for channel in info["channels"].as_array().unwrap() {
+        assert_eq!(channel["frames"], 300, "{info:#}");
+        assert_eq!(channel["seq_gaps"], 0);
+        assert_eq!(channel["unreadable"], 0);
+    }
+}
+
+#[test]
+fn a_killed_recorder_leaves_a_file_readable_to_its_last_flush() {
+    let (tmp, path) = pipeline("watched.yaml", &[]);
+    let (running, id) = start(tmp.path(), &path, &[]);
+    let file = tmp.path().join("killed.mcap");
+    let mut recorder = spawn_plexus(
+        &[
+            "record",
+            "cam.out",
+            "-o",
+            file.to_str().unwrap(),
+            "--runtime",
+            &id,
+        ],
+        tmp.path(),
+    );
+    recorder.wait_for("plexus: recording cam.out", START);
+    // The file is flushed every second; wait until it holds 150 frames.
+    let deadline = Instant::now() + START;
+    let held = loop {
+        let frames = info(tmp.path(), &file)["frames"].as_u64().unwrap();
+        if frames >= 150 || Instant::now() > deadline {
+            break frames;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(held >= 150, "the file held {held} frames");
+    recorder.signal(libc::SIGKILL);
+    recorder.finish();
+    running.signal(libc::SIGINT);
+    assert_eq!(running.finish().code, Some(0));
+    assert_no_residue(&id);
+
+    let info = info(tmp.path(), &file);
+    assert_eq!(info["complete"], false, "{info:#}");
+    let frames = info["frames"].as_u64().unwrap();
+    assert!(frames >= held, "{info:#}");
+    assert_eq!(info["channels"][0]["seq_gaps"], 0);
+    let read = read(&file, false);
+    let cam = &read["topics"]["/cam/out"];
+    assert_eq!(cam["frames"], frames, "{read:#}");
+    assert_eq!(cam["in_order"], true);
+    assert_eq!(cam["wrong_frames"], 0);
+}
+
+#[test]
+fn the_runtimes_end_finishes_the_recording() {
+    let (tmp, path) = pipeline("watched.yaml", &[]);
+    let (running, id) = start(tmp.path(), &path, &["--frames", "300"]);
+    let file = tmp.path().join("ended.mcap");
+    let recorded = record(tmp.path(), &id, &file, &["relay.out"]);
+    assert_eq!(recorded.code, Some(0), "{}", recorded.stderr);
+    assert!(
+        recorded.stderr.contains("the runtime ended"),
+        "{}",
+        recorded.stderr
+    );
+    assert_eq!(running.finish().code, Some(0));
+    assert_no_residue(&id);
+    let info = info(tmp.path(), &file);
+    assert_eq!(info["complete"], true, "{info:#}");
+    let frames = info["frames"].as_u64().unwrap();
+    assert!(frames > 0 && frames <= 300, "{info:#}");
+    let read = read(&file, true);
+    let relay = &read["topics"]["/relay/out"];
+    assert_eq!(relay["frames"], frames);
+    assert_eq!(relay["in_order"], true);
+    assert_eq!(relay["wrong_frames"], 0);
+}
+
+#[test]
+fn recording_mistakes_are_one_sentence() {
+    let (tmp, path) = pipeline("watched.yaml", &[]);
+    let (running, id) = start(tmp.path(), &path, &[]);
+    let taken = tmp.path().join("taken.mcap");
+    std::fs::write(&taken, "mine").unwrap();
+    let missing_dir = tmp.path().join("no/such/dir/x.mcap");
+    let cases: [(Vec<&str>, String); 5] = [
+        (
+            vec!["cam.nope"],
+            "processor `cam` has no output `nope` (its outputs: out)".into(),
+        ),
+        (
+            vec!["ghost.out"],
+            "has no processor `ghost` (its processors: ".into(),
+        ),
+        (vec!["camout"], "`camout` is not PROCESSOR.PORT".into()),
+        (
+            vec!["cam.out", "-o", taken.to_str().unwrap()],
+            format!("cannot create `{}` (", taken.display()),
+        ),
+        (
+            vec!["cam.out", "-o", missing_dir.to_str().unwrap()],
+            format!(
+                "cannot create `{}` (No such file or directory",
+                missing_dir.display()
+            ),
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["record", "--runtime", &id];
+        all.extend(args);
+        let run = plexus(&all, tmp.path());
+        let line = run.refusal();
+        assert!(line.contains(&needle), "`{needle}` not in: {line}");
+    }
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "mine");
+    running.signal(libc::SIGINT);
+    assert_eq!(running.finish().code, Some(0));
+    assert_no_residue(&id);
+
+    let text = tmp.path().join("notes.txt");
+    std::fs::write(&text, "not a recording").unwrap();
+    let absent = tmp.path().join("absent.mcap");
+    for (file, needle) in [
+        (
+            &text,
+            format!("`{}` is not an MCAP recording", text.display()),
+        ),
+        (
+            &absent,
+            format!("cannot open `{}` (No such file", absent.display()),
+        ),
+    ] {
+        let run = plexus(&["recording", "info", file.to_str().unwrap()], tmp.path());
+        let line = run.refusal();
+        assert!(line.contains(&needle), "`{needle}` not in: {line}");
+    }
+}
