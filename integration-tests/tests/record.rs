@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use integration_tests::expect::{pattern_rgba, read_png};
 use integration_tests::mcap_reader;
 use integration_tests::process::Running;
 use integration_tests::{assert_no_residue, pipeline, plexus, spawn_plexus, PlexusRun};
@@ -46,9 +47,10 @@ def check(schema, channel, message, image):
     t = topics.setdefault(channel.topic, {
         "schema": schema.name, "encoding": image.encoding, "width": image.width,
         "height": image.height, "frames": 0, "seqs": [], "wrong_frames": 0,
-        "metadata": dict(channel.metadata)})
+        "log_ns": [], "metadata": dict(channel.metadata)})
     t["frames"] += 1
     t["seqs"].append(message.sequence)
+    t["log_ns"].append(message.log_time)
     rows = [image.data[y * image.step:][:len(image.data) // image.height] for y in range(image.height)]
     bpp = 4 if image.encoding == "rgba8" else 1
     got = b"".join(row[:image.width * bpp] for row in rows)
@@ -72,6 +74,7 @@ with open(path, "rb") as f:
             cut = repr(e)
 for t in topics.values():
     seqs = t.pop("seqs")
+    t["first_seq"] = seqs[0]
     t["in_order"] = all(b == a + 1 for a, b in zip(seqs, seqs[1:]))
 print(json.dumps({"topics": topics, "cut": cut, "counts": counts}))
 "#;
@@ -109,8 +112,9 @@ fn record(cwd: &Path, id: &str, file: &Path, args: &[&str]) -> PlexusRun {
     plexus(&all, cwd)
 }
 
-#[test]
-fn a_recording_holds_every_frame_of_two_ports_in_order() {
+/// Records 300 frames of `cam.out` and `relay.out` of `watched.yaml`, then
+/// stops the run; returns its directory, the file and the runtime's id.
+fn record_two_ports() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let (tmp, path) = pipeline("watched.yaml", &[]);
     let (running, id) = start(tmp.path(), &path, &[]);
     let file = tmp.path().join("two.mcap");
@@ -132,6 +136,12 @@ fn a_recording_holds_every_frame_of_two_ports_in_order() {
     let run = running.finish();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_no_residue(&id);
+    (tmp, file, id)
+}
+
+#[test]
+fn a_recording_holds_every_frame_of_two_ports_in_order() {
+    let (tmp, file, id) = record_two_ports();
 
     let read = read(&file, true);
     for (topic, encoding) in [("/cam/out", "rgba8"), ("/relay/out", "mono8")] {
@@ -158,6 +168,132 @@ fn a_recording_holds_every_frame_of_two_ports_in_order() {
         assert_eq!(channel["frames"], 300, "{info:#}");
         assert_eq!(channel["seq_gaps"], 0);
         assert_eq!(channel["unreadable"], 0);
+    }
+}
+
+/// A replay of `file`'s `cam.out` into a PNG sink, to its end.
+fn replay_pipeline(tmp: &Path, file: &Path, channel: &str) -> std::path::PathBuf {
+    let path = tmp.join("replay.yaml");
+    let yaml = format!(
+        "name: replay\nprocessors:\n  cam: {{ type: builtin.replay, config: {{ path: {}, channel: {channel} }} }}\n  png: {{ type: builtin.png_sink, config: {{ dir: {}, every: 50 }} }}\nconnections: [cam.out -> png.in]\n",
+        file.display(),
+        tmp.join("png").display()
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn a_recording_replays_byte_for_byte_at_its_own_pace() {
+    let (tmp, file, _) = record_two_ports();
+    let original = &read(&file, true)["topics"]["/cam/out"];
+    let first_seq = original["first_seq"].as_u64().unwrap();
+
+    let replay = replay_pipeline(tmp.path(), &file, "cam.out");
+    let mut replaying = spawn_plexus(&["run", replay.to_str().unwrap(), "--json"], tmp.path());
+    let replay_id = replaying.runtime_id();
+    replaying.wait_for("processor cam started", START);
+    let tapped = plexus(
+        &[
+            "tap",
+            "cam.out",
+            "--runtime",
+            &replay_id,
+            "--count",
+            "100",
+            "--json",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(tapped.code, Some(0), "{}", tapped.stderr);
+    let run = replaying.finish();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_no_residue(&replay_id);
+    let png = &run.json()["processors"]["png"];
+    assert_eq!(png["frames_in"], 300, "{png:#}");
+    assert_eq!(png["seq_gaps"], 0);
+
+    // Frame k of the replay is frame k of the recording, byte for byte.
+    for k in (0..300).step_by(50) {
+        let image = read_png(&tmp.path().join(format!("png/png-{k:06}.png")));
+        for y in 0..image.height {
+            for x in 0..image.width {
+                let i = ((y * image.width + x) * 4) as usize;
+                assert_eq!(
+                    image.pixels[i..i + 4],
+                    pattern_rgba(first_seq + k, x, y),
+                    "frame {k}, pixel ({x}, {y})"
+                );
+            }
+        }
+    }
+
+    // At speed 1 the frames keep the recording's spacing.
+    let logged: Vec<u64> = original["log_ns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let frames = tapped.json_lines();
+    let mut errors_us: Vec<u64> = frames
+        .windows(2)
+        .filter_map(|pair| {
+            let (a, b) = (pair[0]["seq"].as_u64()?, pair[1]["seq"].as_u64()?);
+            let replayed = pair[1]["capture_ns"].as_u64()? - pair[0]["capture_ns"].as_u64()?;
+            let recorded = logged[b as usize] - logged[a as usize];
+            Some(replayed.abs_diff(recorded) / 1000)
+        })
+        .collect();
+    errors_us.sort_unstable();
+    assert!(
+        errors_us.len() >= 50,
+        "{} spacings compared",
+        errors_us.len()
+    );
+    let median = errors_us[errors_us.len() / 2];
+    assert!(
+        median <= 2000,
+        "median spacing error {median} µs: {errors_us:?}"
+    );
+
+    // What cannot be replayed is refused in one sentence.
+    let text = tmp.path().join("notes.txt");
+    std::fs::write(&text, "not a recording").unwrap();
+    let cases = [
+        (
+            file.clone(),
+            "relay.out",
+            format!(
+                "channel `/relay/out` of `{}` holds video/gray8 frames",
+                file.display()
+            ),
+        ),
+        (
+            file.clone(),
+            "cam.nope",
+            format!(
+                "`{}` has no channel `cam.nope` (its channels: /",
+                file.display()
+            ),
+        ),
+        (
+            text.clone(),
+            "cam.out",
+            format!("`{}` is not an MCAP recording", text.display()),
+        ),
+        (
+            tmp.path().join("absent.mcap"),
+            "cam.out",
+            "cannot open `".to_string(),
+        ),
+    ];
+    for (file, channel, needle) in cases {
+        let replay = replay_pipeline(tmp.path(), &file, channel);
+        let run = plexus(&["run", replay.to_str().unwrap()], tmp.path());
+        let line = run.refusal();
+        assert!(line.contains("processor `cam`: "), "{line}");
+        assert!(line.contains(&needle), "`{needle}` not in: {line}");
     }
 }
 

@@ -4,6 +4,7 @@
 //! to the supervisor, which validates pipelines without starting a worker.
 
 mod png_sink;
+mod replay;
 mod stats_sink;
 mod test_pattern;
 mod v4l2_camera;
@@ -15,9 +16,10 @@ use serde_json::{Map, Value};
 use worker_lifecycle::{check_video, Processor};
 
 /// Every builtin type name, in the order error messages list them.
-const TYPES: [&str; 4] = [
+const TYPES: [&str; 5] = [
     "builtin.test_pattern",
     "builtin.v4l2_camera",
+    "builtin.replay",
     "builtin.stats_sink",
     "builtin.png_sink",
 ];
@@ -31,6 +33,7 @@ pub fn create(spec: &ProcessorSpec) -> Result<Box<dyn Processor>, String> {
         "builtin.stats_sink" => Ok(Box::new(stats_sink::StatsSink::new(spec)?)),
         "builtin.png_sink" => Ok(Box::new(png_sink::PngSink::new(spec)?)),
         "builtin.v4l2_camera" => Ok(Box::new(v4l2_camera::V4l2Camera::new(spec)?)),
+        "builtin.replay" => Ok(Box::new(replay::Replay::new(spec)?)),
         other => Err(format!(
             "processor `{}`: unknown builtin type `{other}` (known: {})",
             spec.id,
