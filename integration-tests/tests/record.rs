@@ -257,6 +257,43 @@ fn a_recording_replays_byte_for_byte_at_its_own_pace() {
         "median spacing error {median} µs: {errors_us:?}"
     );
 
+    // `plexus replay` puts the recording in the place of a pipeline's source.
+    let watched = tmp.path().join("watched.yaml");
+    std::fs::write(
+        &watched,
+        integration_tests::pipeline_text("watched.yaml", &[]),
+    )
+    .unwrap();
+    let args = |replace: &'static str| {
+        [
+            "replay",
+            file.to_str().unwrap(),
+            "--into",
+            watched.to_str().unwrap(),
+            "--replace",
+            replace,
+            "--channel",
+            "/cam/out",
+            "--speed",
+            "2",
+            "--json",
+        ]
+    };
+    let run = plexus(&args("cam"), tmp.path());
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["processors"]["cam"]["type"], "builtin.replay");
+    assert_eq!(
+        summary["processors"]["sink"]["frames_in"], 300,
+        "{summary:#}"
+    );
+    assert_eq!(summary["processors"]["sink"]["seq_gaps"], 0);
+    let line = plexus(&args("ghost"), tmp.path()).refusal().to_string();
+    assert!(
+        line.ends_with("has no processor `ghost` to replace (its processors: cam, relay, sink)"),
+        "{line}"
+    );
+
     // What cannot be replayed is refused in one sentence.
     let text = tmp.path().join("notes.txt");
     std::fs::write(&text, "not a recording").unwrap();

@@ -10,7 +10,9 @@ use ipc_schemas::{ControlReply, ControlRequest, Selection};
 use crate::describe::schemas::{self, SchemasCommand};
 use crate::error::UserError;
 use crate::language::{self, Lang};
-use crate::load::load_plan;
+use crate::load::pipeline::Pipeline;
+use crate::load::plan::Plan;
+use crate::load::{load_plan, plan_pipeline};
 use crate::observe::{self, client, TapOptions, WatchOptions};
 use crate::package::commands::{self as package_commands, PkgCommand};
 use crate::record::{self, Compressed, RecordOptions};
@@ -41,15 +43,8 @@ pub enum Commands {
     Run {
         /// The pipeline file (YAML).
         pipeline: PathBuf,
-        /// Stop after each source produced this many frames.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        frames: Option<u64>,
-        /// Stop after this many seconds.
-        #[arg(long, value_parser = parse_seconds)]
-        duration: Option<Duration>,
-        /// Print the summary as one JSON object on stdout.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        ending: Ending,
     },
     /// Restart one worker of a running runtime, on purpose.
     ///
@@ -158,6 +153,33 @@ pub enum Commands {
         #[arg(long)]
         runtime: Option<String>,
     },
+    /// Run a pipeline with a recording in the place of one of its sources.
+    ///
+    /// The processor named by --replace becomes `builtin.replay` of FILE
+    /// (its connections stay), and the pipeline runs as with `run`; it ends
+    /// at the end of the recording unless --loop.
+    Replay {
+        /// The recording (MCAP, from `plexus record`).
+        file: PathBuf,
+        /// The pipeline to play it into (YAML).
+        #[arg(long)]
+        into: PathBuf,
+        /// The processor the recording replaces (a source with output `out`).
+        #[arg(long)]
+        replace: String,
+        /// The recording's channel (/processor/port or processor.port); the
+        /// first of video/rgba8 when absent.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Pace against the recorded capture times; 0 sends as fast as it reads.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Start again at the end of the recording.
+        #[arg(long = "loop")]
+        looping: bool,
+        #[command(flatten)]
+        ending: Ending,
+    },
     /// Read recordings made by `plexus record`.
     Recording {
         #[command(subcommand)]
@@ -221,6 +243,20 @@ pub enum Commands {
     /// memory once the supervisor and its workers are gone, however it ended.
     #[command(hide = true)]
     Reap { runtime: String, supervisor: u32 },
+}
+
+/// When a run ends, and how its summary is printed.
+#[derive(Debug, Args)]
+pub struct Ending {
+    /// Stop after each source produced this many frames.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    frames: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_parser = parse_seconds)]
+    duration: Option<Duration>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 /// What `plexus recording` does with a recording.
@@ -380,30 +416,58 @@ pub fn execute(cli: Cli) -> Result<i32> {
             processors,
             reply_to,
         }),
-        Commands::Run {
-            pipeline,
-            frames,
-            duration,
-            json,
+        Commands::Run { pipeline, ending } => run_plan(load_plan(&pipeline)?, &ending),
+        Commands::Replay {
+            file,
+            into,
+            replace,
+            channel,
+            speed,
+            looping,
+            ending,
         } => {
-            let mut plan = load_plan(&pipeline)?;
-            let launcher = Launcher::prepare(&mut plan)?;
-            let report = run::run(&plan, &launcher, &RunOptions { frames, duration })?;
-            if json {
-                println!("{}", summary::to_json(&plan, &report));
-            } else {
-                println!("{}", summary::to_table(&plan, &report));
+            if !(0.0..=100.0).contains(&speed) {
+                anyhow::bail!(UserError::Plain(format!(
+                    "--speed {speed} must be between 0 and 100"
+                )));
             }
-            if let Some(halt) = &report.halt {
-                eprintln!("plexus: error: {halt}");
+            // The worker's directory is not ours: name the file in full.
+            let file = std::path::absolute(&file)?;
+            let mut config = serde_json::Map::new();
+            config.insert("path".into(), file.display().to_string().into());
+            if let Some(channel) = channel {
+                config.insert("channel".into(), channel.into());
             }
-            // Errors on frames were contained and are in the summary; only
-            // a worker lost makes the run fail.
-            Ok(if report.outcome == Outcome::Failed {
-                1
-            } else {
-                0
-            })
+            config.insert("speed".into(), speed.into());
+            config.insert("loop".into(), looping.into());
+            let mut pipeline = Pipeline::load(&into)?;
+            pipeline.replace(&replace, "builtin.replay", config)?;
+            run_plan(plan_pipeline(&pipeline)?, &ending)
         }
     }
+}
+
+/// Runs a plan to its end and prints its summary; returns the exit code.
+fn run_plan(mut plan: Plan, ending: &Ending) -> Result<i32> {
+    let launcher = Launcher::prepare(&mut plan)?;
+    let options = RunOptions {
+        frames: ending.frames,
+        duration: ending.duration,
+    };
+    let report = run::run(&plan, &launcher, &options)?;
+    if ending.json {
+        println!("{}", summary::to_json(&plan, &report));
+    } else {
+        println!("{}", summary::to_table(&plan, &report));
+    }
+    if let Some(halt) = &report.halt {
+        eprintln!("plexus: error: {halt}");
+    }
+    // Errors on frames were contained and are in the summary; only a
+    // worker lost makes the run fail.
+    Ok(if report.outcome == Outcome::Failed {
+        1
+    } else {
+        0
+    })
 }

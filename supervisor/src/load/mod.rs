@@ -18,7 +18,11 @@ use plan::Plan;
 
 /// Loads, resolves and checks a pipeline.
 pub fn load_plan(path: &Path) -> Result<Plan, UserError> {
-    let pipeline = Pipeline::load(path)?;
-    let catalog = Catalog::for_pipeline(&pipeline)?;
-    plan::plan(&pipeline, &catalog)
+    plan_pipeline(&Pipeline::load(path)?)
+}
+
+/// Resolves and checks a loaded pipeline.
+pub fn plan_pipeline(pipeline: &Pipeline) -> Result<Plan, UserError> {
+    let catalog = Catalog::for_pipeline(pipeline)?;
+    plan::plan(pipeline, &catalog)
 }

@@ -79,6 +79,33 @@ impl Pipeline {
         })
     }
 
+    /// Puts a processor of `type_name` with `config` in the place of
+    /// processor `id`, keeping its connections and its other settings.
+    pub fn replace(
+        &mut self,
+        id: &str,
+        type_name: &str,
+        config: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), UserError> {
+        let ids: Vec<String> = self
+            .file
+            .processors
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
+        let Some(entry) = self.file.processors.get_mut(id) else {
+            return Err(UserError::Plain(format!(
+                "pipeline `{}` has no processor `{}` to replace (its processors: {})",
+                self.path.display(),
+                crate::error::excerpt(id),
+                ids.join(", ")
+            )));
+        };
+        entry.type_name = type_name.to_string();
+        entry.config = config;
+        Ok(())
+    }
+
     /// The directory relative paths in the pipeline are resolved against.
     pub fn dir(&self) -> &Path {
         dir_of(&self.path)

@@ -20,6 +20,10 @@ impl<T> Ordered<T> {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut T> {
+        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
