@@ -404,6 +404,60 @@ fn the_runtimes_end_finishes_the_recording() {
     assert_eq!(relay["wrong_frames"], 0);
 }
 
+/// A small tmpfs, unmounted when dropped, even when the test fails.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` at `dir`; `None` where this user may not.
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_ends_the_recording_with_a_readable_file() {
+    let (tmp, path) = pipeline("watched.yaml", &[]);
+    let Some(disk) = SmallDisk::mount(&tmp.path().join("small"), "2m") else {
+        eprintln!("skipped: this user cannot mount a tmpfs to fill");
+        return;
+    };
+    let (running, id) = start(tmp.path(), &path, &[]);
+    let file = disk.0.join("full.mcap");
+    let recorded = record(tmp.path(), &id, &file, &["cam.out"]);
+    running.signal(libc::SIGINT);
+    assert_eq!(running.finish().code, Some(0));
+    assert_no_residue(&id);
+    let line = recorded.refusal();
+    assert!(
+        line.contains(&format!("cannot write `{}`", file.display()))
+            && line.contains("No space left on device")
+            && line.ends_with("the file holds the frames written up to its last complete chunk"),
+        "{line}"
+    );
+    let info = info(tmp.path(), &file);
+    assert_eq!(info["complete"], false, "{info:#}");
+    let frames = info["frames"].as_u64().unwrap();
+    // 2 MiB of 12 KiB frames, less what the last chunk held.
+    assert!(frames >= 50, "{info:#}");
+    let read = read(&file, false);
+    let cam = &read["topics"]["/cam/out"];
+    assert_eq!(cam["frames"], frames, "{read:#}");
+    assert_eq!(cam["in_order"], true);
+    assert_eq!(cam["wrong_frames"], 0);
+}
+
 #[test]
 fn recording_mistakes_are_one_sentence() {
     let (tmp, path) = pipeline("watched.yaml", &[]);

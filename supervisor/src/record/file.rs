@@ -54,10 +54,19 @@ pub struct About {
 
 /// Why the file could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write `{path}` ({source})")]
+#[error("cannot write `{}` ({})", path.display(), reason(source))]
 pub struct WriteError {
     path: PathBuf,
     source: mcap::McapError,
+}
+
+/// The I/O error itself when there is one ("No space left on device"),
+/// not mcap's general words for it.
+fn reason(error: &mcap::McapError) -> String {
+    match error {
+        mcap::McapError::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The writing thread and the frames queued for it.
