@@ -334,6 +334,85 @@ fn a_recording_replays_byte_for_byte_at_its_own_pace() {
     }
 }
 
+/// A recording split by size (compressed with zstd) and one split by time
+/// (lz4): every file is whole, and together they hold every frame once.
+#[test]
+fn split_recordings_hold_every_frame_once() {
+    let (tmp, path) = pipeline("watched.yaml", &[]);
+    let (running, id) = start(tmp.path(), &path, &[]);
+    let splits: [(&str, &[&str]); 2] = [
+        (
+            "by-size.mcap",
+            &[
+                "--split-mb",
+                "1",
+                "--compression",
+                "zstd",
+                "--frames",
+                "300",
+            ],
+        ),
+        (
+            "by-time.mcap",
+            &[
+                "--split-s",
+                "1",
+                "--compression",
+                "lz4",
+                "--duration",
+                "3.5",
+            ],
+        ),
+    ];
+    for (name, args) in splits {
+        let mut all = vec!["cam.out"];
+        all.extend(args);
+        let recorded = record(tmp.path(), &id, &tmp.path().join(name), &all);
+        assert_eq!(recorded.code, Some(0), "{}", recorded.stderr);
+        let stem = name.trim_end_matches(".mcap");
+        let mut files: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with(&format!("{stem}-"))
+            })
+            .collect();
+        files.sort();
+        assert!(files.len() >= 3, "{name}: {files:?}\n{}", recorded.stderr);
+        let mut total = 0;
+        let mut next_seq = None;
+        for file in &files {
+            let info = info(tmp.path(), file);
+            assert_eq!(info["complete"], true, "{info:#}");
+            let read = read(file, true);
+            let cam = &read["topics"]["/cam/out"];
+            assert_eq!(cam["in_order"], true, "{}", file.display());
+            assert_eq!(cam["wrong_frames"], 0);
+            let first = cam["first_seq"].as_u64().unwrap();
+            if let Some(expected) = next_seq {
+                assert_eq!(first, expected, "{} follows on", file.display());
+            }
+            let frames = cam["frames"].as_u64().unwrap();
+            next_seq = Some(first + frames);
+            total += frames;
+        }
+        assert!(
+            recorded
+                .stderr
+                .contains(&format!("cam.out {total} frames, 0 missed")),
+            "{total}: {}",
+            recorded.stderr
+        );
+    }
+    running.signal(libc::SIGINT);
+    assert_eq!(running.finish().code, Some(0));
+    assert_no_residue(&id);
+}
+
 #[test]
 fn a_killed_recorder_leaves_a_file_readable_to_its_last_flush() {
     let (tmp, path) = pipeline("watched.yaml", &[]);

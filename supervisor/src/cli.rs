@@ -15,7 +15,7 @@ use crate::load::plan::Plan;
 use crate::load::{load_plan, plan_pipeline};
 use crate::observe::{self, client, TapOptions, WatchOptions};
 use crate::package::commands::{self as package_commands, PkgCommand};
-use crate::record::{self, Compressed, RecordOptions};
+use crate::record::{self, Compressed, RecordOptions, Split};
 use crate::run::{self, summary, Launcher, Outcome, RunOptions};
 use crate::scaffold;
 
@@ -149,6 +149,14 @@ pub enum Commands {
         /// How the file's chunks are compressed.
         #[arg(long, value_enum, default_value = "none")]
         compression: Compressed,
+        /// Move on to a new file once one holds this many MiB of frames
+        /// (before compression); the files are numbered beside the name
+        /// given (`run-0001.mcap`, …), each a whole recording.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "split_s")]
+        split_mb: Option<u64>,
+        /// Move on to a new file every this many seconds, numbered likewise.
+        #[arg(long, value_parser = parse_seconds)]
+        split_s: Option<Duration>,
         /// The runtime (as `plexus run` logs it); optional when only one runs.
         #[arg(long)]
         runtime: Option<String>,
@@ -393,6 +401,8 @@ pub fn execute(cli: Cli) -> Result<i32> {
             duration,
             frames,
             compression,
+            split_mb,
+            split_s,
             runtime,
         } => record::record(&RecordOptions {
             targets,
@@ -401,6 +411,11 @@ pub fn execute(cli: Cli) -> Result<i32> {
             duration,
             frames,
             compression,
+            split: match (split_mb, split_s) {
+                (Some(mb), _) => Split::Bytes(mb << 20),
+                (None, Some(period)) => Split::Every(period),
+                (None, None) => Split::Never,
+            },
         }),
         Commands::Recording {
             command: RecordingCommand::Info { file, json },

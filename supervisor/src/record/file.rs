@@ -1,8 +1,9 @@
-//! The MCAP file a recording is written to, on a thread of its own so that
-//! the observer that copies frames out of shared memory never waits for the
-//! disk. The file is flushed at least every [`FLUSH_EVERY`]: each flush ends
-//! an MCAP chunk, so a recorder killed outright leaves a file that readers
-//! open up to its last flush.
+//! The MCAP files a recording is written to, on a thread of its own so
+//! that the observer that copies frames out of shared memory never waits
+//! for the disk. Each file is flushed at least every [`FLUSH_EVERY`]: each
+//! flush ends an MCAP chunk, so a recorder killed outright leaves a file
+//! that readers open up to its last flush. With a [`Split`] the recording
+//! moves on to a new file (`<stem>-0001.mcap`, `-0002`, …) by size or time.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -22,7 +23,7 @@ use mcap::{Compression, WriteOptions, Writer};
 /// The longest a frame stays in memory before it is on disk.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// How the file's chunks are compressed.
+/// How the files' chunks are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Compressed {
     None,
@@ -30,8 +31,20 @@ pub enum Compressed {
     Zstd,
 }
 
-/// One port of the recording. Its channel is added with its first frame,
-/// whose header says its schema.
+/// When a recording moves on to its next file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// One file.
+    Never,
+    /// When the file holds this many bytes of messages, uncompressed.
+    Bytes(u64),
+    /// When the file was opened this long ago.
+    Every(Duration),
+}
+
+/// One port of the recording. Its channel is added to each file with its
+/// first frame there, whose header says its schema.
+#[derive(Clone)]
 pub struct Port {
     pub processor: String,
     pub port: String,
@@ -46,18 +59,34 @@ pub struct Frame {
     pub log_ns: u64,
 }
 
-/// What the runtime was, for the file's metadata.
-pub struct About {
+/// What every file says of the recording.
+pub struct Settings {
     pub runtime: String,
     pub pipeline: String,
+    pub compressed: Compressed,
+    pub split: Split,
 }
 
-/// Why the file could not be written.
+/// Why a file could not be made or written.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write `{}` ({})", path.display(), reason(source))]
-pub struct WriteError {
-    path: PathBuf,
-    source: mcap::McapError,
+pub enum WriteError {
+    #[error("cannot create `{}` ({source}){}", path.display(), hint(source))]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write `{}` ({})", path.display(), reason(source))]
+    Write {
+        path: PathBuf,
+        source: mcap::McapError,
+    },
+}
+
+fn hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AlreadyExists => "; remove it or name another file with -o",
+        _ => "",
+    }
 }
 
 /// The I/O error itself when there is one ("No space left on device"),
@@ -75,49 +104,37 @@ pub struct RecordingFile {
     /// Bytes of payload queued and not yet written.
     queued: Arc<AtomicUsize>,
     budget: usize,
-    thread: JoinHandle<Result<(), WriteError>>,
+    thread: JoinHandle<Result<Vec<PathBuf>, WriteError>>,
 }
 
 impl RecordingFile {
-    /// Creates `path`, which must not exist, with a channel per port, and
-    /// starts its writing thread. `budget` bounds the bytes queued.
+    /// Creates the first file at `path` (numbered when the recording is
+    /// split), which must not exist, and starts the writing thread.
+    /// `budget` bounds the bytes queued.
     pub fn create(
         path: &Path,
-        compressed: Compressed,
-        about: &About,
+        settings: Settings,
         ports: &[Port],
         budget: usize,
-    ) -> std::io::Result<Self> {
-        // Never through an existing file or link: a shared directory may hold
-        // another user's.
-        let file = File::options().write(true).create_new(true).open(path)?;
-        let failed = |source| WriteError {
-            path: path.to_path_buf(),
-            source,
-        };
-        let writer = open(file, compressed, about)
-            .map_err(failed)
-            .map_err(std::io::Error::other)?;
-        let ports: Vec<(Port, Option<Channel>)> = ports
-            .iter()
-            .map(|p| {
-                let port = Port {
-                    processor: p.processor.clone(),
-                    port: p.port.clone(),
-                };
-                (port, None)
-            })
-            .collect();
+    ) -> Result<Self, WriteError> {
+        let first = Segment::open(path, &settings, 1)?;
         let (frames, received) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let writing = Writing {
+            base: path.to_path_buf(),
+            settings,
+            ports: ports.to_vec(),
+            segment: first,
+            written: Vec::new(),
+        };
         let thread = {
             let queued = Arc::clone(&queued);
-            let path = path.to_path_buf();
             std::thread::Builder::new()
                 .name("recording".into())
-                .spawn(move || {
-                    write_all(writer, ports, received, &queued)
-                        .map_err(|source| WriteError { path, source })
+                .spawn(move || writing.run(received, &queued))
+                .map_err(|source| WriteError::Create {
+                    path: path.to_path_buf(),
+                    source,
                 })?
         };
         Ok(Self {
@@ -144,8 +161,9 @@ impl RecordingFile {
         self.thread.is_finished()
     }
 
-    /// Writes what is queued and finishes the file.
-    pub fn finish(self) -> Result<(), WriteError> {
+    /// Writes what is queued and finishes the file; returns the files
+    /// written.
+    pub fn finish(self) -> Result<Vec<PathBuf>, WriteError> {
         drop(self.frames);
         self.thread
             .join()
@@ -153,7 +171,7 @@ impl RecordingFile {
     }
 }
 
-/// A port's channel in the file and how its frames are written.
+/// A port's channel in a file and how its frames are written.
 #[derive(Clone, Copy)]
 struct Channel {
     id: u16,
@@ -162,8 +180,67 @@ struct Channel {
 
 type McapWriter = Writer<BufWriter<File>>;
 
-fn open(file: File, compressed: Compressed, about: &About) -> Result<McapWriter, mcap::McapError> {
-    let compression = match compressed {
+/// One file of the recording, being written.
+struct Segment {
+    path: PathBuf,
+    writer: McapWriter,
+    /// Each port's channel in this file, once it has a frame here.
+    channels: BTreeMap<usize, Channel>,
+    bytes: u64,
+    opened: Instant,
+}
+
+impl Segment {
+    /// Creates file number `index` of the recording at `base`.
+    fn open(base: &Path, settings: &Settings, index: u32) -> Result<Self, WriteError> {
+        let path = match settings.split {
+            Split::Never => base.to_path_buf(),
+            Split::Bytes(_) | Split::Every(_) => numbered(base, index),
+        };
+        // Never through an existing file or link: a shared directory may
+        // hold another user's.
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| WriteError::Create {
+                path: path.clone(),
+                source,
+            })?;
+        let writer = start(file, settings).map_err(|source| WriteError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Self {
+            path,
+            writer,
+            channels: BTreeMap::new(),
+            bytes: 0,
+            opened: Instant::now(),
+        })
+    }
+
+    fn due(&self, split: Split) -> bool {
+        match split {
+            Split::Never => false,
+            Split::Bytes(limit) => self.bytes >= limit,
+            Split::Every(period) => self.opened.elapsed() >= period,
+        }
+    }
+}
+
+/// `dir/stem-0001.ext` for `dir/stem.ext`.
+fn numbered(base: &Path, index: u32) -> PathBuf {
+    let stem = base.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match base.extension() {
+        Some(ext) => format!("{stem}-{index:04}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{index:04}"),
+    };
+    base.with_file_name(name)
+}
+
+fn start(file: File, settings: &Settings) -> Result<McapWriter, mcap::McapError> {
+    let compression = match settings.compressed {
         Compressed::None => None,
         Compressed::Lz4 => Some(Compression::Lz4),
         Compressed::Zstd => Some(Compression::Zstd),
@@ -177,8 +254,8 @@ fn open(file: File, compressed: Compressed, about: &About) -> Result<McapWriter,
     writer.write_metadata(&Metadata {
         name: "plexus.recording".into(),
         metadata: BTreeMap::from([
-            ("runtime".into(), about.runtime.clone()),
-            ("pipeline".into(), about.pipeline.clone()),
+            ("runtime".into(), settings.runtime.clone()),
+            ("pipeline".into(), settings.pipeline.clone()),
             ("plexus".into(), env!("CARGO_PKG_VERSION").into()),
         ]),
     })?;
@@ -219,55 +296,114 @@ fn add_channel(
     Ok(Channel { id, layout })
 }
 
-/// The writing thread: every frame, then the file's summary.
-fn write_all(
-    mut writer: McapWriter,
-    mut ports: Vec<(Port, Option<Channel>)>,
-    frames: Receiver<Frame>,
-    queued: &AtomicUsize,
-) -> Result<(), mcap::McapError> {
-    let mut message = Vec::new();
-    let mut flushed = Instant::now();
-    loop {
-        let frame = match frames.recv_timeout(FLUSH_EVERY) {
-            Ok(frame) => frame,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                writer.flush()?;
-                flushed = Instant::now();
-                continue;
+/// The writing thread's state.
+struct Writing {
+    base: PathBuf,
+    settings: Settings,
+    ports: Vec<Port>,
+    segment: Segment,
+    /// The files finished so far.
+    written: Vec<PathBuf>,
+}
+
+impl Writing {
+    /// Every frame, then the last file's summary.
+    fn run(
+        mut self,
+        frames: Receiver<Frame>,
+        queued: &AtomicUsize,
+    ) -> Result<Vec<PathBuf>, WriteError> {
+        let mut message = Vec::new();
+        let mut flushed = Instant::now();
+        loop {
+            let frame = match frames.recv_timeout(FLUSH_EVERY) {
+                Ok(frame) => frame,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.segment.writer.flush().map_err(|e| self.failed(e))?;
+                    flushed = Instant::now();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            queued.fetch_sub(frame.payload.len(), Ordering::Relaxed);
+            if self.segment.due(self.settings.split) {
+                self.next_segment()?;
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        };
-        let (port, channel) = &mut ports[frame.port];
-        let channel = match channel {
+            self.write(&frame, &mut message)
+                .map_err(|e| self.failed(e))?;
+            if flushed.elapsed() >= FLUSH_EVERY {
+                self.segment.writer.flush().map_err(|e| self.failed(e))?;
+                flushed = Instant::now();
+            }
+        }
+        self.segment.writer.finish().map_err(|e| self.failed(e))?;
+        self.written.push(self.segment.path);
+        Ok(self.written)
+    }
+
+    fn failed(&self, source: mcap::McapError) -> WriteError {
+        WriteError::Write {
+            path: self.segment.path.clone(),
+            source,
+        }
+    }
+
+    /// Finishes the file and opens the next.
+    fn next_segment(&mut self) -> Result<(), WriteError> {
+        let index = self.written.len() as u32 + 2;
+        let next = Segment::open(&self.base, &self.settings, index)?;
+        let mut done = std::mem::replace(&mut self.segment, next);
+        done.writer.finish().map_err(|source| WriteError::Write {
+            path: done.path.clone(),
+            source,
+        })?;
+        self.written.push(done.path);
+        Ok(())
+    }
+
+    fn write(&mut self, frame: &Frame, message: &mut Vec<u8>) -> Result<(), mcap::McapError> {
+        let segment = &mut self.segment;
+        let channel = match segment.channels.get(&frame.port) {
             Some(channel) => *channel,
-            None => *channel.insert(add_channel(&mut writer, port, frame.header.schema)?),
+            None => {
+                let port = &self.ports[frame.port];
+                let channel = add_channel(&mut segment.writer, port, frame.header.schema)?;
+                *segment.channels.entry(frame.port).or_insert(channel)
+            }
         };
         recording::encode(
             channel.layout,
             &frame.header,
             &frame.payload,
             frame.log_ns,
-            &mut message,
+            message,
         );
-        queued.fetch_sub(frame.payload.len(), Ordering::Relaxed);
-        drop(frame.payload);
-        writer.write_to_known_channel(
+        segment.writer.write_to_known_channel(
             &MessageHeader {
                 channel_id: channel.id,
-                // MCAP's counter is 32 bits; the whole sequence number is in
-                // the message's frame header.
+                // MCAP's counter is 32 bits; the whole sequence number is
+                // in the message's frame header.
                 sequence: frame.header.seq as u32,
                 log_time: frame.log_ns,
                 publish_time: frame.log_ns,
             },
-            &message,
+            message,
         )?;
-        if flushed.elapsed() >= FLUSH_EVERY {
-            writer.flush()?;
-            flushed = Instant::now();
-        }
+        segment.bytes += message.len() as u64;
+        Ok(())
     }
-    writer.finish()?;
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_files_are_numbered_beside_the_name_given() {
+        assert_eq!(
+            numbered(Path::new("/r/run.mcap"), 1),
+            Path::new("/r/run-0001.mcap")
+        );
+        assert_eq!(numbered(Path::new("run"), 12), Path::new("run-0012"));
+    }
 }

@@ -22,8 +22,8 @@ use ipc_schemas::FrameHeader;
 use crate::error::UserError;
 use crate::observe::client::{self, Client};
 use crate::observe::{subscribe, Waiter, Woken};
-pub use file::Compressed;
-use file::{About, Frame, Port, RecordingFile};
+pub use file::{Compressed, Split};
+use file::{Frame, Port, RecordingFile, Settings};
 pub use info::info;
 
 /// Frames copied out of shared memory and not yet written, at most.
@@ -38,6 +38,7 @@ pub struct RecordOptions {
     /// Frames per port.
     pub frames: Option<u64>,
     pub compression: Compressed,
+    pub split: Split,
 }
 
 /// One recorded port: where its frames come from and what it counted.
@@ -88,18 +89,14 @@ pub fn record(options: &RecordOptions) -> Result<i32> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.mcap", runtime.id)));
-    let about = About {
+    let settings = Settings {
         runtime: runtime.id.clone(),
         pipeline: status.pipeline.clone(),
+        compressed: options.compression,
+        split: options.split,
     };
-    let file = RecordingFile::create(&path, options.compression, &about, &ports, QUEUE_BYTES)
-        .map_err(|e| {
-            let hint = match e.kind() {
-                std::io::ErrorKind::AlreadyExists => "; remove it or name another file with -o",
-                _ => "",
-            };
-            UserError::Plain(format!("cannot create `{}` ({e}){hint}", path.display()))
-        })?;
+    let file = RecordingFile::create(&path, settings, &ports, QUEUE_BYTES)
+        .map_err(|e| UserError::Plain(e.to_string()))?;
     eprintln!(
         "plexus: recording {} of runtime {} to {} (Ctrl-C to stop)",
         options.targets.join(", "),
@@ -146,29 +143,34 @@ pub fn record(options: &RecordOptions) -> Result<i32> {
     };
     let written = file.finish();
     let seconds = started.elapsed().as_secs_f64();
-    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     let counts: Vec<String> = sources
         .iter()
         .map(|s| format!("{} {} frames, {} missed", s.target, s.recorded, s.missed))
         .collect();
+    if ended == Ended::RuntimeGone {
+        client::leave_ending_runtime((sources, client));
+    }
+    let files = match written {
+        Ok(files) => files,
+        Err(e) => bail!(UserError::Plain(format!(
+            "{e}; the file holds the frames written up to its last complete chunk"
+        ))),
+    };
+    let size: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     eprintln!(
         "plexus: {} {} in {seconds:.1} s: {} ({:.1} MiB)",
         match ended {
             Ended::RuntimeGone => "the runtime ended; recorded",
             _ => "recorded",
         },
-        path.display(),
+        names.join(", "),
         counts.join("; "),
         size as f64 / f64::from(1 << 20)
     );
-    if ended == Ended::RuntimeGone {
-        client::leave_ending_runtime((sources, client));
-    }
-    if let Err(e) = written {
-        bail!(UserError::Plain(format!(
-            "{e}; the file holds the frames written up to its last complete chunk"
-        )));
-    }
     Ok(0)
 }
 
