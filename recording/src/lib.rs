@@ -163,3 +163,139 @@ impl Channels {
         &self.channels
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ipc_schemas::{FrameHeader, SchemaId};
+    use mcap::records::MessageHeader;
+
+    use super::*;
+
+    /// A recording of `frames` 8x4 RGBA frames, flushed every 5, as
+    /// `plexus record` writes them.
+    fn recording(frames: u64, compression: Option<mcap::Compression>) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        {
+            let mut writer = mcap::WriteOptions::new()
+                .compression(compression)
+                .create(&mut out)
+                .unwrap();
+            let schema = writer
+                .add_schema(
+                    recording::RAW_IMAGE,
+                    recording::PROTOBUF,
+                    recording::RAW_IMAGE_DESCRIPTOR,
+                )
+                .unwrap();
+            let metadata = BTreeMap::from([("schema".to_string(), "video/rgba8".to_string())]);
+            let channel = writer
+                .add_channel(schema, "/cam/out", recording::PROTOBUF, &metadata)
+                .unwrap();
+            let mut message = Vec::new();
+            for seq in 0..frames {
+                let header = FrameHeader {
+                    schema: SchemaId::VideoRgba8.code(),
+                    seq,
+                    width: 8,
+                    height: 4,
+                    stride: 32,
+                    ..FrameHeader::default()
+                };
+                let payload = vec![seq as u8; 128];
+                recording::encode(
+                    Layout::RawImage("rgba8"),
+                    &header,
+                    &payload,
+                    seq,
+                    &mut message,
+                );
+                let at = MessageHeader {
+                    channel_id: channel,
+                    sequence: seq as u32,
+                    log_time: seq,
+                    publish_time: seq,
+                };
+                writer.write_to_known_channel(&at, &message).unwrap();
+                if seq % 5 == 4 {
+                    writer.flush().unwrap();
+                }
+            }
+            writer.finish().unwrap();
+        }
+        out.into_inner()
+    }
+
+    /// The frames a pass over `bytes` reads, each checked to be the next
+    /// one whole when `whole`, else only counted when it decodes.
+    fn pass(bytes: &[u8], whole: bool) -> Result<u64, OpenError> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        let recording = Recording::open(file.path())?;
+        let mut channels = Channels::default();
+        let mut frames = 0;
+        let _ = recording.records(|record| {
+            channels.book(&record);
+            if let Record::Message { header, data } = record {
+                let layout = channels.get(header.channel_id).and_then(|c| c.layout);
+                let decoded = layout.and_then(|l| recording::decode(l, &data).ok());
+                if whole {
+                    let (frame, payload) = decoded.expect("a whole frame");
+                    assert_eq!(frame.seq, frames);
+                    assert!(payload.iter().all(|&b| b == frames as u8));
+                }
+                frames += u64::from(decoded.is_some());
+            }
+            true
+        });
+        Ok(frames)
+    }
+
+    #[test]
+    fn a_whole_recording_reads_back_and_says_it_is_complete() {
+        for compression in [
+            None,
+            Some(mcap::Compression::Lz4),
+            Some(mcap::Compression::Zstd),
+        ] {
+            let bytes = recording(40, compression);
+            assert_eq!(pass(&bytes, true).unwrap(), 40);
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), &bytes).unwrap();
+            assert!(Recording::open(file.path()).unwrap().complete);
+        }
+    }
+
+    /// Cut anywhere, as a killed recorder leaves it, a recording reads up
+    /// to where it ends, never panics, and holds more the later the cut.
+    #[test]
+    fn a_recording_cut_anywhere_reads_up_to_the_cut() {
+        for compression in [None, Some(mcap::Compression::Zstd)] {
+            let bytes = recording(20, compression);
+            let mut before = 0;
+            for cut in 8..bytes.len() {
+                let frames = pass(&bytes[..cut], true).unwrap();
+                assert!(frames >= before, "cut at {cut}: {frames} < {before}");
+                before = frames;
+            }
+            assert_eq!(before, 20);
+        }
+    }
+
+    #[test]
+    fn damaged_and_foreign_files_are_refused_or_read_without_a_panic() {
+        let bytes = recording(20, None);
+        // Every byte after the magic flipped in turn.
+        for at in 8..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0xA5;
+            assert!(pass(&damaged, false).is_ok_and(|frames| frames <= 20));
+        }
+        assert!(matches!(
+            pass(b"not a recording", false),
+            Err(OpenError::NotMcap { .. })
+        ));
+        assert!(matches!(pass(b"", false), Err(OpenError::NotMcap { .. })));
+    }
+}
