@@ -14,16 +14,18 @@
 //! 4. **Media** ([`media`]): a 1080p H.264 transcode through a Rust, a
 //!    Python and a Deno worker beside the same transcode in one PyAV
 //!    process, and decoding alone.
-//! 5. **Restart time** ([`restart`]): SIGKILL → first frame of the restarted
+//! 5. **Recording** ([`recorder`]): `plexus record` of 480p and 1080p at
+//!    60 frames/s, uncompressed, lz4 and zstd, beside `dd`.
+//! 6. **Restart time** ([`restart`]): SIGKILL → first frame of the restarted
 //!    worker, per runtime.
-//! 6. **Resident memory at idle** ([`memory`]).
-//! 7. **Event latency** ([`events`]): supervisor emits → a `plexus events
+//! 7. **Resident memory at idle** ([`memory`]).
+//! 8. **Event latency** ([`events`]): supervisor emits → a `plexus events
 //!    --follow --json` watcher has printed it.
-//! 8. **Availability** ([`availability`]): frames delivered at the end of a
+//! 9. **Availability** ([`availability`]): frames delivered at the end of a
 //!    Rust → Python → Deno chain ÷ frames captured, while a random effect's
 //!    worker is killed every 0.8 s.
-//! 9. **Memory over time** ([`soak`]): the flagship demo for 30 minutes,
-//!    each process's resident memory growth per hour after warm-up.
+//! 10. **Memory over time** ([`soak`]): the flagship demo for 30 minutes,
+//!     each process's resident memory growth per hour after warm-up.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
 //! plot of latency against payload size ([`plot`]) to
@@ -33,11 +35,12 @@
 //! to `bench-results/soak.md`; with `--sources` only the sources run (a few
 //! minutes), to `bench-results/sources.md`; with `--hops` only the hops (a few
 //! minutes), to `bench-results/hops.md`; with `--media` only the media
-//! section (a few minutes), to `bench-results/media.md`.
+//! section (a few minutes), to `bench-results/media.md`; with `--recording`
+//! only the recording section (a minute), to `bench-results/recording.md`.
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording]
 //! ```
 
 mod availability;
@@ -53,6 +56,7 @@ mod pipe;
 mod plan;
 mod plot;
 mod raw;
+mod recorder;
 mod report;
 mod restart;
 mod restart_report;
@@ -90,7 +94,7 @@ fn main() {
         return;
     }
     // cargo passes `--bench` to a harness-less bench; only `--quick`,
-    // `--soak`, `--sources`, `--hops` and `--media` matter.
+    // `--soak`, `--sources`, `--hops`, `--media` and `--recording` matter.
     let flag = |name: &str| args.iter().any(|a| a == name);
     let quick = flag("--quick");
     let outcome = if flag("--soak") {
@@ -101,6 +105,8 @@ fn main() {
         hops_only(quick)
     } else if flag("--media") {
         media_only(quick)
+    } else if flag("--recording") {
+        recording_only(quick)
     } else {
         bench(quick)
     };
@@ -214,6 +220,18 @@ fn media_only(quick: bool) -> Result<()> {
     )
 }
 
+/// The recording section alone.
+fn recording_only(quick: bool) -> Result<()> {
+    let release = require_release(&["plexus", "plexus-worker-native"])?;
+    let scratch = Scratch::new("recording")?;
+    let load_before = report::load_average();
+    let recording = recorder::measure(&release.join("plexus"), &scratch.0, quick)?;
+    publish(
+        "recording",
+        &report::render_recording_alone(&recording, quick, &load_before, &report::load_average()),
+    )
+}
+
 /// Fails, naming it, if a fixture package the bench needs has no manifest.
 fn require_fixtures<'a>(fixtures: impl IntoIterator<Item = &'a str>) -> Result<()> {
     for fixture in fixtures {
@@ -255,6 +273,7 @@ fn bench(quick: bool) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let sources = source::measure_all(&plexus, &release, &scratch.0, quick)?;
     let media = media::measure(&plexus, &scratch.0, quick)?;
+    let recording = recorder::measure(&plexus, &scratch.0, quick)?;
     let restarts = restart::measure_all(&plexus, &scratch.0, quick)?;
     let memory = memory::measure(&plexus, &scratch.0)?;
     let events = events::measure(&plexus, &scratch.0, quick)?;
@@ -269,6 +288,7 @@ fn bench(quick: bool) -> Result<()> {
         throughput,
         sources,
         media,
+        recording,
         restarts,
         memory,
         events,

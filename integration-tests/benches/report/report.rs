@@ -8,6 +8,7 @@ use crate::events::EventLatency;
 use crate::latency_report::{self, Row};
 use crate::media::Media;
 use crate::memory::Usage;
+use crate::recorder::{self, Recording};
 use crate::restart::Measured;
 use crate::soak::{self, Soak};
 use crate::source::Measured as SourceMeasured;
@@ -31,6 +32,7 @@ pub struct Results<'a> {
     pub throughput: Vec<Throughput>,
     pub sources: Vec<SourceMeasured>,
     pub media: Media,
+    pub recording: Recording,
     pub restarts: Vec<Measured>,
     pub memory: Vec<Usage>,
     pub events: EventLatency,
@@ -74,6 +76,7 @@ pub fn render(results: &Results<'_>) -> String {
     targets.extend(throughput_targets(&results.throughput, floor));
     targets.extend(source_report::targets(&results.sources));
     targets.extend(media_report::targets(&results.media));
+    targets.extend(recorder::targets(&results.recording));
     targets.extend(restart_report::targets(&results.restarts));
     let events = &results.events;
     targets.push(Target::new(
@@ -91,6 +94,7 @@ pub fn render(results: &Results<'_>) -> String {
     render_throughput(&mut out, &results.throughput, floor);
     source_report::render(&mut out, &results.sources);
     media_report::render(&mut out, &results.media);
+    recorder::render(&mut out, &results.recording);
     restart_report::render(&mut out, &results.restarts);
     render_memory(&mut out, &results.memory);
     render_events(&mut out, &results.events);
@@ -148,6 +152,19 @@ pub fn render_media_alone(
     let mut out = heading("plexus media", quick, load_before, load_after);
     render_targets(&mut out, &media_report::targets(media));
     media_report::render(&mut out, media);
+    out
+}
+
+/// The recording section and its targets, when it ran on its own.
+pub fn render_recording_alone(
+    recording: &Recording,
+    quick: bool,
+    load_before: &str,
+    load_after: &str,
+) -> String {
+    let mut out = heading("plexus recording", quick, load_before, load_after);
+    render_targets(&mut out, &recorder::targets(recording));
+    recorder::render(&mut out, recording);
     out
 }
 

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -50,14 +50,32 @@ pub struct Port {
     pub port: String,
 }
 
-/// A frame copied out of shared memory, on its way to the file.
+/// A frame copied out of shared memory into its message, on its way to
+/// the file.
 pub struct Frame {
     pub port: usize,
-    pub header: FrameHeader,
-    pub payload: Vec<u8>,
+    /// Its schema's code, which says how its channel is written.
+    pub schema: u32,
+    pub seq: u64,
     /// Its time in the file: nanoseconds since the UNIX epoch.
     pub log_ns: u64,
+    /// The message, as [`encode`] wrote it.
+    pub message: Vec<u8>,
 }
+
+/// Writes the message of a frame of `header` and `payload` into `out`:
+/// the one copy of the frame out of shared memory.
+pub fn encode(header: &FrameHeader, payload: &[u8], log_ns: u64, out: &mut Vec<u8>) {
+    recording::encode(layout_of(header.schema), header, payload, log_ns, out);
+}
+
+fn layout_of(schema: u32) -> Layout {
+    SchemaId::from_code(schema).map_or(Layout::Frame, Layout::of)
+}
+
+/// Message buffers kept for reuse: allocating a frame's worth of memory
+/// for each frame costs more than copying it.
+const SPARE_BUFFERS: usize = 16;
 
 /// What every file says of the recording.
 pub struct Settings {
@@ -101,7 +119,9 @@ fn reason(error: &mcap::McapError) -> String {
 /// The writing thread and the frames queued for it.
 pub struct RecordingFile {
     frames: Sender<Frame>,
-    /// Bytes of payload queued and not yet written.
+    /// Written messages' buffers, back for reuse.
+    spare: Receiver<Vec<u8>>,
+    /// Bytes of messages queued and not yet written.
     queued: Arc<AtomicUsize>,
     budget: usize,
     thread: JoinHandle<Result<Vec<PathBuf>, WriteError>>,
@@ -119,6 +139,7 @@ impl RecordingFile {
     ) -> Result<Self, WriteError> {
         let first = Segment::open(path, &settings, 1)?;
         let (frames, received) = mpsc::channel();
+        let (give_back, spare) = mpsc::sync_channel(SPARE_BUFFERS);
         let queued = Arc::new(AtomicUsize::new(0));
         let writing = Writing {
             base: path.to_path_buf(),
@@ -131,7 +152,7 @@ impl RecordingFile {
             let queued = Arc::clone(&queued);
             std::thread::Builder::new()
                 .name("recording".into())
-                .spawn(move || writing.run(received, &queued))
+                .spawn(move || writing.run(received, &give_back, &queued))
                 .map_err(|source| WriteError::Create {
                     path: path.to_path_buf(),
                     source,
@@ -139,16 +160,22 @@ impl RecordingFile {
         };
         Ok(Self {
             frames,
+            spare,
             queued,
             budget,
             thread,
         })
     }
 
+    /// A buffer to encode the next frame into.
+    pub fn buffer(&self) -> Vec<u8> {
+        self.spare.try_recv().unwrap_or_default()
+    }
+
     /// Queues `frame`; false, and the frame dropped, when the queue is at
     /// its budget (the disk is behind) or the writer has stopped.
     pub fn queue(&self, frame: Frame) -> bool {
-        let len = frame.payload.len();
+        let len = frame.message.len();
         if self.queued.load(Ordering::Relaxed) + len > self.budget {
             return false;
         }
@@ -171,11 +198,10 @@ impl RecordingFile {
     }
 }
 
-/// A port's channel in a file and how its frames are written.
+/// A port's channel in a file.
 #[derive(Clone, Copy)]
 struct Channel {
     id: u16,
-    layout: Layout,
 }
 
 type McapWriter = Writer<BufWriter<File>>;
@@ -271,7 +297,7 @@ fn add_channel(
     schema: u32,
 ) -> Result<Channel, mcap::McapError> {
     let known = SchemaId::from_code(schema);
-    let layout = known.map_or(Layout::Frame, Layout::of);
+    let layout = layout_of(schema);
     let (schema_id, encoding) = match layout {
         Layout::RawImage(_) => (
             writer.add_schema(
@@ -293,7 +319,7 @@ fn add_channel(
     ]);
     let topic = recording::topic(&port.processor, &port.port);
     let id = writer.add_channel(schema_id, &topic, encoding, &metadata)?;
-    Ok(Channel { id, layout })
+    Ok(Channel { id })
 }
 
 /// The writing thread's state.
@@ -311,9 +337,9 @@ impl Writing {
     fn run(
         mut self,
         frames: Receiver<Frame>,
+        give_back: &SyncSender<Vec<u8>>,
         queued: &AtomicUsize,
     ) -> Result<Vec<PathBuf>, WriteError> {
-        let mut message = Vec::new();
         let mut flushed = Instant::now();
         loop {
             let frame = match frames.recv_timeout(FLUSH_EVERY) {
@@ -325,12 +351,13 @@ impl Writing {
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
-            queued.fetch_sub(frame.payload.len(), Ordering::Relaxed);
+            queued.fetch_sub(frame.message.len(), Ordering::Relaxed);
             if self.segment.due(self.settings.split) {
                 self.next_segment()?;
             }
-            self.write(&frame, &mut message)
-                .map_err(|e| self.failed(e))?;
+            self.write(&frame).map_err(|e| self.failed(e))?;
+            // A full pool drops the buffer.
+            let _ = give_back.try_send(frame.message);
             if flushed.elapsed() >= FLUSH_EVERY {
                 self.segment.writer.flush().map_err(|e| self.failed(e))?;
                 flushed = Instant::now();
@@ -361,35 +388,28 @@ impl Writing {
         Ok(())
     }
 
-    fn write(&mut self, frame: &Frame, message: &mut Vec<u8>) -> Result<(), mcap::McapError> {
+    fn write(&mut self, frame: &Frame) -> Result<(), mcap::McapError> {
         let segment = &mut self.segment;
         let channel = match segment.channels.get(&frame.port) {
             Some(channel) => *channel,
             None => {
                 let port = &self.ports[frame.port];
-                let channel = add_channel(&mut segment.writer, port, frame.header.schema)?;
+                let channel = add_channel(&mut segment.writer, port, frame.schema)?;
                 *segment.channels.entry(frame.port).or_insert(channel)
             }
         };
-        recording::encode(
-            channel.layout,
-            &frame.header,
-            &frame.payload,
-            frame.log_ns,
-            message,
-        );
         segment.writer.write_to_known_channel(
             &MessageHeader {
                 channel_id: channel.id,
                 // MCAP's counter is 32 bits; the whole sequence number is
                 // in the message's frame header.
-                sequence: frame.header.seq as u32,
+                sequence: frame.seq as u32,
                 log_time: frame.log_ns,
                 publish_time: frame.log_ns,
             },
-            message,
+            &frame.message,
         )?;
-        segment.bytes += message.len() as u64;
+        segment.bytes += frame.message.len() as u64;
         Ok(())
     }
 }

@@ -208,11 +208,16 @@ fn take(
             0 => monotonic_ns(),
             ns => ns,
         };
+        let log_ns = captured.saturating_add(epoch_offset);
+        let mut message = file.buffer();
+        file::encode(&header, frame.payload(), log_ns, &mut message);
+        drop(frame);
         let queued = file.queue(Frame {
             port,
-            header,
-            payload: frame.payload().to_vec(),
-            log_ns: captured.saturating_add(epoch_offset),
+            schema: header.schema,
+            seq: header.seq,
+            log_ns,
+            message,
         });
         match queued {
             true => source.recorded += 1,
