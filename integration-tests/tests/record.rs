@@ -483,6 +483,101 @@ fn the_runtimes_end_finishes_the_recording() {
     assert_eq!(relay["wrong_frames"], 0);
 }
 
+/// `cam → sink` at 100 fps recording itself, as `record:` in the file says.
+fn self_recording(record: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    integration_tests::write_pipeline(&format!(
+        "name: self\nrecord: {record}\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 64, height: 48, fps: 100 }} }}\n  sink: {{ type: builtin.stats_sink }}\nconnections: [cam.out -> sink.in]\n"
+    ))
+}
+
+#[test]
+fn a_run_records_itself_from_its_first_frame_to_its_last() {
+    // Ended by its frame count: every frame, from sequence number 0.
+    let (tmp, path) = self_recording("{ file: self.mcap, ports: [cam.out] }");
+    let run = plexus(
+        &["run", path.to_str().unwrap(), "--frames", "300", "--json"],
+        tmp.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cam.out 300 frames, 0 missed"),
+        "{}",
+        run.stderr
+    );
+    assert_no_residue(&run.runtime_id().unwrap());
+    let file = tmp.path().join("self.mcap");
+    let cam = &read(&file, true)["topics"]["/cam/out"];
+    assert_eq!(cam["frames"], 300, "{cam:#}");
+    assert_eq!(cam["first_seq"], 0);
+    assert_eq!(cam["in_order"], true);
+    assert_eq!(cam["wrong_frames"], 0);
+
+    // Ended by Ctrl-C: every frame the camera sent.
+    std::fs::remove_file(&file).unwrap();
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    let id = running.runtime_id();
+    running.wait_for("plexus: recording cam.out", START);
+    running.wait_for("processor sink started", START);
+    let deadline = Instant::now() + START;
+    while info(tmp.path(), &file)["frames"].as_u64().unwrap() < 100 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_no_residue(&id);
+    let sent = run.json()["processors"]["cam"]["frames_out"]
+        .as_u64()
+        .unwrap();
+    let info = info(tmp.path(), &file);
+    assert_eq!(info["complete"], true, "{info:#}");
+    assert_eq!(info["frames"], sent, "{info:#}");
+    assert_eq!(info["channels"][0]["seq_gaps"], 0);
+}
+
+#[test]
+fn a_record_section_that_cannot_work_is_one_sentence() {
+    let (tmp, path) = self_recording("{ file: self.mcap, ports: [cam.nope] }");
+    let line = plexus(&["validate", path.to_str().unwrap()], tmp.path())
+        .refusal()
+        .to_string();
+    assert!(
+        line.ends_with(
+            "`record.ports` names `cam.nope`, which is no output of a processor of this pipeline"
+        ),
+        "{line}"
+    );
+    let (tmp, path) =
+        self_recording("{ file: self.mcap, ports: [cam.out], split_mb: 1, split_s: 2 }");
+    let line = plexus(&["validate", path.to_str().unwrap()], tmp.path())
+        .refusal()
+        .to_string();
+    assert!(
+        line.ends_with("`record` takes `split_mb` or `split_s`, not both"),
+        "{line}"
+    );
+    let (tmp, path) = self_recording("{ file: taken.mcap, ports: [cam.out] }");
+    std::fs::write(tmp.path().join("taken.mcap"), "mine").unwrap();
+    let run = plexus(
+        &["run", path.to_str().unwrap(), "--frames", "10"],
+        tmp.path(),
+    );
+    let line = run.refusal();
+    assert!(
+        line.contains("the run's recorder could not start: cannot create `"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("(File exists (os error 17)); remove it or record to another file"),
+        "{line}"
+    );
+    assert_no_residue(&run.runtime_id().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("taken.mcap")).unwrap(),
+        "mine"
+    );
+}
+
 /// A small tmpfs, unmounted when dropped, even when the test fails.
 struct SmallDisk(std::path::PathBuf);
 

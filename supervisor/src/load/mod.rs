@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod deadlines;
 pub mod pipeline;
 pub mod plan;
+pub mod record;
 pub mod restart;
 
 use std::path::Path;

@@ -14,6 +14,7 @@ use crate::language::{Declared, Lang};
 use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::deadlines::Deadlines;
 use crate::load::pipeline::{Pipeline, PipelineFile};
+use crate::load::record::{plan_record, RecordPlan};
 use crate::load::restart::RestartSpec;
 use crate::package::manifest::sync;
 use crate::package::manifest::{config as config_schema, Mode, PortDecl};
@@ -27,6 +28,8 @@ pub struct Plan {
     /// Upstream before downstream: the order in which workers are stopped so
     /// that every worker drains what its upstream sent before it goes.
     pub workers: Vec<PlannedWorker>,
+    /// The run's own recorder (`record:`).
+    pub record: Option<RecordPlan>,
 }
 
 #[derive(Debug)]
@@ -107,11 +110,18 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
     let mut processors = plan_processors(file, &types, inputs).map_err(err)?;
     size_ports(&mut processors, file.observers).map_err(err)?;
     let workers = plan_workers(&processors, &types, file).map_err(err)?;
+    let record = file
+        .record
+        .as_ref()
+        .map(|section| plan_record(section, pipeline.dir(), &processors))
+        .transpose()
+        .map_err(err)?;
     Ok(Plan {
         name: file.name.clone(),
         path: pipeline.path.clone(),
         processors,
         workers,
+        record,
     })
 }
 

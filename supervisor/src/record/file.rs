@@ -102,7 +102,7 @@ pub enum WriteError {
 
 fn hint(error: &std::io::Error) -> &'static str {
     match error.kind() {
-        std::io::ErrorKind::AlreadyExists => "; remove it or name another file with -o",
+        std::io::ErrorKind::AlreadyExists => "; remove it or record to another file",
         _ => "",
     }
 }

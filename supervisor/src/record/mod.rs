@@ -130,16 +130,17 @@ pub fn record(options: &RecordOptions) -> Result<i32> {
         let timeout = left
             .unwrap_or(Duration::from_secs(1))
             .min(Duration::from_secs(1));
-        match waiter.wait_for(&wakes, Some(timeout))? {
-            Woken::News => {}
-            Woken::Interrupted => break Ended::Interrupted,
-            Woken::SupervisorGone => {
-                for (port, source) in sources.iter_mut().enumerate() {
-                    take(port, source, &file, options.frames, epoch_offset)?;
-                }
-                break Ended::RuntimeGone;
-            }
+        let ended = match waiter.wait_for(&wakes, Some(timeout))? {
+            Woken::News => continue,
+            Woken::Interrupted => Ended::Interrupted,
+            Woken::SupervisorGone => Ended::RuntimeGone,
+        };
+        // What arrived before the end is recorded too: a run that records
+        // itself stops its recorder only once its workers have drained.
+        for (port, source) in sources.iter_mut().enumerate() {
+            take(port, source, &file, options.frames, epoch_offset)?;
         }
+        break ended;
     };
     let written = file.finish();
     let seconds = started.elapsed().as_secs_f64();

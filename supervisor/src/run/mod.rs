@@ -8,6 +8,7 @@ mod health;
 mod id;
 mod launch;
 mod pause;
+mod recorder;
 mod recovery;
 mod requests;
 mod signals;
@@ -17,6 +18,8 @@ pub mod summary;
 mod supervise;
 mod watched;
 mod worker;
+
+use recorder::Recorder;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -36,6 +39,7 @@ use worker::{Recipe, WorkerHandle, WorkerState};
 use crate::error::UserError;
 use crate::language::Lang;
 use crate::load::plan::Plan;
+use crate::load::record::RecordPlan;
 
 /// How long a worker may take for each lifecycle step, beside the time its
 /// processors' setup may take (`load::deadlines`).
@@ -133,7 +137,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     });
 
     spawn_all(&mut sup, plan, launcher)?;
-    start(&mut sup, plan, options)?;
+    let recorder = start(&mut sup, plan, options)?;
     let cause = flow(&mut sup, plan, options)?;
     sup.phase = RunPhase::Draining(cause);
     let asked = matches!(cause, StopCause::Interrupted | StopCause::Requested);
@@ -146,6 +150,9 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
         reason: cause.reason().to_string(),
     });
     stop(&mut sup)?;
+    if let Some(recorder) = recorder {
+        recorder.finish();
+    }
 
     let failed = sup.workers.iter().any(|w| w.failure().is_some());
     let outcome = match cause {
@@ -296,7 +303,7 @@ fn sources_done(s: &Supervisor, plan: &Plan) -> bool {
 /// hello → configured → running for every worker, each step with a
 /// deadline. A worker that crashes meanwhile comes back by its policy and
 /// takes the steps on its own, so it needs its configuration from the start.
-fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> {
+fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<Option<Recorder>> {
     for w in &mut sup.workers {
         let processors = plan
             .processors
@@ -321,6 +328,10 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> 
         w.config.clone().map(Command::Configure)
     });
     await_all(sup, WorkerState::Configured)?;
+    let recorder = match &plan.record {
+        Some(record) => Some(start_recorder(sup, record)?),
+        None => None,
+    };
     send_first(sup, "start", |_| Some(Command::Start));
     // Sources produce as soon as they run, so a worker may crash on its
     // first frames before the others even report running. A stop asked
@@ -328,7 +339,26 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<()> 
     if sup.phase == RunPhase::Starting {
         sup.phase = RunPhase::Flowing;
     }
-    await_all(sup, WorkerState::Running)
+    await_all(sup, WorkerState::Running)?;
+    Ok(recorder)
+}
+
+/// Starts the run's recorder and waits until it holds its ports; the
+/// supervisor keeps answering meanwhile, since the recorder asks it what
+/// the runtime has.
+fn start_recorder(sup: &mut Supervisor, record: &RecordPlan) -> Result<Recorder> {
+    let recorder = Recorder::spawn(record, &sup.runtime_id)?;
+    let wake = sup.wait_until(Some(Instant::now() + recorder::READY_WITHIN), |_| {
+        recorder.started().is_some()
+    })?;
+    match (wake, recorder.started()) {
+        (_, Some(true)) => Ok(recorder),
+        (Wake::Interrupted, _) => bail!(UserError::Plain("interrupted while starting".into())),
+        _ => bail!(UserError::Plain(format!(
+            "the run's recorder could not start: {}",
+            recorder.last_line()
+        ))),
+    }
 }
 
 /// Asks each worker still on its first process for the handshake step

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::UserError;
+use crate::load::record::RecordSection;
 use crate::load::restart::{self, RestartSpec};
 use crate::package::manifest::SyncDecl;
 use crate::yaml;
@@ -28,6 +29,9 @@ pub struct PipelineFile {
     /// and the like) beside its consumers.
     #[serde(default = "default_observers")]
     pub observers: usize,
+    /// Ports the run records from its first frame.
+    #[serde(default)]
+    pub record: Option<RecordSection>,
 }
 
 fn default_observers() -> usize {
