@@ -578,6 +578,91 @@ fn a_record_section_that_cannot_work_is_one_sentence() {
     );
 }
 
+/// Reads a recording of compressed video with the standard readers: per
+/// channel its schema, formats, frames, order, and how many images start
+/// as their format says.
+const READ_COMPRESSED: &str = r#"
+import json, sys
+from mcap.reader import make_reader
+from mcap_protobuf.decoder import DecoderFactory
+
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff"}
+topics = {}
+with open(sys.argv[1], "rb") as f:
+    for schema, channel, message, image in make_reader(
+            f, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
+        t = topics.setdefault(channel.topic, {"schema": schema.name, "formats": [], "frames": 0,
+                                              "seqs": [], "whole_images": 0})
+        t["frames"] += 1
+        t["seqs"].append(message.sequence)
+        if image.format not in t["formats"]:
+            t["formats"].append(image.format)
+        t["whole_images"] += image.data.startswith(MAGIC.get(image.format, b"?"))
+for t in topics.values():
+    seqs = t.pop("seqs")
+    t["first_seq"] = seqs[0]
+    t["in_order"] = all(b == a + 1 for a, b in zip(seqs, seqs[1:]))
+print(json.dumps(topics))
+"#;
+
+/// PNG keeps every pixel; JPEG keeps the picture. Both play back.
+#[test]
+fn video_recorded_as_png_or_jpeg_plays_back() {
+    let (tmp, path) = pipeline("watched.yaml", &[]);
+    let (running, id) = start(tmp.path(), &path, &[]);
+    let mut files = Vec::new();
+    for codec in ["png", "jpeg"] {
+        let file = tmp.path().join(format!("{codec}.mcap"));
+        let recorded = record(
+            tmp.path(),
+            &id,
+            &file,
+            &["cam.out", "--frames", "100", "--video-codec", codec],
+        );
+        assert_eq!(recorded.code, Some(0), "{}", recorded.stderr);
+        let read = mcap_reader::read(READ_COMPRESSED, &[file.to_str().unwrap()]);
+        let cam = &read["/cam/out"];
+        assert_eq!(cam["schema"], "foxglove.CompressedImage", "{read:#}");
+        assert_eq!(cam["formats"], serde_json::json!([codec]));
+        assert_eq!(cam["frames"], 100);
+        assert_eq!(cam["whole_images"], 100);
+        assert_eq!(cam["in_order"], true);
+        files.push((codec, file, cam["first_seq"].as_u64().unwrap()));
+    }
+    running.signal(libc::SIGINT);
+    assert_eq!(running.finish().code, Some(0));
+    assert_no_residue(&id);
+
+    for (codec, file, first_seq) in files {
+        let _ = std::fs::remove_dir_all(tmp.path().join("png"));
+        let replay = replay_pipeline(tmp.path(), &file, "cam.out");
+        let run = plexus(&["run", replay.to_str().unwrap(), "--json"], tmp.path());
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        assert_eq!(run.json()["processors"]["png"]["frames_in"], 100, "{codec}");
+        for k in [0u64, 50] {
+            let image = read_png(&tmp.path().join(format!("png/png-{k:06}.png")));
+            let mut squares = 0.0;
+            for y in 0..image.height {
+                for x in 0..image.width {
+                    let i = ((y * image.width + x) * 4) as usize;
+                    let want = pattern_rgba(first_seq + k, x, y);
+                    for (got, want) in image.pixels[i..i + 3].iter().zip(want) {
+                        squares += (f64::from(*got) - f64::from(want)).powi(2);
+                    }
+                }
+            }
+            let mse = squares / f64::from(image.width * image.height * 3);
+            match codec {
+                "png" => assert_eq!(mse, 0.0, "PNG frame {k} is not exact"),
+                _ => {
+                    let psnr = 10.0 * (255.0f64 * 255.0 / mse).log10();
+                    assert!(psnr >= 30.0, "JPEG frame {k}: PSNR {psnr:.1} dB");
+                }
+            }
+        }
+    }
+}
+
 /// A small tmpfs, unmounted when dropped, even when the test fails.
 struct SmallDisk(std::path::PathBuf);
 

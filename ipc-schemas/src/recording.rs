@@ -1,9 +1,10 @@
 //! How a frame is kept in a recording (`plexus record`, MCAP) and read back:
 //! one message per frame on a channel named for its port. Video frames are
-//! `foxglove.RawImage` protobuf messages, so that Foxglove shows them, with
-//! the whole frame header in field 15, which RawImage does not use and
-//! protobuf readers skip; other frames are the header's 56 bytes followed by
-//! the payload. Nothing here knows MCAP: these are the messages' bytes.
+//! `foxglove.RawImage` protobuf messages, or `foxglove.CompressedImage` ones
+//! (JPEG or PNG) when asked, so that Foxglove shows them, with the whole
+//! frame header in field 15, which neither uses and protobuf readers skip;
+//! other frames are the header's 56 bytes followed by the payload. Nothing
+//! here knows MCAP or image codecs: these are the messages' bytes.
 
 use plexus_frame::FrameHeader;
 
@@ -22,6 +23,9 @@ pub const PROTOBUF: &str = "protobuf";
 /// `foxglove.RawImage` as a serialized `FileDescriptorSet` (with
 /// `google/protobuf/timestamp.proto`), embedded in every recording.
 pub const RAW_IMAGE_DESCRIPTOR: &[u8] = include_bytes!("recording/RawImage.fds");
+/// The schema of compressed video channels, and its descriptor.
+pub const COMPRESSED_IMAGE: &str = "foxglove.CompressedImage";
+pub const COMPRESSED_IMAGE_DESCRIPTOR: &[u8] = include_bytes!("recording/CompressedImage.fds");
 
 /// The RawImage field that carries plexus's frame header.
 const HEADER_FIELD: u32 = 15;
@@ -33,16 +37,53 @@ pub const HEADER_BYTES: usize = 56;
 pub enum Layout {
     /// A `foxglove.RawImage` of this pixel encoding.
     RawImage(&'static str),
+    /// A `foxglove.CompressedImage`, its data a whole image file.
+    CompressedImage(Codec),
     /// The header's bytes, then the payload.
     Frame,
 }
 
+/// The image files a compressed video channel holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Jpeg,
+    Png,
+}
+
+impl Codec {
+    /// CompressedImage's `format`.
+    pub fn format(self) -> &'static str {
+        match self {
+            Codec::Jpeg => "jpeg",
+            Codec::Png => "png",
+        }
+    }
+
+    pub fn from_format(format: &str) -> Option<Self> {
+        [Codec::Jpeg, Codec::Png]
+            .into_iter()
+            .find(|c| c.format() == format)
+    }
+}
+
 impl Layout {
-    pub fn of(schema: SchemaId) -> Self {
-        match schema {
-            SchemaId::VideoRgba8 => Layout::RawImage("rgba8"),
-            SchemaId::VideoGray8 => Layout::RawImage("mono8"),
-            SchemaId::Bytes => Layout::Frame,
+    /// How frames of `schema` are written, video compressed with `codec`.
+    pub fn of(schema: SchemaId, codec: Option<Codec>) -> Self {
+        match (schema, codec) {
+            (SchemaId::VideoRgba8 | SchemaId::VideoGray8, Some(codec)) => {
+                Layout::CompressedImage(codec)
+            }
+            (SchemaId::VideoRgba8, None) => Layout::RawImage("rgba8"),
+            (SchemaId::VideoGray8, None) => Layout::RawImage("mono8"),
+            (SchemaId::Bytes, _) => Layout::Frame,
+        }
+    }
+
+    /// The protobuf field that holds the pixels.
+    fn data_field(self) -> u64 {
+        match self {
+            Layout::CompressedImage(_) => 2,
+            Layout::RawImage(_) | Layout::Frame => 6,
         }
     }
 }
@@ -58,7 +99,7 @@ pub enum DecodeError {
     NoHeader,
     #[error("the message's frame header is {0} bytes, not 56")]
     HeaderSize(usize),
-    #[error("the message has no image data (field 6)")]
+    #[error("the message has no image data")]
     NoData,
 }
 
@@ -113,11 +154,11 @@ pub fn encode(
     out: &mut Vec<u8>,
 ) {
     out.clear();
-    let Layout::RawImage(pixels) = layout else {
+    if layout == Layout::Frame {
         out.extend_from_slice(&header_bytes(header));
         out.extend_from_slice(payload);
         return;
-    };
+    }
     let mut stamp = Vec::with_capacity(16);
     let (seconds, nanos) = (timestamp_ns / 1_000_000_000, timestamp_ns % 1_000_000_000);
     if seconds > 0 {
@@ -129,16 +170,26 @@ pub fn encode(
         varint(&mut stamp, nanos);
     }
     bytes_field(out, 1, &stamp);
-    fixed32(out, 2, header.width);
-    fixed32(out, 3, header.height);
-    bytes_field(out, 4, pixels.as_bytes());
-    fixed32(out, 5, header.stride);
-    bytes_field(out, 6, payload);
+    match layout {
+        Layout::RawImage(pixels) => {
+            fixed32(out, 2, header.width);
+            fixed32(out, 3, header.height);
+            bytes_field(out, 4, pixels.as_bytes());
+            fixed32(out, 5, header.stride);
+            bytes_field(out, 6, payload);
+        }
+        Layout::CompressedImage(codec) => {
+            bytes_field(out, 2, payload);
+            bytes_field(out, 3, codec.format().as_bytes());
+        }
+        Layout::Frame => unreachable!("written above"),
+    }
     bytes_field(out, HEADER_FIELD, &header_bytes(header));
 }
 
-/// The header and payload of a message [`encode`] wrote with `layout`. A
-/// hostile message is refused, never read out of bounds.
+/// The header and payload of a message [`encode`] wrote with `layout` (for
+/// a compressed image, its image file). A hostile message is refused, never
+/// read out of bounds.
 pub fn decode(layout: Layout, message: &[u8]) -> Result<(FrameHeader, &[u8]), DecodeError> {
     let header = |bytes: &[u8]| -> Result<FrameHeader, DecodeError> {
         let bytes: &[u8; HEADER_BYTES] = bytes
@@ -172,7 +223,7 @@ pub fn decode(layout: Layout, message: &[u8]) -> Result<(FrameHeader, &[u8]), De
             other => return Err(DecodeError::WireType(other as u32)),
         };
         match (field >> 3, value) {
-            (6, Some(bytes)) => data = Some(bytes),
+            (number, Some(bytes)) if number == layout.data_field() => data = Some(bytes),
             (15, Some(bytes)) => found_header = Some(bytes),
             _ => {}
         }
@@ -276,6 +327,31 @@ mod tests {
         assert_eq!(out, want);
         let (back, payload) = decode(Layout::RawImage("rgba8"), &out).unwrap();
         assert_eq!((back, payload), (h, &data[..]));
+    }
+
+    /// What protobuf writes for a CompressedImage, then field 15.
+    #[test]
+    fn a_compressed_image_is_what_protobuf_writes() {
+        let h = header();
+        let mut out = Vec::new();
+        encode(
+            Layout::CompressedImage(Codec::Png),
+            &h,
+            b"PNG!",
+            0,
+            &mut out,
+        );
+        let mut want = vec![0x0a, 0x00, 0x12, 0x04];
+        want.extend(b"PNG!");
+        want.extend([0x1a, 0x03]);
+        want.extend(b"png");
+        want.extend([0x7a, 56]);
+        want.extend(header_bytes(&h));
+        assert_eq!(out, want);
+        let layout = Layout::CompressedImage(Codec::Png);
+        assert_eq!(decode(layout, &out).unwrap(), (h, &b"PNG!"[..]));
+        assert_eq!(Codec::from_format("jpeg"), Some(Codec::Jpeg));
+        assert_eq!(Codec::from_format("webp"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use ipc_schemas::recording::{self, Layout};
+use ipc_schemas::recording::{self, Codec, Layout};
 pub use mcap::records::Record;
 use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
 
@@ -120,6 +120,7 @@ pub struct ChannelInfo {
 #[derive(Default)]
 pub struct Channels {
     raw_images: Vec<u16>,
+    compressed_images: Vec<u16>,
     channels: Vec<ChannelInfo>,
 }
 
@@ -132,10 +133,20 @@ impl Channels {
                 self.raw_images.push(header.id);
                 None
             }
+            Record::Schema { header, .. } if header.name == recording::COMPRESSED_IMAGE => {
+                self.compressed_images.push(header.id);
+                None
+            }
             Record::Channel(channel) if self.get(channel.id).is_none() => {
                 let field = |key: &str| channel.metadata.get(key).cloned().unwrap_or_default();
                 let layout = if self.raw_images.contains(&channel.schema_id) {
                     Some(Layout::RawImage(""))
+                } else if self.compressed_images.contains(&channel.schema_id) {
+                    channel
+                        .metadata
+                        .get("codec")
+                        .and_then(|c| Codec::from_format(c))
+                        .map(Layout::CompressedImage)
                 } else if channel.message_encoding == recording::FRAME_ENCODING {
                     Some(Layout::Frame)
                 } else {

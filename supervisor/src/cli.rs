@@ -15,7 +15,7 @@ use crate::load::plan::Plan;
 use crate::load::{load_plan, plan_pipeline};
 use crate::observe::{self, client, TapOptions, WatchOptions};
 use crate::package::commands::{self as package_commands, PkgCommand};
-use crate::record::{self, Compressed, RecordOptions, Split};
+use crate::record::{self, Compressed, RecordOptions, Split, VideoCodec};
 use crate::run::{self, summary, Launcher, Outcome, RunOptions};
 use crate::scaffold;
 
@@ -157,6 +157,10 @@ pub enum Commands {
         /// Move on to a new file every this many seconds, numbered likewise.
         #[arg(long, value_parser = parse_seconds)]
         split_s: Option<Duration>,
+        /// Keep video frames as JPEG or PNG files (`foxglove.CompressedImage`),
+        /// compressed on the recorder's writing thread, instead of as they are.
+        #[arg(long, value_enum, default_value = "none")]
+        video_codec: VideoCodec,
         /// The runtime (as `plexus run` logs it); optional when only one runs.
         #[arg(long)]
         runtime: Option<String>,
@@ -403,6 +407,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
             compression,
             split_mb,
             split_s,
+            video_codec,
             runtime,
         } => record::record(&RecordOptions {
             targets,
@@ -416,6 +421,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 (None, Some(period)) => Split::Every(period),
                 (None, None) => Split::Never,
             },
+            video_codec,
         }),
         Commands::Recording {
             command: RecordingCommand::Info { file, json },

@@ -21,6 +21,8 @@ pub struct RecordSection {
     pub compression: Option<String>,
     pub split_mb: Option<u64>,
     pub split_s: Option<f64>,
+    /// `none` (the default), `jpeg` or `png`.
+    pub video_codec: Option<String>,
 }
 
 /// The recorder the run starts: `plexus record` with these arguments.
@@ -61,14 +63,29 @@ pub fn plan_record(
     }
     let file = dir.join(&section.file);
     args.extend(["-o".to_string(), file.display().to_string()]);
-    if let Some(compression) = &section.compression {
-        if !["none", "lz4", "zstd"].contains(&compression.as_str()) {
+    for (key, flag, value, allowed) in [
+        (
+            "compression",
+            "--compression",
+            &section.compression,
+            ["none", "lz4", "zstd"],
+        ),
+        (
+            "video_codec",
+            "--video-codec",
+            &section.video_codec,
+            ["none", "jpeg", "png"],
+        ),
+    ] {
+        let Some(value) = value else { continue };
+        if !allowed.contains(&value.as_str()) {
             return Err(format!(
-                "`record.compression` is `{}`; it must be none, lz4 or zstd",
-                excerpt(compression)
+                "`record.{key}` is `{}`; it must be {}",
+                excerpt(value),
+                allowed.join(", ")
             ));
         }
-        args.extend(["--compression".to_string(), compression.clone()]);
+        args.extend([flag.to_string(), value.clone()]);
     }
     match (section.split_mb, section.split_s) {
         (Some(_), Some(_)) => {

@@ -15,10 +15,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ipc_schemas::recording::{self, Layout};
+use ipc_schemas::recording::{self, Codec, Layout};
 use ipc_schemas::{FrameHeader, SchemaId};
 use mcap::records::{MessageHeader, Metadata};
 use mcap::{Compression, WriteOptions, Writer};
+
+use super::images;
 
 /// The longest a frame stays in memory before it is on disk.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -50,27 +52,20 @@ pub struct Port {
     pub port: String,
 }
 
-/// A frame copied out of shared memory into its message, on its way to
-/// the file.
-pub struct Frame {
-    pub port: usize,
-    /// Its schema's code, which says how its channel is written.
-    pub schema: u32,
-    pub seq: u64,
+/// A frame copied out of shared memory, on its way to the file.
+struct Frame {
+    port: usize,
+    header: FrameHeader,
     /// Its time in the file: nanoseconds since the UNIX epoch.
-    pub log_ns: u64,
-    /// The message, as [`encode`] wrote it.
-    pub message: Vec<u8>,
+    log_ns: u64,
+    /// Its message, or, for a frame to compress, its pixels
+    /// ([`RecordingFile::take`]).
+    body: Vec<u8>,
 }
 
-/// Writes the message of a frame of `header` and `payload` into `out`:
-/// the one copy of the frame out of shared memory.
-pub fn encode(header: &FrameHeader, payload: &[u8], log_ns: u64, out: &mut Vec<u8>) {
-    recording::encode(layout_of(header.schema), header, payload, log_ns, out);
-}
-
-fn layout_of(schema: u32) -> Layout {
-    SchemaId::from_code(schema).map_or(Layout::Frame, Layout::of)
+/// How frames of schema `schema` are written.
+fn layout_of(schema: u32, codec: Option<Codec>) -> Layout {
+    SchemaId::from_code(schema).map_or(Layout::Frame, |s| Layout::of(s, codec))
 }
 
 /// Message buffers kept for reuse: allocating a frame's worth of memory
@@ -83,6 +78,8 @@ pub struct Settings {
     pub pipeline: String,
     pub compressed: Compressed,
     pub split: Split,
+    /// Video as image files instead of raw pixels.
+    pub codec: Option<Codec>,
 }
 
 /// Why a file could not be made or written.
@@ -124,6 +121,7 @@ pub struct RecordingFile {
     /// Bytes of messages queued and not yet written.
     queued: Arc<AtomicUsize>,
     budget: usize,
+    codec: Option<Codec>,
     thread: JoinHandle<Result<Vec<PathBuf>, WriteError>>,
 }
 
@@ -138,6 +136,7 @@ impl RecordingFile {
         budget: usize,
     ) -> Result<Self, WriteError> {
         let first = Segment::open(path, &settings, 1)?;
+        let codec = settings.codec;
         let (frames, received) = mpsc::channel();
         let (give_back, spare) = mpsc::sync_channel(SPARE_BUFFERS);
         let queued = Arc::new(AtomicUsize::new(0));
@@ -147,6 +146,10 @@ impl RecordingFile {
             ports: ports.to_vec(),
             segment: first,
             written: Vec::new(),
+            rows: Vec::new(),
+            image: Vec::new(),
+            message: Vec::new(),
+            told: false,
         };
         let thread = {
             let queued = Arc::clone(&queued);
@@ -163,23 +166,35 @@ impl RecordingFile {
             spare,
             queued,
             budget,
+            codec,
             thread,
         })
     }
 
-    /// A buffer to encode the next frame into.
-    pub fn buffer(&self) -> Vec<u8> {
-        self.spare.try_recv().unwrap_or_default()
-    }
-
-    /// Queues `frame`; false, and the frame dropped, when the queue is at
-    /// its budget (the disk is behind) or the writer has stopped.
-    pub fn queue(&self, frame: Frame) -> bool {
-        let len = frame.message.len();
+    /// Copies a frame of output `port` out of shared memory (the one copy
+    /// it gets: into its message, or, for a frame to compress, its pixels)
+    /// and queues it; false, and the frame dropped, when the queue is at its
+    /// budget (the disk is behind) or the writer has stopped.
+    pub fn take(&self, port: usize, header: &FrameHeader, payload: &[u8], log_ns: u64) -> bool {
+        let len = payload.len();
         if self.queued.load(Ordering::Relaxed) + len > self.budget {
             return false;
         }
-        self.queued.fetch_add(len, Ordering::Relaxed);
+        let mut body = self.spare.try_recv().unwrap_or_default();
+        match layout_of(header.schema, self.codec) {
+            Layout::CompressedImage(_) => {
+                body.clear();
+                body.extend_from_slice(payload);
+            }
+            layout => recording::encode(layout, header, payload, log_ns, &mut body),
+        }
+        self.queued.fetch_add(body.len(), Ordering::Relaxed);
+        let frame = Frame {
+            port,
+            header: *header,
+            log_ns,
+            body,
+        };
         self.frames.send(frame).is_ok()
     }
 
@@ -295,10 +310,10 @@ fn add_channel(
     writer: &mut McapWriter,
     port: &Port,
     schema: u32,
+    codec: Option<Codec>,
 ) -> Result<Channel, mcap::McapError> {
     let known = SchemaId::from_code(schema);
-    let layout = layout_of(schema);
-    let (schema_id, encoding) = match layout {
+    let (schema_id, encoding) = match layout_of(schema, codec) {
         Layout::RawImage(_) => (
             writer.add_schema(
                 recording::RAW_IMAGE,
@@ -307,9 +322,17 @@ fn add_channel(
             )?,
             recording::PROTOBUF,
         ),
+        Layout::CompressedImage(_) => (
+            writer.add_schema(
+                recording::COMPRESSED_IMAGE,
+                recording::PROTOBUF,
+                recording::COMPRESSED_IMAGE_DESCRIPTOR,
+            )?,
+            recording::PROTOBUF,
+        ),
         Layout::Frame => (0, recording::FRAME_ENCODING),
     };
-    let metadata = BTreeMap::from([
+    let mut metadata = BTreeMap::from([
         ("processor".to_string(), port.processor.clone()),
         ("port".to_string(), port.port.clone()),
         (
@@ -317,6 +340,9 @@ fn add_channel(
             known.map_or_else(|| format!("unknown ({schema})"), |s| s.name().to_string()),
         ),
     ]);
+    if let Layout::CompressedImage(codec) = layout_of(schema, codec) {
+        metadata.insert("codec".to_string(), codec.format().to_string());
+    }
     let topic = recording::topic(&port.processor, &port.port);
     let id = writer.add_channel(schema_id, &topic, encoding, &metadata)?;
     Ok(Channel { id })
@@ -330,6 +356,12 @@ struct Writing {
     segment: Segment,
     /// The files finished so far.
     written: Vec<PathBuf>,
+    /// Scratch for frames compressed here: their rows, image, message.
+    rows: Vec<u8>,
+    image: Vec<u8>,
+    message: Vec<u8>,
+    /// A frame that could not be compressed was reported.
+    told: bool,
 }
 
 impl Writing {
@@ -351,13 +383,13 @@ impl Writing {
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
-            queued.fetch_sub(frame.message.len(), Ordering::Relaxed);
+            queued.fetch_sub(frame.body.len(), Ordering::Relaxed);
             if self.segment.due(self.settings.split) {
                 self.next_segment()?;
             }
             self.write(&frame).map_err(|e| self.failed(e))?;
             // A full pool drops the buffer.
-            let _ = give_back.try_send(frame.message);
+            let _ = give_back.try_send(frame.body);
             if flushed.elapsed() >= FLUSH_EVERY {
                 self.segment.writer.flush().map_err(|e| self.failed(e))?;
                 flushed = Instant::now();
@@ -389,12 +421,41 @@ impl Writing {
     }
 
     fn write(&mut self, frame: &Frame) -> Result<(), mcap::McapError> {
+        let codec = self.settings.codec;
+        let message = match layout_of(frame.header.schema, codec) {
+            Layout::CompressedImage(image_codec) => {
+                let compressed = images::compress(
+                    image_codec,
+                    &frame.header,
+                    &frame.body,
+                    &mut self.rows,
+                    &mut self.image,
+                );
+                if let Err(e) = compressed {
+                    // Not the recording's end: the frame is left out.
+                    if !std::mem::replace(&mut self.told, true) {
+                        tracing::warn!("{e}; frames that cannot be compressed are left out");
+                    }
+                    return Ok(());
+                }
+                let layout = Layout::CompressedImage(image_codec);
+                recording::encode(
+                    layout,
+                    &frame.header,
+                    &self.image,
+                    frame.log_ns,
+                    &mut self.message,
+                );
+                &self.message
+            }
+            _ => &frame.body,
+        };
         let segment = &mut self.segment;
         let channel = match segment.channels.get(&frame.port) {
             Some(channel) => *channel,
             None => {
                 let port = &self.ports[frame.port];
-                let channel = add_channel(&mut segment.writer, port, frame.schema)?;
+                let channel = add_channel(&mut segment.writer, port, frame.header.schema, codec)?;
                 *segment.channels.entry(frame.port).or_insert(channel)
             }
         };
@@ -403,13 +464,13 @@ impl Writing {
                 channel_id: channel.id,
                 // MCAP's counter is 32 bits; the whole sequence number is
                 // in the message's frame header.
-                sequence: frame.seq as u32,
+                sequence: frame.header.seq as u32,
                 log_time: frame.log_ns,
                 publish_time: frame.log_ns,
             },
-            &frame.message,
+            message,
         )?;
-        segment.bytes += frame.message.len() as u64;
+        segment.bytes += message.len() as u64;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! silently.
 
 mod file;
+mod images;
 mod info;
 
 use std::path::PathBuf;
@@ -17,13 +18,14 @@ use anyhow::{bail, Result};
 use bus::frames::{FrameSubscriber, Received};
 use bus::wake::WakeListener;
 use ipc_schemas::frame::monotonic_ns;
+use ipc_schemas::recording::Codec;
 use ipc_schemas::FrameHeader;
 
 use crate::error::UserError;
 use crate::observe::client::{self, Client};
 use crate::observe::{subscribe, Waiter, Woken};
 pub use file::{Compressed, Split};
-use file::{Frame, Port, RecordingFile, Settings};
+use file::{Port, RecordingFile, Settings};
 pub use info::info;
 
 /// Frames copied out of shared memory and not yet written, at most.
@@ -39,6 +41,28 @@ pub struct RecordOptions {
     pub frames: Option<u64>,
     pub compression: Compressed,
     pub split: Split,
+    pub video_codec: VideoCodec,
+}
+
+/// How video frames are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VideoCodec {
+    /// As they are (`foxglove.RawImage`).
+    None,
+    /// JPEG files (`foxglove.CompressedImage`): small, lossy.
+    Jpeg,
+    /// PNG files (`foxglove.CompressedImage`): lossless.
+    Png,
+}
+
+impl VideoCodec {
+    fn codec(self) -> Option<Codec> {
+        match self {
+            VideoCodec::None => None,
+            VideoCodec::Jpeg => Some(Codec::Jpeg),
+            VideoCodec::Png => Some(Codec::Png),
+        }
+    }
 }
 
 /// One recorded port: where its frames come from and what it counted.
@@ -94,6 +118,7 @@ pub fn record(options: &RecordOptions) -> Result<i32> {
         pipeline: status.pipeline.clone(),
         compressed: options.compression,
         split: options.split,
+        codec: options.video_codec.codec(),
     };
     let file = RecordingFile::create(&path, settings, &ports, QUEUE_BYTES)
         .map_err(|e| UserError::Plain(e.to_string()))?;
@@ -210,16 +235,8 @@ fn take(
             ns => ns,
         };
         let log_ns = captured.saturating_add(epoch_offset);
-        let mut message = file.buffer();
-        file::encode(&header, frame.payload(), log_ns, &mut message);
+        let queued = file.take(port, &header, frame.payload(), log_ns);
         drop(frame);
-        let queued = file.queue(Frame {
-            port,
-            schema: header.schema,
-            seq: header.seq,
-            log_ns,
-            message,
-        });
         match queued {
             true => source.recorded += 1,
             false => source.missed += 1,

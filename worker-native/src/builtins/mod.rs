@@ -3,6 +3,7 @@
 //! `builtins.yaml` next to this crate's manifest describes the same processors
 //! to the supervisor, which validates pipelines without starting a worker.
 
+mod image;
 mod png_sink;
 mod replay;
 mod stats_sink;

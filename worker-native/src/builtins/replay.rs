@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 
 use ::recording::{Channels, Record, Recording};
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::recording::{self, Layout};
+use ipc_schemas::recording::{self, Codec, Layout};
 use ipc_schemas::{FrameHeader, ProcessorSpec, SchemaId};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use worker_lifecycle::{Input, Outputs, Processor, Producer};
+
+use super::image;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -267,8 +269,11 @@ impl Player {
             if stop.load(Ordering::Relaxed) {
                 return false;
             }
-            match send(producer, &frame, payload) {
-                Ok(()) => sent += 1,
+            match send(producer, play.layout, &frame, payload) {
+                Ok(Sent::Sent) => sent += 1,
+                Ok(Sent::Skipped(why)) => {
+                    trouble.get_or_insert(why);
+                }
                 Err(e) => {
                     trouble.get_or_insert(e);
                     return false;
@@ -294,20 +299,52 @@ impl Player {
     }
 }
 
-/// Sends one recorded frame: its bytes and header, with this run's
-/// sequence number and capture time.
-fn send(producer: &mut Producer, recorded: &FrameHeader, payload: &[u8]) -> Result<(), String> {
+/// Sends one recorded frame: its bytes (its image decoded, for a
+/// compressed one) and header, with this run's sequence number and capture
+/// time. The error ends the replay.
+fn send(
+    producer: &mut Producer,
+    layout: Layout,
+    recorded: &FrameHeader,
+    payload: &[u8],
+) -> Result<Sent, String> {
+    let (width, height) = (recorded.width as usize, recorded.height as usize);
+    let (len, stride) = match layout {
+        Layout::CompressedImage(_) => (width * height * 4, recorded.width * 4),
+        _ => (payload.len(), recorded.stride),
+    };
     let out = producer
-        .loan(0, payload.len())
+        .loan(0, len)
         .map_err(|e| format!("cannot loan a frame ({e})"))?;
-    out.copy_from_slice(payload);
+    let unpacked = match layout {
+        Layout::CompressedImage(Codec::Jpeg) => image::jpeg_to_rgba(payload, width, height, out),
+        Layout::CompressedImage(Codec::Png) => image::png_to_rgba(payload, width, height, out),
+        _ => {
+            out.copy_from_slice(payload);
+            Ok(())
+        }
+    };
+    if let Err(why) = unpacked {
+        return Ok(Sent::Skipped(format!(
+            "frame {} was skipped: {why}",
+            recorded.seq
+        )));
+    }
     let header = FrameHeader {
         seq: producer.next_header().seq,
         capture_ns: monotonic_ns(),
+        stride,
         ..*recorded
     };
     producer
         .send(0, &header)
-        .map(|_| ())
+        .map(|_| Sent::Sent)
         .map_err(|e| format!("cannot send a frame ({e})"))
+}
+
+/// What became of a recorded frame.
+enum Sent {
+    Sent,
+    /// Its image could not be decoded; the replay goes on.
+    Skipped(String),
 }

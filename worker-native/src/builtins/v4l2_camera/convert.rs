@@ -3,10 +3,7 @@
 //! uncompressed) and Motion JPEG (each frame a JPEG, often without its
 //! Huffman tables, which MJPEG leaves to the standard ones).
 
-use zune_jpeg::zune_core::bytestream::ZCursor;
-use zune_jpeg::zune_core::colorspace::ColorSpace;
-use zune_jpeg::zune_core::options::DecoderOptions;
-use zune_jpeg::JpegDecoder;
+use crate::builtins::image::jpeg_to_rgba;
 
 const RGBA: usize = 4;
 
@@ -65,28 +62,7 @@ impl Converter {
         self.jpeg.extend_from_slice(&[0xFF, 0xD8]);
         self.jpeg.extend_from_slice(&AVI1);
         self.jpeg.extend_from_slice(rest);
-        // A frame larger than negotiated is refused before any pixel is
-        // decoded, so a corrupt header cannot make the decoder allocate.
-        let options = DecoderOptions::default()
-            .set_max_width(self.width)
-            .set_max_height(self.height)
-            .jpeg_set_out_colorspace(ColorSpace::RGBA);
-        let mut decoder = JpegDecoder::new_with_options(ZCursor::new(&self.jpeg[..]), options);
-        decoder
-            .decode_headers()
-            .map_err(|e| format!("the JPEG cannot be read ({e})"))?;
-        let size = decoder.dimensions();
-        if size != Some((self.width, self.height)) {
-            return Err(format!(
-                "the JPEG is {}, not the {}x{} negotiated",
-                size.map_or("of no size".into(), |(w, h)| format!("{w}x{h}")),
-                self.width,
-                self.height
-            ));
-        }
-        decoder
-            .decode_into(out)
-            .map_err(|e| format!("the JPEG cannot be decoded ({e})"))
+        jpeg_to_rgba(&self.jpeg, self.width, self.height, out)
     }
 }
 
@@ -314,7 +290,9 @@ mod tests {
         for sampling in [SamplingFactor::R_4_2_2, SamplingFactor::R_4_2_0] {
             let full = jpeg(&rgb, width, height, sampling);
             let bare = without_huffman_tables(&full);
-            let mut plain = JpegDecoder::new(ZCursor::new(&bare[..]));
+            let mut plain = zune_jpeg::JpegDecoder::new(
+                zune_jpeg::zune_core::bytestream::ZCursor::new(&bare[..]),
+            );
             assert!(
                 plain.decode().is_err(),
                 "a plain JPEG decoder needs the tables"
@@ -349,7 +327,7 @@ mod tests {
             jpeg_encoder::SamplingFactor::R_4_2_2,
         );
         let e = converter.convert(&other, &mut out).unwrap_err();
-        assert_eq!(e, "the JPEG is 16x16, not the 32x16 negotiated");
+        assert_eq!(e, "the JPEG is 16x16, not 32x16");
 
         let big = jpeg(
             &image(64, 16),
