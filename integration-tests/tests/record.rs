@@ -7,13 +7,20 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use integration_tests::expect::{pattern_rgba, read_png};
+use integration_tests::expect::{inverted, pattern_rgba, read_png, sepia_of};
 use integration_tests::mcap_reader;
 use integration_tests::process::Running;
 use integration_tests::{assert_no_residue, pipeline, plexus, spawn_plexus, PlexusRun};
 use serde_json::Value;
 
 const START: Duration = Duration::from_secs(60);
+
+/// One test at a time: each runs a pipeline and a recorder, and the
+/// recorder must not miss frames because the others share the two cores.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Reads a recording with the standard readers and checks every pixel of
 /// every frame against the test pattern (`cam.out`) or its grayscale
@@ -139,8 +146,96 @@ fn record_two_ports() -> (tempfile::TempDir, std::path::PathBuf, String) {
     (tmp, file, id)
 }
 
+/// Counts each channel's messages with the standard reader and checks
+/// their order, without decoding them.
+const COUNT: &str = r#"
+import json, sys
+from mcap.reader import make_reader
+seqs = {}
+with open(sys.argv[1], "rb") as f:
+    for schema, channel, message in make_reader(f).iter_messages():
+        seqs.setdefault(channel.topic, []).append(message.sequence)
+print(json.dumps({topic: {"frames": len(s), "in_order": all(b == a + 1 for a, b in zip(s, s[1:]))}
+                  for topic, s in seqs.items()}))
+"#;
+
+/// The flagship demo at its own 60 fps: 600 frames of its capture and of
+/// the output of its Python effect (after the Rust one), each frame, read
+/// back in Rust, pixel for pixel what the effects make of the pattern.
+#[test]
+fn the_flagship_records_600_frames_of_two_ports_pixel_for_pixel() {
+    let _one = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = integration_tests::example_in(tmp.path(), "mixed");
+    let (running, id) = {
+        let mut running = spawn_plexus(&["run", path.to_str().unwrap()], tmp.path());
+        let id = running.runtime_id();
+        running.wait_for("processor bar started", START);
+        (running, id)
+    };
+    let file = tmp.path().join("mixed.mcap");
+    let recorded = record(
+        tmp.path(),
+        &id,
+        &file,
+        &["camera.out", "invert.out", "--frames", "600"],
+    );
+    running.signal(libc::SIGINT);
+    assert_eq!(running.finish().code, Some(0));
+    assert_no_residue(&id);
+    assert_eq!(recorded.code, Some(0), "{}", recorded.stderr);
+    assert!(
+        recorded
+            .stderr
+            .contains("camera.out 600 frames, 0 missed; invert.out 600 frames, 0 missed"),
+        "{}",
+        recorded.stderr
+    );
+    let counted = mcap_reader::read(COUNT, &[file.to_str().unwrap()]);
+    for topic in ["/camera/out", "/invert/out"] {
+        assert_eq!(counted[topic]["frames"], 600, "{counted:#}");
+        assert_eq!(counted[topic]["in_order"], true, "{topic}");
+    }
+
+    let mut channels = ::recording::Channels::default();
+    let mut checked = 0;
+    ::recording::Recording::open(&file)
+        .unwrap()
+        .records(|record| {
+            channels.book(&record);
+            let ::recording::Record::Message { header, data } = record else {
+                return true;
+            };
+            let channel = channels.get(header.channel_id).unwrap();
+            let (frame, pixels) =
+                ipc_schemas::recording::decode(channel.layout.unwrap(), &data).unwrap();
+            let effect = |rgba| match channel.topic.as_str() {
+                "/camera/out" => rgba,
+                _ => inverted(sepia_of(rgba)),
+            };
+            for y in 0..frame.height {
+                for x in 0..frame.width {
+                    let at = (y * frame.stride + x * 4) as usize;
+                    let want = effect(pattern_rgba(frame.seq, x, y));
+                    assert_eq!(
+                        pixels[at..at + 4],
+                        want,
+                        "{} frame {} ({x}, {y})",
+                        channel.topic,
+                        frame.seq
+                    );
+                }
+            }
+            checked += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(checked, 1200);
+}
+
 #[test]
 fn a_recording_holds_every_frame_of_two_ports_in_order() {
+    let _one = serial();
     let (tmp, file, id) = record_two_ports();
 
     let read = read(&file, true);
@@ -185,6 +280,7 @@ fn replay_pipeline(tmp: &Path, file: &Path, channel: &str) -> std::path::PathBuf
 
 #[test]
 fn a_recording_replays_byte_for_byte_at_its_own_pace() {
+    let _one = serial();
     let (tmp, file, _) = record_two_ports();
     let original = &read(&file, true)["topics"]["/cam/out"];
     let first_seq = original["first_seq"].as_u64().unwrap();
@@ -338,6 +434,7 @@ fn a_recording_replays_byte_for_byte_at_its_own_pace() {
 /// (lz4): every file is whole, and together they hold every frame once.
 #[test]
 fn split_recordings_hold_every_frame_once() {
+    let _one = serial();
     let (tmp, path) = pipeline("watched.yaml", &[]);
     let (running, id) = start(tmp.path(), &path, &[]);
     let splits: [(&str, &[&str]); 2] = [
@@ -415,6 +512,7 @@ fn split_recordings_hold_every_frame_once() {
 
 #[test]
 fn a_killed_recorder_leaves_a_file_readable_to_its_last_flush() {
+    let _one = serial();
     let (tmp, path) = pipeline("watched.yaml", &[]);
     let (running, id) = start(tmp.path(), &path, &[]);
     let file = tmp.path().join("killed.mcap");
@@ -460,6 +558,7 @@ fn a_killed_recorder_leaves_a_file_readable_to_its_last_flush() {
 
 #[test]
 fn the_runtimes_end_finishes_the_recording() {
+    let _one = serial();
     let (tmp, path) = pipeline("watched.yaml", &[]);
     let (running, id) = start(tmp.path(), &path, &["--frames", "300"]);
     let file = tmp.path().join("ended.mcap");
@@ -492,6 +591,7 @@ fn self_recording(record: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn a_run_records_itself_from_its_first_frame_to_its_last() {
+    let _one = serial();
     // Ended by its frame count: every frame, from sequence number 0.
     let (tmp, path) = self_recording("{ file: self.mcap, ports: [cam.out] }");
     let run = plexus(
@@ -537,6 +637,7 @@ fn a_run_records_itself_from_its_first_frame_to_its_last() {
 
 #[test]
 fn a_record_section_that_cannot_work_is_one_sentence() {
+    let _one = serial();
     let (tmp, path) = self_recording("{ file: self.mcap, ports: [cam.nope] }");
     let line = plexus(&["validate", path.to_str().unwrap()], tmp.path())
         .refusal()
@@ -608,6 +709,7 @@ print(json.dumps(topics))
 /// PNG keeps every pixel; JPEG keeps the picture. Both play back.
 #[test]
 fn video_recorded_as_png_or_jpeg_plays_back() {
+    let _one = serial();
     let (tmp, path) = pipeline("watched.yaml", &[]);
     let (running, id) = start(tmp.path(), &path, &[]);
     let mut files = Vec::new();
@@ -687,6 +789,7 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_ends_the_recording_with_a_readable_file() {
+    let _one = serial();
     let (tmp, path) = pipeline("watched.yaml", &[]);
     let Some(disk) = SmallDisk::mount(&tmp.path().join("small"), "2m") else {
         eprintln!("skipped: this user cannot mount a tmpfs to fill");
@@ -719,6 +822,7 @@ fn a_full_disk_ends_the_recording_with_a_readable_file() {
 
 #[test]
 fn recording_mistakes_are_one_sentence() {
+    let _one = serial();
     let (tmp, path) = pipeline("watched.yaml", &[]);
     let (running, id) = start(tmp.path(), &path, &[]);
     let taken = tmp.path().join("taken.mcap");
