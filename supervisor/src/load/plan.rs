@@ -113,7 +113,13 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
     let record = file
         .record
         .as_ref()
-        .map(|section| plan_record(section, pipeline.dir(), &processors))
+        .map(|section| {
+            plan_record(section, pipeline.dir(), |processor, port| {
+                processors.iter().any(|p| {
+                    p.spec.id == processor && p.spec.outputs.iter().any(|o| o.port == port)
+                })
+            })
+        })
         .transpose()
         .map_err(err)?;
     Ok(Plan {

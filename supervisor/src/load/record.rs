@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::excerpt;
-use crate::load::plan::PlannedProcessor;
 
 /// The section as written.
 #[derive(Debug, Deserialize)]
@@ -32,11 +31,12 @@ pub struct RecordPlan {
     pub args: Vec<String>,
 }
 
-/// Checks the section against the planned processors.
+/// Checks the section against the pipeline, whose outputs `is_output`
+/// (processor, port) knows.
 pub fn plan_record(
     section: &RecordSection,
     dir: &Path,
-    processors: &[PlannedProcessor],
+    is_output: impl Fn(&str, &str) -> bool,
 ) -> Result<RecordPlan, String> {
     if section.file.trim().is_empty() {
         return Err("`record.file` must name a file".into());
@@ -46,11 +46,10 @@ pub fn plan_record(
     }
     let mut args = vec!["record".to_string()];
     for (i, target) in section.ports.iter().enumerate() {
-        let port_of = |p: &PlannedProcessor| {
-            let (processor, port) = target.split_once('.')?;
-            (p.spec.id == processor && p.spec.outputs.iter().any(|o| o.port == port)).then_some(())
-        };
-        if !processors.iter().any(|p| port_of(p).is_some()) {
+        let known = target
+            .split_once('.')
+            .is_some_and(|(processor, port)| is_output(processor, port));
+        if !known {
             return Err(format!(
                 "`record.ports` names `{}`, which is no output of a processor of this pipeline",
                 excerpt(target)
