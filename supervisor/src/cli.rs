@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use ipc_schemas::{ControlReply, ControlRequest, Selection};
 
 use crate::describe::schemas::{self, SchemasCommand};
+use crate::describe::types;
 use crate::error::UserError;
 use crate::language::{self, Lang};
 use crate::load::pipeline::Pipeline;
@@ -224,6 +225,29 @@ pub enum Commands {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// List every processor type a pipeline can use: the builtins, the
+    /// installed packages and, with --pipeline, the packages it lists.
+    Types {
+        /// Also the types of the packages this pipeline lists.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
+        /// One JSON object: `{"types": [T, …]}`, T as `describe --json`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe a processor type: its language, mode, ports with their
+    /// schemas, and config keys with type, default, range and description.
+    Describe {
+        /// The type, as a pipeline names it (for example `builtin.png_sink`).
+        #[arg(value_name = "TYPE")]
+        type_name: String,
+        /// Also look among the packages this pipeline lists.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
+        /// One JSON object per package that declares it.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the frame schemas ports may name, or describe one.
     Schemas {
         #[command(subcommand)]
@@ -369,6 +393,12 @@ pub fn execute(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Commands::Schemas { command } => Ok(schemas::run(command)?),
+        Commands::Types { pipeline, json } => types::types(pipeline.as_deref(), json),
+        Commands::Describe {
+            type_name,
+            pipeline,
+            json,
+        } => types::describe(&type_name, pipeline.as_deref(), json),
         Commands::Pack { dir, output } => package_commands::pack_command(&dir, output.as_deref()),
         Commands::Pkg { command } => package_commands::run(command),
         Commands::Restart { worker, runtime } => ask(runtime.as_deref(), |reply_to| {

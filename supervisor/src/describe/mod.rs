@@ -1,4 +1,5 @@
 //! Commands that describe what plexus knows without running anything: the
-//! frame schemas ports may name.
+//! frame schemas ports may name, and the processor types pipelines may use.
 
 pub mod schemas;
+pub mod types;

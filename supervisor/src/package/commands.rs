@@ -13,7 +13,7 @@ use super::locate::ARCHIVE_EXTENSION;
 use super::pack::pack;
 use super::store::{Spec, Store};
 use crate::error::UserError;
-use crate::package::manifest::{Manifest, Package};
+use crate::package::manifest::{Manifest, Package, ProcessorDecl};
 use crate::table::render;
 
 #[derive(Debug, Subcommand)]
@@ -202,37 +202,93 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> std::io:
     Ok(())
 }
 
-/// The JSON shape of a package in `list --json` and `inspect --json`.
-fn describe(m: &Manifest, location: &str) -> Value {
+/// The JSON shape of a processor type, in `pkg inspect --json`, `types
+/// --json` and `describe --json`.
+pub fn processor_json(d: &ProcessorDecl) -> Value {
     let ports = |ports: &[crate::package::manifest::PortDecl]| -> Vec<Value> {
         ports
             .iter()
             .map(|p| json!({ "name": p.name, "schema": p.schema }))
             .collect()
     };
-    let processors: Vec<Value> = m
-        .processors
+    let config: serde_json::Map<String, Value> = d
+        .config
         .iter()
-        .map(|d| {
-            let config: serde_json::Map<String, Value> = d
-                .config
-                .iter()
-                .map(|(k, f)| {
-                    (k.clone(), json!({ "type": f.kind.name(), "default": f.default, "required": f.required, "min": f.min, "max": f.max, "enum": f.choices }))
-                })
-                .collect();
-            json!({
-                "name": d.name, "language": d.language.name(), "entry": d.entry,
-                "mode": d.mode.name(), "interval_ms": d.interval_ms,
-                "inputs": ports(&d.inputs), "outputs": ports(&d.outputs), "config": config,
-            })
+        .map(|(k, f)| {
+            (k.clone(), json!({ "type": f.kind.name(), "default": f.default, "required": f.required, "min": f.min, "max": f.max, "enum": f.choices, "description": f.description }))
         })
         .collect();
+    json!({
+        "name": d.name, "language": d.language.name(), "entry": d.entry,
+        "mode": d.mode.name(), "interval_ms": d.interval_ms,
+        "inputs": ports(&d.inputs), "outputs": ports(&d.outputs), "config": config,
+    })
+}
+
+/// The JSON shape of a package in `list --json` and `inspect --json`.
+fn describe(m: &Manifest, location: &str) -> Value {
+    let processors: Vec<Value> = m.processors.iter().map(processor_json).collect();
     json!({
         "name": m.package.name, "version": m.version().to_string(),
         "plexus": m.package.plexus, "description": m.package.description,
         "location": location, "processors": processors,
     })
+}
+
+/// A processor type of [`processor_json`] for people: its language, entry
+/// and mode, its ports, and one line per config key.
+pub fn processor_text(p: &Value) -> String {
+    let s = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    let ports = |key: &str| {
+        let list: Vec<String> = p[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|port| format!("{} ({})", s(&port["name"]), s(&port["schema"])))
+            .collect();
+        if list.is_empty() {
+            "-".to_string()
+        } else {
+            list.join(", ")
+        }
+    };
+    let mut out = format!(
+        "processor {}: {} `{}`, {}\n    inputs:  {}\n    outputs: {}\n",
+        s(&p["name"]),
+        s(&p["language"]),
+        s(&p["entry"]),
+        s(&p["mode"]),
+        ports("inputs"),
+        ports("outputs")
+    );
+    for (key, field) in p["config"].as_object().into_iter().flatten() {
+        let extras: Vec<String> = ["default", "min", "max", "enum"]
+            .iter()
+            .filter(|k| !field[**k].is_null())
+            .map(|k| format!("{k} {}", field[*k]))
+            .chain(
+                field["required"]
+                    .as_bool()
+                    .filter(|r| *r)
+                    .map(|_| "required".to_string()),
+            )
+            .collect();
+        let line = format!(
+            "    config {key}: {} {}",
+            s(&field["type"]),
+            extras.join(", ")
+        );
+        out += line.trim_end();
+        out.push('\n');
+        if let Some(text) = field["description"].as_str() {
+            out += &format!("        {text}\n");
+        }
+    }
+    out
 }
 
 /// `inspect` for people.
@@ -249,46 +305,7 @@ fn as_text(d: &Value) -> String {
     out += &format!("  plexus:   {}\n", d["plexus"].as_str().unwrap_or("any"));
     out += &format!("  location: {}\n", s(&d["location"]));
     for p in d["processors"].as_array().into_iter().flatten() {
-        let ports = |key: &str| {
-            let list: Vec<String> = p[key]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|port| format!("{} ({})", s(&port["name"]), s(&port["schema"])))
-                .collect();
-            if list.is_empty() {
-                "-".to_string()
-            } else {
-                list.join(", ")
-            }
-        };
-        out += &format!(
-            "processor {}: {} `{}`, {}\n    inputs:  {}\n    outputs: {}\n",
-            s(&p["name"]),
-            s(&p["language"]),
-            s(&p["entry"]),
-            s(&p["mode"]),
-            ports("inputs"),
-            ports("outputs")
-        );
-        for (key, field) in p["config"].as_object().into_iter().flatten() {
-            let extras: Vec<String> = ["default", "min", "max", "enum"]
-                .iter()
-                .filter(|k| !field[**k].is_null())
-                .map(|k| format!("{k} {}", field[*k]))
-                .chain(
-                    field["required"]
-                        .as_bool()
-                        .filter(|r| *r)
-                        .map(|_| "required".to_string()),
-                )
-                .collect();
-            out += &format!(
-                "    config {key}: {} {}\n",
-                s(&field["type"]),
-                extras.join(", ")
-            );
-        }
+        out += &processor_text(p);
     }
     out += "files:\n";
     for f in d["files"].as_array().into_iter().flatten() {
