@@ -173,12 +173,26 @@ fn the_flagship_records_600_frames_of_two_ports_pixel_for_pixel() {
         running.wait_for("processor bar started", START);
         (running, id)
     };
-    let file = tmp.path().join("mixed.mcap");
+    // 2 × 74 MB/s is more than this machine's disk takes (about 97 MB/s):
+    // the recording goes to memory, a disk that keeps up, or where this
+    // user may not mount one, is compressed to about half.
+    let ram = SmallDisk::mount(&tmp.path().join("ram"), "2g");
+    let (file, compression) = match &ram {
+        Some(disk) => (disk.0.join("mixed.mcap"), "none"),
+        None => (tmp.path().join("mixed.mcap"), "lz4"),
+    };
     let recorded = record(
         tmp.path(),
         &id,
         &file,
-        &["camera.out", "invert.out", "--frames", "600"],
+        &[
+            "camera.out",
+            "invert.out",
+            "--frames",
+            "600",
+            "--compression",
+            compression,
+        ],
     );
     running.signal(libc::SIGINT);
     assert_eq!(running.finish().code, Some(0));
