@@ -524,6 +524,21 @@ fn split_recordings_hold_every_frame_once() {
     assert_no_residue(&id);
 }
 
+/// A recording of `cam.out` its recorder did not finish: `recording info`
+/// says so, and the standard reader reads as many frames as it counts, in
+/// order, each the pattern. Returns the info and its frame count.
+fn unfinished_cam_recording(cwd: &Path, file: &Path) -> (Value, u64) {
+    let info = info(cwd, file);
+    assert_eq!(info["complete"], false, "{info:#}");
+    let frames = info["frames"].as_u64().unwrap();
+    let read = read(file, false);
+    let cam = &read["topics"]["/cam/out"];
+    assert_eq!(cam["frames"], frames, "{read:#}");
+    assert_eq!(cam["in_order"], true);
+    assert_eq!(cam["wrong_frames"], 0);
+    (info, frames)
+}
+
 #[test]
 fn a_killed_recorder_leaves_a_file_readable_to_its_last_flush() {
     let _one = serial();
@@ -558,16 +573,9 @@ fn a_killed_recorder_leaves_a_file_readable_to_its_last_flush() {
     assert_eq!(running.finish().code, Some(0));
     assert_no_residue(&id);
 
-    let info = info(tmp.path(), &file);
-    assert_eq!(info["complete"], false, "{info:#}");
-    let frames = info["frames"].as_u64().unwrap();
+    let (info, frames) = unfinished_cam_recording(tmp.path(), &file);
     assert!(frames >= held, "{info:#}");
     assert_eq!(info["channels"][0]["seq_gaps"], 0);
-    let read = read(&file, false);
-    let cam = &read["topics"]["/cam/out"];
-    assert_eq!(cam["frames"], frames, "{read:#}");
-    assert_eq!(cam["in_order"], true);
-    assert_eq!(cam["wrong_frames"], 0);
 }
 
 #[test]
@@ -822,16 +830,9 @@ fn a_full_disk_ends_the_recording_with_a_readable_file() {
             && line.ends_with("the file holds the frames written up to its last complete chunk"),
         "{line}"
     );
-    let info = info(tmp.path(), &file);
-    assert_eq!(info["complete"], false, "{info:#}");
-    let frames = info["frames"].as_u64().unwrap();
+    let (info, frames) = unfinished_cam_recording(tmp.path(), &file);
     // 2 MiB of 12 KiB frames, less what the last chunk held.
     assert!(frames >= 50, "{info:#}");
-    let read = read(&file, false);
-    let cam = &read["topics"]["/cam/out"];
-    assert_eq!(cam["frames"], frames, "{read:#}");
-    assert_eq!(cam["in_order"], true);
-    assert_eq!(cam["wrong_frames"], 0);
 }
 
 #[test]
