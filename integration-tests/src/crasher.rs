@@ -54,7 +54,7 @@ pub fn run_frames(pipeline: &(tempfile::TempDir, std::path::PathBuf), frames: u6
 pub fn a_saw_everything(summary: &Value) {
     let sent = summary["processors"]["cam"]["frames_out"].as_u64().unwrap();
     assert_eq!(summary["processors"]["a"]["frames_in"], sent, "{summary:#}");
-    assert_eq!(summary["processors"]["a"]["seq_gaps"], 0, "{summary:#}");
+    assert_eq!(summary["processors"]["a"]["gaps"], 0, "{summary:#}");
 }
 
 /// One way for a worker to die, in one language.

@@ -29,7 +29,7 @@ pub fn produces_exact_gradient(package: &str, kind: &str) {
             summary["processors"][sink]["frames_in"], FRAMES,
             "{summary:#}"
         );
-        assert_eq!(summary["processors"][sink]["seq_gaps"], 0, "{summary:#}");
+        assert_eq!(summary["processors"][sink]["gaps"], 0, "{summary:#}");
     }
     for n in [0, 1, FRAMES / 2, FRAMES - 1] {
         let image = read_png(&pipeline.0.path().join(format!("png/png-{n:06}.png")));

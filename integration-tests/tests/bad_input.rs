@@ -170,6 +170,9 @@ fn plugin_refused(library: &Path, type_name: &str) -> String {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     let line = run.error_line().to_string();
     assert!(line.contains("processor `p`"), "{line}");
+    // `validate --deep` opens the library as the run did, and says the same.
+    let deep = plexus(&["validate", "--deep", path.to_str().unwrap()], tmp.path());
+    assert_eq!(deep.refusal(), line, "{}", deep.stderr);
     line
 }
 

@@ -95,5 +95,5 @@ fn a_real_camera_delivers_frames() {
         summary["processors"]["sink"]["frames_in"], 30,
         "{summary:#}"
     );
-    assert_eq!(summary["processors"]["sink"]["seq_gaps"], 0, "{summary:#}");
+    assert_eq!(summary["processors"]["sink"]["gaps"], 0, "{summary:#}");
 }

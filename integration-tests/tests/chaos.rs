@@ -156,7 +156,7 @@ fn chaos_random_kills_of_middle_workers_lose_nothing_at_the_source_sink() {
         "seed {seed}\n{summary:#}\n{log}"
     );
     assert_eq!(
-        summary["processors"]["a"]["seq_gaps"], 0,
+        summary["processors"]["a"]["gaps"], 0,
         "seed {seed}\n{summary:#}\n{log}"
     );
 

@@ -112,7 +112,7 @@ fn pass_through_exact_frames(language: &Language) {
     assert_eq!(p["p"]["errors"], 0, "{summary:#}");
     // Every frame, in order, none lost on the way.
     assert_eq!(p["s"]["frames_in"], FRAMES, "{summary:#}");
-    assert_eq!(p["s"]["seq_gaps"], 0, "{summary:#}");
+    assert_eq!(p["s"]["gaps"], 0, "{summary:#}");
     assert_eq!(p["s"]["dropped"], 0, "{summary:#}");
     // Each of them byte for byte the frame the camera drew.
     for seq in 0..FRAMES {
@@ -142,7 +142,7 @@ fn raise_in_process_contained(language: &Language) {
     );
     let worker = &summary["workers"]["p"];
     assert_eq!(
-        worker["last_exit"]["code"], 0,
+        worker["exit"]["code"], 0,
         "the worker survived every failure: {worker}"
     );
     assert_eq!(worker["restarts"], 0, "{worker}");
@@ -217,7 +217,7 @@ fn crash_and_restart(language: &Language) {
         .iter()
         .find(|e| e["kind"] == "worker_exited")
         .unwrap();
-    assert_eq!(exited["status"]["signal"], libc::SIGKILL, "{exited:#}");
+    assert_eq!(exited["exit"]["signal"], libc::SIGKILL, "{exited:#}");
 
     let stop = plexus(&["stop", "--runtime", &id], tmp.path());
     assert_eq!(stop.code, Some(0), "{}", stop.stderr);

@@ -30,7 +30,7 @@ fn the_deno_example_draws_its_bar_on_every_frame() {
     assert!(overlay.is_some(), "a deno worker ran: {summary:#}");
     for sink in ["stats", "png"] {
         assert_eq!(p[sink]["frames_in"], 300, "{sink}: {summary:#}");
-        assert_eq!(p[sink]["seq_gaps"], 0, "{sink}");
+        assert_eq!(p[sink]["gaps"], 0, "{sink}");
     }
 
     for seq in [100u64, 200] {

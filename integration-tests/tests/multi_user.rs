@@ -188,5 +188,5 @@ fn another_user_can_neither_touch_nor_disturb_a_runtime() {
     assert_eq!(summary["outcome"], "completed", "{}", run.stderr);
     let sink = &summary["processors"]["sink"];
     assert_eq!(sink["frames_in"], FRAMES, "{summary:#}");
-    assert_eq!(sink["seq_gaps"], 0, "{summary:#}");
+    assert_eq!(sink["gaps"], 0, "{summary:#}");
 }

@@ -51,7 +51,7 @@ fn run_100(s: &Scratch, pipeline: &Path) -> serde_json::Value {
             assert_eq!(p["frames_in"], 100, "{id}: {summary}");
         }
         assert_eq!(p["dropped"], 0, "{id}: {summary}");
-        assert_eq!(p["seq_gaps"], 0, "{id}: {summary}");
+        assert_eq!(p["gaps"], 0, "{id}: {summary}");
         assert_eq!(p["errors"], 0, "{id}: {summary}");
     }
     summary

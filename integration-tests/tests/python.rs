@@ -28,7 +28,7 @@ fn the_python_example_inverts_every_frame() {
     assert_eq!(p["invert"]["errors"], 0);
     for sink in ["stats", "png"] {
         assert_eq!(p[sink]["frames_in"], 300, "{sink}");
-        assert_eq!(p[sink]["seq_gaps"], 0, "{sink}");
+        assert_eq!(p[sink]["gaps"], 0, "{sink}");
     }
     assert_eq!(worker_language(&summary["workers"]["invert"]), "python");
 
@@ -92,7 +92,7 @@ fn a_processor_hoarding_frames_stalls_its_input_but_lives() {
     // Kept views keep their frames valid, so only as many frames as a
     // subscriber may lend at once get through.
     assert_eq!(summary["processors"]["p"]["frames_in"], 2);
-    assert_eq!(summary["workers"]["p"]["last_exit"]["code"], 0);
+    assert_eq!(summary["workers"]["p"]["exit"]["code"], 0);
     // The Python host names the culprit, the runtime the stalled input.
     assert!(
         run.stderr
@@ -283,5 +283,5 @@ fn a_continuous_processor_with_an_input_is_driven_both_ways() {
         summary["processors"]["sink"]["frames_in"], ticks,
         "{summary:#}"
     );
-    assert_eq!(summary["processors"]["sink"]["seq_gaps"], 0, "{summary:#}");
+    assert_eq!(summary["processors"]["sink"]["gaps"], 0, "{summary:#}");
 }

@@ -33,11 +33,11 @@ fn example_pipeline_delivers_every_frame_and_the_right_pixels() {
     assert_eq!(p["gray"]["errors"], 0);
     for sink in ["stats", "png"] {
         assert_eq!(p[sink]["frames_in"], 300, "{sink}");
-        assert_eq!(p[sink]["seq_gaps"], 0, "{sink}");
+        assert_eq!(p[sink]["gaps"], 0, "{sink}");
         assert_eq!(p[sink]["dropped"], 0, "{sink}");
     }
     for (name, worker) in summary["workers"].as_object().unwrap() {
-        assert_eq!(worker["last_exit"]["code"], 0, "worker {name}");
+        assert_eq!(worker["exit"]["code"], 0, "worker {name}");
         assert_eq!(worker_language(worker), "rust");
     }
 

@@ -67,7 +67,7 @@ fn a_slow_processor_drops_frames_but_is_not_taken_for_hung() {
     a_saw_everything(&summary);
     let crasher = &summary["workers"]["crasher"];
     assert_eq!(crasher["restarts"], 0, "{crasher}\n{log}");
-    assert_eq!(crasher["last_exit"]["code"], 0, "{crasher}\n{log}");
+    assert_eq!(crasher["exit"]["code"], 0, "{crasher}\n{log}");
     assert!(!log.contains("missed its"), "{log}");
     let taken = summary["processors"]["crasher"]["frames_in"]
         .as_u64()
@@ -99,7 +99,7 @@ fn given_up_after_two_restarts(summary: &Value, log: &str) {
     let crasher = &summary["workers"]["crasher"];
     assert_eq!(crasher["state"], "failed", "{crasher}\n{log}");
     assert_eq!(crasher["restarts"], 2, "{crasher}");
-    assert_eq!(crasher["last_exit"]["signal"], libc::SIGSEGV, "{crasher}");
+    assert_eq!(crasher["exit"]["signal"], libc::SIGSEGV, "{crasher}");
     let failure = crasher["failure"].as_str().expect("a failure");
     assert!(failure.contains("gave up after 2 restarts"), "{failure}");
     assert!(failure.contains("`crasher`"), "names the worker: {failure}");

@@ -222,6 +222,16 @@ pub struct LatencySummary {
     pub max_ns: u64,
 }
 
+impl LatencySummary {
+    /// The percentiles in whole µs, as outputs give them.
+    pub fn in_us(self) -> crate::LatencyUs {
+        crate::LatencyUs {
+            p50: self.p50_ns / 1000,
+            p99: self.p99_ns / 1000,
+        }
+    }
+}
+
 /// A request to a running runtime from another `plexus` process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ControlRequest {

@@ -53,7 +53,7 @@ pub enum EventKind {
     },
     WorkerExited {
         worker: String,
-        status: ExitStatus,
+        exit: ExitStatus,
     },
     WorkerRestarting {
         worker: String,
@@ -129,9 +129,16 @@ pub enum EventKind {
         processor: String,
         ports: Vec<PortRate>,
         errors: u64,
-        /// Capture-to-input latency since the worker started, µs.
-        latency_p50_us: Option<u64>,
+        /// Capture-to-input latency since the worker started.
+        latency_us: Option<LatencyUs>,
     },
+}
+
+/// Latency percentiles in whole µs, as every output names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyUs {
+    pub p50: u64,
+    pub p99: u64,
 }
 
 /// One port in a [`EventKind::ProcessorStats`] event.
@@ -145,7 +152,7 @@ pub struct PortRate {
     /// Over the last stats interval.
     pub fps: f64,
     /// Inputs: sequence numbers never seen, since the worker started.
-    pub drops: u64,
+    pub gaps: u64,
 }
 
 impl EventKind {
@@ -177,6 +184,75 @@ impl EventKind {
     }
 }
 
+/// `input `in`: 1247 frames, 48.0 fps, 12 gaps`.
+impl std::fmt::Display for PortRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let direction = match self.direction.as_str() {
+            "in" => "input",
+            _ => "output",
+        };
+        write!(
+            f,
+            "{direction} `{}`: {} frames, {:.1} fps",
+            self.port, self.frames, self.fps
+        )?;
+        match self.gaps {
+            0 => Ok(()),
+            gaps => write!(f, ", {gaps} gaps"),
+        }
+    }
+}
+
+impl RuntimeEvent {
+    /// `{"seq", "time_ns", "mono_ns", "kind", …the event's own fields}`:
+    /// the object `events --json` prints and the run journal keeps.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        object.insert("seq".into(), self.seq.into());
+        object.insert("time_ns".into(), self.time_ns.into());
+        object.insert("mono_ns".into(), self.mono_ns.into());
+        object.insert("kind".into(), self.kind.name().into());
+        if let Ok(serde_json::Value::Object(outer)) = serde_json::to_value(&self.kind) {
+            for (_, inner) in outer {
+                if let serde_json::Value::Object(fields) = inner {
+                    object.extend(fields);
+                }
+            }
+        }
+        serde_json::Value::Object(object)
+    }
+
+    /// The event [`RuntimeEvent::to_json`] made this object from; `None`
+    /// for an object it could not have made.
+    pub fn from_json(value: &serde_json::Value) -> Option<Self> {
+        let object = value.as_object()?;
+        let kind = object.get("kind")?.as_str()?;
+        let variant: String = kind
+            .split('_')
+            .map(|word| {
+                let mut chars = word.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let fields: serde_json::Map<String, serde_json::Value> = object
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "seq" | "time_ns" | "mono_ns" | "kind"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let kind: EventKind =
+            serde_json::from_value(serde_json::json!({ variant: fields })).ok()?;
+        Some(RuntimeEvent {
+            seq: object.get("seq")?.as_u64()?,
+            time_ns: object.get("time_ns")?.as_u64()?,
+            mono_ns: object.get("mono_ns")?.as_u64()?,
+            kind,
+        })
+    }
+}
+
 /// One human line per event, as the log and `plexus events` print it.
 impl std::fmt::Display for EventKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -190,8 +266,8 @@ impl std::fmt::Display for EventKind {
                 format!("worker {worker} spawned (pid {pid})")
             }
             EventKind::WorkerReady { worker } => format!("worker {worker} ready"),
-            EventKind::WorkerExited { worker, status } => {
-                format!("worker {worker} exited ({status})")
+            EventKind::WorkerExited { worker, exit } => {
+                format!("worker {worker} exited ({exit})")
             }
             EventKind::WorkerUnresponsive { worker, stage } => {
                 format!("worker {worker} missed its {stage} deadline")
@@ -249,29 +325,87 @@ impl std::fmt::Display for EventKind {
                 processor,
                 ports,
                 errors,
-                latency_p50_us,
+                latency_us,
             } => {
-                let mut line = format!("processor {processor}:");
-                for p in ports {
-                    line += &format!(
-                        " {} {} {} frames {:.1} fps",
-                        p.direction, p.port, p.frames, p.fps
-                    );
-                    if p.drops > 0 {
-                        line += &format!(" {} dropped", p.drops);
-                    }
-                    line.push(';');
-                }
-                line.pop();
+                let ports: Vec<String> = ports.iter().map(PortRate::to_string).collect();
+                let mut line = format!("processor {processor}: {}", ports.join("; "));
                 if *errors > 0 {
                     line += &format!("; {errors} errors");
                 }
-                if let Some(us) = latency_p50_us {
-                    line += &format!("; latency p50 {us} µs");
+                if let Some(latency) = latency_us {
+                    line += &format!("; latency p50 {} µs, p99 {} µs", latency.p50, latency.p99);
                 }
                 line
             }
         };
         f.write_str(&line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind) -> RuntimeEvent {
+        RuntimeEvent {
+            seq: 7,
+            time_ns: 1,
+            mono_ns: 2,
+            kind,
+        }
+    }
+
+    #[test]
+    fn json_flattens_the_event_fields_next_to_its_kind_and_reads_back() {
+        let exited = event(EventKind::WorkerExited {
+            worker: "gray".into(),
+            exit: ExitStatus::Signal(9),
+        });
+        let json = exited.to_json();
+        assert_eq!(json["seq"], 7);
+        assert_eq!(json["kind"], "worker_exited");
+        assert_eq!(json["worker"], "gray");
+        assert_eq!(json["exit"]["signal"], 9);
+        assert_eq!(RuntimeEvent::from_json(&json), Some(exited));
+        assert_eq!(exited_line(), "worker gray exited (signal 9)");
+    }
+
+    fn exited_line() -> String {
+        EventKind::WorkerExited {
+            worker: "gray".into(),
+            exit: ExitStatus::Signal(9),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn stats_read_as_sentences_and_read_back() {
+        let stats = event(EventKind::ProcessorStats {
+            processor: "sink".into(),
+            ports: vec![PortRate {
+                port: "in".into(),
+                direction: "in".into(),
+                frames: 1247,
+                fps: 48.0,
+                gaps: 12,
+            }],
+            errors: 0,
+            latency_us: Some(LatencyUs { p50: 80, p99: 310 }),
+        });
+        assert_eq!(
+            stats.kind.to_string(),
+            "processor sink: input `in`: 1247 frames, 48.0 fps, 12 gaps; latency p50 80 µs, p99 310 µs"
+        );
+        let json = stats.to_json();
+        assert_eq!(json["latency_us"]["p99"], 310);
+        assert_eq!(RuntimeEvent::from_json(&json), Some(stats));
+    }
+
+    #[test]
+    fn an_object_no_event_makes_is_refused() {
+        let odd =
+            serde_json::json!({"seq": 1, "time_ns": 1, "mono_ns": 1, "kind": "no_such_event"});
+        assert_eq!(RuntimeEvent::from_json(&odd), None);
+        assert_eq!(RuntimeEvent::from_json(&serde_json::json!([1])), None);
     }
 }

@@ -20,7 +20,7 @@ pub use control::{
     PortStats, ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, Selection,
     SyncPolicy, WorkerConfig, WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
 };
-pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};
+pub use event::{EventKind, ExitStatus, LatencyUs, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
 pub use names::{NameError, Names};
 pub use schema::{Accepts, HeaderField, SchemaId};

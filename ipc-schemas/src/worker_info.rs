@@ -4,9 +4,12 @@
 //! ends are separate programs, so each message is defined once, here.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{Entry, Mode, ProcessorSpec, SchemaId};
 
 /// The interpreter the Python worker embeds, as `--python-info` prints it on
 /// one line. The supervisor creates package environments with `executable`,
@@ -69,6 +72,67 @@ pub enum DenoDrive {
 pub struct DenoOutput {
     pub name: String,
     pub schema: String,
+}
+
+impl DenoCreate {
+    /// Describes processor `index` of a worker to `host.ts`; `validate
+    /// --deep` describes them alike to have `host.ts --check` load them.
+    pub fn describe(index: u32, spec: &ProcessorSpec) -> Result<DenoCreate, String> {
+        let Entry::Deno {
+            package_dir,
+            file,
+            export,
+        } = &spec.entry
+        else {
+            return Err(format!("the Deno worker cannot host {:?}", spec.entry));
+        };
+        let relative = Path::new(file)
+            .strip_prefix(package_dir)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| file.clone());
+        let create = DenoCreate {
+            index,
+            id: spec.id.clone(),
+            type_name: spec.type_name.clone(),
+            package_dir: package_dir.clone(),
+            file: file.clone(),
+            export: export.clone(),
+            label: format!("{relative}#{export}"),
+            config: config(&spec.config_json)?,
+            inputs: spec.inputs.iter().map(|i| i.port.clone()).collect(),
+            outputs: spec
+                .outputs
+                .iter()
+                .map(|o| DenoOutput {
+                    name: o.port.clone(),
+                    schema: o.schema.name().to_string(),
+                })
+                .collect(),
+            schemas: SchemaId::ALL
+                .iter()
+                .map(|s| (s.code(), s.name().to_string()))
+                .collect(),
+            drive: match spec.mode {
+                Mode::Reactive => DenoDrive::Reactive,
+                Mode::Continuous { .. } => DenoDrive::Continuous,
+                Mode::Manual => DenoDrive::Manual,
+            },
+        };
+        Ok(create)
+    }
+}
+
+/// The processor's config; no config is an empty object.
+fn config(text: &str) -> Result<Map<String, Value>, String> {
+    if text.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str(text) {
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(Value::Object(config)) => Ok(config),
+        Ok(_) => Err("the processor's config is not a mapping".into()),
+        Err(e) => Err(format!("the processor's config is not valid JSON: {e}")),
+    }
 }
 
 #[cfg(test)]

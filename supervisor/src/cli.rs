@@ -14,10 +14,12 @@ use crate::language::{self, Lang};
 use crate::load::pipeline::Pipeline;
 use crate::load::plan::Plan;
 use crate::load::{load_plan, plan_pipeline};
-use crate::observe::{self, client, TapOptions, WatchOptions};
+use crate::observe::{self, client, LogsOptions, TapOptions, WatchOptions};
 use crate::package::commands::{self as package_commands, PkgCommand};
 use crate::record::{self, Compressed, RecordOptions, Split, VideoCodec};
-use crate::run::{self, summary, Launcher, Outcome, RunOptions};
+use crate::run::detach::{self, Detached, Ready};
+use crate::run::summary::Summary;
+use crate::run::{self, Launcher, RunOptions};
 use crate::scaffold;
 
 #[derive(Debug, Parser)]
@@ -41,11 +43,84 @@ pub enum Commands {
     /// Exits 0 when the run ends `completed`, `completed_with_errors`
     /// (processors raised errors on some frames) or `stopped`, and 1 when it
     /// ends `failed` (a worker was given up, or was down at the end).
+    ///
+    /// Every run keeps a journal (events, each worker's output, the
+    /// summary) that `runs`, `events`, `logs` and `summary` read later.
+    /// With -d the run goes on in the background: `run -d` prints its
+    /// runtime id once every worker runs, and `wait`, `attach`, `stop` and
+    /// the other commands take it with --runtime.
     Run {
         /// The pipeline file (YAML).
         pipeline: PathBuf,
         #[command(flatten)]
         ending: Ending,
+        /// Run in the background; print the runtime id once every worker
+        /// runs (with --json: `{"runtime": ID}`).
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// The runtime id `run -d` chose for the run it starts (internal).
+        #[arg(long, hide = true, conflicts_with = "detach")]
+        detached_as: Option<String>,
+    },
+    /// List the runs the journal keeps, newest first: runtime id, pipeline,
+    /// state (`running`, the outcome, or `unfinished` for a run whose
+    /// supervisor was killed), start and length.
+    ///
+    /// The journal is $PLEXUS_DATA_DIR/runs (else under $XDG_DATA_HOME or
+    /// ~/.local/share/plexus). It keeps the newest $PLEXUS_RUNS_KEEP runs
+    /// (50) younger than $PLEXUS_RUNS_MAX_AGE_DAYS days (30); each run's
+    /// events file and each worker's log is kept to 16 MiB and 4 MiB, the
+    /// older half dropped first.
+    Runs {
+        /// One JSON object: `{"runs": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the summary of a run that ended, as `run` printed it; exits
+    /// with that run's exit code.
+    Summary {
+        /// The runtime id (`plexus runs` lists them).
+        runtime: String,
+        /// The summary as one JSON object, as `run --json`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Wait for a run (a detached one, say) to end, print its summary and
+    /// exit with its exit code.
+    Wait {
+        /// The runtime id.
+        runtime: String,
+        /// The summary as one JSON object, as `run --json`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a running run's events and its workers' output until it
+    /// ends, then print its summary. Ctrl-C detaches; the run goes on.
+    Attach {
+        /// The runtime id.
+        runtime: String,
+    },
+    /// Print what one worker wrote to stdout and stderr, every process of
+    /// it, each line marked with its generation (0 for the first process, 1
+    /// after the first restart, …). Works on live and finished runs.
+    Logs {
+        /// The worker: a processor id, or a `worker:` group name.
+        worker: String,
+        /// The runtime id; optional when only one runs.
+        #[arg(long)]
+        runtime: Option<String>,
+        /// Keep printing new lines until the run ends (or Ctrl-C).
+        #[arg(long, short)]
+        follow: bool,
+        /// Only lines from this long ago on: seconds, or a number with
+        /// s, m or h (`90s`, `5m`).
+        #[arg(long, value_parser = parse_age)]
+        since: Option<Duration>,
+        /// One JSON object per line: `time_ns`, `worker`, `generation`,
+        /// `stream` (`stdout`, `stderr`, or `error`: a processor error the
+        /// worker reported, as its event tells it) and `line`.
+        #[arg(long)]
+        json: bool,
     },
     /// Restart one worker of a running runtime, on purpose.
     ///
@@ -82,8 +157,8 @@ pub enum Commands {
         #[arg(long)]
         runtime: Option<String>,
     },
-    /// Print a running runtime's events: its history, and with --follow,
-    /// live until it stops.
+    /// Print a runtime's events: its history, and with --follow, live until
+    /// it stops. A run that ended is read from the journal.
     ///
     /// Events: runtime started/stopping/stopped, worker spawned/ready/exited/
     /// restarting/restarted/failed/unresponsive, restart requested, processor
@@ -199,9 +274,23 @@ pub enum Commands {
         command: RecordingCommand,
     },
     /// Check a pipeline as `run` would, without starting anything.
+    ///
+    /// With --deep it also provisions what the run needs (Python
+    /// environments, deno) and has each worker load its processors as for a
+    /// run, short of calling their setup: Python modules imported and their
+    /// classes built, TypeScript modules imported and their classes built,
+    /// plugin libraries opened and their descriptors checked. What fails is
+    /// told as `run` would tell it, one line per processor, exit 2.
     Validate {
         /// The pipeline file (YAML).
         pipeline: PathBuf,
+        /// Also load every processor's code, without running its setup.
+        #[arg(long)]
+        deep: bool,
+        /// One JSON object: `{"file", "pipeline", "valid", "deep",
+        /// "processors", "workers", "errors": [{"processor", "message"}]}`.
+        #[arg(long)]
+        json: bool,
     },
     /// Create a processor package that builds, packs and runs as it is.
     ///
@@ -281,6 +370,16 @@ pub enum Commands {
     Reap { runtime: String, supervisor: u32 },
 }
 
+impl Ending {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            frames: self.frames,
+            duration: self.duration,
+            ..RunOptions::default()
+        }
+    }
+}
+
 /// When a run ends, and how its summary is printed.
 #[derive(Debug, Args)]
 pub struct Ending {
@@ -336,6 +435,20 @@ impl Steered {
     }
 }
 
+/// `90`, `90s`, `5m` or `2h`.
+fn parse_age(s: &str) -> Result<Duration, String> {
+    let (number, unit) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1.0),
+        Some((i, 'm')) => (&s[..i], 60.0),
+        Some((i, 'h')) => (&s[..i], 3600.0),
+        _ => (s, 1.0),
+    };
+    let seconds = parse_seconds(number).map_err(|_| {
+        format!("`{s}` is not a length of time: give seconds, or a number with s, m or h")
+    })?;
+    Ok(seconds.mul_f64(unit))
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
@@ -362,17 +475,11 @@ fn ask(runtime: Option<&str>, make: impl FnOnce(String) -> ControlRequest) -> Re
 /// Runs a command; returns the process exit code.
 pub fn execute(cli: Cli) -> Result<i32> {
     match cli.command {
-        Commands::Validate { pipeline } => {
-            let plan = load_plan(&pipeline)?;
-            println!(
-                "{}: pipeline `{}` is valid: {} processors in {} workers",
-                pipeline.display(),
-                plan.name,
-                plan.processors.len(),
-                plan.workers.len()
-            );
-            Ok(0)
-        }
+        Commands::Validate {
+            pipeline,
+            deep,
+            json,
+        } => validate(&pipeline, deep, json),
         Commands::New {
             lang,
             source,
@@ -467,7 +574,42 @@ pub fn execute(cli: Cli) -> Result<i32> {
             processors,
             reply_to,
         }),
-        Commands::Run { pipeline, ending } => run_plan(load_plan(&pipeline)?, &ending),
+        Commands::Run {
+            pipeline,
+            ending,
+            detach: true,
+            ..
+        } => run_detached(&pipeline, &ending),
+        Commands::Run {
+            pipeline,
+            ending,
+            detached_as,
+            ..
+        } => {
+            let mut options = ending.options();
+            if let Some(id) = detached_as {
+                options.ready = Some(Ready::inherited()?);
+                options.runtime_id = Some(id);
+            }
+            run_plan(load_plan(&pipeline)?, options, ending.json)
+        }
+        Commands::Runs { json } => observe::runs(json),
+        Commands::Summary { runtime, json } => observe::summary(&runtime, json),
+        Commands::Wait { runtime, json } => observe::wait(&runtime, json),
+        Commands::Attach { runtime } => observe::attach(&runtime),
+        Commands::Logs {
+            worker,
+            runtime,
+            follow,
+            since,
+            json,
+        } => observe::logs(&LogsOptions {
+            worker,
+            runtime,
+            follow,
+            since,
+            json,
+        }),
         Commands::Replay {
             file,
             into,
@@ -493,32 +635,117 @@ pub fn execute(cli: Cli) -> Result<i32> {
             config.insert("loop".into(), looping.into());
             let mut pipeline = Pipeline::load(&into)?;
             pipeline.replace(&replace, "builtin.replay", config)?;
-            run_plan(plan_pipeline(&pipeline)?, &ending)
+            run_plan(plan_pipeline(&pipeline)?, ending.options(), ending.json)
         }
     }
 }
 
-/// Runs a plan to its end and prints its summary; returns the exit code.
-fn run_plan(mut plan: Plan, ending: &Ending) -> Result<i32> {
-    let launcher = Launcher::prepare(&mut plan)?;
-    let options = RunOptions {
-        frames: ending.frames,
-        duration: ending.duration,
+/// `plexus validate`: every check `run` makes and, with `deep`, the
+/// processors' code loaded in their workers; returns the exit code.
+fn validate(pipeline: &std::path::Path, deep: bool, json: bool) -> Result<i32> {
+    let mut report = serde_json::json!({
+        "file": pipeline.display().to_string(),
+        "pipeline": null,
+        "valid": false,
+        "deep": deep,
+        "processors": null,
+        "workers": null,
+        "errors": [],
+    });
+    let checked = (|| -> Result<(Plan, Vec<run::check::Failure>)> {
+        let mut plan = load_plan(pipeline)?;
+        report["pipeline"] = plan.name.clone().into();
+        report["processors"] = plan.processors.len().into();
+        report["workers"] = plan.workers.len().into();
+        let failures = match deep {
+            true => {
+                let launcher = Launcher::prepare(&mut plan)?;
+                run::check::check(&plan, &launcher)?
+            }
+            false => Vec::new(),
+        };
+        Ok((plan, failures))
+    })();
+    let (plan, failures) = match (checked, json) {
+        (Ok(checked), _) => checked,
+        (Err(e), false) => return Err(e),
+        (Err(e), true) => {
+            let message: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            report["errors"] =
+                serde_json::json!([{ "processor": null, "message": message.join(": ") }]);
+            println!("{report}");
+            return Ok(2);
+        }
     };
-    let report = run::run(&plan, &launcher, &options)?;
-    if ending.json {
-        println!("{}", summary::to_json(&plan, &report));
+    report["valid"] = failures.is_empty().into();
+    report["errors"] = failures
+        .iter()
+        .map(|f| serde_json::json!({ "processor": f.processor, "message": f.to_string() }))
+        .collect();
+    if json {
+        println!("{report}");
+    } else if failures.is_empty() {
+        let how = match deep {
+            true => ", and every processor's code loads",
+            false => "",
+        };
+        println!(
+            "{}: pipeline `{}` is valid: {} processors in {} workers{how}",
+            pipeline.display(),
+            plan.name,
+            plan.processors.len(),
+            plan.workers.len()
+        );
     } else {
-        println!("{}", summary::to_table(&plan, &report));
+        for failure in &failures {
+            eprintln!("plexus: error: {failure}");
+        }
+    }
+    Ok(if failures.is_empty() { 0 } else { 2 })
+}
+
+/// Runs a plan to its end and prints its summary; returns the exit code.
+fn run_plan(mut plan: Plan, options: RunOptions, json: bool) -> Result<i32> {
+    if let Some(id) = &options.runtime_id {
+        if !crate::journal::is_runtime_id(id) {
+            anyhow::bail!(UserError::Plain(format!("`{id}` is not a runtime id")));
+        }
+    }
+    let launcher = Launcher::prepare(&mut plan)?;
+    let report = run::run(&plan, &launcher, &options)?;
+    let summary = Summary::of(&plan, &report);
+    match json {
+        true => println!("{}", summary.to_json()),
+        false => println!("{}", summary.to_table()),
     }
     if let Some(halt) = &report.halt {
         eprintln!("plexus: error: {halt}");
     }
     // Errors on frames were contained and are in the summary; only a
     // worker lost makes the run fail.
-    Ok(if report.outcome == Outcome::Failed {
-        1
-    } else {
-        0
-    })
+    Ok(summary.exit_code())
+}
+
+/// `run -d`: validates, starts the run in the background and prints its id.
+fn run_detached(pipeline: &std::path::Path, ending: &Ending) -> Result<i32> {
+    // Mistakes in the pipeline are told here, at once, as `run` tells them.
+    load_plan(pipeline)?;
+    let detached = Detached {
+        pipeline,
+        frames: ending.frames,
+        duration: ending.duration,
+    };
+    match detach::start(&detached)? {
+        Ok(runtime) => {
+            match ending.json {
+                true => println!("{}", serde_json::json!({ "runtime": runtime })),
+                false => println!("{runtime}"),
+            }
+            eprintln!(
+                "plexus: run {runtime} is running detached: `plexus wait {runtime}` waits for its summary, `plexus attach {runtime}` follows it, `plexus stop --runtime {runtime}` stops it"
+            );
+            Ok(0)
+        }
+        Err(code) => Ok(code),
+    }
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod describe;
 pub mod digest;
 pub mod error;
+pub mod journal;
 pub mod language;
 pub mod load;
 pub mod observe;

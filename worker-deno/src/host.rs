@@ -2,14 +2,10 @@
 //! whose processors forward every call to JavaScript over the bridge.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
 use std::rc::Rc;
 use std::sync::Once;
 
-use ipc_schemas::{
-    DenoCreate, DenoDrive, DenoOutput, Entry, FrameHeader, Mode, ProcessorSpec, SchemaId,
-};
-use serde_json::{Map, Value};
+use ipc_schemas::{DenoCreate, FrameHeader, ProcessorSpec};
 use worker_lifecycle::{Input, Outputs, Ports, Processor, ProcessorHost, Producer};
 
 use crate::bridge::{DataPtr, Event, FrameRef, RuntimeEnd};
@@ -154,66 +150,15 @@ impl DenoProcessor {
 
 /// Describes processor `index` to `host.ts` (see [`DenoCreate`]).
 pub fn create_json(index: u32, spec: &ProcessorSpec) -> Result<String, String> {
-    let Entry::Deno {
-        package_dir,
-        file,
-        export,
-    } = &spec.entry
-    else {
-        return Err(format!("the Deno worker cannot host {:?}", spec.entry));
-    };
-    let relative = Path::new(file)
-        .strip_prefix(package_dir)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| file.clone());
-    let create = DenoCreate {
-        index,
-        id: spec.id.clone(),
-        type_name: spec.type_name.clone(),
-        package_dir: package_dir.clone(),
-        file: file.clone(),
-        export: export.clone(),
-        label: format!("{relative}#{export}"),
-        config: config(&spec.config_json)?,
-        inputs: spec.inputs.iter().map(|i| i.port.clone()).collect(),
-        outputs: spec
-            .outputs
-            .iter()
-            .map(|o| DenoOutput {
-                name: o.port.clone(),
-                schema: o.schema.name().to_string(),
-            })
-            .collect(),
-        schemas: SchemaId::ALL
-            .iter()
-            .map(|s| (s.code(), s.name().to_string()))
-            .collect(),
-        drive: match spec.mode {
-            Mode::Reactive => DenoDrive::Reactive,
-            Mode::Continuous { .. } => DenoDrive::Continuous,
-            Mode::Manual => DenoDrive::Manual,
-        },
-    };
+    let create = DenoCreate::describe(index, spec)?;
     serde_json::to_string(&create).map_err(|e| format!("describing the processor: {e}"))
-}
-
-/// The processor's config; no config is an empty object.
-fn config(text: &str) -> Result<Map<String, Value>, String> {
-    if text.trim().is_empty() {
-        return Ok(Map::new());
-    }
-    match serde_json::from_str(text) {
-        Ok(Value::Null) => Ok(Map::new()),
-        Ok(Value::Object(config)) => Ok(config),
-        Ok(_) => Err("the processor's config is not a mapping".into()),
-        Err(e) => Err(format!("the processor's config is not valid JSON: {e}")),
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use ipc_schemas::{Accepts, InputSpec, OutputSpec};
+    use ipc_schemas::{Accepts, Entry, InputSpec, OutputSpec, SchemaId};
     use serde_json::json;
+    use serde_json::Value;
 
     use super::*;
 

@@ -153,6 +153,17 @@ function lastError(): string {
   return len < 0 ? "(no message)" : decoder.decode(buf.subarray(0, Math.min(len, buf.length)));
 }
 
+// `--check SPECS` (`plexus validate --deep`): load each processor as a run
+// would, without its setup(), and say what failed, one JSON line each.
+if (Deno.args[1] === "--check") {
+  const specs = JSON.parse(await new Response(Deno.stdin.readable).text()) as CreateSpec[];
+  for (const spec of specs) {
+    const loaded = await load(spec);
+    if (typeof loaded === "string") console.log(JSON.stringify({ processor: spec.id, message: loaded }));
+  }
+  Deno.exit(0);
+}
+
 const handle = ffi.plexus_deno_start();
 if (handle === null) fatal(`cannot start: ${lastError()}`);
 
@@ -235,7 +246,12 @@ function nextHeader(index: number): FrameHeader {
 
 const slots = new Map<number, Slot>();
 
-async function create(spec: CreateSpec): Promise<string | null> {
+/**
+ * Imports a processor's module and constructs its class, checking what its
+ * mode needs: all that comes before its setup(). The error is the sentence
+ * the worker reports.
+ */
+async function load(spec: CreateSpec): Promise<Processor | string> {
   let module: Record<string, unknown>;
   try {
     module = await import(fileUrl(spec.file));
@@ -262,6 +278,12 @@ async function create(spec: CreateSpec): Promise<string | null> {
   if (spec.drive === "manual" && typeof instance?.start !== "function") {
     return `class \`${spec.export}\` of \`${spec.file}\` has no start() method, which mode manual needs`;
   }
+  return instance;
+}
+
+async function create(spec: CreateSpec): Promise<string | null> {
+  const instance = await load(spec);
+  if (typeof instance === "string") return instance;
   const scope = new CallScope();
   const context = new Context(spec.id, spec.type, spec.config, spec.outputs, scope);
   if (typeof instance.setup === "function") {

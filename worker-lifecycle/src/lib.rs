@@ -3,6 +3,7 @@
 //! [`ProcessorSpec`](ipc_schemas::ProcessorSpec) into a [`Processor`]; this
 //! crate does the rest of docs/ARCHITECTURE.md §4: hello, configure, run, stop.
 
+mod check;
 mod error;
 mod lifecycle;
 mod manual;
@@ -15,6 +16,7 @@ mod sync;
 
 pub use stats::LatencyHistogram;
 
+pub use check::check_processors;
 pub use error::WorkerError;
 pub use lifecycle::run_worker;
 pub use manual::Producer;

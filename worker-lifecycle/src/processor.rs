@@ -96,4 +96,13 @@ pub trait ProcessorHost {
     /// Instantiates the processor described by `spec`. The error names what
     /// is wrong in one sentence; the worker reports it and exits.
     fn create(&mut self, spec: &ProcessorSpec) -> Result<Box<dyn Processor>, String>;
+
+    /// Everything [`ProcessorHost::create`] does short of calling the
+    /// processor's own code (`setup`): loading its library, module or class
+    /// and checking what its mode needs, with the same messages
+    /// (`plexus validate --deep`).
+    fn check(&mut self, spec: &ProcessorSpec) -> Result<(), String> {
+        let _ = spec;
+        Err("this worker cannot check a processor without running it".into())
+    }
 }

@@ -22,6 +22,15 @@ impl ProcessorHost for NativeHost {
             other => Err(format!("the native worker cannot host {other:?}")),
         }
     }
+
+    fn check(&mut self, spec: &ProcessorSpec) -> Result<(), String> {
+        match &spec.entry {
+            // Their configs were checked against builtins.yaml already.
+            Entry::Builtin => Ok(()),
+            Entry::Dylib { path } => self.plugins.check(spec, path),
+            other => Err(format!("the native worker cannot host {other:?}")),
+        }
+    }
 }
 
 fn main() {
@@ -29,6 +38,11 @@ fn main() {
     let mut host = NativeHost {
         plugins: PluginLibraries::new(),
     };
+    // `--check` (`plexus validate --deep`): opens each plugin library and
+    // checks its descriptor, without creating a processor.
+    if std::env::args().nth(1).as_deref() == Some("--check") {
+        std::process::exit(worker_lifecycle::check_processors(&mut host));
+    }
     if let Err(e) = worker_lifecycle::run_worker(&mut host) {
         tracing::error!("{e}");
         std::process::exit(1);

@@ -22,23 +22,14 @@ pub struct PythonHost;
 
 impl ProcessorHost for PythonHost {
     fn create(&mut self, spec: &ProcessorSpec) -> Result<Box<dyn Processor>, String> {
-        let Entry::Python {
-            package_dir,
-            module,
-            class,
-            site_packages,
-        } = &spec.entry
-        else {
-            return Err(format!("the Python worker cannot host {:?}", spec.entry));
-        };
-        let source = Source {
-            package_dir,
-            module,
-            class,
-            site_packages: site_packages.as_deref(),
-        };
+        let source = Source::of(spec)?;
         Python::attach(|py| PythonProcessor::create(py, spec, &source))
             .map(|processor| Box::new(processor) as Box<dyn Processor>)
+    }
+
+    fn check(&mut self, spec: &ProcessorSpec) -> Result<(), String> {
+        let source = Source::of(spec)?;
+        Python::attach(|py| Loaded::load(py, spec, &source).map(drop))
     }
 }
 
@@ -50,30 +41,39 @@ struct Source<'a> {
     site_packages: Option<&'a str>,
 }
 
-/// A Python processor instance with what each call needs, looked up once.
-struct PythonProcessor {
-    /// `module.Class`, for messages.
-    label: String,
-    instance: Py<PyAny>,
-    /// The bound `process` method; a source may have none.
-    process: Option<Py<PyAny>>,
-    /// The bound `produce` method of a continuous processor.
-    produce: Option<Py<PyAny>>,
-    /// The bound `start` method of a manual processor, and its `stop`.
-    start: Option<Py<PyAny>>,
-    stop: Option<Py<PyAny>>,
-    context: Py<Context>,
-    scope: Arc<CallScope>,
-    /// Input port names, by port index: the keys of `inputs`.
-    input_names: Vec<Py<PyString>>,
-    /// Closed frames whose samples are retained for views still alive,
-    /// with their input port: each occupies one of the few samples the
-    /// port's subscriber may lend.
-    held: Vec<(usize, Py<Frame>)>,
+impl<'a> Source<'a> {
+    fn of(spec: &'a ProcessorSpec) -> Result<Self, String> {
+        let Entry::Python {
+            package_dir,
+            module,
+            class,
+            site_packages,
+        } = &spec.entry
+        else {
+            return Err(format!("the Python worker cannot host {:?}", spec.entry));
+        };
+        Ok(Source {
+            package_dir,
+            module,
+            class,
+            site_packages: site_packages.as_deref(),
+        })
+    }
 }
 
-impl PythonProcessor {
-    fn create(py: Python<'_>, spec: &ProcessorSpec, source: &Source<'_>) -> Result<Self, String> {
+/// A processor class imported and instantiated, its methods looked up:
+/// all that comes before `setup`, which is what `validate --deep` checks.
+struct Loaded<'py> {
+    label: String,
+    instance: Bound<'py, PyAny>,
+    process: Option<Py<PyAny>>,
+    produce: Option<Py<PyAny>>,
+    start: Option<Py<PyAny>>,
+    stop: Option<Py<PyAny>>,
+}
+
+impl<'py> Loaded<'py> {
+    fn load(py: Python<'py>, spec: &ProcessorSpec, source: &Source<'_>) -> Result<Self, String> {
         let Source {
             package_dir,
             module,
@@ -131,7 +131,49 @@ impl PythonProcessor {
         if process.is_none() && !spec.inputs.is_empty() {
             return Err(missing("process", "a processor with inputs needs"));
         }
+        Ok(Loaded {
+            label,
+            instance,
+            process,
+            produce,
+            start,
+            stop,
+        })
+    }
+}
 
+/// A Python processor instance with what each call needs, looked up once.
+struct PythonProcessor {
+    /// `module.Class`, for messages.
+    label: String,
+    instance: Py<PyAny>,
+    /// The bound `process` method; a source may have none.
+    process: Option<Py<PyAny>>,
+    /// The bound `produce` method of a continuous processor.
+    produce: Option<Py<PyAny>>,
+    /// The bound `start` method of a manual processor, and its `stop`.
+    start: Option<Py<PyAny>>,
+    stop: Option<Py<PyAny>>,
+    context: Py<Context>,
+    scope: Arc<CallScope>,
+    /// Input port names, by port index: the keys of `inputs`.
+    input_names: Vec<Py<PyString>>,
+    /// Closed frames whose samples are retained for views still alive,
+    /// with their input port: each occupies one of the few samples the
+    /// port's subscriber may lend.
+    held: Vec<(usize, Py<Frame>)>,
+}
+
+impl PythonProcessor {
+    fn create(py: Python<'_>, spec: &ProcessorSpec, source: &Source<'_>) -> Result<Self, String> {
+        let Loaded {
+            label,
+            instance,
+            process,
+            produce,
+            start,
+            stop,
+        } = Loaded::load(py, spec, source)?;
         let scope = CallScope::new(spec.outputs.len());
         let ports: Vec<(String, SchemaId)> = spec
             .outputs

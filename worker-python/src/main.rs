@@ -24,13 +24,25 @@ fn main() {
                 std::process::exit(1);
             }
         },
+        Some("--check") => check(),
         Some(other) => {
             eprintln!(
-                "plexus-worker-python: unknown argument `{other}`; the only one is --python-info"
+                "plexus-worker-python: unknown argument `{other}`; it takes --python-info or --check"
             );
             std::process::exit(2);
         }
     }
+}
+
+/// `--check` (`plexus validate --deep`): imports each processor's
+/// class as a run would, without calling its `setup`.
+fn check() {
+    worker_lifecycle::init_logging();
+    if let Err(e) = interpreter::start() {
+        eprintln!("plexus-worker-python: {e}");
+        std::process::exit(1);
+    }
+    std::process::exit(worker_lifecycle::check_processors(&mut PythonHost));
 }
 
 fn run() {

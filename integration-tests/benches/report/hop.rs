@@ -192,14 +192,18 @@ fn parse_summary(output: &str) -> Result<Latency> {
 /// every frame the sink took, and the frames `camera` sent that it did not.
 pub fn sink_latency(summary: &serde_json::Value) -> Result<Latency> {
     let sink = &summary["processors"]["sink"];
-    let number = |key: &str| sink[key].as_f64().ok_or(format!("the sink has no `{key}`"));
+    let number = |key: &str| {
+        sink["latency_us"][key]
+            .as_f64()
+            .ok_or(format!("the sink has no `latency_us.{key}`"))
+    };
     let sent = summary["processors"]["camera"]["frames_out"]
         .as_u64()
         .unwrap_or(0);
     let frames = sink["frames_in"].as_u64().unwrap_or(0);
     Ok(Latency {
-        p50_us: number("latency_p50_us")?,
-        p99_us: number("latency_p99_us")?,
+        p50_us: number("p50")?,
+        p99_us: number("p99")?,
         frames,
         lost: sent.saturating_sub(frames),
         cpu_us: None,

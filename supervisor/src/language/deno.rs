@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use ipc_schemas::Entry;
+use ipc_schemas::{DenoCreate, Entry, ProcessorSpec};
 
 use super::{
     canonical, nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, ProcessorFile,
@@ -123,6 +123,17 @@ struct DenoLaunch {
 }
 
 impl Launch for DenoLaunch {
+    /// `host.ts --check` reads what it would be told to create.
+    fn check_input(&self, specs: &[&ProcessorSpec]) -> Result<String> {
+        let creates = specs
+            .iter()
+            .zip(0..)
+            .map(|(spec, index)| DenoCreate::describe(index, spec))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(anyhow::Error::msg)?;
+        Ok(serde_json::to_string(&creates)?)
+    }
+
     /// Runs the host script for processors from the entries' packages: FFI
     /// to the bridge library only, reads of the library, the SDK and those
     /// packages only, no network, no prompts.

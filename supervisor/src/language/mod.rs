@@ -15,7 +15,7 @@ mod rust;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ipc_schemas::Entry;
+use ipc_schemas::{Entry, ProcessorSpec};
 
 use crate::error::UserError;
 
@@ -107,6 +107,14 @@ pub trait Launch {
     /// The command that starts a worker hosting processors with `entries`;
     /// the caller adds identity, pipes and process hygiene.
     fn command(&self, entries: &[&Entry]) -> anyhow::Result<Command>;
+
+    /// What a worker started with `--check` reads on stdin (`validate
+    /// --deep`): the processors to load short of their setup, as the JSON
+    /// array of their specs, unless the language's worker wants them told
+    /// otherwise.
+    fn check_input(&self, specs: &[&ProcessorSpec]) -> anyhow::Result<String> {
+        Ok(serde_json::to_string(specs)?)
+    }
 }
 
 /// Starts a worker binary shipped beside `plexus`, whatever it hosts.

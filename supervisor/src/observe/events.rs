@@ -8,7 +8,6 @@ use anyhow::{bail, Result};
 use bus::discovery::wait_for_runtime;
 use bus::events::EventWatcher;
 use ipc_schemas::{ControlReply, ControlRequest, EventKind, RuntimeEvent};
-use serde_json::{Map, Value};
 
 use super::waiting::{Waiter, Woken};
 use crate::observe::client::{self, Client, LiveRuntime};
@@ -21,6 +20,11 @@ pub struct WatchOptions {
 
 /// Prints the events; returns the exit code.
 pub fn watch(options: &WatchOptions) -> Result<i32> {
+    if let Some(id) = &options.runtime {
+        if !client::live_runtimes().iter().any(|l| &l.id == id) {
+            return past(id, options.json);
+        }
+    }
     let runtime = pick(options)?;
     let client = Client::connect(&runtime.id)?;
     let watcher = EventWatcher::open(client.bus())?;
@@ -74,6 +78,24 @@ fn print(
     }
 }
 
+/// Prints the events of a run that is over, from its journal.
+fn past(runtime: &str, json: bool) -> Result<i32> {
+    let run = crate::journal::read::Run::open(&crate::journal::runs_dir()?, runtime)?;
+    let mut out = std::io::stdout().lock();
+    for record in run.events()? {
+        let line = match (json, RuntimeEvent::from_json(&record)) {
+            (true, _) => record.to_string(),
+            (false, Some(event)) => human_line(&event),
+            // An event of another plexus version: told as it was kept.
+            (false, None) => record.to_string(),
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    Ok(0)
+}
+
 /// The runtime named, the only one running, or — when following and none
 /// runs — the next one to start.
 fn pick(options: &WatchOptions) -> Result<LiveRuntime> {
@@ -121,7 +143,7 @@ impl Printer {
             }
             self.next_seq = event.seq + 1;
             let line = if self.json {
-                event_json(&event).to_string()
+                event.to_json().to_string()
             } else {
                 human_line(&event)
             };
@@ -136,57 +158,20 @@ impl Printer {
     }
 }
 
-/// `{"seq", "time_ns", "mono_ns", "kind", ...the event's own fields}`.
-pub fn event_json(event: &RuntimeEvent) -> Value {
-    let mut object = Map::new();
-    object.insert("seq".into(), event.seq.into());
-    object.insert("time_ns".into(), event.time_ns.into());
-    object.insert("mono_ns".into(), event.mono_ns.into());
-    object.insert("kind".into(), event.kind.name().into());
-    if let Ok(Value::Object(outer)) = serde_json::to_value(&event.kind) {
-        for (_, inner) in outer {
-            if let Value::Object(fields) = inner {
-                object.extend(fields);
-            }
-        }
-    }
-    Value::Object(object)
+/// `HH:MM:SS.mmm` of a wall-clock time, in UTC.
+pub fn clock(time_ns: u64) -> String {
+    let ms = time_ns / 1_000_000;
+    let (h, m, s) = ((ms / 3_600_000) % 24, (ms / 60_000) % 60, (ms / 1000) % 60);
+    format!("{h:02}:{m:02}:{s:02}.{:03}", ms % 1000)
 }
 
 /// `HH:MM:SS.mmm  seq  kind  what happened`, in UTC.
-fn human_line(event: &RuntimeEvent) -> String {
-    let ms = event.time_ns / 1_000_000;
-    let (h, m, s) = ((ms / 3_600_000) % 24, (ms / 60_000) % 60, (ms / 1000) % 60);
+pub fn human_line(event: &RuntimeEvent) -> String {
     format!(
-        "{h:02}:{m:02}:{s:02}.{:03}  {:>5}  {:<19}  {}",
-        ms % 1000,
+        "{}  {:>5}  {:<19}  {}",
+        clock(event.time_ns),
         event.seq,
         event.kind.name(),
         event.kind
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ipc_schemas::ExitStatus;
-
-    #[test]
-    fn json_flattens_the_event_fields_next_to_its_kind() {
-        let event = RuntimeEvent {
-            seq: 7,
-            time_ns: 1,
-            mono_ns: 2,
-            kind: EventKind::WorkerExited {
-                worker: "gray".into(),
-                status: ExitStatus::Signal(9),
-            },
-        };
-        let json = event_json(&event);
-        assert_eq!(json["seq"], 7);
-        assert_eq!(json["kind"], "worker_exited");
-        assert_eq!(json["worker"], "gray");
-        assert_eq!(json["status"]["signal"], 9);
-        assert!(human_line(&event).contains("worker gray exited (signal 9)"));
-    }
 }

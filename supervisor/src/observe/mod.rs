@@ -1,16 +1,22 @@
 //! Watching and steering a running runtime from another process
 //! (docs/ARCHITECTURE.md §8): `plexus events`, `ps` and `tap` join the runtime's bus
 //! as guests and never change what it does; `stop` and `restart` ask it
-//! through its control service (`client`).
+//! through its control service (`client`). `runs`, `summary`, `logs`,
+//! `attach` and `wait` read the run journal, so they work on runs that
+//! ended too.
 
 pub mod client;
 mod events;
+mod logs;
 mod ps;
+mod runs;
 mod tap;
 mod waiting;
 
 pub use events::{watch, WatchOptions};
+pub use logs::{attach, logs, LogsOptions};
 pub use ps::ps;
+pub use runs::{runs, summary, wait};
 pub(crate) use tap::subscribe;
 pub use tap::{tap, TapOptions};
 pub(crate) use waiting::{Waiter, Woken};

@@ -22,10 +22,10 @@ pub struct ChannelInfo {
     pub schema: String,
     pub frames: u64,
     /// Frames missing between the first and the last, by sequence number.
-    pub seq_gaps: u64,
+    pub gaps: u64,
     /// Messages that are not frames plexus can read.
     pub unreadable: u64,
-    pub duration_s: f64,
+    pub duration_ms: u64,
     #[serde(skip)]
     first_ns: Option<u64>,
     #[serde(skip)]
@@ -46,7 +46,7 @@ pub struct RecordingInfo {
     pub runtime: Option<String>,
     pub pipeline: Option<String>,
     pub frames: u64,
-    pub duration_s: f64,
+    pub duration_ms: u64,
     pub channels: Vec<ChannelInfo>,
 }
 
@@ -72,7 +72,7 @@ pub fn describe(path: &Path) -> Result<RecordingInfo> {
         runtime: None,
         pipeline: None,
         frames: 0,
-        duration_s: 0.0,
+        duration_ms: 0,
         channels: Vec::new(),
     };
     let mut known = Channels::default();
@@ -88,10 +88,9 @@ pub fn describe(path: &Path) -> Result<RecordingInfo> {
         .values()
         .filter_map(|c| Some((c.first_ns?, c.last_ns)))
         .fold((u64::MAX, 0), |(f, l), (cf, cl)| (f.min(cf), l.max(cl)));
-    described.duration_s = if first <= last {
-        (last - first) as f64 / 1e9
-    } else {
-        0.0
+    described.duration_ms = match first <= last {
+        true => (last - first) / 1_000_000,
+        false => 0,
     };
     described.frames = counted.values().map(|c| c.frames).sum();
     described.channels = counted.into_values().collect();
@@ -133,14 +132,14 @@ fn take(
             channel.frames += 1;
             let first = *channel.first_ns.get_or_insert(header.log_time);
             channel.last_ns = channel.last_ns.max(header.log_time);
-            channel.duration_s = (channel.last_ns - first) as f64 / 1e9;
+            channel.duration_ms = (channel.last_ns - first) / 1_000_000;
             let decoded = info
                 .layout
                 .and_then(|layout| recording::decode(layout, &data).ok());
             match decoded {
                 Some((frame, _)) => {
                     if let Some(last) = channel.last_seq {
-                        channel.seq_gaps += frame.seq.saturating_sub(last + 1);
+                        channel.gaps += frame.seq.saturating_sub(last + 1);
                     }
                     channel.last_seq = Some(frame.seq.max(channel.last_seq.unwrap_or(0)));
                 }
@@ -158,7 +157,7 @@ fn render(info: &RecordingInfo) -> String {
         info.file,
         info.bytes as f64 / f64::from(1 << 20),
         info.frames,
-        info.duration_s,
+        info.duration_ms as f64 / 1000.0,
         match (&info.cut_short, info.complete) {
             (None, true) => "complete".to_string(),
             (None, false) => "not finished (its recorder did not end it)".to_string(),
@@ -174,9 +173,9 @@ fn render(info: &RecordingInfo) -> String {
         "channel",
         "schema",
         "frames",
-        "seq_gaps",
+        "gaps",
         "unreadable",
-        "duration_s",
+        "duration_ms",
     ]
     .map(String::from)
     .to_vec()];
@@ -185,9 +184,9 @@ fn render(info: &RecordingInfo) -> String {
             c.topic.clone(),
             c.schema.clone(),
             c.frames.to_string(),
-            c.seq_gaps.to_string(),
+            c.gaps.to_string(),
             c.unreadable.to_string(),
-            format!("{:.3}", c.duration_s),
+            c.duration_ms.to_string(),
         ]);
     }
     out.push_str(&crate::table::render(&rows));

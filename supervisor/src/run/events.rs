@@ -1,16 +1,21 @@
 //! The runtime's events: every happening gets a sequence number and
 //! timestamps, goes to the log and is published on the runtime's event
 //! stream for watchers (`plexus events`). This is the one place events are
-//! emitted.
+//! emitted, and where the run journal gets them.
+
+use std::sync::Arc;
 
 use bus::events::{clip, EventPublisher};
 use bus::Bus;
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{EventKind, RuntimeEvent};
 
+use crate::journal::{Journal, LogSink};
+
 pub struct EventLog {
     next_seq: u64,
     stream: EventPublisher,
+    journal: Option<Arc<Journal>>,
 }
 
 impl EventLog {
@@ -18,7 +23,20 @@ impl EventLog {
         Ok(Self {
             next_seq: 0,
             stream: EventPublisher::open(bus)?,
+            journal: None,
         })
+    }
+
+    /// Keeps every event from now on in `journal` too.
+    pub fn keep_in(&mut self, journal: Arc<Journal>) {
+        self.journal = Some(journal);
+    }
+
+    /// Where worker `worker`'s output lines are kept.
+    pub fn worker_log(&self, worker: &str) -> LogSink {
+        self.journal
+            .as_ref()
+            .map_or_else(LogSink::none, |j| j.worker_log(worker))
     }
 
     /// The sequence number the next event will get.
@@ -47,6 +65,9 @@ impl EventLog {
             kind,
         };
         self.next_seq += 1;
+        if let Some(journal) = &self.journal {
+            journal.event(&event.to_json());
+        }
         if let Err(e) = self.stream.publish(&event) {
             tracing::warn!("could not publish event {}: {e}", event.seq);
         }

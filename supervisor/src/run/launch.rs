@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use anyhow::Result;
-use ipc_schemas::Entry;
+use ipc_schemas::{Entry, ProcessorSpec};
 
 use crate::language::{self, Hosted, Launch};
 use crate::load::plan::{Plan, PlannedWorker};
@@ -46,6 +46,18 @@ impl Launcher {
         Ok(Self { launches })
     }
 
+    /// What `worker` reads on stdin when started with `--check`.
+    pub fn check_input(&self, worker: &PlannedWorker, specs: &[&ProcessorSpec]) -> Result<String> {
+        self.launch(worker).check_input(specs)
+    }
+
+    fn launch(&self, worker: &PlannedWorker) -> &dyn Launch {
+        self.launches
+            .get(worker.language.name())
+            .expect("prepare() provisions every language of the plan")
+            .as_ref()
+    }
+
     /// The command that starts `worker`; the caller adds identity, pipes and
     /// process hygiene.
     pub fn command(&self, plan: &Plan, worker: &PlannedWorker) -> Result<Command> {
@@ -55,9 +67,6 @@ impl Launcher {
             .filter(|p| p.worker == worker.name)
             .map(|p| &p.spec.entry)
             .collect();
-        self.launches
-            .get(worker.language.name())
-            .expect("prepare() provisions every language of the plan")
-            .command(&entries)
+        self.launch(worker).command(&entries)
     }
 }

@@ -2,7 +2,9 @@
 //! start, let frames flow until the run is over, then stop them upstream
 //! first so every worker drains what it was sent, and leave nothing behind.
 
+pub mod check;
 mod control;
+pub mod detach;
 mod events;
 mod health;
 mod id;
@@ -22,6 +24,7 @@ mod worker;
 use recorder::Recorder;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -31,12 +34,13 @@ use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, WorkerC
 
 pub use id::new_runtime_id;
 pub use launch::Launcher;
-pub use spawn::reap;
+pub use spawn::{reap, wait_for_exit};
 use supervise::{RunPhase, StopCause, Supervisor, Wake};
 use watched::Watched;
 use worker::{Recipe, WorkerHandle, WorkerState};
 
 use crate::error::UserError;
+use crate::journal::{self, prune::Retention, Journal, RunInfo};
 use crate::language::Lang;
 use crate::load::plan::Plan;
 use crate::load::record::RecordPlan;
@@ -47,12 +51,16 @@ const STEP_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a worker may take to drain and stop before it is killed.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct RunOptions {
     /// Stop after the sources produced this many frames each.
     pub frames: Option<u64>,
     /// Stop after this long.
     pub duration: Option<Duration>,
+    /// The runtime id a detached run's starter chose; a new one if `None`.
+    pub runtime_id: Option<String>,
+    /// Told once every worker runs (`plexus run -d` waits for it).
+    pub ready: Option<detach::Ready>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,13 +120,16 @@ impl Drop for FilesGuard {
 
 pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<RunReport> {
     RuntimeFiles::remove_abandoned();
-    let runtime_id = new_runtime_id();
+    let runtime_id = options.runtime_id.clone().unwrap_or_else(new_runtime_id);
     let names = Names::new(&runtime_id)?;
     let files = RuntimeFiles::new(&names);
     files
         .claim(std::process::id())
         .context("recording the runtime in /dev/shm")?;
     spawn::start_reaper(&runtime_id)?;
+    // After the claim, so that the journal never shows a run as over
+    // while it starts.
+    let journal = open_journal(plan, &runtime_id);
     let _files = FilesGuard(files);
     let started = Instant::now();
     let mut sup = Supervisor::new(
@@ -127,6 +138,9 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
         plan.name.clone(),
         downstream_of(plan),
     )?;
+    if let Some(journal) = &journal {
+        sup.events.keep_in(journal.clone());
+    }
     sup.live.wire(
         sup.bus.names(),
         plan.processors.iter().map(|p| p.spec.clone()),
@@ -138,6 +152,9 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
 
     spawn_all(&mut sup, plan, launcher)?;
     let recorder = start(&mut sup, plan, options)?;
+    if let Some(ready) = &options.ready {
+        ready.tell(&runtime_id);
+    }
     let cause = flow(&mut sup, plan, options)?;
     sup.phase = RunPhase::Draining(cause);
     let asked = matches!(cause, StopCause::Interrupted | StopCause::Requested);
@@ -164,7 +181,42 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     sup.events.emit(EventKind::RuntimeStopped {
         outcome: outcome.name().to_string(),
     });
-    Ok(report(&sup, plan, runtime_id, outcome, started.elapsed()))
+    let report = report(&sup, plan, runtime_id, outcome, started.elapsed());
+    if let Some(journal) = journal {
+        journal.finish(&summary::Summary::of(plan, &report).to_json());
+    }
+    Ok(report)
+}
+
+/// Starts the run's journal, and prunes what the journal no longer keeps.
+/// A run goes on without one it cannot write (a read-only home, say).
+fn open_journal(plan: &Plan, runtime_id: &str) -> Option<Arc<Journal>> {
+    match try_open_journal(plan, runtime_id) {
+        Ok(journal) => Some(journal),
+        Err(e) => {
+            tracing::warn!("this run keeps no journal: {e:#}");
+            None
+        }
+    }
+}
+
+fn try_open_journal(plan: &Plan, runtime_id: &str) -> Result<Arc<Journal>> {
+    let runs = journal::runs_dir()?;
+    let retention = Retention::from_env()?;
+    let info = RunInfo {
+        runtime: runtime_id.to_string(),
+        pipeline: plan.name.clone(),
+        file: std::path::absolute(&plan.path).unwrap_or_else(|_| plan.path.clone()),
+        pid: std::process::id(),
+        start_time_ns: journal::now_ns(),
+        workers: plan.workers.iter().map(|w| w.name.clone()).collect(),
+    };
+    let journal = Journal::create(&runs, &info)?;
+    let pruned = journal::prune::prune(&runs, retention, info.start_time_ns);
+    if pruned > 0 {
+        tracing::debug!("pruned {pruned} old runs from the run journal");
+    }
+    Ok(Arc::new(journal))
 }
 
 /// Spawns every planned worker, each with its control channel open first.
@@ -179,7 +231,17 @@ fn spawn_all(sup: &mut Supervisor, plan: &Plan, launcher: &Launcher) -> Result<(
             .filter(|p| p.worker == planned.name)
             .map(|p| Watched::open(sup.bus.names(), p))
             .collect::<Result<_>>()?;
-        let child = spawn::spawn(recipe.command(), &sup.runtime_id, &planned.name, &dir)?;
+        let output = spawn::Output {
+            sink: sup.events.worker_log(&planned.name),
+            generation: 0,
+        };
+        let child = spawn::spawn(
+            recipe.command(),
+            &sup.runtime_id,
+            &planned.name,
+            &dir,
+            output,
+        )?;
         let handle = WorkerHandle::new(planned, recipe, dir.clone(), child, channel, watched)?;
         sup.events.emit(EventKind::WorkerSpawned {
             worker: handle.name.clone(),

@@ -35,7 +35,7 @@ impl Supervisor {
         if self.workers[i].ending != Some(Ending::Requested) {
             self.events.emit(EventKind::WorkerExited {
                 worker: name.clone(),
-                status,
+                exit: status,
             });
         }
         // Its ports go at once: a peer that opens one of its services later
@@ -174,11 +174,16 @@ impl Supervisor {
         if let Err(e) = worker.forget_reports() {
             tracing::warn!("{e:#}");
         }
+        let output = spawn::Output {
+            sink: self.events.worker_log(&worker.name),
+            generation: worker.generation + 1,
+        };
         let result = spawn::spawn(
             worker.recipe.command(),
             &self.runtime_id,
             &worker.name,
             &worker.dir,
+            output,
         )
         .and_then(|child| worker.replace_child(child));
         match result {

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{Context, Result};
 use ipc_schemas::env;
 
+use crate::journal::{LogSink, Stream};
+
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::os::unix::process::CommandExt;
@@ -16,7 +18,13 @@ use std::os::unix::process::CommandExt;
 /// Spawns `command` as worker `worker` of runtime `runtime_id`. It runs in
 /// `dir`, the pipeline's directory, so relative paths in processor configs
 /// mean the same as relative paths in the pipeline file.
-pub fn spawn(mut command: Command, runtime_id: &str, worker: &str, dir: &Path) -> Result<Child> {
+pub fn spawn(
+    mut command: Command,
+    runtime_id: &str,
+    worker: &str,
+    dir: &Path,
+    log: Output,
+) -> Result<Child> {
     let parent = std::process::id();
     command
         .env(env::RUNTIME, runtime_id)
@@ -42,19 +50,47 @@ pub fn spawn(mut command: Command, runtime_id: &str, worker: &str, dir: &Path) -
     let mut child = command
         .spawn()
         .with_context(|| format!("starting {}", command.get_program().to_string_lossy()))?;
-    forward_lines(child.stdout.take().expect("piped"), worker.to_string());
-    forward_lines(child.stderr.take().expect("piped"), worker.to_string());
+    let stdout = child.stdout.take().expect("piped");
+    forward_lines(stdout, worker.to_string(), log.clone(), Stream::Stdout);
+    let stderr = child.stderr.take().expect("piped");
+    forward_lines(stderr, worker.to_string(), log, Stream::Stderr);
     Ok(child)
 }
 
-/// Logs each line of `stream` prefixed by the worker's name, on a thread of
-/// its own that ends when the worker closes the stream.
-fn forward_lines(stream: impl Read + Send + 'static, worker: String) {
+/// Where one process of a worker prints to: the run journal's log of the
+/// worker, marked with the process's generation (0 for the first).
+#[derive(Clone)]
+pub struct Output {
+    pub sink: LogSink,
+    pub generation: u32,
+}
+
+/// The longest line a worker's output is kept as; a longer one is cut into
+/// pieces of this size, so a worker printing without newlines cannot make
+/// the supervisor hold its output in memory.
+const LINE_LIMIT: usize = 64 << 10;
+
+/// Logs each line of `stream` prefixed by the worker's name, and keeps it in
+/// the journal, on a thread of its own that ends when the worker closes it.
+fn forward_lines(stream: impl Read + Send + 'static, worker: String, log: Output, from: Stream) {
     std::thread::Builder::new()
         .name(format!("log-{worker}"))
         .spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream).take(0);
+            let mut buf = Vec::with_capacity(256);
+            loop {
+                buf.clear();
+                reader.set_limit(LINE_LIMIT as u64);
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if buf.last() == Some(&b'\n') {
+                    buf.pop();
+                }
+                let line = String::from_utf8_lossy(&buf);
                 tracing::info!(target: "worker", "[{worker}] {line}");
+                log.sink.line(&worker, log.generation, from, &line);
             }
         })
         .expect("spawning a log thread");
@@ -111,7 +147,7 @@ pub fn reap(runtime: &str, supervisor: u32) -> Result<i32> {
 const REAP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Sleeps on a pidfd of `pid` until it exits (or `deadline` passes).
-fn wait_for_exit(pid: u32, deadline: Option<std::time::Instant>) {
+pub fn wait_for_exit(pid: u32, deadline: Option<std::time::Instant>) {
     let Ok(fd) = bus::fd::WaitableFd::pidfd(pid) else {
         return; // already gone
     };

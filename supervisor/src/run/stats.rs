@@ -60,7 +60,7 @@ impl LiveStats {
                     processor: current.processor.clone(),
                     ports: ports.clone(),
                     errors: current.errors,
-                    latency_p50_us: current.latency.map(|l| l.p50_ns / 1000),
+                    latency_us: current.latency.map(LatencySummary::in_us),
                 });
             }
             self.rates.insert(current.processor.clone(), ports);
@@ -208,14 +208,14 @@ fn rates(
         direction: "in".into(),
         frames: p.frames,
         fps: rate(p, before(|s| &s.inputs)),
-        drops: p.seq_gaps,
+        gaps: p.seq_gaps,
     });
     let outputs = current.outputs.iter().map(|p| PortRate {
         port: p.port.clone(),
         direction: "out".into(),
         frames: p.frames,
         fps: rate(p, before(|s| &s.outputs)),
-        drops: 0,
+        gaps: 0,
     });
     inputs.chain(outputs).collect()
 }

@@ -1,19 +1,36 @@
 //! The end-of-run summary: per processor frames in/out, drops, gaps,
-//! errors, latency and time paused; per worker restarts and exit. Printed as a table for
-//! people or as the JSON object of docs/ARCHITECTURE.md §8 for scripts.
+//! errors, latency and time paused; per worker restarts and exit. It is
+//! one value, [`Summary`], printed as a table for people or as the JSON
+//! object of docs/ARCHITECTURE.md §8 for scripts, and kept in the run
+//! journal, from which `plexus summary` and `plexus wait` print it again.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use ipc_schemas::ExitStatus;
-use serde_json::{json, Value};
+use ipc_schemas::{ExitStatus, LatencyUs};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::RunReport;
+use super::{Outcome, RunReport};
+use crate::load::pipeline::Ordered;
 use crate::load::plan::Plan;
 use crate::table::render;
 
-pub struct ProcessorLine {
-    pub id: String,
+/// What a run did, in the words of every output (`run --json`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub runtime: String,
+    pub pipeline: String,
+    /// `completed`, `completed_with_errors`, `stopped` or `failed`.
+    pub outcome: String,
+    pub elapsed_ms: u64,
+    /// In pipeline order.
+    pub processors: Ordered<ProcessorSummary>,
+    pub workers: BTreeMap<String, WorkerSummary>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProcessorSummary {
+    #[serde(rename = "type")]
     pub type_name: String,
     pub worker: String,
     pub frames_in: u64,
@@ -26,155 +43,151 @@ pub struct ProcessorLine {
     /// Frames its inputs received that found no partner under its `sync:`.
     pub unmatched: u64,
     /// How long a user kept it paused.
-    pub paused: Duration,
-    pub seq_gaps: u64,
+    pub paused_ms: u64,
     pub errors: u64,
     pub restarts: u32,
-    pub latency_us: Option<(f64, f64)>,
+    /// Sequence numbers its inputs never saw.
+    pub gaps: u64,
+    /// Capture to input; `None` for a source.
+    pub latency_us: Option<LatencyUs>,
 }
 
-pub fn processor_lines(plan: &Plan, report: &RunReport) -> Vec<ProcessorLine> {
-    plan.processors
-        .iter()
-        .map(|p| {
-            let stats = report.stats.get(&p.spec.id);
-            let inputs = stats.map(|s| s.inputs.as_slice()).unwrap_or_default();
-            ProcessorLine {
-                id: p.spec.id.clone(),
-                type_name: p.spec.type_name.clone(),
-                worker: p.worker.clone(),
-                frames_in: inputs.iter().map(|s| s.frames).sum(),
-                frames_out: stats.map_or(0, |s| s.outputs.iter().map(|o| o.frames).sum()),
-                dropped: inputs.iter().map(|s| s.dropped).sum(),
-                dropped_paused: inputs.iter().map(|s| s.dropped_paused).sum(),
-                unmatched: inputs.iter().map(|s| s.unmatched).sum(),
-                paused: report.paused.get(&p.spec.id).copied().unwrap_or_default(),
-                seq_gaps: inputs.iter().map(|s| s.seq_gaps).sum(),
-                errors: stats.map_or(0, |s| s.errors),
-                restarts: report
-                    .workers
-                    .iter()
-                    .find(|w| w.name == p.worker)
-                    .map_or(0, |w| w.restarts),
-                latency_us: stats
-                    .and_then(|s| s.latency)
-                    .map(|l| (l.p50_ns as f64 / 1000.0, l.p99_ns as f64 / 1000.0)),
-            }
-        })
-        .collect()
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkerSummary {
+    pub language: String,
+    pub restarts: u32,
+    /// How its last process ended; `None` while it never ended.
+    pub exit: Option<ExitStatus>,
+    pub state: String,
+    pub failure: Option<String>,
 }
 
-fn exit_json(exit: Option<ExitStatus>) -> Value {
-    match exit {
-        Some(ExitStatus::Code(c)) => json!({ "code": c }),
-        Some(ExitStatus::Signal(s)) => json!({ "signal": s }),
-        None => Value::Null,
+impl Summary {
+    pub fn of(plan: &Plan, report: &RunReport) -> Summary {
+        let restarts_of = |worker: &str| {
+            report
+                .workers
+                .iter()
+                .find(|w| w.name == worker)
+                .map_or(0, |w| w.restarts)
+        };
+        let processors = plan
+            .processors
+            .iter()
+            .map(|p| {
+                let stats = report.stats.get(&p.spec.id);
+                let inputs = stats.map(|s| s.inputs.as_slice()).unwrap_or_default();
+                let line = ProcessorSummary {
+                    type_name: p.spec.type_name.clone(),
+                    worker: p.worker.clone(),
+                    frames_in: inputs.iter().map(|s| s.frames).sum(),
+                    frames_out: stats.map_or(0, |s| s.outputs.iter().map(|o| o.frames).sum()),
+                    dropped: inputs.iter().map(|s| s.dropped).sum(),
+                    dropped_paused: inputs.iter().map(|s| s.dropped_paused).sum(),
+                    unmatched: inputs.iter().map(|s| s.unmatched).sum(),
+                    paused_ms: report
+                        .paused
+                        .get(&p.spec.id)
+                        .map_or(0, |d| d.as_millis() as u64),
+                    gaps: inputs.iter().map(|s| s.seq_gaps).sum(),
+                    errors: stats.map_or(0, |s| s.errors),
+                    restarts: restarts_of(&p.worker),
+                    latency_us: stats.and_then(|s| s.latency).map(|l| l.in_us()),
+                };
+                (p.spec.id.clone(), line)
+            })
+            .collect();
+        let workers = report
+            .workers
+            .iter()
+            .map(|w| {
+                let summary = WorkerSummary {
+                    language: w.language.name().to_string(),
+                    restarts: w.restarts,
+                    exit: w.last_exit,
+                    state: w.state.to_string(),
+                    failure: w.failure.clone(),
+                };
+                (w.name.clone(), summary)
+            })
+            .collect();
+        Summary {
+            runtime: report.runtime_id.clone(),
+            pipeline: plan.name.clone(),
+            outcome: report.outcome.name().to_string(),
+            elapsed_ms: report.elapsed.as_millis() as u64,
+            processors,
+            workers,
+        }
     }
-}
 
-pub fn to_json(plan: &Plan, report: &RunReport) -> Value {
-    let processors: serde_json::Map<String, Value> = processor_lines(plan, report)
-        .into_iter()
-        .map(|l| {
-            let value = json!({
-                "type": l.type_name,
-                "worker": l.worker,
-                "frames_in": l.frames_in,
-                "frames_out": l.frames_out,
-                "dropped": l.dropped,
-                "dropped_paused": l.dropped_paused,
-                "unmatched": l.unmatched,
-                "paused_ms": l.paused.as_millis() as u64,
-                "errors": l.errors,
-                "restarts": l.restarts,
-                "seq_gaps": l.seq_gaps,
-                "latency_p50_us": l.latency_us.map(|l| l.0),
-                "latency_p99_us": l.latency_us.map(|l| l.1),
-            });
-            (l.id, value)
-        })
-        .collect();
-    let workers: serde_json::Map<String, Value> = report
-        .workers
-        .iter()
-        .map(|w| {
-            let value = json!({
-                "language": w.language.name(),
-                "restarts": w.restarts,
-                "last_exit": exit_json(w.last_exit),
-                "state": w.state,
-                "failure": w.failure,
-            });
-            (w.name.clone(), value)
-        })
-        .collect();
-    json!({
-        "runtime": report.runtime_id,
-        "pipeline": plan.name,
-        "outcome": report.outcome.name(),
-        "elapsed_s": report.elapsed.as_secs_f64(),
-        "processors": processors,
-        "workers": workers,
-    })
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("a summary is plain data")
+    }
+
+    /// The exit code of the run it sums up: 1 when it failed, else 0.
+    pub fn exit_code(&self) -> i32 {
+        match self.outcome == Outcome::Failed.name() {
+            true => 1,
+            false => 0,
+        }
+    }
+
+    pub fn to_table(&self) -> String {
+        let mut rows = vec![[
+            "PROCESSOR",
+            "TYPE",
+            "WORKER",
+            "IN",
+            "OUT",
+            "DROPPED",
+            "GAPS",
+            "ERRORS",
+            "RESTARTS",
+            "PAUSED",
+            "LATENCY p50/p99",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for (id, l) in self.processors.iter() {
+            rows.push(vec![
+                id.clone(),
+                l.type_name.clone(),
+                l.worker.clone(),
+                l.frames_in.to_string(),
+                l.frames_out.to_string(),
+                l.dropped.to_string(),
+                l.gaps.to_string(),
+                l.errors.to_string(),
+                l.restarts.to_string(),
+                paused_cell(l),
+                l.latency_us
+                    .map_or("-".into(), |l| format!("{}/{} µs", l.p50, l.p99)),
+            ]);
+        }
+        let mut out = format!(
+            "pipeline `{}` (runtime {}) {} in {:.2} s\n\n",
+            self.pipeline,
+            self.runtime,
+            self.outcome,
+            self.elapsed_ms as f64 / 1000.0
+        );
+        out.push_str(&render(&rows));
+        for (worker, w) in &self.workers {
+            if let Some(failure) = &w.failure {
+                out.push_str(&format!("\nworker {worker} failed: {failure}"));
+            }
+        }
+        out
+    }
 }
 
 /// How long a processor was paused and what its inputs dropped meanwhile.
-fn paused_cell(line: &ProcessorLine) -> String {
-    match (line.paused.is_zero(), line.dropped_paused) {
-        (true, 0) => "-".into(),
-        (_, 0) => format!("{:.1} s", line.paused.as_secs_f64()),
-        (_, dropped) => format!("{:.1} s ({dropped} dropped)", line.paused.as_secs_f64()),
+fn paused_cell(line: &ProcessorSummary) -> String {
+    let seconds = line.paused_ms as f64 / 1000.0;
+    match (line.paused_ms, line.dropped_paused) {
+        (0, 0) => "-".into(),
+        (_, 0) => format!("{seconds:.1} s"),
+        (_, dropped) => format!("{seconds:.1} s ({dropped} dropped)"),
     }
-}
-
-pub fn to_table(plan: &Plan, report: &RunReport) -> String {
-    let mut rows = vec![[
-        "PROCESSOR",
-        "TYPE",
-        "WORKER",
-        "IN",
-        "OUT",
-        "DROPPED",
-        "GAPS",
-        "ERRORS",
-        "RESTARTS",
-        "PAUSED",
-        "LATENCY p50/p99",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for l in processor_lines(plan, report) {
-        let paused = paused_cell(&l);
-        rows.push(vec![
-            l.id,
-            l.type_name,
-            l.worker,
-            l.frames_in.to_string(),
-            l.frames_out.to_string(),
-            l.dropped.to_string(),
-            l.seq_gaps.to_string(),
-            l.errors.to_string(),
-            l.restarts.to_string(),
-            paused,
-            l.latency_us
-                .map_or("-".into(), |(a, b)| format!("{a:.0}/{b:.0} µs")),
-        ]);
-    }
-    let mut out = format!(
-        "pipeline `{}` (runtime {}) {} in {:.2} s\n\n",
-        plan.name,
-        report.runtime_id,
-        report.outcome.name(),
-        report.elapsed.as_secs_f64()
-    );
-    out.push_str(&render(&rows));
-    let failures: BTreeMap<&str, &str> = report
-        .workers
-        .iter()
-        .filter_map(|w| w.failure.as_deref().map(|f| (w.name.as_str(), f)))
-        .collect();
-    for (worker, failure) in failures {
-        out.push_str(&format!("\nworker {worker} failed: {failure}"));
-    }
-    out
 }

@@ -17,6 +17,7 @@ use super::requests::ControlChannel;
 use super::signals::Signals;
 use super::stats::LiveStats;
 use super::worker::{Ending, WorkerHandle, WorkerState};
+use crate::journal::Stream;
 
 /// Errors of one processor told in full before the log only samples them.
 const ERRORS_TOLD_IN_FULL: u64 = 10;
@@ -247,12 +248,7 @@ impl Supervisor {
                 self.resume_handshake(i);
             }
             Report::ConfigureFailed { processor, message } => {
-                // The builtins name their processor themselves.
-                let named = format!("processor `{processor}`: ");
-                let reason = match message.starts_with(&named) {
-                    true => message,
-                    false => named + &message,
-                };
+                let reason = super::check::named(&processor, &message);
                 // A restarted worker that cannot set up again crashed again;
                 // at start-up the run cannot go on.
                 if worker.generation > 0 {
@@ -270,7 +266,7 @@ impl Supervisor {
                 self.finished_sources.insert(processor);
             }
             Report::ProcessorError { processor, message } => {
-                self.processor_error(processor, message)
+                self.processor_error(i, processor, message)
             }
             Report::Paused { processor } => {
                 self.events.emit(EventKind::ProcessorPaused { processor })
@@ -342,7 +338,9 @@ impl Supervisor {
     /// A processor failing on every frame would bury the log: tell the first
     /// few errors, then one in a thousand, each saying how many were not
     /// told, so that the log never hides errors silently.
-    fn processor_error(&mut self, processor: String, message: String) {
+    /// Each error told is also kept in its worker's log, where `plexus
+    /// logs` shows it (a Python traceback, say) among what the worker printed.
+    fn processor_error(&mut self, i: usize, processor: String, message: String) {
         let count = self.error_counts.entry(processor.clone()).or_default();
         count.seen += 1;
         let seen = count.seen;
@@ -359,6 +357,13 @@ impl Supervisor {
             count.untold += 1;
             return;
         };
+        let worker = &self.workers[i];
+        self.events.worker_log(&worker.name).line(
+            &worker.name,
+            worker.generation,
+            Stream::Error,
+            &format!("processor {processor} error: {message}"),
+        );
         self.events
             .emit(EventKind::ProcessorError { processor, message });
     }

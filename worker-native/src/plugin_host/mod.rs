@@ -44,14 +44,22 @@ impl PluginLibraries {
         spec: &ProcessorSpec,
         path: &str,
     ) -> Result<Box<dyn Processor>, String> {
-        let plugin = match self.loaded.get(path) {
-            Some(plugin) => plugin,
-            None => {
-                let plugin = Plugin::load(path)?;
-                self.loaded.entry(path.to_owned()).or_insert(plugin)
-            }
-        };
-        Ok(Box::new(plugin.instantiate(spec)?))
+        Ok(Box::new(self.open(path)?.instantiate(spec)?))
+    }
+
+    /// Opens the library at `path` and finds `spec.type_name` in it, as
+    /// [`PluginLibraries::create`] would, without creating the processor.
+    pub fn check(&mut self, spec: &ProcessorSpec, path: &str) -> Result<(), String> {
+        self.open(path)?.calls(&spec.type_name).map(drop)
+    }
+
+    /// The library at `path`, opened on first use.
+    fn open(&mut self, path: &str) -> Result<&Plugin, String> {
+        if !self.loaded.contains_key(path) {
+            let plugin = Plugin::load(path)?;
+            self.loaded.insert(path.to_owned(), plugin);
+        }
+        Ok(&self.loaded[path])
     }
 }
 
@@ -214,24 +222,31 @@ impl Plugin {
         })
     }
 
+    /// The calls of processor type `type_name`, which the library must offer.
+    fn calls(&self, type_name: &str) -> Result<Calls, String> {
+        if let Some(&(_, calls)) = self.processors.iter().find(|(name, _)| name == type_name) {
+            return Ok(calls);
+        }
+        let offered: Vec<&str> = self
+            .processors
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let offered = if offered.is_empty() {
+            "nothing".to_owned()
+        } else {
+            offered.join(", ")
+        };
+        Err(format!(
+            "`{}` has no processor `{type_name}` (it offers: {offered})",
+            self.path
+        ))
+    }
+
     fn instantiate(&self, spec: &ProcessorSpec) -> Result<PluginProcessor, String> {
         let path = &self.path;
         let type_name = &spec.type_name;
-        let Some(&(_, calls)) = self.processors.iter().find(|(name, _)| name == type_name) else {
-            let offered: Vec<&str> = self
-                .processors
-                .iter()
-                .map(|(name, _)| name.as_str())
-                .collect();
-            let offered = if offered.is_empty() {
-                "nothing".to_owned()
-            } else {
-                offered.join(", ")
-            };
-            return Err(format!(
-                "`{path}` has no processor `{type_name}` (it offers: {offered})"
-            ));
-        };
+        let calls = self.calls(type_name)?;
         let mut message = vec![0_u8; ERROR_CAPACITY];
         let mut error = ErrorBuf {
             ptr: message.as_mut_ptr(),
