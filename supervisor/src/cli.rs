@@ -10,6 +10,7 @@ use ipc_schemas::{ControlReply, ControlRequest, Selection};
 use crate::describe::schemas::{self, SchemasCommand};
 use crate::describe::types;
 use crate::error::UserError;
+use crate::graph::{self, TextFormat};
 use crate::language::{self, Lang};
 use crate::load::pipeline::Pipeline;
 use crate::load::plan::Plan;
@@ -273,6 +274,30 @@ pub enum Commands {
         #[command(subcommand)]
         command: RecordingCommand,
     },
+    /// Draw a pipeline, or a running runtime, as a picture.
+    ///
+    /// Processors are boxes coloured by language (with a legend) naming
+    /// their id, type and any shared `worker:` group; connections are
+    /// arrows labelled with their schema, their ports when not `out` to
+    /// `in`, and for a running runtime the frames per second of their
+    /// upstream. SVG and PNG are laid out and drawn by plexus itself; DOT
+    /// (Graphviz) and Mermaid are text for those tools to lay out.
+    Graph {
+        /// The pipeline file (YAML).
+        #[arg(required_unless_present = "runtime", conflicts_with = "runtime")]
+        pipeline: Option<PathBuf>,
+        /// A running runtime (as `plexus run` logs it) instead of a file:
+        /// its pipeline as it runs, with rates.
+        #[arg(long)]
+        runtime: Option<String>,
+        /// The file to write; its extension says the format: .svg, .png,
+        /// .dot (or .gv) or .mmd.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Without --output, what to print on stdout.
+        #[arg(long, value_enum, default_value = "dot", conflicts_with = "output")]
+        format: TextFormat,
+    },
     /// Check a pipeline as `run` would, without starting anything.
     ///
     /// With --deep it also provisions what the run needs (Python
@@ -498,6 +523,19 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 scaffold::next_steps(lang, &created)
             );
             Ok(0)
+        }
+        Commands::Graph {
+            pipeline,
+            runtime,
+            output,
+            format,
+        } => {
+            let source = match (pipeline, runtime) {
+                (Some(file), _) => graph::Source::File(file),
+                (None, Some(id)) => graph::Source::Runtime(id),
+                (None, None) => unreachable!("clap requires a pipeline or --runtime"),
+            };
+            graph::graph(source, output.as_deref(), format)
         }
         Commands::Schemas { command } => Ok(schemas::run(command)?),
         Commands::Types { pipeline, json } => types::types(pipeline.as_deref(), json),

@@ -4,12 +4,13 @@
 //! (pipeline → plan), `language` (one home per language), `provision`
 //! (caches, installers, binaries), `run` (a runtime and its summary),
 //! `observe` (commands that watch or steer a live runtime), `package`,
-//! `scaffold` (`plexus new`) and `describe`. The map is docs/ARCHITECTURE.md.
+//! `scaffold` (`plexus new`), `describe` and `graph` (`plexus graph`). The map is docs/ARCHITECTURE.md.
 
 pub mod cli;
 pub mod describe;
 pub mod digest;
 pub mod error;
+pub mod graph;
 pub mod journal;
 pub mod language;
 pub mod load;

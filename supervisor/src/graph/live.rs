@@ -1,0 +1,116 @@
+//! `plexus graph --runtime ID`: a running pipeline with its rates. A
+//! runtime's status names each processor's ports but not what they are
+//! connected to, so the connections come from the pipeline file the
+//! runtime was started with, as its run journal names it, and are checked
+//! against the status before the status's figures are laid over them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use ipc_schemas::{ProcessorStatus, RuntimeStatus};
+
+use crate::error::{excerpt, UserError};
+use crate::graph::model::Graph;
+use crate::journal::read::Run;
+use crate::journal::runs_dir;
+use crate::load::load_plan;
+use crate::observe::client::{self, Client};
+
+/// The graph of runtime `requested` as it runs now.
+pub fn live_graph(requested: &str) -> Result<Graph> {
+    let runtime = client::choose_runtime(Some(requested))?;
+    let status = Client::connect(&runtime.id)
+        .and_then(|c| c.status())
+        .with_context(|| format!("asking runtime {} for its status", runtime.id))?;
+    let file = started_with(&status.id).ok_or_else(|| {
+        UserError::Plain(format!(
+            "cannot tell which pipeline file runtime {} was started with; draw it with `plexus graph PIPELINE`",
+            status.id
+        ))
+    })?;
+    let plan = load_plan(&file)?;
+    let mut graph = Graph::from_plan(&plan);
+    overlay(&mut graph, &status, &file, &plan.name)?;
+    Ok(graph)
+}
+
+/// The pipeline file the run's journal says it was started with (§7,
+/// *Run journal*): `run`'s PIPELINE, or `replay`'s `--into`.
+fn started_with(runtime: &str) -> Option<PathBuf> {
+    let run = Run::open(&runs_dir().ok()?, runtime).ok()?;
+    Some(run.info.file)
+}
+
+/// Lays the runtime's figures over the graph of its file: each processor's
+/// type and language as it runs (a replay runs `builtin.replay` in place
+/// of a source), whether it is paused, and on each connection the rate of
+/// its upstream. The status counts frames per processor, not per
+/// connection, so a connection's rate is its upstream's (the first
+/// output's, which is every connection's for processors with one output)
+/// and frames dropped on one connection cannot be told apart from the
+/// others' yet.
+fn overlay(
+    graph: &mut Graph,
+    status: &RuntimeStatus,
+    file: &Path,
+    name: &str,
+) -> Result<(), UserError> {
+    let running: HashMap<&str, (&ProcessorStatus, &str)> = status
+        .workers
+        .iter()
+        .flat_map(|w| {
+            w.processors
+                .iter()
+                .map(|p| (p.id.as_str(), (p, w.language.as_str())))
+        })
+        .collect();
+    let changed = |what: String| {
+        UserError::Plain(format!(
+            "runtime {} runs pipeline `{}`, but {} has changed since it started ({what}); `plexus graph {}` draws the file as it is now",
+            status.id,
+            status.pipeline,
+            file.display(),
+            file.display()
+        ))
+    };
+    if name != status.pipeline {
+        return Err(changed(format!(
+            "it names the pipeline `{}`",
+            excerpt(name)
+        )));
+    }
+    if graph.nodes.len() != running.len() {
+        return Err(changed(format!(
+            "{} processors, not {}",
+            graph.nodes.len(),
+            running.len()
+        )));
+    }
+    for node in &mut graph.nodes {
+        let Some((processor, language)) = running.get(node.id.as_str()) else {
+            return Err(changed(format!(
+                "the runtime has no processor `{}`",
+                node.id
+            )));
+        };
+        node.type_name = processor.type_name.clone();
+        if let Some(lang) = crate::language::by_name(language) {
+            node.language = lang.name();
+        }
+        node.paused = processor.paused;
+    }
+    for edge in &mut graph.edges {
+        let (from, _) = running[graph.nodes[edge.from].id.as_str()];
+        let (to, _) = running[graph.nodes[edge.to].id.as_str()];
+        if !from.outputs.contains(&edge.from_port) || !to.inputs.contains(&edge.to_port) {
+            return Err(changed(format!(
+                "the runtime has no connection `{}.{} -> {}.{}`",
+                from.id, edge.from_port, to.id, edge.to_port
+            )));
+        }
+        edge.fps = Some(from.fps);
+    }
+    graph.title = format!("pipeline {}, runtime {}", status.pipeline, status.id);
+    Ok(())
+}
