@@ -1,5 +1,5 @@
 //! Watching and steering a running runtime from another process
-//! (docs/ARCHITECTURE.md §8): `plexus events`, `ps` and `tap` join the runtime's bus
+//! (docs/ARCHITECTURE.md §8): `plexus events`, `ps`, `top` and `tap` join the runtime's bus
 //! as guests and never change what it does; `stop` and `restart` ask it
 //! through its control service (`client`).
 
@@ -7,10 +7,12 @@ pub mod client;
 mod events;
 mod ps;
 mod tap;
+mod top;
 mod waiting;
 
 pub use events::{watch, WatchOptions};
 pub use ps::ps;
 pub(crate) use tap::subscribe;
 pub use tap::{tap, TapOptions};
+pub use top::top;
 pub(crate) use waiting::{Waiter, Woken};
