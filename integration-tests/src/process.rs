@@ -273,7 +273,7 @@ pub fn ps_runtime(cwd: &Path, id: &str) -> Value {
         .as_array()
         .expect("a list of runtimes")
         .iter()
-        .find(|r| r["id"] == id)
+        .find(|r| r["runtime"] == id)
         .unwrap_or_else(|| panic!("runtime {id} not in {listed:#}"))
         .clone()
 }
@@ -285,7 +285,7 @@ pub fn ps_worker(cwd: &Path, id: &str, name: &str) -> Value {
         .as_array()
         .expect("a list of workers")
         .iter()
-        .find(|w| w["name"] == name)
+        .find(|w| w["worker"] == name)
         .unwrap_or_else(|| panic!("no worker {name} in {runtime:#}"))
         .clone()
 }

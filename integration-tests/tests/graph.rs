@@ -266,7 +266,7 @@ fn a_running_runtime_is_drawn_with_its_rates() {
         let rates: Vec<f64> = svg
             .descendants()
             .filter(|n| n.has_tag_name("text"))
-            .filter_map(|n| n.text()?.strip_suffix(" fps")?.parse().ok())
+            .filter_map(|n| n.text()?.strip_suffix(" fps, 0 dropped")?.parse().ok())
             .collect();
         assert!(text.contains(&format!("runtime {id}")), "{text}");
         assert_eq!(rates.len(), 2, "one rate per connection:\n{text}");
@@ -282,7 +282,7 @@ fn a_running_runtime_is_drawn_with_its_rates() {
         dot.contains("\"cam\" -> \"first\" [label=\"video/rgba8\\n"),
         "{dot}"
     );
-    assert!(dot.contains(" fps\"]"), "{dot}");
+    assert!(dot.contains(" fps, 0 dropped\"]"), "{dot}");
 
     let stop = plexus(&["stop", "--runtime", &id], tmp.path());
     assert_eq!(stop.code, Some(0), "{}", stop.stderr);

@@ -179,7 +179,7 @@ fn another_user_can_neither_touch_nor_disturb_a_runtime() {
     );
 
     // The owner still observes the runtime, which goes on undisturbed.
-    assert_eq!(ps_runtime(tmp.path(), &id)["id"], id.as_str());
+    assert_eq!(ps_runtime(tmp.path(), &id)["runtime"], id.as_str());
     assert_eq!(tapped_seqs(tmp.path(), &id, "cam.out", 5).len(), 5);
     let run = running.finish();
     assert_no_residue(&id);

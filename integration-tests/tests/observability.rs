@@ -65,7 +65,7 @@ fn watchers_see_the_whole_life_of_a_run_in_order_and_late_ones_get_the_history()
     let mut relay_pid = 0;
     let mut pids = BTreeSet::new();
     for worker in runtime["workers"].as_array().unwrap() {
-        let name = worker["name"].as_str().unwrap();
+        let name = worker["worker"].as_str().unwrap();
         let pid = worker["pid"].as_u64().unwrap() as u32;
         assert_eq!(worker["state"], "running", "{worker:#}");
         assert_eq!(
@@ -73,7 +73,7 @@ fn watchers_see_the_whole_life_of_a_run_in_order_and_late_ones_get_the_history()
             vec![pid],
             "the pid ps gives for {name} is its live process in /proc"
         );
-        assert_eq!(worker["processors"][0]["id"], name);
+        assert_eq!(worker["processors"][0]["processor"], name);
         pids.insert(pid);
         if name == "relay" {
             relay_pid = pid;
@@ -328,7 +328,7 @@ fn a_runtime_whose_supervisor_died_is_not_listed_and_its_watcher_is_told() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|r| r["id"] != id.as_str()),
+            .all(|r| r["runtime"] != id.as_str()),
         "a dead runtime is not listed: {listed:#}"
     );
     // Its workers died with it (PR_SET_PDEATHSIG) and `ps` cleaned its files.

@@ -203,6 +203,11 @@ pub struct PortStats {
     /// Inputs only: frames received that found no partner under the
     /// processor's `sync:` policy, so were never given to it.
     pub unmatched: u64,
+    /// Inputs only, over the last stats interval: the most frames the input
+    /// found waiting behind the one it took (its queue depth at its worst).
+    pub queue: u64,
+    /// Inputs only, over the last stats interval: capture-to-input latency.
+    pub recent_latency: Option<LatencySummary>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +218,8 @@ pub struct ProcessorStats {
     pub errors: u64,
     /// Capture-to-input latency over every input frame, when there were any.
     pub latency: Option<LatencySummary>,
+    /// The same over the last stats interval only, every input together.
+    pub recent_latency: Option<LatencySummary>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,16 +227,6 @@ pub struct LatencySummary {
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub max_ns: u64,
-}
-
-impl LatencySummary {
-    /// The percentiles in whole µs, as outputs give them.
-    pub fn in_us(self) -> crate::LatencyUs {
-        crate::LatencyUs {
-            p50: self.p50_ns / 1000,
-            p99: self.p99_ns / 1000,
-        }
-    }
 }
 
 /// A request to a running runtime from another `plexus` process.
@@ -280,10 +277,12 @@ pub enum ControlReply {
     },
 }
 
-/// A running runtime as `plexus ps` shows it.
+/// A running runtime as `plexus ps` and `plexus top` show it. Serialized
+/// as it is, it is their `--json` (docs/ARCHITECTURE.md §8, the schema in
+/// `docs/json/ps.schema.json`): the field names are the CLI's vocabulary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuntimeStatus {
-    pub id: String,
+    pub runtime: String,
     /// The supervisor's pid.
     pub pid: u32,
     pub pipeline: String,
@@ -293,7 +292,7 @@ pub struct RuntimeStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerStatus {
-    pub name: String,
+    pub worker: String,
     /// What its processors are written in: `rust`, `python` or `deno`.
     pub language: String,
     /// The current process; 0 while none runs.
@@ -302,20 +301,76 @@ pub struct WorkerStatus {
     pub restarts: u32,
     /// Since the current process was spawned.
     pub uptime_ms: u64,
+    /// CPU time the current process used over its last stats interval, in
+    /// percent of one core; 0 until it was measured.
+    pub cpu_percent: f64,
+    /// The current process's resident memory; 0 while none runs.
+    pub rss_bytes: u64,
+    /// How its previous process ended, if one did.
+    pub exit: Option<crate::event::ExitStatus>,
     pub processors: Vec<ProcessorStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessorStatus {
-    pub id: String,
+    pub processor: String,
+    #[serde(rename = "type")]
     pub type_name: String,
-    pub inputs: Vec<String>,
-    pub outputs: Vec<String>,
+    /// Over the run, every process of the processor together.
     pub frames_in: u64,
     pub frames_out: u64,
-    /// Frames per second over the last stats interval: of its first output,
-    /// or for a sink, of its inputs together.
-    pub fps: f64,
+    /// Frames per second over the last stats interval: its inputs together,
+    /// and its first output.
+    pub fps_in: f64,
+    pub fps_out: f64,
+    /// Its inputs' added up.
+    pub dropped: u64,
+    pub gaps: u64,
+    pub errors: u64,
+    /// Capture to input over the last stats interval; `None` for a source
+    /// and while no frame arrived.
+    pub latency_us: Option<LatencyUs>,
     /// A user paused it (`plexus pause`) and has not resumed it.
     pub paused: bool,
+    pub inputs: Vec<InputStatus>,
+    pub outputs: Vec<OutputStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputStatus {
+    pub port: String,
+    pub frames: u64,
+    pub fps: f64,
+    /// Frames its upstream sent that it never took (live: frames on their
+    /// way are in it for an instant).
+    pub dropped: u64,
+    /// Sequence numbers it never saw.
+    pub gaps: u64,
+    /// The most frames waiting behind the one it took, over the last
+    /// stats interval.
+    pub queue: u64,
+    pub latency_us: Option<LatencyUs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputStatus {
+    pub port: String,
+    pub frames: u64,
+    pub fps: f64,
+}
+
+/// Latency percentiles in whole microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyUs {
+    pub p50: u64,
+    pub p99: u64,
+}
+
+impl From<LatencySummary> for LatencyUs {
+    fn from(l: LatencySummary) -> Self {
+        Self {
+            p50: l.p50_ns / 1000,
+            p99: l.p99_ns / 1000,
+        }
+    }
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::LatencyUs;
+
 /// One event with its place in the runtime's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuntimeEvent {
@@ -132,13 +134,6 @@ pub enum EventKind {
         /// Capture-to-input latency since the worker started.
         latency_us: Option<LatencyUs>,
     },
-}
-
-/// Latency percentiles in whole µs, as every output names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LatencyUs {
-    pub p50: u64,
-    pub p99: u64,
 }
 
 /// One port in a [`EventKind::ProcessorStats`] event.

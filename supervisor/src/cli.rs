@@ -178,10 +178,27 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
-    /// List running runtimes with their workers (pid, runtime, state,
-    /// restarts, uptime) and processors (frames per second).
+    /// List running runtimes with their workers (pid, state, restarts,
+    /// uptime, CPU, memory) and processors (frames per second).
     Ps {
-        /// Print one JSON object: `{"runtimes": [...]}`.
+        /// Only this runtime (as `plexus run` logs it).
+        #[arg(long)]
+        runtime: Option<String>,
+        /// Print one JSON object: `{"runtimes": [...]}`, each runtime with its
+        /// workers, processors and ports (docs/json/ps.schema.json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// A full-screen view of a running runtime, refreshed every second: per
+    /// processor and port frames per second in and out, dropped, gaps,
+    /// errors, latency p50/p99 and input queue depth; per worker state,
+    /// restarts, CPU and memory. Keys: s sort, r reverse, q quit.
+    Top {
+        /// The runtime (as `plexus run` logs it); optional when only one runs.
+        #[arg(long)]
+        runtime: Option<String>,
+        /// Print one snapshot as JSON instead: one runtime as `ps --json`
+        /// lists it.
         #[arg(long)]
         json: bool,
     },
@@ -558,7 +575,8 @@ pub fn execute(cli: Cli) -> Result<i32> {
             follow,
             json,
         }),
-        Commands::Ps { json } => observe::ps(json),
+        Commands::Ps { runtime, json } => observe::ps(runtime.as_deref(), json),
+        Commands::Top { runtime, json } => observe::top(runtime.as_deref(), json),
         Commands::Reap {
             runtime,
             supervisor,

@@ -161,7 +161,7 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         slot.processor.teardown();
     }
     control.report(&Report::Stopped {
-        stats: slots.iter().map(Slot::stats).collect(),
+        stats: slots.iter_mut().map(Slot::stats).collect(),
     })?;
     // Downstream may still be reading frames from our shared memory: stay
     // until the supervisor says everyone has stopped.
@@ -266,7 +266,7 @@ fn run(
         report_errors(control, &mut errors)?;
         if woken.stats {
             control.report(&Report::Stats {
-                stats: slots.iter().map(Slot::stats).collect(),
+                stats: slots.iter_mut().map(Slot::stats).collect(),
             })?;
         }
         if woken.control {

@@ -213,11 +213,17 @@ impl Slot {
         budget: usize,
         errors: &mut Vec<ProcessError>,
     ) -> Result<bool, BusError> {
+        // Frames taken this turn: all but the first were waiting.
+        let mut taken: u64 = 0;
         for _ in 0..budget {
             let sample = match self.inputs[index].0.receive()? {
                 Received::Frame(sample) => sample,
-                Received::Empty => return Ok(false),
+                Received::Empty => {
+                    self.inputs[index].1.waited(taken.saturating_sub(1));
+                    return Ok(false);
+                }
                 Received::AllBorrowed => {
+                    self.inputs[index].1.waited(taken);
                     // The processor holds views of earlier frames (a Python
                     // array kept on `self`): this input waits until it lets
                     // go, and safe overflow drops what the wait costs.
@@ -237,6 +243,7 @@ impl Slot {
                 }
             };
             self.stalled[index] = false;
+            taken += 1;
             let header = *sample.user_header();
             if self.paused() {
                 // Taken off the bus all the same: left queued, they would
@@ -245,9 +252,9 @@ impl Slot {
                 self.inputs[index].1.skip(header.seq);
                 continue;
             }
-            self.latency
-                .record(monotonic_ns().saturating_sub(header.capture_ns));
-            self.inputs[index].1.observe(header.seq);
+            let latency = monotonic_ns().saturating_sub(header.capture_ns);
+            self.latency.record(latency);
+            self.inputs[index].1.observe(header.seq, latency);
             let held = Held {
                 port: index,
                 header,
@@ -261,6 +268,9 @@ impl Slot {
                 self.call(set, errors)?;
             }
         }
+        // The budget ran out with the queue maybe not empty: at least this
+        // many were waiting.
+        self.inputs[index].1.waited(taken);
         Ok(true)
     }
 
@@ -487,10 +497,17 @@ impl Slot {
         self.frame_limit.is_some_and(|limit| self.produced >= limit)
     }
 
-    pub fn stats(&self) -> ProcessorStats {
+    /// The counters so far and the figures of the interval since the last
+    /// call, which start over.
+    pub fn stats(&mut self) -> ProcessorStats {
+        let mut recent = LatencyHistogram::default();
+        for (_, tracker) in &self.inputs {
+            recent.absorb(tracker.recent_latency());
+        }
         ProcessorStats {
             processor: self.id.clone(),
-            inputs: self.inputs.iter().map(|(_, t)| t.stats()).collect(),
+            recent_latency: recent.summary(),
+            inputs: self.inputs.iter_mut().map(|(_, t)| t.stats()).collect(),
             outputs: self
                 .outputs
                 .iter()

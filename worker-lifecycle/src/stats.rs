@@ -47,6 +47,24 @@ impl LatencyHistogram {
         self.max
     }
 
+    /// Adds `other`'s samples to these.
+    pub fn absorb(&mut self, other: &LatencyHistogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *mine += theirs;
+        }
+        self.total += other.total;
+        self.max = self.max.max(other.max);
+    }
+
+    /// Forgets every sample: the histogram of an interval starts over.
+    pub fn clear(&mut self) {
+        if self.total > 0 {
+            self.counts.fill(0);
+            self.total = 0;
+            self.max = 0;
+        }
+    }
+
     pub fn summary(&self) -> Option<LatencySummary> {
         (self.total > 0).then(|| LatencySummary {
             p50_ns: self.quantile(0.5),
@@ -81,6 +99,11 @@ fn bucket_high(i: usize) -> u64 {
 pub struct InputTracker {
     port: String,
     counters: InputCounters,
+    /// Capture-to-input latency since the last report.
+    recent: LatencyHistogram,
+    /// The most frames found waiting behind the one taken, since the last
+    /// report.
+    queue: u64,
 }
 
 impl InputTracker {
@@ -88,6 +111,8 @@ impl InputTracker {
         Self {
             port: port.to_string(),
             counters,
+            recent: LatencyHistogram::default(),
+            queue: 0,
         }
     }
 
@@ -96,10 +121,22 @@ impl InputTracker {
     }
 
     /// Books a frame with sequence number `seq`, taken off the input for
-    /// the processor.
-    pub fn observe(&mut self, seq: u64) {
+    /// the processor `latency_ns` after its capture.
+    pub fn observe(&mut self, seq: u64, latency_ns: u64) {
         self.see(seq);
+        self.recent.record(latency_ns);
         self.counters.frames.add(1);
+    }
+
+    /// Books one turn at the input, which found `waiting` frames behind the
+    /// first one it took.
+    pub fn waited(&mut self, waiting: u64) {
+        self.queue = self.queue.max(waiting);
+    }
+
+    /// The latency since the last report.
+    pub fn recent_latency(&self) -> &LatencyHistogram {
+        &self.recent
     }
 
     /// Books a frame with sequence number `seq`, taken off the input while
@@ -130,16 +167,23 @@ impl InputTracker {
         }
     }
 
-    pub fn stats(&self) -> PortStats {
-        PortStats {
+    /// The counts so far, and the figures of the interval since the last
+    /// call, which start over.
+    pub fn stats(&mut self) -> PortStats {
+        let stats = PortStats {
             port: self.port.clone(),
             frames: self.counters.frames.get(),
             seq_gaps: self.counters.seq_gaps.get(),
             out_of_order: self.counters.out_of_order.get(),
             dropped_paused: self.counters.dropped_paused.get(),
             unmatched: self.counters.unmatched.get(),
+            queue: self.queue,
+            recent_latency: self.recent.summary(),
             ..PortStats::default()
-        }
+        };
+        self.recent.clear();
+        self.queue = 0;
+        stats
     }
 }
 
@@ -177,11 +221,11 @@ mod tests {
         let counters = || bus::counters::Counters::open(&names, "sink", 1, 0).unwrap();
         let mut t = InputTracker::new("in", counters().input(0));
         for s in [0, 1, 2, 5, 4, 6] {
-            t.observe(s);
+            t.observe(s, 1000);
         }
         // A successor picks up where the crashed process left off.
         let mut t = InputTracker::new("in", counters().input(0));
-        t.observe(9);
+        t.observe(9, 1000);
         let stats = t.stats();
         std::fs::remove_file(format!("/dev/shm/{}counts_sink", names.file_prefix())).unwrap();
         assert_eq!(stats.frames, 7);
@@ -195,18 +239,35 @@ mod tests {
         let counters = bus::counters::Counters::open(&names, "mid", 1, 0).unwrap();
         let mut t = InputTracker::new("in", counters.input(0));
         for s in 0..3 {
-            t.observe(s);
+            t.observe(s, 1000);
         }
         for s in 3..8 {
             t.skip(s);
         }
-        t.observe(8);
+        t.observe(8, 1000);
         let stats = t.stats();
         std::fs::remove_file(format!("/dev/shm/{}counts_mid", names.file_prefix())).unwrap();
         assert_eq!(stats.frames, 4);
         assert_eq!(stats.dropped_paused, 5);
         assert_eq!(stats.seq_gaps, 0);
         assert_eq!(stats.out_of_order, 0);
+    }
+
+    #[test]
+    fn an_interval_starts_over_after_each_report() {
+        let names = ipc_schemas::Names::new("c0ffee05").unwrap();
+        let counters = bus::counters::Counters::open(&names, "late", 1, 0).unwrap();
+        let mut t = InputTracker::new("in", counters.input(0));
+        t.observe(0, 2_000_000);
+        t.waited(3);
+        t.waited(1);
+        let first = t.stats();
+        let second = t.stats();
+        std::fs::remove_file(format!("/dev/shm/{}counts_late", names.file_prefix())).unwrap();
+        assert_eq!(first.queue, 3);
+        assert!(first.recent_latency.unwrap().p50_ns > 1_800_000);
+        assert_eq!((second.queue, second.recent_latency), (0, None));
+        assert_eq!(second.frames, 1);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use ipc_schemas::{ProcessorStatus, RuntimeStatus};
 
 use crate::error::{excerpt, UserError};
-use crate::graph::model::Graph;
+use crate::graph::model::{Flow, Graph};
 use crate::journal::read::Run;
 use crate::journal::runs_dir;
 use crate::load::load_plan;
@@ -23,10 +23,10 @@ pub fn live_graph(requested: &str) -> Result<Graph> {
     let status = Client::connect(&runtime.id)
         .and_then(|c| c.status())
         .with_context(|| format!("asking runtime {} for its status", runtime.id))?;
-    let file = started_with(&status.id).ok_or_else(|| {
+    let file = started_with(&status.runtime).ok_or_else(|| {
         UserError::Plain(format!(
             "cannot tell which pipeline file runtime {} was started with; draw it with `plexus graph PIPELINE`",
-            status.id
+            status.runtime
         ))
     })?;
     let plan = load_plan(&file)?;
@@ -44,12 +44,8 @@ fn started_with(runtime: &str) -> Option<PathBuf> {
 
 /// Lays the runtime's figures over the graph of its file: each processor's
 /// type and language as it runs (a replay runs `builtin.replay` in place
-/// of a source), whether it is paused, and on each connection the rate of
-/// its upstream. The status counts frames per processor, not per
-/// connection, so a connection's rate is its upstream's (the first
-/// output's, which is every connection's for processors with one output)
-/// and frames dropped on one connection cannot be told apart from the
-/// others' yet.
+/// of a source), whether it is paused, and on each connection its rate and
+/// the frames it dropped, as its downstream input counts them.
 fn overlay(
     graph: &mut Graph,
     status: &RuntimeStatus,
@@ -62,13 +58,13 @@ fn overlay(
         .flat_map(|w| {
             w.processors
                 .iter()
-                .map(|p| (p.id.as_str(), (p, w.language.as_str())))
+                .map(|p| (p.processor.as_str(), (p, w.language.as_str())))
         })
         .collect();
     let changed = |what: String| {
         UserError::Plain(format!(
             "runtime {} runs pipeline `{}`, but {} has changed since it started ({what}); `plexus graph {}` draws the file as it is now",
-            status.id,
+            status.runtime,
             status.pipeline,
             file.display(),
             file.display()
@@ -103,14 +99,19 @@ fn overlay(
     for edge in &mut graph.edges {
         let (from, _) = running[graph.nodes[edge.from].id.as_str()];
         let (to, _) = running[graph.nodes[edge.to].id.as_str()];
-        if !from.outputs.contains(&edge.from_port) || !to.inputs.contains(&edge.to_port) {
+        let input = to.inputs.iter().find(|i| i.port == edge.to_port);
+        let (true, Some(input)) = (from.outputs.iter().any(|o| o.port == edge.from_port), input)
+        else {
             return Err(changed(format!(
                 "the runtime has no connection `{}.{} -> {}.{}`",
-                from.id, edge.from_port, to.id, edge.to_port
+                from.processor, edge.from_port, to.processor, edge.to_port
             )));
-        }
-        edge.fps = Some(from.fps);
+        };
+        edge.flow = Some(Flow {
+            fps: input.fps,
+            dropped: input.dropped,
+        });
     }
-    graph.title = format!("pipeline {}, runtime {}", status.pipeline, status.id);
+    graph.title = format!("pipeline {}, runtime {}", status.pipeline, status.runtime);
     Ok(())
 }

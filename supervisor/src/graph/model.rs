@@ -37,8 +37,17 @@ pub struct Edge {
     pub to_port: String,
     /// The output port's schema, such as `video/rgba8`.
     pub schema: String,
-    /// Frames per second through the connection, for a live runtime.
-    pub fps: Option<f64>,
+    /// What flows through the connection, for a live runtime.
+    pub flow: Option<Flow>,
+}
+
+/// A live connection's rate and loss, as its downstream input counts them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Flow {
+    /// Frames per second over the last second.
+    pub fps: f64,
+    /// Frames the upstream sent that the input never took, over the run.
+    pub dropped: u64,
 }
 
 /// How a language is painted: a light fill that black text reads on, and a
@@ -122,7 +131,7 @@ impl Graph {
                     to,
                     to_port: input.port.clone(),
                     schema: schema.to_string(),
-                    fps: None,
+                    flow: None,
                 });
             }
         }
@@ -172,8 +181,8 @@ impl Edge {
             lines.push(format!("{} -> {}", self.from_port, self.to_port));
         }
         lines.push(self.schema.clone());
-        if let Some(fps) = self.fps {
-            lines.push(format!("{fps:.1} fps"));
+        if let Some(flow) = self.flow {
+            lines.push(format!("{:.1} fps, {} dropped", flow.fps, flow.dropped));
         }
         lines
     }

@@ -25,7 +25,7 @@ fn edge(from: usize, to: usize) -> Edge {
         to,
         to_port: "in".into(),
         schema: "video/rgba8".into(),
-        fps: None,
+        flow: None,
     }
 }
 

@@ -150,6 +150,7 @@ fn mermaid_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::model::Flow;
     use crate::graph::tests::{chain, fan_in_out};
 
     #[test]
@@ -169,14 +170,17 @@ mod tests {
     #[test]
     fn mermaid_is_a_left_to_right_flowchart_with_every_edge() {
         let mut graph = chain(3);
-        graph.edges[1].fps = Some(29.97);
+        graph.edges[1].flow = Some(Flow {
+            fps: 29.97,
+            dropped: 3,
+        });
         graph.title = "pipeline <a> \"b\"".into();
         let text = mermaid(&graph);
         assert!(text.starts_with("flowchart LR\n"));
         assert!(text.contains("  %% pipeline #lt;a#gt; #quot;b#quot;\n"));
         assert!(text.contains("  p0[\"n0<br/>builtin.test_pattern\"]:::rust\n"));
         assert!(text.contains("  p0 -->|\"video/rgba8\"| p1\n"));
-        assert!(text.contains("  p1 -->|\"video/rgba8<br/>30.0 fps\"| p2\n"));
+        assert!(text.contains("  p1 -->|\"video/rgba8<br/>30.0 fps, 3 dropped\"| p2\n"));
         assert!(text.contains("  classDef rust fill:#f6d2b8,stroke:#b7410e,color:#000\n"));
     }
 }

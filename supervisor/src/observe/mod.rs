@@ -1,5 +1,5 @@
 //! Watching and steering a running runtime from another process
-//! (docs/ARCHITECTURE.md §8): `plexus events`, `ps` and `tap` join the runtime's bus
+//! (docs/ARCHITECTURE.md §8): `plexus events`, `ps`, `top` and `tap` join the runtime's bus
 //! as guests and never change what it does; `stop` and `restart` ask it
 //! through its control service (`client`). `runs`, `summary`, `logs`,
 //! `attach` and `wait` read the run journal, so they work on runs that
@@ -11,6 +11,7 @@ mod logs;
 mod ps;
 mod runs;
 mod tap;
+mod top;
 mod waiting;
 
 pub use events::{watch, WatchOptions};
@@ -19,4 +20,5 @@ pub use ps::ps;
 pub use runs::{runs, summary, wait};
 pub(crate) use tap::subscribe;
 pub use tap::{tap, TapOptions};
+pub use top::top;
 pub(crate) use waiting::{Waiter, Woken};

@@ -1,17 +1,23 @@
 //! `plexus ps`: the runtimes running now, their workers and processors, as
-//! each runtime describes itself on request.
+//! each runtime describes itself on request. `plexus top` shows the same
+//! description, refreshed.
 
 use anyhow::Result;
 use ipc_schemas::RuntimeStatus;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::observe::client::{self, Client};
+use crate::observe::top::format::{bytes, seconds};
 use crate::table::render;
 
-/// Prints every live runtime; returns the exit code.
-pub fn ps(json: bool) -> Result<i32> {
+/// Prints every live runtime, or only `runtime`; returns the exit code.
+pub fn ps(runtime: Option<&str>, json: bool) -> Result<i32> {
+    let chosen = match runtime {
+        Some(id) => vec![client::choose_runtime(Some(id))?],
+        None => client::live_runtimes(),
+    };
     let mut runtimes = Vec::new();
-    for runtime in client::live_runtimes() {
+    for runtime in chosen {
         match Client::connect(&runtime.id).and_then(|c| c.status()) {
             Ok(status) => runtimes.push(status),
             // Starting or stopping right now: it is not listed.
@@ -19,8 +25,8 @@ pub fn ps(json: bool) -> Result<i32> {
         }
     }
     if json {
-        let list: Vec<Value> = runtimes.iter().map(status_json).collect();
-        println!("{}", json!({ "runtimes": list }));
+        // docs/ARCHITECTURE.md §8 and docs/json/ps.schema.json.
+        println!("{}", json!({ "runtimes": runtimes }));
     } else if runtimes.is_empty() {
         println!("no plexus runtime is running");
     } else {
@@ -28,51 +34,6 @@ pub fn ps(json: bool) -> Result<i32> {
         print!("{}", tables.join("\n"));
     }
     Ok(0)
-}
-
-/// docs/ARCHITECTURE.md §8: `{"id", "pid", "pipeline", "uptime_ms", "workers":
-/// [{"name", "language", "pid", "state", "restarts", "uptime_ms",
-/// "processors": [{"id", "type", "inputs", "outputs", "frames_in",
-/// "frames_out", "fps", "paused"}]}]}`.
-fn status_json(status: &RuntimeStatus) -> Value {
-    let workers: Vec<Value> = status
-        .workers
-        .iter()
-        .map(|w| {
-            let processors: Vec<Value> = w
-                .processors
-                .iter()
-                .map(|p| {
-                    json!({
-                        "id": p.id,
-                        "type": p.type_name,
-                        "inputs": p.inputs,
-                        "outputs": p.outputs,
-                        "frames_in": p.frames_in,
-                        "frames_out": p.frames_out,
-                        "fps": p.fps,
-                        "paused": p.paused,
-                    })
-                })
-                .collect();
-            json!({
-                "name": w.name,
-                "language": w.language,
-                "pid": w.pid,
-                "state": w.state,
-                "restarts": w.restarts,
-                "uptime_ms": w.uptime_ms,
-                "processors": processors,
-            })
-        })
-        .collect();
-    json!({
-        "id": status.id,
-        "pid": status.pid,
-        "pipeline": status.pipeline,
-        "uptime_ms": status.uptime_ms,
-        "workers": workers,
-    })
 }
 
 fn table(status: &RuntimeStatus) -> String {
@@ -83,6 +44,8 @@ fn table(status: &RuntimeStatus) -> String {
         "STATE",
         "RESTARTS",
         "UPTIME",
+        "CPU%",
+        "RSS",
         "PROCESSORS",
     ]
     .map(String::from)
@@ -92,34 +55,42 @@ fn table(status: &RuntimeStatus) -> String {
             .processors
             .iter()
             .map(|p| match p.paused {
-                true => format!("{} paused", p.id),
-                false => format!("{} {:.1} fps", p.id, p.fps),
+                true => format!("{} paused", p.processor),
+                false if p.inputs.is_empty() => format!("{} {:.1} fps", p.processor, p.fps_out),
+                false => format!("{} {:.1} fps", p.processor, p.fps_in),
             })
             .collect();
+        let running = w.pid != 0;
         rows.push(vec![
-            w.name.clone(),
+            w.worker.clone(),
             w.language.clone(),
-            if w.pid == 0 {
-                "-".into()
-            } else {
+            if running {
                 w.pid.to_string()
+            } else {
+                "-".into()
             },
             w.state.clone(),
             w.restarts.to_string(),
             seconds(w.uptime_ms),
+            if running {
+                format!("{:.1}", w.cpu_percent)
+            } else {
+                "-".into()
+            },
+            if running {
+                bytes(w.rss_bytes)
+            } else {
+                "-".into()
+            },
             processors.join(", "),
         ]);
     }
     format!(
         "runtime {}  pipeline `{}`  supervisor pid {}  up {}\n{}",
-        status.id,
+        status.runtime,
         status.pipeline,
         status.pid,
         seconds(status.uptime_ms),
         render(&rows)
     )
-}
-
-fn seconds(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
 }

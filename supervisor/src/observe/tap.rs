@@ -93,19 +93,20 @@ pub(crate) fn subscribe(
 /// Refuses a processor or output port the runtime does not have.
 fn check_port(status: &RuntimeStatus, processor: &str, port: &str) -> Result<(), UserError> {
     let all = status.workers.iter().flat_map(|w| &w.processors);
-    let Some(found) = all.clone().find(|p| p.id == processor) else {
-        let ids: Vec<&str> = all.map(|p| p.id.as_str()).collect();
+    let Some(found) = all.clone().find(|p| p.processor == processor) else {
+        let ids: Vec<&str> = all.map(|p| p.processor.as_str()).collect();
         return Err(UserError::Plain(format!(
             "runtime {} has no processor `{processor}` (its processors: {})",
-            status.id,
+            status.runtime,
             ids.join(", ")
         )));
     };
-    if !found.outputs.iter().any(|o| o == port) {
+    if !found.outputs.iter().any(|o| o.port == port) {
         let outputs = if found.outputs.is_empty() {
             "none: it is a sink".to_string()
         } else {
-            found.outputs.join(", ")
+            let names: Vec<&str> = found.outputs.iter().map(|o| o.port.as_str()).collect();
+            names.join(", ")
         };
         return Err(UserError::Plain(format!(
             "processor `{processor}` has no output `{port}` (its outputs: {outputs})"

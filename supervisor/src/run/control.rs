@@ -55,28 +55,17 @@ impl Supervisor {
         Ok(())
     }
 
-    /// The runtime as `plexus ps` shows it.
+    /// The runtime as `plexus ps` and `plexus top` show it.
     fn status(&self) -> RuntimeStatus {
         let now = Instant::now();
         let workers = self
             .workers
             .iter()
             .map(|w| {
-                let specs = w.config.iter().flat_map(|c| &c.processors);
-                let processors: Vec<ProcessorStatus> = specs
-                    .map(|spec| {
-                        let (frames_in, frames_out) = self.live.frames(&spec.id);
-                        ProcessorStatus {
-                            id: spec.id.clone(),
-                            type_name: spec.type_name.clone(),
-                            inputs: spec.inputs.iter().map(|i| i.port.clone()).collect(),
-                            outputs: spec.outputs.iter().map(|o| o.port.clone()).collect(),
-                            frames_in,
-                            frames_out,
-                            fps: self.live.fps(&spec.id),
-                            paused: self.pauses.is_paused(&spec.id),
-                        }
-                    })
+                let processors: Vec<ProcessorStatus> = w
+                    .processors
+                    .iter()
+                    .filter_map(|p| self.live.status(p, self.pauses.is_paused(p)))
                     .collect();
                 let state = match w.state_name() {
                     "running" if !processors.is_empty() && processors.iter().all(|p| p.paused) => {
@@ -84,23 +73,27 @@ impl Supervisor {
                     }
                     state => state,
                 };
+                let alive = w.alive();
                 WorkerStatus {
-                    name: w.name.clone(),
+                    worker: w.name.clone(),
                     language: w.language.name().to_string(),
-                    pid: if w.alive() { w.pid } else { 0 },
+                    pid: if alive { w.pid } else { 0 },
                     state: state.to_string(),
                     restarts: w.restarts,
-                    uptime_ms: if w.alive() {
+                    uptime_ms: if alive {
                         now.duration_since(w.spawned_at).as_millis() as u64
                     } else {
                         0
                     },
+                    cpu_percent: if alive { w.usage.cpu_percent } else { 0.0 },
+                    rss_bytes: if alive { w.usage.rss_bytes } else { 0 },
+                    exit: w.last_exit,
                     processors,
                 }
             })
             .collect();
         RuntimeStatus {
-            id: self.runtime_id.clone(),
+            runtime: self.runtime_id.clone(),
             pid: std::process::id(),
             pipeline: self.pipeline.clone(),
             uptime_ms: now.duration_since(self.started).as_millis() as u64,

@@ -18,6 +18,7 @@ mod spawn;
 mod stats;
 pub mod summary;
 mod supervise;
+mod usage;
 mod watched;
 mod worker;
 

@@ -1,6 +1,6 @@
 //! The workers' counters turned into rates and totals. Every periodic
-//! report becomes a `processor_stats` event per processor, and the frame
-//! rate `plexus ps` shows. The summary's totals are read from the shared
+//! report becomes a `processor_stats` event per processor, and the rates
+//! `plexus ps` and `top` show. The summary's totals are read from the shared
 //! counters the workers keep (`bus::counters`), which no crash loses, and
 //! each input's drops are worked out against what its upstream sent while
 //! it was subscribed, less what it dropped while paused (docs/ARCHITECTURE.md §8).
@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use bus::counters::Counters;
 use ipc_schemas::{
-    EventKind, LatencySummary, Names, PortRate, PortStats, ProcessorSpec, ProcessorStats,
+    EventKind, InputStatus, LatencySummary, LatencyUs, Names, OutputStatus, PortRate, PortStats,
+    ProcessorSpec, ProcessorStats, ProcessorStatus,
 };
 
 /// The last counters of each processor, the rates derived from them, and
@@ -60,7 +61,7 @@ impl LiveStats {
                     processor: current.processor.clone(),
                     ports: ports.clone(),
                     errors: current.errors,
-                    latency_us: current.latency.map(LatencySummary::in_us),
+                    latency_us: current.latency.map(LatencyUs::from),
                 });
             }
             self.rates.insert(current.processor.clone(), ports);
@@ -111,6 +112,7 @@ impl LiveStats {
                     dropped: sent.saturating_sub(frames + dropped_paused),
                     dropped_paused,
                     unmatched: c.unmatched.get(),
+                    ..Default::default()
                 }
             })
             .collect();
@@ -134,6 +136,7 @@ impl LiveStats {
             outputs,
             errors: counters.errors().get(),
             latency,
+            recent_latency: None,
         })
     }
 
@@ -163,23 +166,72 @@ impl LiveStats {
             .ok()
     }
 
-    /// Frames per second of `processor`: of its first output, or for a sink,
-    /// of its inputs together.
-    pub fn fps(&self, processor: &str) -> f64 {
-        let Some(ports) = self.rates.get(processor) else {
-            return 0.0;
+    /// `processor` as `ps` and `top` show it now: counts read live from the
+    /// shared counters, rates, queues and latency of the last interval its
+    /// worker reported. `None` if it is not one of the runtime's.
+    pub fn status(&self, processor: &str, paused: bool) -> Option<ProcessorStatus> {
+        let spec = self.wiring.as_ref()?.specs.get(processor)?;
+        // What upstream sent is read before what was taken, so a frame sent
+        // in between is never counted as dropped.
+        let sent = self.upstream_sent(processor);
+        let counters = self.counters(spec)?;
+        let rates = self.rates.get(processor).map_or(&[][..], Vec::as_slice);
+        let fps = |direction: &str, port: &str| {
+            rates
+                .iter()
+                .find(|r| r.direction == direction && r.port == port)
+                .map_or(0.0, |r| r.fps)
         };
-        match ports.iter().find(|p| p.direction == "out") {
-            Some(out) => out.fps,
-            None => ports.iter().map(|p| p.fps).sum(),
-        }
-    }
-
-    /// (frames in, frames out) of `processor` over the run, as last reported.
-    pub fn frames(&self, processor: &str) -> (u64, u64) {
-        self.last.get(processor).map_or((0, 0), |(s, _)| {
-            let total = |ports: &[PortStats]| ports.iter().map(|p| p.frames).sum();
-            (total(&s.inputs), total(&s.outputs))
+        let reported = self.last.get(processor).map(|(s, _)| s);
+        let inputs: Vec<InputStatus> = spec
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(index, input)| {
+                let c = counters.input(index);
+                let frames = c.frames.get();
+                let taken = frames + c.dropped_paused.get();
+                let upstream = sent.as_ref().and_then(|s| s.get(index).copied());
+                let last = reported.and_then(|s| s.inputs.get(index));
+                InputStatus {
+                    port: input.port.clone(),
+                    frames,
+                    fps: fps("in", &input.port),
+                    dropped: upstream.map_or(0, |sent| sent.saturating_sub(taken)),
+                    gaps: c.seq_gaps.get(),
+                    queue: last.map_or(0, |p| p.queue),
+                    latency_us: last.and_then(|p| p.recent_latency).map(LatencyUs::from),
+                }
+            })
+            .collect();
+        let outputs: Vec<OutputStatus> = spec
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(index, output)| OutputStatus {
+                port: output.port.clone(),
+                frames: counters.output(index).get(),
+                fps: fps("out", &output.port),
+            })
+            .collect();
+        // Folded from +0.0: an empty f64 sum is -0.0, which prints as such.
+        let total = |rates: &mut dyn Iterator<Item = f64>| {
+            (rates.fold(0.0, |a, b| a + b) * 10.0).round() / 10.0
+        };
+        Some(ProcessorStatus {
+            processor: processor.to_string(),
+            type_name: spec.type_name.clone(),
+            frames_in: inputs.iter().map(|i| i.frames).sum(),
+            frames_out: outputs.iter().map(|o| o.frames).sum(),
+            fps_in: total(&mut inputs.iter().map(|i| i.fps)),
+            fps_out: total(&mut outputs.iter().map(|o| o.fps)),
+            dropped: inputs.iter().map(|i| i.dropped).sum(),
+            gaps: inputs.iter().map(|i| i.gaps).sum(),
+            errors: counters.errors().get(),
+            latency_us: reported.and_then(|s| s.recent_latency).map(LatencyUs::from),
+            paused,
+            inputs,
+            outputs,
         })
     }
 }
@@ -238,6 +290,10 @@ mod tests {
         }
     }
 
+    fn out_fps(live: &LiveStats) -> f64 {
+        live.rates["camera"][0].fps
+    }
+
     #[test]
     fn rate_is_frames_moved_over_time() {
         let mut live = LiveStats::default();
@@ -245,10 +301,10 @@ mod tests {
         assert!(live.update(vec![counters(0)], t0).is_empty());
         let events = live.update(vec![counters(30)], t0 + Duration::from_millis(500));
         assert_eq!(events.len(), 1);
-        assert!((live.fps("camera") - 60.0).abs() < 1e-6);
-        assert_eq!(live.frames("camera"), (0, 30));
+        assert!((out_fps(&live) - 60.0).abs() < 1e-6);
+        assert_eq!(live.last["camera"].0.outputs[0].frames, 30);
         live.update(vec![counters(40)], t0 + Duration::from_millis(1000));
-        assert!((live.fps("camera") - 20.0).abs() < 1e-6);
+        assert!((out_fps(&live) - 20.0).abs() < 1e-6);
         // Going quiet is told once, then nothing until frames move again.
         assert_eq!(
             live.update(vec![counters(40)], t0 + Duration::from_secs(2))

@@ -92,7 +92,7 @@ impl Summary {
                     gaps: inputs.iter().map(|s| s.seq_gaps).sum(),
                     errors: stats.map_or(0, |s| s.errors),
                     restarts: restarts_of(&p.worker),
-                    latency_us: stats.and_then(|s| s.latency).map(|l| l.in_us()),
+                    latency_us: stats.and_then(|s| s.latency).map(LatencyUs::from),
                 };
                 (p.spec.id.clone(), line)
             })

@@ -275,7 +275,9 @@ impl Supervisor {
                 self.events.emit(EventKind::ProcessorResumed { processor })
             }
             Report::Stats { stats } => {
-                for event in self.live.update(stats, Instant::now()) {
+                let now = Instant::now();
+                worker.usage.measure(worker.pid, now);
+                for event in self.live.update(stats, now) {
                     self.events.emit(event);
                 }
             }

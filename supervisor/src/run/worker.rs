@@ -12,6 +12,7 @@ use bus::fd::WaitableFd;
 use bus::Bus;
 use ipc_schemas::{Command, ExitStatus, ProcessorStats, Report, WorkerConfig};
 
+use super::usage::Usage;
 use super::watched::Watched;
 use super::STEP_DEADLINE;
 use crate::language::Lang;
@@ -131,6 +132,8 @@ pub struct WorkerHandle {
     pub ending: Option<Ending>,
     pub last_exit: Option<ExitStatus>,
     pub stats: Vec<ProcessorStats>,
+    /// The current process's CPU and memory, as of its last report.
+    pub usage: Usage,
     pub restart: RestartSpec,
     pub critical: bool,
     pub budget: Budget,
@@ -185,6 +188,7 @@ impl WorkerHandle {
             ending: None,
             last_exit: None,
             stats: Vec::new(),
+            usage: Usage::default(),
             restart: planned.restart,
             critical: planned.critical,
             budget: Budget::default(),
