@@ -79,3 +79,90 @@ pub fn draw(frame: &mut Frame, screen: &Screen) {
     }
     frame.render_widget(Paragraph::new(Line::from(line)), keys);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipc_schemas::{OutputStatus, ProcessorStatus, WorkerStatus};
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    fn status() -> RuntimeStatus {
+        let processor = ProcessorStatus {
+            processor: "camera".into(),
+            type_name: "builtin.test_pattern".into(),
+            frames_in: 0,
+            frames_out: 90,
+            fps_in: 0.0,
+            fps_out: 30.0,
+            dropped: 0,
+            gaps: 0,
+            errors: 0,
+            latency_us: None,
+            paused: false,
+            inputs: Vec::new(),
+            outputs: vec![OutputStatus {
+                port: "out".into(),
+                frames: 90,
+                fps: 30.0,
+            }],
+        };
+        RuntimeStatus {
+            runtime: "2e5e6be5".into(),
+            pid: 1,
+            pipeline: "demo".into(),
+            uptime_ms: 3000,
+            workers: vec![WorkerStatus {
+                worker: "camera".into(),
+                language: "rust".into(),
+                pid: 2,
+                state: "running".into(),
+                restarts: 2,
+                uptime_ms: 3000,
+                cpu_percent: 4.0,
+                rss_bytes: 11 << 20,
+                exit: None,
+                processors: vec![processor],
+            }],
+        }
+    }
+
+    #[test]
+    fn eighty_columns_show_the_runtime_its_rows_and_the_keys() {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let status = status();
+        terminal
+            .draw(|frame| {
+                draw(
+                    frame,
+                    &Screen {
+                        status: &status,
+                        sort: SortKey::Pipeline,
+                        direction: Direction::Descending,
+                        note: Some("the runtime is stopping"),
+                    },
+                )
+            })
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        let line = |y: u16| -> String {
+            (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect()
+        };
+        assert!(line(0).contains("runtime 2e5e6be5"), "{}", line(0));
+        assert!(line(1).starts_with("PROCESSOR"), "{}", line(1));
+        let camera = line(2);
+        assert!(camera.starts_with("camera") && camera.contains("running"));
+        assert!(
+            camera.contains("30.0") && camera.contains("11M"),
+            "{camera}"
+        );
+        assert!(line(3).starts_with("  .out"), "{}", line(3));
+        let keys = line(23);
+        assert!(
+            keys.contains("q quit") && keys.contains("stopping"),
+            "{keys}"
+        );
+    }
+}
