@@ -91,7 +91,11 @@ fn top_shows_every_processor_moving_a_restart_rising_and_agrees_with_ps() {
     // SAFETY: kill(2) of a worker of our own run.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     running.wait_for("worker sepia restarted (generation 1", START);
-    assert_eq!(ps_worker(tmp.path(), &id, "sepia")["restarts"], 1);
+    let restarted = ps_worker(tmp.path(), &id, "sepia");
+    assert_eq!(restarted["restarts"], 1, "{restarted:#}");
+    assert_eq!(restarted["exit"]["signal"], libc::SIGKILL, "{restarted:#}");
+    let ps = plexus(&["ps", "--runtime", &id, "--json"], tmp.path());
+    schema("ps.schema.json").check(&ps.json());
     for screen in screens.iter().flatten() {
         screen.wait_until(SHOWN, |s| {
             s.cell("sepia", "RESTARTS").as_deref() == Some("1")

@@ -192,7 +192,8 @@ pub enum Commands {
     /// A full-screen view of a running runtime, refreshed every second: per
     /// processor and port frames per second in and out, dropped, gaps,
     /// errors, latency p50/p99 and input queue depth; per worker state,
-    /// restarts, CPU and memory. Keys: s sort, r reverse, q quit.
+    /// restarts, CPU and memory. Keys: s sort, r reverse, up/down scroll,
+    /// q quit.
     Top {
         /// The runtime (as `plexus run` logs it); optional when only one runs.
         #[arg(long)]

@@ -25,6 +25,8 @@ use view::Screen;
 
 /// How often the view asks the runtime for its status.
 const REFRESH: Duration = Duration::from_secs(1);
+/// Rows PageUp and PageDown move.
+const PAGE: usize = 10;
 
 /// Shows runtime `runtime` (or the only one running) until the user quits
 /// or the runtime ends; with `json`, prints its status once. Returns the
@@ -92,6 +94,7 @@ fn watch(terminal: &mut DefaultTerminal, client: &Client, runtime: &LiveRuntime)
     let mut sort = SortKey::Pipeline;
     let mut direction = Direction::Descending;
     let mut last: Option<RuntimeStatus> = None;
+    let mut scroll = 0;
     loop {
         if !alive(runtime.pid) {
             return Ok(End::RuntimeEnded);
@@ -110,15 +113,16 @@ fn watch(terminal: &mut DefaultTerminal, client: &Client, runtime: &LiveRuntime)
         loop {
             terminal
                 .draw(|frame| match &last {
-                    Some(status) => view::draw(
-                        frame,
-                        &Screen {
+                    Some(status) => {
+                        let screen = Screen {
                             status,
                             sort,
                             direction,
                             note: note.as_deref(),
-                        },
-                    ),
+                            scroll,
+                        };
+                        scroll = view::draw(frame, &screen);
+                    }
                     None => frame.render_widget(
                         Paragraph::new(format!(
                             "waiting for runtime {} to answer{}",
@@ -152,6 +156,11 @@ fn watch(terminal: &mut DefaultTerminal, client: &Client, runtime: &LiveRuntime)
                 }
                 KeyCode::Char('s') => sort = sort.next(),
                 KeyCode::Char('r') => direction = direction.reversed(),
+                KeyCode::Up | KeyCode::Char('k') => scroll = scroll.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => scroll += 1,
+                KeyCode::PageUp => scroll = scroll.saturating_sub(PAGE),
+                KeyCode::PageDown => scroll += PAGE,
+                KeyCode::Home => scroll = 0,
                 _ => {}
             }
         }
