@@ -21,8 +21,15 @@ pub struct WatchOptions {
 /// Prints the events; returns the exit code.
 pub fn watch(options: &WatchOptions) -> Result<i32> {
     if let Some(id) = &options.runtime {
-        if !client::live_runtimes().iter().any(|l| &l.id == id) {
-            return past(id, options.json);
+        let journal = crate::journal::runs_dir()
+            .ok()
+            .and_then(|runs| crate::journal::read::Run::open(&runs, id).ok());
+        match journal {
+            // Neither running nor kept: told as for a runtime not running.
+            Some(run) if !client::live_runtimes().iter().any(|l| &l.id == id) => {
+                return past(&run, options.json)
+            }
+            _ => {}
         }
     }
     let runtime = pick(options)?;
@@ -79,8 +86,7 @@ fn print(
 }
 
 /// Prints the events of a run that is over, from its journal.
-fn past(runtime: &str, json: bool) -> Result<i32> {
-    let run = crate::journal::read::Run::open(&crate::journal::runs_dir()?, runtime)?;
+fn past(run: &crate::journal::read::Run, json: bool) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     for record in run.events()? {
         let line = match (json, RuntimeEvent::from_json(&record)) {
