@@ -16,11 +16,11 @@ pub mod wire;
 pub mod worker_info;
 
 pub use control::{
-    Command, ControlReply, ControlRequest, Entry, InputSpec, LatencySummary, Mode, OutputSpec,
-    PortStats, ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, Selection,
-    SyncPolicy, WorkerConfig, WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
+    Command, ConfigOutcome, ControlReply, ControlRequest, Entry, InputSpec, LatencySummary, Mode,
+    OutputSpec, PortStats, ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus,
+    Selection, SyncPolicy, WorkerConfig, WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
 };
-pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};
+pub use event::{ConfigApplied, EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
 pub use names::{NameError, Names};
 pub use schema::{Accepts, HeaderField, SchemaId};
@@ -28,7 +28,7 @@ pub use worker_info::{DenoCreate, DenoDrive, DenoOutput, PythonInfo};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Environment variables the supervisor hands to every worker it spawns.
 pub mod env {

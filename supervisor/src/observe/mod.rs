@@ -1,11 +1,12 @@
 //! Watching and steering a running runtime from another process
 //! (docs/ARCHITECTURE.md §8): `plexus events`, `ps` and `tap` join the runtime's bus
-//! as guests and never change what it does; `stop` and `restart` ask it
-//! through its control service (`client`).
+//! as guests and never change what it does; `stop`, `restart` and `set`
+//! (`set`: config changes) ask it through its control service (`client`).
 
 pub mod client;
 mod events;
 mod ps;
+pub mod set;
 mod tap;
 mod waiting;
 

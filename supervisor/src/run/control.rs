@@ -1,7 +1,8 @@
 //! What the runtime does for other `plexus` processes: `restart`, `stop`,
-//! `pause`, `resume`, `ps` and `events` ask through its control channel
-//! (`requests.rs`), and each request is answered here (the pauses
-//! themselves are kept in `pause.rs`).
+//! `pause`, `resume`, `set`, `ps` and `events` ask through its control
+//! channel (`requests.rs`), and each request is answered here (the pauses
+//! themselves are kept in `pause.rs`; a `set`, answered once its worker
+//! took it, in `live_config.rs`).
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -49,6 +50,15 @@ impl Supervisor {
                     processors,
                     reply_to,
                 } => (reply_to, self.steer_on_request(Steer::Resume, &processors)),
+                ControlRequest::SetConfig {
+                    processor,
+                    changes_json,
+                    reply_to,
+                } => match self.set_on_request(&processor, &changes_json, reply_to.clone()) {
+                    Some(refusal) => (reply_to, refusal),
+                    // Answered once the worker took it.
+                    None => continue,
+                },
             };
             self.control.answer(&self.bus, &reply_to, &reply)?;
         }
@@ -135,21 +145,37 @@ impl Supervisor {
                 ),
             };
         }
-        worker.ending = Some(Ending::Requested);
-        let (pid, was) = (worker.pid, worker.state);
-        self.events.emit(EventKind::RestartRequested {
-            worker: name.to_string(),
-            pid,
-        });
-        let worker = &mut self.workers[i];
-        if let Some(status) = worker.kill() {
-            self.handle_exit(i, status, was);
-        }
+        let pid = self.restart_requested(i);
         ControlReply::Done {
             message: format!(
                 "restarting worker `{name}` of runtime {} (was pid {pid}); not a crash: its restart budget is untouched",
                 self.runtime_id
             ),
+        }
+    }
+
+    /// Ends the process of running worker `i` and brings the worker back at
+    /// once, with its current configuration: told as `restart_requested`,
+    /// never a failure, and off the crash budget. Returns the ended pid.
+    pub(super) fn restart_requested(&mut self, i: usize) -> u32 {
+        let worker = &mut self.workers[i];
+        worker.ending = Some(Ending::Requested);
+        let (pid, was) = (worker.pid, worker.state);
+        self.events.emit(EventKind::RestartRequested {
+            worker: worker.name.clone(),
+            pid,
+        });
+        if let Some(status) = self.workers[i].kill() {
+            self.handle_exit(i, status, was);
+        }
+        pid
+    }
+
+    /// Answers a request whose answer had to wait (a `set`); a requester
+    /// that gave up waiting gets none, which is only logged.
+    pub(super) fn answer(&mut self, reply_to: &str, reply: &ControlReply) {
+        if let Err(e) = self.control.answer(&self.bus, reply_to, reply) {
+            tracing::warn!("answering `{reply_to}`: {e:#}");
         }
     }
 
