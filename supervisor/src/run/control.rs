@@ -362,6 +362,13 @@ impl Supervisor {
                     ),
                 }
             }
+            // A run that began to stop meanwhile restarts nothing.
+            ConfigOutcome::NoHook if self.phase != RunPhase::Flowing => ControlReply::Refused {
+                reason: format!(
+                    "processor `{processor}` has no on_config and runtime {} is stopping: its worker is not restarted, its config is unchanged",
+                    self.runtime_id
+                ),
+            },
             ConfigOutcome::NoHook => {
                 let type_name = self.keep_config(&pending);
                 self.events.emit(EventKind::ConfigChanged {
