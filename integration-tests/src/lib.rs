@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod crasher;
 pub mod expect;
+pub mod live_config;
 pub mod mcap_reader;
 pub mod process;
 pub mod residue;

@@ -11,15 +11,21 @@
 //! - `hang_detected`: a processor that never returns is killed as
 //!   unresponsive and restarted;
 //! - `config_defaults_applied`: a config key the pipeline omits gets the
-//!   manifest's default.
+//!   manifest's default;
+//! - `config_set_in_place`: `plexus set` of a processor with the `on_config`
+//!   hook changes its output from the next frame on, with no restart and no
+//!   frame lost, and a change its hook refuses leaves its config as it was.
 //!
 //! The processors come from the fixtures (`integration-tests/fixtures/`);
 //! the ones of a scenario behave alike in every language.
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use integration_tests::crasher::{a_saw_everything, fan_out, hangs, restarts_and_recovers};
 use integration_tests::expect::{pattern_rgba, read_png};
+use integration_tests::live_config::{no_frame_lost, LiveChain};
 use integration_tests::{
     assert_no_residue, fixture, pipeline, plexus, plexus_checked, ps_worker, spawn_plexus,
     tapped_seqs, worker_language, PlexusRun,
@@ -257,6 +263,48 @@ fn config_defaults_applied(language: &Language) {
     }
 }
 
+fn config_set_in_place(language: &Language) {
+    let (package, kind) = language.fill;
+    let chain = LiveChain::start(package, kind);
+    let before = chain.next_seq();
+    let set = chain.set(&["p", "value=7"]);
+    assert_eq!(set.code, Some(0), "{}", set.stderr);
+    assert!(
+        set.stdout
+            .contains(r#"processor `p` took {"value":7} in place"#),
+        "{}",
+        set.stdout
+    );
+    let after = chain.next_seq();
+    // The hook refuses 13: nothing changes, and the user reads why.
+    let refused = chain.set(&["p", "value=13"]);
+    let line = refused.refusal();
+    assert!(line.contains("13 is an unlucky fill"), "{line}");
+    assert!(line.ends_with("its config is unchanged"), "{line}");
+    let changed: Vec<Value> = chain
+        .events()
+        .into_iter()
+        .filter(|e| e["kind"] == "config_changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:#?}");
+    assert_eq!(changed[0]["processor"], "p");
+    assert_eq!(changed[0]["changes"], r#"{"value":7}"#);
+    assert_eq!(changed[0]["applied"], "in_place");
+    let last = chain.next_seq();
+
+    let (summary, _log, fills) = chain.stop();
+    assert_eq!(summary["workers"]["p"]["restarts"], 0, "{summary:#}");
+    no_frame_lost(&summary);
+    // The default until the change, the new value from the frame after it
+    // on: one switch, and never back.
+    assert_eq!(fills[&before], DEFAULT_FILL);
+    assert!(fills.range(after..).all(|(_, &v)| v == 7), "{fills:?}");
+    assert_eq!(fills[&last], 7, "the refused change took no effect");
+    let switch = fills.values().position(|&v| v == 7).unwrap();
+    assert!(fills.values().take(switch).all(|&v| v == DEFAULT_FILL));
+    assert!(fills.values().skip(switch).all(|&v| v == 7));
+}
+
 /// Every scenario, once per language.
 macro_rules! conformance {
     ($($language:ident: $table:ident),* $(,)?) => {$(
@@ -284,6 +332,11 @@ macro_rules! conformance {
             #[test]
             fn config_defaults_applied() {
                 super::config_defaults_applied(&super::$table);
+            }
+
+            #[test]
+            fn config_set_in_place() {
+                super::config_set_in_place(&super::$table);
             }
         }
     )*};

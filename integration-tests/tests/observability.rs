@@ -254,7 +254,11 @@ fn observers_refuse_what_is_not_there_in_one_sentence() {
     // A run that ended is read from its journal (tests/journal.rs).
     let gone = plexus(&["events", "--runtime", &id], tmp.path());
     assert_eq!(gone.code, Some(0), "{}", gone.stderr);
-    assert!(gone.stdout.contains("runtime stopped: stopped"), "{}", gone.stdout);
+    assert!(
+        gone.stdout.contains("runtime stopped: stopped"),
+        "{}",
+        gone.stdout
+    );
 }
 
 #[test]

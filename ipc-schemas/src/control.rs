@@ -22,6 +22,14 @@ pub enum Command {
     Pause { processor: String },
     /// Drive `processor` again after a `Pause`.
     Resume { processor: String },
+    /// Hand `processor` the config keys a user changed (`plexus set`),
+    /// between two of its calls; answered with `Reconfigured`. The changes
+    /// are checked against its schema already.
+    Reconfigure {
+        processor: String,
+        /// The changed keys and their new values, as a JSON object's text.
+        changes_json: String,
+    },
     /// Leave: every worker has stopped.
     Exit,
 }
@@ -64,6 +72,11 @@ pub enum Report {
     Resumed {
         processor: String,
     },
+    /// How `processor` took a `Reconfigure`.
+    Reconfigured {
+        processor: String,
+        outcome: ConfigOutcome,
+    },
     /// The counters so far, sent every [`STATS_INTERVAL`] while running.
     Stats {
         stats: Vec<ProcessorStats>,
@@ -71,6 +84,19 @@ pub enum Report {
     Stopped {
         stats: Vec<ProcessorStats>,
     },
+}
+
+/// How a processor took config changes handed to it while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConfigOutcome {
+    /// Its `on_config` hook took them: its next call works with them.
+    Applied,
+    /// It has no `on_config` hook, or the hook cannot take these keys in
+    /// place: the supervisor restarts its worker with the new config.
+    NoHook,
+    /// Its hook refused them (`message`, the processor's sentence): it
+    /// keeps its old config and is not restarted.
+    Failed { message: String },
 }
 
 /// How often a worker's pulse thread stamps the time into its processors'
@@ -248,6 +274,15 @@ pub enum ControlRequest {
     /// Resume paused processors (`plexus resume`).
     Resume {
         processors: Selection,
+        reply_to: String,
+    },
+    /// Change config keys of one processor while it runs (`plexus set`).
+    /// Answered once the processor took them, or its worker restarted.
+    SetConfig {
+        processor: String,
+        /// The keys to change and their new values, as a JSON object's
+        /// text (bincode cannot carry a `serde_json::Value`).
+        changes_json: String,
         reply_to: String,
     },
 }

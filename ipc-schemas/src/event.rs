@@ -126,6 +126,15 @@ pub enum EventKind {
         processor: String,
         input: String,
     },
+    /// A user changed config keys of the processor (`plexus set`), and
+    /// they are in effect: taken in place by its `on_config` hook, or by
+    /// restarting its worker with the new config.
+    ConfigChanged {
+        processor: String,
+        /// The keys changed and their new values, as a JSON object's text.
+        changes: String,
+        applied: ConfigApplied,
+    },
     /// Periodic counters of one processor's ports.
     ProcessorStats {
         processor: String,
@@ -134,6 +143,16 @@ pub enum EventKind {
         /// Capture-to-input latency since the worker started.
         latency_us: Option<LatencyUs>,
     },
+}
+
+/// How a [`EventKind::ConfigChanged`] took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigApplied {
+    /// The processor's `on_config` hook took the change between two frames.
+    InPlace,
+    /// The processor has no hook: its worker was restarted with the new config.
+    Restart,
 }
 
 /// One port in a [`EventKind::ProcessorStats`] event.
@@ -175,6 +194,7 @@ impl EventKind {
             EventKind::InputClosed { .. } => "input_closed",
             EventKind::InputRecovered { .. } => "input_recovered",
             EventKind::ProcessorStats { .. } => "processor_stats",
+            EventKind::ConfigChanged { .. } => "config_changed",
         }
     }
 }
@@ -316,6 +336,18 @@ impl std::fmt::Display for EventKind {
             EventKind::ProcessorError { processor, message } => {
                 format!("processor {processor} error: {message}")
             }
+            EventKind::ConfigChanged {
+                processor,
+                changes,
+                applied,
+            } => match applied {
+                ConfigApplied::InPlace => {
+                    format!("processor {processor} took config {changes} in place")
+                }
+                ConfigApplied::Restart => format!(
+                    "processor {processor} takes config {changes} with a restart of its worker"
+                ),
+            },
             EventKind::ProcessorStats {
                 processor,
                 ports,

@@ -16,12 +16,12 @@ pub mod wire;
 pub mod worker_info;
 
 pub use control::{
-    Command, ControlReply, ControlRequest, Entry, InputSpec, InputStatus, LatencySummary,
-    LatencyUs, Mode, OutputSpec, OutputStatus, PortStats, ProcessorSpec, ProcessorStats,
-    ProcessorStatus, Report, RuntimeStatus, Selection, SyncPolicy, WorkerConfig, WorkerStatus,
-    PULSE_INTERVAL, STATS_INTERVAL,
+    Command, ConfigOutcome, ControlReply, ControlRequest, Entry, InputSpec, InputStatus,
+    LatencySummary, LatencyUs, Mode, OutputSpec, OutputStatus, PortStats, ProcessorSpec,
+    ProcessorStats, ProcessorStatus, Report, RuntimeStatus, Selection, SyncPolicy, WorkerConfig,
+    WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
 };
-pub use event::{EventKind, ExitStatus, PortRate, RuntimeEvent};
+pub use event::{ConfigApplied, EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
 pub use names::{NameError, Names};
 pub use schema::{Accepts, HeaderField, SchemaId};

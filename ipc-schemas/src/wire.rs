@@ -70,6 +70,49 @@ mod tests {
     }
 
     #[test]
+    fn live_config_messages_round_trip() {
+        let request = ControlRequest::SetConfig {
+            processor: "fx".into(),
+            changes_json: r#"{"amount":0.5,"label":"hello"}"#.into(),
+            reply_to: "cli-7".into(),
+        };
+        assert_eq!(
+            decode::<ControlRequest>(&encode(&request).unwrap()).unwrap(),
+            request
+        );
+        let command = Command::Reconfigure {
+            processor: "fx".into(),
+            changes_json: r#"{"amount":0.5}"#.into(),
+        };
+        assert_eq!(
+            decode::<Command>(&encode(&command).unwrap()).unwrap(),
+            command
+        );
+        for outcome in [
+            ConfigOutcome::Applied,
+            ConfigOutcome::NoHook,
+            ConfigOutcome::Failed {
+                message: "amount 0.5 is too dim".into(),
+            },
+        ] {
+            let report = Report::Reconfigured {
+                processor: "fx".into(),
+                outcome,
+            };
+            assert_eq!(decode::<Report>(&encode(&report).unwrap()).unwrap(), report);
+        }
+        let event = crate::EventKind::ConfigChanged {
+            processor: "fx".into(),
+            changes: r#"{"amount":0.5}"#.into(),
+            applied: crate::ConfigApplied::InPlace,
+        };
+        assert_eq!(
+            decode::<crate::EventKind>(&encode(&event).unwrap()).unwrap(),
+            event
+        );
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(decode::<Command>(&[0xff, 0xff, 0xff]).is_err());
     }

@@ -127,10 +127,32 @@ pub enum Commands {
     ///
     /// The worker is killed and started again at once, whatever its restart
     /// policy; this is not counted as a failure. The rest of the pipeline
-    /// keeps running. Worker names are processor ids, or `worker:` group names.
+    /// keeps running. It comes back with the pipeline's current config: the
+    /// file's, with the changes `plexus set` made since. Worker names are
+    /// processor ids, or `worker:` group names.
     Restart {
         /// The worker to restart.
         worker: String,
+        /// The runtime (as `plexus run` logs it); optional when only one runs.
+        #[arg(long)]
+        runtime: Option<String>,
+    },
+    /// Change config keys of a running processor.
+    ///
+    /// Each value is read as a YAML scalar (`amount=0.5`, `label=hello`,
+    /// `enabled=true`; quote it, `label='"0.5"'`, for text that looks like
+    /// a number) and checked against the processor's config schema as the
+    /// pipeline's config is. A processor with an `on_config` hook takes the
+    /// changes in place, from its next frame on; any other has its worker
+    /// restarted with the new config, as the answer says. A hook that
+    /// refuses them leaves the config as it was. The changes stay for the
+    /// rest of the run, across restarts.
+    Set {
+        /// The processor, by its id in the pipeline.
+        processor: String,
+        /// The changes, each as key=value.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        changes: Vec<String>,
         /// The runtime (as `plexus run` logs it); optional when only one runs.
         #[arg(long)]
         runtime: Option<String>,
@@ -163,7 +185,7 @@ pub enum Commands {
     ///
     /// Events: runtime started/stopping/stopped, worker spawned/ready/exited/
     /// restarting/restarted/failed/unresponsive, restart requested, processor
-    /// started/stopped/error/paused/resumed, slow frame, input
+    /// started/stopped/error/paused/resumed, config changed, slow frame, input
     /// closed/recovered, and per-processor stats every second.
     /// With --follow and no runtime running, waits for the next one to start.
     Events {
@@ -623,6 +645,14 @@ pub fn execute(cli: Cli) -> Result<i32> {
         Commands::Stop { runtime } => ask(runtime.as_deref(), |reply_to| ControlRequest::Stop {
             reply_to,
         }),
+        Commands::Set {
+            processor,
+            changes,
+            runtime,
+        } => ask(
+            runtime.as_deref(),
+            observe::set::request(processor, &changes)?,
+        ),
         Commands::Pause(steered) => steered.ask(|processors, reply_to| ControlRequest::Pause {
             processors,
             reply_to,

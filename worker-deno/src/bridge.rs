@@ -31,6 +31,7 @@ pub const EVENT_START: i32 = 6;
 pub const EVENT_STOP: i32 = 7;
 pub const EVENT_PAUSE: i32 = 8;
 pub const EVENT_RESUME: i32 = 9;
+pub const EVENT_CONFIG: i32 = 10;
 
 pub const OUTSIDE_PROCESS: &str =
     "outputs can only be used inside process() or produce(), or between start() and stop()";
@@ -72,6 +73,13 @@ pub enum Event {
     Resume {
         processor: u32,
     },
+    /// Hand processor `processor`'s `onConfig` the config keys a user
+    /// changed (`changes_json`, a JSON object); it answers
+    /// [`Answer::NoHook`] when it has none.
+    Config {
+        processor: u32,
+        changes_json: String,
+    },
     /// Let continuous processor `processor` produce; its sends default to
     /// `header` (the next sequence number, this call's capture time).
     Produce {
@@ -105,6 +113,7 @@ impl Event {
             Event::Stop { .. } => EVENT_STOP,
             Event::Pause { .. } => EVENT_PAUSE,
             Event::Resume { .. } => EVENT_RESUME,
+            Event::Config { .. } => EVENT_CONFIG,
         }
     }
 
@@ -123,6 +132,14 @@ impl Event {
             Event::Exit { code, message } => {
                 Some(serde_json::json!({ "code": code, "message": message }).to_string())
             }
+            // The changes were checked as JSON by the supervisor; they are
+            // spliced in as they are, not parsed again.
+            Event::Config {
+                processor,
+                changes_json,
+            } => Some(format!(
+                r#"{{"processor":{processor},"changes":{changes_json}}}"#
+            )),
             Event::Process { .. } | Event::Produce { .. } => None,
         }
     }
@@ -202,6 +219,14 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How JavaScript ended a call that went well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Done,
+    /// The processor has no hook for the event (`onConfig`).
+    NoHook,
+}
+
 /// Creates both ends.
 pub fn pair() -> (RuntimeEnd, JsEnd) {
     let (events_tx, events_rx) = unbounded();
@@ -223,7 +248,7 @@ pub fn pair() -> (RuntimeEnd, JsEnd) {
 /// The lifecycle thread's end.
 pub struct RuntimeEnd {
     events: Sender<Event>,
-    done: Receiver<Result<(), String>>,
+    done: Receiver<Result<Answer, String>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -231,6 +256,11 @@ impl RuntimeEnd {
     /// Hands `event` to JavaScript and waits until it is done, lending it
     /// `outputs` (those of the running `process` call, if any) meanwhile.
     pub fn call(&self, event: Event, outputs: Option<&mut dyn Ports>) -> Result<(), String> {
+        self.ask(event, outputs).map(|_| ())
+    }
+
+    /// [`Self::call`], telling how JavaScript answered.
+    pub fn ask(&self, event: Event, outputs: Option<&mut dyn Ports>) -> Result<Answer, String> {
         let _lend = outputs.map(|outputs| Lend::new(&self.state, outputs));
         self.events.send(event).map_err(|_| HOST_GONE.to_string())?;
         self.done.recv().map_err(|_| HOST_GONE.to_string())?
@@ -284,7 +314,7 @@ struct State {
 /// runs on a Deno-managed thread; everything else on the JavaScript thread.
 pub struct JsEnd {
     events: Receiver<Event>,
-    done: Sender<Result<(), String>>,
+    done: Sender<Result<Answer, String>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -450,6 +480,11 @@ impl JsEnd {
 
     /// Ends the open call with its outcome.
     pub fn done(&self, result: Result<(), String>) -> Result<(), String> {
+        self.answer(result.map(|()| Answer::Done))
+    }
+
+    /// [`Self::done`], with how the call went well.
+    pub fn answer(&self, result: Result<Answer, String>) -> Result<(), String> {
         let mut state = self.state();
         if !state.open {
             return Err("done() was called with no call open".into());
@@ -548,6 +583,27 @@ mod tests {
         assert_eq!(ok, Ok(()));
         let failed = serve_once(create(), |js| js.done(Err("boom".into())).unwrap());
         assert_eq!(failed, Err("boom".into()));
+    }
+
+    #[test]
+    fn a_config_event_carries_its_changes_and_hears_of_no_hook() {
+        let event = Event::Config {
+            processor: 3,
+            changes_json: r#"{"value":7}"#.into(),
+        };
+        assert_eq!(event.kind(), EVENT_CONFIG);
+        let json: serde_json::Value = serde_json::from_str(&event.json().unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"processor": 3, "changes": {"value": 7}})
+        );
+        let (runtime, js) = pair();
+        let host = std::thread::spawn(move || {
+            js.next().unwrap();
+            js.answer(Ok(Answer::NoHook)).unwrap();
+        });
+        assert_eq!(runtime.ask(event, None), Ok(Answer::NoHook));
+        host.join().unwrap();
     }
 
     #[test]

@@ -6,14 +6,14 @@
 //! |---|---|---|
 //! | `plexus_deno_abi_version` | `() -> u32` | [`ABI_VERSION`], checked by host.ts |
 //! | `plexus_deno_start` | `() -> pointer` | starts the lifecycle thread; the handle |
-//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop, 8 pause, 9 resume) |
-//! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/start/stop/pause/resume/exit event: copies up to `cap` bytes, returns the full length |
+//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop, 8 pause, 9 resume, 10 config) |
+//! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/start/stop/pause/resume/config/exit event (config: `{processor, changes}`): copies up to `cap` bytes, returns the full length |
 //! | `plexus_deno_event_frame` | `(pointer, u32, buffer, u32) -> i32` | writes the [`FrameInfo`] (80 bytes) of frame `index` of a process event, which says how many frames the event has (one per input when they are synchronised); for a produce event, the processor and the default header, with no data |
 //! | `plexus_deno_loan` | `(pointer, u32, u32, usize) -> i32` | loans `len` bytes on a processor's output port, on the calling thread (inside its process or produce call, or between its start and stop) |
 //! | `plexus_deno_send` | `(pointer, u32, u32, buffer, u32) -> i32` | sends the port's loan with the given `FrameHeader` (56 bytes), on the calling thread |
 //! | `plexus_deno_next_header` | `(pointer, u32, buffer, u32) -> i32` | writes the `FrameHeader` a manual processor's next frame defaults to |
 //! | `plexus_deno_finish` | `(pointer, u32) -> i32` | a manual processor has sent its last frame |
-//! | `plexus_deno_done` | `(pointer, bool, buffer, u32) -> i32` | ends the open call; not ok = error message |
+//! | `plexus_deno_done` | `(pointer, u8, buffer, u32) -> i32` | ends the open call: 1 ok, 0 failed with the error message, 2 the processor has no hook for the event (config) |
 //! | `plexus_deno_error` | `(buffer, u32) -> i32` | the last failure's message, like `event_json` |
 //! | `plexus_deno_close` | `(pointer) -> void` | frees the handle (joins the thread if it ended) |
 //!
@@ -28,12 +28,15 @@ use std::thread::JoinHandle;
 
 use ipc_schemas::FrameHeader;
 
-use crate::bridge::{self, FrameInfo, JsEnd};
+use crate::bridge::{self, Answer, FrameInfo, JsEnd};
 use crate::host::{self, panic_text};
 
 /// Bumped whenever a signature or an event kind above changes; host.ts
 /// refuses another.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
+
+/// `plexus_deno_done`'s `ok` when the processor has no hook for the event.
+pub const DONE_NO_HOOK: u8 = 2;
 
 /// What `plexus_deno_start` returns to JavaScript.
 pub struct Handle {
@@ -279,8 +282,9 @@ pub unsafe extern "C" fn plexus_deno_next_header(
     })
 }
 
-/// Ends the open call: `ok` non-zero for success, otherwise `message` (UTF-8,
-/// `len` bytes) is the processor's error.
+/// Ends the open call: `ok` [`DONE_NO_HOOK`] when the processor has no hook
+/// for the event, any other non-zero value for success, otherwise `message`
+/// (UTF-8, `len` bytes) is the processor's error.
 ///
 /// # Safety
 /// `handle` is null or a live handle; `message` is null or holds `len` bytes.
@@ -294,8 +298,10 @@ pub unsafe extern "C" fn plexus_deno_done(
     guard(-1, || {
         // SAFETY: `handle` is null or live, per this function's contract.
         let handle = unsafe { self::handle(handle) }?;
-        let result = if ok != 0 {
-            Ok(())
+        let result = if ok == DONE_NO_HOOK {
+            Ok(Answer::NoHook)
+        } else if ok != 0 {
+            Ok(Answer::Done)
         } else if message.is_null() || len == 0 {
             Err("the processor failed without a message".into())
         } else {
@@ -303,7 +309,7 @@ pub unsafe extern "C" fn plexus_deno_done(
             let bytes = unsafe { std::slice::from_raw_parts(message, len as usize) };
             Err(String::from_utf8_lossy(bytes).into_owned())
         };
-        handle.js.done(result)?;
+        handle.js.answer(result)?;
         Ok(0)
     })
 }

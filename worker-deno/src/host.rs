@@ -5,10 +5,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Once;
 
-use ipc_schemas::{DenoCreate, FrameHeader, ProcessorSpec};
+use ipc_schemas::{ConfigOutcome, DenoCreate, FrameHeader, ProcessorSpec};
 use worker_lifecycle::{Input, Outputs, Ports, Processor, ProcessorHost, Producer};
 
-use crate::bridge::{DataPtr, Event, FrameRef, RuntimeEnd};
+use crate::bridge::{Answer, DataPtr, Event, FrameRef, RuntimeEnd};
 
 /// The body of the lifecycle thread: the whole worker lifecycle, then the
 /// exit event that tells JavaScript to end the process with its code.
@@ -129,6 +129,19 @@ impl Processor for DenoProcessor {
         self.hook(Event::Resume {
             processor: self.index,
         });
+    }
+
+    /// `onConfig(changes)` in JavaScript, if the processor has it.
+    fn on_config(&mut self, changes_json: &str) -> ConfigOutcome {
+        let event = Event::Config {
+            processor: self.index,
+            changes_json: changes_json.to_owned(),
+        };
+        match self.end.ask(event, None) {
+            Ok(Answer::Done) => ConfigOutcome::Applied,
+            Ok(Answer::NoHook) => ConfigOutcome::NoHook,
+            Err(message) => ConfigOutcome::Failed { message },
+        }
     }
 
     fn teardown(&mut self) {

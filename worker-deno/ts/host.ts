@@ -23,7 +23,7 @@ import {
   type Bridge,
 } from "./plexus.ts";
 
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 const EVENT_CREATE = 1;
 const EVENT_PROCESS = 2;
 const EVENT_TEARDOWN = 3;
@@ -33,6 +33,11 @@ const EVENT_START = 6;
 const EVENT_STOP = 7;
 const EVENT_PAUSE = 8;
 const EVENT_RESUME = 9;
+const EVENT_CONFIG = 10;
+/** `plexus_deno_done`'s answers (src/ffi.rs). */
+const DONE_FAILED = 0;
+const DONE_OK = 1;
+const DONE_NO_HOOK = 2;
 /** Size of `FrameHeader` (ipc-schemas/frame/src/frame.rs). */
 const HEADER = 56;
 /** Size of `FrameInfo` (src/bridge.rs): processor u32, port u32, len u64,
@@ -397,14 +402,33 @@ async function hook(name: "onPause" | "onResume" | "stop" | "teardown"): Promise
   }
 }
 
-function done(error: string | null): void {
+/** Hands the processor the current event names the config changes a user
+ * made, through its optional `onConfig`; `ctx.config` shows them once it
+ * took them. Answers whether it has the hook. */
+async function configure(): Promise<{ error: string | null; noHook: boolean }> {
+  const { processor, changes } = eventJson() as {
+    processor: number;
+    changes: Record<string, unknown>;
+  };
+  const slot = slots.get(processor);
+  if (slot === undefined) return { error: `config of unknown processor ${processor}`, noHook: false };
+  if (typeof slot.instance.onConfig !== "function") return { error: null, noHook: true };
+  try {
+    // A copy: what the hook does to it cannot change what ctx.config takes.
+    await slot.instance.onConfig({ ...changes });
+    slot.context.tookConfig(changes);
+    return { error: null, noHook: false };
+  } catch (e) {
+    // Its first line, the error's name and message: the sentence the user reads.
+    const [thrown] = describe(e).split("\n");
+    return { error: `onConfig() of \`${slot.spec.label}\` threw ${thrown}`, noHook: false };
+  }
+}
+
+function done(error: string | null, noHook = false): void {
   const message = error === null ? null : encoder.encode(error);
-  const status = ffi.plexus_deno_done(
-    handle,
-    error === null ? 1 : 0,
-    message,
-    message?.length ?? 0,
-  );
+  const answer = error !== null ? DONE_FAILED : noHook ? DONE_NO_HOOK : DONE_OK;
+  const status = ffi.plexus_deno_done(handle, answer, message, message?.length ?? 0);
   if (status !== 0) fatal(`cannot end the call: ${lastError()}`);
 }
 
@@ -442,6 +466,11 @@ async function serve(): Promise<never> {
       case EVENT_RESUME:
         done(await hook("onResume"));
         break;
+      case EVENT_CONFIG: {
+        const { error, noHook } = await configure();
+        done(error, noHook);
+        break;
+      }
       case EVENT_START:
         done(await start());
         break;

@@ -48,6 +48,14 @@ export interface Processor {
   onPause?(): void | Promise<void>;
   /** Called when the processor is resumed (`plexus resume`). */
   onResume?(): void | Promise<void>;
+  /** Called when a user changes config keys while the processor runs
+   * (`plexus set PROC key=value…`), between two calls (never during
+   * `process`), with the changed keys and their new values, checked
+   * against the manifest's schema. Take them and the next frame is made
+   * with them; `ctx.config` shows them once it returned. Without it, the
+   * worker is restarted with the new config. A throw keeps the old config
+   * and tells the user. */
+  onConfig?(changes: Record<string, unknown>): void | Promise<void>;
   /** Called once when the pipeline stops. */
   teardown?(): void | Promise<void>;
 }
@@ -349,8 +357,12 @@ export class Context {
   readonly processor: string;
   /** Its `type`, e.g. `example.frame_counter_bar`. */
   readonly type: string;
-  /** The `config:` from the pipeline, with the manifest's defaults filled in. */
-  readonly config: Readonly<Record<string, unknown>>;
+  /** The `config:` from the pipeline, with the manifest's defaults filled
+   * in and the changes `onConfig` took since (`plexus set`). */
+  get config(): Readonly<Record<string, unknown>> {
+    return this.#config;
+  }
+  #config: Readonly<Record<string, unknown>>;
   /** Output ports by name. */
   readonly outputs: Readonly<Record<string, Output>>;
   #scope: CallScope;
@@ -364,11 +376,17 @@ export class Context {
   ) {
     this.processor = processor;
     this.type = type;
-    this.config = Object.freeze(config);
+    this.#config = Object.freeze(config);
     const ports: Record<string, Output> = Object.create(null);
     outputs.forEach((o, i) => (ports[o.name] = new Output(o.name, o.schema, i, scope)));
     this.outputs = Object.freeze(ports);
     this.#scope = scope;
+  }
+
+  /** For the host: the config after changes the processor's `onConfig`
+   * took. */
+  tookConfig(changes: Record<string, unknown>): void {
+    this.#config = Object.freeze({ ...this.#config, ...changes });
   }
 
   /** A manual source says it has sent its last frame (the end of its

@@ -141,6 +141,14 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
             Command::Resume { processor } => {
                 steer(&mut slots, &processor, false);
             }
+            Command::Reconfigure {
+                processor,
+                changes_json,
+            } => {
+                if let Some(report) = reconfigure(&mut slots, processor, &changes_json) {
+                    control.report(&report)?;
+                }
+            }
             other => {
                 return Err(WorkerError::Protocol(format!(
                     "expected Start, got {other:?}"
@@ -404,6 +412,10 @@ fn handle_commands(control: &Control, slots: &mut [Slot]) -> Result<bool, Worker
             }
             Command::Pause { processor } => steer(slots, &processor, true),
             Command::Resume { processor } => steer(slots, &processor, false),
+            Command::Reconfigure {
+                processor,
+                changes_json,
+            } => reconfigure(slots, processor, &changes_json),
             other => {
                 return Err(WorkerError::Protocol(format!(
                     "unexpected {other:?} while running"
@@ -430,6 +442,17 @@ fn steer(slots: &mut [Slot], processor: &str, pause: bool) -> Option<Report> {
     } else {
         slot.resume().then_some(Report::Resumed { processor })
     }
+}
+
+/// Hands `processor` a user's config changes, between two of its calls;
+/// returns the report that tells the supervisor how it took them.
+fn reconfigure(slots: &mut [Slot], processor: String, changes_json: &str) -> Option<Report> {
+    let Some(slot) = slots.iter_mut().find(|s| s.id == processor) else {
+        tracing::warn!("told to reconfigure `{processor}`, which this worker does not host");
+        return None;
+    };
+    let outcome = slot.reconfigure(changes_json);
+    Some(Report::Reconfigured { processor, outcome })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use bus::settings::Opening;
 use bus::wake::{WakeListener, Waker};
 use bus::{Bus, BusError};
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::{FrameHeader, InputSpec, Mode, ProcessorSpec, ProcessorStats};
+use ipc_schemas::{ConfigOutcome, FrameHeader, InputSpec, Mode, ProcessorSpec, ProcessorStats};
 
 use crate::error::WorkerError;
 use crate::manual::{Gate, Producer, Shared};
@@ -485,12 +485,30 @@ impl Slot {
         true
     }
 
-    /// Calls a pause hook under the frame deadline: a hook that hangs is
-    /// caught like a frame that does.
-    fn hook(&mut self, call: impl FnOnce(&mut dyn Processor)) {
+    /// Hands the processor config changes (`plexus set`) through its
+    /// `on_config` hook, paused or not: a paused processor resumes with them.
+    pub fn reconfigure(&mut self, changes_json: &str) -> ConfigOutcome {
+        let outcome = self.hook(|p| p.on_config(changes_json));
+        match &outcome {
+            ConfigOutcome::Applied => {
+                tracing::info!("processor `{}` took config {changes_json}", self.id)
+            }
+            ConfigOutcome::NoHook => {}
+            ConfigOutcome::Failed { message } => tracing::warn!(
+                "processor `{}` refused config {changes_json}: {message}",
+                self.id
+            ),
+        }
+        outcome
+    }
+
+    /// Calls a hook under the frame deadline: a hook that hangs is caught
+    /// like a frame that does.
+    fn hook<T>(&mut self, call: impl FnOnce(&mut dyn Processor) -> T) -> T {
         self.busy.enter(Call::Frame);
-        call(self.processor.as_mut());
+        let result = call(self.processor.as_mut());
         self.busy.leave();
+        result
     }
 
     pub fn finished(&self) -> bool {

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use bus::frames::InFrame;
-use ipc_schemas::{FrameHeader, ProcessorSpec};
+use ipc_schemas::{ConfigOutcome, FrameHeader, ProcessorSpec};
 
 use crate::manual::Producer;
 use crate::outputs::Outputs;
@@ -86,6 +86,17 @@ pub trait Processor {
 
     /// Called when the processor is resumed, after an `on_pause`.
     fn on_resume(&mut self) {}
+
+    /// Called when a user changes config keys while the processor runs
+    /// (`plexus set`), between two of its calls on the worker's loop, never
+    /// during one. `changes_json` is a JSON object of the changed keys and
+    /// their new values, already checked against the processor's schema.
+    /// The default has no hook: the supervisor then restarts the worker
+    /// with the new config. A hook that fails keeps the old config.
+    fn on_config(&mut self, changes_json: &str) -> ConfigOutcome {
+        let _ = changes_json;
+        ConfigOutcome::NoHook
+    }
 
     /// Called once before the worker reports it stopped.
     fn teardown(&mut self) {}

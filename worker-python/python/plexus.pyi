@@ -59,6 +59,19 @@ frames are dropped; a source might release its device in `on_pause`. An exceptio
     class Camera:
         def on_pause(self) -> None: ...                            # optional
         def on_resume(self) -> None: ...                           # optional
+
+`on_config(self, changes)` is optional too: when a user changes config keys
+while the processor runs (`plexus set PROC key=value…`), it gets a dict of
+the changed keys and their new values, already checked against the
+manifest's schema, between two calls (never during `process`). Take them,
+and the next frame is made with them; `ctx.config` shows them once it
+returned. A class without it has its worker restarted with the new config.
+An exception keeps the old config and tells the user (a `plexus.ConfigError`
+by its message alone)::
+
+    class Invert:
+        def on_config(self, changes: dict[str, Any]) -> None:      # optional
+            self.amount = changes.get("amount", self.amount)
 """
 
 from collections.abc import Mapping
@@ -190,7 +203,8 @@ class Context:
 
     @property
     def config(self) -> dict[str, Any]:
-        """The processor's `config:` from the pipeline."""
+        """The processor's `config:` from the pipeline, with the changes its
+        `on_config` took since (`plexus set`)."""
     @property
     def processor(self) -> str:
         """The processor's id in the pipeline."""

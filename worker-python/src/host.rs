@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use bus::settings::FRAME_BORROWED;
-use ipc_schemas::{Entry, FrameHeader, Mode, ProcessorSpec, SchemaId};
+use ipc_schemas::{ConfigOutcome, Entry, FrameHeader, Mode, ProcessorSpec, SchemaId};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -386,6 +386,57 @@ impl Processor for PythonProcessor {
         Python::attach(|py| self.call_hook(py, intern!(py, "on_resume")));
     }
 
+    /// `on_config(changes)`, when the class has it; once it returned,
+    /// `ctx.config` shows the changes too.
+    fn on_config(&mut self, changes_json: &str) -> ConfigOutcome {
+        Python::attach(|py| {
+            let failed = |message: String| ConfigOutcome::Failed { message };
+            let hook = match self.instance.bind(py).getattr_opt(intern!(py, "on_config")) {
+                Ok(Some(hook)) if hook.is_callable() => hook,
+                Ok(_) => return ConfigOutcome::NoHook,
+                Err(e) => {
+                    return failed(format!(
+                        "cannot look up on_config() of `{}`: {}",
+                        self.label,
+                        first_line(&describe(py, &e))
+                    ))
+                }
+            };
+            let changes = match config(py, changes_json) {
+                Ok(changes) => changes,
+                Err(e) => return failed(format!("the changes are not a mapping: {e}")),
+            };
+            // The hook gets a copy, so what it does to it cannot change
+            // what `ctx.config` takes.
+            let given = changes
+                .call_method0(intern!(py, "copy"))
+                .unwrap_or(changes.clone());
+            if let Err(e) = hook.call1((given,)) {
+                let described = describe(py, &e);
+                tracing::warn!("on_config() of `{}` raised {described}", self.label);
+                return failed(user_mistake(py, &e).unwrap_or_else(|| {
+                    format!(
+                        "on_config() of `{}` raised {}",
+                        self.label,
+                        first_line(&described)
+                    )
+                }));
+            }
+            let context = self.context.bind(py).get();
+            if let Err(e) = context
+                .config(py)
+                .call_method1(intern!(py, "update"), (changes,))
+            {
+                tracing::warn!(
+                    "ctx.config of `{}` does not show the changes: {}",
+                    self.label,
+                    describe(py, &e)
+                );
+            }
+            ConfigOutcome::Applied
+        })
+    }
+
     fn teardown(&mut self) {
         Python::attach(|py| {
             self.call_hook(py, intern!(py, "teardown"));
@@ -428,6 +479,11 @@ fn put_on_path(py: Python<'_>, package_dir: &str, site_packages: Option<&str>) -
             .call1((site_packages,))?;
     }
     Ok(())
+}
+
+/// The first line of a described exception: its type and message.
+fn first_line(described: &str) -> &str {
+    described.lines().next().unwrap_or(described)
 }
 
 /// How one call went: fine, or every problem it had, one per line.
@@ -583,6 +639,43 @@ mod tests {
         // Neither a missing hook nor one that raises stops the worker.
         processor.on_pause();
         processor.on_resume();
+    }
+
+    #[test]
+    fn on_config_takes_changes_in_place_refuses_or_is_missing() {
+        let code = "class C:\n    def process(self, ctx, inputs): pass\n    def setup(self, ctx): self.ctx = ctx\n    def on_config(self, changes):\n        if changes['level'] > 9: raise ValueError('too loud')\n        self.level = changes['level']\n";
+        let mut processor = create("config_hook", "C", code).unwrap();
+        assert_eq!(
+            processor.on_config(r#"{"level": 3}"#),
+            ConfigOutcome::Applied
+        );
+        with_python(|py| {
+            let instance = processor.instance.bind(py);
+            let level: i64 = instance.getattr("level").unwrap().extract().unwrap();
+            assert_eq!(level, 3);
+            let seen: i64 = instance
+                .getattr("ctx")
+                .unwrap()
+                .getattr("config")
+                .unwrap()
+                .get_item("level")
+                .unwrap()
+                .extract()
+                .unwrap();
+            assert_eq!(seen, 3, "ctx.config shows the change");
+        });
+        assert_eq!(
+            processor.on_config(r#"{"level": 12}"#),
+            ConfigOutcome::Failed {
+                message: "on_config() of `config_hook.C` raised ValueError: too loud".into()
+            }
+        );
+        let code = "class C:\n    def process(self, ctx, inputs): pass\n";
+        let mut processor = create("config_no_hook", "C", code).unwrap();
+        assert_eq!(
+            processor.on_config(r#"{"level": 3}"#),
+            ConfigOutcome::NoHook
+        );
     }
 
     #[test]

@@ -242,6 +242,11 @@ impl Context {
             scope: Arc::clone(scope),
         })
     }
+
+    /// The processor's config as `ctx.config` shows it.
+    pub fn config<'py>(&self, py: Python<'py>) -> &Bound<'py, PyAny> {
+        self.config.bind(py)
+    }
 }
 
 #[pymethods]

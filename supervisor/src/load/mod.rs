@@ -1,10 +1,12 @@
 //! From the files a user wrote to a plan that can run: the pipeline file,
 //! the processor types it may use (the catalog of builtins and listed
-//! packages), restart settings, deadlines and input synchronisation, and the plan — every check `validate`
+//! packages), restart settings, deadlines and input synchronisation, the plan, and
+//! the check of config changes while a processor runs (`live_config`) — every check `validate`
 //! makes, before any process exists.
 
 pub mod catalog;
 pub mod deadlines;
+pub mod live_config;
 pub mod pipeline;
 pub mod plan;
 pub mod record;

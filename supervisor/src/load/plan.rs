@@ -13,6 +13,7 @@ use crate::error::{excerpt, is_hidden, UserError};
 use crate::language::{Declared, Lang};
 use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::deadlines::Deadlines;
+use crate::load::live_config::ConfigSchema;
 use crate::load::pipeline::{Pipeline, PipelineFile};
 use crate::load::record::{plan_record, RecordPlan};
 use crate::load::restart::RestartSpec;
@@ -39,6 +40,8 @@ pub struct PlannedProcessor {
     /// The package that declares the processor's type.
     pub package: String,
     pub deadlines: Deadlines,
+    /// Its type's config keys, which `plexus set` changes are checked against.
+    pub config_schema: ConfigSchema,
 }
 
 impl Plan {
@@ -314,6 +317,7 @@ fn plan_processors(
         processors.push(PlannedProcessor {
             package: info.package().to_string(),
             deadlines,
+            config_schema: ConfigSchema::new(decl.config.clone()),
             spec: ProcessorSpec {
                 id: id.clone(),
                 type_name: decl.name.clone(),

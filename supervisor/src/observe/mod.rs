@@ -1,15 +1,16 @@
 //! Watching and steering a running runtime from another process
 //! (docs/ARCHITECTURE.md §8): `plexus events`, `ps`, `top` and `tap` join the runtime's bus
-//! as guests and never change what it does; `stop` and `restart` ask it
-//! through its control service (`client`). `runs`, `summary`, `logs`,
-//! `attach` and `wait` read the run journal, so they work on runs that
-//! ended too.
+//! as guests and never change what it does; `stop`, `restart` and `set`
+//! (config changes) ask it through its control service (`client`).
+//! `runs`, `summary`, `logs`, `attach` and `wait` read the run journal, so
+//! they work on runs that ended too.
 
 pub mod client;
 mod events;
 mod logs;
 mod ps;
 mod runs;
+pub mod set;
 mod tap;
 mod top;
 mod waiting;

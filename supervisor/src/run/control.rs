@@ -1,20 +1,23 @@
 //! What the runtime does for other `plexus` processes: `restart`, `stop`,
-//! `pause`, `resume`, `ps` and `events` ask through its control channel
-//! (`requests.rs`), and each request is answered here (the pauses
-//! themselves are kept in `pause.rs`).
+//! `pause`, `resume`, `set`, `ps` and `events` ask through its control
+//! channel (`requests.rs`), and each request is answered here (the pauses
+//! themselves are kept in `pause.rs`; the config schemas and the `set`
+//! changes waiting for their worker's answer in `live_config.rs`).
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::Result;
 use ipc_schemas::{
-    ControlReply, ControlRequest, EventKind, ProcessorStatus, RuntimeStatus, Selection,
-    WorkerStatus,
+    Command, ConfigApplied, ConfigOutcome, ControlReply, ControlRequest, EventKind,
+    ProcessorStatus, RuntimeStatus, Selection, WorkerStatus,
 };
+use serde_json::Value;
 
+use super::live_config::PendingSet;
 use super::pause::{told, Steer};
 use super::supervise::{RunPhase, StopCause, Supervisor};
-use super::worker::Ending;
+use super::worker::{Ending, WorkerState};
 
 impl Supervisor {
     /// Answers every waiting request.
@@ -49,6 +52,15 @@ impl Supervisor {
                     processors,
                     reply_to,
                 } => (reply_to, self.steer_on_request(Steer::Resume, &processors)),
+                ControlRequest::SetConfig {
+                    processor,
+                    changes_json,
+                    reply_to,
+                } => match self.set_on_request(&processor, &changes_json, reply_to.clone()) {
+                    Some(refusal) => (reply_to, refusal),
+                    // Answered once the worker took it.
+                    None => continue,
+                },
             };
             self.control.answer(&self.bus, &reply_to, &reply)?;
         }
@@ -128,21 +140,37 @@ impl Supervisor {
                 ),
             };
         }
-        worker.ending = Some(Ending::Requested);
-        let (pid, was) = (worker.pid, worker.state);
-        self.events.emit(EventKind::RestartRequested {
-            worker: name.to_string(),
-            pid,
-        });
-        let worker = &mut self.workers[i];
-        if let Some(status) = worker.kill() {
-            self.handle_exit(i, status, was);
-        }
+        let pid = self.restart_requested(i);
         ControlReply::Done {
             message: format!(
                 "restarting worker `{name}` of runtime {} (was pid {pid}); not a crash: its restart budget is untouched",
                 self.runtime_id
             ),
+        }
+    }
+
+    /// Ends the process of running worker `i` and brings the worker back at
+    /// once, with its current configuration: told as `restart_requested`,
+    /// never a failure, and off the crash budget. Returns the ended pid.
+    pub(super) fn restart_requested(&mut self, i: usize) -> u32 {
+        let worker = &mut self.workers[i];
+        worker.ending = Some(Ending::Requested);
+        let (pid, was) = (worker.pid, worker.state);
+        self.events.emit(EventKind::RestartRequested {
+            worker: worker.name.clone(),
+            pid,
+        });
+        if let Some(status) = self.workers[i].kill() {
+            self.handle_exit(i, status, was);
+        }
+        pid
+    }
+
+    /// Answers a request whose answer had to wait (a `set`); a requester
+    /// that gave up waiting gets none, which is only logged.
+    pub(super) fn answer(&mut self, reply_to: &str, reply: &ControlReply) {
+        if let Err(e) = self.control.answer(&self.bus, reply_to, reply) {
+            tracing::warn!("answering `{reply_to}`: {e:#}");
         }
     }
 
@@ -214,6 +242,180 @@ impl Supervisor {
             if let Err(e) = worker.send(&steer.command(processor)) {
                 tracing::warn!("{e:#}");
             }
+        }
+    }
+}
+
+/// `plexus set` (live config): the changes themselves are kept in
+/// `live_config.rs`.
+impl Supervisor {
+    /// A `plexus set`: refused at once (`Some`), or handed to the worker of
+    /// `processor` and answered when it reports (`None`).
+    pub(super) fn set_on_request(
+        &mut self,
+        processor: &str,
+        changes_json: &str,
+        reply_to: String,
+    ) -> Option<ControlReply> {
+        let refused = |reason: String| Some(ControlReply::Refused { reason });
+        if self.phase != RunPhase::Flowing {
+            return refused(format!(
+                "runtime {} is starting or stopping",
+                self.runtime_id
+            ));
+        }
+        let Some(i) = self
+            .workers
+            .iter()
+            .position(|w| w.processors.iter().any(|p| p == processor))
+        else {
+            let known: Vec<&str> = self
+                .workers
+                .iter()
+                .flat_map(|w| &w.processors)
+                .map(String::as_str)
+                .collect();
+            return refused(format!(
+                "runtime {} has no processor `{processor}` (its processors: {})",
+                self.runtime_id,
+                known.join(", ")
+            ));
+        };
+        let changes = match serde_json::from_str::<Value>(changes_json) {
+            Ok(Value::Object(changes)) if !changes.is_empty() => changes,
+            _ => {
+                return refused(format!(
+                    "the changes to `{processor}` are not a JSON object of keys and values"
+                ))
+            }
+        };
+        let current = self.workers[i]
+            .config
+            .iter()
+            .flat_map(|c| &c.processors)
+            .find(|spec| spec.id == processor)
+            .map(|spec| spec.config_json.as_str())
+            .unwrap_or_default();
+        let config_json = match self.live_config.check(processor, current, &changes) {
+            Ok(config) => config,
+            Err(sentence) => return refused(sentence),
+        };
+        let worker = &self.workers[i];
+        if !worker.alive() || worker.state != WorkerState::Running {
+            return refused(format!(
+                "worker `{}` of processor `{processor}` is not running (it is {}); set it again once it is",
+                worker.name,
+                worker.state_name()
+            ));
+        }
+        if self.live_config.busy(i) {
+            return refused(format!(
+                "worker `{}` is still taking a change; set `{processor}` again once it answered",
+                worker.name
+            ));
+        }
+        let changes_json = Value::Object(changes).to_string();
+        let command = Command::Reconfigure {
+            processor: processor.to_string(),
+            changes_json: changes_json.clone(),
+        };
+        if let Err(e) = worker.send(&command) {
+            return refused(format!("{e:#}"));
+        }
+        self.live_config.wait(PendingSet {
+            reply_to,
+            worker: i,
+            processor: processor.to_string(),
+            changes_json,
+            config_json,
+        });
+        None
+    }
+
+    /// Worker `i` says how `processor` took the change it was handed:
+    /// the config is kept and told, or, without a hook, the worker is
+    /// restarted with it; a refusal leaves everything as it was.
+    pub(super) fn reconfigured(&mut self, i: usize, processor: String, outcome: ConfigOutcome) {
+        let Some(pending) = self.live_config.answered(i, &processor) else {
+            tracing::warn!("worker reported a config change to `{processor}` nobody asked for");
+            return;
+        };
+        let reply = match outcome {
+            ConfigOutcome::Applied => {
+                self.keep_config(&pending);
+                self.events.emit(EventKind::ConfigChanged {
+                    processor: processor.clone(),
+                    changes: pending.changes_json.clone(),
+                    applied: ConfigApplied::InPlace,
+                });
+                ControlReply::Done {
+                    message: format!(
+                        "processor `{processor}` took {} in place, from its next frame on",
+                        pending.changes_json
+                    ),
+                }
+            }
+            // A run that began to stop meanwhile restarts nothing.
+            ConfigOutcome::NoHook if self.phase != RunPhase::Flowing => ControlReply::Refused {
+                reason: format!(
+                    "processor `{processor}` has no on_config and runtime {} is stopping: its worker is not restarted, its config is unchanged",
+                    self.runtime_id
+                ),
+            },
+            ConfigOutcome::NoHook => {
+                let type_name = self.keep_config(&pending);
+                self.events.emit(EventKind::ConfigChanged {
+                    processor: processor.clone(),
+                    changes: pending.changes_json.clone(),
+                    applied: ConfigApplied::Restart,
+                });
+                let name = self.workers[i].name.clone();
+                let pid = self.restart_requested(i);
+                ControlReply::Done {
+                    message: format!(
+                        "{type_name} has no on_config: worker `{name}` restarted with the new config (was pid {pid})"
+                    ),
+                }
+            }
+            ConfigOutcome::Failed { message } => ControlReply::Refused {
+                reason: format!(
+                    "processor `{processor}` refused {}: {message}; its config is unchanged",
+                    pending.changes_json
+                ),
+            },
+        };
+        self.answer(&pending.reply_to, &reply);
+    }
+
+    /// Worker `i`'s process ended: a change it was handed and did not
+    /// answer is not in effect, and its successor starts from the config
+    /// before it.
+    pub(super) fn forget_pending_sets(&mut self, i: usize) {
+        for pending in self.live_config.abandoned(i) {
+            let reply = ControlReply::Refused {
+                reason: format!(
+                    "worker `{}` ended before processor `{}` took {}; its config is unchanged",
+                    self.workers[i].name, pending.processor, pending.changes_json
+                ),
+            };
+            self.answer(&pending.reply_to, &reply);
+        }
+    }
+
+    /// Makes the change the current config of its processor, which every
+    /// later configuration of the worker carries; returns its type name.
+    fn keep_config(&mut self, pending: &PendingSet) -> String {
+        let spec = self.workers[pending.worker]
+            .config
+            .iter_mut()
+            .flat_map(|c| &mut c.processors)
+            .find(|spec| spec.id == pending.processor);
+        match spec {
+            Some(spec) => {
+                spec.config_json = pending.config_json.clone();
+                spec.type_name.clone()
+            }
+            None => pending.processor.clone(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod events;
 mod health;
 mod id;
 mod launch;
+mod live_config;
 mod pause;
 mod recorder;
 mod recovery;
@@ -22,6 +23,7 @@ mod usage;
 mod watched;
 mod worker;
 
+use live_config::LiveConfig;
 use recorder::Recorder;
 
 use std::collections::BTreeMap;
@@ -145,6 +147,12 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     sup.live.wire(
         sup.bus.names(),
         plan.processors.iter().map(|p| p.spec.clone()),
+    );
+    sup.live_config = LiveConfig::new(
+        plan.processors
+            .iter()
+            .map(|p| (p.spec.id.clone(), p.config_schema.clone()))
+            .collect(),
     );
     sup.events.emit(EventKind::RuntimeStarted {
         runtime: runtime_id.clone(),

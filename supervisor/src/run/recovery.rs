@@ -30,6 +30,7 @@ impl Supervisor {
     /// Books the exit of worker `i`, which was in state `was` before.
     pub(super) fn handle_exit(&mut self, i: usize, status: ExitStatus, was: WorkerState) {
         let name = self.workers[i].name.clone();
+        self.forget_pending_sets(i);
         // A requested restart was told as `restart_requested`: its exit is
         // no crash to report.
         if self.workers[i].ending != Some(Ending::Requested) {

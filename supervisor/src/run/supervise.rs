@@ -12,6 +12,7 @@ use bus::Bus;
 use ipc_schemas::{EventKind, Report, PROTOCOL_VERSION};
 
 use super::events::EventLog;
+use super::live_config::LiveConfig;
 use super::pause::Pauses;
 use super::requests::ControlChannel;
 use super::signals::Signals;
@@ -139,6 +140,8 @@ pub struct Supervisor {
     pub(super) live: LiveStats,
     /// What users paused, which restarted workers are configured with.
     pub(super) pauses: Pauses,
+    /// The processors' config schemas and the `plexus set` changes under way.
+    pub(super) live_config: LiveConfig,
     wake: WakeListener,
     signals: Signals,
     interrupts: usize,
@@ -171,6 +174,7 @@ impl Supervisor {
             control,
             live: LiveStats::default(),
             pauses: Pauses::default(),
+            live_config: LiveConfig::default(),
             wake,
             signals: Signals::install()?,
             interrupts: 0,
@@ -274,6 +278,7 @@ impl Supervisor {
             Report::Resumed { processor } => {
                 self.events.emit(EventKind::ProcessorResumed { processor })
             }
+            Report::Reconfigured { processor, outcome } => self.reconfigured(i, processor, outcome),
             Report::Stats { stats } => {
                 let now = Instant::now();
                 worker.usage.measure(worker.pid, now);

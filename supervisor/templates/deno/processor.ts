@@ -14,6 +14,12 @@ export class {{class}} implements Processor {
     this.amount = Number(ctx.config.amount);
   }
 
+  // Optional: `plexus set <id> amount=80` while it runs hands the changed
+  // keys here between frames; without it, the worker restarts to take them.
+  // onConfig(changes: Record<string, unknown>): void {
+  //   this.amount = Number(changes.amount);
+  // }
+
   process(ctx: Context, inputs: Record<string, Frame>): void {
     const frame = inputs.in;
     const src = frame.data; // a view of shared memory, valid during process()

@@ -22,5 +22,10 @@ class {{class}}:
         dst[3::4] = frame.data[3::4]  # keep alpha
         out.send(frame)  # header (size, sequence number, …) copied from `frame`
 
+    # Optional: `plexus set <id> amount=80` while it runs hands the changed
+    # keys here between frames; without it, the worker restarts to take them.
+    # def on_config(self, changes):
+    #     self.table = bytes(min(255, v + changes["amount"]) for v in range(256))
+
     def teardown(self):
         pass

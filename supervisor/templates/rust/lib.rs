@@ -20,6 +20,10 @@ impl Processor for {{class}} {
         Ok({{class}} { amount })
     }
 
+    // Optional: `plexus set <id> amount=80` while it runs hands the changed
+    // keys to `fn on_config(&mut self, changes: &Value) -> Result<(), ConfigError>`
+    // between frames; without it, the worker restarts to take them.
+
     fn process(&mut self, input: &InputFrame<'_>, out: &mut OutputPorts<'_>) -> Result<(), String> {
         // The output buffer is shared memory: filled in place, sent without a copy.
         let buf = out.loan(OUT, input.data.len())?;

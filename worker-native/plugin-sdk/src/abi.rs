@@ -1,8 +1,10 @@
-//! The C ABI between the native worker and plugin libraries, version 2.0.
+//! The C ABI between the native worker and plugin libraries, version 2.1.
 //! Version 2 gave frame headers a presentation time and duration, lets one
 //! `process` call take a frame of every input, and adds manual processors
 //! (`start`/`stop`, sending from their own threads) and pause hooks. The
-//! host refuses version 1 plugins by name: they must be rebuilt.
+//! host refuses version 1 plugins by name: they must be rebuilt. Minor 1
+//! appends `configure` (live config, `plexus set`) to each processor table;
+//! a 2.0 plugin's tables end before it and still load, without the hook.
 //!
 //! Only `#[repr(C)]` data, raw pointers with a documented owner and
 //! `extern "C"` functions cross it; no Rust type with an unstable layout and
@@ -22,7 +24,7 @@ use std::ffi::{c_char, c_void};
 pub use plexus_frame::FrameHeader;
 
 pub const ABI_MAJOR: u32 = 2;
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 
 /// The exported entry point; the ABI major is part of the name so that a
 /// library of another major fails with "symbol not found", not with UB.
@@ -33,6 +35,12 @@ pub type EntryFn = unsafe extern "C" fn() -> *const PluginDescriptor;
 pub const STATUS_OK: i32 = 0;
 pub const STATUS_ERROR: i32 = 1;
 pub const STATUS_PANIC: i32 = 2;
+/// `configure` only: the processor has no `on_config` hook, or cannot take
+/// these keys in place; the host restarts its worker with the new config.
+pub const STATUS_NO_HOOK: i32 = 3;
+
+/// The size of an ABI 2.0 processor table, which ends before `configure`.
+pub const TABLE_SIZE_2_0: usize = 80;
 
 /// What a plugin library offers.
 #[repr(C)]
@@ -92,6 +100,18 @@ pub type StartFn = unsafe extern "C" fn(
 /// Returns a `STATUS_*` and fills `error` unless OK.
 pub type HookFn = unsafe extern "C" fn(instance: *mut c_void, error: *mut ErrorBuf) -> i32;
 
+/// Hands a running instance config changes (ABI 2.1): a JSON object of the
+/// changed keys and their new values (not NUL-terminated), checked against
+/// the processor's schema. Returns `STATUS_OK` when the instance took them,
+/// [`STATUS_NO_HOOK`] when it cannot take them in place, else a `STATUS_*`
+/// with `error` filled, and the instance keeps its old config.
+pub type ConfigFn = unsafe extern "C" fn(
+    instance: *mut c_void,
+    changes_json: *const u8,
+    changes_len: usize,
+    error: *mut ErrorBuf,
+) -> i32;
+
 /// One processor type of a plugin. A plugin's table is an array of these;
 /// its stride is `struct_size`, so later minors may append entries.
 #[repr(C)]
@@ -111,6 +131,9 @@ pub struct ProcessorVTable {
     pub pause: HookFn,
     /// The operator resumed it.
     pub resume: HookFn,
+    /// ABI 2.1: config changes while it runs (`plexus set`); `None` is no
+    /// hook, as is a 2.0 table, which ends before this entry.
+    pub configure: Option<ConfigFn>,
 }
 
 // SAFETY: vtables are immutable statics of the plugin.

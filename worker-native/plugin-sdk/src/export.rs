@@ -9,11 +9,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
 use crate::abi::{
-    ErrorBuf, FrameHeader, FrameIn, HostOutputs, ProcessorVTable, STATUS_ERROR, STATUS_OK,
-    STATUS_PANIC,
+    ErrorBuf, FrameHeader, FrameIn, HostOutputs, ProcessorVTable, STATUS_ERROR, STATUS_NO_HOOK,
+    STATUS_OK, STATUS_PANIC,
 };
 use crate::frames::{raw_slice, InputFrame, OutputPorts, Producer};
-use crate::Processor;
+use crate::{ConfigError, Processor};
 
 /// Builds the vtable of processor type `P`; used by [`crate::export_plugin!`].
 ///
@@ -35,6 +35,7 @@ pub const fn vtable<P: Processor>(type_name: &'static str) -> ProcessorVTable {
         stop: stop::<P>,
         pause: pause::<P>,
         resume: resume::<P>,
+        configure: Some(configure::<P>),
     }
 }
 
@@ -307,6 +308,36 @@ unsafe extern "C" fn resume<P: Processor>(instance: *mut c_void, error: *mut Err
             p.on_resume();
             Ok(())
         })
+    }
+}
+
+unsafe extern "C" fn configure<P: Processor>(
+    instance: *mut c_void,
+    changes_json: *const u8,
+    changes_len: usize,
+    error: *mut ErrorBuf,
+) -> i32 {
+    // SAFETY: the host passes `changes_len` readable bytes at
+    // `changes_json`, unchanged for the duration of the call.
+    let text = unsafe { raw_slice(changes_json, changes_len) };
+    let mut no_hook = false;
+    // SAFETY: as for `stop`.
+    let status = unsafe {
+        hook::<P>(instance, error, |p| {
+            let changes = parse_config(text)?;
+            match p.on_config(&changes) {
+                Ok(()) => Ok(()),
+                Err(ConfigError::NoHook) => {
+                    no_hook = true;
+                    Ok(())
+                }
+                Err(ConfigError::Refused(reason)) => Err(reason),
+            }
+        })
+    };
+    match (status, no_hook) {
+        (STATUS_OK, true) => STATUS_NO_HOOK,
+        (status, _) => status,
     }
 }
 

@@ -46,6 +46,29 @@ pub use serde_json;
 #[doc(hidden)]
 pub const SDK_VERSION_NUL: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 
+/// Why a processor did not take config changes in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// It has no `on_config`, or cannot take these keys without starting
+    /// over: its worker is restarted with the new config.
+    NoHook,
+    /// It refuses them, for this reason (one sentence): it keeps its old
+    /// config and is not restarted.
+    Refused(String),
+}
+
+impl From<String> for ConfigError {
+    fn from(reason: String) -> Self {
+        ConfigError::Refused(reason)
+    }
+}
+
+impl From<&str> for ConfigError {
+    fn from(reason: &str) -> Self {
+        ConfigError::Refused(reason.to_owned())
+    }
+}
+
 /// A processor type a plugin offers. One instance is created per processor in
 /// a pipeline and lives until the worker stops.
 pub trait Processor: Sized + 'static {
@@ -107,6 +130,18 @@ pub trait Processor: Sized + 'static {
 
     /// The operator resumed the processor.
     fn on_resume(&mut self) {}
+
+    /// A user changed config keys while the processor runs (`plexus set`):
+    /// `changes` is an object of the changed keys and their new values,
+    /// checked against the manifest's schema. Called between frames, never
+    /// during another call. Take them and return `Ok`, and the next frame
+    /// is made with them. The default, [`ConfigError::NoHook`], has the
+    /// worker restarted with the new config instead; a
+    /// [`ConfigError::Refused`] keeps the old config and tells the user why.
+    fn on_config(&mut self, changes: &serde_json::Value) -> Result<(), ConfigError> {
+        let _ = changes;
+        Err(ConfigError::NoHook)
+    }
 
     /// Called once before the instance is dropped, when the worker stops.
     fn teardown(&mut self) {}
@@ -173,7 +208,7 @@ mod tests {
 
         assert_eq!(
             (size_of::<ProcessorVTable>(), align_of::<ProcessorVTable>()),
-            (80, 8)
+            (88, 8)
         );
         assert_eq!(offset_of!(ProcessorVTable, type_name), 8);
         assert_eq!(offset_of!(ProcessorVTable, create), 16);
@@ -184,6 +219,9 @@ mod tests {
         assert_eq!(offset_of!(ProcessorVTable, stop), 56);
         assert_eq!(offset_of!(ProcessorVTable, pause), 64);
         assert_eq!(offset_of!(ProcessorVTable, resume), 72);
+        // Appended in 2.1: a 2.0 table ends where it begins.
+        assert_eq!(offset_of!(ProcessorVTable, configure), TABLE_SIZE_2_0);
+        assert_eq!(size_of::<Option<ConfigFn>>(), 8);
 
         assert_eq!((size_of::<FrameIn>(), align_of::<FrameIn>()), (80, 8));
         assert_eq!(offset_of!(FrameIn, header), 8);

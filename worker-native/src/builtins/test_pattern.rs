@@ -15,8 +15,9 @@
 use std::time::Duration;
 
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::{FrameHeader, ProcessorSpec, SchemaId};
+use ipc_schemas::{ConfigOutcome, FrameHeader, ProcessorSpec, SchemaId};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use worker_lifecycle::{Input, Outputs, Processor};
 
 const BYTES_PER_PIXEL: usize = 4;
@@ -73,6 +74,46 @@ impl Processor for TestPattern {
 
     fn interval(&self) -> Option<Duration> {
         Some(self.interval)
+    }
+
+    /// A new size takes effect from the next frame. A new rate does not:
+    /// the interval is part of the worker's wait set, made when it
+    /// configures, so the worker is restarted with it.
+    fn on_config(&mut self, changes_json: &str) -> ConfigOutcome {
+        let changes: Map<String, Value> = match serde_json::from_str(changes_json) {
+            Ok(changes) => changes,
+            Err(e) => {
+                return ConfigOutcome::Failed {
+                    message: format!(
+                        "processor `{}`: the changes are not a JSON object ({e})",
+                        self.id
+                    ),
+                }
+            }
+        };
+        if changes.contains_key("fps") {
+            return ConfigOutcome::NoHook;
+        }
+        let size = |key: &str, now: u32| match changes.get(key) {
+            None => Ok(now),
+            Some(value) => value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    format!(
+                        "processor `{}`: config `{key}` must be a positive integer, not `{value}`",
+                        self.id
+                    )
+                }),
+        };
+        match (size("width", self.width), size("height", self.height)) {
+            (Ok(width), Ok(height)) => {
+                (self.width, self.height) = (width, height);
+                ConfigOutcome::Applied
+            }
+            (Err(message), _) | (_, Err(message)) => ConfigOutcome::Failed { message },
+        }
     }
 
     fn produce(&mut self, next: &FrameHeader, outputs: &mut Outputs<'_>) -> Result<(), String> {
@@ -195,5 +236,32 @@ mod tests {
         let p =
             TestPattern::new(&crate::builtins::tests::spec("builtin.test_pattern", "{}")).unwrap();
         assert_eq!((p.width, p.height), (640, 480));
+    }
+
+    #[test]
+    fn a_new_size_is_taken_in_place_a_new_rate_is_not() {
+        let spec = crate::builtins::tests::spec("builtin.test_pattern", "{}");
+        let mut p = TestPattern::new(&spec).unwrap();
+        assert_eq!(p.on_config(r#"{"width": 32}"#), ConfigOutcome::Applied);
+        assert_eq!((p.width, p.height), (32, 480));
+        assert_eq!(
+            p.on_config(r#"{"height": 24, "fps": 5}"#),
+            ConfigOutcome::NoHook
+        );
+        assert_eq!(
+            (p.width, p.height),
+            (32, 480),
+            "nothing taken from a change it declines"
+        );
+        let refused = p.on_config(r#"{"width": 0, "height": 2}"#);
+        assert!(
+            matches!(&refused, ConfigOutcome::Failed { message } if message.contains("`width`")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            (p.width, p.height),
+            (32, 480),
+            "a refusal keeps the old size"
+        );
     }
 }

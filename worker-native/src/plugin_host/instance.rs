@@ -7,10 +7,11 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
+use ipc_schemas::ConfigOutcome;
 use ipc_schemas::FrameHeader;
 use plexus_plugin_sdk::abi::{
-    CreateFn, DestroyFn, ErrorBuf, FrameIn, HookFn, HostOutputs, ProcessFn, ProcessorVTable,
-    ProduceFn, StartFn, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
+    ConfigFn, CreateFn, DestroyFn, ErrorBuf, FrameIn, HookFn, HostOutputs, ProcessFn,
+    ProcessorVTable, ProduceFn, StartFn, STATUS_ERROR, STATUS_NO_HOOK, STATUS_OK, STATUS_PANIC,
 };
 use worker_lifecycle::{Input, Outputs, Ports, Processor, Producer};
 
@@ -30,19 +31,38 @@ pub(super) struct Calls {
     stop: HookFn,
     pause: HookFn,
     resume: HookFn,
+    /// `None` for a 2.0 plugin, or one without the hook.
+    configure: Option<ConfigFn>,
 }
 
-impl From<&ProcessorVTable> for Calls {
-    fn from(table: &ProcessorVTable) -> Self {
-        Self {
-            create: table.create,
-            process: table.process,
-            destroy: table.destroy,
-            produce: table.produce,
-            start: table.start,
-            stop: table.stop,
-            pause: table.pause,
-            resume: table.resume,
+impl Calls {
+    /// Reads the entry points of the table at `table`, `size` bytes long:
+    /// a 2.0 table ends before `configure`, which it then has none of.
+    ///
+    /// # Safety
+    /// `table` points to `size` readable bytes, at least a 2.0 table's,
+    /// aligned for a [`ProcessorVTable`], that hold a table of this major.
+    pub(super) unsafe fn read(table: *const ProcessorVTable, size: usize) -> Self {
+        let configure_end =
+            std::mem::offset_of!(ProcessorVTable, configure) + size_of::<Option<ConfigFn>>();
+        // SAFETY: every field read here lies within the first 2.0 table's
+        // bytes, which the caller vouches for, and `configure` is read only
+        // when `size` covers it.
+        unsafe {
+            Self {
+                create: (&raw const (*table).create).read(),
+                process: (&raw const (*table).process).read(),
+                destroy: (&raw const (*table).destroy).read(),
+                produce: (&raw const (*table).produce).read(),
+                start: (&raw const (*table).start).read(),
+                stop: (&raw const (*table).stop).read(),
+                pause: (&raw const (*table).pause).read(),
+                resume: (&raw const (*table).resume).read(),
+                configure: match size >= configure_end {
+                    true => (&raw const (*table).configure).read(),
+                    false => None,
+                },
+            }
         }
     }
 }
@@ -239,6 +259,32 @@ impl Processor for PluginProcessor {
     fn on_resume(&mut self) {
         if let Err(message) = self.hook(self.calls.resume) {
             tracing::error!("on_resume failed: {message}");
+        }
+    }
+
+    /// The plugin's `on_config`, through ABI 2.1's `configure`; a 2.0
+    /// plugin has no hook.
+    fn on_config(&mut self, changes_json: &str) -> ConfigOutcome {
+        let Some(configure) = self.calls.configure else {
+            return ConfigOutcome::NoHook;
+        };
+        let mut no_hook = false;
+        let result = self.invoke(|instance, error| {
+            // SAFETY: the instance is live (checked by `invoke`), the changes
+            // stay readable for the call, and the error buffer is ours for it.
+            let status =
+                unsafe { configure(instance, changes_json.as_ptr(), changes_json.len(), error) };
+            no_hook = status == STATUS_NO_HOOK;
+            if no_hook {
+                STATUS_OK
+            } else {
+                status
+            }
+        });
+        match (result, no_hook) {
+            (Ok(()), true) => ConfigOutcome::NoHook,
+            (Ok(()), false) => ConfigOutcome::Applied,
+            (Err(message), _) => ConfigOutcome::Failed { message },
         }
     }
 

@@ -17,6 +17,7 @@ use ipc_schemas::ProcessorSpec;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use plexus_plugin_sdk::abi::{
     EntryFn, ErrorBuf, PluginDescriptor, ProcessorVTable, ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL,
+    TABLE_SIZE_2_0,
 };
 use worker_lifecycle::Processor;
 
@@ -171,7 +172,9 @@ impl Plugin {
             // `count` entries; every entry starts with its size.
             unsafe { (&raw const (*descriptor.processors).struct_size).read() as usize }
         };
-        let needed = std::mem::size_of::<ProcessorVTable>();
+        // A 2.0 table ends before the entries 2.1 appended; those are read
+        // only from tables long enough to hold them.
+        let needed = TABLE_SIZE_2_0;
         let aligned = stride % std::mem::align_of::<ProcessorVTable>() == 0;
         if count > 0 && (stride < needed || !aligned) {
             return Err(malformed(format!(
@@ -181,18 +184,26 @@ impl Plugin {
         let mut processors = Vec::with_capacity(count);
         for index in 0..count {
             // SAFETY: entry `index` lies within the table of `count` entries
-            // of `stride` bytes, aligned as the first one is, and `stride`
-            // covers a whole table of ours; the caller vouches it stays
-            // valid and unchanged forever.
-            let vtable: &'static ProcessorVTable = unsafe {
-                &*descriptor
+            // of `stride` bytes, aligned as the first one is.
+            let vtable = unsafe {
+                descriptor
                     .processors
                     .cast::<u8>()
                     .add(index * stride)
                     .cast::<ProcessorVTable>()
             };
-            let (size, type_name) = (vtable.struct_size as usize, vtable.type_name);
-            let calls = Calls::from(vtable);
+            // SAFETY: `stride` covers at least a 2.0 table, which holds the
+            // size and the name; the caller vouches the table stays valid
+            // and unchanged forever.
+            let (size, type_name) = unsafe {
+                (
+                    (&raw const (*vtable).struct_size).read() as usize,
+                    (&raw const (*vtable).type_name).read(),
+                )
+            };
+            // SAFETY: as above, and `Calls::read` reads no entry beyond
+            // `stride` bytes.
+            let calls = unsafe { Calls::read(vtable, stride) };
             if size != stride {
                 return Err(malformed(format!(
                     "processor {index} has a table of {size} bytes, the first one {stride}"
@@ -292,9 +303,10 @@ fn missing_entry(path: &str, library: &Library) -> String {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use ipc_schemas::ConfigOutcome;
     use ipc_schemas::Entry;
     use plexus_plugin_sdk::serde_json::Value;
-    use plexus_plugin_sdk::{export_plugin, InputFrame, OutputPorts};
+    use plexus_plugin_sdk::{export_plugin, ConfigError, InputFrame, OutputPorts};
 
     use super::*;
 
@@ -317,6 +329,16 @@ mod tests {
             _out: &mut OutputPorts<'_>,
         ) -> Result<(), String> {
             Ok(())
+        }
+
+        /// Takes a `level` up to 5 in place, refuses more, and cannot take
+        /// anything else without a restart.
+        fn on_config(&mut self, changes: &Value) -> Result<(), ConfigError> {
+            match changes.get("level").and_then(Value::as_u64) {
+                Some(level) if level <= 5 => Ok(()),
+                Some(level) => Err(format!("level {level} is above 5").into()),
+                None => Err(ConfigError::NoHook),
+            }
         }
     }
 
@@ -380,6 +402,73 @@ mod tests {
         assert_eq!(names, ["test.counted"]);
     }
 
+    /// A processor table as ABI 2.0 laid it out: `configure` came in 2.1.
+    #[repr(C)]
+    struct TableV2_0 {
+        struct_size: u32,
+        type_name: *const std::ffi::c_char,
+        create: plexus_plugin_sdk::abi::CreateFn,
+        process: plexus_plugin_sdk::abi::ProcessFn,
+        destroy: plexus_plugin_sdk::abi::DestroyFn,
+        produce: plexus_plugin_sdk::abi::ProduceFn,
+        start: plexus_plugin_sdk::abi::StartFn,
+        stop: plexus_plugin_sdk::abi::HookFn,
+        pause: plexus_plugin_sdk::abi::HookFn,
+        resume: plexus_plugin_sdk::abi::HookFn,
+    }
+
+    #[test]
+    fn a_2_0_plugin_loads_without_the_config_hook() {
+        let real = descriptor();
+        // SAFETY: the SDK's descriptor lists one table.
+        let table = unsafe { &*real.processors };
+        let old: &'static TableV2_0 = Box::leak(Box::new(TableV2_0 {
+            struct_size: std::mem::size_of::<TableV2_0>() as u32,
+            type_name: table.type_name,
+            create: table.create,
+            process: table.process,
+            destroy: table.destroy,
+            produce: table.produce,
+            start: table.start,
+            stop: table.stop,
+            pause: table.pause,
+            resume: table.resume,
+        }));
+        assert_eq!(old.struct_size as usize, TABLE_SIZE_2_0);
+        let plugin = check(altered(|d| {
+            d.abi_minor = 0;
+            d.processors = (old as *const TableV2_0).cast();
+        }))
+        .unwrap();
+        let mut processor = plugin.instantiate(&spec("test.counted", "")).unwrap();
+        assert_eq!(
+            processor.on_config(r#"{"level": 1}"#),
+            ConfigOutcome::NoHook
+        );
+    }
+
+    #[test]
+    fn the_config_hook_takes_refuses_or_declines() {
+        let mut processor = check(descriptor())
+            .unwrap()
+            .instantiate(&spec("test.counted", ""))
+            .unwrap();
+        assert_eq!(
+            processor.on_config(r#"{"level": 1}"#),
+            ConfigOutcome::Applied
+        );
+        assert_eq!(
+            processor.on_config(r#"{"level": 9}"#),
+            ConfigOutcome::Failed {
+                message: "level 9 is above 5".into()
+            }
+        );
+        assert_eq!(
+            processor.on_config(r#"{"mode": "x"}"#),
+            ConfigOutcome::NoHook
+        );
+    }
+
     #[test]
     fn other_abi_versions_are_refused_by_name() {
         let newer_major = check(altered(|d| d.abi_major = ABI_MAJOR + 1))
@@ -404,9 +493,16 @@ mod tests {
     /// Plugins of ABI 1 must be rebuilt; they are refused by name.
     #[test]
     fn an_abi_1_plugin_is_refused_by_name() {
-        let old = check(altered(|d| d.abi_major = 1)).err().unwrap();
+        let old = check(altered(|d| {
+            d.abi_major = 1;
+            d.abi_minor = 0;
+        }))
+        .err()
+        .unwrap();
         assert!(
-            old.contains("was built for plexus plugin ABI 1.0, this worker speaks 2.0"),
+            old.contains(&format!(
+                "was built for plexus plugin ABI 1.0, this worker speaks {ABI_MAJOR}.{ABI_MINOR}"
+            )),
             "{old}"
         );
     }
