@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod crasher;
 pub mod expect;
+pub mod json_schema;
 pub mod live_config;
 pub mod mcap_reader;
 pub mod process;
@@ -16,6 +17,7 @@ pub mod sync;
 
 use std::path::{Path, PathBuf};
 
+pub use json_schema::assert_matches_schema;
 pub use process::{
     exits_within, plexus, ps_runtime, ps_worker, spawn_plexus, spawn_plexus_with, spawn_program,
     tapped_seqs, worker_language, PlexusRun, Running,

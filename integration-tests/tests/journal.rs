@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use integration_tests::{assert_no_residue, pipeline, spawn_plexus_with, PlexusRun, Running};
+use integration_tests::{
+    assert_matches_schema, assert_no_residue, pipeline, spawn_plexus_with, PlexusRun, Running,
+};
 use serde_json::Value;
 
 const START: Duration = Duration::from_secs(120);
@@ -86,6 +88,7 @@ fn a_finished_run_keeps_its_events_its_workers_output_across_restarts_and_its_su
     let run = running.finish();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = run.json();
+    assert_matches_schema("summary", &summary);
     assert_no_residue(&id);
 
     // `logs py`: the Python worker's lines and nothing else, both of its
@@ -93,6 +96,9 @@ fn a_finished_run_keeps_its_events_its_workers_output_across_restarts_and_its_su
     let logs = data.plexus(&["logs", "py", "--runtime", &id, "--json"], tmp.path());
     assert_eq!(logs.code, Some(0), "{}", logs.stderr);
     let records = logs.json_lines();
+    for record in &records {
+        assert_matches_schema("logs", record);
+    }
     assert!(
         records.iter().all(|r| r["worker"] == "py"),
         "{}",
@@ -145,6 +151,9 @@ fn a_finished_run_keeps_its_events_its_workers_output_across_restarts_and_its_su
     let events = data.plexus(&["events", "--runtime", &id, "--json"], tmp.path());
     assert_eq!(events.code, Some(0), "{}", events.stderr);
     let events = events.json_lines();
+    for event in &events {
+        assert_matches_schema("events", event);
+    }
     for (i, event) in events.iter().enumerate() {
         assert_eq!(event["seq"], i as u64, "{event}");
     }
@@ -173,6 +182,7 @@ fn a_finished_run_keeps_its_events_its_workers_output_across_restarts_and_its_su
         table.stdout
     );
     let runs = data.plexus(&["runs", "--json"], tmp.path()).json();
+    assert_matches_schema("runs", &runs);
     let listed = &runs["runs"][0];
     assert_eq!(listed["runtime"], id.as_str());
     assert_eq!(listed["pipeline"], "chatty");
@@ -213,6 +223,7 @@ fn a_detached_run_gives_the_summary_and_exit_code_of_a_foreground_one() {
     let waited = data.plexus(&["wait", &detached.id, "--json"], tmp.path());
     assert_eq!(waited.code, Some(0), "{}", waited.stderr);
     let waited = waited.json();
+    assert_matches_schema("summary", &waited);
     assert_eq!(waited["runtime"], detached.id.as_str());
     for field in ["outcome", "pipeline"] {
         assert_eq!(waited[field], foreground[field]);
@@ -242,7 +253,23 @@ fn a_detached_run_gives_the_summary_and_exit_code_of_a_foreground_one() {
 fn a_failed_detached_run_makes_wait_exit_1() {
     let data = Data::new();
     let (tmp, path) = pipeline("crash-beside-sink.yaml", &[]);
-    let detached = start_detached(&data, &path, tmp.path(), &["--frames", "50"]);
+    let started = data.plexus(
+        &[
+            "run",
+            "-d",
+            "--json",
+            path.to_str().unwrap(),
+            "--frames",
+            "50",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(started.code, Some(0), "{}", started.stderr);
+    assert_matches_schema("run-detached", &started.json());
+    let detached = Detached {
+        id: started.json()["runtime"].as_str().unwrap().to_string(),
+        data: &data,
+    };
     let waited = data.plexus(&["wait", &detached.id], tmp.path());
     assert_eq!(waited.code, Some(1), "{}", waited.stderr);
     assert!(

@@ -174,6 +174,9 @@ fn tap_prints_live_frames_and_the_sinks_lose_nothing() {
     assert_eq!(tapped.code, Some(0), "{}", tapped.stderr);
     let frames = tapped.json_lines();
     assert_eq!(frames.len(), 30, "{}", tapped.stdout);
+    for frame in &frames {
+        integration_tests::assert_matches_schema("tap", frame);
+    }
     let seqs: Vec<u64> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     assert_eq!(frames[0]["schema"], "video/gray8");

@@ -200,6 +200,7 @@ fn new_and_schemas_refuse_mistakes_in_one_sentence() {
 
     let list: serde_json::Value =
         serde_json::from_str(&ok(&s, &["schemas", "list", "--json"])).unwrap();
+    integration_tests::assert_matches_schema("schemas", &list);
     let ids: Vec<&str> = list["schemas"]
         .as_array()
         .unwrap()

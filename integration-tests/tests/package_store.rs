@@ -131,6 +131,7 @@ fn installed_packages_are_listed_inspected_run_by_name_and_removed() {
     assert!(installed.join("libgrayscale_rust.so").is_file());
 
     let list: serde_json::Value = serde_json::from_str(&s.ok(&["pkg", "list", "--json"])).unwrap();
+    integration_tests::assert_matches_schema("pkg-list", &list);
     let names: Vec<(&str, &str)> = list["packages"]
         .as_array()
         .unwrap()
@@ -144,6 +145,7 @@ fn installed_packages_are_listed_inspected_run_by_name_and_removed() {
     let inspect: serde_json::Value =
         serde_json::from_str(&s.ok(&["pkg", "inspect", "example.effects@0.1.0", "--json"]))
             .unwrap();
+    integration_tests::assert_matches_schema("package", &inspect);
     assert_eq!(inspect["processors"][0]["name"], "example.invert");
     assert!(inspect["files"]
         .as_array()
@@ -203,8 +205,9 @@ fn a_pipeline_may_name_a_package_archive() {
     assert_no_residue(&run.runtime_id().expect("the run started"));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.json()["processors"]["g"]["frames_out"], 10);
+    // The data directory holds the run's journal now, but no store.
     assert!(
-        !s.data().exists(),
+        !s.data().join("packages").exists(),
         "an archive named by a pipeline is not installed"
     );
 }

@@ -97,7 +97,9 @@ fn info(cwd: &Path, file: &Path) -> Value {
         cwd,
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    run.json()
+    let info = run.json();
+    integration_tests::assert_matches_schema("recording-info", &info);
+    info
 }
 
 /// `watched.yaml` (`cam` at 100 fps → `relay`, grayscale → `sink`),

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    assert_no_residue, binary, example_at_half_rate, plexus, ps_runtime, ps_worker, spawn_plexus,
-    workspace,
+    assert_matches_schema, assert_no_residue, binary, example_at_half_rate, plexus, ps_runtime,
+    ps_worker, spawn_plexus, workspace,
 };
 use serde_json::Value;
 
@@ -95,7 +95,7 @@ fn top_shows_every_processor_moving_a_restart_rising_and_agrees_with_ps() {
     assert_eq!(restarted["restarts"], 1, "{restarted:#}");
     assert_eq!(restarted["exit"]["signal"], libc::SIGKILL, "{restarted:#}");
     let ps = plexus(&["ps", "--runtime", &id, "--json"], tmp.path());
-    schema("ps.schema.json").check(&ps.json());
+    assert_matches_schema("ps", &ps.json());
     for screen in screens.iter().flatten() {
         screen.wait_until(SHOWN, |s| {
             s.cell("sepia", "RESTARTS").as_deref() == Some("1")
@@ -158,8 +158,8 @@ fn figures_agree_and_match_the_schemas(cwd: &Path, id: &str) {
     assert_eq!(ps.code, Some(0), "{}", ps.stderr);
     assert_eq!(top.code, Some(0), "{}", top.stderr);
     let (ps, top) = (ps.json(), top.json());
-    schema("ps.schema.json").check(&ps);
-    schema("top.schema.json").check(&top);
+    assert_matches_schema("ps", &ps);
+    assert_matches_schema("top", &top);
     let listed = &ps["runtimes"][0];
     assert_eq!(ps["runtimes"].as_array().map(Vec::len), Some(1), "{ps:#}");
     assert_eq!(listed["runtime"], id, "ps --runtime lists that runtime");
@@ -190,42 +190,6 @@ fn figures_agree_and_match_the_schemas(cwd: &Path, id: &str) {
                 "{fps}: {p:#} against {q:#}"
             );
         }
-    }
-}
-
-/// One of `docs/json/*.schema.json`, with the others it refers to.
-struct Schema(jsonschema::Validator);
-
-fn schema(name: &str) -> Schema {
-    let read = |name: &str| -> Value {
-        let path = workspace().join("docs/json").join(name);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
-    };
-    let ps = read("ps.schema.json");
-    let id = ps["$id"]
-        .as_str()
-        .expect("ps.schema.json has an $id")
-        .to_string();
-    let registry = jsonschema::Registry::new()
-        .add(id, ps)
-        .and_then(|r| r.prepare())
-        .expect("ps.schema.json is a schema");
-    let validator = jsonschema::options()
-        .with_registry(&registry)
-        .build(&read(name))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    Schema(validator)
-}
-
-impl Schema {
-    fn check(&self, instance: &Value) {
-        let errors: Vec<String> = self
-            .0
-            .iter_errors(instance)
-            .map(|e| format!("{e} at {}", e.instance_path()))
-            .collect();
-        assert!(errors.is_empty(), "{errors:#?}\n{instance:#}");
     }
 }
 

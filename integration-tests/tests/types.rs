@@ -23,6 +23,7 @@ fn json(tmp: &std::path::Path, args: &[&str]) -> Value {
 fn types_lists_the_builtins_and_a_pipelines_packages() {
     let tmp = tempfile::tempdir().unwrap();
     let builtins = json(tmp.path(), &["types", "--json"]);
+    integration_tests::assert_matches_schema("types", &builtins);
     let names: Vec<(&str, &str)> = builtins["types"]
         .as_array()
         .unwrap()
@@ -79,6 +80,7 @@ fn types_lists_the_builtins_and_a_pipelines_packages() {
 fn describe_shows_ports_and_every_config_key() {
     let tmp = tempfile::tempdir().unwrap();
     let camera = json(tmp.path(), &["describe", "builtin.v4l2_camera", "--json"]);
+    integration_tests::assert_matches_schema("processor-type", &camera);
     assert_eq!(camera["package"], "builtin");
     assert_eq!(camera["mode"], "manual");
     assert_eq!(camera["outputs"][0]["schema"], "video/rgba8");

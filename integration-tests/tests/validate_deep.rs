@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use integration_tests::{plexus, write_pipeline};
+use integration_tests::{assert_matches_schema, plexus, write_pipeline};
 use serde_json::Value;
 
 /// A package `test.deep` of one processor `test.deep.p` in `language`
@@ -52,6 +52,7 @@ fn deep_finds_what_run_finds(tmp: &Path, path: &Path) -> String {
     let json = plexus(&["validate", "--deep", "--json", pipeline], tmp);
     assert_eq!(json.code, Some(2));
     let report = json.json();
+    assert_matches_schema("validate", &report);
     assert_eq!(report["valid"], false);
     assert_eq!(report["deep"], true);
     assert_eq!(report["errors"][0]["processor"], "p");
@@ -115,6 +116,7 @@ fn a_sound_mixed_pipeline_passes_deep_validation_and_says_so_in_json() {
     let json = plexus(&["validate", "--json", example.to_str().unwrap()], dir);
     assert_eq!(json.code, Some(0), "{}", json.stderr);
     let report: Value = json.json();
+    assert_matches_schema("validate", &report);
     assert_eq!(report["valid"], true);
     assert_eq!(report["deep"], false);
     assert_eq!(report["processors"], 7);
@@ -124,6 +126,7 @@ fn a_sound_mixed_pipeline_passes_deep_validation_and_says_so_in_json() {
     let refused = plexus(&["validate", "--json", bad.to_str().unwrap()], tmp.path());
     assert_eq!(refused.code, Some(2));
     let report = refused.json();
+    assert_matches_schema("validate", &report);
     assert_eq!(report["valid"], false);
     assert!(
         report["errors"][0]["message"]
