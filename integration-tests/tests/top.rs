@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::{
     assert_matches_schema, assert_no_residue, binary, example_at_half_rate, plexus, ps_runtime,
-    ps_worker, spawn_plexus, workspace,
+    ps_worker, spawn_plexus,
 };
 use serde_json::Value;
 
