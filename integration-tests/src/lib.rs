@@ -24,6 +24,23 @@ pub use process::{
 };
 pub use residue::assert_no_residue;
 
+/// The processors of `examples/mixed/pipeline.yaml`, in pipeline order,
+/// with the language of each one's worker.
+pub const MIXED_PROCESSORS: [(&str, &str); 7] = [
+    ("camera", "rust"),
+    ("capture_stats", "rust"),
+    ("sepia", "rust"),
+    ("invert", "python"),
+    ("bar", "deno"),
+    ("stats", "rust"),
+    ("png", "rust"),
+];
+
+/// The ids of [`MIXED_PROCESSORS`].
+pub fn mixed_processor_ids() -> [&'static str; 7] {
+    MIXED_PROCESSORS.map(|(id, _)| id)
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

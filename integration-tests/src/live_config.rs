@@ -113,7 +113,7 @@ pub fn no_frame_lost(summary: &Value) {
             "{from} → {to}: {summary:#}"
         );
         assert_eq!(p[to]["dropped"], 0, "{to}: {summary:#}");
-        assert_eq!(p[to]["seq_gaps"], 0, "{to}: {summary:#}");
+        assert_eq!(p[to]["gaps"], 0, "{to}: {summary:#}");
     }
     assert_eq!(p["p"]["errors"], 0, "{summary:#}");
 }

@@ -389,3 +389,30 @@ fn more_workers_than_a_runtime_may_start_are_refused() {
         );
     }
 }
+
+/// `plexus types --json | head -c 1` is a reader that stopped reading, not
+/// a fault of plexus: nothing is said on stderr, no panic message.
+#[test]
+fn a_reader_that_stops_reading_gets_no_panic_message() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the two fds of the array we own.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both fds were just opened and nothing else owns them.
+    let (read, write) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    // The reader is gone before plexus writes a byte.
+    drop(read);
+    let out = std::process::Command::new(integration_tests::binary("plexus"))
+        .args(["types", "--json"])
+        .stdout(std::process::Stdio::from(write))
+        .output()
+        .expect("running plexus");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(!out.status.success());
+}

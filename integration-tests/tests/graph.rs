@@ -8,18 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use integration_tests::{plexus, spawn_plexus, workspace, write_pipeline};
+use integration_tests::{mixed_processor_ids, plexus, spawn_plexus, workspace, write_pipeline};
 
-/// The mixed example's processors and connections, as its file says.
-const PROCESSORS: [&str; 7] = [
-    "camera",
-    "capture_stats",
-    "sepia",
-    "invert",
-    "bar",
-    "stats",
-    "png",
-];
 const CONNECTIONS: [(&str, &str); 6] = [
     ("camera", "capture_stats"),
     ("camera", "sepia"),
@@ -65,7 +55,7 @@ fn the_mixed_example_as_svg_has_every_processor_and_connection() {
         .filter(|n| n.has_tag_name("text"))
         .filter_map(|n| n.text())
         .collect();
-    for id in PROCESSORS {
+    for id in mixed_processor_ids() {
         assert!(texts.contains(&id), "no text `{id}` in {texts:?}");
     }
     for language in ["rust", "python", "deno (TypeScript)"] {
@@ -161,7 +151,7 @@ fn the_mixed_example_as_dot_is_accepted_by_graphviz() {
                 String::from_utf8_lossy(&done.stderr)
             );
             let drawn = std::fs::read_to_string(&svg).unwrap();
-            for id in PROCESSORS {
+            for id in mixed_processor_ids() {
                 assert!(drawn.contains(&format!(">{id}</text>")), "dot drew no {id}");
             }
         }

@@ -16,7 +16,7 @@ use integration_tests::expect::{
 };
 use integration_tests::{
     assert_no_residue, example_at_half_rate, example_in, plexus, plexus_checked, ps_worker,
-    spawn_plexus, spawn_program, tapped_seqs, worker_language, workspace,
+    spawn_plexus, spawn_program, tapped_seqs, worker_language, workspace, MIXED_PROCESSORS,
 };
 use serde_json::Value;
 
@@ -25,17 +25,6 @@ use serde_json::Value;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const FRAMES: u64 = 600;
-
-/// The processors of `examples/mixed/pipeline.yaml`, by worker language.
-const PROCESSORS: [(&str, &str); 7] = [
-    ("camera", "rust"),
-    ("capture_stats", "rust"),
-    ("sepia", "rust"),
-    ("invert", "python"),
-    ("bar", "deno"),
-    ("stats", "rust"),
-    ("png", "rust"),
-];
 
 #[test]
 fn every_frame_crosses_all_four_stages_and_the_png_shows_each_of_them() {
@@ -51,7 +40,7 @@ fn every_frame_crosses_all_four_stages_and_the_png_shows_each_of_them() {
     assert_eq!(summary["outcome"], "completed", "{summary:#}");
     assert_runs_the_mixed_pipeline(&summary);
     // Every count at once, so a loss shows where it happened.
-    let counts: Vec<(&str, &Value)> = PROCESSORS
+    let counts: Vec<(&str, &Value)> = MIXED_PROCESSORS
         .iter()
         .map(|(name, _)| (*name, &summary["processors"][name]))
         .collect();
@@ -96,7 +85,7 @@ fn killed_effects_come_back_capture_loses_nothing_and_a_watcher_sees_it_all() {
     let (tmp, path) = mixed_example();
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
     let id = running.runtime_id();
-    for (name, _) in PROCESSORS {
+    for (name, _) in MIXED_PROCESSORS {
         running.wait_for(&format!("processor {name} started"), START);
     }
     let mut watcher = spawn_plexus(
@@ -240,7 +229,7 @@ fn a_killed_python_capture_comes_back_and_its_sequence_goes_on() {
     let path = example_in(tmp.path(), "python-capture");
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
     let id = running.runtime_id();
-    for (name, _) in PROCESSORS {
+    for (name, _) in MIXED_PROCESSORS {
         running.wait_for(&format!("processor {name} started"), START);
     }
     let before = *tapped_seqs(tmp.path(), &id, "camera.out", 5)
@@ -332,10 +321,10 @@ fn assert_runs_the_mixed_pipeline(summary: &Value) {
         .map(String::as_str)
         .collect();
     names.sort_unstable();
-    let mut expected: Vec<&str> = PROCESSORS.iter().map(|(name, _)| *name).collect();
+    let mut expected: Vec<&str> = MIXED_PROCESSORS.iter().map(|(name, _)| *name).collect();
     expected.sort_unstable();
     assert_eq!(names, expected, "{summary:#}");
-    for (name, language) in PROCESSORS {
+    for (name, language) in MIXED_PROCESSORS {
         assert_eq!(
             worker_language(&summary["workers"][name]),
             language,

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    assert_matches_schema, assert_no_residue, binary, example_at_half_rate, plexus, ps_runtime,
-    ps_worker, spawn_plexus,
+    assert_matches_schema, assert_no_residue, binary, example_at_half_rate, mixed_processor_ids,
+    plexus, ps_runtime, ps_worker, spawn_plexus,
 };
 use serde_json::Value;
 
@@ -18,17 +18,6 @@ use serde_json::Value;
 const START: Duration = Duration::from_secs(180);
 /// How long the screen may take to show what the runtime does.
 const SHOWN: Duration = Duration::from_secs(30);
-
-/// The processors of `examples/mixed/pipeline.yaml`, each its own worker.
-const PROCESSORS: [&str; 7] = [
-    "camera",
-    "capture_stats",
-    "sepia",
-    "invert",
-    "bar",
-    "stats",
-    "png",
-];
 
 #[test]
 fn top_shows_every_processor_moving_a_restart_rising_and_agrees_with_ps() {
@@ -40,7 +29,7 @@ fn top_shows_every_processor_moving_a_restart_rising_and_agrees_with_ps() {
     let path = example_at_half_rate(tmp.path(), "mixed");
     let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
     let id = running.runtime_id();
-    for processor in PROCESSORS {
+    for processor in mixed_processor_ids() {
         running.wait_for(&format!("processor {processor} started"), START);
     }
 
@@ -68,7 +57,7 @@ fn top_shows_every_processor_moving_a_restart_rising_and_agrees_with_ps() {
         ]
     });
     for screen in screens.iter().flatten() {
-        let shown = screen.wait_until(SHOWN, |s| PROCESSORS.iter().all(|p| s.moving(p)));
+        let shown = screen.wait_until(SHOWN, |s| mixed_processor_ids().iter().all(|p| s.moving(p)));
         assert!(
             shown
                 .lines
@@ -137,7 +126,7 @@ fn wait_until_all_move(cwd: &Path, id: &str) {
             p["fps_in"].as_f64().unwrap_or(0.0) + p["fps_out"].as_f64().unwrap_or(0.0) > 0.0
         };
         let workers = runtime["workers"].as_array().cloned().unwrap_or_default();
-        if workers.len() == PROCESSORS.len() && workers.iter().all(moving) {
+        if workers.len() == mixed_processor_ids().len() && workers.iter().all(moving) {
             return;
         }
         assert!(
@@ -168,7 +157,7 @@ fn figures_agree_and_match_the_schemas(cwd: &Path, id: &str) {
     }
     let workers = |r: &Value| r["workers"].as_array().cloned().unwrap_or_default();
     let (a, b) = (workers(listed), workers(&top));
-    assert_eq!(a.len(), PROCESSORS.len(), "{listed:#}");
+    assert_eq!(a.len(), mixed_processor_ids().len(), "{listed:#}");
     for (a, b) in a.iter().zip(&b) {
         for field in ["worker", "language", "pid", "state", "restarts"] {
             assert_eq!(a[field], b[field], "{field} of {a:#} and {b:#}");

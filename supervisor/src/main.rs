@@ -5,6 +5,7 @@ use clap::Parser;
 use supervisor::cli::{execute, Cli};
 
 fn main() {
+    quiet_when_output_closes();
     let cli = Cli::parse();
     bus::logging::init(bus::logging::Process::Plexus);
     match execute(cli) {
@@ -20,4 +21,23 @@ fn main() {
             std::process::exit(if out_of_memory { 1 } else { 2 });
         }
     }
+}
+
+/// `plexus … | head` closes our stdout early, and `println!` then panics.
+/// That is the reader's choice, not a fault: the panic still unwinds (so
+/// every guard runs) and exits non-zero, but says nothing. Every other
+/// panic is told as the default hook tells it.
+fn quiet_when_output_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if !message.starts_with("failed printing to stdout") {
+            default(info);
+        }
+    }));
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::live_config::PendingSet;
 use super::pause::{told, Steer};
 use super::supervise::{RunPhase, StopCause, Supervisor};
-use super::worker::{Ending, WorkerState};
+use super::worker::{Ending, WorkerHandle, WorkerState};
 
 impl Supervisor {
     /// Answers every waiting request.
@@ -183,12 +183,7 @@ impl Supervisor {
                 reason: format!("runtime {} is starting or stopping", self.runtime_id),
             };
         }
-        let known: Vec<&str> = self
-            .workers
-            .iter()
-            .flat_map(|w| &w.processors)
-            .map(String::as_str)
-            .collect();
+        let known = processor_ids(&self.workers);
         let named: Vec<&str> = match selection {
             Selection::All => known.clone(),
             Selection::Named(names) => {
@@ -269,12 +264,7 @@ impl Supervisor {
             .iter()
             .position(|w| w.processors.iter().any(|p| p == processor))
         else {
-            let known: Vec<&str> = self
-                .workers
-                .iter()
-                .flat_map(|w| &w.processors)
-                .map(String::as_str)
-                .collect();
+            let known = processor_ids(&self.workers);
             return refused(format!(
                 "runtime {} has no processor `{processor}` (its processors: {})",
                 self.runtime_id,
@@ -418,4 +408,13 @@ impl Supervisor {
             None => pending.processor.clone(),
         }
     }
+}
+
+/// Every processor of the run, worker by worker.
+fn processor_ids(workers: &[WorkerHandle]) -> Vec<&str> {
+    workers
+        .iter()
+        .flat_map(|w| &w.processors)
+        .map(String::as_str)
+        .collect()
 }
