@@ -22,6 +22,10 @@ pub const SHM_DIR: &str = "/dev/shm";
 const NODE_COUNTER_SEGMENT: &str =
     "9204dd183d1c4d8e1ff592a30766ffa6765aa8b5_node.0_10_0.global_mgmt";
 
+/// How long a runtime's files may be without an owner before they are
+/// taken for an orphan: far more than a claim takes.
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// iceoryx2's package version as its shared memory records it:
 /// major << 32 | minor << 16 | patch, for 0.10.0.
 const ICEORYX2_VERSION: u64 = 10 << 16;
@@ -172,6 +176,39 @@ impl RuntimeFiles {
                 "removed the shared memory of an abandoned runtime ({prefix}*), whose supervisor is gone"
             );
         }
+        for prefix in Self::orphans(ORPHAN_AGE) {
+            RuntimeFiles { prefix }.remove_all();
+        }
+    }
+
+    /// The runtimes of this user with files in `/dev/shm` but no owner, for
+    /// longer than `age`: an observer that joined a runtime just as it ended
+    /// makes iceoryx2 create its root again, and a supervisor that found no
+    /// room to record itself leaves its first files. No runtime is ever
+    /// without an owner for longer than its claim takes.
+    fn orphans(age: std::time::Duration) -> Vec<String> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
+            return Vec::new();
+        };
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let owned: Vec<String> = Self::owned().into_iter().map(|(p, _)| p).collect();
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let prefix = name.strip_suffix("root")?.to_string();
+                let meta = e.metadata().ok()?;
+                let old = meta.modified().ok()?.elapsed().is_ok_and(|d| d > age);
+                (prefix.starts_with("plexus_")
+                    && meta.is_dir()
+                    && meta.uid() == uid
+                    && old
+                    && !owned.contains(&prefix))
+                .then_some(prefix)
+            })
+            .collect()
     }
 
     /// True while anything of the runtime is still in `/dev/shm`.
@@ -198,4 +235,40 @@ fn process_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn files_left_without_an_owner_are_removed_once_they_are_old() {
+        let prefix = |age: &str| format!("plexus_orphan{age}{}_", std::process::id());
+        let (old, young) = (prefix("old"), prefix("young"));
+        for prefix in [&old, &young] {
+            std::fs::create_dir(Path::new(SHM_DIR).join(format!("{prefix}root"))).unwrap();
+            std::fs::write(Path::new(SHM_DIR).join(format!("{prefix}segment")), b"x").unwrap();
+        }
+        let root = std::fs::File::open(Path::new(SHM_DIR).join(format!("{old}root"))).unwrap();
+        root.set_modified(SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+
+        let orphans = RuntimeFiles::orphans(ORPHAN_AGE);
+        assert!(orphans.contains(&old), "{orphans:?}");
+        assert!(
+            !orphans.contains(&young),
+            "a claim may be under way: {orphans:?}"
+        );
+        RuntimeFiles::remove_abandoned();
+        let left = |prefix: &str| {
+            RuntimeFiles {
+                prefix: prefix.into(),
+            }
+            .any_left()
+        };
+        assert!(!left(&old));
+        assert!(left(&young));
+        RuntimeFiles { prefix: young }.remove_all();
+    }
 }
