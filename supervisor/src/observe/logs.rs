@@ -31,32 +31,20 @@ pub struct LogsOptions {
 /// Prints one worker's output, every process of it; returns the exit code.
 pub fn logs(options: &LogsOptions) -> Result<i32> {
     let mut run = pick_run(options.runtime.as_deref())?;
-    let mut tail = Tail::new(run.log_path(&options.worker)?);
+    let mut tails = [Tail::new(run.log_path(&options.worker)?)];
     let since_ns = options
         .since
         .map_or(0, |d| now_ns().saturating_sub(d.as_nanos() as u64));
-    let mut out = std::io::stdout().lock();
-    loop {
-        // Looked at before reading, so lines written as it ended are read.
-        let ended = run.state != RunState::Running;
-        for record in parsed(tail.read_new()?) {
-            if record["time_ns"].as_u64().unwrap_or(0) < since_ns {
-                continue;
-            }
-            let line = match options.json {
-                true => record.to_string(),
-                false => log_line(&record),
-            };
-            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                return Ok(0);
-            }
+    follow(&mut run, &mut tails, options.follow, |record| {
+        if time_of(record) < since_ns {
+            return None;
         }
-        if !options.follow || ended {
-            return Ok(0);
-        }
-        std::thread::sleep(POLL);
-        run.refresh();
-    }
+        Some(match options.json {
+            true => record.to_string(),
+            false => log_line(record),
+        })
+    })?;
+    Ok(0)
 }
 
 /// Follows a running run's events and its workers' output as they come,
@@ -76,38 +64,65 @@ pub fn attach(runtime: &str) -> Result<i32> {
         .map(Tail::new)
         .collect();
     eprintln!("plexus: attached to run {runtime} (Ctrl-C detaches; the run goes on)");
+    let followed = follow(&mut run, &mut tails, true, |record| {
+        Some(match RuntimeEvent::from_json(record) {
+            Some(event) => human_line(&event),
+            None => format!(
+                "{:<12}  {}",
+                record["worker"].as_str().unwrap_or("?"),
+                log_line(record)
+            ),
+        })
+    })?;
+    match followed {
+        Followed::OutputClosed => Ok(0),
+        Followed::Read => super::runs::summary(runtime, false),
+    }
+}
+
+/// How following a run's journal ended.
+enum Followed {
+    /// Everything there was to read, up to the run's end when following.
+    Read,
+    /// Nobody reads our output any more (`| head`).
+    OutputClosed,
+}
+
+/// Prints, in time order, each record of `tails` that `line` makes a line
+/// of; with `keep_going`, again every [`POLL`] until the run ends.
+fn follow(
+    run: &mut Run,
+    tails: &mut [Tail],
+    keep_going: bool,
+    mut line: impl FnMut(&Value) -> Option<String>,
+) -> Result<Followed> {
     let mut out = std::io::stdout().lock();
     loop {
+        // Looked at before reading, so lines written as it ended are read.
         let ended = run.state != RunState::Running;
-        let mut batch: Vec<(u64, String)> = Vec::new();
-        for tail in &mut tails {
-            for record in parsed(tail.read_new()?) {
-                let time = record["time_ns"].as_u64().unwrap_or(0);
-                let line = match RuntimeEvent::from_json(&record) {
-                    Some(event) => human_line(&event),
-                    None => format!(
-                        "{:<12}  {}",
-                        record["worker"].as_str().unwrap_or("?"),
-                        log_line(&record)
-                    ),
-                };
-                batch.push((time, line));
+        let mut batch: Vec<Value> = Vec::new();
+        for tail in tails.iter_mut() {
+            batch.extend(parsed(tail.read_new()?));
+        }
+        // Several files are merged by time; one is printed as it was written.
+        if tails.len() > 1 {
+            batch.sort_by_key(time_of);
+        }
+        for text in batch.iter().filter_map(&mut line) {
+            if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+                return Ok(Followed::OutputClosed);
             }
         }
-        batch.sort_by_key(|(time, _)| *time);
-        for (_, line) in batch {
-            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                return Ok(0);
-            }
-        }
-        if ended {
-            break;
+        if !keep_going || ended {
+            return Ok(Followed::Read);
         }
         std::thread::sleep(POLL);
         run.refresh();
     }
-    drop(out);
-    super::runs::summary(runtime, false)
+}
+
+fn time_of(record: &Value) -> u64 {
+    record["time_ns"].as_u64().unwrap_or(0)
 }
 
 /// The run `--runtime` names (live or not), or the only one running.
@@ -129,7 +144,7 @@ pub fn pick_run(runtime: Option<&str>) -> Result<Run> {
 fn log_line(record: &Value) -> String {
     format!(
         "{}  gen {}  {}",
-        clock(record["time_ns"].as_u64().unwrap_or(0)),
+        clock(time_of(record)),
         record["generation"].as_u64().unwrap_or(0),
         record["line"].as_str().unwrap_or("")
     )

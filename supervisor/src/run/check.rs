@@ -15,7 +15,7 @@ use ipc_schemas::ProcessorSpec;
 use serde::Deserialize;
 
 use super::launch::Launcher;
-use super::spawn::kill_group;
+use super::spawn::{kill_group, wait_for_exit};
 use crate::load::plan::{Plan, PlannedWorker};
 
 /// How long one worker may take to load its processors.
@@ -83,17 +83,15 @@ fn check_worker(plan: &Plan, launcher: &Launcher, worker: &PlannedWorker) -> Res
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let stdout = read_all(child.stdout.take().expect("piped"));
     let stderr = read_all(child.stderr.take().expect("piped"));
-    let deadline = Instant::now() + CHECK_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
+    // Asleep on the worker's pidfd until it exits or the deadline passes.
+    wait_for_exit(child.id(), Some(Instant::now() + CHECK_DEADLINE));
+    let status = match child.try_wait()? {
+        Some(status) => Some(status),
+        None => {
             kill_group(child.id());
             let _ = child.wait();
-            break None;
+            None
         }
-        std::thread::sleep(Duration::from_millis(20));
     };
     let _ = writer.join();
     let stdout = stdout.join().unwrap_or_default();
