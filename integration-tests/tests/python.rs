@@ -92,7 +92,7 @@ fn a_processor_hoarding_frames_stalls_its_input_but_lives() {
     // Kept views keep their frames valid, so only as many frames as a
     // subscriber may lend at once get through.
     assert_eq!(summary["processors"]["p"]["frames_in"], 2);
-    assert_eq!(summary["workers"]["p"]["exit"]["code"], 0);
+    assert_eq!(summary["workers"]["p"]["exit"]["code"], 0, "{}", run.stderr);
     // The Python host names the culprit, the runtime the stalled input.
     assert!(
         run.stderr

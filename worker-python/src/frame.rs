@@ -53,6 +53,16 @@ pub fn sweep_retained() {
     drop(released);
 }
 
+/// Drops what keeps the bytes of every closed frame alive, views or not.
+/// Called once the processor's code has run for the last time: the samples
+/// go back while their subscriber still exists and the GIL is held, rather
+/// than from a thread-local destructor at exit, where neither is true and
+/// the worker would abort instead of exiting cleanly.
+pub fn release_retained() {
+    let all = RETAINED.with_borrow_mut(std::mem::take);
+    drop(all);
+}
+
 /// One input frame, valid for the duration of a `process` call.
 #[pyclass(module = "plexus", frozen)]
 pub struct Frame {

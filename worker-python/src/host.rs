@@ -440,7 +440,8 @@ impl Processor for PythonProcessor {
     fn teardown(&mut self) {
         Python::attach(|py| {
             self.call_hook(py, intern!(py, "teardown"));
-            frame::sweep_retained();
+            self.held.clear();
+            frame::release_retained();
         });
     }
 }

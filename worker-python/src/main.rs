@@ -51,7 +51,11 @@ fn run() {
         tracing::error!("{e}");
         std::process::exit(1);
     }
-    if let Err(e) = worker_lifecycle::run_worker(&mut PythonHost) {
+    let outcome = worker_lifecycle::run_worker(&mut PythonHost);
+    // A run that failed before its teardown may still retain frames; they
+    // must go before exit, whose thread-local destructors cannot drop them.
+    pyo3::Python::attach(|_| frame::release_retained());
+    if let Err(e) = outcome {
         tracing::error!("{e}");
         std::process::exit(1);
     }
