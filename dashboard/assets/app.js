@@ -1,0 +1,1 @@
+// The dashboard page (to be written).

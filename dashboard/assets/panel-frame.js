@@ -1,0 +1,1 @@
+// The bootstrap inside a package panel iframe (to be written).

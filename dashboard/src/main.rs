@@ -1,0 +1,3 @@
+//! `plexus-dashboard`: the process behind `plexus dashboard`.
+
+fn main() {}
