@@ -249,10 +249,7 @@ impl<R: Read + Seek> Archive<R> {
             let at = |m: String| {
                 UserError::in_file(
                     path,
-                    format!(
-                        "panels[{index}].module `{}` {m}",
-                        excerpt(&panel.module)
-                    ),
+                    format!("panels[{index}].module `{}` {m}", excerpt(&panel.module)),
                 )
             };
             let entry = self

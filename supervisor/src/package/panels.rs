@@ -41,10 +41,7 @@ impl PanelInfo {
     /// was loaded (it may have changed on disk since).
     pub fn source(&self) -> Result<String, UserError> {
         read_module(&self.dir, &self.module).map_err(|m| {
-            UserError::in_file(
-                &self.dir.join(MANIFEST_FILE),
-                format!("panel module {m}"),
-            )
+            UserError::in_file(&self.dir.join(MANIFEST_FILE), format!("panel module {m}"))
         })
     }
 }
@@ -124,8 +121,16 @@ mod tests {
     fn pipeline(tmp: &Path) -> PathBuf {
         let pkg = tmp.join("pkg");
         std::fs::create_dir_all(pkg.join("ui")).unwrap();
-        std::fs::write(pkg.join("ui/both.js"), "export default function mount() {}\n").unwrap();
-        std::fs::write(pkg.join("ui/one.mjs"), "export default function mount() {}\n").unwrap();
+        std::fs::write(
+            pkg.join("ui/both.js"),
+            "export default function mount() {}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            pkg.join("ui/one.mjs"),
+            "export default function mount() {}\n",
+        )
+        .unwrap();
         std::fs::write(pkg.join("fx.py"), "class A: pass\nclass B: pass\n").unwrap();
         std::fs::write(
             pkg.join(MANIFEST_FILE),
