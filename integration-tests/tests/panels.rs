@@ -2,13 +2,16 @@
 //! manifest's `panels:` are refused by `validate`, `pack` and `pkg install`
 //! with one sentence naming the file and field; a good panel is packed,
 //! installed and shown by `pkg inspect` and `describe`; an archive whose
-//! panel module was changed after packing is refused by its checksum.
+//! panel module was changed after packing is refused by its checksum; and
+//! the library finds a running pipeline's panels through its run journal.
 
 use std::io::{Cursor, Read, Write};
 use std::path::Path;
 
+use std::time::Duration;
+
 use integration_tests::store::{path_arg, Scratch};
-use integration_tests::{assert_matches_schema, example_package, fixture};
+use integration_tests::{assert_matches_schema, assert_no_residue, example_package, fixture};
 use zip::write::SimpleFileOptions;
 use zip::{ZipArchive, ZipWriter};
 
@@ -233,4 +236,54 @@ fn an_archive_whose_panel_changed_after_packing_is_refused() {
         format!("plexus: error: {label}: panels[0].module `ui/probe.js` is not in the archive")
     );
     assert!(!s.data().join("packages/test.panel_hostile").exists());
+}
+
+#[test]
+fn a_running_pipelines_panels_are_found_through_its_journal() {
+    let s = Scratch::new();
+    let pipeline = s.path().join("pipeline.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "name: with-panel\npackages: [{}]\nprocessors:\n  src: {{ type: builtin.test_pattern, config: {{ width: 64, height: 48, fps: 30 }} }}\n  probe: {{ type: test.hostile_pass }}\n  sink: {{ type: builtin.stats_sink }}\nconnections:\n  - src.out -> probe.in\n  - probe.out -> sink.in\n",
+            fixture("panel-hostile").display()
+        ),
+    )
+    .unwrap();
+    let mut run = s.spawn(&["run", path_arg(&pipeline)]);
+    // Its journal is written before it says it started.
+    let id = run.runtime_id();
+    // The library reads the journal of the data directory the run uses.
+    // Every other plexus this test binary starts is given its own.
+    std::env::set_var("PLEXUS_DATA_DIR", s.data());
+    let panels =
+        supervisor::package::panels::panels_of_runtime(&id).unwrap_or_else(|e| panic!("{e}"));
+    std::env::remove_var("PLEXUS_DATA_DIR");
+    assert_eq!(panels.len(), 1, "{panels:?}");
+    let panel = &panels[0];
+    assert_eq!(
+        (
+            panel.package.as_str(),
+            panel.version.as_str(),
+            panel.module.as_str()
+        ),
+        ("test.panel_hostile", "0.1.0", "ui/probe.js")
+    );
+    assert_eq!(panel.processors, ["probe"]);
+    assert_eq!(panel.ports, ["out"]);
+    assert_eq!(
+        panel.source().unwrap(),
+        std::fs::read_to_string(fixture("panel-hostile").join("ui/probe.js")).unwrap()
+    );
+    // Stopped once running, as a user would stop it.
+    for processor in ["src", "probe", "sink"] {
+        run.wait_for(
+            &format!("processor {processor} started"),
+            Duration::from_secs(60),
+        );
+    }
+    run.signal(libc::SIGINT);
+    let finished = run.finish_within(Duration::from_secs(30));
+    assert_eq!(finished.code, Some(0), "{}", finished.stderr);
+    assert_no_residue(&id);
 }
