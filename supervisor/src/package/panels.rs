@@ -47,7 +47,8 @@ impl PanelInfo {
 }
 
 /// The panels of the packages `plan`'s processors come from, each with the
-/// processors it serves, by package, then in the manifest's order. A panel
+/// processors it serves: by package, then in the order their first
+/// processor has in the pipeline. A panel
 /// whose types no processor of the pipeline has is left out: there is
 /// nothing to mount it beside.
 pub fn of_plan(plan: &Plan) -> Vec<PanelInfo> {
