@@ -5,7 +5,7 @@
 //! or Mermaid text (`text`) for those tools to lay out.
 
 mod layout;
-mod live;
+pub(crate) mod live;
 mod model;
 mod png;
 mod svg;
