@@ -4,6 +4,7 @@
 //! read with the checks the package got when it loaded. The dashboard links
 //! no package code: it only serves what this gives it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -30,6 +31,9 @@ pub struct PanelInfo {
     /// The pipeline's processors (ids, in pipeline order) whose type it
     /// serves: where it is mounted.
     pub processors: Vec<String>,
+    /// Each of those processors' `config:` as the pipeline file sets it
+    /// (changes made with `plexus set` come as `config_changed` events).
+    pub configs: BTreeMap<String, serde_json::Value>,
     /// The package directory, where the module is read from.
     #[serde(skip)]
     dir: PathBuf,
@@ -65,13 +69,19 @@ pub fn of_plan(plan: &Plan) -> Vec<PanelInfo> {
             continue;
         };
         let type_name = &processor.spec.type_name;
+        let id = processor.spec.id.clone();
+        // Planned from YAML that parsed, so it is JSON text.
+        let config: serde_json::Value = serde_json::from_str(&processor.spec.config_json).unwrap_or_default();
         for decl in declared.iter().filter(|d| d.types.contains(type_name)) {
             let version = version.to_string();
             let same = |p: &&mut PanelInfo| {
                 p.package == *name && p.version == version && p.module == decl.module
             };
             match panels.iter_mut().find(same) {
-                Some(panel) => panel.processors.push(processor.spec.id.clone()),
+                Some(panel) => {
+                    panel.processors.push(id.clone());
+                    panel.configs.insert(id.clone(), config.clone());
+                }
                 None => panels.push(PanelInfo {
                     package: name.clone(),
                     version,
@@ -79,7 +89,8 @@ pub fn of_plan(plan: &Plan) -> Vec<PanelInfo> {
                     types: decl.types.clone(),
                     ports: decl.ports.clone(),
                     title: decl.title.clone(),
-                    processors: vec![processor.spec.id.clone()],
+                    processors: vec![id.clone()],
+                    configs: BTreeMap::from([(id.clone(), config.clone())]),
                     dir: dir.clone(),
                 }),
             }
@@ -184,6 +195,7 @@ connections:
         assert_eq!(panel.ports, ["in"]);
         assert_eq!(panel.title.as_deref(), Some("Both"));
         assert_eq!(panel.processors, ["first", "second"]);
+        assert_eq!(panel.configs.len(), 2, "{panel:?}");
         assert_eq!(
             panel.source().unwrap(),
             "export default function mount() {}\n"
