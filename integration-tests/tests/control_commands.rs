@@ -131,6 +131,33 @@ fn stop_from_another_process_ends_the_run_with_its_summary() {
     );
 }
 
+/// An observer that asks for the status again and again (the dashboard,
+/// once a second) is answered every time on its one reply channel, and the
+/// run goes on: answering it never ends the run.
+#[test]
+fn an_observer_asking_many_times_is_always_answered_and_the_run_goes_on() {
+    let (tmp, path) = pipeline(PIPELINE, &[]);
+    let mut running = spawn_plexus(&["run", path.to_str().unwrap(), "--json"], tmp.path());
+    running.wait_for("processor cam started", Duration::from_secs(30));
+    let id = running.runtime_id();
+    {
+        let client = supervisor::observe::client::Client::connect(&id).unwrap();
+        // Beyond the 16 writers a reply channel allows.
+        for asked in 0..40 {
+            let status = client
+                .status()
+                .unwrap_or_else(|e| panic!("request {asked}: {e:#}"));
+            assert_eq!(status.runtime, id);
+        }
+    }
+    let asked = plexus(&["stop", "--runtime", &id], tmp.path());
+    assert_eq!(asked.code, Some(0), "{}", asked.stderr);
+    let run = running.finish();
+    assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.json()["outcome"], "stopped", "{}", run.stderr);
+}
+
 /// Requested restarts are not crashes: with a budget of one restart, two
 /// requested restarts leave the budget whole, and the first crash after
 /// them is restart attempt 1, within budget.

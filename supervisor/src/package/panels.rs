@@ -71,7 +71,8 @@ pub fn of_plan(plan: &Plan) -> Vec<PanelInfo> {
         let type_name = &processor.spec.type_name;
         let id = processor.spec.id.clone();
         // Planned from YAML that parsed, so it is JSON text.
-        let config: serde_json::Value = serde_json::from_str(&processor.spec.config_json).unwrap_or_default();
+        let config: serde_json::Value =
+            serde_json::from_str(&processor.spec.config_json).unwrap_or_default();
         for decl in declared.iter().filter(|d| d.types.contains(type_name)) {
             let version = version.to_string();
             let same = |p: &&mut PanelInfo| {

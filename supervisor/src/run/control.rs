@@ -62,7 +62,7 @@ impl Supervisor {
                     None => continue,
                 },
             };
-            self.control.answer(&self.bus, &reply_to, &reply)?;
+            self.control.answer(&self.bus, &reply_to, &reply);
         }
         Ok(())
     }
@@ -170,9 +170,7 @@ impl Supervisor {
     /// Answers a request whose answer had to wait (a `set`); a requester
     /// that gave up waiting gets none, which is only logged.
     pub(super) fn answer(&mut self, reply_to: &str, reply: &ControlReply) {
-        if let Err(e) = self.control.answer(&self.bus, reply_to, reply) {
-            tracing::warn!("answering `{reply_to}`: {e:#}");
-        }
+        self.control.answer(&self.bus, reply_to, reply);
     }
 
     /// Pauses or resumes the processors `selection` names, because a user
