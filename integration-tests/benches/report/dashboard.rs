@@ -1,9 +1,11 @@
 //! What watching costs: the 1080p throughput of `builtin.test_pattern →
 //! builtin.stats_sink` (the source drawing as fast as it may), as the
 //! pipeline's own counters give it (`plexus ps --json`: the sink's frames
-//! taken and dropped over a window), first alone and then, in the same
-//! runtime, with a `plexus dashboard` whose preview of the 1080p port is
-//! fetched over HTTP five times a second, as a page showing it does.
+//! taken and dropped over a window), alone, then in the same runtime with a
+//! `plexus dashboard` whose preview of the 1080p port is fetched over HTTP
+//! five times a second, as a page showing it does, then alone again: the
+//! two windows alone bracket the watched one, so a machine whose load
+//! drifts biases neither side.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -31,16 +33,22 @@ pub struct Figures {
 }
 
 pub struct Cost {
-    pub alone: Figures,
+    /// Before the dashboard came and after it left.
+    pub alone: [Figures; 2],
     pub watched: Figures,
     /// Previews the dashboard served (200) in the watched window.
     pub previews: u64,
 }
 
 impl Cost {
-    /// Frames/s watched ÷ frames/s alone.
+    /// Frames/s watched ÷ frames/s alone (the mean of both windows).
     pub fn ratio(&self) -> f64 {
-        self.watched.fps / self.alone.fps
+        self.watched.fps / ((self.alone[0].fps + self.alone[1].fps) / 2.0)
+    }
+
+    /// Whether watching dropped more frames than either window alone.
+    pub fn dropped_more(&self) -> bool {
+        self.watched.dropped > self.alone[0].dropped.max(self.alone[1].dropped)
     }
 }
 
@@ -76,7 +84,7 @@ fn measure_runtime(
     window: Window,
 ) -> Result<Cost> {
     run.watch(window.warmup)?;
-    let alone = figures(run, plexus, scratch, runtime, window.measure)?;
+    let before = figures(run, plexus, scratch, runtime, window.measure)?;
     let mut watcher = Dashboard::start(dashboard, runtime)?;
     let fetched = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -98,9 +106,9 @@ fn measure_runtime(
         run.watch(FETCH_EVERY)?;
     }
     run.watch(window.warmup)?;
-    let before = fetched.load(Ordering::Relaxed);
+    let served = fetched.load(Ordering::Relaxed);
     let watched = figures(run, plexus, scratch, runtime, window.measure);
-    let previews = fetched.load(Ordering::Relaxed) - before;
+    let previews = fetched.load(Ordering::Relaxed) - served;
     done.store(true, Ordering::Relaxed);
     let _ = fetcher.join();
     watcher.stop()?;
@@ -108,8 +116,9 @@ fn measure_runtime(
     if previews == 0 {
         return Err("the dashboard served no preview in the window".into());
     }
+    let after = figures(run, plexus, scratch, runtime, window.measure)?;
     Ok(Cost {
-        alone,
+        alone: [before, after],
         watched,
         previews,
     })
@@ -128,8 +137,10 @@ fn figures(
     run.watch(span)?;
     let (frames_after, dropped_after) = sink_counts(plexus, scratch, runtime)?;
     Ok(Figures {
-        fps: (frames_after - frames_before) as f64 / start.elapsed().as_secs_f64(),
-        dropped: dropped_after - dropped_before,
+        fps: frames_after.saturating_sub(frames_before) as f64 / start.elapsed().as_secs_f64(),
+        // A live count holds the frames on their way for an instant, so it
+        // may go down by those.
+        dropped: dropped_after.saturating_sub(dropped_before),
     })
 }
 

@@ -39,11 +39,13 @@
 //! minutes), to `bench-results/sources.md`; with `--hops` only the hops (a few
 //! minutes), to `bench-results/hops.md`; with `--media` only the media
 //! section (a few minutes), to `bench-results/media.md`; with `--recording`
-//! only the recording section (a minute), to `bench-results/recording.md`.
+//! only the recording section (a minute), to `bench-results/recording.md`;
+//! with `--dashboard` only the dashboard's cost (a minute), to
+//! `bench-results/dashboard.md`.
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording | --dashboard]
 //! ```
 
 mod availability;
@@ -98,7 +100,8 @@ fn main() {
         return;
     }
     // cargo passes `--bench` to a harness-less bench; only `--quick`,
-    // `--soak`, `--sources`, `--hops`, `--media` and `--recording` matter.
+    // `--soak`, `--sources`, `--hops`, `--media`, `--recording` and
+    // `--dashboard` matter.
     let flag = |name: &str| args.iter().any(|a| a == name);
     let quick = flag("--quick");
     let outcome = if flag("--soak") {
@@ -111,6 +114,8 @@ fn main() {
         media_only(quick)
     } else if flag("--recording") {
         recording_only(quick)
+    } else if flag("--dashboard") {
+        dashboard_only(quick)
     } else {
         bench(quick)
     };
@@ -233,6 +238,23 @@ fn recording_only(quick: bool) -> Result<()> {
     publish(
         "recording",
         &report::render_recording_alone(&recording, quick, &load_before, &report::load_average()),
+    )
+}
+
+/// The dashboard's cost alone.
+fn dashboard_only(quick: bool) -> Result<()> {
+    let release = require_release(&["plexus", "plexus-worker-native", "plexus-dashboard"])?;
+    let scratch = Scratch::new("dashboard")?;
+    let load_before = report::load_average();
+    let cost = dashboard::measure(
+        &release.join("plexus"),
+        &release.join("plexus-dashboard"),
+        &scratch.0,
+        quick,
+    )?;
+    publish(
+        "dashboard",
+        &report::render_dashboard_alone(&cost, quick, &load_before, &report::load_average()),
     )
 }
 
