@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use ipc_schemas::{ProcessorStatus, RuntimeStatus, WorkerStatus};
+use ipc_schemas::{InputStatus, ProcessorStatus, RuntimeStatus, WorkerStatus};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -107,8 +107,57 @@ fn counter(mut encoder: MetricEncoder, value: &u64) -> std::fmt::Result {
     encoder.encode_counter::<NoLabelSet, _, u64>(value, None)
 }
 
+fn counter_f64(mut encoder: MetricEncoder, value: &f64) -> std::fmt::Result {
+    encoder.encode_counter::<NoLabelSet, _, f64>(value, None)
+}
+
 fn gauge(mut encoder: MetricEncoder, value: &f64) -> std::fmt::Result {
     encoder.encode_gauge(value)
+}
+
+/// An input's latency histogram over the run: per bucket counts (not
+/// cumulative), the last above the highest bound.
+struct Buckets {
+    bounds_s: Vec<f64>,
+    counts: Vec<u64>,
+}
+
+impl Buckets {
+    fn of(input: &InputStatus) -> Self {
+        let histogram = &input.latency_histogram;
+        Self {
+            bounds_s: histogram.le_us.iter().map(|&us| us as f64 / 1e6).collect(),
+            counts: histogram.counts.clone(),
+        }
+    }
+
+    /// The status keeps counts, not the sum of latencies, so the sum is
+    /// estimated from each bucket's middle (the top bucket counted at its
+    /// lower bound); quantiles, which Grafana draws, use the buckets only.
+    fn estimated_sum(&self) -> f64 {
+        let mut lower = 0.0;
+        let mut sum = 0.0;
+        for (i, &count) in self.counts.iter().enumerate() {
+            let middle = match self.bounds_s.get(i) {
+                Some(&upper) => (lower + upper) / 2.0,
+                None => lower,
+            };
+            sum += middle * count as f64;
+            lower = self.bounds_s.get(i).copied().unwrap_or(lower);
+        }
+        sum
+    }
+
+    fn write(&self, mut encoder: MetricEncoder) -> std::fmt::Result {
+        let buckets: Vec<(f64, u64)> = self
+            .bounds_s
+            .iter()
+            .copied()
+            .zip(self.counts.iter().copied())
+            .collect();
+        let count = self.counts.iter().sum();
+        encoder.encode_histogram::<NoLabelSet>(self.estimated_sum(), count, &buckets, None)
+    }
 }
 
 impl Collector for Snapshot {
@@ -174,6 +223,16 @@ impl Collector for Snapshot {
             gaps,
             counter,
         )?;
+        let latency = inputs().map(|(p, i)| (p.port_labels(&i.port), Buckets::of(i)));
+        family(
+            &mut encoder,
+            "plexus_port_latency",
+            "Capture to input, over the run.",
+            Some(Unit::Seconds),
+            MetricType::Histogram,
+            latency,
+            |e, b| b.write(e),
+        )?;
         let errors = places
             .iter()
             .map(|p| (p.processor_labels(), p.processor.errors));
@@ -198,6 +257,19 @@ impl Collector for Snapshot {
             MetricType::Counter,
             restarts,
             counter,
+        )?;
+        let cpu = status
+            .workers
+            .iter()
+            .map(|w| (worker_labels(status, w), w.cpu_ms as f64 / 1000.0));
+        family(
+            &mut encoder,
+            "plexus_worker_cpu",
+            "CPU time of every process of a worker.",
+            Some(Unit::Seconds),
+            MetricType::Counter,
+            cpu,
+            counter_f64,
         )?;
         let rss = status
             .workers

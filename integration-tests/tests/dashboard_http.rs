@@ -412,13 +412,29 @@ fn agree_with_summary(samples: &Samples, summary: &Value, runtime: &str) {
         samples.iter().map(|(n, _, _)| n.as_str()).collect();
     for name in [
         "plexus_port_dropped_total",
+        "plexus_port_latency_seconds_bucket",
+        "plexus_port_latency_seconds_count",
         "plexus_worker_restarts_total",
+        "plexus_worker_cpu_seconds_total",
         "plexus_worker_rss_bytes",
         "plexus_runtime_uptime_seconds",
         "plexus_events_total",
     ] {
         assert!(names.contains(name), "no {name} in {names:?}");
     }
+    // The latency histogram has counted the sink's frames, and the workers
+    // have used CPU.
+    let latency_count = samples
+        .iter()
+        .find(|(n, l, _)| n == "plexus_port_latency_seconds_count" && l["processor"] == "sink")
+        .map(|(_, _, v)| *v as u64);
+    assert!(latency_count > Some(0), "{latency_count:?}");
+    let cpu: f64 = samples
+        .iter()
+        .filter(|(n, _, _)| n == "plexus_worker_cpu_seconds_total")
+        .map(|(_, _, v)| v)
+        .sum();
+    assert!(cpu > 0.0, "no CPU time in /metrics");
     let started = samples
         .iter()
         .find(|(n, l, _)| n == "plexus_events_total" && l["kind"] == "runtime_started");
@@ -510,6 +526,20 @@ fn hostile_archive() -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// Copies the files and folders of `from` into a new `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
 /// `plexus pack DIR` in the scratch directory; the archive's bytes.
 fn packed(s: &Scratch, dir: &Path, name: &str) -> Vec<u8> {
     let out = s.path().join(name);
@@ -526,13 +556,7 @@ fn uploads_install_as_pkg_install_does_and_refusals_leave_the_store_alone() {
     // The Python example renamed: a package of its own declaring a type
     // another installed package declares.
     let twin = s.path().join("twin");
-    std::fs::create_dir(&twin).unwrap();
-    for entry in std::fs::read_dir(example_package("effects-python")).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), twin.join(entry.file_name())).unwrap();
-        }
-    }
+    copy_dir(&example_package("effects-python"), &twin);
     let manifest = std::fs::read_to_string(twin.join("plexus.yaml")).unwrap();
     let renamed = manifest.replacen("name: example.effects", "name: example.twin", 1);
     assert_ne!(

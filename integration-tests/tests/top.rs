@@ -166,6 +166,21 @@ fn figures_agree_and_match_the_schemas(cwd: &Path, id: &str) {
         assert_eq!(p["processor"], q["processor"]);
         let rate = p["fps_in"].as_f64().unwrap() + p["fps_out"].as_f64().unwrap();
         assert!(rate > 0.0, "every processor moves: {p:#}");
+        assert!(
+            a["cpu_ms"].as_u64().unwrap() > 0,
+            "a moving worker used CPU: {a:#}"
+        );
+        for input in p["inputs"].as_array().unwrap() {
+            // Frames reach the histogram a second after they are counted.
+            let timed: u64 = input["latency_histogram"]["counts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_u64().unwrap())
+                .sum();
+            let frames = input["frames"].as_u64().unwrap();
+            assert!(timed > 0 && timed <= frames, "{input:#}");
+        }
         for count in ["frames_in", "frames_out"] {
             let (x, y) = (p[count].as_u64().unwrap(), q[count].as_u64().unwrap());
             // A second's worth of frames, at the rate seen, and then some.

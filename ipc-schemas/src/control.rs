@@ -234,6 +234,10 @@ pub struct PortStats {
     pub queue: u64,
     /// Inputs only, over the last stats interval: capture-to-input latency.
     pub recent_latency: Option<LatencySummary>,
+    /// Inputs only, over the last stats interval: frames per bucket of
+    /// [`LATENCY_LE_US`], the last counting those above every bound; empty
+    /// when no frame arrived.
+    pub latency_counts: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +345,9 @@ pub struct WorkerStatus {
     pub cpu_percent: f64,
     /// The current process's resident memory; 0 while none runs.
     pub rss_bytes: u64,
+    /// CPU time its processes used, user and system, as last read (each
+    /// process is read once a second).
+    pub cpu_ms: u64,
     /// How its previous process ended, if one did.
     pub exit: Option<crate::event::ExitStatus>,
     pub processors: Vec<ProcessorStatus>,
@@ -385,6 +392,9 @@ pub struct InputStatus {
     /// stats interval.
     pub queue: u64,
     pub latency_us: Option<LatencyUs>,
+    /// Capture-to-input latency of the frames its processes reported, over
+    /// the run (a crashed process's last second is not in it).
+    pub latency_histogram: LatencyHistogramUs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -392,6 +402,45 @@ pub struct OutputStatus {
     pub port: String,
     pub frames: u64,
     pub fps: f64,
+}
+
+/// The upper bounds, in µs, of the buckets a latency histogram counts
+/// frames in; one more bucket counts those above the last. They span what
+/// a hop costs (tens of µs) to what a stalled stage costs (a second).
+pub const LATENCY_LE_US: [u64; 12] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
+
+/// Frames counted per latency bucket, each bucket holding those at most
+/// its bound in `le_us` (and above the previous one); `counts` has one
+/// entry more than `le_us`, for those above every bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyHistogramUs {
+    pub le_us: Vec<u64>,
+    pub counts: Vec<u64>,
+}
+
+impl Default for LatencyHistogramUs {
+    fn default() -> Self {
+        Self {
+            le_us: LATENCY_LE_US.to_vec(),
+            counts: vec![0; LATENCY_LE_US.len() + 1],
+        }
+    }
+}
+
+impl LatencyHistogramUs {
+    /// The bucket a latency of `ns` falls in.
+    pub fn bucket_of(ns: u64) -> usize {
+        LATENCY_LE_US.partition_point(|&le_us| le_us * 1000 < ns)
+    }
+
+    /// Adds an interval's `counts` (as [`PortStats::latency_counts`]).
+    pub fn add(&mut self, counts: &[u64]) {
+        for (mine, more) in self.counts.iter_mut().zip(counts) {
+            *mine += more;
+        }
+    }
 }
 
 /// Latency percentiles in whole microseconds.

@@ -17,9 +17,9 @@ pub mod worker_info;
 
 pub use control::{
     Command, ConfigOutcome, ControlReply, ControlRequest, Entry, InputSpec, InputStatus,
-    LatencySummary, LatencyUs, Mode, OutputSpec, OutputStatus, PortStats, ProcessorSpec,
-    ProcessorStats, ProcessorStatus, Report, RuntimeStatus, Selection, SyncPolicy, WorkerConfig,
-    WorkerStatus, PULSE_INTERVAL, STATS_INTERVAL,
+    LatencyHistogramUs, LatencySummary, LatencyUs, Mode, OutputSpec, OutputStatus, PortStats,
+    ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, Selection, SyncPolicy,
+    WorkerConfig, WorkerStatus, LATENCY_LE_US, PULSE_INTERVAL, STATS_INTERVAL,
 };
 pub use event::{ConfigApplied, EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
@@ -29,7 +29,7 @@ pub use worker_info::{DenoCreate, DenoDrive, DenoOutput, PythonInfo};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Environment variables the supervisor hands to every worker it spawns.
 pub mod env {

@@ -3,7 +3,7 @@
 //! latency, summarised for the supervisor.
 
 use bus::counters::InputCounters;
-use ipc_schemas::{LatencySummary, PortStats};
+use ipc_schemas::{LatencyHistogramUs, LatencySummary, PortStats, LATENCY_LE_US};
 
 /// Sub-buckets per power of two: about 6 % resolution, fixed memory.
 const SUB_BITS: u32 = 4;
@@ -101,6 +101,9 @@ pub struct InputTracker {
     counters: InputCounters,
     /// Capture-to-input latency since the last report.
     recent: LatencyHistogram,
+    /// The same frames counted in the coarse buckets the run's histogram
+    /// adds up (`LATENCY_LE_US`).
+    recent_counts: [u64; LATENCY_LE_US.len() + 1],
     /// The most frames found waiting behind the one taken, since the last
     /// report.
     queue: u64,
@@ -112,6 +115,7 @@ impl InputTracker {
             port: port.to_string(),
             counters,
             recent: LatencyHistogram::default(),
+            recent_counts: [0; LATENCY_LE_US.len() + 1],
             queue: 0,
         }
     }
@@ -125,6 +129,7 @@ impl InputTracker {
     pub fn observe(&mut self, seq: u64, latency_ns: u64) {
         self.see(seq);
         self.recent.record(latency_ns);
+        self.recent_counts[LatencyHistogramUs::bucket_of(latency_ns)] += 1;
         self.counters.frames.add(1);
     }
 
@@ -179,9 +184,14 @@ impl InputTracker {
             unmatched: self.counters.unmatched.get(),
             queue: self.queue,
             recent_latency: self.recent.summary(),
+            latency_counts: match self.recent_counts.iter().any(|&c| c > 0) {
+                true => self.recent_counts.to_vec(),
+                false => Vec::new(),
+            },
             ..PortStats::default()
         };
         self.recent.clear();
+        self.recent_counts.fill(0);
         self.queue = 0;
         stats
     }
@@ -268,6 +278,20 @@ mod tests {
         assert!(first.recent_latency.unwrap().p50_ns > 1_800_000);
         assert_eq!((second.queue, second.recent_latency), (0, None));
         assert_eq!(second.frames, 1);
+        // 2 ms is at most 2.5 ms, the fifth bound; the next interval is empty.
+        let mut expected = vec![0; LATENCY_LE_US.len() + 1];
+        expected[4] = 1;
+        assert_eq!(first.latency_counts, expected);
+        assert!(second.latency_counts.is_empty());
+    }
+
+    #[test]
+    fn latencies_fall_in_the_bucket_of_the_first_bound_they_do_not_exceed() {
+        assert_eq!(LatencyHistogramUs::bucket_of(0), 0);
+        assert_eq!(LatencyHistogramUs::bucket_of(100_000), 0);
+        assert_eq!(LatencyHistogramUs::bucket_of(100_001), 1);
+        assert_eq!(LatencyHistogramUs::bucket_of(1_000_000_000), 11);
+        assert_eq!(LatencyHistogramUs::bucket_of(1_000_000_001), 12);
     }
 
     #[test]

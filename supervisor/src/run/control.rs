@@ -99,6 +99,7 @@ impl Supervisor {
                     },
                     cpu_percent: if alive { w.usage.cpu_percent } else { 0.0 },
                     rss_bytes: if alive { w.usage.rss_bytes } else { 0 },
+                    cpu_ms: w.usage.cpu_ms(),
                     exit: w.last_exit,
                     processors,
                 }

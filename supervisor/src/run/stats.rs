@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use bus::counters::Counters;
 use ipc_schemas::{
-    EventKind, InputStatus, LatencySummary, LatencyUs, Names, OutputStatus, PortRate, PortStats,
-    ProcessorSpec, ProcessorStats, ProcessorStatus,
+    EventKind, InputStatus, LatencyHistogramUs, LatencySummary, LatencyUs, Names, OutputStatus,
+    PortRate, PortStats, ProcessorSpec, ProcessorStats, ProcessorStatus,
 };
 
 /// The last counters of each processor, the rates derived from them, and
@@ -25,6 +25,9 @@ pub struct LiveStats {
     /// Per processor whose last process ended without stopping: per input,
     /// the frames its upstream had sent by then.
     sent_until_ended: BTreeMap<String, Vec<u64>>,
+    /// Per processor, per input, the latency of every frame reported over
+    /// the run: each report brings its interval's counts.
+    latency: BTreeMap<String, Vec<LatencyHistogramUs>>,
     wiring: Option<Wiring>,
 }
 
@@ -50,6 +53,7 @@ impl LiveStats {
     pub fn update(&mut self, stats: Vec<ProcessorStats>, now: Instant) -> Vec<EventKind> {
         let mut events = Vec::new();
         for current in stats {
+            self.book_latency(&current);
             let previous = self.last.get(&current.processor);
             let ports = rates(&current, previous, now);
             let was_moving = self
@@ -68,6 +72,16 @@ impl LiveStats {
             self.last.insert(current.processor.clone(), (current, now));
         }
         events
+    }
+
+    /// Adds the latency counts of one report, periodic or final, to the
+    /// run's histograms.
+    pub fn book_latency(&mut self, stats: &ProcessorStats) {
+        let inputs = self.latency.entry(stats.processor.clone()).or_default();
+        inputs.resize_with(stats.inputs.len().max(inputs.len()), Default::default);
+        for (histogram, port) in inputs.iter_mut().zip(&stats.inputs) {
+            histogram.add(&port.latency_counts);
+        }
     }
 
     /// `processor`'s process ended before the run did. Its counts are safe
@@ -201,6 +215,12 @@ impl LiveStats {
                     gaps: c.seq_gaps.get(),
                     queue: last.map_or(0, |p| p.queue),
                     latency_us: last.and_then(|p| p.recent_latency).map(LatencyUs::from),
+                    latency_histogram: self
+                        .latency
+                        .get(processor)
+                        .and_then(|inputs| inputs.get(index))
+                        .cloned()
+                        .unwrap_or_default(),
                 }
             })
             .collect();

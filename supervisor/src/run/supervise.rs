@@ -288,6 +288,9 @@ impl Supervisor {
             }
             Report::Stopped { stats } => {
                 worker.advance(WorkerState::Stopped);
+                for last in &stats {
+                    self.live.book_latency(last);
+                }
                 worker.stats = stats;
                 let processors = worker.processors.clone();
                 self.tell_untold_errors(&processors);

@@ -10,6 +10,8 @@ use std::time::Instant;
 #[derive(Debug, Default)]
 pub struct Usage {
     last: Option<Reading>,
+    /// CPU ticks of the worker's earlier processes, as last read.
+    earlier_ticks: u64,
     /// Over the time between the last two readings of the same process.
     pub cpu_percent: f64,
     pub rss_bytes: u64,
@@ -27,11 +29,16 @@ impl Usage {
     /// Reads process `pid` at `now`. A new process starts over: its CPU is
     /// 0 until it was read twice. A process that is gone reads as nothing.
     pub fn measure(&mut self, pid: u32, now: Instant) {
-        let (Some(ticks), Some(rss)) = (cpu_ticks(pid), rss_bytes(pid)) else {
-            *self = Self::default();
+        let read = cpu_ticks(pid).zip(rss_bytes(pid));
+        if let Some(ended) = self.last.filter(|l| l.pid != pid || read.is_none()) {
+            self.earlier_ticks += ended.ticks;
+            self.last = None;
+        }
+        let Some((ticks, rss)) = read else {
+            (self.cpu_percent, self.rss_bytes) = (0.0, 0);
             return;
         };
-        self.cpu_percent = match self.last.filter(|l| l.pid == pid) {
+        self.cpu_percent = match self.last {
             Some(last) => percent(ticks.saturating_sub(last.ticks), now - last.at),
             None => 0.0,
         };
@@ -41,6 +48,14 @@ impl Usage {
             ticks,
             at: now,
         });
+    }
+}
+
+impl Usage {
+    /// CPU time of every process of the worker, as last read, in ms.
+    pub fn cpu_ms(&self) -> u64 {
+        let ticks = self.earlier_ticks + self.last.map_or(0, |l| l.ticks);
+        (ticks as f64 * 1000.0 / clock_ticks_per_second()) as u64
     }
 }
 
@@ -123,7 +138,11 @@ mod tests {
         assert!(spin > 0);
         usage.measure(me, t0 + Duration::from_millis(100));
         assert!(usage.cpu_percent >= 0.0);
+        let used = usage.cpu_ms();
+        assert!(used >= 10, "60 ms of spinning shows: {used} ms");
         usage.measure(u32::MAX, t0 + Duration::from_millis(200));
         assert_eq!((usage.cpu_percent, usage.rss_bytes), (0.0, 0));
+        // A process that ended keeps its CPU time in the worker's total.
+        assert_eq!(usage.cpu_ms(), used);
     }
 }

@@ -383,6 +383,7 @@ mod tests {
                         p50: 800,
                         p99: 1500,
                     }),
+                    latency_histogram: Default::default(),
                 })
                 .collect(),
             outputs: vec![OutputStatus {
@@ -403,6 +404,7 @@ mod tests {
             uptime_ms: 0,
             cpu_percent: 12.5,
             rss_bytes: 3 << 20,
+            cpu_ms: 0,
             exit: None,
             processors,
         }

@@ -132,6 +132,7 @@ mod tests {
                 uptime_ms: 3000,
                 cpu_percent: 4.0,
                 rss_bytes: 11 << 20,
+                cpu_ms: 120,
                 exit: None,
                 processors: vec![processor],
             }],
