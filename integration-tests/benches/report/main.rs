@@ -26,6 +26,9 @@
 //!    worker is killed every 0.8 s.
 //! 10. **Memory over time** ([`soak`]): the flagship demo for 30 minutes,
 //!     each process's resident memory growth per hour after warm-up.
+//! 11. **Dashboard cost** ([`dashboard`]): 1080p frames/s and drops of the
+//!     pipeline's own counters, alone and with a dashboard previewing the
+//!     port five times a second.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
 //! plot of latency against payload size ([`plot`]) to
@@ -36,15 +39,18 @@
 //! minutes), to `bench-results/sources.md`; with `--hops` only the hops (a few
 //! minutes), to `bench-results/hops.md`; with `--media` only the media
 //! section (a few minutes), to `bench-results/media.md`; with `--recording`
-//! only the recording section (a minute), to `bench-results/recording.md`.
+//! only the recording section (a minute), to `bench-results/recording.md`;
+//! with `--dashboard` only the dashboard's cost (a minute), to
+//! `bench-results/dashboard.md`.
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording | --dashboard]
 //! ```
 
 mod availability;
 mod child;
+mod dashboard;
 mod events;
 mod hop;
 mod latency_report;
@@ -94,7 +100,8 @@ fn main() {
         return;
     }
     // cargo passes `--bench` to a harness-less bench; only `--quick`,
-    // `--soak`, `--sources`, `--hops`, `--media` and `--recording` matter.
+    // `--soak`, `--sources`, `--hops`, `--media`, `--recording` and
+    // `--dashboard` matter.
     let flag = |name: &str| args.iter().any(|a| a == name);
     let quick = flag("--quick");
     let outcome = if flag("--soak") {
@@ -107,6 +114,8 @@ fn main() {
         media_only(quick)
     } else if flag("--recording") {
         recording_only(quick)
+    } else if flag("--dashboard") {
+        dashboard_only(quick)
     } else {
         bench(quick)
     };
@@ -232,6 +241,23 @@ fn recording_only(quick: bool) -> Result<()> {
     )
 }
 
+/// The dashboard's cost alone.
+fn dashboard_only(quick: bool) -> Result<()> {
+    let release = require_release(&["plexus", "plexus-worker-native", "plexus-dashboard"])?;
+    let scratch = Scratch::new("dashboard")?;
+    let load_before = report::load_average();
+    let cost = dashboard::measure(
+        &release.join("plexus"),
+        &release.join("plexus-dashboard"),
+        &scratch.0,
+        quick,
+    )?;
+    publish(
+        "dashboard",
+        &report::render_dashboard_alone(&cost, quick, &load_before, &report::load_average()),
+    )
+}
+
 /// Fails, naming it, if a fixture package the bench needs has no manifest.
 fn require_fixtures<'a>(fixtures: impl IntoIterator<Item = &'a str>) -> Result<()> {
     for fixture in fixtures {
@@ -251,6 +277,7 @@ fn bench(quick: bool) -> Result<()> {
         "libplexus_deno.so",
         "libfaulty_rust.so",
         "libconform_rust.so",
+        "plexus-dashboard",
         source::RUST_LIBRARY,
     ])?;
     let plexus = release.join("plexus");
@@ -279,6 +306,12 @@ fn bench(quick: bool) -> Result<()> {
     let events = events::measure(&plexus, &scratch.0, quick)?;
     let availability = availability::measure(&plexus, &scratch.0, quick)?;
     let soak = soak::measure(&plexus, &scratch.0, quick)?;
+    let dashboard = dashboard::measure(
+        &plexus,
+        &release.join("plexus-dashboard"),
+        &scratch.0,
+        quick,
+    )?;
 
     let results = report::Results {
         quick,
@@ -294,6 +327,7 @@ fn bench(quick: bool) -> Result<()> {
         events,
         availability,
         soak,
+        dashboard,
     };
     publish("report", &report::render(&results))?;
     let png = results_dir()?.join("latency.png");
