@@ -513,7 +513,11 @@ function connect() {
   };
   socket.onmessage = async (message) => {
     const m = JSON.parse(message.data);
-    if (m.kind === "hello" || m.kind === "runtime") await watch(m.runtime);
+    if (m.kind === "hello" || m.kind === "runtime") {
+      await watch(m.runtime);
+      // Several running: the newest is watched, and the page says so.
+      $("others").textContent = m.others?.length ? `(newest of ${m.others.length + 1}; also ${m.others.join(", ")})` : "";
+    }
     else if (m.kind === "status" && m.status.runtime === state.runtime) onStatus(m.status);
     else if (m.kind === "event" && state.runtime) showEvent(m.event);
   };
