@@ -91,6 +91,18 @@ function edgeKey(e) {
   return `${e.from}.${e.from_port}->${e.to}.${e.to_port}`;
 }
 
+/** The middle of an edge's longest segment, where its label has room. */
+function labelAt(points) {
+  let best = [points[0] || [0, 0], points[0] || [0, 0]];
+  let longest = -1;
+  for (let i = 1; i < points.length; i++) {
+    const [a, b] = [points[i - 1], points[i]];
+    const length = Math.hypot(b[0] - a[0], b[1] - a[1]);
+    if (length > longest) [longest, best] = [length, [a, b]];
+  }
+  return [(best[0][0] + best[1][0]) / 2, (best[0][1] + best[1][1]) / 2];
+}
+
 function drawGraph(graph) {
   const root = $("graph");
   root.replaceChildren();
@@ -103,7 +115,7 @@ function drawGraph(graph) {
     const points = e.points.map(([x, y]) => `${x},${y}`).join(" ");
     g.append(svg("polyline", { points, class: "wire" }));
     g.append(svg("polyline", { points, class: "hit" })); // a wider target for clicks
-    const [x, y] = e.points[Math.floor(e.points.length / 2)] || [0, 0];
+    const [x, y] = labelAt(e.points);
     const label = svg("text", { x, y: y - 4, class: "edge-label" });
     g.append(label);
     g.addEventListener("click", () => choosePreview(e.from, e.from_port));
@@ -126,7 +138,7 @@ function drawGraph(graph) {
       ["", "state"],
     ];
     lines.forEach(([text, cls], i) => {
-      const t = svg("text", { x: 8, y: 16 + i * 14, class: cls });
+      const t = svg("text", { x: 8, y: 13 + i * 13.5, class: cls });
       t.textContent = text;
       g.append(t);
     });
@@ -214,7 +226,9 @@ function describe(ev) {
 }
 
 function showEvent(ev) {
-  if (state.eventSeqs.has(ev.seq)) return;
+  forwardEventToPanels(ev);
+  // Each processor's stats come every second; the graph shows them already.
+  if (ev.kind === "processor_stats" || state.eventSeqs.has(ev.seq)) return;
   state.eventSeqs.add(ev.seq);
   const list = $("events");
   const time = new Date(Math.floor(ev.time_ns / 1e6)).toLocaleTimeString();
@@ -236,7 +250,6 @@ function showEvent(ev) {
     list.lastChild.remove();
   }
   if (ev.kind === "config_changed") panelConfigChanged(ev);
-  forwardEventToPanels(ev);
 }
 
 // ---------------------------------------------------------------- preview
@@ -568,6 +581,7 @@ async function offerPackage(file) {
   const result = $("upload-result");
   const offer = $("package-offer");
   offer.hidden = true;
+  $("package-details").replaceChildren();
   result.dataset.state = "inspecting";
   result.dataset.file = file.name;
   result.textContent = `Reading ${file.name}…`;

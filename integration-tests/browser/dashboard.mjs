@@ -142,17 +142,17 @@ try {
     const asked = await page.locator("#confirm-message").textContent();
     await shot(page, "confirm");
     await page.click("#confirm-yes");
-    const after = (kind) =>
+    const after = (kinds) =>
       page.waitForFunction(
-        ({ worker, kind, newest }) =>
-          [...document.querySelectorAll(`#events li[data-kind="${kind}"]`)].some(
-            (li) => li.dataset.worker === worker && Number(li.dataset.seq) > newest,
+        ({ worker, kinds, newest }) =>
+          [...document.querySelectorAll("#events li")].some(
+            (li) => kinds.includes(li.dataset.kind) && li.dataset.worker === worker && Number(li.dataset.seq) > newest,
           ),
-        { worker, kind, newest },
+        { worker, kinds, newest },
         { timeout: 60000 },
       );
-    await after("worker_restarting").catch(() => after("worker_restarted"));
-    await after("worker_ready");
+    await after(["worker_restarting", "worker_restarted"]);
+    await after(["worker_ready"]);
     const result = await page.locator("#action-result").getAttribute("data-state");
     const kinds = await page.$$eval(
       `#events li[data-worker="${worker}"]`,

@@ -56,7 +56,7 @@ fn the_dashboard_shows_the_mixed_example_live_keeps_panels_sandboxed_and_install
         .map(|name| {
             let out = archives.join(format!("{name}.plexpkg"));
             let package = example_package(name);
-            scratch.ok(&["pkg", "pack", package.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+            scratch.ok(&["pack", package.to_str().unwrap(), "-o", out.to_str().unwrap()]);
             out
         })
         .collect();
