@@ -18,6 +18,7 @@ const token = (() => {
 })();
 
 const state = {
+  watched: false, // whether the first hello came
   runtime: null, // the watched runtime's id, or null
   graph: null, // /api/graph
   status: null, // the last RuntimeStatus
@@ -480,6 +481,9 @@ function forwardEventToPanels(ev) {
 // ---------------------------------------------------------------- runtime
 
 async function watch(runtime) {
+  // A reconnected socket says hello again: the same runtime keeps its page.
+  if (state.watched && runtime === state.runtime) return;
+  state.watched = true;
   state.runtime = runtime;
   state.graph = null;
   state.status = null;
