@@ -232,7 +232,7 @@ function showEvent(ev) {
   if (ev.kind === "processor_stats" || state.eventSeqs.has(ev.seq)) return;
   state.eventSeqs.add(ev.seq);
   const list = $("events");
-  const time = new Date(Math.floor(ev.time_ns / 1e6)).toLocaleTimeString();
+  const time = new Date(Math.floor(ev.time_ns / 1e6)).toLocaleTimeString([], { hour12: false });
   const item = el("li", { "data-kind": ev.kind, "data-seq": ev.seq });
   if (ev.worker) item.dataset.worker = ev.worker;
   if (ev.processor) item.dataset.processor = ev.processor;

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use integration_tests::store::Scratch;
 use integration_tests::{
-    assert_no_residue, bin_dir, binary, example_in, example_package, fixture,
-    mixed_processor_ids, spawn_program, workspace,
+    assert_no_residue, bin_dir, binary, example_in, example_package, fixture, mixed_processor_ids,
+    spawn_program, workspace,
 };
 use serde_json::{json, Value};
 
@@ -56,7 +56,12 @@ fn the_dashboard_shows_the_mixed_example_live_keeps_panels_sandboxed_and_install
         .map(|name| {
             let out = archives.join(format!("{name}.plexpkg"));
             let package = example_package(name);
-            scratch.ok(&["pack", package.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+            scratch.ok(&[
+                "pack",
+                package.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ]);
             out
         })
         .collect();
@@ -118,20 +123,35 @@ fn the_dashboard_shows_the_mixed_example_live_keeps_panels_sandboxed_and_install
     let shown = observed("processors");
     for processor in &processors {
         assert!(
-            shown["found"].as_array().unwrap().iter().any(|p| p == processor),
+            shown["found"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == processor),
             "{processor} is not on the page: {shown:#}"
         );
     }
     let edges = observed("edges_move")["edges"].as_array().unwrap().clone();
-    assert_eq!(edges.len(), 7, "the 6 connections and the hostile one: {edges:#?}");
-    assert!(edges.iter().all(|e| e["fps"].as_f64().unwrap() > 0.0), "{edges:#?}");
+    assert_eq!(
+        edges.len(),
+        7,
+        "the 6 connections and the hostile one: {edges:#?}"
+    );
+    assert!(
+        edges.iter().all(|e| e["fps"].as_f64().unwrap() > 0.0),
+        "{edges:#?}"
+    );
     let preview = observed("preview_changes");
     assert_eq!(preview["label"], "sepia.out", "{preview:#}");
     let killed = observed("killed_worker_restart_shown");
     assert_eq!(killed["node_restarts"], 1, "{killed:#}");
     let restarted = observed("restart_from_page");
     assert!(
-        restarted["kinds"].as_array().unwrap().iter().any(|k| k == "worker_ready"),
+        restarted["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "worker_ready"),
         "{restarted:#}"
     );
     let upload = observed("upload");
@@ -144,10 +164,17 @@ fn the_dashboard_shows_the_mixed_example_live_keeps_panels_sandboxed_and_install
     let hostile = &observed(&format!("panel_{HOSTILE}"))["attributes"];
     for attempt in ["dashboard", "outside", "parent"] {
         let said = hostile[format!("data-report-{attempt}")].as_str().unwrap();
-        assert!(said.starts_with("blocked"), "{attempt}: {said} ({hostile:#})");
+        assert!(
+            said.starts_with("blocked"),
+            "{attempt}: {said} ({hostile:#})"
+        );
     }
     assert!(
-        hostile["data-report-frames"].as_str().unwrap().parse::<u64>().is_ok(),
+        hostile["data-report-frames"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok(),
         "the hostile panel still got its frames: {hostile:#}"
     );
     observed("panel_requests_bounded");
@@ -168,7 +195,10 @@ fn the_dashboard_shows_the_mixed_example_live_keeps_panels_sandboxed_and_install
         "{listed:#}"
     );
     for shot in ["preview-1", "preview-2", "confirm", "upload", "dashboard"] {
-        assert!(artifacts.join(format!("{shot}.png")).is_file(), "{shot}.png");
+        assert!(
+            artifacts.join(format!("{shot}.png")).is_file(),
+            "{shot}.png"
+        );
     }
 
     let stop = scratch.plexus(&["stop", "--runtime", &id]);
@@ -254,10 +284,14 @@ fn escaping_archive() -> Vec<u8> {
     for (name, data) in files {
         zip.start_file(name, SimpleFileOptions::default()).unwrap();
         zip.write_all(data).unwrap();
-        let digest: String = Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = Sha256::digest(data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         sums += &format!("{digest}  {name}\n");
     }
-    zip.start_file("SHA256SUMS", SimpleFileOptions::default()).unwrap();
+    zip.start_file("SHA256SUMS", SimpleFileOptions::default())
+        .unwrap();
     zip.write_all(sums.as_bytes()).unwrap();
     zip.finish().unwrap().into_inner()
 }
