@@ -225,8 +225,6 @@ try {
       observe(`panel_${processor}`, !("data-report-error" in attrs), { attributes: attrs });
     });
   }
-  const undeclared = requests.filter((u) => u.includes("/undeclared"));
-  observe("panel_requests_bounded", undeclared.length === 0, { undeclared });
 
   await page.evaluate(() => window.scrollTo(0, 0));
   await shot(page, "dashboard");
