@@ -5,7 +5,10 @@
 
 pub mod bench;
 pub mod crasher;
+pub mod dashboard;
+pub mod detached;
 pub mod expect;
+pub mod http;
 pub mod json_schema;
 pub mod live_config;
 pub mod mcap_reader;

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use integration_tests::{mixed_processor_ids, plexus, spawn_plexus, workspace, write_pipeline};
+use integration_tests::{
+    assert_matches_schema, mixed_processor_ids, plexus, spawn_plexus, workspace, write_pipeline,
+};
+use serde_json::Value;
 
 const CONNECTIONS: [(&str, &str); 6] = [
     ("camera", "capture_stats"),
@@ -188,6 +191,59 @@ fn the_mixed_example_as_mermaid_has_every_connection() {
 }
 
 #[test]
+fn the_mixed_example_as_json_has_every_box_and_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = graph(&[mixed().to_str().unwrap(), "--format", "json"], tmp.path());
+    let json: Value = serde_json::from_str(&text).unwrap();
+    assert_matches_schema("graph", &json);
+    assert_eq!(json["pipeline"], "mixed-demo");
+    let nodes = json["nodes"].as_array().unwrap();
+    let ids: Vec<&str> = nodes
+        .iter()
+        .map(|n| n["processor"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, mixed_processor_ids());
+    let (width, height) = (
+        json["width"].as_i64().unwrap(),
+        json["height"].as_i64().unwrap(),
+    );
+    for node in nodes {
+        let x = node["x"].as_i64().unwrap();
+        let y = node["y"].as_i64().unwrap();
+        assert!(
+            x >= 0 && x + node["width"].as_i64().unwrap() <= width,
+            "{node}"
+        );
+        assert!(
+            y >= 0 && y + node["height"].as_i64().unwrap() <= height,
+            "{node}"
+        );
+    }
+    let edges: BTreeSet<(&str, &str)> = json["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|e| {
+            // A file has no figures.
+            assert_eq!(
+                (&e["fps"], &e["dropped"]),
+                (&Value::Null, &Value::from(0)),
+                "{e}"
+            );
+        })
+        .map(|e| (e["from"].as_str().unwrap(), e["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(edges, CONNECTIONS.into_iter().collect());
+    // The same written to a file named .json.
+    let out = tmp.path().join("graph.json");
+    graph(
+        &[mixed().to_str().unwrap(), "-o", out.to_str().unwrap()],
+        tmp.path(),
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+}
+
+#[test]
 fn mistakes_are_one_sentence_and_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     let mixed = mixed();
@@ -273,6 +329,16 @@ fn a_running_runtime_is_drawn_with_its_rates() {
         "{dot}"
     );
     assert!(dot.contains(" fps, 0 dropped\"]"), "{dot}");
+    // JSON of a live runtime: each connection with its input's figures.
+    let json: Value =
+        serde_json::from_str(&graph(&["--runtime", &id, "--format", "json"], tmp.path())).unwrap();
+    assert_matches_schema("graph", &json);
+    assert_eq!(json["pipeline"], "live-graph");
+    for edge in json["edges"].as_array().unwrap() {
+        assert_eq!(edge["from"], "cam", "{edge}");
+        assert!(edge["fps"].as_f64().unwrap() > 0.0, "{edge}");
+        assert!(edge["latency_us"]["p99"].is_u64(), "{edge}");
+    }
 
     let stop = plexus(&["stop", "--runtime", &id], tmp.path());
     assert_eq!(stop.code, Some(0), "{}", stop.stderr);

@@ -3,74 +3,13 @@
 //! detached runs with `run -d`, `wait` and `attach`, all with the real
 //! `plexus` binary and a data directory of the test's own.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use integration_tests::{
-    assert_matches_schema, assert_no_residue, pipeline, spawn_plexus_with, PlexusRun, Running,
-};
-use serde_json::Value;
+use integration_tests::detached::{start_detached, Data, Detached};
+use integration_tests::{assert_matches_schema, assert_no_residue, pipeline, spawn_plexus_with};
 
 const START: Duration = Duration::from_secs(120);
-
-/// A data directory (and so a run journal) of the test's own.
-struct Data(tempfile::TempDir);
-
-impl Data {
-    fn new() -> Self {
-        Data(tempfile::tempdir().unwrap())
-    }
-
-    fn spawn(&self, args: &[&str], cwd: &Path) -> Running {
-        spawn_plexus_with(args, cwd, &[("PLEXUS_DATA_DIR", self.0.path())])
-    }
-
-    fn plexus(&self, args: &[&str], cwd: &Path) -> PlexusRun {
-        self.spawn(args, cwd).finish()
-    }
-
-    fn run_dir(&self, id: &str) -> PathBuf {
-        self.0.path().join("runs").join(id)
-    }
-}
-
-/// A detached run, killed with its workers if the test ends before it did.
-struct Detached<'a> {
-    id: String,
-    data: &'a Data,
-}
-
-impl Drop for Detached<'_> {
-    fn drop(&mut self) {
-        let info = std::fs::read_to_string(self.data.run_dir(&self.id).join("run.json"));
-        let pid = info
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .and_then(|v| v["pid"].as_u64());
-        if let Some(pid) = pid {
-            if !self.data.run_dir(&self.id).join("summary.json").exists() {
-                // Its workers die of their death signal; its reaper cleans up.
-                // SAFETY: a plain kill(2) of the run's supervisor.
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            }
-        }
-    }
-}
-
-fn start_detached<'a>(data: &'a Data, path: &Path, cwd: &Path, extra: &[&str]) -> Detached<'a> {
-    let mut args = vec!["run", "-d", path.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let started = data.plexus(&args, cwd);
-    assert_eq!(started.code, Some(0), "run -d: {}", started.stderr);
-    let id = started.stdout.trim().to_string();
-    assert_eq!(id.len(), 8, "run -d prints the runtime id: {started:?}");
-    assert!(
-        started.stderr.contains(&format!("plexus wait {id}")),
-        "{}",
-        started.stderr
-    );
-    Detached { id, data }
-}
 
 #[test]
 fn a_finished_run_keeps_its_events_its_workers_output_across_restarts_and_its_summary() {
@@ -362,7 +301,7 @@ fn the_journal_keeps_only_the_newest_runs_it_is_told_to() {
     let data = Data::new();
     let (tmp, path) = pipeline("source-to-sink.yaml", &[]);
     let keep = [
-        ("PLEXUS_DATA_DIR", data.0.path()),
+        ("PLEXUS_DATA_DIR", data.path()),
         ("PLEXUS_RUNS_KEEP", Path::new("2")),
     ];
     let mut ids = Vec::new();

@@ -321,7 +321,8 @@ pub enum Commands {
     /// arrows labelled with their schema, their ports when not `out` to
     /// `in`, and for a running runtime the frames per second of their
     /// upstream. SVG and PNG are laid out and drawn by plexus itself; DOT
-    /// (Graphviz) and Mermaid are text for those tools to lay out.
+    /// (Graphviz) and Mermaid are text for those tools to lay out; JSON is
+    /// the graph with plexus's layout, for programs that draw it themselves.
     Graph {
         /// The pipeline file (YAML).
         #[arg(required_unless_present = "runtime", conflicts_with = "runtime")]
@@ -331,7 +332,7 @@ pub enum Commands {
         #[arg(long)]
         runtime: Option<String>,
         /// The file to write; its extension says the format: .svg, .png,
-        /// .dot (or .gv) or .mmd.
+        /// .dot (or .gv), .mmd or .json.
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Without --output, what to print on stdout.
@@ -428,6 +429,17 @@ pub enum Commands {
     Pkg {
         #[command(subcommand)]
         command: PkgCommand,
+    },
+    /// Serve a live web dashboard of a running runtime (and the past runs),
+    /// with a Prometheus endpoint at /metrics.
+    ///
+    /// This runs `plexus-dashboard`, installed beside `plexus`, with the
+    /// arguments given; `plexus dashboard --help` shows its own options.
+    #[command(disable_help_flag = true)]
+    Dashboard {
+        /// The dashboard's arguments (see `plexus dashboard --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
     },
     /// Internal: started by `plexus run` to remove its runtime's shared
     /// memory once the supervisor and its workers are gone, however it ended.
@@ -537,6 +549,24 @@ fn ask(runtime: Option<&str>, make: impl FnOnce(String) -> ControlRequest) -> Re
     }
 }
 
+/// `plexus dashboard ARGS…`: becomes `plexus-dashboard ARGS…`, the binary
+/// installed beside this one, so that `plexus` itself never links the web
+/// stack. Returns only when it could not be started.
+fn dashboard(args: &[std::ffi::OsString]) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("plexus-dashboard")));
+    let Some(program) = beside.filter(|p| p.is_file()) else {
+        return Err(UserError::Plain(
+            "the dashboard is not installed: `plexus-dashboard` must sit beside `plexus` (build it with `cargo build --release -p dashboard`)".into(),
+        )
+        .into());
+    };
+    let error = std::process::Command::new(&program).args(args).exec();
+    Err(UserError::in_file(&program, format!("cannot start the dashboard: {error}")).into())
+}
+
 /// Runs a command; returns the process exit code.
 pub fn execute(cli: Cli) -> Result<i32> {
     match cli.command {
@@ -577,6 +607,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
             };
             graph::graph(source, output.as_deref(), format)
         }
+        Commands::Dashboard { args } => dashboard(&args),
         Commands::Schemas { command } => Ok(schemas::run(command)?),
         Commands::Types { pipeline, json } => types::types(pipeline.as_deref(), json),
         Commands::Describe {

@@ -26,6 +26,9 @@
 //!    worker is killed every 0.8 s.
 //! 10. **Memory over time** ([`soak`]): the flagship demo for 30 minutes,
 //!     each process's resident memory growth per hour after warm-up.
+//! 11. **Dashboard cost** ([`dashboard`]): 1080p frames/s and drops of the
+//!     pipeline's own counters, alone and with a dashboard previewing the
+//!     port five times a second.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
 //! plot of latency against payload size ([`plot`]) to
@@ -45,6 +48,7 @@
 
 mod availability;
 mod child;
+mod dashboard;
 mod events;
 mod hop;
 mod latency_report;
@@ -251,6 +255,7 @@ fn bench(quick: bool) -> Result<()> {
         "libplexus_deno.so",
         "libfaulty_rust.so",
         "libconform_rust.so",
+        "plexus-dashboard",
         source::RUST_LIBRARY,
     ])?;
     let plexus = release.join("plexus");
@@ -279,6 +284,12 @@ fn bench(quick: bool) -> Result<()> {
     let events = events::measure(&plexus, &scratch.0, quick)?;
     let availability = availability::measure(&plexus, &scratch.0, quick)?;
     let soak = soak::measure(&plexus, &scratch.0, quick)?;
+    let dashboard = dashboard::measure(
+        &plexus,
+        &release.join("plexus-dashboard"),
+        &scratch.0,
+        quick,
+    )?;
 
     let results = report::Results {
         quick,
@@ -294,6 +305,7 @@ fn bench(quick: bool) -> Result<()> {
         events,
         availability,
         soak,
+        dashboard,
     };
     publish("report", &report::render(&results))?;
     let png = results_dir()?.join("latency.png");

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::availability::{self, Availability};
+use crate::dashboard::Cost;
 use crate::events::EventLatency;
 use crate::latency_report::{self, Row};
 use crate::media::Media;
@@ -38,6 +39,7 @@ pub struct Results<'a> {
     pub events: EventLatency,
     pub availability: Availability,
     pub soak: Soak,
+    pub dashboard: Cost,
 }
 
 /// `/proc/loadavg`'s three load averages, to say how busy the machine was.
@@ -89,6 +91,7 @@ pub fn render(results: &Results<'_>) -> String {
     ));
     targets.push(availability_target(&results.availability));
     targets.push(soak_target(&results.soak));
+    targets.push(dashboard_target(&results.dashboard));
     render_targets(&mut out, &targets);
     latency_report::render(&mut out, &results.latency);
     render_throughput(&mut out, &results.throughput, floor);
@@ -100,7 +103,60 @@ pub fn render(results: &Results<'_>) -> String {
     render_events(&mut out, &results.events);
     render_availability(&mut out, &results.availability);
     render_soak(&mut out, &results.soak);
+    render_dashboard(&mut out, &results.dashboard);
     out
+}
+
+/// Watching with the dashboard must leave the pipeline's frames/s within
+/// this share of what it is alone, and drop nothing more.
+const DASHBOARD_TARGET_RATIO: f64 = 0.95;
+
+fn dashboard_target(cost: &Cost) -> Target {
+    let kept = cost.ratio() >= DASHBOARD_TARGET_RATIO && cost.watched.dropped <= cost.alone.dropped;
+    Target::new(
+        "cost of a dashboard previewing 1080p".into(),
+        format!(
+            "frames/s watched ≥ {:.0} % of alone, no more drops",
+            DASHBOARD_TARGET_RATIO * 100.0
+        ),
+        Some((
+            format!(
+                "{:.1} %, {} dropped",
+                cost.ratio() * 100.0,
+                cost.watched.dropped
+            ),
+            kept,
+        )),
+    )
+}
+
+fn render_dashboard(out: &mut String, cost: &Cost) {
+    let _ = writeln!(
+        out,
+        "## Dashboard cost
+
+         `builtin.test_pattern` at 1920×1080 RGBA (1000 fps cap) → `builtin.stats_sink`,          measured by the pipeline's own counters (`plexus ps --json`: the sink's frames          taken and dropped over the window), first alone, then in the same runtime with          `plexus dashboard` attached and its preview of `camera.out` (320 px wide JPEG)          fetched over HTTP five times a second, as the page does.
+"
+    );
+    let _ = writeln!(out, "| run | frames/s | dropped | previews served |");
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| alone | {:.0} | {} | – |",
+        cost.alone.fps, cost.alone.dropped
+    );
+    let _ = writeln!(
+        out,
+        "| with the dashboard | {:.0} | {} | {} |",
+        cost.watched.fps, cost.watched.dropped, cost.previews
+    );
+    let _ = writeln!(
+        out,
+        "
+Watched ÷ alone: {:.3} of the frames/s.
+",
+        cost.ratio()
+    );
 }
 
 fn soak_target(soak: &Soak) -> Target {

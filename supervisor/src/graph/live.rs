@@ -23,6 +23,11 @@ pub fn live_graph(requested: &str) -> Result<Graph> {
     let status = Client::connect(&runtime.id)
         .and_then(|c| c.status())
         .with_context(|| format!("asking runtime {} for its status", runtime.id))?;
+    of_status(&status)
+}
+
+/// The graph of the runtime that gave `status`, with its figures.
+pub fn of_status(status: &RuntimeStatus) -> Result<Graph> {
     let file = started_with(&status.runtime).ok_or_else(|| {
         UserError::Plain(format!(
             "cannot tell which pipeline file runtime {} was started with; draw it with `plexus graph PIPELINE`",
@@ -31,7 +36,7 @@ pub fn live_graph(requested: &str) -> Result<Graph> {
     })?;
     let plan = load_plan(&file)?;
     let mut graph = Graph::from_plan(&plan);
-    overlay(&mut graph, &status, &file, &plan.name)?;
+    overlay(&mut graph, status, &file, &plan.name)?;
     Ok(graph)
 }
 
@@ -110,6 +115,7 @@ fn overlay(
         edge.flow = Some(Flow {
             fps: input.fps,
             dropped: input.dropped,
+            latency_us: input.latency_us,
         });
     }
     graph.title = format!("pipeline {}, runtime {}", status.pipeline, status.runtime);

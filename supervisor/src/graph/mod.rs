@@ -2,8 +2,10 @@
 //! pipeline becomes a [`model::Graph`] (from its plan, with a live
 //! runtime's rates laid over it by `live`), which is laid out once
 //! (`layout`) and drawn as SVG or PNG by plexus itself, or written as DOT
-//! or Mermaid text (`text`) for those tools to lay out.
+//! or Mermaid text (`text`) for those tools to lay out, or as JSON with its
+//! layout (`json`) for programs that draw it themselves.
 
+mod json;
 mod layout;
 mod live;
 mod model;
@@ -17,6 +19,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use ipc_schemas::RuntimeStatus;
+use serde_json::Value;
 
 use crate::error::{excerpt, UserError};
 use crate::graph::model::Graph;
@@ -40,6 +44,9 @@ pub enum TextFormat {
     Mermaid,
     /// An SVG document.
     Svg,
+    /// The graph with its layout as one JSON object
+    /// (docs/json/graph.schema.json).
+    Json,
 }
 
 /// Every format `plexus graph` writes.
@@ -61,8 +68,9 @@ impl Format {
             Some("png") => Ok(Format::Png),
             Some("dot" | "gv") => Ok(Format::Text(TextFormat::Dot)),
             Some("mmd" | "mermaid") => Ok(Format::Text(TextFormat::Mermaid)),
+            Some("json") => Ok(Format::Text(TextFormat::Json)),
             _ => Err(UserError::Plain(format!(
-                "cannot tell what to write to `{}` from its name: end it in .svg, .png, .dot or .mmd",
+                "cannot tell what to write to `{}` from its name: end it in .svg, .png, .dot, .mmd or .json",
                 excerpt(&path.display().to_string())
             ))),
         }
@@ -104,6 +112,13 @@ fn render(graph: &Graph, format: Format) -> Result<Vec<u8>> {
         Format::Text(TextFormat::Dot) => text::dot(graph).into_bytes(),
         Format::Text(TextFormat::Mermaid) => text::mermaid(graph).into_bytes(),
         Format::Text(TextFormat::Svg) => svg::render(graph, &layout::layout(graph)).into_bytes(),
+        Format::Text(TextFormat::Json) => format!("{}\n", json::json(graph)).into_bytes(),
         Format::Png => png::render(graph, &layout::layout(graph))?,
     })
+}
+
+/// `plexus graph --runtime ID --format json` of the runtime that gave
+/// `status`: what the dashboard serves as its graph.
+pub fn runtime_json(status: &RuntimeStatus) -> Result<Value> {
+    Ok(json::json(&live::of_status(status)?))
 }

@@ -2,6 +2,8 @@
 //! with the words and colours they carry. Built once from a plan, so that
 //! every output format (SVG, PNG, DOT, Mermaid) shows the same picture.
 
+use ipc_schemas::LatencyUs;
+
 use crate::load::plan::Plan;
 
 /// A pipeline as a picture shows it.
@@ -9,6 +11,8 @@ use crate::load::plan::Plan;
 pub struct Graph {
     /// The heading: the pipeline's name, and the runtime's id when live.
     pub title: String,
+    /// The pipeline's name.
+    pub pipeline: String,
     /// In pipeline order.
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
@@ -48,6 +52,8 @@ pub struct Flow {
     pub fps: f64,
     /// Frames the upstream sent that the input never took, over the run.
     pub dropped: u64,
+    /// Capture to the input over the last second; `None` while no frame came.
+    pub latency_us: Option<LatencyUs>,
 }
 
 /// How a language is painted: a light fill that black text reads on, and a
@@ -139,6 +145,7 @@ impl Graph {
         edges.sort_by_key(|e| (e.from, e.to));
         Graph {
             title: format!("pipeline {}", plan.name),
+            pipeline: plan.name.clone(),
             nodes,
             edges,
         }

@@ -39,6 +39,7 @@ pub fn chain(n: usize) -> Graph {
         .collect();
     Graph {
         title: "pipeline chain".into(),
+        pipeline: "chain".into(),
         nodes,
         edges: (1..n).map(|i| edge(i - 1, i)).collect(),
     }
@@ -56,6 +57,7 @@ pub fn fan_in_out() -> Graph {
     };
     Graph {
         title: "pipeline fan".into(),
+        pipeline: "fan".into(),
         nodes: vec![
             node("cam", "builtin.test_pattern", "rust"),
             node("left", "example.invert", "python"),
@@ -172,6 +174,7 @@ fn barycentres_uncross_connections() {
     // the two would cross.
     let graph = Graph {
         title: "pipeline x".into(),
+        pipeline: "x".into(),
         nodes: vec![
             node("a", "t", "rust"),
             node("b", "t", "rust"),
@@ -225,6 +228,7 @@ fn pipelines() -> impl Strategy<Value = Graph> {
         })
         .prop_map(|(n, pairs, chosen)| Graph {
             title: "pipeline random".into(),
+            pipeline: "random".into(),
             nodes: (0..n)
                 .map(|i| node(&format!("p{i}"), &"x".repeat(i % 4 * 5 + 1), "python"))
                 .collect(),

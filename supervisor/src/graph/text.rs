@@ -173,6 +173,7 @@ mod tests {
         graph.edges[1].flow = Some(Flow {
             fps: 29.97,
             dropped: 3,
+            latency_us: None,
         });
         graph.title = "pipeline <a> \"b\"".into();
         let text = mermaid(&graph);

@@ -4,6 +4,7 @@
 //! answer came, so its request, which lives in its own shared memory, is
 //! always read.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -67,6 +68,12 @@ fn list(live: &[LiveRuntime]) -> String {
     ids.join(", ")
 }
 
+/// Clients this process opened so far: each after the first gets a name of
+/// its own, and so a reply channel of its own, since a process may hold
+/// several at once (the dashboard: one watching, one per preview, one per
+/// action).
+static OPENED: AtomicU32 = AtomicU32::new(0);
+
 /// This process joined to a runtime's bus, with its own reply channel.
 pub struct Client {
     runtime: String,
@@ -80,7 +87,10 @@ pub struct Client {
 impl Client {
     pub fn connect(runtime: &str) -> Result<Self> {
         let names = Names::new(runtime)?;
-        let name = format!("cli-{}", std::process::id());
+        let name = match OPENED.fetch_add(1, Ordering::Relaxed) {
+            0 => format!("cli-{}", std::process::id()),
+            n => format!("cli-{}-{n}", std::process::id()),
+        };
         let bus = Bus::join(names.clone(), &name)?;
         let replies = MessageReceiver::open(&bus, &names.control_reply(&name))?;
         let wake = WakeListener::open(&bus, &names.client_wake(&name))?;

@@ -12,13 +12,12 @@ use crate::table::render;
 
 /// Lists the runs in the journal, newest first; returns the exit code.
 pub fn runs(json: bool) -> Result<i32> {
-    let dir = runs_dir()?;
-    let runs = read::list(&dir);
     if json {
-        let list: Vec<Value> = runs.iter().map(run_json).collect();
-        println!("{}", json!({ "runs": list }));
+        println!("{}", runs_json()?);
         return Ok(0);
     }
+    let dir = runs_dir()?;
+    let runs = read::list(&dir);
     if runs.is_empty() {
         println!("the run journal ({}) holds no run yet", dir.display());
         return Ok(0);
@@ -47,7 +46,13 @@ pub fn runs(json: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// `{"runtime", "pipeline", "file", "pid", "state", "start_time_ns", "elapsed_ms"}`.
+/// `runs --json`: `{"runs": [R, …]}`, newest first.
+pub fn runs_json() -> Result<Value, UserError> {
+    let list: Vec<Value> = read::list(&runs_dir()?).iter().map(run_json).collect();
+    Ok(json!({ "runs": list }))
+}
+
+/// R: `{"runtime", "pipeline", "file", "pid", "state", "start_time_ns", "elapsed_ms"}`.
 fn run_json(run: &Run) -> Value {
     json!({
         "runtime": run.info.runtime,
@@ -66,14 +71,27 @@ fn elapsed_ms(run: &Run) -> Option<u64> {
 
 /// Prints a run's summary, from the journal; returns the run's exit code.
 pub fn summary(runtime: &str, json: bool) -> Result<i32> {
+    let (_, summary) = ended_run(runtime)?;
+    print_summary(summary, json)
+}
+
+/// `summary ID --json`: the summary of a run that ended.
+pub fn summary_json(runtime: &str) -> Result<Value, UserError> {
+    Ok(ended_run(runtime)?.1.to_json())
+}
+
+/// A run that ended, with its summary; one sentence for one that did not.
+fn ended_run(runtime: &str) -> Result<(Run, Summary), UserError> {
     let run = Run::open(&runs_dir()?, runtime)?;
     match run.state {
         RunState::Running => Err(UserError::Plain(format!(
             "run {runtime} is still running: `plexus wait {runtime}` prints its summary when it ends"
-        ))
-        .into()),
-        RunState::Unfinished => Err(unfinished(&run).into()),
-        RunState::Ended(_) => print_summary(&run, json),
+        ))),
+        RunState::Unfinished => Err(unfinished(&run)),
+        RunState::Ended(_) => {
+            let summary = read_summary(&run)?;
+            Ok((run, summary))
+        }
     }
 }
 
@@ -89,7 +107,10 @@ pub fn wait(runtime: &str, json: bool) -> Result<i32> {
             eprintln!("plexus: {}", unfinished(&run));
             Ok(1)
         }
-        _ => print_summary(&run, json),
+        _ => {
+            let summary = read_summary(&run)?;
+            print_summary(summary, json)
+        }
     }
 }
 
@@ -100,15 +121,18 @@ fn unfinished(run: &Run) -> UserError {
     ))
 }
 
-fn print_summary(run: &Run, json: bool) -> Result<i32> {
+fn read_summary(run: &Run) -> Result<Summary, UserError> {
     let value = run.summary.clone().unwrap_or(Value::Null);
-    let summary: Summary = serde_json::from_value(value).map_err(|e| {
+    serde_json::from_value(value).map_err(|e| {
         UserError::Plain(format!(
             "the summary of run {} in {} is damaged: {e}",
             run.info.runtime,
             run.dir.display()
         ))
-    })?;
+    })
+}
+
+fn print_summary(summary: Summary, json: bool) -> Result<i32> {
     match json {
         true => println!("{}", summary.to_json()),
         false => println!("{}", summary.to_table()),

@@ -72,7 +72,7 @@ pub fn tap(options: &TapOptions) -> Result<i32> {
 
 /// Joins output `processor.port` as an observer, once the runtime is known
 /// to have it: its frames and the event that says one arrived.
-pub(crate) fn subscribe(
+pub fn subscribe(
     client: &Client,
     status: &RuntimeStatus,
     processor: &str,
@@ -91,7 +91,7 @@ pub(crate) fn subscribe(
 }
 
 /// Refuses a processor or output port the runtime does not have.
-fn check_port(status: &RuntimeStatus, processor: &str, port: &str) -> Result<(), UserError> {
+pub fn check_port(status: &RuntimeStatus, processor: &str, port: &str) -> Result<(), UserError> {
     let all = status.workers.iter().flat_map(|w| &w.processors);
     let Some(found) = all.clone().find(|p| p.processor == processor) else {
         let ids: Vec<&str> = all.map(|p| p.processor.as_str()).collect();

@@ -28,8 +28,19 @@ pub struct Waiter {
 
 impl Waiter {
     pub fn new(supervisor_pid: u32) -> Result<Self> {
+        Self::with(WaitSet::interruptible()?, supervisor_pid)
+    }
+
+    /// A waiter that leaves Ctrl-C and SIGTERM to the process, for a
+    /// process that handles them itself (the dashboard's async side):
+    /// its waits end on news, the supervisor's end or their timeout only.
+    pub fn quiet(supervisor_pid: u32) -> Result<Self> {
+        Self::with(WaitSet::new()?, supervisor_pid)
+    }
+
+    fn with(waitset: WaitSet, supervisor_pid: u32) -> Result<Self> {
         Ok(Self {
-            waitset: WaitSet::interruptible()?,
+            waitset,
             supervisor: WaitableFd::pidfd(supervisor_pid).ok(),
         })
     }

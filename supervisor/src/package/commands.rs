@@ -1,7 +1,7 @@
 //! `plexus pack` and `plexus pkg …`: what each prints and writes.
 
 use std::fs::File;
-use std::io::{BufReader, Cursor};
+use std::io::{BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -149,18 +149,7 @@ fn open_archive(path: &Path) -> Result<Archive<BufReader<File>>> {
 fn inspect(store: &Store, package: &str) -> Result<Value> {
     let path = Path::new(package);
     if path.is_file() || path.extension().is_some_and(|e| e == ARCHIVE_EXTENSION) {
-        let mut archive = open_archive(path)?;
-        let manifest = archive.manifest()?;
-        archive.verify()?;
-        let files = archive
-            .files()
-            .iter()
-            .map(|f| (f.name.clone(), f.size))
-            .collect();
-        return Ok(with_files(
-            describe(&manifest, &path.display().to_string()),
-            files,
-        ));
+        return Ok(describe_archive(&mut open_archive(path)?, path)?);
     }
     let spec = Spec::parse(package).map_err(UserError::Plain)?;
     let installed = store.find(&spec).map_err(UserError::Plain)?;
@@ -171,6 +160,25 @@ fn inspect(store: &Store, package: &str) -> Result<Value> {
     files.sort();
     Ok(with_files(
         describe(&loaded.manifest, &installed.dir.display().to_string()),
+        files,
+    ))
+}
+
+/// `pkg inspect FILE --json`: an archive, verified whole, described with
+/// its files; `location` is where it came from.
+pub fn describe_archive<R: Read + Seek>(
+    archive: &mut Archive<R>,
+    location: &Path,
+) -> Result<Value, UserError> {
+    let manifest = archive.manifest()?;
+    archive.verify()?;
+    let files = archive
+        .files()
+        .iter()
+        .map(|f| (f.name.clone(), f.size))
+        .collect();
+    Ok(with_files(
+        describe(&manifest, &location.display().to_string()),
         files,
     ))
 }

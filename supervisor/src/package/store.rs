@@ -10,6 +10,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use semver::Version;
+use thiserror::Error;
 
 use super::archive::Archive;
 use super::builtins;
@@ -92,6 +93,20 @@ impl Installed {
 
 pub struct Store {
     root: PathBuf,
+}
+
+/// Why an install was refused. A clash with what is installed is told apart
+/// from a bad archive, so that an uploader can answer 409 for the one and
+/// 400 for the other; either way the store is left as it was.
+#[derive(Debug, Error)]
+pub enum InstallError {
+    /// The version, or a processor type the package declares, is already
+    /// installed (or is a builtin).
+    #[error("{0}")]
+    Conflict(String),
+    /// The archive itself is refused, or the store cannot be written.
+    #[error(transparent)]
+    Refused(#[from] UserError),
 }
 
 /// The file in the store whose lock installs and removals hold.
@@ -189,14 +204,14 @@ impl Store {
     pub fn install<R: Read + Seek>(
         &self,
         archive: &mut Archive<R>,
-    ) -> Result<Installed, UserError> {
+    ) -> Result<Installed, InstallError> {
         let manifest = archive.manifest()?;
         let name = manifest.package.name.clone();
         let version = manifest.version();
         let dest = self.root.join(&name).join(version.to_string());
         let _lock = self.lock()?;
         if dest.exists() {
-            return Err(UserError::Plain(format!(
+            return Err(InstallError::Conflict(format!(
                 "package `{}` is already installed (in {}); remove it first with `plexus pkg remove {}`",
                 manifest.id(),
                 dest.display(),
@@ -213,11 +228,11 @@ impl Store {
         })
     }
 
-    fn check_conflicts(&self, manifest: &Manifest) -> Result<(), UserError> {
+    fn check_conflicts(&self, manifest: &Manifest) -> Result<(), InstallError> {
         let builtins = builtins::manifest();
         for decl in &manifest.processors {
             if builtins.processors.iter().any(|b| b.name == decl.name) {
-                return Err(UserError::Plain(format!(
+                return Err(InstallError::Conflict(format!(
                     "package `{}` declares processor type `{}`, which is a builtin",
                     manifest.id(),
                     decl.name
@@ -236,7 +251,7 @@ impl Store {
                 .iter()
                 .find(|d| package.manifest.processors.iter().any(|o| o.name == d.name))
             {
-                return Err(UserError::Plain(format!(
+                return Err(InstallError::Conflict(format!(
                     "package `{}` and installed package `{}` both declare processor type `{}`; remove one of them first",
                     manifest.id(),
                     package.manifest.id(),
