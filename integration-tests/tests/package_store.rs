@@ -11,10 +11,19 @@ use integration_tests::store::{path_arg, Scratch};
 use integration_tests::{assert_no_residue, example_package, pipeline_text};
 use zip::ZipArchive;
 
-/// Copies the example package `name` into `dest` (its files, not its build).
+/// Copies the example package `name` into `dest` (its files and its
+/// panels' `ui/`, not its build).
 fn copy_example(name: &str, dest: &Path) {
+    copy_files(&example_package(name), dest);
+    let ui = example_package(name).join("ui");
+    if ui.is_dir() {
+        copy_files(&ui, &dest.join("ui"));
+    }
+}
+
+fn copy_files(from: &Path, dest: &Path) {
     std::fs::create_dir_all(dest).unwrap();
-    for entry in std::fs::read_dir(example_package(name)).unwrap() {
+    for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         if entry.file_type().unwrap().is_file() {
             std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
@@ -40,6 +49,9 @@ fn pack_twice_gives_identical_bytes_whatever_the_file_times() {
     // New times and permissions on every file must not change a byte.
     for entry in std::fs::read_dir(&pkg).unwrap() {
         let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue;
+        }
         let file = std::fs::File::options().append(true).open(&path).unwrap();
         file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
             .unwrap();
@@ -57,7 +69,8 @@ fn pack_twice_gives_identical_bytes_whatever_the_file_times() {
             "SHA256SUMS",
             "effects.py",
             "plexus.yaml",
-            "requirements.txt"
+            "requirements.txt",
+            "ui/histogram.js"
         ]
     );
 

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use crate::error::{excerpt, UserError};
 use crate::load::catalog::{builtins, Catalog};
 use crate::load::pipeline::Pipeline;
-use crate::package::commands::{processor_json, processor_text};
-use crate::package::manifest::ProcessorDecl;
+use crate::package::commands::{panel_json, panel_text, processor_json, processor_text};
+use crate::package::manifest::{panels, Manifest, PanelDecl, ProcessorDecl};
 use crate::package::store::Store;
 use crate::table::render;
 
@@ -22,12 +22,28 @@ struct Known {
     /// a package the pipeline lists.
     package: String,
     decl: ProcessorDecl,
+    /// The package's panels that serve this type.
+    panels: Vec<PanelDecl>,
 }
 
 impl Known {
+    /// The types `manifest` declares, as package `package` offers them.
+    fn all_of(manifest: &Manifest, package: &str) -> Vec<Known> {
+        manifest
+            .processors
+            .iter()
+            .map(|decl| Known {
+                package: package.to_string(),
+                decl: decl.clone(),
+                panels: panels::serving(&manifest.panels, &decl.name),
+            })
+            .collect()
+    }
+
     fn json(&self) -> Value {
         let mut description = processor_json(&self.decl);
         description["package"] = json!(self.package);
+        description["panels"] = self.panels.iter().map(panel_json).collect();
         description
     }
 }
@@ -35,20 +51,10 @@ impl Known {
 /// Every type there is: builtins first, then installed packages, then
 /// those `pipeline` lists; a type is listed once per package.
 fn known(pipeline: Option<&Path>) -> Result<Vec<Known>> {
-    let mut all: Vec<Known> = builtins()
-        .processors
-        .into_iter()
-        .map(|decl| Known {
-            package: "builtin".into(),
-            decl,
-        })
-        .collect();
+    let mut all = Known::all_of(&builtins(), "builtin");
     for installed in Store::open()?.installed() {
         match installed.load() {
-            Ok(package) => all.extend(package.manifest.processors.iter().map(|decl| Known {
-                package: package.manifest.id(),
-                decl: decl.clone(),
-            })),
+            Ok(package) => all.extend(Known::all_of(&package.manifest, &package.manifest.id())),
             Err(e) => tracing::warn!("an installed package is left out: {e}"),
         }
     }
@@ -64,6 +70,7 @@ fn known(pipeline: Option<&Path>) -> Result<Vec<Known>> {
                 all.push(Known {
                     package: listed,
                     decl: info.decl.clone(),
+                    panels: info.panels(),
                 });
             }
         }
@@ -132,6 +139,9 @@ pub fn describe(type_name: &str, pipeline: Option<&Path>, json: bool) -> Result<
             println!("{description}");
         } else {
             print!("from {}: {}", k.package, processor_text(&description));
+            for panel in description["panels"].as_array().into_iter().flatten() {
+                print!("    {}", panel_text(panel));
+            }
         }
     }
     Ok(0)

@@ -28,7 +28,7 @@ pub fn live_graph(requested: &str) -> Result<Graph> {
 
 /// The graph of the runtime that gave `status`, with its figures.
 pub fn of_status(status: &RuntimeStatus) -> Result<Graph> {
-    let file = started_with(&status.runtime).ok_or_else(|| {
+    let (file, _) = started_with(&status.runtime).ok_or_else(|| {
         UserError::Plain(format!(
             "cannot tell which pipeline file runtime {} was started with; draw it with `plexus graph PIPELINE`",
             status.runtime
@@ -41,10 +41,11 @@ pub fn of_status(status: &RuntimeStatus) -> Result<Graph> {
 }
 
 /// The pipeline file the run's journal says it was started with (§7,
-/// *Run journal*): `run`'s PIPELINE, or `replay`'s `--into`.
-fn started_with(runtime: &str) -> Option<PathBuf> {
+/// *Run journal*): `run`'s PIPELINE, or `replay`'s `--into`, and the name
+/// of the pipeline it ran.
+pub fn started_with(runtime: &str) -> Option<(PathBuf, String)> {
     let run = Run::open(&runs_dir().ok()?, runtime).ok()?;
-    Some(run.info.file)
+    Some((run.info.file, run.info.pipeline))
 }
 
 /// Lays the runtime's figures over the graph of its file: each processor's

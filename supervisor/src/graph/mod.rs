@@ -7,7 +7,7 @@
 
 mod json;
 mod layout;
-mod live;
+pub(crate) mod live;
 mod model;
 mod png;
 mod svg;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::UserError;
 use crate::load::pipeline::Pipeline;
 use crate::package;
-use crate::package::manifest::{self, Manifest, ProcessorDecl};
+use crate::package::manifest::{self, Manifest, PanelDecl, ProcessorDecl};
 
 /// The builtins' manifest, shipped with the native worker that implements them.
 const BUILTINS: &str = include_str!("../../../worker-native/builtins.yaml");
@@ -21,6 +21,9 @@ pub enum Origin {
         manifest: PathBuf,
         /// Packed or installed: runs only what is inside `dir`.
         sealed: bool,
+        version: semver::Version,
+        /// The package's panels (`package::panels`).
+        panels: Vec<PanelDecl>,
     },
 }
 
@@ -41,6 +44,14 @@ impl TypeInfo {
         match &self.origin {
             Origin::Builtin => "builtin",
             Origin::Package { name, .. } => name,
+        }
+    }
+
+    /// The package's panels that serve this type.
+    pub fn panels(&self) -> Vec<PanelDecl> {
+        match &self.origin {
+            Origin::Builtin => Vec::new(),
+            Origin::Package { panels, .. } => manifest::panels::serving(panels, &self.decl.name),
         }
     }
 
@@ -78,6 +89,8 @@ impl Catalog {
                         dir: package.dir.clone(),
                         manifest: package.manifest_path(),
                         sealed: package.sealed,
+                        version: package.manifest.version(),
+                        panels: package.manifest.panels.clone(),
                     },
                 })?;
             }

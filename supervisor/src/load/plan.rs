@@ -39,6 +39,8 @@ pub struct PlannedProcessor {
     pub worker: String,
     /// The package that declares the processor's type.
     pub package: String,
+    /// Where that package is, its version and its panels.
+    pub origin: Origin,
     pub deadlines: Deadlines,
     /// Its type's config keys, which `plexus set` changes are checked against.
     pub config_schema: ConfigSchema,
@@ -316,6 +318,7 @@ fn plan_processors(
             .map_err(|m| format!("processor `{id}`: {m}"))?;
         processors.push(PlannedProcessor {
             package: info.package().to_string(),
+            origin: info.origin.clone(),
             deadlines,
             config_schema: ConfigSchema::new(decl.config.clone()),
             spec: ProcessorSpec {

@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::digest::hex;
 use zip::ZipArchive;
 
-use crate::error::UserError;
+use crate::error::{excerpt, UserError};
+use crate::package::manifest::panels::MAX_MODULE_BYTES;
 use crate::package::manifest::{self, Manifest, MANIFEST_FILE};
 
 /// The entry listing every other entry's sha256, as `sha256sum` prints it.
@@ -235,7 +236,38 @@ impl<R: Read + Seek> Archive<R> {
         let path = PathBuf::from(format!("{}:{MANIFEST_FILE}", self.label.display()));
         let text = String::from_utf8(bytes)
             .map_err(|_| UserError::in_file(&path, "the manifest is not UTF-8 text"))?;
-        manifest::parse(&path, &text)
+        let manifest = manifest::parse(&path, &text)?;
+        self.check_panels(&manifest, &path)?;
+        Ok(manifest)
+    }
+
+    /// Each panel module the manifest names is a file of the archive, no
+    /// larger than a module may be, matching its checksum and UTF-8 text:
+    /// what a package directory's modules are checked for when it loads.
+    fn check_panels(&mut self, manifest: &Manifest, path: &Path) -> Result<(), UserError> {
+        for (index, panel) in manifest.panels.iter().enumerate() {
+            let at = |m: String| {
+                UserError::in_file(
+                    path,
+                    format!("panels[{index}].module `{}` {m}", excerpt(&panel.module)),
+                )
+            };
+            let entry = self
+                .entry(&panel.module)
+                .ok_or_else(|| at("is not in the archive".to_string()))?;
+            if entry.size > MAX_MODULE_BYTES {
+                return Err(at(format!(
+                    "has {} bytes, more than the {MAX_MODULE_BYTES} a panel module may have",
+                    entry.size
+                )));
+            }
+            let mut bytes = Vec::new();
+            self.copy(&entry, &mut bytes)?;
+            if std::str::from_utf8(&bytes).is_err() {
+                return Err(at("is not UTF-8 text".to_string()));
+            }
+        }
+        Ok(())
     }
 
     /// Reads every file and checks it against its checksum, writing nothing.

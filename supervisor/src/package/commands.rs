@@ -13,7 +13,7 @@ use super::locate::ARCHIVE_EXTENSION;
 use super::pack::pack;
 use super::store::{Spec, Store};
 use crate::error::UserError;
-use crate::package::manifest::{Manifest, Package, ProcessorDecl};
+use crate::package::manifest::{Manifest, Package, PanelDecl, ProcessorDecl};
 use crate::table::render;
 
 #[derive(Debug, Subcommand)]
@@ -233,13 +233,43 @@ pub fn processor_json(d: &ProcessorDecl) -> Value {
     })
 }
 
+/// The JSON shape of a panel (docs/json/panel.schema.json), in `pkg
+/// inspect --json` and with the types it serves in `describe --json`.
+pub fn panel_json(p: &PanelDecl) -> Value {
+    json!({ "module": p.module, "types": p.types, "ports": p.ports, "title": p.title })
+}
+
+/// A panel of [`panel_json`] for people, one line.
+pub fn panel_text(p: &Value) -> String {
+    let list = |key: &str| -> String {
+        let names: Vec<&str> = p[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        names.join(", ")
+    };
+    let title = p["title"]
+        .as_str()
+        .map(|t| format!(" \"{t}\""))
+        .unwrap_or_default();
+    format!(
+        "panel {}{title}: types {}, ports {}\n",
+        p["module"].as_str().unwrap_or_default(),
+        list("types"),
+        list("ports")
+    )
+}
+
 /// The JSON shape of a package in `list --json` and `inspect --json`.
 fn describe(m: &Manifest, location: &str) -> Value {
     let processors: Vec<Value> = m.processors.iter().map(processor_json).collect();
+    let panels: Vec<Value> = m.panels.iter().map(panel_json).collect();
     json!({
         "name": m.package.name, "version": m.version().to_string(),
         "plexus": m.package.plexus, "description": m.package.description,
-        "location": location, "processors": processors,
+        "location": location, "processors": processors, "panels": panels,
     })
 }
 
@@ -314,6 +344,9 @@ fn as_text(d: &Value) -> String {
     out += &format!("  location: {}\n", s(&d["location"]));
     for p in d["processors"].as_array().into_iter().flatten() {
         out += &processor_text(p);
+    }
+    for p in d["panels"].as_array().into_iter().flatten() {
+        out += &panel_text(p);
     }
     out += "files:\n";
     for f in d["files"].as_array().into_iter().flatten() {

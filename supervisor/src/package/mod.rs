@@ -1,7 +1,7 @@
 //! Packages (docs/ARCHITECTURE.md §7): the manifest that describes one, the
 //! builtin package, `.plexpkg` archives and how they are packed and read
-//! safely, the store of installed packages, and how a pipeline's
-//! `packages:` entries find them.
+//! safely, the store of installed packages, how a pipeline's `packages:`
+//! entries find them, and the panels a pipeline's packages offer.
 
 pub mod archive;
 pub mod builtins;
@@ -9,6 +9,7 @@ pub mod commands;
 mod locate;
 pub mod manifest;
 pub mod pack;
+pub mod panels;
 pub mod store;
 
 pub use locate::locate;

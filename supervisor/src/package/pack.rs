@@ -61,6 +61,10 @@ pub fn pack(dir: &Path) -> Result<Packed, UserError> {
             files.insert(name, file);
         }
     }
+    // Checked when the package loaded: regular files under ui/.
+    for panel in &package.manifest.panels {
+        files.insert(panel.module.clone(), dir.join(&panel.module));
+    }
     let bytes = write_zip(&files)?;
     Ok(Packed {
         manifest: package.manifest,

@@ -69,7 +69,7 @@ pub fn manifest(m: &Manifest) -> Result<(), String> {
         }
         processor(decl).map_err(|m| format!("processor `{}`: {m}", excerpt(&decl.name)))?;
     }
-    Ok(())
+    super::panels::check(m)
 }
 
 fn processor(decl: &ProcessorDecl) -> Result<(), String> {

@@ -5,6 +5,7 @@
 
 mod check;
 pub mod config;
+pub mod panels;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use crate::language::{self, Lang};
 use crate::yaml;
 pub use check::is_package_name;
 pub use config::{ConfigField, ConfigType};
+pub use panels::PanelDecl;
 pub use sync::SyncDecl;
 
 pub const MANIFEST_FILE: &str = "plexus.yaml";
@@ -29,6 +31,9 @@ pub const PLEXUS_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct Manifest {
     pub package: PackageInfo,
     pub processors: Vec<ProcessorDecl>,
+    /// Browser views for the dashboard (`panels`).
+    #[serde(default)]
+    pub panels: Vec<PanelDecl>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,6 +130,11 @@ impl Package {
         }
         let path = dir.join(MANIFEST_FILE);
         let manifest = parse(&path, &yaml::read(&path, "package manifest")?)?;
+        // What the manifest names on disk is checked where the disk is.
+        for (index, panel) in manifest.panels.iter().enumerate() {
+            panels::read_module(dir, &panel.module)
+                .map_err(|m| UserError::in_file(&path, format!("panels[{index}].module {m}")))?;
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
