@@ -469,12 +469,10 @@ function panelConfigChanged(ev) {
   }
 }
 
-/** A panel hears the runtime's events and those of its own processor. */
+/** A panel that asked hears each runtime event (docs/panels.md). */
 function forwardEventToPanels(ev) {
   for (const mounted of state.panels) {
-    if (!mounted.wantsEvents) continue;
-    const own = ev.processor === mounted.processor || ev.worker === mounted.processor;
-    if (own || ev.kind.startsWith("runtime_")) toPanel(mounted, { plexus: "event", event: ev });
+    if (mounted.wantsEvents) toPanel(mounted, { plexus: "event", event: ev });
   }
 }
 
