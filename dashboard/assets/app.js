@@ -366,7 +366,7 @@ function mountPanel(box, panel, processor) {
     type: node?.type || panel.types[0],
     container,
     frame,
-    config: {},
+    config: structuredClone(panel.configs?.[processor] ?? {}),
     wantsEvents: false,
     feeds: new Map(), // port -> {stopped, timer}
     stop() {

@@ -2,7 +2,7 @@
 // opaque origin and may reach nothing, so everything the panel gets comes
 // from the dashboard page through postMessage; this script turns that into
 // the panel module API of docs/panels.md and mounts the package's module,
-// which it imports from the inert <script type="text/plain" id="plexus-panel">
+// which it imports from the inert <script type="application/json" id="plexus-panel">
 // through a blob: URL (the frame's CSP allows blob: scripts and nothing else).
 "use strict";
 (() => {
@@ -59,7 +59,8 @@
   };
 
   async function mount() {
-    const source = document.getElementById("plexus-panel")?.textContent ?? "";
+    // The module's text as a JSON string (so nothing in it could end its element).
+    const source = JSON.parse(document.getElementById("plexus-panel")?.textContent ?? '""');
     const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
     try {
       const module = await import(url);

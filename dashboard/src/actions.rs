@@ -3,8 +3,6 @@
 //! `pause`, `resume`, `stop` or `set` sends, through the supervisor's own
 //! client, and answers `{"ok": true}` or the runtime's refusal.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -15,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use supervisor::observe::client;
 
+use crate::app::App;
 use crate::reply::{blocking, ApiError};
-use crate::server::App;
 
 /// `{"processor": "id"}`, or nothing for every processor.
 #[derive(Debug, Default, Deserialize)]
@@ -34,7 +32,7 @@ pub struct Changes {
 }
 
 pub async fn restart(
-    State(app): State<Arc<App>>,
+    State(app): State<App>,
     Path(worker): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     ask(&app, move |reply_to| ControlRequest::RestartWorker {
@@ -44,7 +42,7 @@ pub async fn restart(
     .await
 }
 
-pub async fn pause(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn pause(State(app): State<App>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let processors = selection(&body)?;
     ask(&app, move |reply_to| ControlRequest::Pause {
         processors,
@@ -53,7 +51,7 @@ pub async fn pause(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Valu
     .await
 }
 
-pub async fn resume(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn resume(State(app): State<App>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let processors = selection(&body)?;
     ask(&app, move |reply_to| ControlRequest::Resume {
         processors,
@@ -62,11 +60,11 @@ pub async fn resume(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Val
     .await
 }
 
-pub async fn stop(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
+pub async fn stop(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     ask(&app, |reply_to| ControlRequest::Stop { reply_to }).await
 }
 
-pub async fn set(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn set(State(app): State<App>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let Changes { processor, changes } = parsed(&body)?;
     if changes.is_empty() {
         return Err(ApiError::new(

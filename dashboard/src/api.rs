@@ -2,8 +2,6 @@
 //! prints for the same question (`top`, `graph`, `events`, `runs`,
 //! `summary`, `logs`), so a script can move between the two freely.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -12,14 +10,14 @@ use supervisor::journal::files;
 use supervisor::journal::read::{parsed, Run};
 use supervisor::journal::{is_runtime_id, runs_dir};
 
+use crate::app::App;
 use crate::reply::{blocking, ApiError};
-use crate::server::App;
 
 /// Lines of a worker's log one request returns: the newest.
 const LOG_LINES: usize = 200;
 
 /// `top --json`: the newest status of the runtime shown, kept after it ended.
-pub async fn status(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
+pub async fn status(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     let status = app.watch.status.borrow().clone();
     let status = status.ok_or_else(ApiError::no_runtime)?;
     Ok(Json(
@@ -28,7 +26,7 @@ pub async fn status(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError
 }
 
 /// `graph --runtime ID --format json`.
-pub async fn graph(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
+pub async fn graph(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     let status = app.watch.status.borrow().clone();
     let status = status.ok_or_else(ApiError::no_runtime)?;
     blocking(move || {
@@ -40,7 +38,7 @@ pub async fn graph(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError>
 }
 
 /// The events of the runtime shown so far, as `events --json` objects.
-pub async fn events(State(app): State<Arc<App>>) -> Json<Vec<Value>> {
+pub async fn events(State(app): State<App>) -> Json<Vec<Value>> {
     let history = app.watch.history.lock().expect("not poisoned");
     Json(history.events.iter().map(|e| (**e).clone()).collect())
 }
@@ -80,7 +78,7 @@ pub async fn run_events(Path(id): Path<String>) -> Result<Json<Vec<Value>>, ApiE
 
 /// `logs WORKER --json` of the runtime shown: its newest lines.
 pub async fn logs(
-    State(app): State<Arc<App>>,
+    State(app): State<App>,
     Path(worker): Path<String>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let id = app

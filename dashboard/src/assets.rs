@@ -4,19 +4,17 @@
 //! read our HTML) and a Content-Security-Policy that allows our own
 //! scripts, styles and connections only.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::app::App;
 use crate::reply::ApiError;
-use crate::server::App;
 
 const INDEX: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
-const PANEL_FRAME_JS: &str = include_str!("../assets/panel-frame.js");
+pub const PANEL_FRAME_JS: &str = include_str!("../assets/panel-frame.js");
 
 /// The page's own tag, which the token fills in.
 const TOKEN_TAG: &str = r#"<meta name="plexus-token" content="">"#;
@@ -33,7 +31,7 @@ fn page(token: &str) -> String {
     }
 }
 
-pub async fn index(State(app): State<Arc<App>>) -> Response {
+pub async fn index(State(app): State<App>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),

@@ -11,10 +11,10 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::server::App;
+use crate::app::App;
 use crate::watch::Watched;
 
-pub async fn live(State(app): State<Arc<App>>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn live(State(app): State<App>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(move |socket| session(app, socket))
 }
 
@@ -27,7 +27,7 @@ fn runtime_message(kind: &str, watched: &Watched) -> Value {
     json!({ "kind": kind, "runtime": watched.id(), "others": others })
 }
 
-async fn session(app: Arc<App>, mut socket: WebSocket) {
+async fn session(app: App, mut socket: WebSocket) {
     let mut watched = app.watch.watched.clone();
     let mut status = app.watch.status.clone();
     let mut closing = app.closing.subscribe();

@@ -8,10 +8,12 @@
 
 mod actions;
 mod api;
+mod app;
 mod assets;
 mod live;
 mod metrics;
 mod packages;
+mod panels;
 mod picture;
 mod preview;
 mod reply;
@@ -97,12 +99,12 @@ fn serve(args: Args) -> Result<()> {
     let watch = watch::start(args.runtime)?;
     eprintln!("{}", start_line(&watch.watched.borrow(), &security, bound));
     let previews = Arc::new(preview::Previews::new(watch.stopping.clone()));
-    let app = Arc::new(server::App {
-        security,
-        watch,
+    let app = app::App {
+        security: Arc::new(security),
+        watch: Arc::new(watch),
         previews,
         closing: tokio::sync::watch::channel(false).0,
-    });
+    };
     let served = tokio.block_on(server::serve(listener, app.clone()));
     // The bus threads close their ports and nodes before the process ends,
     // so nothing of ours is left in /dev/shm.

@@ -15,13 +15,13 @@ use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::app::App;
 use crate::reply::ApiError;
-use crate::server::App;
 
 /// Prometheus's text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+pub async fn metrics(State(app): State<App>) -> Result<Response, ApiError> {
     let status = app.watch.status.borrow().clone();
     let events = {
         let history = app.watch.history.lock().expect("not poisoned");

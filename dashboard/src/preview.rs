@@ -22,8 +22,7 @@ use supervisor::observe::{check_port, subscribe, Waiter, Woken};
 
 use crate::picture::Frame;
 use crate::reply::{blocking, ApiError};
-use crate::server::App;
-use crate::watch::join_within;
+use crate::watch::{join_within, Watch};
 
 /// A preview nobody asked for this long is closed.
 const IDLE: Duration = Duration::from_secs(10);
@@ -208,7 +207,8 @@ enum Encoding {
 }
 
 pub async fn preview(
-    State(app): State<Arc<App>>,
+    State(previews): State<Arc<Previews>>,
+    State(watch): State<Arc<Watch>>,
     Path((processor, port)): Path<(String, String)>,
     Query(options): Query<Options>,
 ) -> Result<Response, ApiError> {
@@ -229,16 +229,16 @@ pub async fn preview(
         .max_width
         .unwrap_or(DEFAULT_WIDTH)
         .clamp(1, MAX_WIDTH);
-    let Some(live) = app.watch.watched.borrow().live().cloned() else {
+    let Some(live) = watch.watched.borrow().live().cloned() else {
         return Err(ApiError::no_runtime());
     };
-    let status = app.watch.status.borrow().clone();
+    let status = watch.status.borrow().clone();
     let Some(status) = status.filter(|s| s.runtime == live.id) else {
         return Err(ApiError::no_runtime());
     };
     check_port(&status, &processor, &port)
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))?;
-    let slot = app.previews.slot(&status, live.pid, &processor, &port);
+    let slot = previews.slot(&status, live.pid, &processor, &port);
     let newest = slot.newest.lock().expect("not poisoned").clone();
     let frame = match newest {
         Newest::Frame(frame) => frame,

@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use supervisor::error::UserError;
 
 use crate::reply::ApiError;
-use crate::server::App;
 
 /// The header actions carry the token in.
 pub const TOKEN_HEADER: &str = "x-plexus-token";
@@ -170,8 +169,12 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// Every request passes here before its route.
-pub async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let security = &app.security;
+pub async fn guard(
+    State(security): State<Arc<Security>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let security = &*security;
     let refuse = |status, message: &str| ApiError::new(status, message).into_response();
     let headers = request.headers();
     if security.exposure == Exposure::Loopback {

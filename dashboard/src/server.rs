@@ -1,33 +1,19 @@
 //! The routes and what every request passes through (`security::guard`),
 //! and serving them until Ctrl-C or SIGTERM.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-use crate::preview::Previews;
-use crate::security::Security;
-use crate::watch::Watch;
-use crate::{actions, api, assets, live, metrics, packages, preview, security};
+use crate::app::App;
+use crate::{actions, api, assets, live, metrics, packages, panels, preview, security};
 
 /// The largest JSON body an action takes.
 const JSON_BODY_LIMIT: usize = 64 << 10;
 
-/// Everything the routes share.
-pub struct App {
-    pub security: Security,
-    pub watch: Watch,
-    pub previews: Arc<Previews>,
-    /// Set once the dashboard is ending, so live feeds close.
-    pub closing: watch::Sender<bool>,
-}
-
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(assets::index))
         .route("/assets/{name}", get(assets::asset))
@@ -47,18 +33,20 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/set", post(actions::set))
         .route("/api/packages/inspect", post(packages::inspect))
         .route("/api/packages", post(packages::install))
+        .route("/api/panels", get(panels::list))
+        .route("/panels/{package}/{version}/{file}", get(panels::frame))
         .route("/metrics", get(metrics::metrics))
         .fallback(assets::not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
+            app.security.clone(),
             security::guard,
         ))
         .with_state(app)
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets the requests in flight end.
-pub async fn serve(listener: TcpListener, app: Arc<App>) -> Result<()> {
+pub async fn serve(listener: TcpListener, app: App) -> Result<()> {
     let closing = app.closing.clone();
     axum::serve(listener, router(app))
         .with_graceful_shutdown(async move {

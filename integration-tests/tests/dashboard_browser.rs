@@ -7,14 +7,16 @@
 //! script prints what it saw as JSON lines; this test asserts on them.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use integration_tests::http::Request;
 use integration_tests::store::Scratch;
 use integration_tests::{
-    assert_no_residue, bin_dir, binary, example_in, example_package, fixture, mixed_processor_ids,
-    spawn_program, workspace,
+    assert_matches_schema, assert_no_residue, bin_dir, binary, example_in, example_package,
+    fixture, mixed_processor_ids, spawn_program, workspace,
 };
 use serde_json::{json, Value};
 
@@ -194,6 +196,8 @@ fn the_dashboard_shows_the_mixed_example_live_keeps_panels_sandboxed_and_install
         );
     }
 
+    panels_are_listed_and_served_sandboxed(&url);
+
     let stop = scratch.plexus(&["stop", "--runtime", &id]);
     assert_eq!(stop.code, Some(0), "{}", stop.stderr);
     assert_eq!(run.finish().code, Some(0));
@@ -201,6 +205,52 @@ fn the_dashboard_shows_the_mixed_example_live_keeps_panels_sandboxed_and_install
     let ended = dashboard.finish();
     assert_eq!(ended.code, Some(0), "{}", ended.stderr);
     assert_no_residue(&id);
+}
+
+/// `/api/panels` lists both panels beside their processors, with their
+/// configs, as its schema says; a panel's document comes with the policy
+/// that sandboxes it, and a package the pipeline lacks has none.
+fn panels_are_listed_and_served_sandboxed(url: &str) {
+    let addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let listed = Request::get("/api/panels").send(addr);
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let listed = listed.json();
+    assert_matches_schema("dashboard-panels", &listed);
+    let panels = listed["panels"].as_array().unwrap();
+    let beside = |processor: &str| {
+        panels
+            .iter()
+            .find(|p| {
+                p["processors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|q| q == processor)
+            })
+            .unwrap_or_else(|| panic!("no panel beside {processor}: {listed:#}"))
+    };
+    let histogram = beside("invert");
+    assert_eq!(histogram["package"], "example.effects", "{histogram:#}");
+    assert!(histogram["configs"]["invert"].is_object(), "{histogram:#}");
+    beside(HOSTILE);
+
+    let frame_url = histogram["url"].as_str().unwrap();
+    let frame = Request::get(frame_url).send(addr);
+    assert_eq!(frame.status, 200, "{}", frame.text());
+    let policy = frame.header("content-security-policy").unwrap_or_default();
+    assert!(policy.starts_with("sandbox allow-scripts;"), "{policy}");
+    assert!(policy.contains("connect-src 'none'"), "{policy}");
+    assert!(
+        frame.text().contains("id=\"plexus-panel\""),
+        "{}",
+        frame.text()
+    );
+    let absent = Request::get("/panels/acme.absent/1.0.0/frame.html").send(addr);
+    assert_eq!(absent.status, 404, "{}", absent.text());
 }
 
 /// Node and Chromium, or the reason the test skips.
