@@ -83,3 +83,33 @@ fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
 pub fn path_arg(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
+
+/// A package archive, checksums and all, one of whose entries climbs out
+/// of the package with `..`: what every installer must refuse.
+pub fn escaping_archive() -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let files: [(&str, &[u8]); 3] = [
+        (
+            "plexus.yaml",
+            b"package: { name: test.escaping, version: 1.0.0 }\nprocessors:\n  - { name: test.escaping, language: python, entry: m:P, mode: reactive, inputs: [{ name: in, schema: any }] }\n",
+        ),
+        ("m.py", b"class P:\n    pass\n"),
+        ("../../escaped.py", b"x = 1\n"),
+    ];
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    let mut sums = String::new();
+    for (name, data) in files {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(data).unwrap();
+        let digest: String = Sha256::digest(data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        sums += &format!("{digest}  {name}\n");
+    }
+    zip.start_file("SHA256SUMS", options).unwrap();
+    zip.write_all(sums.as_bytes()).unwrap();
+    zip.finish().unwrap().into_inner()
+}

@@ -6,7 +6,6 @@
 //! hostile and kept in its sandbox) — and installs packages by upload. The
 //! script prints what it saw as JSON lines; this test asserts on them.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,7 +67,11 @@ fn the_dashboard_shows_the_mixed_example_live_keeps_panels_sandboxed_and_install
         })
         .collect();
     let hostile_archive = archives.join("escaping.plexpkg");
-    std::fs::write(&hostile_archive, escaping_archive()).unwrap();
+    std::fs::write(
+        &hostile_archive,
+        integration_tests::store::escaping_archive(),
+    )
+    .unwrap();
 
     let artifacts = bin_dir()
         .parent()
@@ -309,32 +312,4 @@ fn mixed_with_hostile_panel(dir: &Path) -> PathBuf {
     assert!(text.contains("test.hostile_pass"), "{text}");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// A package archive one of whose entries climbs out with `..`.
-fn escaping_archive() -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    use zip::write::SimpleFileOptions;
-    let files: [(&str, &[u8]); 2] = [
-        (
-            "plexus.yaml",
-            b"package: { name: test.escaping, version: 1.0.0 }\nprocessors:\n  - { name: test.escaping, language: python, entry: m:P, mode: reactive, inputs: [{ name: in, schema: any }] }\n",
-        ),
-        ("../m.py", b"class P:\n    pass\n"),
-    ];
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let mut sums = String::new();
-    for (name, data) in files {
-        zip.start_file(name, SimpleFileOptions::default()).unwrap();
-        zip.write_all(data).unwrap();
-        let digest: String = Sha256::digest(data)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        sums += &format!("{digest}  {name}\n");
-    }
-    zip.start_file("SHA256SUMS", SimpleFileOptions::default())
-        .unwrap();
-    zip.write_all(sums.as_bytes()).unwrap();
-    zip.finish().unwrap().into_inner()
 }

@@ -6,7 +6,7 @@
 //! hostile archive or a clash and leave the store as it was.
 
 use std::collections::BTreeMap;
-use std::io::{Cursor, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -500,32 +500,6 @@ fn beyond_localhost_every_request_needs_the_token() {
     );
 }
 
-/// An archive holding an entry that climbs out with `..`.
-fn hostile_archive() -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    let manifest = "package: { name: test.hostile, version: 1.0.0 }\nprocessors:\n  - { name: test.hostile, language: python, entry: m:P, mode: reactive, inputs: [{ name: in, schema: any }] }\n";
-    let files: [(&str, &[u8]); 3] = [
-        ("plexus.yaml", manifest.as_bytes()),
-        ("m.py", b"class P:\n    pass\n"),
-        ("../../escaped.py", b"x = 1\n"),
-    ];
-    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default();
-    let mut sums = String::new();
-    for (name, data) in files {
-        zip.start_file(name, options).unwrap();
-        zip.write_all(data).unwrap();
-        let digest: String = Sha256::digest(data)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        sums += &format!("{digest}  {name}\n");
-    }
-    zip.start_file("SHA256SUMS", options).unwrap();
-    zip.write_all(sums.as_bytes()).unwrap();
-    zip.finish().unwrap().into_inner()
-}
-
 /// Copies the files and folders of `from` into a new `to`.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir(to).unwrap();
@@ -576,7 +550,7 @@ fn uploads_install_as_pkg_install_does_and_refusals_leave_the_store_alone() {
     };
 
     let before = s.snapshot();
-    let hostile = hostile_archive();
+    let hostile = integration_tests::store::escaping_archive();
     for path in ["/api/packages/inspect", "/api/packages"] {
         let refused = upload(path, &hostile);
         assert_eq!(refused.status, 400, "{path}: {}", refused.text());
