@@ -1,15 +1,18 @@
 //! The page and its files, embedded in the binary: nothing is ever read
-//! from the file system, so no path can reach outside them. The page gets
-//! the token in its `plexus-token` meta tag (another site's page cannot
-//! read our HTML) and a Content-Security-Policy that allows our own
-//! scripts, styles and connections only.
+//! from the file system, so no path can reach outside them. A page opened
+//! with the token gets it in its `plexus-token` meta tag, for its actions
+//! (another site's page cannot read our HTML; another user of the machine
+//! has no token to show), and every page a Content-Security-Policy that
+//! allows our own scripts, styles and connections only.
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 use crate::app::App;
 use crate::reply::ApiError;
+use crate::security::Caller;
 
 const INDEX: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
@@ -31,7 +34,13 @@ fn page(token: &str) -> String {
     }
 }
 
-pub async fn index(State(app): State<App>) -> Response {
+/// The page; with the token only for a caller that showed it (see
+/// `security::Caller`).
+pub async fn index(State(app): State<App>, Extension(caller): Extension<Caller>) -> Response {
+    let token = match caller {
+        Caller::Holder => app.security.token(),
+        Caller::Reader => "",
+    };
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -39,7 +48,7 @@ pub async fn index(State(app): State<App>) -> Response {
             (header::CACHE_CONTROL, "no-store"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        page(app.security.token()),
+        page(token),
     )
         .into_response()
 }

@@ -113,16 +113,16 @@ fn serve(args: Args) -> Result<()> {
     served
 }
 
-/// `plexus: dashboard for runtime <id> on http://ADDR/`, with `?token=T`
-/// when every request needs it: the line scripts and tests wait for.
+/// `plexus: dashboard for runtime <id> on http://ADDR/?token=T`: the line
+/// scripts and tests wait for. The token is in it wherever the dashboard
+/// listens: a page opened without it may read (on the loopback) but not act.
 fn start_line(watched: &Watched, security: &Security, bound: SocketAddr) -> String {
     let what = match watched {
         Watched::Live(runtime) | Watched::Ended(runtime) => format!("runtime {}", runtime.id),
         Watched::Waiting => "the next runtime to start".to_string(),
     };
-    let query = match security.token_required() {
-        true => format!("?token={}", security.token()),
-        false => String::new(),
-    };
-    format!("plexus: dashboard for {what} on http://{bound}/{query}")
+    format!(
+        "plexus: dashboard for {what} on http://{bound}/?token={}",
+        security.token()
+    )
 }

@@ -157,7 +157,11 @@ impl Subscription {
             while let Received::Frame(frame) = frames.receive()? {
                 held = Some(frame);
             }
-            let due = copied.is_none_or(|at| at.elapsed() >= COPY_EVERY);
+            // A copy is made only for a request that came after the last
+            // one, and at most every COPY_EVERY: a frame nobody asks for is
+            // never copied, so a page polling slowly costs that little.
+            let asked = *self.slot.asked.lock().expect("not poisoned");
+            let due = copied.is_none_or(|at| asked > at && at.elapsed() >= COPY_EVERY);
             if let Some(frame) = held.take_if(|_| due) {
                 copied = Some(Instant::now());
                 let header = *frame.user_header();

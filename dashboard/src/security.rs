@@ -110,6 +110,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether a request proved it holds the token. The page hands the token
+/// (and with it the actions) only to a holder: on the loopback anyone on
+/// the machine may read, but only whoever was given the address printed at
+/// start may act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Holder,
+    Reader,
+}
+
 /// Where a request carried the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Carried {
@@ -171,7 +181,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// Every request passes here before its route.
 pub async fn guard(
     State(security): State<Arc<Security>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let security = &*security;
@@ -213,6 +223,10 @@ pub async fn guard(
             "an action needs the dashboard's token in the X-Plexus-Token header",
         );
     }
+    request.extensions_mut().insert(match carried {
+        Carried::Nowhere => Caller::Reader,
+        _ => Caller::Holder,
+    });
     let mut response = next.run(request).await;
     if carried == Carried::Query {
         let cookie = format!(

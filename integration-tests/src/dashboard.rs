@@ -14,8 +14,8 @@ const START: Duration = Duration::from_secs(30);
 pub struct Dashboard {
     running: Running,
     pub addr: SocketAddr,
-    /// The token, when the start line says every request needs it.
-    pub token: Option<String>,
+    /// The token the start line gives, wherever it listens.
+    pub token: String,
     /// The start line.
     pub line: String,
 }
@@ -35,7 +35,10 @@ impl Dashboard {
             .nth(1)
             .unwrap_or_else(|| panic!("no address in `{line}`"));
         let (addr, query) = url.split_once('/').expect("http://ADDR/");
-        let token = query.strip_prefix("?token=").map(str::to_string);
+        let token = query
+            .strip_prefix("?token=")
+            .unwrap_or_else(|| panic!("no token in `{line}`"))
+            .to_string();
         Self {
             running,
             addr: addr.parse().unwrap_or_else(|e| panic!("`{addr}`: {e}")),

@@ -216,9 +216,10 @@ fn the_dashboard_shows_the_mixed_example_live_keeps_panels_sandboxed_and_install
 fn panels_are_listed_and_served_sandboxed(url: &str) {
     let addr: SocketAddr = url
         .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap_or_else(|e| panic!("{url}: {e}"));
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {url}"));
     let listed = Request::get("/api/panels").send(addr);
     assert_eq!(listed.status, 200, "{}", listed.text());
     let listed = listed.json();

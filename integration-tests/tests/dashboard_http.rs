@@ -47,9 +47,9 @@ fn get(dashboard: &Dashboard, path: &str) -> Response {
     Request::get(path).send(dashboard.addr)
 }
 
-/// The token the page is given in its meta tag.
-fn page_token(dashboard: &Dashboard) -> String {
-    get(dashboard, "/")
+/// The token a page opened at `path` is given in its meta tag.
+fn page_token(dashboard: &Dashboard, path: &str) -> String {
+    get(dashboard, path)
         .text()
         .split(r#"<meta name="plexus-token" content=""#)
         .nth(1)
@@ -96,13 +96,19 @@ fn a_live_runtime_is_served_safely_in_the_clis_shapes_and_its_metrics_agree_with
         "{}",
         dashboard.line
     );
-    assert_eq!(dashboard.token, None, "no token is needed on the loopback");
     let port = dashboard.addr.port();
 
-    // The page, with its token and its policy; nothing outside the embedded files.
+    // The page and its policy; its token only for whoever opened the address
+    // printed at start: on the loopback anyone may read, only they may act.
     let page = get(&dashboard, "/");
     assert_eq!(page.status, 200, "{}", page.text());
-    let token = page_token(&dashboard);
+    assert_eq!(
+        page_token(&dashboard, "/"),
+        "",
+        "a reader is not given the token"
+    );
+    let token = page_token(&dashboard, &format!("/?token={}", dashboard.token));
+    assert_eq!(token, dashboard.token);
     assert_eq!(token.len(), 32, "{token}");
     let csp = page.header("content-security-policy").unwrap_or("");
     assert!(
@@ -446,10 +452,7 @@ fn beyond_localhost_every_request_needs_the_token() {
     let data = Data::new();
     let tmp = tempfile::tempdir().unwrap();
     let dashboard = Dashboard::start(data.path(), &["--listen", "0.0.0.0:0"], tmp.path());
-    let token = dashboard
-        .token
-        .clone()
-        .expect("the start line carries the token");
+    let token = dashboard.token.clone();
     assert_eq!(token.len(), 32);
     for path in ["/", "/api/runs", "/metrics", "/assets/app.js", "/nothing"] {
         assert_eq!(get(&dashboard, path).status, 401, "{path}");
@@ -541,7 +544,7 @@ fn uploads_install_as_pkg_install_does_and_refusals_leave_the_store_alone() {
 
     let dashboard = Dashboard::start(&s.data(), &["--listen", "127.0.0.1:0"], s.path());
     let addr = dashboard.addr;
-    let token = page_token(&dashboard);
+    let token = dashboard.token.clone();
     let upload = |path: &'static str, body: &[u8]| {
         Request::post(path, body)
             .header("X-Plexus-Token", token.clone())

@@ -197,7 +197,7 @@ impl Dashboard {
         let addr = line
             .split("http://")
             .nth(1)
-            .and_then(|rest| rest.strip_suffix('/'))
+            .and_then(|rest| rest.split('/').next())
             .and_then(|addr| addr.parse().ok())
             .ok_or_else(|| format!("no address in `{line}`"))?;
         Ok(Self {
