@@ -15,6 +15,7 @@ use crate::language::{self, Lang};
 use crate::load::pipeline::Pipeline;
 use crate::load::plan::Plan;
 use crate::load::{load_plan, plan_pipeline};
+use crate::lockfile;
 use crate::observe::{self, client, LogsOptions, TapOptions, WatchOptions};
 use crate::package::commands::{self as package_commands, PkgCommand};
 use crate::record::{self, Compressed, RecordOptions, Split, VideoCodec};
@@ -59,6 +60,11 @@ pub enum Commands {
         /// runs (with --json: `{"runtime": ID}`).
         #[arg(short = 'd', long)]
         detach: bool,
+        /// Refuse to run unless the packages (and deno) are exactly what
+        /// plexus.lock beside the pipeline pins; install its Python
+        /// requirements with their hashes.
+        #[arg(long)]
+        locked: bool,
         /// The runtime id `run -d` chose for the run it starts (internal).
         #[arg(long, hide = true, conflicts_with = "detach")]
         detached_as: Option<String>,
@@ -353,10 +359,22 @@ pub enum Commands {
         /// Also load every processor's code, without running its setup.
         #[arg(long)]
         deep: bool,
+        /// Also check that the pipeline runs exactly what plexus.lock
+        /// beside it pins.
+        #[arg(long)]
+        locked: bool,
         /// One JSON object: `{"file", "pipeline", "valid", "deep",
         /// "processors", "workers", "errors": [{"processor", "message"}]}`.
         #[arg(long)]
         json: bool,
+    },
+    /// Write plexus.lock beside a pipeline: every package it uses (and
+    /// their dependencies) with version and sha256, each Python package's
+    /// requirements resolved by pip with their hashes, and the deno version
+    /// when it runs TypeScript. `run --locked` then refuses any drift.
+    Lock {
+        /// The pipeline file (YAML).
+        pipeline: PathBuf,
     },
     /// Create a processor package that builds, packs and runs as it is.
     ///
@@ -573,8 +591,10 @@ pub fn execute(cli: Cli) -> Result<i32> {
         Commands::Validate {
             pipeline,
             deep,
+            locked,
             json,
-        } => validate(&pipeline, deep, json),
+        } => validate(&pipeline, deep, locked, json),
+        Commands::Lock { pipeline } => lockfile::make::lock(&pipeline),
         Commands::New {
             lang,
             source,
@@ -696,12 +716,14 @@ pub fn execute(cli: Cli) -> Result<i32> {
             pipeline,
             ending,
             detach: true,
+            locked,
             ..
-        } => run_detached(&pipeline, &ending),
+        } => run_detached(&pipeline, &ending, locked),
         Commands::Run {
             pipeline,
             ending,
             detached_as,
+            locked,
             ..
         } => {
             let mut options = ending.options();
@@ -709,7 +731,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 options.ready = Some(Ready::inherited()?);
                 options.runtime_id = Some(id);
             }
-            run_plan(load_plan(&pipeline)?, options, ending.json)
+            run_plan(plan_for(&pipeline, locked)?, options, ending.json)
         }
         Commands::Runs { json } => observe::runs(json),
         Commands::Summary { runtime, json } => observe::summary(&runtime, json),
@@ -760,7 +782,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
 
 /// `plexus validate`: every check `run` makes and, with `deep`, the
 /// processors' code loaded in their workers; returns the exit code.
-fn validate(pipeline: &std::path::Path, deep: bool, json: bool) -> Result<i32> {
+fn validate(pipeline: &std::path::Path, deep: bool, locked: bool, json: bool) -> Result<i32> {
     let mut report = serde_json::json!({
         "file": pipeline.display().to_string(),
         "pipeline": null,
@@ -771,7 +793,7 @@ fn validate(pipeline: &std::path::Path, deep: bool, json: bool) -> Result<i32> {
         "errors": [],
     });
     let checked = (|| -> Result<(Plan, Vec<run::check::Failure>)> {
-        let mut plan = load_plan(pipeline)?;
+        let mut plan = plan_for(pipeline, locked)?;
         report["pipeline"] = plan.name.clone().into();
         report["processors"] = plan.processors.len().into();
         report["workers"] = plan.workers.len().into();
@@ -822,6 +844,14 @@ fn validate(pipeline: &std::path::Path, deep: bool, json: bool) -> Result<i32> {
     Ok(if failures.is_empty() { 0 } else { 2 })
 }
 
+/// The plan of `pipeline`; when `locked`, checked against its lockfile.
+fn plan_for(pipeline: &std::path::Path, locked: bool) -> Result<Plan> {
+    match locked {
+        true => lockfile::drift::locked_plan(pipeline),
+        false => Ok(load_plan(pipeline)?),
+    }
+}
+
 /// Runs a plan to its end and prints its summary; returns the exit code.
 fn run_plan(mut plan: Plan, options: RunOptions, json: bool) -> Result<i32> {
     if let Some(id) = &options.runtime_id {
@@ -845,11 +875,12 @@ fn run_plan(mut plan: Plan, options: RunOptions, json: bool) -> Result<i32> {
 }
 
 /// `run -d`: validates, starts the run in the background and prints its id.
-fn run_detached(pipeline: &std::path::Path, ending: &Ending) -> Result<i32> {
+fn run_detached(pipeline: &std::path::Path, ending: &Ending, locked: bool) -> Result<i32> {
     // Mistakes in the pipeline are told here, at once, as `run` tells them.
-    load_plan(pipeline)?;
+    plan_for(pipeline, locked)?;
     let detached = Detached {
         pipeline,
+        locked,
         frames: ending.frames,
         duration: ending.duration,
     };

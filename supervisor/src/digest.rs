@@ -1,6 +1,9 @@
 //! SHA-256 digests as plexus writes them: lowercase hex (package checksums),
 //! and the names of cache directories derived from what they hold.
 
+use std::io::Read;
+use std::path::Path;
+
 use sha2::{Digest, Sha256};
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -17,6 +20,25 @@ pub fn key<'a>(parts: impl IntoIterator<Item = &'a [u8]>, bytes: usize) -> Strin
         hash.update(part);
     }
     hex(&hash.finalize()[..bytes])
+}
+
+/// The SHA-256 of the file at `path`, in lowercase hex, read in pieces.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex(&hash.finalize()));
+        }
+        hash.update(&buf[..n]);
+    }
+}
+
+/// The SHA-256 of `bytes`, in lowercase hex.
+pub fn sha256(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 #[cfg(test)]

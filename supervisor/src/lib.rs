@@ -4,7 +4,7 @@
 //! (pipeline → plan), `language` (one home per language), `provision`
 //! (caches, installers, binaries), `run` (a runtime and its summary),
 //! `observe` (commands that watch or steer a live runtime), `package`,
-//! `scaffold` (`plexus new`), `describe` and `graph` (`plexus graph`). The map is docs/ARCHITECTURE.md.
+//! `lockfile` (`plexus lock`, `--locked`), `scaffold` (`plexus new`), `describe` and `graph` (`plexus graph`). The map is docs/ARCHITECTURE.md.
 
 pub mod cli;
 pub mod describe;
@@ -14,6 +14,7 @@ pub mod graph;
 pub mod journal;
 pub mod language;
 pub mod load;
+pub mod lockfile;
 pub mod observe;
 pub mod package;
 pub mod provision;

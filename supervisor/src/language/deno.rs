@@ -173,6 +173,26 @@ impl Launch for DenoLaunch {
     }
 }
 
+/// The version of the deno a TypeScript worker would run (`2.9.6`), found
+/// or installed as for a run: what a lockfile pins.
+pub fn version() -> Result<String> {
+    let deno = find_or_install()?;
+    let out = Command::new(&deno)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} --version", deno.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `deno 2.9.6 (stable, release, x86_64-unknown-linux-gnu)`
+    text.lines()
+        .next()
+        .and_then(|l| l.strip_prefix("deno "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|v| semver::Version::parse(v).is_ok())
+        .map(str::to_string)
+        .with_context(|| format!("{} --version does not say its version", deno.display()))
+}
+
 /// `PLEXUS_DENO`, `deno` on `PATH`, the cached install, or a new install.
 fn find_or_install() -> Result<PathBuf> {
     if let Some(explicit) = std::env::var_os("PLEXUS_DENO") {

@@ -6,10 +6,12 @@
 //! [`Language`], implemented once per language in this folder. The rest of
 //! plexus asks the registry, [`ALL`], and never matches on a language.
 
-mod deno;
+// The lockfile names Python requirements and the deno version, so
+// `lockfile` asks these two for them.
+pub(crate) mod deno;
 #[cfg(test)]
 mod echo;
-mod python;
+pub(crate) mod python;
 mod rust;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use std::process::Command;
 use ipc_schemas::{Entry, ProcessorSpec};
 
 use crate::error::UserError;
+use crate::lockfile::LockedPackage;
 
 /// Every language plexus runs, by the name manifests give it. Adding a
 /// language is one module in this folder and one line here.
@@ -57,6 +60,8 @@ pub struct Hosted<'a> {
     /// The package that declares its type, for messages.
     pub package: &'a str,
     pub entry: &'a mut Entry,
+    /// The lockfile's entry for that package, when the run is locked.
+    pub locked: Option<&'a LockedPackage>,
 }
 
 /// How processors written in one language are checked, provisioned,

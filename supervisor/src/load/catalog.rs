@@ -1,5 +1,6 @@
 //! Every processor type a pipeline may use: the native worker's builtins and
-//! the types of the packages the pipeline lists, each checked once.
+//! the types of the packages the pipeline lists and of their dependencies,
+//! each checked once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use crate::error::UserError;
 use crate::load::pipeline::Pipeline;
 use crate::package;
 use crate::package::manifest::{self, Manifest, PanelDecl, ProcessorDecl};
+use crate::package::resolve::Resolved;
 
 /// The builtins' manifest, shipped with the native worker that implements them.
 const BUILTINS: &str = include_str!("../../../worker-native/builtins.yaml");
@@ -70,8 +72,16 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The builtins plus every package `pipeline` lists.
+    /// The builtins plus every package `pipeline` lists, and their
+    /// dependencies.
     pub fn for_pipeline(pipeline: &Pipeline) -> Result<Self, UserError> {
+        Self::of(&package::resolve::for_pipeline(pipeline)?)
+    }
+
+    /// The builtins plus the types of every `resolved` package. A
+    /// dependency's types are usable as a listed package's are: a package
+    /// may need another's processors beside its own.
+    pub fn of(resolved: &Resolved) -> Result<Self, UserError> {
         let mut catalog = Self::default();
         for decl in builtins().processors {
             catalog.add(TypeInfo {
@@ -79,8 +89,7 @@ impl Catalog {
                 origin: Origin::Builtin,
             })?;
         }
-        for entry in &pipeline.file.packages {
-            let package = package::locate(&pipeline.path, pipeline.dir(), entry)?;
+        for package in resolved.packages.iter().map(|r| &r.package) {
             for decl in package.manifest.processors.clone() {
                 catalog.add(TypeInfo {
                     decl,
@@ -88,7 +97,7 @@ impl Catalog {
                         name: package.manifest.package.name.clone(),
                         dir: package.dir.clone(),
                         manifest: package.manifest_path(),
-                        sealed: package.sealed,
+                        sealed: package.sealed(),
                         version: package.manifest.version(),
                         panels: package.manifest.panels.clone(),
                     },

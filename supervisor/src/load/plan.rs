@@ -17,6 +17,7 @@ use crate::load::live_config::ConfigSchema;
 use crate::load::pipeline::{Pipeline, PipelineFile};
 use crate::load::record::{plan_record, RecordPlan};
 use crate::load::restart::RestartSpec;
+use crate::lockfile::Lockfile;
 use crate::package::manifest::sync;
 use crate::package::manifest::{config as config_schema, Mode, PortDecl};
 
@@ -31,6 +32,9 @@ pub struct Plan {
     pub workers: Vec<PlannedWorker>,
     /// The run's own recorder (`record:`).
     pub record: Option<RecordPlan>,
+    /// The lockfile a `--locked` run was checked against, which its Python
+    /// environments are built from.
+    pub lock: Option<Lockfile>,
 }
 
 #[derive(Debug)]
@@ -133,6 +137,7 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
         processors,
         workers,
         record,
+        lock: None,
     })
 }
 

@@ -46,6 +46,8 @@ pub struct Archive<R> {
     files: Vec<FileEntry>,
     dirs: Vec<String>,
     sums: BTreeMap<String, String>,
+    /// The SHA-256 of the whole archive file, in hex.
+    sha256: String,
 }
 
 impl<R: Read + Seek> Archive<R> {
@@ -53,6 +55,7 @@ impl<R: Read + Seek> Archive<R> {
     /// names it in messages.
     pub fn open(mut reader: R, label: &Path) -> Result<Self, UserError> {
         let err = |m: String| UserError::in_file(label, m);
+        let sha256 = sha256_of(&mut reader).map_err(|e| err(format!("cannot read: {e}")))?;
         let records = central_directory(&mut reader).map_err(|m| {
             err(format!(
                 "not a readable package archive (a .plexpkg zip): {m}"
@@ -69,6 +72,7 @@ impl<R: Read + Seek> Archive<R> {
             files: Vec::new(),
             dirs: Vec::new(),
             sums: BTreeMap::new(),
+            sha256,
         };
         archive.read_directory(&records)?;
         let sums = archive.read_small(SUMS_FILE)?;
@@ -204,6 +208,11 @@ impl<R: Read + Seek> Archive<R> {
 
     fn entry(&self, name: &str) -> Option<FileEntry> {
         self.files.iter().find(|f| f.name == name).cloned()
+    }
+
+    /// The SHA-256 of the whole archive, in hex: what a lockfile pins.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// The regular files, the checksum list among them.
@@ -446,6 +455,23 @@ fn safe_name(name: &str) -> bool {
         })
 }
 
+/// The SHA-256 of everything `reader` holds, read from its start; it is
+/// left at its start.
+fn sha256_of(reader: &mut (impl Read + Seek)) -> io::Result<String> {
+    reader.seek(SeekFrom::Start(0))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    reader.seek(SeekFrom::Start(0))?;
+    Ok(hex(&hash.finalize()))
+}
+
 /// `SHA256SUMS` text for `files` (name, sha256), sorted by name.
 pub fn format_sums<'a>(files: impl Iterator<Item = (&'a str, String)>) -> String {
     let mut lines: Vec<String> = files
@@ -455,7 +481,7 @@ pub fn format_sums<'a>(files: impl Iterator<Item = (&'a str, String)>) -> String
     lines.concat()
 }
 
-fn parse_sums(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+pub fn parse_sums(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
     let mut sums = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::archive::Archive;
 use super::locate::ARCHIVE_EXTENSION;
 use super::pack::pack;
-use super::store::{Spec, Store};
+use super::store::{Spec, Store, ARCHIVE_SHA256_FILE};
 use crate::error::UserError;
 use crate::package::manifest::{Manifest, Package, PanelDecl, ProcessorDecl};
 use crate::table::render;
@@ -83,6 +83,10 @@ pub fn run(command: PkgCommand) -> Result<i32> {
                 installed.version,
                 installed.dir.display()
             );
+            // Installed all the same: what it needs may be installed next.
+            if let Err(missing) = super::resolve::for_package(installed.load()?, &store) {
+                eprintln!("plexus: warning: {missing}; install it before a pipeline uses this package");
+            }
         }
         PkgCommand::List { json } => {
             let packages: Vec<(Package, String)> = store
@@ -197,7 +201,7 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> std::io:
         let meta = entry.metadata()?;
         if meta.is_dir() {
             list_files(root, &entry.path(), out)?;
-        } else {
+        } else if entry.file_name() != ARCHIVE_SHA256_FILE {
             let name = entry
                 .path()
                 .strip_prefix(root)
@@ -266,10 +270,16 @@ pub fn panel_text(p: &Value) -> String {
 fn describe(m: &Manifest, location: &str) -> Value {
     let processors: Vec<Value> = m.processors.iter().map(processor_json).collect();
     let panels: Vec<Value> = m.panels.iter().map(panel_json).collect();
+    let dependencies: Vec<Value> = m
+        .dependencies
+        .iter()
+        .map(|d| json!({ "name": d.name, "version": d.version }))
+        .collect();
     json!({
         "name": m.package.name, "version": m.version().to_string(),
         "plexus": m.package.plexus, "description": m.package.description,
-        "location": location, "processors": processors, "panels": panels,
+        "location": location, "dependencies": dependencies,
+        "processors": processors, "panels": panels,
     })
 }
 
@@ -342,6 +352,9 @@ fn as_text(d: &Value) -> String {
     }
     out += &format!("  plexus:   {}\n", d["plexus"].as_str().unwrap_or("any"));
     out += &format!("  location: {}\n", s(&d["location"]));
+    for dep in d["dependencies"].as_array().into_iter().flatten() {
+        out += &format!("  needs:    {} {}\n", s(&dep["name"]), s(&dep["version"]));
+    }
     for p in d["processors"].as_array().into_iter().flatten() {
         out += &processor_text(p);
     }

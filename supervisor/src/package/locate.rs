@@ -2,13 +2,11 @@
 //! (relative to the pipeline), a `.plexpkg` file (verified and extracted once
 //! into the cache), or an installed `name` / `name@version`.
 
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 use super::archive::Archive;
-use super::manifest::{Package, MANIFEST_FILE};
+use super::manifest::{Package, Source, MANIFEST_FILE};
 use super::store::{self, Spec, Store};
 use crate::error::UserError;
 use crate::provision::cache;
@@ -48,28 +46,15 @@ pub fn locate(pipeline: &Path, base: &Path, entry: &str) -> Result<Package, User
 /// A package archive, extracted into the cache under its own hash the first
 /// time a pipeline uses it.
 fn from_archive(path: &Path) -> Result<Package, UserError> {
-    let open = || {
-        std::fs::File::open(path)
-            .map(BufReader::new)
-            .map_err(|e| UserError::in_file(path, format!("cannot read: {e}")))
-    };
-    let mut hash = Sha256::new();
-    let mut reader = open()?;
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| UserError::in_file(path, format!("cannot read: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
-    let key = crate::digest::hex(&hash.finalize()[..16]);
+    let sha256 = crate::digest::file_sha256(path)
+        .map_err(|e| UserError::in_file(path, format!("cannot read: {e}")))?;
     let cache = cache::root().join("packages");
-    let dest = cache.join(&key);
+    // The first 16 bytes of the hash name the extracted directory.
+    let dest = cache.join(&sha256[..32]);
     if !dest.join(MANIFEST_FILE).is_file() {
-        let mut archive = Archive::open(open()?, path)?;
+        let file = std::fs::File::open(path)
+            .map_err(|e| UserError::in_file(path, format!("cannot read: {e}")))?;
+        let mut archive = Archive::open(BufReader::new(file), path)?;
         archive.manifest()?;
         // Another run may have extracted the same archive meanwhile.
         if let Err(e) = store::unpack(&mut archive, &cache, &dest) {
@@ -79,6 +64,6 @@ fn from_archive(path: &Path) -> Result<Package, UserError> {
         }
     }
     let mut package = Package::load_dir(&dest)?;
-    package.sealed = true;
+    package.source = Source::Archive { sha256 };
     Ok(package)
 }

@@ -1,7 +1,8 @@
 //! Packages (docs/ARCHITECTURE.md §7): the manifest that describes one, the
 //! builtin package, `.plexpkg` archives and how they are packed and read
 //! safely, the store of installed packages, how a pipeline's `packages:`
-//! entries find them, and the panels a pipeline's packages offer.
+//! entries find them, which packages a pipeline runs with once their
+//! dependencies are resolved, and the panels a pipeline's packages offer.
 
 pub mod archive;
 pub mod builtins;
@@ -10,6 +11,7 @@ mod locate;
 pub mod manifest;
 pub mod pack;
 pub mod panels;
+pub mod resolve;
 pub mod store;
 
 pub use locate::locate;

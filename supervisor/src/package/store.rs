@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use semver::Version;
 use thiserror::Error;
 
-use super::archive::Archive;
+use super::archive::{parse_sums, Archive, SUMS_FILE};
 use super::builtins;
-use super::manifest::{is_package_name, Manifest, Package};
+use super::manifest::{is_package_name, Manifest, Package, Source};
 use crate::error::UserError;
 use crate::provision::cache::{staging_name, Staging};
 
@@ -83,10 +83,72 @@ pub struct Installed {
     pub dir: PathBuf,
 }
 
+/// The file in an installed (or cached) package's directory that holds the
+/// SHA-256 of the archive it was extracted from: the hash a lockfile pins.
+/// Hidden, so it is never packed, and written before the directory is
+/// renamed into place, so it is there whenever the package is.
+pub const ARCHIVE_SHA256_FILE: &str = ".plexus-archive.sha256";
+
 impl Installed {
+    /// The SHA-256 of the archive this package was installed from. A
+    /// package installed by a plexus that kept no such record has none.
+    pub fn archive_sha256(&self) -> Result<String, String> {
+        let text = std::fs::read_to_string(self.dir.join(ARCHIVE_SHA256_FILE)).map_err(|_| {
+            format!(
+                "package `{}@{}` was installed by an older plexus, which kept no archive hash: reinstall it (`plexus pkg remove {0}@{1}`, then `plexus pkg install`)",
+                self.name, self.version
+            )
+        })?;
+        let hash = text.trim();
+        match hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            true => Ok(hash.to_ascii_lowercase()),
+            false => Err(format!(
+                "{}: not a sha256 in hex",
+                self.dir.join(ARCHIVE_SHA256_FILE).display()
+            )),
+        }
+    }
+
+    /// Checks the installed files against the `SHA256SUMS` installed with
+    /// them: every listed file as listed, and no other file (the checksum
+    /// list and the archive hash aside). The error names the first file
+    /// that differs.
+    pub fn check_files(&self) -> Result<(), String> {
+        let id = format!("{}@{}", self.name, self.version);
+        let sums = std::fs::read(self.dir.join(SUMS_FILE))
+            .map_err(|e| format!("package `{id}`: cannot read its {SUMS_FILE}: {e}"))?;
+        let sums = parse_sums(&sums).map_err(|m| format!("package `{id}`: {SUMS_FILE}: {m}"))?;
+        let mut found = Vec::new();
+        files_under(&self.dir, &self.dir, &mut found)
+            .map_err(|e| format!("package `{id}`: cannot list its files: {e}"))?;
+        for name in &found {
+            if name == SUMS_FILE || name == ARCHIVE_SHA256_FILE {
+                continue;
+            }
+            let Some(listed) = sums.get(name) else {
+                return Err(format!(
+                    "package `{id}`: file `{name}` was added to it after it was installed"
+                ));
+            };
+            let now = crate::digest::file_sha256(&self.dir.join(name))
+                .map_err(|e| format!("package `{id}`: cannot read `{name}`: {e}"))?;
+            if &now != listed {
+                return Err(format!(
+                    "package `{id}`: file `{name}` changed after it was installed"
+                ));
+            }
+        }
+        if let Some(gone) = sums.keys().find(|n| !found.contains(n)) {
+            return Err(format!(
+                "package `{id}`: file `{gone}` was removed after it was installed"
+            ));
+        }
+        Ok(())
+    }
+
     pub fn load(&self) -> Result<Package, UserError> {
         let mut package = Package::load_dir(&self.dir)?;
-        package.sealed = true;
+        package.source = Source::Store;
         Ok(package)
     }
 }
@@ -311,6 +373,8 @@ pub fn unpack<R: Read + Seek>(
     let staging = Staging::create(parent, "staging").map_err(|e| io(parent, e))?;
     let dir = staging.path();
     archive.extract(dir)?;
+    std::fs::write(dir.join(ARCHIVE_SHA256_FILE), archive.sha256())
+        .map_err(|e| io(dir, e))?;
     let package = Package::load_dir(dir)?;
     for decl in &package.manifest.processors {
         if !decl.language.archive_holds(dir, &decl.entry) {
@@ -362,6 +426,21 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
         .collect()
+}
+
+/// Every file under `dir`, as paths relative to `root` with `/`.
+pub fn files_under(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            files_under(root, &entry.path(), out)?;
+        } else {
+            let path = entry.path();
+            let relative = path.strip_prefix(root).expect("under root");
+            out.push(relative.to_string_lossy().into_owned());
+        }
+    }
+    Ok(())
 }
 
 fn file_name(path: &Path) -> Option<String> {

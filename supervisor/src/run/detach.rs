@@ -66,6 +66,8 @@ impl Ready {
 /// What a detached run was asked to do, passed on to its process.
 pub struct Detached<'a> {
     pub pipeline: &'a Path,
+    /// Checked against its lockfile (`--locked`).
+    pub locked: bool,
     pub frames: Option<u64>,
     pub duration: Option<Duration>,
 }
@@ -94,6 +96,9 @@ pub fn start(detached: &Detached) -> Result<Result<String, i32>> {
         .arg("run")
         .arg(std::path::absolute(detached.pipeline)?)
         .args(["--detached-as", &runtime]);
+    if detached.locked {
+        command.arg("--locked");
+    }
     if let Some(frames) = detached.frames {
         command.args(["--frames", &frames.to_string()]);
     }

@@ -19,7 +19,8 @@ pub struct Launcher {
 
 impl Launcher {
     /// Provisions every language `plan`'s workers use, completing the
-    /// processors' entries (Python environments, for one).
+    /// processors' entries (Python environments, for one), from the plan's
+    /// lockfile when it has one.
     pub fn prepare(plan: &mut Plan) -> Result<Self> {
         let mut launches = BTreeMap::new();
         for &language in language::ALL {
@@ -32,6 +33,7 @@ impl Launcher {
             if workers.is_empty() {
                 continue;
             }
+            let lock = plan.lock.as_ref();
             let mut hosted: Vec<Hosted> = plan
                 .processors
                 .iter_mut()
@@ -39,6 +41,7 @@ impl Launcher {
                 .map(|p| Hosted {
                     package: &p.package,
                     entry: &mut p.spec.entry,
+                    locked: lock.and_then(|l| l.package(&p.package)),
                 })
                 .collect();
             launches.insert(language.name(), language.provision(&mut hosted)?);

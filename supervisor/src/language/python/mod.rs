@@ -13,6 +13,7 @@ use super::{
     canonical, nothing_verbatim, Declared, Hosted, Language, Launch, ProcessorFile, Template,
     WorkerBinary,
 };
+use crate::lockfile::LockedRequirement;
 use crate::provision;
 
 pub struct Python;
@@ -41,7 +42,8 @@ impl Language for Python {
     }
 
     /// Gives every Python processor its package's environment, installing
-    /// what is missing; packages share environments by requirements.
+    /// what is missing; packages share environments by requirements (or,
+    /// in a locked run, by the lock's pinned requirements).
     fn provision(&self, processors: &mut [Hosted]) -> anyhow::Result<Box<dyn Launch>> {
         let worker = provision::beside_plexus("plexus-worker-python")?;
         let python = env::python_info(&worker)?;
@@ -56,8 +58,13 @@ impl Language for Python {
                 let env = match envs.get(package_dir.as_str()) {
                     Some(env) => env.clone(),
                     None => {
-                        let env =
-                            env::ensure(hosted.package, Path::new(package_dir.as_str()), &python)?;
+                        let locked = hosted.locked.map(|l| l.python.as_slice());
+                        let env = env::ensure(
+                            hosted.package,
+                            Path::new(package_dir.as_str()),
+                            &python,
+                            locked,
+                        )?;
                         envs.insert(package_dir.clone(), env.clone());
                         env
                     }
@@ -92,6 +99,18 @@ impl Language for Python {
             reserved_names: &[],
         }
     }
+}
+
+/// For `plexus lock`: the Python requirements of the package in `dir`,
+/// resolved by pip for the interpreter the worker embeds; `None` when it
+/// has none.
+pub fn lock_requirements(
+    package: &str,
+    dir: &Path,
+) -> anyhow::Result<Option<Vec<LockedRequirement>>> {
+    let worker = provision::beside_plexus("plexus-worker-python")?;
+    let python = env::python_info(&worker)?;
+    Ok(env::resolve(package, dir, &python)?)
 }
 
 /// Splits `pkg.module:Class` into module and class, both Python identifiers.

@@ -5,6 +5,7 @@
 
 mod check;
 pub mod config;
+pub mod dependencies;
 pub mod panels;
 pub mod sync;
 
@@ -18,6 +19,7 @@ use crate::language::{self, Lang};
 use crate::yaml;
 pub use check::is_package_name;
 pub use config::{ConfigField, ConfigType};
+pub use dependencies::Dependency;
 pub use panels::PanelDecl;
 pub use sync::SyncDecl;
 
@@ -31,6 +33,9 @@ pub const PLEXUS_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct Manifest {
     pub package: PackageInfo,
     pub processors: Vec<ProcessorDecl>,
+    /// Other packages this one needs installed beside it (`dependencies`).
+    #[serde(default)]
+    pub dependencies: Vec<Dependency>,
     /// Browser views for the dashboard (`panels`).
     #[serde(default)]
     pub panels: Vec<PanelDecl>,
@@ -113,13 +118,33 @@ pub struct PortDecl {
 }
 
 /// A manifest and the package directory it describes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Package {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// Where `dir` came from.
+    pub source: Source,
+}
+
+/// Where a package's directory came from, which says how it is sealed and
+/// what its sha256 (in a lockfile) is taken of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A plain directory, as its author works on it.
+    Dir,
+    /// A `.plexpkg` file, extracted into the cache; `sha256` is the
+    /// archive's.
+    Archive { sha256: String },
+    /// Installed in the package store.
+    Store,
+}
+
+impl Package {
     /// Packed or installed: everything it runs is inside `dir`, so nothing
     /// (a plugin library above all) is looked for in a build directory.
-    pub sealed: bool,
+    pub fn sealed(&self) -> bool {
+        self.source != Source::Dir
+    }
 }
 
 impl Package {
@@ -138,7 +163,7 @@ impl Package {
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
-            sealed: false,
+            source: Source::Dir,
         })
     }
 
@@ -166,7 +191,7 @@ fn language<'de, D: Deserializer<'de>>(d: D) -> Result<Lang, D::Error> {
     })
 }
 
-fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Text {
