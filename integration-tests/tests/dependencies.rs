@@ -73,7 +73,10 @@ fn a_satisfied_chain_validates_with_the_highest_matching_versions() {
     install(&s, &package(&src, "test.base", "1.0.0", &[]));
     install(&s, &package(&src, "test.base", "1.4.0", &[]));
     install(&s, &package(&src, "test.base", "2.0.0", &[]));
-    install(&s, &package(&src, "test.mid", "1.1.0", &[("test.base", "^1.2")]));
+    install(
+        &s,
+        &package(&src, "test.mid", "1.1.0", &[("test.base", "^1.2")]),
+    );
     let app = package(&src, "test.app", "1.0.0", &[("test.mid", "^1")]);
     // A dependency's types are usable: test.base comes in through test.mid.
     let path = pipeline(&s, &app, "test.base.p");
@@ -106,7 +109,10 @@ fn a_missing_dependency_is_one_sentence_naming_the_chain() {
     let s = Scratch::new();
     let src = s.path().join("src");
     install(&s, &package(&src, "test.base", "1.3.0", &[]));
-    let warned = install(&s, &package(&src, "test.mid", "1.1.0", &[("test.base", "^2")]));
+    let warned = install(
+        &s,
+        &package(&src, "test.mid", "1.1.0", &[("test.base", "^2")]),
+    );
     assert!(
         warned.contains("warning: package `test.mid@1.1.0` needs `test.base ^2`, but the store has test.base 1.3.0 only"),
         "pkg install says what is missing: {warned}"
@@ -131,7 +137,10 @@ fn conflicting_dependencies_are_one_sentence_naming_both_chains() {
     let src = s.path().join("src");
     install(&s, &package(&src, "test.base", "1.4.0", &[]));
     install(&s, &package(&src, "test.base", "2.0.0", &[]));
-    install(&s, &package(&src, "test.other", "1.0.0", &[("test.base", "^2")]));
+    install(
+        &s,
+        &package(&src, "test.other", "1.0.0", &[("test.base", "^2")]),
+    );
     let app = package(
         &src,
         "test.app",
@@ -154,7 +163,9 @@ fn cyclic_dependencies_are_one_sentence_naming_the_cycle() {
     let app = package(&src, "test.a", "1.0.0", &[("test.b", "^1")]);
     let line = refusal(&s, &pipeline(&s, &app, "test.a.p"));
     assert!(
-        line.ends_with("package dependencies are cyclic: `test.b@1.0.0` → `test.c@1.0.0` → `test.b@1.0.0`"),
+        line.ends_with(
+            "package dependencies are cyclic: `test.b@1.0.0` → `test.c@1.0.0` → `test.b@1.0.0`"
+        ),
         "{line}"
     );
 }
@@ -166,14 +177,16 @@ fn a_bad_dependency_in_a_manifest_is_named() {
     let own = package(&src, "test.selfish", "1.0.0", &[("test.selfish", "^1")]);
     let run = s.plexus(&["pkg", "install", path_arg(&own)]);
     assert!(
-        run.refusal().contains("dependencies[0]: package `test.selfish` cannot depend on itself"),
+        run.refusal()
+            .contains("dependencies[0]: package `test.selfish` cannot depend on itself"),
         "{}",
         run.stderr
     );
     let bad = package(&src, "test.vague", "1.0.0", &[("test.base", "soon")]);
     let run = s.plexus(&["pkg", "install", path_arg(&bad)]);
     assert!(
-        run.refusal().contains("dependencies[0].version `soon` is not a version requirement"),
+        run.refusal()
+            .contains("dependencies[0].version `soon` is not a version requirement"),
         "{}",
         run.stderr
     );

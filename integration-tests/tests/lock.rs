@@ -36,7 +36,11 @@ impl Locked {
         let s = Scratch::new();
         let relay = s.path().join("relay");
         std::fs::create_dir(&relay).unwrap();
-        std::fs::copy(fixture("relay-python").join("relay.py"), relay.join("relay.py")).unwrap();
+        std::fs::copy(
+            fixture("relay-python").join("relay.py"),
+            relay.join("relay.py"),
+        )
+        .unwrap();
         let manifest = std::fs::read_to_string(fixture("relay-python").join("plexus.yaml"))
             .unwrap()
             .replace(
@@ -72,7 +76,8 @@ impl Locked {
         .unwrap();
         std::fs::write(dir.join("m.py"), "class P:\n    pass\n").unwrap();
         let archive = self.s.path().join(format!("base-{version}.plexpkg"));
-        self.s.ok(&["pack", path_arg(&dir), "-o", path_arg(&archive)]);
+        self.s
+            .ok(&["pack", path_arg(&dir), "-o", path_arg(&archive)]);
         self.s.ok(&["pkg", "install", path_arg(&archive)]);
         sha256_of(&archive)
     }
@@ -82,7 +87,10 @@ impl Locked {
         integration_tests::spawn_plexus_with(
             args,
             self.s.path(),
-            &[("PLEXUS_DATA_DIR", &data), ("PLEXUS_CACHE_DIR", &self.cache)],
+            &[
+                ("PLEXUS_DATA_DIR", &data),
+                ("PLEXUS_CACHE_DIR", &self.cache),
+            ],
         )
         .finish()
     }
@@ -106,7 +114,11 @@ impl Locked {
     /// `run --locked`, which must refuse; returns its one sentence.
     fn refused(&self) -> String {
         let run = self.plexus(&["run", "--locked", path_arg(&self.pipeline), "--frames", "5"]);
-        assert!(run.runtime_id().is_none(), "nothing started: {}", run.stderr);
+        assert!(
+            run.runtime_id().is_none(),
+            "nothing started: {}",
+            run.stderr
+        );
         run.refusal().to_string()
     }
 }
@@ -128,12 +140,19 @@ fn lock_then_run_locked_passes_and_drift_is_refused() {
     assert_matches_schema("lockfile", &lock);
     assert_eq!(lock["lock_version"], 1);
     let packages = lock["packages"].as_array().unwrap();
-    let names: Vec<&str> = packages.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = packages
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["test.base", "test.relay_python"]);
     let (base, relay) = (&packages[0], &packages[1]);
     assert_eq!(base["version"], "1.0.0");
     assert_eq!(base["source"], "store");
-    assert_eq!(base["sha256"], base_sha.as_str(), "the installed archive's sha256");
+    assert_eq!(
+        base["sha256"],
+        base_sha.as_str(),
+        "the installed archive's sha256"
+    );
     assert_eq!(relay["source"]["path"], "./relay");
     // A directory is pinned by the archive `plexus pack` makes of it.
     let packed = l.s.path().join("relay.plexpkg");

@@ -88,7 +88,11 @@ fn difference(locked: &Lockfile, now: &Lockfile) -> Option<String> {
 }
 
 fn package_difference(locked: &LockedPackage, now: &LockedPackage) -> Option<String> {
-    let pinned = format!("the lock has {} with sha256 {}", locked.version, short(&locked.sha256));
+    let pinned = format!(
+        "the lock has {} with sha256 {}",
+        locked.version,
+        short(&locked.sha256)
+    );
     if locked.version != now.version {
         return Some(format!("{pinned}, the pipeline would run {}", now.version));
     }

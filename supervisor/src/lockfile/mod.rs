@@ -264,7 +264,10 @@ mod tests {
         assert!(text.contains("source: store"), "{text}");
         assert!(text.contains("path: ../packages/effects-python"), "{text}");
         // A version YAML would read as a number stays text.
-        assert!(text.contains("'2.10'") || text.contains("\"2.10\""), "{text}");
+        assert!(
+            text.contains("'2.10'") || text.contains("\"2.10\""),
+            "{text}"
+        );
         assert_eq!(Lockfile::read(&path).unwrap(), sample());
     }
 
@@ -274,11 +277,20 @@ mod tests {
         let path = dir.path().join(LOCK_FILE);
         let good = sample().to_text();
         let cases = [
-            (good.replace("lock_version: 1", "lock_version: 9"), "lock_version 9"),
+            (
+                good.replace("lock_version: 1", "lock_version: 9"),
+                "lock_version 9",
+            ),
             (good.replace(&"ab".repeat(32), "abc"), "packages[0].sha256"),
             (good.replace("source: store", "source: web"), "source `web`"),
-            (good.replace("version: 0.1.0", "version: one"), "version `one`"),
-            (good.replace("name: numpy", "name: 'numpy; rm'"), "python[0]"),
+            (
+                good.replace("version: 0.1.0", "version: one"),
+                "version `one`",
+            ),
+            (
+                good.replace("name: numpy", "name: 'numpy; rm'"),
+                "python[0]",
+            ),
             (format!("{good}extra: 1\n"), "unknown field `extra`"),
         ];
         for (text, expected) in cases {

@@ -85,7 +85,9 @@ pub fn run(command: PkgCommand) -> Result<i32> {
             );
             // Installed all the same: what it needs may be installed next.
             if let Err(missing) = super::resolve::for_package(installed.load()?, &store) {
-                eprintln!("plexus: warning: {missing}; install it before a pipeline uses this package");
+                eprintln!(
+                    "plexus: warning: {missing}; install it before a pipeline uses this package"
+                );
             }
         }
         PkgCommand::List { json } => {

@@ -181,10 +181,7 @@ struct Solver<'a> {
     steps: usize,
 }
 
-fn resolve(
-    roots: Vec<(String, Package)>,
-    available: &dyn Available,
-) -> Result<Resolved, String> {
+fn resolve(roots: Vec<(String, Package)>, available: &dyn Available) -> Result<Resolved, String> {
     let mut state = State::default();
     let mut listed: BTreeMap<String, String> = BTreeMap::new();
     for (entry, package) in &roots {
@@ -260,8 +257,11 @@ impl Solver<'_> {
                 return Err(self.conflict(&need, have));
             }
             let installed = self.available.versions(&need.name);
-            let candidates: Vec<&Version> =
-                installed.iter().rev().filter(|v| need.req.matches(v)).collect();
+            let candidates: Vec<&Version> = installed
+                .iter()
+                .rev()
+                .filter(|v| need.req.matches(v))
+                .collect();
             if candidates.is_empty() {
                 return Err(missing(&need, &installed));
             }

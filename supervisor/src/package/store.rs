@@ -373,8 +373,7 @@ pub fn unpack<R: Read + Seek>(
     let staging = Staging::create(parent, "staging").map_err(|e| io(parent, e))?;
     let dir = staging.path();
     archive.extract(dir)?;
-    std::fs::write(dir.join(ARCHIVE_SHA256_FILE), archive.sha256())
-        .map_err(|e| io(dir, e))?;
+    std::fs::write(dir.join(ARCHIVE_SHA256_FILE), archive.sha256()).map_err(|e| io(dir, e))?;
     let package = Package::load_dir(dir)?;
     for decl in &package.manifest.processors {
         if !decl.language.archive_holds(dir, &decl.entry) {

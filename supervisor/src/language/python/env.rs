@@ -99,9 +99,14 @@ pub fn ensure(
         |e| UserError::in_file(&env, format!("cannot create the cache: {e}")),
         |building| {
             match &pinned {
-                Some(pinned) => {
-                    install_locked(package, package_dir, &requirements, pinned, building, python)?
-                }
+                Some(pinned) => install_locked(
+                    package,
+                    package_dir,
+                    &requirements,
+                    pinned,
+                    building,
+                    python,
+                )?,
                 None => install(package, package_dir, &requirements, building, python)?,
             }
             std::fs::write(building.join(COMPLETE), b"")
@@ -159,7 +164,11 @@ fn pinned_lines(locked: &[LockedRequirement]) -> String {
     locked
         .iter()
         .map(|r| {
-            let hashes: Vec<String> = r.sha256.iter().map(|h| format!(" --hash=sha256:{h}")).collect();
+            let hashes: Vec<String> = r
+                .sha256
+                .iter()
+                .map(|h| format!(" --hash=sha256:{h}"))
+                .collect();
             format!("{}=={}{}\n", r.name, r.version, hashes.concat())
         })
         .collect()
@@ -183,7 +192,9 @@ fn install_locked(
     let failed = |why: String| {
         UserError::in_file(
             requirements,
-            format!("installing the locked Python requirements of package `{package}` failed: {why}"),
+            format!(
+                "installing the locked Python requirements of package `{package}` failed: {why}"
+            ),
         )
     };
     let lines = target.join(PINNED);
@@ -196,7 +207,10 @@ fn install_locked(
     }
     if !requirements.ends_with("requirements.txt") {
         let mut command = pip(python, &["--no-deps", "--target"]);
-        command.arg(target).arg(package_dir).current_dir(package_dir);
+        command
+            .arg(target)
+            .arg(package_dir)
+            .current_dir(package_dir);
         run_logged(command, &prefix).map_err(failed)?;
     }
     Ok(())
@@ -223,7 +237,13 @@ pub fn resolve(
     };
     let mut command = pip(
         python,
-        &["--dry-run", "--ignore-installed", "--quiet", "--report", "-"],
+        &[
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            "-",
+        ],
     );
     if requirements.ends_with("requirements.txt") {
         command.arg("-r").arg(&requirements);
@@ -239,7 +259,11 @@ pub fn resolve(
         .map_err(|e| failed(format!("cannot run {}: {e}", python.executable.display())))?;
     if !out.status.success() {
         let errors = String::from_utf8_lossy(&out.stderr);
-        let last = errors.lines().rev().find(|l| l.contains("ERR")).or(errors.lines().last());
+        let last = errors
+            .lines()
+            .rev()
+            .find(|l| l.contains("ERR"))
+            .or(errors.lines().last());
         return Err(failed(last.unwrap_or("pip failed").trim().to_string()));
     }
     let report: Report = serde_json::from_slice(&out.stdout)
@@ -251,7 +275,10 @@ pub fn resolve(
             continue;
         };
         // pip 22 states one `hash`, later ones `hashes` as well.
-        let stated = archive.hash.as_deref().and_then(|h| h.strip_prefix("sha256="));
+        let stated = archive
+            .hash
+            .as_deref()
+            .and_then(|h| h.strip_prefix("sha256="));
         let sha256 = archive
             .hashes
             .get("sha256")

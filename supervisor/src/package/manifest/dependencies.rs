@@ -42,9 +42,7 @@ pub fn check(package: &str, dependencies: &[Dependency]) -> Result<(), String> {
             ));
         }
         if dep.name == package {
-            return Err(format!(
-                "{at}: package `{package}` cannot depend on itself"
-            ));
+            return Err(format!("{at}: package `{package}` cannot depend on itself"));
         }
         if !seen.insert(dep.name.as_str()) {
             return Err(format!("{at}: `{}` is named twice", dep.name));
@@ -84,15 +82,27 @@ mod tests {
     #[test]
     fn each_mistake_is_named() {
         let cases = [
-            ("[{ name: Acme, version: \"^1\" }]", "dependencies[0].name `Acme`"),
-            ("[{ name: acme.fx, version: \"^1\" }]", "cannot depend on itself"),
+            (
+                "[{ name: Acme, version: \"^1\" }]",
+                "dependencies[0].name `Acme`",
+            ),
+            (
+                "[{ name: acme.fx, version: \"^1\" }]",
+                "cannot depend on itself",
+            ),
             (
                 "[{ name: a.b, version: \"^1\" }, { name: a.b, version: \"^2\" }]",
                 "dependencies[1]: `a.b` is named twice",
             ),
-            ("[{ name: a.b, version: soon }]", "dependencies[0].version `soon`"),
+            (
+                "[{ name: a.b, version: soon }]",
+                "dependencies[0].version `soon`",
+            ),
             ("[{ name: a.b }]", "missing field `version`"),
-            ("[{ name: a.b, version: \"1\", optional: true }]", "unknown field `optional`"),
+            (
+                "[{ name: a.b, version: \"1\", optional: true }]",
+                "unknown field `optional`",
+            ),
         ];
         for (deps, expected) in cases {
             let err = refusal(deps);

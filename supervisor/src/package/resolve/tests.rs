@@ -48,10 +48,7 @@ impl Available for Memory {
 }
 
 fn run(roots: &[Package], store: &[Package]) -> Result<Vec<String>, String> {
-    let roots = roots
-        .iter()
-        .map(|p| (p.manifest.id(), p.clone()))
-        .collect();
+    let roots = roots.iter().map(|p| (p.manifest.id(), p.clone())).collect();
     resolve(roots, &Memory(store.to_vec())).map(|r| r.packages.iter().map(|p| p.id()).collect())
 }
 
