@@ -56,7 +56,6 @@ pub fn manifest(m: &Manifest) -> Result<(), String> {
             ));
         }
     }
-    super::dependencies::check(&info.name, &m.dependencies)?;
     if m.processors.is_empty() {
         return Err("the package declares no processors".to_string());
     }

@@ -175,7 +175,9 @@ impl Package {
 /// Parses and checks a manifest; `path` names it in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Manifest, UserError> {
     let manifest: Manifest = yaml::parse(path, text)?;
-    check::manifest(&manifest).map_err(|m| UserError::in_file(path, m))?;
+    check::manifest(&manifest)
+        .and_then(|()| dependencies::check(&manifest.package.name, &manifest.dependencies))
+        .map_err(|m| UserError::in_file(path, m))?;
     Ok(manifest)
 }
 
