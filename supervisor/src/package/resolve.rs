@@ -290,7 +290,7 @@ impl Solver<'_> {
                         .map(|d| Need::new(d, chain.clone())),
                 );
                 next.chosen
-                    .insert(need.name.clone(), chosen(&package, Some(need.clone())));
+                    .insert(need.name.clone(), chosen(package, Some(need.clone())));
                 match self.search(next) {
                     Ok(done) => return Ok(done),
                     Err(e) => {
