@@ -103,8 +103,8 @@ pub fn command(
     let known = package_schemas::known(packages, None)?;
     let mut chosen = Vec::new();
     for text in schemas {
-        let wanted = SchemaRef::parse(text)
-            .map_err(|m| UserError::Plain(format!("the argument {m}")))?;
+        let wanted =
+            SchemaRef::parse(text).map_err(|m| UserError::Plain(format!("the argument {m}")))?;
         chosen.push(package_schemas::find(&known, &wanted)?.layout.clone());
     }
     std::fs::create_dir_all(output)
@@ -201,7 +201,10 @@ mod tests {
         for target in [Target::Python, Target::TypeScript, Target::Rust] {
             let text = target.generate(&layout);
             assert!(
-                text.lines().next().unwrap().contains("from test.detections@1.2; do not edit"),
+                text.lines()
+                    .next()
+                    .unwrap()
+                    .contains("from test.detections@1.2; do not edit"),
                 "{text}"
             );
         }

@@ -25,7 +25,11 @@ fn dtype_code(scalar: Scalar) -> &'static str {
 
 /// `np.dtype({...})` for a record, offsets and size as laid out.
 fn dtype(record: &RecordLayout) -> String {
-    let names: Vec<String> = record.fields.iter().map(|f| format!("{:?}", f.name)).collect();
+    let names: Vec<String> = record
+        .fields
+        .iter()
+        .map(|f| format!("{:?}", f.name))
+        .collect();
     let formats: Vec<String> = record
         .fields
         .iter()
@@ -205,7 +209,10 @@ mod tests {
     fn the_dtype_has_the_layouts_offsets() {
         let layout = crate::codegen::tests::sample();
         let text = generate(&layout);
-        assert!(text.contains("\"offsets\": [0, 8, 12, 24, 32, 40]"), "{text}");
+        assert!(
+            text.contains("\"offsets\": [0, 8, 12, 24, 32, 40]"),
+            "{text}"
+        );
         assert!(text.contains("\"itemsize\": 48"), "{text}");
         assert!(text.contains("ITEMS_OFFSET = 48"), "{text}");
         assert!(text.contains("(\"<i2\", (4,))"), "{text}");

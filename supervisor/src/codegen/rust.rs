@@ -11,10 +11,10 @@ use crate::package::manifest::schemas::{RecordLayout, SchemaLayout};
 
 /// Rust keywords a field may be named, written as raw identifiers.
 const KEYWORDS: [&str; 38] = [
-    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do",
-    "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in",
-    "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
-    "return", "static", "struct", "trait", "true",
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "true",
 ];
 const MORE_KEYWORDS: [&str; 10] = [
     "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
@@ -148,7 +148,10 @@ unsafe fn cast_mut<T>(bytes: &mut [u8], n: usize) -> &mut [T] {{
     );
     out.push_str(&record_struct(
         &class,
-        layout.description.as_deref().unwrap_or("A frame's fixed part."),
+        layout
+            .description
+            .as_deref()
+            .unwrap_or("A frame's fixed part."),
         &layout.fixed,
     ));
     match &layout.items {
@@ -287,8 +290,17 @@ mod tests {
         let text = generate(&crate::codegen::tests::sample());
         // count (u16 at 8) leaves 2 bytes before scores at 12.
         assert!(text.contains("pub _pad0: [u8; 2],"), "{text}");
-        assert!(text.contains("assert!(core::mem::size_of::<Detections>() == 48);"), "{text}");
-        assert!(text.contains("assert!(core::mem::offset_of!(DetectionsItem, corners) == 6);"), "{text}");
-        assert!(text.contains("pub const ITEMS_OFFSET: usize = 48;"), "{text}");
+        assert!(
+            text.contains("assert!(core::mem::size_of::<Detections>() == 48);"),
+            "{text}"
+        );
+        assert!(
+            text.contains("assert!(core::mem::offset_of!(DetectionsItem, corners) == 6);"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pub const ITEMS_OFFSET: usize = 48;"),
+            "{text}"
+        );
     }
 }

@@ -164,7 +164,10 @@ pub fn generate(layout: &SchemaLayout) -> String {
     out.push('\n');
     out.push_str(&record_class(
         &class,
-        layout.description.as_deref().unwrap_or("A frame's fixed part."),
+        layout
+            .description
+            .as_deref()
+            .unwrap_or("A frame's fixed part."),
         &layout.fixed,
         &whole,
     ));
@@ -178,8 +181,14 @@ mod tests {
     #[test]
     fn accessors_use_the_layouts_offsets() {
         let text = generate(&crate::codegen::tests::sample());
-        assert!(text.contains("this.#view.getBigInt64(this.#offset + 24, true)"), "{text}");
-        assert!(text.contains("this.#view.getInt8(this.#offset + 40)"), "{text}");
+        assert!(
+            text.contains("this.#view.getBigInt64(this.#offset + 24, true)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("this.#view.getInt8(this.#offset + 40)"),
+            "{text}"
+        );
         assert!(text.contains("export const ITEMS_OFFSET = 48;"), "{text}");
         assert!(text.contains("get boxes(): DetectionsItem[]"), "{text}");
     }

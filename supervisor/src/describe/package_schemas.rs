@@ -21,17 +21,27 @@ use crate::table::render;
 pub fn known(packages: &[PathBuf], pipeline: Option<&Path>) -> Result<Vec<SchemaDef>, UserError> {
     let mut all = Vec::new();
     let mut add = |package: &Package| {
-        all.extend(package.manifest.schema_layouts().into_iter().map(|layout| SchemaDef {
-            layout,
-            package: package.manifest.id(),
-        }));
+        all.extend(
+            package
+                .manifest
+                .schema_layouts()
+                .into_iter()
+                .map(|layout| SchemaDef {
+                    layout,
+                    package: package.manifest.id(),
+                }),
+        );
     };
     for dir in packages {
         add(&Package::load_dir(dir)?);
     }
     let mut all_defs = Vec::new();
     if let Some(path) = pipeline {
-        all_defs.extend(Catalog::for_pipeline(&Pipeline::load(path)?)?.schemas().cloned());
+        all_defs.extend(
+            Catalog::for_pipeline(&Pipeline::load(path)?)?
+                .schemas()
+                .cloned(),
+        );
     }
     for installed in Store::open()?.installed() {
         match installed.load() {
@@ -55,7 +65,8 @@ pub fn find<'a>(known: &'a [SchemaDef], wanted: &SchemaRef) -> Result<&'a Schema
         .map(|d| format!("{} in {}", d.layout.id, d.package))
         .collect();
     let found = match others.is_empty() {
-        true => "no package found defines it (give its package with --package DIR, or install it)".to_string(),
+        true => "no package found defines it (give its package with --package DIR, or install it)"
+            .to_string(),
         false => format!("found only {}", others.join(", ")),
     };
     Err(UserError::Plain(format!(

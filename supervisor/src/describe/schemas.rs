@@ -85,15 +85,18 @@ pub fn run(command: SchemasCommand) -> anyhow::Result<i32> {
         SchemasCommand::List { json: false, from } => {
             print!("{}", list_text());
             let known = package_schemas::known(&from.package, from.pipeline.as_deref())?;
-            let mut rows = vec![vec!["PACKAGE SCHEMA".to_string(), "DESCRIPTION".to_string()]];
+            let mut rows = vec![vec![
+                "PACKAGE SCHEMA".to_string(),
+                "DESCRIPTION".to_string(),
+            ]];
             rows.extend(package_schemas::list_rows(&known));
             if rows.len() > 1 {
                 print!("\n{}", render(&rows));
             }
         }
         SchemasCommand::Describe { id, json, from } if package_schemas::is_package_id(&id) => {
-            let wanted = SchemaRef::parse(&id)
-                .map_err(|m| UserError::Plain(format!("the argument {m}")))?;
+            let wanted =
+                SchemaRef::parse(&id).map_err(|m| UserError::Plain(format!("the argument {m}")))?;
             let known = package_schemas::known(&from.package, from.pipeline.as_deref())?;
             let def = package_schemas::find(&known, &wanted)?;
             match json {

@@ -83,7 +83,11 @@ pub fn pack(dir: &Path) -> Result<Packed, UserError> {
 /// (`schemas/<name>.py|.ts|.rs`, one per language its processors use), so
 /// what is packed never drifts from the manifest. A Rust file rewritten
 /// means the built plugin is older than its schemas: packing stops.
-fn regenerate(dir: &Path, manifest: &Manifest, languages: &[Lang]) -> Result<Vec<PathBuf>, UserError> {
+fn regenerate(
+    dir: &Path,
+    manifest: &Manifest,
+    languages: &[Lang],
+) -> Result<Vec<PathBuf>, UserError> {
     let mut targets: Vec<Target> = languages.iter().filter_map(|l| Target::of(*l)).collect();
     targets.sort();
     targets.dedup();

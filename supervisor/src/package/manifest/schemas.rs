@@ -245,10 +245,7 @@ fn schema(decl: &SchemaDecl) -> Result<SchemaLayout, String> {
                 return Err(format!("items `{}` has no fields", items.name));
             }
             if decl.fields.iter().any(|f| f.name == items.name) {
-                return Err(format!(
-                    "items `{}` has the name of a field",
-                    items.name
-                ));
+                return Err(format!("items `{}` has the name of a field", items.name));
             }
             let record = record(&items.fields, &format!("items `{}` field", items.name))?;
             Some((items.name.clone(), items.description.clone(), record))
@@ -268,18 +265,57 @@ fn schema(decl: &SchemaDecl) -> Result<SchemaLayout, String> {
 /// Names generated code cannot give a field: Python keywords, Rust names
 /// that cannot be raw identifiers, and the generated classes' own members.
 const RESERVED: [&str; 42] = [
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
-    "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
-    "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
-    "try", "while", "with", "yield", "self", "super", "crate", "Self", "constructor",
-    "from_buffer", "writer",
+    "False",
+    "None",
+    "True",
+    "and",
+    "as",
+    "assert",
+    "async",
+    "await",
+    "break",
+    "class",
+    "continue",
+    "def",
+    "del",
+    "elif",
+    "else",
+    "except",
+    "finally",
+    "for",
+    "from",
+    "global",
+    "if",
+    "import",
+    "in",
+    "is",
+    "lambda",
+    "nonlocal",
+    "not",
+    "or",
+    "pass",
+    "raise",
+    "return",
+    "try",
+    "while",
+    "with",
+    "yield",
+    "self",
+    "super",
+    "crate",
+    "Self",
+    "constructor",
+    "from_buffer",
+    "writer",
 ];
 
 /// Why a field or items name cannot be used, if it cannot.
 fn field_name_problem(name: &str) -> Option<&'static str> {
     if !is_identifier(name) {
         Some("is not an identifier (letters, digits and `_`, starting with a letter)")
-    } else if RESERVED.contains(&name) || ["size", "item", "itemCount", "byteLength", "SIZE"].contains(&name) {
+    } else if RESERVED.contains(&name)
+        || ["size", "item", "itemCount", "byteLength", "SIZE"].contains(&name)
+    {
         Some("is reserved: generated code uses it (or it is a Python keyword)")
     } else {
         None
@@ -310,8 +346,8 @@ fn record(fields: &[FieldDecl], what: &str) -> Result<RecordLayout, String> {
         if !seen.insert(field.name.as_str()) {
             return Err(format!("{what} `{}` is declared twice", field.name));
         }
-        let (scalar, count) = parse_type(&field.type_name)
-            .map_err(|m| format!("{what} `{}` {m}", field.name))?;
+        let (scalar, count) =
+            parse_type(&field.type_name).map_err(|m| format!("{what} `{}` {m}", field.name))?;
         let description = field
             .description
             .as_deref()
@@ -400,7 +436,10 @@ mod tests {
         assert_eq!(offsets, [0, 8, 12]);
         assert_eq!((l.fixed.size, l.fixed.align), (24, 8));
         let items = l.items.as_ref().unwrap();
-        assert_eq!((items.offset, items.record.size, items.record.align), (24, 8, 4));
+        assert_eq!(
+            (items.offset, items.record.size, items.record.align),
+            (24, 8, 4)
+        );
     }
 
     #[test]
@@ -413,15 +452,51 @@ mod tests {
     #[test]
     fn each_mistake_is_one_sentence() {
         let cases = [
-            ("type: u64,", "type: u128,", "field `frame_seq` has unknown type `u128`"),
-            ("\"f32[3]\"", "\"f32[]\"", "a variable-length array must be the schema's last member (`items`)"),
-            ("\"f32[3]\"", "\"f32[0]\"", "an array's length must be from 1 to 65536"),
-            ("name: count,", "name: frame_seq,", "field `frame_seq` is declared twice"),
-            ("version: 1.2", "version: 1", "version `1` is not MAJOR.MINOR"),
-            ("name: acme.detections", "name: detections", "schemas[0]: name `detections` is not reverse-DNS"),
-            ("name: acme.detections", "name: Acme.x", "name `Acme.x` is not reverse-DNS"),
-            (", description: the frame", "", "field `frame_seq` has no description"),
-            ("{ name: x, type: f32,", "{ name: x, type: f33,", "items `boxes` field `x` has unknown type `f33`"),
+            (
+                "type: u64,",
+                "type: u128,",
+                "field `frame_seq` has unknown type `u128`",
+            ),
+            (
+                "\"f32[3]\"",
+                "\"f32[]\"",
+                "a variable-length array must be the schema's last member (`items`)",
+            ),
+            (
+                "\"f32[3]\"",
+                "\"f32[0]\"",
+                "an array's length must be from 1 to 65536",
+            ),
+            (
+                "name: count,",
+                "name: frame_seq,",
+                "field `frame_seq` is declared twice",
+            ),
+            (
+                "version: 1.2",
+                "version: 1",
+                "version `1` is not MAJOR.MINOR",
+            ),
+            (
+                "name: acme.detections",
+                "name: detections",
+                "schemas[0]: name `detections` is not reverse-DNS",
+            ),
+            (
+                "name: acme.detections",
+                "name: Acme.x",
+                "name `Acme.x` is not reverse-DNS",
+            ),
+            (
+                ", description: the frame",
+                "",
+                "field `frame_seq` has no description",
+            ),
+            (
+                "{ name: x, type: f32,",
+                "{ name: x, type: f33,",
+                "items `boxes` field `x` has unknown type `f33`",
+            ),
         ];
         for (from, to, expected) in cases {
             let err = refusal(&GOOD.replacen(from, to, 1));
@@ -440,9 +515,15 @@ mod tests {
         );
         assert!(r("acme.d@1.1").serves(&r("acme.d@1.2")).is_err());
         let err = PortSchema::output("acme.detections").unwrap_err();
-        assert!(err.starts_with("names schema `acme.detections` without a version"), "{err}");
+        assert!(
+            err.starts_with("names schema `acme.detections` without a version"),
+            "{err}"
+        );
         let err = PortSchema::output("video/rgb565").unwrap_err();
-        assert!(err.starts_with("has unknown schema `video/rgb565`"), "{err}");
+        assert!(
+            err.starts_with("has unknown schema `video/rgb565`"),
+            "{err}"
+        );
         assert_eq!(
             PortSchema::input("acme.d@1.2").unwrap().wire(),
             Accepts::Exactly(SchemaId::Record)

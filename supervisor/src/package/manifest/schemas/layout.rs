@@ -216,7 +216,11 @@ fn round_up(n: usize, align: usize) -> usize {
 mod tests {
     use super::*;
 
-    fn field(name: &str, scalar: Scalar, count: Option<u32>) -> (String, Scalar, Option<u32>, String) {
+    fn field(
+        name: &str,
+        scalar: Scalar,
+        count: Option<u32>,
+    ) -> (String, Scalar, Option<u32>, String) {
         (name.into(), scalar, count, "d".into())
     }
 
