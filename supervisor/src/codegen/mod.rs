@@ -4,6 +4,7 @@
 //! uses the same generators to keep a package's own generated files in step
 //! with its manifest (`regenerate`).
 
+pub mod lookup;
 mod python;
 mod rust;
 mod typescript;
@@ -13,7 +14,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::ValueEnum;
 
-use crate::describe::package_schemas;
 use crate::error::UserError;
 use crate::language::Lang;
 use crate::package::manifest::schemas::{SchemaLayout, SchemaRef};
@@ -100,12 +100,12 @@ pub fn command(
     output: &Path,
     packages: &[PathBuf],
 ) -> Result<i32> {
-    let known = package_schemas::known(packages, None)?;
+    let known = lookup::known(packages, None)?;
     let mut chosen = Vec::new();
     for text in schemas {
         let wanted =
             SchemaRef::parse(text).map_err(|m| UserError::Plain(format!("the argument {m}")))?;
-        chosen.push(package_schemas::find(&known, &wanted)?.layout.clone());
+        chosen.push(lookup::find(&known, &wanted)?.layout.clone());
     }
     std::fs::create_dir_all(output)
         .map_err(|e| UserError::in_file(output, format!("cannot create the directory: {e}")))?;

@@ -1,79 +1,12 @@
-//! The schemas packages define, for `plexus schemas list|describe` and
-//! `plexus schemas codegen`: found in package directories given on the
-//! command line, a pipeline's packages and the installed packages, and
-//! printed with their fields, offsets and descriptions.
-
-use std::path::{Path, PathBuf};
+//! The schemas packages define, as `plexus schemas list|describe` print
+//! them (found by `codegen::lookup`): with their fields, offsets, sizes and
+//! descriptions.
 
 use serde_json::{json, Value};
 
-use crate::error::{excerpt, UserError};
-use crate::load::catalog::{Catalog, SchemaDef};
-use crate::load::pipeline::Pipeline;
-use crate::package::manifest::schemas::{RecordLayout, SchemaRef};
-use crate::package::manifest::Package;
-use crate::package::store::Store;
+use crate::load::catalog::SchemaDef;
+use crate::package::manifest::schemas::RecordLayout;
 use crate::table::render;
-
-/// Every package schema to be found: those of the package directories
-/// `packages`, of the packages `pipeline` lists, and of the installed
-/// packages, in that order (one definition may appear more than once).
-pub fn known(packages: &[PathBuf], pipeline: Option<&Path>) -> Result<Vec<SchemaDef>, UserError> {
-    let mut all = Vec::new();
-    let mut add = |package: &Package| {
-        all.extend(
-            package
-                .manifest
-                .schema_layouts()
-                .into_iter()
-                .map(|layout| SchemaDef {
-                    layout,
-                    package: package.manifest.id(),
-                }),
-        );
-    };
-    for dir in packages {
-        add(&Package::load_dir(dir)?);
-    }
-    let mut all_defs = Vec::new();
-    if let Some(path) = pipeline {
-        all_defs.extend(
-            Catalog::for_pipeline(&Pipeline::load(path)?)?
-                .schemas()
-                .cloned(),
-        );
-    }
-    for installed in Store::open()?.installed() {
-        match installed.load() {
-            Ok(package) => add(&package),
-            Err(e) => tracing::warn!("an installed package is left out: {e}"),
-        }
-    }
-    all_defs.extend(all);
-    Ok(all_defs)
-}
-
-/// The definition of `wanted` at exactly its version, or one sentence
-/// saying which versions there are.
-pub fn find<'a>(known: &'a [SchemaDef], wanted: &SchemaRef) -> Result<&'a SchemaDef, UserError> {
-    if let Some(def) = known.iter().find(|d| d.layout.id == *wanted) {
-        return Ok(def);
-    }
-    let others: Vec<String> = known
-        .iter()
-        .filter(|d| d.layout.id.name == wanted.name)
-        .map(|d| format!("{} in {}", d.layout.id, d.package))
-        .collect();
-    let found = match others.is_empty() {
-        true => "no package found defines it (give its package with --package DIR, or install it)"
-            .to_string(),
-        false => format!("found only {}", others.join(", ")),
-    };
-    Err(UserError::Plain(format!(
-        "schema `{}` is not defined at that version: {found}",
-        excerpt(&wanted.to_string())
-    )))
-}
 
 fn record_json(record: &RecordLayout) -> Value {
     record

@@ -10,7 +10,7 @@ use ipc_schemas::SchemaId;
 use serde_json::{json, Value};
 
 use super::package_schemas;
-use crate::codegen::{self, Target};
+use crate::codegen::{self, lookup, Target};
 use crate::error::UserError;
 use crate::package::manifest::schemas::SchemaRef;
 use crate::table::render;
@@ -75,7 +75,7 @@ pub fn run(command: SchemasCommand) -> anyhow::Result<i32> {
     match command {
         SchemasCommand::List { json: true, from } => {
             let all: Vec<Value> = SchemaId::ALL.into_iter().map(to_json).collect();
-            let known = package_schemas::known(&from.package, from.pipeline.as_deref())?;
+            let known = lookup::known(&from.package, from.pipeline.as_deref())?;
             let defined: Vec<Value> = package_schemas::unique(&known)
                 .into_iter()
                 .map(package_schemas::to_json)
@@ -84,7 +84,7 @@ pub fn run(command: SchemasCommand) -> anyhow::Result<i32> {
         }
         SchemasCommand::List { json: false, from } => {
             print!("{}", list_text());
-            let known = package_schemas::known(&from.package, from.pipeline.as_deref())?;
+            let known = lookup::known(&from.package, from.pipeline.as_deref())?;
             let mut rows = vec![vec![
                 "PACKAGE SCHEMA".to_string(),
                 "DESCRIPTION".to_string(),
@@ -97,8 +97,8 @@ pub fn run(command: SchemasCommand) -> anyhow::Result<i32> {
         SchemasCommand::Describe { id, json, from } if package_schemas::is_package_id(&id) => {
             let wanted =
                 SchemaRef::parse(&id).map_err(|m| UserError::Plain(format!("the argument {m}")))?;
-            let known = package_schemas::known(&from.package, from.pipeline.as_deref())?;
-            let def = package_schemas::find(&known, &wanted)?;
+            let known = lookup::known(&from.package, from.pipeline.as_deref())?;
+            let def = lookup::find(&known, &wanted)?;
             match json {
                 true => println!("{}", package_schemas::to_json(def)),
                 false => print!("{}", package_schemas::describe_text(def)),
