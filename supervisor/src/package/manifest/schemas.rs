@@ -152,6 +152,7 @@ pub enum PortSchema {
 impl PortSchema {
     /// An input's `schema:`: a builtin schema, `video/*`, `any` or `name@M.m`.
     pub fn input(text: &str) -> Result<Self, String> {
+        refuse_wire_code(text)?;
         match Accepts::parse(text) {
             Some(accepts) => Ok(Self::Builtin(accepts)),
             None => Self::package(text),
@@ -160,6 +161,7 @@ impl PortSchema {
 
     /// An output's `schema:`: a builtin schema or `name@M.m`.
     pub fn output(text: &str) -> Result<Self, String> {
+        refuse_wire_code(text)?;
         match SchemaId::from_name(text) {
             Some(schema) => Ok(Self::Builtin(Accepts::Exactly(schema))),
             None => Self::package(text),
@@ -186,6 +188,16 @@ impl PortSchema {
             Self::Builtin(accepts) => *accepts,
             Self::Package(_) => Accepts::Exactly(SchemaId::Record),
         }
+    }
+}
+
+/// `record` is the wire code of every package schema; a port names which.
+fn refuse_wire_code(text: &str) -> Result<(), String> {
+    match text == SchemaId::Record.name() {
+        true => Err(format!(
+            "names `{text}`, the wire code of package schemas; name the schema itself as name@MAJOR.MINOR"
+        )),
+        false => Ok(()),
     }
 }
 
@@ -519,6 +531,9 @@ mod tests {
             err.starts_with("names schema `acme.detections` without a version"),
             "{err}"
         );
+        assert!(PortSchema::input("record")
+            .unwrap_err()
+            .contains("wire code"));
         let err = PortSchema::output("video/rgb565").unwrap_err();
         assert!(
             err.starts_with("has unknown schema `video/rgb565`"),
