@@ -421,7 +421,8 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
-    /// List the frame schemas ports may name, or describe one.
+    /// List the frame schemas ports may name, or describe one; write code
+    /// for package schemas (`schemas codegen`).
     Schemas {
         #[command(subcommand)]
         command: SchemasCommand,
@@ -628,7 +629,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
             graph::graph(source, output.as_deref(), format)
         }
         Commands::Dashboard { args } => dashboard(&args),
-        Commands::Schemas { command } => Ok(schemas::run(command)?),
+        Commands::Schemas { command } => schemas::run(command),
         Commands::Types { pipeline, json } => types::types(pipeline.as_deref(), json),
         Commands::Describe {
             type_name,

@@ -7,6 +7,7 @@
 //! `lockfile` (`plexus lock`, `--locked`), `scaffold` (`plexus new`), `describe` and `graph` (`plexus graph`). The map is docs/ARCHITECTURE.md.
 
 pub mod cli;
+pub mod codegen;
 pub mod describe;
 pub mod digest;
 pub mod error;

@@ -1,6 +1,7 @@
 //! Every processor type a pipeline may use: the native worker's builtins and
 //! the types of the packages the pipeline lists and of their dependencies,
-//! each checked once.
+//! each checked once; and the record schemas those packages define, each
+//! defined by one package.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::UserError;
 use crate::load::pipeline::Pipeline;
 use crate::package;
+use crate::package::manifest::schemas::SchemaLayout;
 use crate::package::manifest::{self, Manifest, PanelDecl, ProcessorDecl};
 use crate::package::resolve::Resolved;
 
@@ -57,6 +59,14 @@ impl TypeInfo {
         }
     }
 
+    /// `name@version` of the declaring package, `builtin` for builtins.
+    pub fn package_id(&self) -> String {
+        match &self.origin {
+            Origin::Builtin => "builtin".to_string(),
+            Origin::Package { name, version, .. } => format!("{name}@{version}"),
+        }
+    }
+
     /// Where the type was declared, for messages.
     pub fn declared_in(&self) -> String {
         match &self.origin {
@@ -66,9 +76,18 @@ impl TypeInfo {
     }
 }
 
+/// A package schema and the package that defines it.
+#[derive(Debug, Clone)]
+pub struct SchemaDef {
+    pub layout: SchemaLayout,
+    /// `name@version` of the defining package.
+    pub package: String,
+}
+
 #[derive(Debug, Default)]
 pub struct Catalog {
     types: BTreeMap<String, TypeInfo>,
+    schemas: BTreeMap<String, SchemaDef>,
 }
 
 impl Catalog {
@@ -90,6 +109,12 @@ impl Catalog {
             })?;
         }
         for package in resolved.packages.iter().map(|r| &r.package) {
+            for layout in package.manifest.schema_layouts() {
+                catalog.add_schema(SchemaDef {
+                    layout,
+                    package: package.manifest.id(),
+                })?;
+            }
             for decl in package.manifest.processors.clone() {
                 catalog.add(TypeInfo {
                     decl,
@@ -118,6 +143,41 @@ impl Catalog {
         }
         self.types.insert(info.decl.name.clone(), info);
         Ok(())
+    }
+
+    /// Adds a package's schema. The same definition from two packages (a
+    /// copy at the same version, laid out alike) is one definition;
+    /// anything else would leave the pipeline's bytes ambiguous.
+    pub fn add_schema(&mut self, def: SchemaDef) -> Result<(), UserError> {
+        if let Some(existing) = self.schemas.get(&def.layout.id.name) {
+            if existing.layout.id == def.layout.id && existing.layout.same_bytes(&def.layout) {
+                return Ok(());
+            }
+            let how = match existing.layout.id.version == def.layout.id.version {
+                true => "with different layouts",
+                false => "at different versions",
+            };
+            return Err(UserError::Plain(format!(
+                "schema `{}` is defined by both {} ({}) and {} ({}) {how}; the packages of a pipeline may define a schema once",
+                def.layout.id.name,
+                existing.package,
+                existing.layout.id,
+                def.package,
+                def.layout.id
+            )));
+        }
+        self.schemas.insert(def.layout.id.name.clone(), def);
+        Ok(())
+    }
+
+    /// The definition of the package schema `name`.
+    pub fn schema(&self, name: &str) -> Option<&SchemaDef> {
+        self.schemas.get(name)
+    }
+
+    /// Every package schema, by name.
+    pub fn schemas(&self) -> impl Iterator<Item = &SchemaDef> {
+        self.schemas.values()
     }
 
     pub fn get(&self, type_name: &str) -> Option<&TypeInfo> {

@@ -9,6 +9,7 @@ pub mod deadlines;
 pub mod live_config;
 pub mod pipeline;
 pub mod plan;
+pub mod port_schemas;
 pub mod record;
 pub mod restart;
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use ipc_schemas::names::{validate_id, NameError};
-use ipc_schemas::{Accepts, Entry, InputSpec, OutputSpec, ProcessorSpec, SchemaId};
+use ipc_schemas::{Entry, InputSpec, OutputSpec, ProcessorSpec};
 
 use crate::error::{excerpt, is_hidden, UserError};
 use crate::language::{Declared, Lang};
@@ -15,6 +15,7 @@ use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::deadlines::Deadlines;
 use crate::load::live_config::ConfigSchema;
 use crate::load::pipeline::{Pipeline, PipelineFile};
+use crate::load::port_schemas::{self, End};
 use crate::load::record::{plan_record, RecordPlan};
 use crate::load::restart::RestartSpec;
 use crate::lockfile::Lockfile;
@@ -116,7 +117,7 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
             "the connections form a cycle through `{cycle}`"
         )));
     }
-    let mut processors = plan_processors(file, &types, inputs).map_err(err)?;
+    let mut processors = plan_processors(file, &types, inputs, catalog).map_err(err)?;
     size_ports(&mut processors, file.observers).map_err(err)?;
     let workers = plan_workers(&processors, &types, file).map_err(err)?;
     let record = file
@@ -263,14 +264,19 @@ fn wire_inputs<'a>(
                 port_list(&to_type.decl.inputs)
             )
         })?;
-        let schema = SchemaId::from_name(&out.schema).expect("catalog checked output schemas");
-        let accepts = Accepts::parse(&input.schema).expect("catalog checked input schemas");
-        if !accepts.admits(schema) {
-            return Err(format!(
-                "{named} joins schema `{}` to an input that takes `{}`",
-                out.schema, input.schema
-            ));
-        }
+        let accepts = port_schemas::connect(
+            &named,
+            &End {
+                id: from_id,
+                info: from_type,
+                port: out,
+            },
+            &End {
+                id: to_id,
+                info: to_type,
+                port: input,
+            },
+        )?;
         if !seen_inputs.insert((to_id.clone(), to_port.clone())) {
             return Err(format!(
                 "input `{to_id}.{to_port}` is connected more than once"
@@ -298,6 +304,7 @@ fn plan_processors(
     file: &PipelineFile,
     types: &Types,
     mut inputs: BTreeMap<&str, Vec<InputSpec>>,
+    catalog: &Catalog,
 ) -> Result<Vec<PlannedProcessor>, String> {
     let mut processors = Vec::new();
     for (id, entry) in file.processors.iter() {
@@ -311,6 +318,20 @@ fn plan_processors(
         {
             return Err(format!("input `{id}.{}` is not connected", missing.name));
         }
+        for port in &decl.inputs {
+            port_schemas::resolve(catalog, id, info, "input", port)?;
+        }
+        let outputs = decl
+            .outputs
+            .iter()
+            .map(|p| {
+                Ok(OutputSpec {
+                    port: p.name.clone(),
+                    schema: port_schemas::output(catalog, id, info, p)?,
+                    subscribers: 0,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         // Keep the manifest's port order: processors address inputs by index.
         spec_inputs.sort_by_key(|i| decl.inputs.iter().position(|p| p.name == i.port));
         let config = config_schema::apply(&decl.config, &entry.config)
@@ -332,15 +353,7 @@ fn plan_processors(
                 entry: entry_of(info).map_err(|m| format!("processor `{id}`: {m}"))?,
                 config_json: serde_json::Value::Object(config).to_string(),
                 inputs: spec_inputs,
-                outputs: decl
-                    .outputs
-                    .iter()
-                    .map(|p| OutputSpec {
-                        port: p.name.clone(),
-                        schema: SchemaId::from_name(&p.schema).expect("checked"),
-                        subscribers: 0,
-                    })
-                    .collect(),
+                outputs,
                 frame_limit: None,
                 mode: match decl.mode {
                     Mode::Reactive => ipc_schemas::Mode::Reactive,

@@ -48,6 +48,9 @@ pub enum PkgCommand {
 /// `plexus pack DIR [-o FILE]`.
 pub fn pack_command(dir: &Path, output: Option<&Path>) -> Result<i32> {
     let packed = pack(dir)?;
+    for file in &packed.regenerated {
+        println!("regenerated {} from the manifest's schemas", file.display());
+    }
     let output = output.map_or_else(|| PathBuf::from(packed.file_name()), Path::to_path_buf);
     // Written beside the target and renamed, so a reader never sees half.
     let partial = output.with_extension(format!("partial-{}", std::process::id()));

@@ -12,6 +12,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::archive::{self, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES, SUMS_FILE};
+use crate::codegen::{self, Target};
 use crate::error::UserError;
 use crate::language::Lang;
 use crate::package::manifest::{Manifest, Package, MANIFEST_FILE};
@@ -22,6 +23,9 @@ pub struct Packed {
     pub bytes: Vec<u8>,
     /// Files in the archive, the checksum list included.
     pub files: usize,
+    /// Generated schema code that differed from the manifest's schemas
+    /// and was rewritten before packing.
+    pub regenerated: Vec<PathBuf>,
 }
 
 impl Packed {
@@ -48,6 +52,7 @@ pub fn pack(dir: &Path) -> Result<Packed, UserError> {
         .iter()
         .map(|p| p.language)
         .collect();
+    let regenerated = regenerate(dir, &package.manifest, &languages)?;
     let wanted = |name: &str| {
         let top_level_doc = !name.contains('/')
             && ["README", "LICENSE", "COPYING"]
@@ -70,7 +75,30 @@ pub fn pack(dir: &Path) -> Result<Packed, UserError> {
         manifest: package.manifest,
         bytes,
         files: files.len() + 1,
+        regenerated,
     })
+}
+
+/// Rewrites the generated code of the package's own schemas
+/// (`schemas/<name>.py|.ts|.rs`, one per language its processors use), so
+/// what is packed never drifts from the manifest. A Rust file rewritten
+/// means the built plugin is older than its schemas: packing stops.
+fn regenerate(
+    dir: &Path,
+    manifest: &Manifest,
+    languages: &[Lang],
+) -> Result<Vec<PathBuf>, UserError> {
+    let mut targets: Vec<Target> = languages.iter().filter_map(|l| Target::of(*l)).collect();
+    targets.sort();
+    targets.dedup();
+    let rewritten = codegen::regenerate(dir, &manifest.schema_layouts(), &targets)?;
+    if let Some(stale) = rewritten.iter().find(|r| r.target == Target::Rust) {
+        return Err(UserError::in_file(
+            &stale.path,
+            "differed from the manifest's schemas and has been regenerated; rebuild the plugin, then pack again",
+        ));
+    }
+    Ok(rewritten.into_iter().map(|r| r.path).collect())
 }
 
 /// Collects the files under `dir` that `wanted` picks, by archive path.

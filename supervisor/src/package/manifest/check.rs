@@ -6,10 +6,10 @@
 use std::collections::BTreeSet;
 
 use ipc_schemas::names::{validate_id, NameError};
-use ipc_schemas::{Accepts, SchemaId};
 
 use crate::error::excerpt;
 
+use super::schemas::{self, PortSchema, SchemaLayout};
 use super::{config, Manifest, Mode, PortDecl, ProcessorDecl, PLEXUS_VERSION};
 
 const NAME_RULE: &str =
@@ -56,8 +56,9 @@ pub fn manifest(m: &Manifest) -> Result<(), String> {
             ));
         }
     }
-    if m.processors.is_empty() {
-        return Err("the package declares no processors".to_string());
+    let own = schemas::check(&m.schemas)?;
+    if m.processors.is_empty() && own.is_empty() {
+        return Err("the package declares no processors and no schemas".to_string());
     }
     let mut names = BTreeSet::new();
     for decl in &m.processors {
@@ -67,12 +68,12 @@ pub fn manifest(m: &Manifest) -> Result<(), String> {
                 excerpt(&decl.name)
             ));
         }
-        processor(decl).map_err(|m| format!("processor `{}`: {m}", excerpt(&decl.name)))?;
+        processor(decl, &own).map_err(|m| format!("processor `{}`: {m}", excerpt(&decl.name)))?;
     }
     super::panels::check(m)
 }
 
-fn processor(decl: &ProcessorDecl) -> Result<(), String> {
+fn processor(decl: &ProcessorDecl, own: &[SchemaLayout]) -> Result<(), String> {
     if !is_package_name(&decl.name) {
         return Err(format!(
             "the name is not a processor type name ({NAME_RULE})"
@@ -98,11 +99,9 @@ fn processor(decl: &ProcessorDecl) -> Result<(), String> {
         }
         _ => {}
     }
-    ports("input", &decl.inputs, |s| Accepts::parse(s).is_some())?;
+    ports("input", &decl.inputs, PortSchema::input, own)?;
     super::sync::resolve(None, decl.sync.as_ref(), &decl.inputs)?;
-    ports("output", &decl.outputs, |s| {
-        SchemaId::from_name(s).is_some()
-    })?;
+    ports("output", &decl.outputs, PortSchema::output, own)?;
     for (key, field) in &decl.config {
         validate_id(key).map_err(|_| format!("config key {}", NameError::Invalid(excerpt(key))))?;
         config::check_field(key, field)?;
@@ -110,7 +109,14 @@ fn processor(decl: &ProcessorDecl) -> Result<(), String> {
     Ok(())
 }
 
-fn ports(kind: &str, list: &[PortDecl], known: impl Fn(&str) -> bool) -> Result<(), String> {
+/// Checks a port list: names, and schemas `parse` reads; a schema of this
+/// package's own (`own`) must be one it defines, at that version or older.
+fn ports(
+    kind: &str,
+    list: &[PortDecl],
+    parse: fn(&str) -> Result<PortSchema, String>,
+    own: &[SchemaLayout],
+) -> Result<(), String> {
     let mut seen = BTreeSet::new();
     for port in list {
         validate_id(&port.name)
@@ -118,14 +124,17 @@ fn ports(kind: &str, list: &[PortDecl], known: impl Fn(&str) -> bool) -> Result<
         if !seen.insert(port.name.as_str()) {
             return Err(format!("{kind} `{}` is declared twice", port.name));
         }
-        if !known(&port.schema) {
-            let names: Vec<&str> = SchemaId::ALL.iter().map(|s| s.name()).collect();
-            return Err(format!(
-                "{kind} `{}` has unknown schema `{}` (known: {})",
-                port.name,
-                excerpt(&port.schema),
-                names.join(", ")
-            ));
+        let schema = parse(&port.schema).map_err(|m| format!("{kind} `{}` {m}", port.name))?;
+        let PortSchema::Package(wanted) = schema else {
+            continue;
+        };
+        if let Some(defined) = own.iter().find(|l| l.id.name == wanted.name) {
+            defined.id.serves(&wanted).map_err(|why| {
+                format!(
+                    "{kind} `{}` names {wanted}, but this package defines {}; {why}",
+                    port.name, defined.id
+                )
+            })?;
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ mod check;
 pub mod config;
 pub mod dependencies;
 pub mod panels;
+pub mod schemas;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -32,10 +33,14 @@ pub const PLEXUS_VERSION: &str = env!("CARGO_PKG_VERSION");
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub package: PackageInfo,
+    #[serde(default)]
     pub processors: Vec<ProcessorDecl>,
     /// Other packages this one needs installed beside it (`dependencies`).
     #[serde(default)]
     pub dependencies: Vec<Dependency>,
+    /// Record schemas the package defines (`schemas`).
+    #[serde(default)]
+    pub schemas: Vec<schemas::SchemaDecl>,
     /// Browser views for the dashboard (`panels`).
     #[serde(default)]
     pub panels: Vec<PanelDecl>,
@@ -58,6 +63,12 @@ impl Manifest {
     /// The package's version; valid, as every loaded manifest was checked.
     pub fn version(&self) -> semver::Version {
         semver::Version::parse(&self.package.version).expect("checked when the manifest was read")
+    }
+
+    /// The layouts of the schemas the package defines; valid, as every
+    /// loaded manifest was checked.
+    pub fn schema_layouts(&self) -> Vec<schemas::SchemaLayout> {
+        schemas::check(&self.schemas).expect("checked when the manifest was read")
     }
 
     /// `name@version`, as users name an installed package.
