@@ -531,6 +531,37 @@ fn signatures_are_checked_against_the_keys_the_user_trusts() {
     );
     assert!(line.contains("it is not signed"), "{line}");
 
+    // From an index, which lists the signature beside the archive.
+    let dir = s.path().join("signed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = "example.effects-0.2.0.plexpkg";
+    std::fs::write(dir.join(name), &two).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.minisig")),
+        sign(&key, &sums_of(&two)),
+    )
+    .unwrap();
+    ok(&s, &["pkg", "index", path_arg(&dir)], &[]);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["packages"][0]["signature"],
+        format!("{name}.minisig").as_str()
+    );
+    ok(
+        &s,
+        &[
+            "pkg",
+            "install",
+            "example.effects",
+            "--index",
+            path_arg(&dir),
+            "--require-signed",
+        ],
+        &[],
+    );
+    assert_eq!(installed(&s), ["0.1.0", "0.2.0"]);
+
     ok(&s, &["pkg", "trust", "--remove", &id], &[]);
     assert!(ok(&s, &["pkg", "trust", "--list"], &[]).contains("no trusted keys"));
 }

@@ -205,7 +205,7 @@ impl Fetcher {
     }
 
     /// A small file (an index, a signature) read whole, at most `limit`
-    /// bytes; `None` when there is none (no such file, or HTTP 404/410).
+    /// bytes; `None` when there is none (no such file, or HTTP 403, 404 or 410).
     pub fn small(&self, from: &Location, limit: u64) -> Result<Option<Vec<u8>>, UserError> {
         let too_big = || {
             UserError::in_file(
@@ -235,7 +235,8 @@ impl Fetcher {
             Location::Url(url) => self.retrying(url, |_| {
                 let response = self.get(url, None)?;
                 match response.status().as_u16() {
-                    404 | 410 => return Ok(None),
+                    // Object stores answer 403 for what is not there.
+                    403 | 404 | 410 => return Ok(None),
                     200 => {}
                     status => return Err(status_failure(status)),
                 }
