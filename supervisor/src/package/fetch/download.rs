@@ -7,11 +7,13 @@
 //! not finish leaves nothing in the store.
 
 use std::fs::File;
-use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+use super::progress::Progress;
 
 use crate::digest::hex;
 use crate::error::UserError;
@@ -428,7 +430,12 @@ impl Sink {
             hash: Sha256::new(),
             written: 0,
             limit,
-            progress: Progress::new(from),
+            progress: Progress::new(
+                from.label()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| from.to_string()),
+            ),
         })
     }
 
@@ -478,68 +485,6 @@ impl Failure {
     fn text(self) -> String {
         match self {
             Failure::Retry(text) | Failure::Final(text) => text,
-        }
-    }
-}
-
-/// A progress line on stderr, redrawn in place, when stderr is a terminal;
-/// nothing otherwise.
-struct Progress {
-    shown: bool,
-    label: String,
-    total: Option<u64>,
-    done: u64,
-    started: Instant,
-    drawn: Option<Instant>,
-}
-
-impl Progress {
-    fn new(from: &Location) -> Self {
-        let label = from.label();
-        Self {
-            shown: std::io::stderr().is_terminal(),
-            label: label
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| label.display().to_string()),
-            total: None,
-            done: 0,
-            started: Instant::now(),
-            drawn: None,
-        }
-    }
-
-    fn advance(&mut self, done: u64) {
-        self.done = done;
-        let due = self
-            .drawn
-            .is_none_or(|at| at.elapsed() >= Duration::from_millis(100));
-        if self.shown && due {
-            self.draw();
-        }
-    }
-
-    fn draw(&mut self) {
-        let mib = |n: u64| n as f64 / f64::from(1 << 20);
-        let rate = mib(self.done) / self.started.elapsed().as_secs_f64().max(1e-3);
-        let of = match self.total {
-            Some(total) if total > 0 => {
-                format!(" / {:.1} MiB ({:>3}%)", mib(total), self.done * 100 / total)
-            }
-            _ => String::new(),
-        };
-        eprint!(
-            "\r\x1b[2K{}  {:.1} MiB{of}  {rate:.1} MiB/s",
-            self.label,
-            mib(self.done)
-        );
-        self.drawn = Some(Instant::now());
-    }
-
-    fn finish(&mut self) {
-        if self.shown && self.drawn.is_some() {
-            self.draw();
-            eprintln!();
         }
     }
 }

@@ -9,6 +9,7 @@
 mod download;
 mod index;
 mod lock;
+mod progress;
 mod signature;
 mod trust;
 
