@@ -8,6 +8,7 @@ pub mod crasher;
 pub mod dashboard;
 pub mod detached;
 pub mod expect;
+pub mod file_server;
 pub mod http;
 pub mod json_schema;
 pub mod live_config;

@@ -239,6 +239,12 @@ impl<R: Read + Seek> Archive<R> {
         Ok(bytes)
     }
 
+    /// The checksum list as the archive holds it: what a package's
+    /// signature signs.
+    pub fn sums_text(&mut self) -> Result<Vec<u8>, UserError> {
+        self.read_small(SUMS_FILE)
+    }
+
     /// The package's manifest, verified against its checksum and checked.
     pub fn manifest(&mut self) -> Result<Manifest, UserError> {
         let bytes = self.read_small(MANIFEST_FILE)?;

@@ -1,7 +1,7 @@
 //! `plexus pack` and `plexus pkg …`: what each prints and writes.
 
 use std::fs::File;
-use std::io::{BufReader, Cursor, Read, Seek};
+use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -9,6 +9,7 @@ use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::archive::Archive;
+use super::fetch;
 use super::locate::ARCHIVE_EXTENSION;
 use super::pack::pack;
 use super::store::{Spec, Store, ARCHIVE_SHA256_FILE};
@@ -18,12 +19,20 @@ use crate::table::render;
 
 #[derive(Debug, Subcommand)]
 pub enum PkgCommand {
-    /// Install a package (a .plexpkg file, or a package directory, packed on
-    /// the fly) into the store, after verifying every file's checksum.
-    Install {
-        /// The .plexpkg file or package directory.
-        source: PathBuf,
+    /// Install a package (a .plexpkg file or URL, a package directory,
+    /// packed on the fly, or a name from an index) into the store, after
+    /// verifying every file's checksum and the archive's signature.
+    Install(fetch::InstallArgs),
+    /// Write index.json for the .plexpkg archives in a directory.
+    Index {
+        /// The directory of archives (and their .minisig signatures).
+        dir: PathBuf,
     },
+    /// Search a package index.
+    Search(fetch::SearchArgs),
+    /// Trust a minisign public key for package signatures, list the
+    /// trusted keys or remove one.
+    Trust(fetch::TrustArgs),
     /// List the installed packages.
     List {
         /// Print one JSON object on stdout.
@@ -73,13 +82,8 @@ pub fn pack_command(dir: &Path, output: Option<&Path>) -> Result<i32> {
 pub fn run(command: PkgCommand) -> Result<i32> {
     let store = Store::open()?;
     match command {
-        PkgCommand::Install { source } => {
-            let installed = if source.is_dir() {
-                let packed = pack(&source)?;
-                store.install(&mut Archive::open(Cursor::new(packed.bytes), &source)?)?
-            } else {
-                store.install(&mut open_archive(&source)?)?
-            };
+        PkgCommand::Install(args) => {
+            let installed = fetch::install(&store, args)?;
             println!(
                 "installed {}@{} into {}",
                 installed.name,
@@ -93,6 +97,9 @@ pub fn run(command: PkgCommand) -> Result<i32> {
                 );
             }
         }
+        PkgCommand::Index { dir } => fetch::index_command(&dir)?,
+        PkgCommand::Search(args) => fetch::search(args)?,
+        PkgCommand::Trust(args) => fetch::trust(args)?,
         PkgCommand::List { json } => {
             let packages: Vec<(Package, String)> = store
                 .installed()
