@@ -37,7 +37,21 @@ pub struct FrameHeader {
     pub pts_ns: i64,
     /// How long the frame is presented, in nanoseconds; 0 when unknown.
     pub duration_ns: u64,
+    /// Samples per second per channel for `audio/f32` and `samples/f32`;
+    /// 0 otherwise.
+    pub rate: u32,
+    /// How many entries of `shape` and `strides` are used: 1 to 4 for shaped
+    /// schemas (audio, samples, tensors), 0 for video and bytes.
+    pub ndim: u32,
+    /// Extent of each dimension, outermost first; unused entries 0.
+    pub shape: [u32; MAX_DIMS],
+    /// Bytes from one element to the next along each dimension; unused
+    /// entries 0.
+    pub strides: [u32; MAX_DIMS],
 }
+
+/// The most dimensions a shaped frame has.
+pub const MAX_DIMS: usize = 4;
 
 /// The `pts_ns` of a frame whose source has no media clock (ffmpeg's
 /// `AV_NOPTS_VALUE`).
@@ -56,13 +70,17 @@ impl Default for FrameHeader {
             reserved: 0,
             pts_ns: NO_PTS,
             duration_ns: 0,
+            rate: 0,
+            ndim: 0,
+            shape: [0; MAX_DIMS],
+            strides: [0; MAX_DIMS],
         }
     }
 }
 
 impl FrameHeader {
     /// The field names, in order, as schemas describe them.
-    pub const FIELDS: [&'static str; 10] = [
+    pub const FIELDS: [&'static str; 14] = [
         "schema",
         "format",
         "seq",
@@ -73,6 +91,10 @@ impl FrameHeader {
         "reserved",
         "pts_ns",
         "duration_ns",
+        "rate",
+        "ndim",
+        "shape",
+        "strides",
     ];
 
     /// The presentation time, if the source gave one.
@@ -87,9 +109,13 @@ mod tests {
 
     #[test]
     fn header_layout_is_stable() {
-        assert_eq!(std::mem::size_of::<FrameHeader>(), 56);
+        assert_eq!(std::mem::size_of::<FrameHeader>(), 96);
         assert_eq!(std::mem::offset_of!(FrameHeader, pts_ns), 40);
         assert_eq!(std::mem::offset_of!(FrameHeader, duration_ns), 48);
+        assert_eq!(std::mem::offset_of!(FrameHeader, rate), 56);
+        assert_eq!(std::mem::offset_of!(FrameHeader, ndim), 60);
+        assert_eq!(std::mem::offset_of!(FrameHeader, shape), 64);
+        assert_eq!(std::mem::offset_of!(FrameHeader, strides), 80);
         assert_eq!(std::mem::align_of::<FrameHeader>(), 8);
     }
 
@@ -108,8 +134,12 @@ mod tests {
             reserved: _,
             pts_ns: _,
             duration_ns: _,
+            rate: _,
+            ndim: _,
+            shape: _,
+            strides: _,
         } = FrameHeader::default();
-        assert_eq!(FrameHeader::FIELDS.len(), 10);
+        assert_eq!(FrameHeader::FIELDS.len(), 14);
         assert_eq!(FrameHeader::default().pts(), None);
     }
 }
