@@ -97,6 +97,38 @@ impl FrameHeader {
         "strides",
     ];
 
+    /// A header for a frame of shaped `schema` (audio, samples, tensors)
+    /// whose elements are packed row-major in `shape` (outermost first):
+    /// `ndim`, `shape` and `strides` filled in, `rate` set (0 for tensors),
+    /// everything else default. Set `seq` and the times with struct update
+    /// syntax. A shape of more than [`MAX_DIMS`] dimensions keeps its `ndim`
+    /// and first four extents, so the worker refuses the frame, naming it.
+    pub fn shaped(schema: crate::SchemaId, shape: &[u32], rate: u32) -> Self {
+        let element = schema.element_bytes().unwrap_or(1);
+        let used = shape.len().min(MAX_DIMS);
+        let mut header = Self {
+            schema: schema.code(),
+            rate,
+            ndim: shape.len() as u32,
+            ..Self::default()
+        };
+        header.shape[..used].copy_from_slice(&shape[..used]);
+        // Innermost stride is one element; each outer one spans the
+        // dimensions inside it. Saturating: a shape too large to address
+        // gets a size the worker refuses instead of a wrapped one.
+        let mut step = element;
+        for d in (0..used).rev() {
+            header.strides[d] = step;
+            step = step.saturating_mul(shape[d]);
+        }
+        header
+    }
+
+    /// The used entries of `shape`: `ndim` of them, at most [`MAX_DIMS`].
+    pub fn dims(&self) -> &[u32] {
+        &self.shape[..(self.ndim as usize).min(MAX_DIMS)]
+    }
+
     /// The presentation time, if the source gave one.
     pub fn pts(&self) -> Option<i64> {
         (self.pts_ns != NO_PTS).then_some(self.pts_ns)
@@ -117,6 +149,22 @@ mod tests {
         assert_eq!(std::mem::offset_of!(FrameHeader, shape), 64);
         assert_eq!(std::mem::offset_of!(FrameHeader, strides), 80);
         assert_eq!(std::mem::align_of::<FrameHeader>(), 8);
+    }
+
+    #[test]
+    fn shaped_headers_are_packed_row_major() {
+        use crate::SchemaId;
+        let h = FrameHeader::shaped(SchemaId::SamplesF32, &[8, 25], 250);
+        assert_eq!((h.schema, h.rate, h.ndim), (5, 250, 2));
+        assert_eq!((h.shape, h.strides), ([8, 25, 0, 0], [100, 4, 0, 0]));
+        assert_eq!(h.dims(), &[8, 25]);
+        let t = FrameHeader::shaped(SchemaId::TensorU8, &[2, 3, 4], 0);
+        assert_eq!(t.strides, [12, 4, 1, 0]);
+        let five = FrameHeader::shaped(SchemaId::TensorF32, &[1, 2, 3, 4, 5], 0);
+        assert_eq!((five.ndim, five.dims()), (5, &[1, 2, 3, 4][..]));
+        let huge = FrameHeader::shaped(SchemaId::TensorF32, &[u32::MAX, u32::MAX], 0);
+        assert_eq!(huge.strides[..2], [u32::MAX, 4]);
+        assert_eq!(FrameHeader::default().dims(), &[] as &[u32]);
     }
 
     #[test]
