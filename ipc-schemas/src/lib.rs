@@ -7,7 +7,7 @@ pub mod event;
 /// The frame header and the capture clock; they live in `plexus-frame` so
 /// that plugins get them without the rest of this crate.
 pub mod frame {
-    pub use plexus_frame::{monotonic_ns, FrameHeader, NO_PTS};
+    pub use plexus_frame::{monotonic_ns, FrameHeader, MAX_DIMS, NO_PTS};
 }
 pub mod names;
 pub mod recording;

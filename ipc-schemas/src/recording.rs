@@ -3,8 +3,13 @@
 //! `foxglove.RawImage` protobuf messages, or `foxglove.CompressedImage` ones
 //! (JPEG or PNG) when asked, so that Foxglove shows them, with the whole
 //! frame header in field 15, which neither uses and protobuf readers skip;
-//! other frames are the header's 56 bytes followed by the payload. Nothing
+//! other frames are the header's 96 bytes followed by the payload. Nothing
 //! here knows MCAP or image codecs: these are the messages' bytes.
+//!
+//! Recordings made before headers carried a rate and a shape hold the
+//! header's first 56 bytes: field 15 says its own length, and a plain frame
+//! channel without a `header_bytes` entry in its metadata holds 56-byte
+//! headers ([`Layout::ShortFrame`]); both read back with the new fields 0.
 
 use plexus_frame::FrameHeader;
 
@@ -29,8 +34,15 @@ pub const COMPRESSED_IMAGE_DESCRIPTOR: &[u8] = include_bytes!("recording/Compres
 
 /// The RawImage field that carries plexus's frame header.
 const HEADER_FIELD: u32 = 15;
-/// The header's size in a message: its ten fields, little-endian, in order.
-pub const HEADER_BYTES: usize = 56;
+/// The header's size in a message: its fields, little-endian, in order.
+pub const HEADER_BYTES: usize = 96;
+/// The header's size in recordings made before it carried a rate and a
+/// shape: its first ten fields.
+pub const SHORT_HEADER_BYTES: usize = 56;
+/// The channel metadata entry that says how many header bytes each message
+/// of a plain frame channel starts with; recordings without it hold
+/// [`SHORT_HEADER_BYTES`].
+pub const HEADER_BYTES_KEY: &str = "header_bytes";
 
 /// How the frames of one schema are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +53,9 @@ pub enum Layout {
     CompressedImage(Codec),
     /// The header's bytes, then the payload.
     Frame,
+    /// The header's first 56 bytes, then the payload: plain frames recorded
+    /// before headers carried a rate and a shape. Read only.
+    ShortFrame,
 }
 
 /// The image files a compressed video channel holds.
@@ -75,7 +90,27 @@ impl Layout {
             }
             (SchemaId::VideoRgba8, None) => Layout::RawImage("rgba8"),
             (SchemaId::VideoGray8, None) => Layout::RawImage("mono8"),
-            (SchemaId::Bytes, _) => Layout::Frame,
+            _ => Layout::Frame,
+        }
+    }
+
+    /// The layout of a plain frame channel whose metadata gives
+    /// `header_bytes` (absent in old recordings).
+    pub fn of_frame_channel(header_bytes: Option<&str>) -> Option<Self> {
+        match header_bytes {
+            None => Some(Layout::ShortFrame),
+            Some(n) if n == HEADER_BYTES.to_string() => Some(Layout::Frame),
+            Some(_) => None,
+        }
+    }
+
+    /// The header bytes a message of this layout starts with, for plain
+    /// frames.
+    fn frame_header_bytes(self) -> Option<usize> {
+        match self {
+            Layout::Frame => Some(HEADER_BYTES),
+            Layout::ShortFrame => Some(SHORT_HEADER_BYTES),
+            Layout::RawImage(_) | Layout::CompressedImage(_) => None,
         }
     }
 
@@ -83,7 +118,7 @@ impl Layout {
     fn data_field(self) -> u64 {
         match self {
             Layout::CompressedImage(_) => 2,
-            Layout::RawImage(_) | Layout::Frame => 6,
+            Layout::RawImage(_) | Layout::Frame | Layout::ShortFrame => 6,
         }
     }
 }
@@ -97,7 +132,7 @@ pub enum DecodeError {
     WireType(u32),
     #[error("the message has no plexus frame header (field 15)")]
     NoHeader,
-    #[error("the message's frame header is {0} bytes, not 56")]
+    #[error("the message's frame header is {0} bytes, not 96 (or 56 in old recordings)")]
     HeaderSize(usize),
     #[error("the message has no image data")]
     NoData,
@@ -106,7 +141,13 @@ pub enum DecodeError {
 /// The header as the ten fields' little-endian bytes.
 pub fn header_bytes(h: &FrameHeader) -> [u8; HEADER_BYTES] {
     let mut out = [0; HEADER_BYTES];
-    let fields: [&[u8]; 10] = [
+    let mut shape = [0u8; 16];
+    let mut strides = [0u8; 16];
+    for d in 0..plexus_frame::MAX_DIMS {
+        shape[d * 4..d * 4 + 4].copy_from_slice(&h.shape[d].to_le_bytes());
+        strides[d * 4..d * 4 + 4].copy_from_slice(&h.strides[d].to_le_bytes());
+    }
+    let fields: [&[u8]; 14] = [
         &h.schema.to_le_bytes(),
         &h.format.to_le_bytes(),
         &h.seq.to_le_bytes(),
@@ -117,6 +158,10 @@ pub fn header_bytes(h: &FrameHeader) -> [u8; HEADER_BYTES] {
         &h.reserved.to_le_bytes(),
         &h.pts_ns.to_le_bytes(),
         &h.duration_ns.to_le_bytes(),
+        &h.rate.to_le_bytes(),
+        &h.ndim.to_le_bytes(),
+        &shape,
+        &strides,
     ];
     let mut at = 0;
     for field in fields {
@@ -126,11 +171,20 @@ pub fn header_bytes(h: &FrameHeader) -> [u8; HEADER_BYTES] {
     out
 }
 
-/// The header [`header_bytes`] wrote.
-pub fn header_from(bytes: &[u8; HEADER_BYTES]) -> FrameHeader {
-    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+/// The header [`header_bytes`] wrote, or the 56 bytes an older plexus
+/// wrote (its rate and shape 0); `None` for any other length.
+pub fn header_from(bytes: &[u8]) -> Option<FrameHeader> {
+    if bytes.len() != HEADER_BYTES && bytes.len() != SHORT_HEADER_BYTES {
+        return None;
+    }
+    // Absent fields of a short header read as 0.
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-    FrameHeader {
+    Some(FrameHeader {
         schema: u32_at(0),
         format: u32_at(4),
         seq: u64_at(8),
@@ -141,7 +195,11 @@ pub fn header_from(bytes: &[u8; HEADER_BYTES]) -> FrameHeader {
         reserved: u32_at(36),
         pts_ns: u64_at(40) as i64,
         duration_ns: u64_at(48),
-    }
+        rate: u32_at(56),
+        ndim: u32_at(60),
+        shape: std::array::from_fn(|d| u32_at(64 + d * 4)),
+        strides: std::array::from_fn(|d| u32_at(80 + d * 4)),
+    })
 }
 
 /// Writes the message of one frame into `out` (cleared first).
@@ -154,7 +212,8 @@ pub fn encode(
     out: &mut Vec<u8>,
 ) {
     out.clear();
-    if layout == Layout::Frame {
+    if layout.frame_header_bytes().is_some() {
+        // Plain frames are always written with the whole header.
         out.extend_from_slice(&header_bytes(header));
         out.extend_from_slice(payload);
         return;
@@ -182,7 +241,7 @@ pub fn encode(
             bytes_field(out, 2, payload);
             bytes_field(out, 3, codec.format().as_bytes());
         }
-        Layout::Frame => unreachable!("written above"),
+        Layout::Frame | Layout::ShortFrame => unreachable!("written above"),
     }
     bytes_field(out, HEADER_FIELD, &header_bytes(header));
 }
@@ -191,17 +250,12 @@ pub fn encode(
 /// a compressed image, its image file). A hostile message is refused, never
 /// read out of bounds.
 pub fn decode(layout: Layout, message: &[u8]) -> Result<(FrameHeader, &[u8]), DecodeError> {
-    let header = |bytes: &[u8]| -> Result<FrameHeader, DecodeError> {
-        let bytes: &[u8; HEADER_BYTES] = bytes
-            .try_into()
-            .map_err(|_| DecodeError::HeaderSize(bytes.len()))?;
-        Ok(header_from(bytes))
-    };
-    if layout == Layout::Frame {
-        if message.len() < HEADER_BYTES {
+    let header = |bytes: &[u8]| header_from(bytes).ok_or(DecodeError::HeaderSize(bytes.len()));
+    if let Some(size) = layout.frame_header_bytes() {
+        if message.len() < size {
             return Err(DecodeError::HeaderSize(message.len()));
         }
-        let (head, payload) = message.split_at(HEADER_BYTES);
+        let (head, payload) = message.split_at(size);
         return Ok((header(head)?, payload));
     }
     let (mut found_header, mut data) = (None, None);
@@ -293,13 +347,52 @@ mod tests {
             reserved: 9,
             pts_ns: -5,
             duration_ns: 33_333_333,
+            rate: 48_000,
+            ndim: 2,
+            shape: [480, 2, 0, 0],
+            strides: [8, 4, 0, 0],
         }
     }
 
     #[test]
     fn the_header_survives_its_bytes() {
         let h = header();
-        assert_eq!(header_from(&header_bytes(&h)), h);
+        let bytes = header_bytes(&h);
+        assert_eq!(header_from(&bytes), Some(h));
+        assert_eq!(&bytes[56..60], &48_000u32.to_le_bytes());
+        assert_eq!(&bytes[64..68], &480u32.to_le_bytes());
+        assert_eq!(&bytes[84..88], &4u32.to_le_bytes());
+        assert_eq!(header_from(&bytes[..50]), None);
+    }
+
+    #[test]
+    fn old_recordings_read_with_the_new_fields_zero() {
+        let h = header();
+        let short = &header_bytes(&h)[..SHORT_HEADER_BYTES];
+        let old = FrameHeader {
+            rate: 0,
+            ndim: 0,
+            shape: [0; 4],
+            strides: [0; 4],
+            ..h
+        };
+        assert_eq!(header_from(short), Some(old));
+        let mut message = short.to_vec();
+        message.extend(b"xyz");
+        assert_eq!(
+            decode(Layout::ShortFrame, &message).unwrap(),
+            (old, &b"xyz"[..])
+        );
+        // A video message of an old recording: field 15 of 56 bytes.
+        let mut image = vec![0x32, 1, 9, 0x7a, 56];
+        image.extend(short);
+        assert_eq!(
+            decode(Layout::RawImage("rgba8"), &image).unwrap(),
+            (old, &[9u8][..])
+        );
+        assert_eq!(Layout::of_frame_channel(None), Some(Layout::ShortFrame));
+        assert_eq!(Layout::of_frame_channel(Some("96")), Some(Layout::Frame));
+        assert_eq!(Layout::of_frame_channel(Some("7")), None);
     }
 
     /// The bytes protobuf's own serializer gives for this RawImage
@@ -322,7 +415,7 @@ mod tests {
         want.extend(b"rgba8");
         want.extend([0x2d, 8, 0, 0, 0, 0x32, 0x08]);
         want.extend(0..8);
-        want.extend([0x7a, 56]);
+        want.extend([0x7a, 96]);
         want.extend(header_bytes(&h));
         assert_eq!(out, want);
         let (back, payload) = decode(Layout::RawImage("rgba8"), &out).unwrap();
@@ -345,7 +438,7 @@ mod tests {
         want.extend(b"PNG!");
         want.extend([0x1a, 0x03]);
         want.extend(b"png");
-        want.extend([0x7a, 56]);
+        want.extend([0x7a, 96]);
         want.extend(header_bytes(&h));
         assert_eq!(out, want);
         let layout = Layout::CompressedImage(Codec::Png);

@@ -148,7 +148,12 @@ impl Channels {
                         .and_then(|c| Codec::from_format(c))
                         .map(Layout::CompressedImage)
                 } else if channel.message_encoding == recording::FRAME_ENCODING {
-                    Some(Layout::Frame)
+                    Layout::of_frame_channel(
+                        channel
+                            .metadata
+                            .get(recording::HEADER_BYTES_KEY)
+                            .map(String::as_str),
+                    )
                 } else {
                     None
                 };

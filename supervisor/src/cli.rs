@@ -251,7 +251,7 @@ pub enum Commands {
     /// One channel per port, one message per frame, logged at its capture
     /// time. Video frames are `foxglove.RawImage` messages (Foxglove shows
     /// them), with the whole frame header in field 15; other frames are
-    /// the header's 56 bytes and the payload. Recording ends after --frames
+    /// the header's 96 bytes and the payload. Recording ends after --frames
     /// frames of every port, after --duration, on Ctrl-C or when the runtime
     /// ends, and the file is then finished; a recorder killed outright
     /// leaves a file readable up to its last second. Frames the recorder

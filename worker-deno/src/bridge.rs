@@ -518,8 +518,8 @@ mod tests {
 
     #[test]
     fn frame_info_layout_matches_host_ts() {
-        assert_eq!(std::mem::size_of::<FrameInfo>(), 80);
-        assert_eq!(offset_of!(FrameInfo, frames), 72);
+        assert_eq!(std::mem::size_of::<FrameInfo>(), 120);
+        assert_eq!(offset_of!(FrameInfo, frames), 112);
         assert_eq!(offset_of!(FrameInfo, processor), 0);
         assert_eq!(offset_of!(FrameInfo, port), 4);
         assert_eq!(offset_of!(FrameInfo, len), 8);
@@ -530,6 +530,10 @@ mod tests {
         assert_eq!(offset_of!(FrameHeader, stride), 32);
         assert_eq!(offset_of!(FrameHeader, pts_ns), 40);
         assert_eq!(offset_of!(FrameHeader, duration_ns), 48);
+        assert_eq!(offset_of!(FrameHeader, rate), 56);
+        assert_eq!(offset_of!(FrameHeader, ndim), 60);
+        assert_eq!(offset_of!(FrameHeader, shape), 64);
+        assert_eq!(offset_of!(FrameHeader, strides), 80);
     }
 
     #[test]

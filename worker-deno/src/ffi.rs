@@ -8,9 +8,9 @@
 //! | `plexus_deno_start` | `() -> pointer` | starts the lifecycle thread; the handle |
 //! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop, 8 pause, 9 resume, 10 config) |
 //! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/start/stop/pause/resume/config/exit event (config: `{processor, changes}`): copies up to `cap` bytes, returns the full length |
-//! | `plexus_deno_event_frame` | `(pointer, u32, buffer, u32) -> i32` | writes the [`FrameInfo`] (80 bytes) of frame `index` of a process event, which says how many frames the event has (one per input when they are synchronised); for a produce event, the processor and the default header, with no data |
+//! | `plexus_deno_event_frame` | `(pointer, u32, buffer, u32) -> i32` | writes the [`FrameInfo`] (120 bytes) of frame `index` of a process event, which says how many frames the event has (one per input when they are synchronised); for a produce event, the processor and the default header, with no data |
 //! | `plexus_deno_loan` | `(pointer, u32, u32, usize) -> i32` | loans `len` bytes on a processor's output port, on the calling thread (inside its process or produce call, or between its start and stop) |
-//! | `plexus_deno_send` | `(pointer, u32, u32, buffer, u32) -> i32` | sends the port's loan with the given `FrameHeader` (56 bytes), on the calling thread |
+//! | `plexus_deno_send` | `(pointer, u32, u32, buffer, u32) -> i32` | sends the port's loan with the given `FrameHeader` (96 bytes), on the calling thread |
 //! | `plexus_deno_next_header` | `(pointer, u32, buffer, u32) -> i32` | writes the `FrameHeader` a manual processor's next frame defaults to |
 //! | `plexus_deno_finish` | `(pointer, u32) -> i32` | a manual processor has sent its last frame |
 //! | `plexus_deno_done` | `(pointer, u8, buffer, u32) -> i32` | ends the open call: 1 ok, 0 failed with the error message, 2 the processor has no hook for the event (config) |
@@ -33,7 +33,7 @@ use crate::host::{self, panic_text};
 
 /// Bumped whenever a signature or an event kind above changes; host.ts
 /// refuses another.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// `plexus_deno_done`'s `ok` when the processor has no hook for the event.
 pub const DONE_NO_HOOK: u8 = 2;
@@ -384,7 +384,7 @@ mod tests {
             assert_eq!(plexus_deno_event_json(null, buf.as_mut_ptr(), 64), -1);
             assert_eq!(plexus_deno_event_frame(null, 0, buf.as_mut_ptr(), 64), -1);
             assert_eq!(plexus_deno_loan(null, 0, 0, 16), -1);
-            assert_eq!(plexus_deno_send(null, 0, 0, buf.as_ptr(), 56), -1);
+            assert_eq!(plexus_deno_send(null, 0, 0, buf.as_ptr(), 96), -1);
             assert_eq!(plexus_deno_next_header(null, 0, buf.as_mut_ptr(), 64), -1);
             assert_eq!(plexus_deno_done(null, 1, std::ptr::null(), 0), -1);
             plexus_deno_close(std::ptr::null_mut());
@@ -430,9 +430,9 @@ mod tests {
             assert!(message.contains("PLEXUS_RUNTIME is not set"), "{message}");
             // Calls that need an open call are refused, with a reason.
             assert_eq!(plexus_deno_loan(handle, 0, 0, 4), -1);
-            let header = [0u8; 56];
+            let header = [0u8; 96];
             assert_eq!(plexus_deno_send(handle, 0, 0, header.as_ptr(), 40), -1);
-            assert_eq!(last_error(), "a frame header is 56 bytes, not 40");
+            assert_eq!(last_error(), "a frame header is 96 bytes, not 40");
             assert!(active().unwrap().frame_memory(0).is_err());
             assert_eq!(plexus_deno_done(handle, 1, std::ptr::null(), 0), -1);
             // `next` after the exit keeps saying so instead of blocking.

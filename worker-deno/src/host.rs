@@ -224,7 +224,10 @@ mod tests {
                 "config": {"every": 10},
                 "inputs": ["in"],
                 "outputs": [{"name": "out", "schema": "video/rgba8"}],
-                "schemas": {"1": "video/rgba8", "2": "video/gray8", "3": "bytes"},
+                "schemas": {
+                    "1": "video/rgba8", "2": "video/gray8", "3": "bytes", "4": "audio/f32",
+                    "5": "samples/f32", "6": "tensor/f32", "7": "tensor/u8", "8": "record",
+                },
                 "drive": "reactive",
             })
         );

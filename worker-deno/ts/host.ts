@@ -23,7 +23,7 @@ import {
   type Bridge,
 } from "./plexus.ts";
 
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 const EVENT_CREATE = 1;
 const EVENT_PROCESS = 2;
 const EVENT_TEARDOWN = 3;
@@ -39,7 +39,9 @@ const DONE_FAILED = 0;
 const DONE_OK = 1;
 const DONE_NO_HOOK = 2;
 /** Size of `FrameHeader` (ipc-schemas/frame/src/frame.rs). */
-const HEADER = 56;
+const HEADER = 96;
+/** Entries of `shape` and `strides` in the header. */
+const MAX_DIMS = 4;
 /** Size of `FrameInfo` (src/bridge.rs): processor u32, port u32, len u64,
  * FrameHeader, frames u32, reserved u32. */
 const FRAME_INFO = 16 + HEADER + 8;
@@ -193,6 +195,11 @@ const headerView = new DataView(headerBytes.buffer);
 /** Reads a `FrameHeader` laid out at `at` in `view`. */
 function readHeader(view: DataView, at: number): FrameHeader {
   const pts = view.getBigInt64(at + 40, true);
+  const ndim = view.getUint32(at + 60, true);
+  // The used entries only; a header claiming more than there are is read
+  // as far as there are (the worker refuses such frames before sending).
+  const dims = (from: number) =>
+    Array.from({ length: Math.min(ndim, MAX_DIMS) }, (_, d) => view.getUint32(from + 4 * d, true));
   return {
     schema: view.getUint32(at, true),
     format: view.getUint32(at + 4, true),
@@ -203,6 +210,10 @@ function readHeader(view: DataView, at: number): FrameHeader {
     stride: view.getUint32(at + 32, true),
     ptsNs: pts === NO_PTS ? null : pts,
     durationNs: view.getBigUint64(at + 48, true),
+    rate: view.getUint32(at + 56, true),
+    ndim,
+    shape: dims(at + 64),
+    strides: dims(at + 80),
   };
 }
 
@@ -218,6 +229,12 @@ function writeHeader(h: FrameHeader): Uint8Array {
   headerView.setUint32(36, 0, true);
   headerView.setBigInt64(40, h.ptsNs ?? NO_PTS, true);
   headerView.setBigUint64(48, h.durationNs, true);
+  headerView.setUint32(56, h.rate, true);
+  headerView.setUint32(60, h.ndim, true);
+  for (let d = 0; d < MAX_DIMS; d++) {
+    headerView.setUint32(64 + 4 * d, h.shape[d] ?? 0, true);
+    headerView.setUint32(80 + 4 * d, h.strides[d] ?? 0, true);
+  }
   return headerBytes;
 }
 

@@ -78,6 +78,17 @@ export interface FrameHeader {
   ptsNs: bigint | null;
   /** How long the frame is presented, in nanoseconds; 0 when unknown. */
   durationNs: bigint;
+  /** Samples per second per channel (`audio/f32`, `samples/f32`); 0
+   * otherwise. */
+  rate: number;
+  /** Dimensions of shaped frames (audio, samples, tensors), 1 to 4; 0 for
+   * video and bytes. */
+  ndim: number;
+  /** Extent of each of the `ndim` dimensions, outermost first. */
+  shape: number[];
+  /** Bytes from one element to the next along each of the `ndim`
+   * dimensions. */
+  strides: number[];
 }
 
 /** Header fields `OutBuffer.send` may change from the frame it copies. */
@@ -304,6 +315,10 @@ export class OutBuffer {
       stride: u32("stride", overrides.stride ?? base.stride),
       ptsNs: pts(overrides.ptsNs === undefined ? base.ptsNs : overrides.ptsNs),
       durationNs: u64("durationNs", overrides.durationNs ?? base.durationNs),
+      rate: base.rate,
+      ndim: base.ndim,
+      shape: base.shape,
+      strides: base.strides,
     };
     this.#scope.bridge().send(this.output.index, header);
     this.#scope.sent(this.output, this);

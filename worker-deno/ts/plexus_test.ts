@@ -37,6 +37,10 @@ const header: FrameHeader = {
   stride: 8,
   ptsNs: null,
   durationNs: 0n,
+  rate: 0,
+  ndim: 0,
+  shape: [],
+  strides: [],
 };
 
 /** Memory like host.ts hands out: a fresh ArrayBuffer per view. */

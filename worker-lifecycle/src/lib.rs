@@ -20,7 +20,7 @@ pub use check::check_processors;
 pub use error::WorkerError;
 pub use lifecycle::run_worker;
 pub use manual::Producer;
-pub use outputs::{check_video, OutputError, Outputs, Ports};
+pub use outputs::{check_shape, check_video, OutputError, Outputs, Ports};
 pub use processor::{Input, Processor, ProcessorHost};
 
 /// Sets up logging for a worker process: plain lines on stderr, which the

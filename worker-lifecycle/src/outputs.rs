@@ -6,6 +6,7 @@
 use bus::counters::Counter;
 use bus::frames::{FramePublisher, OutFrame};
 use bus::space::ShmFull;
+use ipc_schemas::frame::MAX_DIMS;
 use ipc_schemas::{FrameHeader, SchemaId};
 use thiserror::Error;
 
@@ -115,7 +116,8 @@ impl<'a> Outputs<'a> {
             schema: slot.schema.code(),
             ..*header
         };
-        if let Err(why) = check_video(&header, frame.bytes_mut().len()) {
+        let len = frame.bytes_mut().len();
+        if let Err(why) = check_video(&header, len).and_then(|()| check_shape(&header, len)) {
             let refused = OutputError::DoesNotFit {
                 port: slot.name.clone(),
                 why,
@@ -188,9 +190,104 @@ pub fn check_video(header: &FrameHeader, len: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that a shaped frame (audio, samples, tensors) says a shape its
+/// payload holds: 1 to 4 dimensions, strides that are whole elements, and
+/// its furthest element within the payload. Output ports refuse frames that
+/// fail it, so a consumer may index by the header without checking bounds.
+/// Frames of other schemas pass unchecked.
+pub fn check_shape(header: &FrameHeader, len: usize) -> Result<(), String> {
+    let Some(schema) = SchemaId::from_code(header.schema) else {
+        return Ok(());
+    };
+    let Some(element) = schema.element_bytes() else {
+        return Ok(());
+    };
+    let (seq, name, ndim) = (header.seq, schema.name(), header.ndim);
+    if ndim == 0 || ndim as usize > MAX_DIMS {
+        return Err(format!(
+            "frame {seq} ({name}) has ndim {ndim}; shaped frames have 1 to {MAX_DIMS} dimensions"
+        ));
+    }
+    let shape = &header.shape[..ndim as usize];
+    let strides = &header.strides[..ndim as usize];
+    if let Some(d) = strides.iter().position(|s| s % element != 0) {
+        return Err(format!(
+            "frame {seq} ({name} shape {shape:?}) has stride {} in dimension {d}, not a multiple of its {element}-byte elements",
+            strides[d]
+        ));
+    }
+    // An empty dimension holds no element; otherwise the furthest element
+    // starts at the sum of (extent - 1) strides. u128: no product overflows.
+    let needed: u128 = if shape.contains(&0) {
+        0
+    } else {
+        shape
+            .iter()
+            .zip(strides)
+            .map(|(&n, &s)| u128::from(n - 1) * u128::from(s))
+            .sum::<u128>()
+            + u128::from(element)
+    };
+    if needed > len as u128 {
+        return Err(format!(
+            "frame {seq} ({name} shape {shape:?}, strides {strides:?}) needs {needed} bytes but carries {len}"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shaped(schema: SchemaId, shape: &[u32], strides: &[u32]) -> FrameHeader {
+        let mut h = FrameHeader {
+            schema: schema.code(),
+            seq: 7,
+            ndim: shape.len() as u32,
+            ..FrameHeader::default()
+        };
+        h.shape[..shape.len()].copy_from_slice(shape);
+        h.strides[..strides.len()].copy_from_slice(strides);
+        h
+    }
+
+    #[test]
+    fn shaped_frames_must_fit_their_payload() {
+        let samples = shaped(SchemaId::SamplesF32, &[8, 25], &[100, 4]);
+        assert_eq!(check_shape(&samples, 800), Ok(()));
+        assert_eq!(
+            check_shape(&samples, 799),
+            Err("frame 7 (samples/f32 shape [8, 25], strides [100, 4]) needs 800 bytes but carries 799".into())
+        );
+        let flat = shaped(SchemaId::TensorF32, &[], &[]);
+        assert_eq!(
+            check_shape(&flat, 64),
+            Err("frame 7 (tensor/f32) has ndim 0; shaped frames have 1 to 4 dimensions".into())
+        );
+        let mut five = shaped(SchemaId::TensorU8, &[1], &[1]);
+        five.ndim = 5;
+        assert!(check_shape(&five, 64).unwrap_err().contains("has ndim 5"));
+        let odd = shaped(SchemaId::AudioF32, &[480, 2], &[8, 2]);
+        assert_eq!(
+            check_shape(&odd, 4000),
+            Err("frame 7 (audio/f32 shape [480, 2]) has stride 2 in dimension 1, not a multiple of its 4-byte elements".into())
+        );
+        // u8 elements may sit at any byte; an empty tensor needs nothing.
+        assert_eq!(
+            check_shape(&shaped(SchemaId::TensorU8, &[3, 3], &[5, 1]), 13),
+            Ok(())
+        );
+        assert_eq!(
+            check_shape(&shaped(SchemaId::TensorF32, &[0, 9], &[36, 4]), 0),
+            Ok(())
+        );
+        // Huge extents do not overflow into a pass.
+        let huge = shaped(SchemaId::TensorF32, &[u32::MAX; 4], &[u32::MAX - 3; 4]);
+        assert!(check_shape(&huge, usize::MAX).is_err());
+        // Other schemas are not shaped.
+        assert_eq!(check_shape(&shaped(SchemaId::Bytes, &[], &[]), 0), Ok(()));
+    }
 
     fn video(schema: SchemaId, width: u32, height: u32, stride: u32) -> FrameHeader {
         FrameHeader {

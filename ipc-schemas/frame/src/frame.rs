@@ -37,7 +37,21 @@ pub struct FrameHeader {
     pub pts_ns: i64,
     /// How long the frame is presented, in nanoseconds; 0 when unknown.
     pub duration_ns: u64,
+    /// Samples per second per channel for `audio/f32` and `samples/f32`;
+    /// 0 otherwise.
+    pub rate: u32,
+    /// How many entries of `shape` and `strides` are used: 1 to 4 for shaped
+    /// schemas (audio, samples, tensors), 0 for video and bytes.
+    pub ndim: u32,
+    /// Extent of each dimension, outermost first; unused entries 0.
+    pub shape: [u32; MAX_DIMS],
+    /// Bytes from one element to the next along each dimension; unused
+    /// entries 0.
+    pub strides: [u32; MAX_DIMS],
 }
+
+/// The most dimensions a shaped frame has.
+pub const MAX_DIMS: usize = 4;
 
 /// The `pts_ns` of a frame whose source has no media clock (ffmpeg's
 /// `AV_NOPTS_VALUE`).
@@ -56,13 +70,17 @@ impl Default for FrameHeader {
             reserved: 0,
             pts_ns: NO_PTS,
             duration_ns: 0,
+            rate: 0,
+            ndim: 0,
+            shape: [0; MAX_DIMS],
+            strides: [0; MAX_DIMS],
         }
     }
 }
 
 impl FrameHeader {
     /// The field names, in order, as schemas describe them.
-    pub const FIELDS: [&'static str; 10] = [
+    pub const FIELDS: [&'static str; 14] = [
         "schema",
         "format",
         "seq",
@@ -73,7 +91,43 @@ impl FrameHeader {
         "reserved",
         "pts_ns",
         "duration_ns",
+        "rate",
+        "ndim",
+        "shape",
+        "strides",
     ];
+
+    /// A header for a frame of shaped `schema` (audio, samples, tensors)
+    /// whose elements are packed row-major in `shape` (outermost first):
+    /// `ndim`, `shape` and `strides` filled in, `rate` set (0 for tensors),
+    /// everything else default. Set `seq` and the times with struct update
+    /// syntax. A shape of more than [`MAX_DIMS`] dimensions keeps its `ndim`
+    /// and first four extents, so the worker refuses the frame, naming it.
+    pub fn shaped(schema: crate::SchemaId, shape: &[u32], rate: u32) -> Self {
+        let element = schema.element_bytes().unwrap_or(1);
+        let used = shape.len().min(MAX_DIMS);
+        let mut header = Self {
+            schema: schema.code(),
+            rate,
+            ndim: shape.len() as u32,
+            ..Self::default()
+        };
+        header.shape[..used].copy_from_slice(&shape[..used]);
+        // Innermost stride is one element; each outer one spans the
+        // dimensions inside it. Saturating: a shape too large to address
+        // gets a size the worker refuses instead of a wrapped one.
+        let mut step = element;
+        for d in (0..used).rev() {
+            header.strides[d] = step;
+            step = step.saturating_mul(shape[d]);
+        }
+        header
+    }
+
+    /// The used entries of `shape`: `ndim` of them, at most [`MAX_DIMS`].
+    pub fn dims(&self) -> &[u32] {
+        &self.shape[..(self.ndim as usize).min(MAX_DIMS)]
+    }
 
     /// The presentation time, if the source gave one.
     pub fn pts(&self) -> Option<i64> {
@@ -87,10 +141,30 @@ mod tests {
 
     #[test]
     fn header_layout_is_stable() {
-        assert_eq!(std::mem::size_of::<FrameHeader>(), 56);
+        assert_eq!(std::mem::size_of::<FrameHeader>(), 96);
         assert_eq!(std::mem::offset_of!(FrameHeader, pts_ns), 40);
         assert_eq!(std::mem::offset_of!(FrameHeader, duration_ns), 48);
+        assert_eq!(std::mem::offset_of!(FrameHeader, rate), 56);
+        assert_eq!(std::mem::offset_of!(FrameHeader, ndim), 60);
+        assert_eq!(std::mem::offset_of!(FrameHeader, shape), 64);
+        assert_eq!(std::mem::offset_of!(FrameHeader, strides), 80);
         assert_eq!(std::mem::align_of::<FrameHeader>(), 8);
+    }
+
+    #[test]
+    fn shaped_headers_are_packed_row_major() {
+        use crate::SchemaId;
+        let h = FrameHeader::shaped(SchemaId::SamplesF32, &[8, 25], 250);
+        assert_eq!((h.schema, h.rate, h.ndim), (5, 250, 2));
+        assert_eq!((h.shape, h.strides), ([8, 25, 0, 0], [100, 4, 0, 0]));
+        assert_eq!(h.dims(), &[8, 25]);
+        let t = FrameHeader::shaped(SchemaId::TensorU8, &[2, 3, 4], 0);
+        assert_eq!(t.strides, [12, 4, 1, 0]);
+        let five = FrameHeader::shaped(SchemaId::TensorF32, &[1, 2, 3, 4, 5], 0);
+        assert_eq!((five.ndim, five.dims()), (5, &[1, 2, 3, 4][..]));
+        let huge = FrameHeader::shaped(SchemaId::TensorF32, &[u32::MAX, u32::MAX], 0);
+        assert_eq!(huge.strides[..2], [u32::MAX, 4]);
+        assert_eq!(FrameHeader::default().dims(), &[] as &[u32]);
     }
 
     #[test]
@@ -108,8 +182,12 @@ mod tests {
             reserved: _,
             pts_ns: _,
             duration_ns: _,
+            rate: _,
+            ndim: _,
+            shape: _,
+            strides: _,
         } = FrameHeader::default();
-        assert_eq!(FrameHeader::FIELDS.len(), 10);
+        assert_eq!(FrameHeader::FIELDS.len(), 14);
         assert_eq!(FrameHeader::default().pts(), None);
     }
 }

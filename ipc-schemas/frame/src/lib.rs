@@ -26,5 +26,5 @@ mod frame;
 mod schema;
 
 pub use clock::monotonic_ns;
-pub use frame::{FrameHeader, NO_PTS};
+pub use frame::{FrameHeader, MAX_DIMS, NO_PTS};
 pub use schema::{HeaderField, SchemaId};

@@ -124,13 +124,17 @@ pub fn run(command: SchemasCommand) -> anyhow::Result<i32> {
 
 /// The schema named `id`, or one sentence listing the known ones.
 pub fn find(id: &str) -> Result<SchemaId, UserError> {
-    SchemaId::from_name(id).ok_or_else(|| {
-        let known: Vec<&str> = SchemaId::ALL.iter().map(|s| s.name()).collect();
-        UserError::Plain(format!(
-            "unknown schema `{id}`; the known schemas are {}",
-            known.join(", ")
-        ))
-    })
+    // Every schema is described, `record` too, though ports never name it.
+    SchemaId::ALL
+        .into_iter()
+        .find(|s| s.name() == id)
+        .ok_or_else(|| {
+            let known: Vec<&str> = SchemaId::ALL.iter().map(|s| s.name()).collect();
+            UserError::Plain(format!(
+                "unknown schema `{id}`; the known schemas are {}",
+                known.join(", ")
+            ))
+        })
 }
 
 fn list_text() -> String {
@@ -217,7 +221,7 @@ mod tests {
         let err = find("video/rgb").unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown schema `video/rgb`; the known schemas are video/rgba8, video/gray8, bytes"
+            "unknown schema `video/rgb`; the known schemas are video/rgba8, video/gray8, bytes, audio/f32, samples/f32, tensor/f32, tensor/u8, record"
         );
     }
 }

@@ -330,7 +330,7 @@ fn add_channel(
             )?,
             recording::PROTOBUF,
         ),
-        Layout::Frame => (0, recording::FRAME_ENCODING),
+        Layout::Frame | Layout::ShortFrame => (0, recording::FRAME_ENCODING),
     };
     let mut metadata = BTreeMap::from([
         ("processor".to_string(), port.processor.clone()),
@@ -340,8 +340,19 @@ fn add_channel(
             known.map_or_else(|| format!("unknown ({schema})"), |s| s.name().to_string()),
         ),
     ]);
-    if let Layout::CompressedImage(codec) = layout_of(schema, codec) {
-        metadata.insert("codec".to_string(), codec.format().to_string());
+    match layout_of(schema, codec) {
+        Layout::CompressedImage(codec) => {
+            metadata.insert("codec".to_string(), codec.format().to_string());
+        }
+        // Tells readers this channel's headers are not the 56 bytes of old
+        // recordings.
+        Layout::Frame => {
+            metadata.insert(
+                recording::HEADER_BYTES_KEY.to_string(),
+                recording::HEADER_BYTES.to_string(),
+            );
+        }
+        Layout::RawImage(_) | Layout::ShortFrame => {}
     }
     let topic = recording::topic(&port.processor, &port.port);
     let id = writer.add_channel(schema_id, &topic, encoding, &metadata)?;

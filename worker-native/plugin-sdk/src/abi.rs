@@ -1,10 +1,12 @@
-//! The C ABI between the native worker and plugin libraries, version 2.1.
-//! Version 2 gave frame headers a presentation time and duration, lets one
-//! `process` call take a frame of every input, and adds manual processors
-//! (`start`/`stop`, sending from their own threads) and pause hooks. The
-//! host refuses version 1 plugins by name: they must be rebuilt. Minor 1
-//! appends `configure` (live config, `plexus set`) to each processor table;
-//! a 2.0 plugin's tables end before it and still load, without the hook.
+//! The C ABI between the native worker and plugin libraries, version 3.0.
+//! Version 3 grew the frame header from 56 to 96 bytes (a rate, and the
+//! shape and strides of audio, sample and tensor frames); its tables are
+//! those of 2.1, `configure` included. Version 2 gave frame headers a
+//! presentation time and duration, let one `process` call take a frame of
+//! every input, and added manual processors (`start`/`stop`, sending from
+//! their own threads), pause hooks and (2.1) `configure` for live config.
+//! The host refuses plugins of an older major by name: they read and write
+//! headers of another size, and must be rebuilt.
 //!
 //! Only `#[repr(C)]` data, raw pointers with a documented owner and
 //! `extern "C"` functions cross it; no Rust type with an unstable layout and
@@ -23,12 +25,12 @@ use std::ffi::{c_char, c_void};
 
 pub use plexus_frame::FrameHeader;
 
-pub const ABI_MAJOR: u32 = 2;
-pub const ABI_MINOR: u32 = 1;
+pub const ABI_MAJOR: u32 = 3;
+pub const ABI_MINOR: u32 = 0;
 
 /// The exported entry point; the ABI major is part of the name so that a
 /// library of another major fails with "symbol not found", not with UB.
-pub const ENTRY_SYMBOL: &str = "plexus_plugin_entry_v2";
+pub const ENTRY_SYMBOL: &str = "plexus_plugin_entry_v3";
 
 pub type EntryFn = unsafe extern "C" fn() -> *const PluginDescriptor;
 
@@ -38,9 +40,6 @@ pub const STATUS_PANIC: i32 = 2;
 /// `configure` only: the processor has no `on_config` hook, or cannot take
 /// these keys in place; the host restarts its worker with the new config.
 pub const STATUS_NO_HOOK: i32 = 3;
-
-/// The size of an ABI 2.0 processor table, which ends before `configure`.
-pub const TABLE_SIZE_2_0: usize = 80;
 
 /// What a plugin library offers.
 #[repr(C)]
@@ -131,8 +130,7 @@ pub struct ProcessorVTable {
     pub pause: HookFn,
     /// The operator resumed it.
     pub resume: HookFn,
-    /// ABI 2.1: config changes while it runs (`plexus set`); `None` is no
-    /// hook, as is a 2.0 table, which ends before this entry.
+    /// Config changes while it runs (`plexus set`); `None` is no hook.
     pub configure: Option<ConfigFn>,
 }
 

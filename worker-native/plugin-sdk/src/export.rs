@@ -502,7 +502,7 @@ mod tests {
     impl Harness {
         fn processor(type_name: &str) -> &'static ProcessorVTable {
             // SAFETY: the entry returns a pointer to a static descriptor.
-            let descriptor: &PluginDescriptor = unsafe { &*plexus_plugin_entry_v2() };
+            let descriptor: &PluginDescriptor = unsafe { &*plexus_plugin_entry_v3() };
             // SAFETY: the descriptor points to `processor_count` static vtables.
             let vtables = unsafe {
                 std::slice::from_raw_parts(
@@ -588,7 +588,7 @@ mod tests {
     #[test]
     fn descriptor_describes_the_exported_types() {
         // SAFETY: the entry returns a pointer to a static descriptor.
-        let descriptor = unsafe { &*plexus_plugin_entry_v2() };
+        let descriptor = unsafe { &*plexus_plugin_entry_v3() };
         assert_eq!(
             descriptor.struct_size as usize,
             std::mem::size_of::<PluginDescriptor>()

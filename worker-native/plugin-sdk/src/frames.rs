@@ -21,6 +21,37 @@ impl InputFrame<'_> {
     pub fn schema(&self) -> Option<SchemaId> {
         SchemaId::from_code(self.header.schema)
     }
+
+    /// The extent of each dimension of a shaped frame (audio, samples,
+    /// tensors), outermost first; empty for video and bytes.
+    pub fn shape(&self) -> &[u32] {
+        self.header.dims()
+    }
+
+    /// Samples per second per channel of `audio/f32` and `samples/f32`
+    /// frames; 0 for others.
+    pub fn rate(&self) -> u32 {
+        self.header.rate
+    }
+
+    /// The payload as f32 elements, zero-copy, for the f32 schemas
+    /// (`audio/f32`, `samples/f32`, `tensor/f32`); `None` for other schemas,
+    /// or a payload not aligned for f32 or not a whole number of them.
+    /// Index it with [`Self::shape`] and the header's strides (in bytes).
+    pub fn f32s(&self) -> Option<&[f32]> {
+        let f32_schema = matches!(
+            self.schema(),
+            Some(SchemaId::AudioF32 | SchemaId::SamplesF32 | SchemaId::TensorF32)
+        );
+        // The wire is little-endian; a big-endian host would need a copy.
+        if !f32_schema || cfg!(target_endian = "big") {
+            return None;
+        }
+        // SAFETY: every bit pattern is a valid f32, and `align_to` splits
+        // off whatever is not aligned.
+        let (head, floats, tail) = unsafe { self.data.align_to::<f32>() };
+        (head.is_empty() && tail.is_empty()).then_some(floats)
+    }
 }
 
 /// The processor's output ports for the current call.
@@ -149,5 +180,42 @@ pub(crate) unsafe fn raw_slice<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
         // `len` bytes readable and unchanged for `'a`; a byte slice needs no
         // alignment.
         unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(header: FrameHeader, data: &[u8]) -> InputFrame<'_> {
+        InputFrame {
+            port: 0,
+            header,
+            data,
+        }
+    }
+
+    #[test]
+    fn shaped_frames_give_their_shape_rate_and_floats() {
+        let values: Vec<f32> = (0..6).map(|i| i as f32 * 0.5).collect();
+        // A Vec<f32>'s bytes are aligned for f32.
+        // SAFETY: the f32s are initialised; any byte of them may be read.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), values.len() * 4) };
+        let samples = frame(
+            FrameHeader::shaped(SchemaId::SamplesF32, &[2, 3], 250),
+            bytes,
+        );
+        assert_eq!(samples.shape(), &[2, 3]);
+        assert_eq!(samples.rate(), 250);
+        assert_eq!(samples.f32s(), Some(&values[..]));
+        // Misaligned or ragged payloads, and other schemas, give no floats.
+        let misaligned = frame(samples.header, &bytes[1..]);
+        assert_eq!(misaligned.f32s(), None);
+        let bytes_frame = frame(FrameHeader::shaped(SchemaId::TensorU8, &[24], 0), bytes);
+        assert_eq!(bytes_frame.f32s(), None);
+        assert_eq!(bytes_frame.shape(), &[24]);
+        let video = frame(FrameHeader::default(), bytes);
+        assert_eq!((video.shape(), video.rate()), (&[] as &[u32], 0));
     }
 }

@@ -148,7 +148,7 @@ pub trait Processor: Sized + 'static {
 }
 
 /// Exports processor types from a plugin library: generates the
-/// `plexus_plugin_entry_v2` symbol returning a static
+/// `plexus_plugin_entry_v3` symbol returning a static
 /// [`PluginDescriptor`](abi::PluginDescriptor) with one vtable per type.
 ///
 /// Each pair is a type implementing [`Processor`] and the type name pipelines
@@ -164,7 +164,7 @@ pub trait Processor: Sized + 'static {
 macro_rules! export_plugin {
     ($($processor:ty => $type_name:literal),+ $(,)?) => {
         #[no_mangle]
-        pub extern "C" fn plexus_plugin_entry_v2() -> *const $crate::abi::PluginDescriptor {
+        pub extern "C" fn plexus_plugin_entry_v3() -> *const $crate::abi::PluginDescriptor {
             const COUNT: usize = [$($type_name),+].len();
             static VTABLES: [$crate::abi::ProcessorVTable; COUNT] = [
                 $($crate::vtable::<$processor>(concat!($type_name, "\0"))),+
@@ -219,14 +219,13 @@ mod tests {
         assert_eq!(offset_of!(ProcessorVTable, stop), 56);
         assert_eq!(offset_of!(ProcessorVTable, pause), 64);
         assert_eq!(offset_of!(ProcessorVTable, resume), 72);
-        // Appended in 2.1: a 2.0 table ends where it begins.
-        assert_eq!(offset_of!(ProcessorVTable, configure), TABLE_SIZE_2_0);
+        assert_eq!(offset_of!(ProcessorVTable, configure), 80);
         assert_eq!(size_of::<Option<ConfigFn>>(), 8);
 
-        assert_eq!((size_of::<FrameIn>(), align_of::<FrameIn>()), (80, 8));
+        assert_eq!((size_of::<FrameIn>(), align_of::<FrameIn>()), (120, 8));
         assert_eq!(offset_of!(FrameIn, header), 8);
-        assert_eq!(offset_of!(FrameIn, data), 64);
-        assert_eq!(offset_of!(FrameIn, len), 72);
+        assert_eq!(offset_of!(FrameIn, data), 104);
+        assert_eq!(offset_of!(FrameIn, len), 112);
 
         assert_eq!(
             (size_of::<HostOutputs>(), align_of::<HostOutputs>()),
@@ -245,7 +244,7 @@ mod tests {
 
         assert_eq!(
             (size_of::<FrameHeader>(), align_of::<FrameHeader>()),
-            (56, 8)
+            (96, 8)
         );
     }
 

@@ -6,6 +6,7 @@
 mod image;
 mod png_sink;
 mod replay;
+mod sine;
 mod stats_sink;
 mod test_pattern;
 mod v4l2_camera;
@@ -17,8 +18,10 @@ use serde_json::{Map, Value};
 use worker_lifecycle::{check_video, Processor};
 
 /// Every builtin type name, in the order error messages list them.
-const TYPES: [&str; 5] = [
+const TYPES: [&str; 7] = [
     "builtin.test_pattern",
+    "builtin.test_audio",
+    "builtin.test_samples",
     "builtin.v4l2_camera",
     "builtin.replay",
     "builtin.stats_sink",
@@ -31,6 +34,8 @@ const TYPES: [&str; 5] = [
 pub fn create(spec: &ProcessorSpec) -> Result<Box<dyn Processor>, String> {
     match spec.type_name.as_str() {
         "builtin.test_pattern" => Ok(Box::new(test_pattern::TestPattern::new(spec)?)),
+        "builtin.test_audio" => Ok(Box::new(sine::Sine::new(spec, sine::Kind::Audio)?)),
+        "builtin.test_samples" => Ok(Box::new(sine::Sine::new(spec, sine::Kind::Samples)?)),
         "builtin.stats_sink" => Ok(Box::new(stats_sink::StatsSink::new(spec)?)),
         "builtin.png_sink" => Ok(Box::new(png_sink::PngSink::new(spec)?)),
         "builtin.v4l2_camera" => Ok(Box::new(v4l2_camera::V4l2Camera::new(spec)?)),

@@ -31,23 +31,19 @@ pub(super) struct Calls {
     stop: HookFn,
     pause: HookFn,
     resume: HookFn,
-    /// `None` for a 2.0 plugin, or one without the hook.
+    /// `None` for a plugin without the hook.
     configure: Option<ConfigFn>,
 }
 
 impl Calls {
-    /// Reads the entry points of the table at `table`, `size` bytes long:
-    /// a 2.0 table ends before `configure`, which it then has none of.
+    /// Reads the entry points of the table at `table`.
     ///
     /// # Safety
-    /// `table` points to `size` readable bytes, at least a 2.0 table's,
-    /// aligned for a [`ProcessorVTable`], that hold a table of this major.
-    pub(super) unsafe fn read(table: *const ProcessorVTable, size: usize) -> Self {
-        let configure_end =
-            std::mem::offset_of!(ProcessorVTable, configure) + size_of::<Option<ConfigFn>>();
-        // SAFETY: every field read here lies within the first 2.0 table's
-        // bytes, which the caller vouches for, and `configure` is read only
-        // when `size` covers it.
+    /// `table` points to a whole table of this major (a later minor's may be
+    /// longer), readable and aligned for a [`ProcessorVTable`].
+    pub(super) unsafe fn read(table: *const ProcessorVTable) -> Self {
+        // SAFETY: every field read here lies within the table, which the
+        // caller vouches for.
         unsafe {
             Self {
                 create: (&raw const (*table).create).read(),
@@ -58,10 +54,7 @@ impl Calls {
                 stop: (&raw const (*table).stop).read(),
                 pause: (&raw const (*table).pause).read(),
                 resume: (&raw const (*table).resume).read(),
-                configure: match size >= configure_end {
-                    true => (&raw const (*table).configure).read(),
-                    false => None,
-                },
+                configure: (&raw const (*table).configure).read(),
             }
         }
     }
@@ -262,8 +255,7 @@ impl Processor for PluginProcessor {
         }
     }
 
-    /// The plugin's `on_config`, through ABI 2.1's `configure`; a 2.0
-    /// plugin has no hook.
+    /// The plugin's `on_config`, through the table's `configure`.
     fn on_config(&mut self, changes_json: &str) -> ConfigOutcome {
         let Some(configure) = self.calls.configure else {
             return ConfigOutcome::NoHook;

@@ -17,7 +17,6 @@ use ipc_schemas::ProcessorSpec;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use plexus_plugin_sdk::abi::{
     EntryFn, ErrorBuf, PluginDescriptor, ProcessorVTable, ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL,
-    TABLE_SIZE_2_0,
 };
 use worker_lifecycle::Processor;
 
@@ -142,6 +141,9 @@ impl Plugin {
                 (&raw const (*descriptor).abi_minor).read(),
             )
         };
+        if major < ABI_MAJOR {
+            return Err(older_major(path, &format!("{major}.{minor}")));
+        }
         if major != ABI_MAJOR || minor > ABI_MINOR {
             return Err(format!(
                 "`{path}` was built for plexus plugin ABI {major}.{minor}, this worker speaks {ABI_MAJOR}.{ABI_MINOR}"
@@ -172,9 +174,9 @@ impl Plugin {
             // `count` entries; every entry starts with its size.
             unsafe { (&raw const (*descriptor.processors).struct_size).read() as usize }
         };
-        // A 2.0 table ends before the entries 2.1 appended; those are read
-        // only from tables long enough to hold them.
-        let needed = TABLE_SIZE_2_0;
+        // Later minors may append entries, so a table may be longer than
+        // ours, never shorter.
+        let needed = std::mem::size_of::<ProcessorVTable>();
         let aligned = stride % std::mem::align_of::<ProcessorVTable>() == 0;
         if count > 0 && (stride < needed || !aligned) {
             return Err(malformed(format!(
@@ -192,8 +194,8 @@ impl Plugin {
                     .add(index * stride)
                     .cast::<ProcessorVTable>()
             };
-            // SAFETY: `stride` covers at least a 2.0 table, which holds the
-            // size and the name; the caller vouches the table stays valid
+            // SAFETY: `stride` covers at least a whole table of ours, which
+            // holds the size and the name; the caller vouches the table stays valid
             // and unchanged forever.
             let (size, type_name) = unsafe {
                 (
@@ -201,9 +203,8 @@ impl Plugin {
                     (&raw const (*vtable).type_name).read(),
                 )
             };
-            // SAFETY: as above, and `Calls::read` reads no entry beyond
-            // `stride` bytes.
-            let calls = unsafe { Calls::read(vtable, stride) };
+            // SAFETY: as above: `stride` covers a whole table of ours.
+            let calls = unsafe { Calls::read(vtable) };
             if size != stride {
                 return Err(malformed(format!(
                     "processor {index} has a table of {size} bytes, the first one {stride}"
@@ -283,6 +284,14 @@ impl Plugin {
     }
 }
 
+/// The refusal of a plugin built for an older ABI major (`version`): its
+/// frame headers are of another size, so it must be rebuilt.
+fn older_major(path: &str, version: &str) -> String {
+    format!(
+        "`{path}` was built for plexus plugin ABI {version}, this worker speaks {ABI_MAJOR}.{ABI_MINOR}: rebuild it against this plexus's plugin SDK"
+    )
+}
+
 /// Explains a missing entry symbol; a library exporting the entry of another
 /// ABI major gets a version message instead of "not a plugin".
 fn missing_entry(path: &str, library: &Library) -> String {
@@ -292,6 +301,7 @@ fn missing_entry(path: &str, library: &Library) -> String {
         unsafe { library.get::<*const c_void>(symbol.as_bytes()) }.is_ok()
     });
     match other_major {
+        Some(major) if major < ABI_MAJOR => older_major(path, &major.to_string()),
         Some(major) => format!(
             "`{path}` was built for plexus plugin ABI {major}, this worker speaks {ABI_MAJOR}.{ABI_MINOR}"
         ),
@@ -352,7 +362,7 @@ mod tests {
 
     fn descriptor() -> &'static PluginDescriptor {
         // SAFETY: the SDK's entry returns a static descriptor.
-        unsafe { &*plexus_plugin_entry_v2() }
+        unsafe { &*plexus_plugin_entry_v3() }
     }
 
     fn check(descriptor: &PluginDescriptor) -> Result<Plugin, String> {
@@ -402,51 +412,6 @@ mod tests {
         assert_eq!(names, ["test.counted"]);
     }
 
-    /// A processor table as ABI 2.0 laid it out: `configure` came in 2.1.
-    #[repr(C)]
-    struct TableV2_0 {
-        struct_size: u32,
-        type_name: *const std::ffi::c_char,
-        create: plexus_plugin_sdk::abi::CreateFn,
-        process: plexus_plugin_sdk::abi::ProcessFn,
-        destroy: plexus_plugin_sdk::abi::DestroyFn,
-        produce: plexus_plugin_sdk::abi::ProduceFn,
-        start: plexus_plugin_sdk::abi::StartFn,
-        stop: plexus_plugin_sdk::abi::HookFn,
-        pause: plexus_plugin_sdk::abi::HookFn,
-        resume: plexus_plugin_sdk::abi::HookFn,
-    }
-
-    #[test]
-    fn a_2_0_plugin_loads_without_the_config_hook() {
-        let real = descriptor();
-        // SAFETY: the SDK's descriptor lists one table.
-        let table = unsafe { &*real.processors };
-        let old: &'static TableV2_0 = Box::leak(Box::new(TableV2_0 {
-            struct_size: std::mem::size_of::<TableV2_0>() as u32,
-            type_name: table.type_name,
-            create: table.create,
-            process: table.process,
-            destroy: table.destroy,
-            produce: table.produce,
-            start: table.start,
-            stop: table.stop,
-            pause: table.pause,
-            resume: table.resume,
-        }));
-        assert_eq!(old.struct_size as usize, TABLE_SIZE_2_0);
-        let plugin = check(altered(|d| {
-            d.abi_minor = 0;
-            d.processors = (old as *const TableV2_0).cast();
-        }))
-        .unwrap();
-        let mut processor = plugin.instantiate(&spec("test.counted", "")).unwrap();
-        assert_eq!(
-            processor.on_config(r#"{"level": 1}"#),
-            ConfigOutcome::NoHook
-        );
-    }
-
     #[test]
     fn the_config_hook_takes_refuses_or_declines() {
         let mut processor = check(descriptor())
@@ -490,20 +455,19 @@ mod tests {
         );
     }
 
-    /// Plugins of ABI 1 must be rebuilt; they are refused by name.
+    /// Plugins of ABI 2 read 56-byte headers and must be rebuilt; they are
+    /// refused by name.
     #[test]
-    fn an_abi_1_plugin_is_refused_by_name() {
+    fn an_abi_2_plugin_is_refused_by_name() {
         let old = check(altered(|d| {
-            d.abi_major = 1;
-            d.abi_minor = 0;
+            d.abi_major = 2;
+            d.abi_minor = 1;
         }))
         .err()
         .unwrap();
-        assert!(
-            old.contains(&format!(
-                "was built for plexus plugin ABI 1.0, this worker speaks {ABI_MAJOR}.{ABI_MINOR}"
-            )),
-            "{old}"
+        assert_eq!(
+            old,
+            "`/p/libx.so` was built for plexus plugin ABI 2.1, this worker speaks 3.0: rebuild it against this plexus's plugin SDK"
         );
     }
 
@@ -593,7 +557,7 @@ mod tests {
         let foreign = libraries.create(&spec("x", ""), libc).err().unwrap();
         assert_eq!(
             foreign,
-            format!("`{libc}` is not a plexus plugin: it exports no `plexus_plugin_entry_v2`")
+            format!("`{libc}` is not a plexus plugin: it exports no `plexus_plugin_entry_v3`")
         );
     }
 }
