@@ -20,6 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyMemoryView;
 use pyo3::{ffi, intern};
 
+use crate::arrays::Layout;
 use crate::buffer::{refuse, ExportedBytes};
 
 /// Whatever keeps a closed frame's bytes mapped: the input's sample.
@@ -88,6 +89,11 @@ impl Frame {
 
     pub fn header(&self) -> FrameHeader {
         self.header
+    }
+
+    /// How `array` lays the bytes out.
+    fn layout(&self) -> PyResult<Layout> {
+        Layout::of_frame(&self.header, self.bytes.len()).map_err(PyValueError::new_err)
     }
 
     /// Views of the frame's bytes still exported; after close, a frame with
@@ -213,6 +219,37 @@ impl Frame {
     #[getter]
     fn duration_ns(&self) -> u64 {
         self.header.duration_ns
+    }
+
+    /// A read-only numpy array over the frame's bytes, shaped as the header
+    /// says: (height, width, 4) rows of `stride` bytes for `video/rgba8`,
+    /// (height, width) for `video/gray8`, the header's shape and strides
+    /// for audio, samples and tensors (float32 or uint8), one dimension of
+    /// bytes for `bytes`. Made anew on each access; like any view of the
+    /// frame, it keeps the frame's shared memory borrowed while it lives.
+    #[getter]
+    fn array<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.get().layout()?.ndarray(slf.as_any())
+    }
+
+    /// The shape of `array`, without numpy: e.g. (8, 25) for a block of
+    /// 8 channels of 25 samples.
+    #[getter]
+    fn shape(&self) -> PyResult<Vec<usize>> {
+        Ok(self.layout()?.shape)
+    }
+
+    /// The strides of `array` in bytes, outermost first.
+    #[getter]
+    fn strides(&self) -> PyResult<Vec<usize>> {
+        Ok(self.layout()?.strides)
+    }
+
+    /// Samples per second per channel (`audio/f32`, `samples/f32`); 0 for
+    /// the other schemas.
+    #[getter]
+    fn rate(&self) -> u32 {
+        self.header.rate
     }
 
     /// The schema's name, e.g. `video/rgba8`; None for a code this worker
