@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use ipc_schemas::{FrameHeader, SchemaId};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyMemoryView;
+use pyo3::types::{PyMemoryView, PyTuple};
 use pyo3::{ffi, intern};
 
 use crate::arrays::Layout;
@@ -235,14 +235,14 @@ impl Frame {
     /// The shape of `array`, without numpy: e.g. (8, 25) for a block of
     /// 8 channels of 25 samples.
     #[getter]
-    fn shape(&self) -> PyResult<Vec<usize>> {
-        Ok(self.layout()?.shape)
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.layout()?.shape)
     }
 
     /// The strides of `array` in bytes, outermost first.
     #[getter]
-    fn strides(&self) -> PyResult<Vec<usize>> {
-        Ok(self.layout()?.strides)
+    fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.layout()?.strides)
     }
 
     /// Samples per second per channel (`audio/f32`, `samples/f32`); 0 for
@@ -355,6 +355,53 @@ mod tests {
                 );
             }
             run(py, "assert frame.seq == 7 and len(frame) == 4", &locals).unwrap();
+        });
+    }
+
+    /// A shaped frame tells its shape, strides and rate from its header, and
+    /// one whose header reaches past its payload is refused in a sentence.
+    #[test]
+    fn shaped_frames_tell_their_shape_and_rate() {
+        with_python(|py| {
+            let data = vec![0_u8; 2 * 3 * 4];
+            let samples = FrameHeader {
+                schema: SchemaId::SamplesF32.code(),
+                seq: 4,
+                rate: 250,
+                ndim: 2,
+                shape: [2, 3, 0, 0],
+                strides: [12, 4, 0, 0],
+                ..FrameHeader::default()
+            };
+            let locals = PyDict::new(py);
+            let frame = Bound::new(py, Frame::new(samples, &data)).unwrap();
+            locals.set_item("frame", &frame).unwrap();
+            run(
+                py,
+                "assert (frame.shape, frame.strides, frame.rate) == ((2, 3), (12, 4), 250)\n\
+                 assert frame.schema == 'samples/f32'",
+                &locals,
+            )
+            .unwrap();
+            let lying = FrameHeader {
+                shape: [3, 3, 0, 0],
+                ..samples
+            };
+            locals
+                .set_item("lying", Bound::new(py, Frame::new(lying, &data)).unwrap())
+                .unwrap();
+            assert_eq!(
+                raised(py, "lying.shape", &locals),
+                "ValueError: frame 4 has shape [3, 3] and strides [12, 4], which reach past its 24 bytes"
+            );
+            let (video, _) = namespace(py, &[0; 8]);
+            locals.set_item("video", video).unwrap();
+            run(
+                py,
+                "assert video.shape == (1, 2, 4) and video.rate == 0",
+                &locals,
+            )
+            .unwrap();
         });
     }
 
