@@ -107,7 +107,7 @@ impl Layout {
                 )),
             };
         };
-        check_shaped(header, len)?;
+        worker_lifecycle::check_shape(header, len)?;
         let ndim = header.ndim as usize;
         let widen = |dims: &[u32]| dims.iter().map(|&d| d as usize).collect();
         Ok(Layout {
@@ -137,38 +137,6 @@ impl Layout {
         kwargs.set_item("strides", PyTuple::new(py, &self.strides)?)?;
         numpy.getattr("ndarray")?.call((), Some(&kwargs))
     }
-}
-
-/// Checks that a shaped frame's header stays inside its payload: 1 to 4
-/// dimensions, and its furthest element within `len` bytes.
-fn check_shaped(header: &FrameHeader, len: usize) -> Result<(), String> {
-    let ndim = header.ndim as usize;
-    if ndim == 0 || ndim > MAX_DIMS {
-        return Err(format!(
-            "frame {} has {ndim} dimensions, not 1 to {MAX_DIMS}",
-            header.seq
-        ));
-    }
-    let element = u64::from(
-        Element::of(SchemaId::from_code(header.schema).unwrap_or(SchemaId::Bytes))
-            .map_or(1, |e| e.size() as u32),
-    );
-    let mut furthest = 0_u64;
-    for d in 0..ndim {
-        if header.shape[d] == 0 {
-            return Ok(());
-        }
-        furthest += u64::from(header.shape[d] - 1) * u64::from(header.strides[d]);
-    }
-    if furthest + element > len as u64 {
-        return Err(format!(
-            "frame {} has shape {:?} and strides {:?}, which reach past its {len} bytes",
-            header.seq,
-            &header.shape[..ndim],
-            &header.strides[..ndim]
-        ));
-    }
-    Ok(())
 }
 
 /// A shaped loan: the bytes to loan, the array over them and the header

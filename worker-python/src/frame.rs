@@ -392,7 +392,7 @@ mod tests {
                 .unwrap();
             assert_eq!(
                 raised(py, "lying.shape", &locals),
-                "ValueError: frame 4 has shape [3, 3] and strides [12, 4], which reach past its 24 bytes"
+                "ValueError: frame 4 (samples/f32 shape [3, 3], strides [12, 4]) needs 36 bytes but carries 24"
             );
             let (video, _) = namespace(py, &[0; 8]);
             locals.set_item("video", video).unwrap();
