@@ -16,6 +16,10 @@
 // - `out.data` is valid from `loan()` until `send()`, a later `loan()` on the
 //   same output, or the end of the call (for a manual processor, `stop()`),
 //   whichever comes first.
+// - `frame.f32` and `out.f32` are Float32Arrays over the same memory as
+//   `data`, under the same rules.
+
+import { type ArrayLoan, describeLoan, f32View, isF32, layoutOf, planLoan } from "./shapes.ts";
 
 /** A processor: a class exported from a module, named in the package's
  * `plexus.yaml` as `entry: file.ts#ClassName`, constructed without arguments. */
@@ -101,6 +105,8 @@ export interface HeaderOverrides {
   format?: number;
   ptsNs?: bigint | null;
   durationNs?: bigint;
+  /** Samples per second per channel, for `audio/f32` and `samples/f32`. */
+  rate?: number;
 }
 
 /** A view of memory the SDK does not own: made on first use, detached when
@@ -138,6 +144,7 @@ export class Frame {
   readonly byteLength: number;
   #source: MemorySource | Uint8Array | null;
   #view: Uint8Array<ArrayBuffer> | null = null;
+  #f32: Float32Array | null = null;
 
   /** `data` is either plain bytes (handy in tests of a processor) or shared
    * memory the frame releases when it is closed. */
@@ -173,6 +180,35 @@ export class Frame {
   get durationNs(): bigint {
     return this.header.durationNs;
   }
+  /** Samples per second per channel (`audio/f32`, `samples/f32`); 0 for the
+   * other schemas. */
+  get rate(): number {
+    return this.header.rate;
+  }
+  /** The payload's shape, outermost first: the header's for audio, samples
+   * and tensors (e.g. [8, 25], 8 channels of 25 samples), [height, width, 4]
+   * for `video/rgba8`, [height, width] for `video/gray8`, [byteLength] for
+   * bytes. */
+  get shape(): number[] {
+    return layoutOf(this.schema, this.header, this.byteLength).shape;
+  }
+  /** Bytes from one element to the next along each dimension of `shape`. */
+  get strides(): number[] {
+    return layoutOf(this.schema, this.header, this.byteLength).strides;
+  }
+
+  /** The payload as 32-bit floats, zero-copy, for `audio/f32`,
+   * `samples/f32` and `tensor/f32`: element (i, j) of a packed [n, m] frame
+   * is `f32[i * m + j]` (in general, byte offset i·strides[0] + j·strides[1],
+   * divided by 4). Throws for other schemas, and, as `data` does, once
+   * `process()` has returned. */
+  get f32(): Float32Array {
+    if (!isF32(this.schema)) {
+      throw new Error(`frame.f32 is for f32 schemas (audio/f32, samples/f32, tensor/f32), not ${this.schema}`);
+    }
+    const data = this.data;
+    return (this.#f32 ??= f32View(data, "the frame"));
+  }
 
   /** The payload, zero-copy and read-only. Throws once `process()` has
    * returned; an array taken earlier must not be kept past the call either
@@ -194,6 +230,7 @@ export class Frame {
     if (!(this.#source instanceof Uint8Array)) detach(this.#view);
     this.#source = null;
     this.#view = null;
+    this.#f32 = null;
   }
 }
 
@@ -269,8 +306,26 @@ export class Output {
     if (!Number.isSafeInteger(byteLength) || byteLength < 0) {
       throw new RangeError(`cannot loan ${byteLength} bytes`);
     }
+    return this.#lend(byteLength, null);
+  }
+
+  /** Loans a packed, row-major array of `shape` (elements of the port's
+   * schema: fill `f32` for f32 schemas, `data` for tensor/u8 and video),
+   * whose `send()` fills in the header's shape (width, height and stride
+   * for video). A shape the port's schema cannot take throws a RangeError
+   * naming the port. */
+  loanArray(shape: readonly number[]): OutBuffer {
+    const plan = planLoan(this.schema, shape);
+    if (typeof plan === "string") {
+      throw new RangeError(`cannot loan an array on output \`${this.name}\` (${this.schema}): ${plan}`);
+    }
+    return this.#lend(plan.byteLength, plan);
+  }
+
+  /** Loans on the port, for `loan` and `loanArray` alike. */
+  #lend(byteLength: number, shaped: ArrayLoan | null): OutBuffer {
     const source = this.#scope.bridge().loan(this.index, byteLength);
-    const buffer = new OutBuffer(this, source, this.#scope);
+    const buffer = new OutBuffer(this, source, this.#scope, shaped);
     this.#scope.loaned(this, buffer);
     return buffer;
   }
@@ -280,14 +335,19 @@ export class Output {
 export class OutBuffer {
   readonly output: Output;
   readonly byteLength: number;
+  /** The array `loanArray` loaned, whose shape `send()` puts in the
+   * header; null after `loan(byteLength)`. */
+  readonly shaped: Readonly<ArrayLoan> | null;
   #source: MemorySource;
   #view: Uint8Array<ArrayBuffer> | null = null;
+  #f32: Float32Array | null = null;
   #ended: string | null = null;
   #scope: CallScope;
 
-  constructor(output: Output, source: MemorySource, scope: CallScope) {
+  constructor(output: Output, source: MemorySource, scope: CallScope, shaped: ArrayLoan | null = null) {
     this.output = output;
     this.byteLength = source.byteLength;
+    this.shaped = shaped;
     this.#source = source;
     this.#scope = scope;
   }
@@ -299,9 +359,20 @@ export class OutBuffer {
     return (this.#view ??= this.#source.view());
   }
 
+  /** The loaned memory as 32-bit floats, zero-copy, on an output of an f32
+   * schema; throws on other outputs (fill `data`), and once the buffer was
+   * sent, replaced or its call ended. */
+  get f32(): Float32Array {
+    const { name, schema } = this.output;
+    if (!isF32(schema)) {
+      throw new Error(`output \`${name}\` carries ${schema}, whose elements are not f32: fill \`data\``);
+    }
+    return (this.#f32 ??= f32View(this.data, `the buffer loaned on output \`${name}\``));
+  }
+
   /** Publishes the buffer. The header is copied from `like` (by default the
    * frame being processed), then `overrides` are applied; the schema is
-   * always the output's. */
+   * always the output's, and a buffer of `loanArray` says its shape. */
   send(like?: Frame, overrides: HeaderOverrides = {}): void {
     this.#check();
     const base = like?.header ?? this.#scope.input();
@@ -315,11 +386,12 @@ export class OutBuffer {
       stride: u32("stride", overrides.stride ?? base.stride),
       ptsNs: pts(overrides.ptsNs === undefined ? base.ptsNs : overrides.ptsNs),
       durationNs: u64("durationNs", overrides.durationNs ?? base.durationNs),
-      rate: base.rate,
+      rate: u32("rate", overrides.rate ?? base.rate),
       ndim: base.ndim,
       shape: base.shape,
       strides: base.strides,
     };
+    if (this.shaped !== null) describeLoan(this.output.schema, this.shaped, header);
     this.#scope.bridge().send(this.output.index, header);
     this.#scope.sent(this.output, this);
     this._end("was already sent");
@@ -331,6 +403,7 @@ export class OutBuffer {
     this.#ended = reason;
     detach(this.#view);
     this.#view = null;
+    this.#f32 = null;
   }
 
   #check(): void {

@@ -14,6 +14,19 @@ A processor is a plain class::
             out.send(frame)
         def teardown(self) -> None: ...                             # optional
 
+Frames of audio, sensor samples and tensors (`audio/f32`, `samples/f32`,
+`tensor/f32`, `tensor/u8`) carry their shape in the header: `frame.array` is
+a numpy array over shared memory with that shape, and `loan_array` loans one
+to fill, whose `send()` writes the shape into the header::
+
+    class BandPower:
+        def process(self, ctx, inputs):
+            block = inputs["in"]                                   # samples/f32
+            x = block.array                                        # (channels, samples) float32, no copy
+            out = ctx.outputs["out"].loan_array((x.shape[0],))     # tensor/f32 of shape (channels,)
+            np.mean(np.square(x), axis=1, out=out.array)           # writes shared memory
+            out.send(block)
+
 A source (`mode: continuous` with `interval_ms` in its manifest) has no
 inputs and a `produce(ctx)` method instead, which the worker calls every
 `interval_ms`::
@@ -74,9 +87,11 @@ by its message alone)::
             self.amount = changes.get("amount", self.amount)
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, final
 
+import numpy
+import numpy.typing
 from typing_extensions import Buffer
 
 @final
@@ -128,6 +143,30 @@ class Frame(Buffer):
     @property
     def schema(self) -> str | None:
         """The schema name, e.g. "video/rgba8"; None if unknown to this worker."""
+    @property
+    def array(self) -> numpy.ndarray:
+        """A read-only numpy array over the frame's bytes, no copy, shaped as
+        the header says: for `audio/f32`, `samples/f32` and `tensor/f32` a
+        float32 array, for `tensor/u8` a uint8 one, with the header's shape
+        and strides (a `samples/f32` block is (channels, samples)); for
+        `video/rgba8` uint8 (height, width, 4) and for `video/gray8`
+        (height, width), rows `stride` bytes apart; for `bytes` one
+        dimension of uint8.
+
+        Made anew on each access (take it once). Like any view of the frame
+        it must not be kept past `process`. Raises ImportError without
+        numpy, ValueError when the header claims more than the payload
+        holds or for a package-defined schema (use its generated code)."""
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of `array`, without numpy, e.g. (8, 25)."""
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """The strides of `array` in bytes, outermost first."""
+    @property
+    def rate(self) -> int:
+        """Samples per second per channel (`audio/f32`, `samples/f32`); 0
+        for other schemas."""
     def __len__(self) -> int:
         """Payload size in bytes."""
     def __buffer__(self, flags: int, /) -> memoryview: ...
@@ -155,13 +194,18 @@ class OutBuffer(Buffer):
         format: int | None = None,
         pts_ns: int | None = None,
         duration_ns: int | None = None,
+        rate: int | None = None,
     ) -> None:
         """Publishes the buffer on its output.
 
         The header is copied from `like` (by default the frame being
         processed; in `produce` and a manual processor, the next sequence
         number and the time of the loan) and then overridden by the keywords given.
-        `pts_ns` and `duration_ns` carry media time (a file's timestamps).
+        `pts_ns` and `duration_ns` carry media time (a file's timestamps);
+        `rate` the samples per second of `audio/f32` and `samples/f32`. A
+        buffer of `loan_array` puts its shape in the header (ndim, shape and
+        strides; width, height and stride for video), and sends rate 0 on
+        a schema without one.
         The schema is always the output port's. Raises RuntimeError if the
         buffer was already sent, was superseded by a newer loan, or when the
         outputs are closed. A paused manual processor's frame is dropped.
@@ -171,6 +215,12 @@ class OutBuffer(Buffer):
         """The sequence number `send()` gives the frame unless told
         otherwise: in a source, the next one (it goes on across restarts),
         so the source can draw frame `seq`."""
+    @property
+    def array(self) -> numpy.ndarray:
+        """A writable numpy array over the loaned memory, no copy: the
+        shape and element type of `loan_array`, or one dimension of uint8
+        after `loan(len)`. Made anew on each access; the rules of views of
+        the buffer apply to it. Raises ImportError without numpy."""
     def __len__(self) -> int:
         """Loaned size in bytes."""
     def __buffer__(self, flags: int, /) -> memoryview: ...
@@ -194,6 +244,24 @@ class Output:
         Raises RuntimeError("outputs can only be used inside process() …")
         while the outputs are closed, and BufferError while views of an
         earlier unsent buffer on this output are alive.
+        """
+    def loan_array(
+        self,
+        shape: int | Sequence[int],
+        dtype: str | numpy.typing.DTypeLike | None = None,
+    ) -> OutBuffer:
+        """Loans a packed, row-major array of `shape` to fill through
+        `buf.array` and send; `send()` puts the shape in the header.
+
+        The elements are the port's schema's: float32 for `audio/f32`
+        ((frames, channels)), `samples/f32` ((channels, samples)) and
+        `tensor/f32` (1 to 4 dimensions); uint8 for `tensor/u8` and for
+        video, whose shape is (height, width, 4) for `video/rgba8` and
+        (height, width) for `video/gray8`. `dtype`, if given, must be that
+        type. A shape or dtype the port cannot take raises ValueError in one
+        sentence naming the port, e.g. "cannot loan an array on output
+        `power` (tensor/f32): a shape has 1 to 4 dimensions, not 5 (…)";
+        `bytes` ports have no array shape. Otherwise as `loan`.
         """
 
 @final

@@ -17,9 +17,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use ipc_schemas::{FrameHeader, SchemaId};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyMemoryView;
+use pyo3::types::{PyMemoryView, PyTuple};
 use pyo3::{ffi, intern};
 
+use crate::arrays::Layout;
 use crate::buffer::{refuse, ExportedBytes};
 
 /// Whatever keeps a closed frame's bytes mapped: the input's sample.
@@ -88,6 +89,11 @@ impl Frame {
 
     pub fn header(&self) -> FrameHeader {
         self.header
+    }
+
+    /// How `array` lays the bytes out.
+    fn layout(&self) -> PyResult<Layout> {
+        Layout::of_frame(&self.header, self.bytes.len()).map_err(PyValueError::new_err)
     }
 
     /// Views of the frame's bytes still exported; after close, a frame with
@@ -215,6 +221,37 @@ impl Frame {
         self.header.duration_ns
     }
 
+    /// A read-only numpy array over the frame's bytes, shaped as the header
+    /// says: (height, width, 4) rows of `stride` bytes for `video/rgba8`,
+    /// (height, width) for `video/gray8`, the header's shape and strides
+    /// for audio, samples and tensors (float32 or uint8), one dimension of
+    /// bytes for `bytes`. Made anew on each access; like any view of the
+    /// frame, it keeps the frame's shared memory borrowed while it lives.
+    #[getter]
+    fn array<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.get().layout()?.ndarray(slf.as_any())
+    }
+
+    /// The shape of `array`, without numpy: e.g. (8, 25) for a block of
+    /// 8 channels of 25 samples.
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.layout()?.shape)
+    }
+
+    /// The strides of `array` in bytes, outermost first.
+    #[getter]
+    fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.layout()?.strides)
+    }
+
+    /// Samples per second per channel (`audio/f32`, `samples/f32`); 0 for
+    /// the other schemas.
+    #[getter]
+    fn rate(&self) -> u32 {
+        self.header.rate
+    }
+
     /// The schema's name, e.g. `video/rgba8`; None for a code this worker
     /// does not know.
     #[getter]
@@ -318,6 +355,53 @@ mod tests {
                 );
             }
             run(py, "assert frame.seq == 7 and len(frame) == 4", &locals).unwrap();
+        });
+    }
+
+    /// A shaped frame tells its shape, strides and rate from its header, and
+    /// one whose header reaches past its payload is refused in a sentence.
+    #[test]
+    fn shaped_frames_tell_their_shape_and_rate() {
+        with_python(|py| {
+            let data = vec![0_u8; 2 * 3 * 4];
+            let samples = FrameHeader {
+                schema: SchemaId::SamplesF32.code(),
+                seq: 4,
+                rate: 250,
+                ndim: 2,
+                shape: [2, 3, 0, 0],
+                strides: [12, 4, 0, 0],
+                ..FrameHeader::default()
+            };
+            let locals = PyDict::new(py);
+            let frame = Bound::new(py, Frame::new(samples, &data)).unwrap();
+            locals.set_item("frame", &frame).unwrap();
+            run(
+                py,
+                "assert (frame.shape, frame.strides, frame.rate) == ((2, 3), (12, 4), 250)\n\
+                 assert frame.schema == 'samples/f32'",
+                &locals,
+            )
+            .unwrap();
+            let lying = FrameHeader {
+                shape: [3, 3, 0, 0],
+                ..samples
+            };
+            locals
+                .set_item("lying", Bound::new(py, Frame::new(lying, &data)).unwrap())
+                .unwrap();
+            assert_eq!(
+                raised(py, "lying.shape", &locals),
+                "ValueError: frame 4 (samples/f32 shape [3, 3], strides [12, 4]) needs 36 bytes but carries 24"
+            );
+            let (video, _) = namespace(py, &[0; 8]);
+            locals.set_item("video", video).unwrap();
+            run(
+                py,
+                "assert video.shape == (1, 2, 4) and video.rate == 0",
+                &locals,
+            )
+            .unwrap();
         });
     }
 

@@ -23,7 +23,9 @@ mod plexus {
     #[pymodule_export]
     use crate::frame::Frame;
     #[pymodule_export]
-    use crate::outputs::{Context, OutBuffer, Output};
+    use crate::loans::{OutBuffer, Output};
+    #[pymodule_export]
+    use crate::outputs::Context;
     #[pymodule_export]
     use crate::traceback::ConfigError;
 }

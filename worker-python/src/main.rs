@@ -3,10 +3,12 @@
 //! leaves the lifecycle to `worker-lifecycle`. The supervisor starts it (and
 //! asks it `--python-info`); it is not meant to be run by hand.
 
+mod arrays;
 mod buffer;
 mod frame;
 mod host;
 mod interpreter;
+mod loans;
 mod outputs;
 #[cfg(test)]
 mod testing;

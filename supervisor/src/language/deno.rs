@@ -25,12 +25,17 @@ use crate::provision::{self, cache};
 /// The deno release plexus installs when none is found.
 pub const DENO_VERSION: &str = "2.9.6";
 
-/// The host script and SDK, as `(file name, contents)`.
-const SDK_FILES: [(&str, &str); 2] = [
+/// The host script and SDK (`plexus.ts` and the module it imports), as
+/// `(file name, contents)`.
+const SDK_FILES: [(&str, &str); 3] = [
     ("host.ts", include_str!("../../../worker-deno/ts/host.ts")),
     (
         "plexus.ts",
         include_str!("../../../worker-deno/ts/plexus.ts"),
+    ),
+    (
+        "shapes.ts",
+        include_str!("../../../worker-deno/ts/shapes.ts"),
     ),
 ];
 
