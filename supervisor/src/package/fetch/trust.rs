@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use minisign_verify::PublicKey;
 
-use super::signature::{key_id, PUBLIC_KEY_BYTES};
 use crate::error::{excerpt, UserError};
 use crate::package::store::data_dir;
 
@@ -162,6 +161,53 @@ pub fn remove(id: &str) -> Result<TrustedKey, UserError> {
     Ok(key)
 }
 
+/// Bytes of a public key line: algorithm (2), key id (8), ed25519 key (32).
+pub const PUBLIC_KEY_BYTES: usize = 42;
+/// The key id in a base64 key or signature `line` of `len` decoded bytes,
+/// as minisign prints it: the 8 id bytes as a little-endian number in
+/// upper-case hex.
+pub fn key_id(line: &str, len: usize) -> Option<String> {
+    let bytes = base64(line.trim())?;
+    if bytes.len() != len || !matches!(&bytes[..2], b"Ed" | b"ED") {
+        return None;
+    }
+    let id = u64::from_le_bytes(bytes[2..10].try_into().expect("8 bytes"));
+    Some(format!("{id:016X}"))
+}
+
+/// Standard base64 with padding, as minisign writes it.
+fn base64(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    };
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for (n, quad) in bytes.chunks(4).enumerate() {
+        let last = n + 1 == bytes.len() / 4;
+        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut word = 0u32;
+        for &c in &quad[..4 - pad] {
+            word = word << 6 | value(c)?;
+        }
+        word <<= 6 * pad as u32;
+        out.extend_from_slice(&word.to_be_bytes()[1..4 - pad]);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +227,27 @@ mod tests {
         for bad in ["", "RWQ", "hello\nthere", &format!("{KEY}\n{KEY}")] {
             assert!(TrustedKey::parse(bad, "x").is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn base64_decodes_with_and_without_padding() {
+        assert_eq!(base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64("aGk=").unwrap(), b"hi");
+        assert_eq!(base64("aGV5").unwrap(), b"hey");
+        assert!(base64("aGk").is_none());
+        assert!(base64("a=Gk").is_none());
+        assert!(base64("aG.k").is_none());
+    }
+
+    #[test]
+    fn key_ids_read_as_minisign_prints_them() {
+        // minisign's own example key, whose id minisign prints as E7620F1842B4E81F.
+        let key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+        assert_eq!(
+            key_id(key, PUBLIC_KEY_BYTES).as_deref(),
+            Some("E7620F1842B4E81F")
+        );
+        assert!(key_id(key, 74).is_none());
+        assert!(key_id("RWQ", PUBLIC_KEY_BYTES).is_none());
     }
 }
