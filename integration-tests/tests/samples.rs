@@ -1,5 +1,5 @@
 //! Sensor samples through three languages, end to end: the example
-//! `examples/samples/pipeline.yaml` (the builtin test pattern's 8-channel
+//! `examples/samples/pipeline.yaml` (builtin.test_samples' 8-channel
 //! sine blocks in Rust, band power per channel with numpy in Python, a
 //! threshold in TypeScript, a sink) runs for real and records its three
 //! ports; every block, power and flag in the recording is checked against
@@ -28,7 +28,7 @@ const FRAMES: u64 = 40;
 /// squares, the formula here sums in f64.
 const TOLERANCE: f64 = 1e-4;
 
-/// Sample `n` of channel `c` as the test pattern makes it (contract §1):
+/// Sample `n` of channel `c` as builtin.test_samples makes it (contract §1):
 /// `sin(2π · hz · (c+1) · n / rate)` as f32.
 fn sample(c: usize, n: usize) -> f32 {
     (2.0 * PI * HZ * (c + 1) as f64 * n as f64 / f64::from(RATE)).sin() as f32
@@ -47,8 +47,7 @@ fn power(c: usize, k: usize) -> f64 {
 fn example(tmp: &Path) -> (PathBuf, PathBuf) {
     let dir = workspace().join("examples/samples");
     let text = std::fs::read_to_string(dir.join("pipeline.yaml")).unwrap();
-    let config =
-        format!("pattern: samples, channels: {CHANNELS}, rate: {RATE}, block: {BLOCK}, hz: {HZ}");
+    let config = format!("channels: {CHANNELS}, rate: {RATE}, block: {BLOCK}, hz: {HZ}");
     assert!(
         text.contains(&config) && text.contains(&format!("threshold: {THRESHOLD}")),
         "the example's config is not what this test computes ({config}, threshold {THRESHOLD}):\n{text}"
