@@ -13,8 +13,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost, Producer};
 
+use crate::context::Context;
 use crate::frame::{self, Frame, KeepAlive};
-use crate::outputs::{outlived, CallScope, Context};
+use crate::outputs::{outlived, CallScope};
 use crate::traceback::{describe, user_mistake};
 
 /// Hosts Python classes named by [`Entry::Python`].

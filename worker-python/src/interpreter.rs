@@ -21,11 +21,11 @@ const STDLIB: &str = env!("PLEXUS_PYTHON_STDLIB");
 #[pymodule]
 mod plexus {
     #[pymodule_export]
+    use crate::context::Context;
+    #[pymodule_export]
     use crate::frame::Frame;
     #[pymodule_export]
-    use crate::loans::{OutBuffer, Output};
-    #[pymodule_export]
-    use crate::outputs::Context;
+    use crate::outputs::{OutBuffer, Output};
     #[pymodule_export]
     use crate::traceback::ConfigError;
 }

@@ -5,10 +5,10 @@
 
 mod arrays;
 mod buffer;
+mod context;
 mod frame;
 mod host;
 mod interpreter;
-mod loans;
 mod outputs;
 #[cfg(test)]
 mod testing;
