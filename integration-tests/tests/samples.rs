@@ -284,3 +284,46 @@ fn the_typescript_sdk_unit_tests_pass() {
         "{log}"
     );
 }
+
+/// `plexus tap` shows a shaped frame's shape and rate where a video frame
+/// shows its size, in text and in JSON its schema describes.
+#[test]
+fn tap_shows_the_shape_and_rate_of_audio_frames() {
+    let (tmp, path) = integration_tests::write_pipeline(
+        "name: tapped\nprocessors:\n  \
+         tone: { type: builtin.test_audio, config: { channels: 2, rate: 48000, block: 480 } }\n  \
+         sink: { type: builtin.stats_sink }\nconnections:\n  - tone.out -> sink.in\n",
+    );
+    let mut running = integration_tests::spawn_plexus(
+        &["run", path.to_str().unwrap(), "--frames", "300"],
+        tmp.path(),
+    );
+    let id = running.runtime_id();
+    running.wait_for("processor tone started", std::time::Duration::from_secs(60));
+    let tap = |json: &[&str]| {
+        let mut args = vec!["tap", "tone.out", "--runtime", &id, "--count", "3"];
+        args.extend_from_slice(json);
+        integration_tests::plexus(&args, tmp.path())
+    };
+    let tapped = tap(&["--json"]);
+    assert_eq!(tapped.code, Some(0), "{}", tapped.stderr);
+    let frames = tapped.json_lines();
+    assert_eq!(frames.len(), 3, "{}", tapped.stdout);
+    for frame in &frames {
+        integration_tests::assert_matches_schema("tap", frame);
+        assert_eq!(frame["schema"], "audio/f32", "{frame}");
+        assert_eq!(frame["shape"], serde_json::json!([480, 2]), "{frame}");
+        assert_eq!(frame["rate"], 48000, "{frame}");
+        assert_eq!(frame["bytes"], 480 * 2 * 4, "{frame}");
+    }
+    let text = tap(&[]);
+    assert!(
+        text.stdout
+            .contains("audio/f32  shape [480, 2]  rate 48000  3840 B"),
+        "{}",
+        text.stdout
+    );
+    let run = running.finish();
+    integration_tests::assert_no_residue(&id);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}

@@ -500,7 +500,7 @@ mod tests {
     use pyo3::types::PyDict;
 
     use super::*;
-    use crate::outputs::Context;
+    use crate::context::Context;
     use crate::testing::{raised, run, with_python};
 
     /// A processor's `ctx` with a few outputs, outside any call.

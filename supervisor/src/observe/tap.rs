@@ -155,18 +155,29 @@ impl Printer {
         let fps = (self.rate(Instant::now()) * 10.0).round() / 10.0;
         let latency_us = monotonic_ns().saturating_sub(h.capture_ns) / 1000;
         let schema = SchemaId::from_code(h.schema).map_or("unknown", |s| s.name());
+        let shaped = h.ndim > 0;
         let line = if self.json {
-            json!({
+            let mut line = json!({
                 "seq": h.seq, "schema": schema, "width": h.width, "height": h.height,
                 "stride": h.stride, "bytes": len, "capture_ns": h.capture_ns,
                 "pts_ns": h.pts(), "duration_ns": h.duration_ns,
                 "latency_us": latency_us, "fps": fps,
-            })
-            .to_string()
+            });
+            if shaped {
+                line["shape"] = json!(h.dims());
+                line["rate"] = json!(h.rate);
+            }
+            line.to_string()
         } else {
+            // A shaped frame (audio, samples, tensors) shows its shape and
+            // rate where a video frame shows its size.
+            let size = match shaped {
+                true => format!("shape {:?}  rate {}", h.dims(), h.rate),
+                false => format!("{}x{}  stride {}", h.width, h.height, h.stride),
+            };
             format!(
-                "seq {:>6}  {schema}  {}x{}  stride {}  {len} B  latency {latency_us} µs  {:.1} fps",
-                h.seq, h.width, h.height, h.stride, fps
+                "seq {:>6}  {schema}  {size}  {len} B  latency {latency_us} µs  {fps:.1} fps",
+                h.seq
             )
         };
         let mut out = std::io::stdout().lock();

@@ -305,8 +305,22 @@ fn describe(path: &Path) -> Result<Entry, UserError> {
                 language: d.language.name().to_string(),
             })
             .collect(),
-        schemas: Vec::new(),
-        dependencies: Vec::new(),
+        schemas: manifest
+            .schemas
+            .iter()
+            .map(|s| Named {
+                name: s.name.clone(),
+                version: s.version.clone(),
+            })
+            .collect(),
+        dependencies: manifest
+            .dependencies
+            .iter()
+            .map(|d| Named {
+                name: d.name.clone(),
+                version: d.version.clone(),
+            })
+            .collect(),
         sha256: hex(&hash.finalize()),
         size,
         signature: path

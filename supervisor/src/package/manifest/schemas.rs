@@ -172,7 +172,13 @@ impl PortSchema {
         // A builtin-looking name (`video/…`) is an unknown builtin, not a
         // package schema without a version.
         if text.contains('/') || !text.contains('.') {
-            let names: Vec<&str> = SchemaId::ALL.iter().map(|s| s.name()).collect();
+            // `record` is the wire code of package schemas, not a name
+            // a port may use.
+            let names: Vec<&str> = SchemaId::ALL
+                .iter()
+                .filter(|s| **s != SchemaId::Record)
+                .map(|s| s.name())
+                .collect();
             return Err(format!(
                 "has unknown schema `{}` (known: {}, or a package's schema as name@MAJOR.MINOR)",
                 excerpt(text),
