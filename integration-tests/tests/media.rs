@@ -397,8 +397,10 @@ print(json.dumps({"given": len(given), "made": len(made), "width": w, "height": 
 /// Python and the TypeScript workers are killed, one after the other. Each
 /// comes back; the source decodes on, so its own sink gets every frame; the
 /// recorder's segments all decode; and of the frames the recorder received,
-/// every one is in a segment but for at most the one each killed recorder
-/// held.
+/// every one is in a segment but for at most the two the killed recorder
+/// held (as `a_killed_recorder_keeps_its_segment_and_starts_a_new_one`
+/// explains: the one it was encoding and the one whose fragment waited for
+/// it).
 #[test]
 fn the_video_demo_rides_out_its_workers_being_killed() {
     let tmp = tempfile::tempdir().unwrap();
@@ -446,7 +448,7 @@ fn the_video_demo_rides_out_its_workers_being_killed() {
     }
     let received = p["recorder"]["frames_in"].as_u64().unwrap();
     assert!(
-        received - in_files <= 1,
+        received - in_files <= 2,
         "received {received}, in the files {in_files}: {decoded}"
     );
 }
