@@ -207,7 +207,19 @@ fn new_and_schemas_refuse_mistakes_in_one_sentence() {
         .iter()
         .map(|s| s["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["video/rgba8", "video/gray8", "bytes"]);
+    assert_eq!(
+        ids,
+        [
+            "video/rgba8",
+            "video/gray8",
+            "bytes",
+            "audio/f32",
+            "samples/f32",
+            "tensor/f32",
+            "tensor/u8",
+            "record"
+        ]
+    );
     let rgba = ok(&s, &["schemas", "describe", "video/rgba8"]);
     assert!(rgba.lines().any(|l| l.starts_with("stride ")), "{rgba}");
 }
