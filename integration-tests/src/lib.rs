@@ -14,6 +14,7 @@ pub mod json_schema;
 pub mod live_config;
 pub mod mcap_reader;
 pub mod process;
+pub mod recorded;
 pub mod residue;
 pub mod source;
 pub mod store;

@@ -213,39 +213,26 @@ fn the_flagship_records_600_frames_of_two_ports_pixel_for_pixel() {
         assert_eq!(counted[topic]["in_order"], true, "{topic}");
     }
 
-    let mut channels = ::recording::Channels::default();
     let mut checked = 0;
-    ::recording::Recording::open(&file)
-        .unwrap()
-        .records(|record| {
-            channels.book(&record);
-            let ::recording::Record::Message { header, data } = record else {
-                return true;
-            };
-            let channel = channels.get(header.channel_id).unwrap();
-            let (frame, pixels) =
-                ipc_schemas::recording::decode(channel.layout.unwrap(), &data).unwrap();
-            let effect = |rgba| match channel.topic.as_str() {
-                "/camera/out" => rgba,
-                _ => inverted(sepia_of(rgba)),
-            };
-            for y in 0..frame.height {
-                for x in 0..frame.width {
-                    let at = (y * frame.stride + x * 4) as usize;
-                    let want = effect(pattern_rgba(frame.seq, x, y));
-                    assert_eq!(
-                        pixels[at..at + 4],
-                        want,
-                        "{} frame {} ({x}, {y})",
-                        channel.topic,
-                        frame.seq
-                    );
-                }
+    integration_tests::recorded::each_frame(&file, |topic, frame, pixels| {
+        let effect = |rgba| match topic {
+            "/camera/out" => rgba,
+            _ => inverted(sepia_of(rgba)),
+        };
+        for y in 0..frame.height {
+            for x in 0..frame.width {
+                let at = (y * frame.stride + x * 4) as usize;
+                let want = effect(pattern_rgba(frame.seq, x, y));
+                assert_eq!(
+                    pixels[at..at + 4],
+                    want,
+                    "{topic} frame {} ({x}, {y})",
+                    frame.seq
+                );
             }
-            checked += 1;
-            true
-        })
-        .unwrap();
+        }
+        checked += 1;
+    });
     assert_eq!(checked, 1200);
 }
 

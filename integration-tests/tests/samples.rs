@@ -74,30 +74,17 @@ fn example(tmp: &Path) -> (PathBuf, PathBuf) {
 type Frames = BTreeMap<String, BTreeMap<u64, (FrameHeader, Vec<u8>)>>;
 
 fn read_recording(file: &Path) -> Frames {
-    let mut channels = ::recording::Channels::default();
     let mut frames = Frames::new();
-    ::recording::Recording::open(file)
-        .unwrap()
-        .records(|record| {
-            channels.book(&record);
-            let ::recording::Record::Message { header, data } = record else {
-                return true;
-            };
-            let channel = channels.get(header.channel_id).unwrap();
-            let (frame, payload) =
-                ipc_schemas::recording::decode(channel.layout.unwrap(), &data).unwrap();
-            let by_seq = frames.entry(channel.topic.clone()).or_default();
-            assert!(
-                by_seq
-                    .insert(frame.seq, (frame, payload.to_vec()))
-                    .is_none(),
-                "{} holds frame {} twice",
-                channel.topic,
-                frame.seq
-            );
-            true
-        })
-        .unwrap();
+    integration_tests::recorded::each_frame(file, |topic, frame, payload| {
+        let by_seq = frames.entry(topic.to_string()).or_default();
+        assert!(
+            by_seq
+                .insert(frame.seq, (frame, payload.to_vec()))
+                .is_none(),
+            "{topic} holds frame {} twice",
+            frame.seq
+        );
+    });
     frames
 }
 
