@@ -106,6 +106,10 @@ pub const PULSE_INTERVAL: std::time::Duration = std::time::Duration::from_millis
 /// How often a running worker reports its counters.
 pub const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The most state one processor may carry across a live swap
+/// (`Processor::snapshot`): it travels in two control messages.
+pub const MAX_STATE_BYTES: usize = 16 << 20;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerConfig {
     pub processors: Vec<ProcessorSpec>,

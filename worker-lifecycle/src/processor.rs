@@ -98,6 +98,22 @@ pub trait Processor {
         ConfigOutcome::NoHook
     }
 
+    /// Live swap (`plexus upgrade`, docs/ARCHITECTURE.md §14): the state to
+    /// carry to this processor's successor, taken after the last frame it
+    /// handled here. `Ok(None)` (the default): it keeps no state.
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
+
+    /// Live swap: takes the state its predecessor's [`Processor::snapshot`]
+    /// gave, before its first frame. The default refuses, so a successor
+    /// that cannot take its predecessor's state fails the upgrade and the
+    /// old version keeps serving, rather than losing the state.
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let _ = state;
+        Err("it has no restore() for the state its predecessor saved".to_owned())
+    }
+
     /// Called once before the worker reports it stopped.
     fn teardown(&mut self) {}
 }
