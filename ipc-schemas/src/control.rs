@@ -30,8 +30,30 @@ pub enum Command {
         /// The changed keys and their new values, as a JSON object's text.
         changes_json: String,
     },
+    /// Live swap, to the worker being replaced (docs/ARCHITECTURE.md §14):
+    /// handle the frames already queued, stop driving its processors, take
+    /// their snapshots and close its outputs, then answer `HandedOver`. Its
+    /// inputs stay subscribed, so `KeepServing` loses nothing.
+    HandOver,
+    /// Live swap, to the successor instead of `Start`: restore these
+    /// states, then run from where the predecessor stopped.
+    TakeOver { states: Vec<ProcessorState> },
+    /// Live swap, to the worker that handed over: its successor failed, so
+    /// reopen the outputs and drive its processors again.
+    KeepServing,
     /// Leave: every worker has stopped.
     Exit,
+}
+
+/// One processor's state across a live swap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessorState {
+    pub processor: String,
+    /// What its `snapshot()` gave, if it keeps state.
+    pub state: Option<Vec<u8>>,
+    /// The sequence number of the first frame its successor is to handle
+    /// (for a source: to send).
+    pub seq: u64,
 }
 
 /// Worker → supervisor.
@@ -84,6 +106,22 @@ pub enum Report {
     Stopped {
         stats: Vec<ProcessorStats>,
     },
+    /// The answer to `HandOver`: the worker drives nothing and its outputs
+    /// are closed; it waits for `Exit` or `KeepServing`.
+    HandedOver {
+        states: Vec<ProcessorState>,
+    },
+    /// A snapshot failed: nothing changed, the worker serves on.
+    HandOverFailed {
+        processor: String,
+        message: String,
+    },
+    /// A successor could not restore its predecessor's state; it exits
+    /// after sending this.
+    TakeOverFailed {
+        processor: String,
+        message: String,
+    },
 }
 
 /// How a processor took config changes handed to it while it runs.
@@ -116,6 +154,19 @@ pub struct WorkerConfig {
     /// Processors that begin paused: a worker restarted while a user had
     /// them paused brings them back paused.
     pub paused: Vec<String>,
+    pub role: Role,
+}
+
+/// Whether a configured worker serves at `Start` or waits to take over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// It runs at `Start`.
+    #[default]
+    Serving,
+    /// A live swap's successor: it sets its processors up and opens its
+    /// ports, but touches no shared counter and drives nothing until
+    /// `TakeOver`.
+    Successor,
 }
 
 /// Where a worker finds a processor's code.
@@ -282,6 +333,23 @@ pub enum ControlRequest {
     /// Resume paused processors (`plexus resume`).
     Resume {
         processors: Selection,
+        reply_to: String,
+    },
+    /// Swap the worker hosting `processor` for a new process without
+    /// losing a frame (`plexus upgrade`): the same code read again, or
+    /// `to`, `PACKAGE@VERSION` from the store. Answered once the successor
+    /// serves or the swap failed.
+    Upgrade {
+        processor: String,
+        to: Option<String>,
+        reply_to: String,
+    },
+    /// Make the running graph the pipeline in `file` (an absolute path),
+    /// all of it or nothing (`plexus apply`); `dry_run` only says what
+    /// would change. Answered once it is done.
+    Apply {
+        file: String,
+        dry_run: bool,
         reply_to: String,
     },
     /// Change config keys of one processor while it runs (`plexus set`).

@@ -135,6 +135,35 @@ pub enum EventKind {
         changes: String,
         applied: ConfigApplied,
     },
+    /// A live swap of the worker hosting `processor` began (`plexus
+    /// upgrade`, `apply`, `run --watch`): its successor is being started
+    /// while it still serves.
+    UpgradeStarted {
+        processor: String,
+        worker: String,
+        /// What the successor runs: the package and version, or `reload`.
+        to: String,
+    },
+    /// The successor serves: `seq` is the sequence number of the first
+    /// frame it handled (or, for a source, sent); every frame before it was
+    /// the predecessor's. `elapsed_ms` counts from the request.
+    UpgradeCompleted {
+        processor: String,
+        worker: String,
+        seq: u64,
+        elapsed_ms: u64,
+    },
+    /// The swap did not happen, for `reason`; the predecessor serves on.
+    UpgradeFailed {
+        processor: String,
+        worker: String,
+        reason: String,
+    },
+    /// `plexus apply` changed the running graph; `diff` is the JSON text of
+    /// what it added, removed and changed.
+    GraphChanged {
+        diff: String,
+    },
     /// Periodic counters of one processor's ports.
     ProcessorStats {
         processor: String,
@@ -195,6 +224,10 @@ impl EventKind {
             EventKind::InputRecovered { .. } => "input_recovered",
             EventKind::ProcessorStats { .. } => "processor_stats",
             EventKind::ConfigChanged { .. } => "config_changed",
+            EventKind::UpgradeStarted { .. } => "upgrade_started",
+            EventKind::UpgradeCompleted { .. } => "upgrade_completed",
+            EventKind::UpgradeFailed { .. } => "upgrade_failed",
+            EventKind::GraphChanged { .. } => "graph_changed",
         }
     }
 }
@@ -348,6 +381,27 @@ impl std::fmt::Display for EventKind {
                     "processor {processor} takes config {changes} with a restart of its worker"
                 ),
             },
+            EventKind::UpgradeStarted {
+                processor,
+                worker,
+                to,
+            } => format!("upgrading processor {processor} (worker {worker}) to {to}"),
+            EventKind::UpgradeCompleted {
+                processor,
+                worker,
+                seq,
+                elapsed_ms,
+            } => format!(
+                "processor {processor} upgraded: worker {worker}'s successor serves from frame {seq} on ({elapsed_ms} ms)"
+            ),
+            EventKind::UpgradeFailed {
+                processor,
+                worker,
+                reason,
+            } => format!(
+                "upgrade of processor {processor} failed: {reason}; worker {worker} serves on as it was"
+            ),
+            EventKind::GraphChanged { diff } => format!("the graph changed: {diff}"),
             EventKind::ProcessorStats {
                 processor,
                 ports,

@@ -18,8 +18,9 @@ pub mod worker_info;
 pub use control::{
     Command, ConfigOutcome, ControlReply, ControlRequest, Entry, InputSpec, InputStatus,
     LatencyHistogramUs, LatencySummary, LatencyUs, Mode, OutputSpec, OutputStatus, PortStats,
-    ProcessorSpec, ProcessorStats, ProcessorStatus, Report, RuntimeStatus, Selection, SyncPolicy,
-    WorkerConfig, WorkerStatus, LATENCY_LE_US, PULSE_INTERVAL, STATS_INTERVAL,
+    ProcessorSpec, ProcessorState, ProcessorStats, ProcessorStatus, Report, Role, RuntimeStatus,
+    Selection, SyncPolicy, WorkerConfig, WorkerStatus, LATENCY_LE_US, MAX_STATE_BYTES,
+    PULSE_INTERVAL, STATS_INTERVAL,
 };
 pub use event::{ConfigApplied, EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
@@ -29,7 +30,7 @@ pub use worker_info::{DenoCreate, DenoDrive, DenoOutput, PythonInfo};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Environment variables the supervisor hands to every worker it spawns.
 pub mod env {
@@ -37,4 +38,9 @@ pub mod env {
     pub const RUNTIME: &str = "PLEXUS_RUNTIME";
     /// Name of the worker, as used in control service names.
     pub const WORKER: &str = "PLEXUS_WORKER";
+    /// The worker's control channel when it is not the worker's name: a
+    /// live swap's successor talks to the supervisor on a channel of its
+    /// own ([`crate::Names::successor_channel`]) while its predecessor
+    /// still serves.
+    pub const CONTROL: &str = "PLEXUS_CONTROL";
 }

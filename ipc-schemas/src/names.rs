@@ -60,6 +60,13 @@ impl Names {
         format!("plexus/{}/ctl/{}/reports", self.runtime, worker)
     }
 
+    /// The control channel of worker `worker`'s `n`th live-swap successor,
+    /// used where a worker's name is in the control services above. A `.`
+    /// is in no id, so it never names another worker's channel.
+    pub fn successor_channel(worker: &str, n: u32) -> String {
+        format!("{worker}.{n}")
+    }
+
     /// Wakes one worker when a command is waiting (event).
     pub fn worker_wake(&self, worker: &str) -> String {
         format!("plexus/{}/wake/{}", self.runtime, worker)

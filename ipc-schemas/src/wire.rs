@@ -59,6 +59,7 @@ mod tests {
                 },
             }],
             paused: vec!["gray".into()],
+            role: Role::Successor,
         });
         let back: Command = decode(&encode(&cmd).unwrap()).unwrap();
         assert_eq!(back, cmd);
@@ -67,6 +68,24 @@ mod tests {
             pid: 42,
         };
         assert_eq!(decode::<Report>(&encode(&rep).unwrap()).unwrap(), rep);
+    }
+
+    #[test]
+    fn swap_messages_round_trip() {
+        let states = vec![ProcessorState {
+            processor: "count".into(),
+            state: Some(vec![7, 0, 0, 0, 0, 0, 0, 0]),
+            seq: 1234,
+        }];
+        let command = Command::TakeOver {
+            states: states.clone(),
+        };
+        assert_eq!(
+            decode::<Command>(&encode(&command).unwrap()).unwrap(),
+            command
+        );
+        let report = Report::HandedOver { states };
+        assert_eq!(decode::<Report>(&encode(&report).unwrap()).unwrap(), report);
     }
 
     #[test]

@@ -61,6 +61,14 @@ impl Supervisor {
                     // Answered once the worker took it.
                     None => continue,
                 },
+                ControlRequest::Upgrade { reply_to, .. }
+                | ControlRequest::Apply { reply_to, .. } => {
+                    let reason = format!(
+                        "runtime {} cannot change while it runs yet",
+                        self.runtime_id
+                    );
+                    (reply_to, ControlReply::Refused { reason })
+                }
             };
             self.control.answer(&self.bus, &reply_to, &reply);
         }

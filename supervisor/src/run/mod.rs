@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use bus::files::RuntimeFiles;
 use bus::Bus;
-use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, WorkerConfig};
+use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, Role, WorkerConfig};
 
 pub use id::new_runtime_id;
 pub use launch::Launcher;
@@ -392,6 +392,7 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<Opti
         w.config = Some(WorkerConfig {
             processors,
             paused: Vec::new(),
+            role: Role::Serving,
         });
     }
     await_all(sup, WorkerState::Greeted)?;

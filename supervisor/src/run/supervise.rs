@@ -286,6 +286,14 @@ impl Supervisor {
                     self.events.emit(event);
                 }
             }
+            Report::HandedOver { .. }
+            | Report::HandOverFailed { .. }
+            | Report::TakeOverFailed { .. } => {
+                tracing::warn!(
+                    "worker `{}` reported a swap step nobody asked for",
+                    worker.name
+                )
+            }
             Report::Stopped { stats } => {
                 worker.advance(WorkerState::Stopped);
                 for last in &stats {
