@@ -24,7 +24,12 @@ pub const MAX_PORT_SUBSCRIBERS: usize = 32;
 /// Observer slots (`plexus tap` and the like) per output port when the
 /// pipeline does not set `observers:`.
 pub const DEFAULT_OBSERVERS: usize = 2;
-/// Publishers per output port: the producer and its replacement after a restart.
+/// Subscriber slots per output port beside its consumers and observers: a
+/// live swap's successor subscribes to its inputs while the process it
+/// replaces still holds its own subscriptions.
+pub const SWAP_SUBSCRIBERS: usize = 1;
+/// Publishers per output port: the producer and its replacement after a
+/// restart, or its successor in a live swap.
 pub const FRAME_PUBLISHERS: usize = 2;
 /// Samples a processor may hold from one input at once.
 pub const FRAME_BORROWED: usize = 2;

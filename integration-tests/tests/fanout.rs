@@ -65,14 +65,14 @@ fn a_port_with_more_consumers_than_a_port_may_have_is_refused_at_validate() {
     let validated = plexus(&["validate", path.to_str().unwrap()], tmp.path());
     assert!(
         validated.refusal().contains(
-            "output `cam.out` has 31 consumers, more than the 30 a port may have beside `observers: 2`"
+            "output `cam.out` has 31 consumers, more than the 29 a port may have beside `observers: 2` and a live swap's slot"
         ),
         "{}",
         validated.stderr
     );
 
     // Fewer observer slots leave room for more consumers.
-    let (tmp, path) = write_pipeline(&fan_out(31, "observers: 1\n"));
+    let (tmp, path) = write_pipeline(&fan_out(30, "observers: 1\n"));
     let validated = plexus(&["validate", path.to_str().unwrap()], tmp.path());
     assert_eq!(validated.code, Some(0), "{}", validated.stderr);
 
@@ -108,14 +108,19 @@ fn an_observer_beyond_the_observer_slots_is_refused_and_the_first_loses_nothing(
         tmp.path(),
     );
     first.wait_for("plexus: tapping cam.out", START);
-    let second = plexus(&["tap", "cam.out", "--runtime", &id], tmp.path());
+    // The slot a live swap's successor takes is free while none runs.
+    let mut second = spawn_plexus(&["tap", "cam.out", "--runtime", &id], tmp.path());
+    second.wait_for("plexus: tapping cam.out", START);
+    let third = plexus(&["tap", "cam.out", "--runtime", &id], tmp.path());
     assert!(
-        second.refusal().contains(
-            "output `cam.out` is full: its consumers and other observers hold all 2 of its subscriber slots; raise `observers:` at the top of pipeline `wide`"
+        third.refusal().contains(
+            "output `cam.out` is full: its consumers and other observers hold all 3 of its subscriber slots; raise `observers:` at the top of pipeline `wide`"
         ),
         "{}",
-        second.stderr
+        third.stderr
     );
+    second.signal(libc::SIGINT);
+    second.finish();
 
     let first = first.finish();
     assert_eq!(first.code, Some(0), "{}", first.stderr);

@@ -143,6 +143,28 @@ pub enum Commands {
         #[arg(long)]
         runtime: Option<String>,
     },
+    /// Swap a running processor's worker for a new process without losing
+    /// a frame.
+    ///
+    /// The new process is started and set up while the old one serves;
+    /// then the old one hands over between two frames and the new one
+    /// goes on from the next, so every consumer receives each frame once.
+    /// A processor with `snapshot()`/`restore()` carries its state across.
+    /// Without `--to` the new process reads the processor's code again (an
+    /// edited Python or TypeScript file, a rebuilt library); with it, it
+    /// runs that version of the package from the store. If the new version
+    /// does not fit the pipeline's connections, or cannot set up or
+    /// restore, nothing changes and the old process serves on.
+    Upgrade {
+        /// The processor whose worker to swap.
+        processor: String,
+        /// `PACKAGE@VERSION`, installed in the store (`plexus pkg install`).
+        #[arg(long)]
+        to: Option<String>,
+        /// The runtime (as `plexus run` logs it); optional when only one runs.
+        #[arg(long)]
+        runtime: Option<String>,
+    },
     /// Change config keys of a running processor.
     ///
     /// Each value is read as a YAML scalar (`amount=0.5`, `label=hello`,
@@ -638,6 +660,15 @@ pub fn execute(cli: Cli) -> Result<i32> {
         } => types::describe(&type_name, pipeline.as_deref(), json),
         Commands::Pack { dir, output } => package_commands::pack_command(&dir, output.as_deref()),
         Commands::Pkg { command } => package_commands::run(command),
+        Commands::Upgrade {
+            processor,
+            to,
+            runtime,
+        } => ask(runtime.as_deref(), |reply_to| ControlRequest::Upgrade {
+            processor,
+            to,
+            reply_to,
+        }),
         Commands::Restart { worker, runtime } => ask(runtime.as_deref(), |reply_to| {
             ControlRequest::RestartWorker { worker, reply_to }
         }),

@@ -20,6 +20,10 @@ pub enum WorkerError {
     /// crashed, so that the restart policy decides.
     #[error("processor `{processor}` could not start: {message}")]
     Start { processor: String, message: String },
+    /// A live swap's successor could not restore its predecessor's state;
+    /// the predecessor serves on.
+    #[error("processor `{processor}` could not take over: {message}")]
+    TakeOver { processor: String, message: String },
     #[error(transparent)]
     Wait(#[from] WaitError),
 }

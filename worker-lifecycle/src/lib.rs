@@ -5,6 +5,7 @@
 
 mod check;
 mod error;
+mod handover;
 mod lifecycle;
 mod manual;
 mod outputs;

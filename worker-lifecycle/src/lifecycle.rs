@@ -6,13 +6,16 @@
 use std::time::{Duration, Instant};
 
 use bus::control::{MessageReceiver, MessageSender};
-use bus::counters::Counters;
+use bus::counters::{Counter, Counters};
 use bus::waitset::{Attachment, WaitSet};
 use bus::wake::WakeListener;
 use bus::{Bus, BusError};
-use ipc_schemas::{env, Command, Names, Report, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL};
+use ipc_schemas::{
+    env, Command, Names, Report, Role, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL,
+};
 
 use crate::error::WorkerError;
+use crate::handover::{self, AfterHandOver};
 use crate::ports::{Drive, ProcessError, Slot};
 use crate::processor::ProcessorHost;
 use crate::pulse::Pulse;
@@ -22,19 +25,21 @@ use crate::pulse::Pulse;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The supervisor's end, as the worker sees it.
-struct Control {
+pub(crate) struct Control {
     commands: MessageReceiver,
     reports: MessageSender,
     wake: WakeListener,
 }
 
 impl Control {
-    fn open(bus: &Bus, worker: &str) -> Result<Self, BusError> {
+    /// Opens the control channel `channel`: the worker's name, or a live
+    /// swap's successor's own.
+    fn open(bus: &Bus, channel: &str) -> Result<Self, BusError> {
         let names = bus.names();
-        let commands = MessageReceiver::open(bus, &names.ctl_commands(worker))?;
-        let wake = WakeListener::open(bus, &names.worker_wake(worker))?;
+        let commands = MessageReceiver::open(bus, &names.ctl_commands(channel))?;
+        let wake = WakeListener::open(bus, &names.worker_wake(channel))?;
         let reports =
-            MessageSender::open(bus, &names.ctl_reports(worker), &names.supervisor_wake())?;
+            MessageSender::open(bus, &names.ctl_reports(channel), &names.supervisor_wake())?;
         Ok(Self {
             commands,
             reports,
@@ -42,13 +47,13 @@ impl Control {
         })
     }
 
-    fn report(&self, report: &Report) -> Result<(), BusError> {
+    pub(crate) fn report(&self, report: &Report) -> Result<(), BusError> {
         self.reports.send(report).map(|_| ())
     }
 
     /// Tells the supervisor, when `error` is one the worker cannot go on
     /// after (a full `/dev/shm`), in the sentence the user should read.
-    fn fatal(&self, error: WorkerError) -> WorkerError {
+    pub(crate) fn fatal(&self, error: WorkerError) -> WorkerError {
         if let WorkerError::Bus(e) = &error {
             if e.shm_full().is_some() {
                 let _ = self.report(&Report::Fatal {
@@ -62,7 +67,7 @@ impl Control {
     /// Waits for the next command. `timeout` bounds steps the supervisor
     /// owes an answer to; `None` waits as long as the supervisor lives (the
     /// kernel ends us with it).
-    fn next_command(
+    pub(crate) fn next_command(
         &self,
         waitset: &WaitSet,
         timeout: Option<Duration>,
@@ -94,7 +99,8 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
     let worker = std::env::var(env::WORKER).map_err(|_| WorkerError::MissingEnv(env::WORKER))?;
     ipc_schemas::names::validate_id(&worker)?;
     let bus = Bus::join(Names::new(&runtime)?, &format!("worker-{worker}"))?;
-    let control = Control::open(&bus, &worker)?;
+    let channel = control_channel(&worker)?;
+    let control = Control::open(&bus, &channel)?;
     let waitset = WaitSet::new()?;
 
     control.report(&Report::Hello {
@@ -114,9 +120,14 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         .iter()
         .map(|spec| Counters::open(bus.names(), &spec.id, spec.inputs.len(), spec.outputs.len()))
         .collect::<Result<Vec<_>, _>>()?;
-    let _pulse = Pulse::start(counters.iter().map(Counters::pulse).collect())
-        .map_err(|e| WorkerError::Protocol(format!("starting the pulse thread: {e}")))?;
-    let loop_wake = bus.names().worker_wake(&worker);
+    let beats: Vec<Counter> = counters.iter().map(Counters::pulse).collect();
+    // A successor's pulse would hide a frozen predecessor: it beats once
+    // it takes over.
+    let mut pulse = match config.role {
+        Role::Serving => Some(beat(&beats)?),
+        Role::Successor => None,
+    };
+    let loop_wake = bus.names().worker_wake(&channel);
     let (mut slots, wakes) = match configure(&bus, host, &config, counters, &loop_wake) {
         Ok(configured) => configured,
         Err(WorkerError::Setup { processor, message }) => {
@@ -132,6 +143,11 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
     loop {
         match control.next_command(&waitset, Some(COMMAND_TIMEOUT))? {
             Command::Start => break,
+            Command::TakeOver { states } => {
+                handover::take_over(&control, &mut slots, &states)?;
+                pulse.get_or_insert(beat(&beats)?);
+                break;
+            }
             Command::Stop | Command::Exit => return Ok(()),
             // The supervisor hears where its processors stand once the
             // worker runs, below.
@@ -163,10 +179,13 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
             processor: slot.id.clone(),
         })?;
     }
-    run(&control, &waitset, &mut slots, &wakes).map_err(|e| control.fatal(e))?;
+    let ended = run(&bus, &control, &waitset, &mut slots, &wakes).map_err(|e| control.fatal(e))?;
 
     for slot in &mut slots {
         slot.processor.teardown();
+    }
+    if ended == Ended::HandedOver {
+        return Ok(());
     }
     control.report(&Report::Stopped {
         stats: slots.iter_mut().map(Slot::stats).collect(),
@@ -178,6 +197,30 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
             return Ok(());
         }
     }
+}
+
+/// The control channel this process speaks on: `PLEXUS_CONTROL` when the
+/// supervisor set it (a live swap's successor), else the worker's name.
+fn control_channel(worker: &str) -> Result<String, WorkerError> {
+    match std::env::var(env::CONTROL) {
+        Ok(channel) => match channel
+            .strip_prefix(worker)
+            .and_then(|n| n.strip_prefix('.'))
+        {
+            Some(n) if n.parse::<u32>().is_ok() => Ok(channel),
+            _ => Err(WorkerError::Protocol(format!(
+                "{} is `{channel}`, not a control channel of worker `{worker}`",
+                env::CONTROL
+            ))),
+        },
+        Err(_) => Ok(worker.to_string()),
+    }
+}
+
+/// Starts the pulse on `beats`.
+fn beat(beats: &[Counter]) -> Result<Pulse, WorkerError> {
+    Pulse::start(beats.to_vec())
+        .map_err(|e| WorkerError::Protocol(format!("starting the pulse thread: {e}")))
 }
 
 /// Wake-up listeners of all inputs, with the slot and input they belong to.
@@ -193,7 +236,8 @@ fn configure(
     let mut slots = Vec::new();
     let mut wakes = Vec::new();
     for (spec, counters) in config.processors.iter().zip(counters) {
-        let (mut slot, slot_wakes) = Slot::configure(bus, host, spec, counters, loop_wake)?;
+        let (mut slot, slot_wakes) =
+            Slot::configure(bus, host, spec, counters, loop_wake, config.role)?;
         if config.paused.contains(&spec.id) {
             slot.pause();
         }
@@ -210,7 +254,7 @@ fn configure(
 
 /// Starts the manual processors. One that cannot start is reported and
 /// ends the worker, as a crash would.
-fn start(control: &Control, slots: &mut [Slot]) -> Result<(), WorkerError> {
+pub(crate) fn start(control: &Control, slots: &mut [Slot]) -> Result<(), WorkerError> {
     for slot in slots {
         if let Err(message) = slot.start() {
             control.report(&Report::ProcessorError {
@@ -230,13 +274,24 @@ fn start(control: &Control, slots: &mut [Slot]) -> Result<(), WorkerError> {
 /// get theirs: a full queue.
 const TURN: usize = bus::settings::FRAME_QUEUE;
 
-/// The running state: returns when `Stop` arrives, after draining inputs.
+/// How the running state ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// `Stop`: the inputs are drained.
+    Stopped,
+    /// A live swap's successor serves instead.
+    HandedOver,
+}
+
+/// The running state: returns when `Stop` arrives, after draining inputs,
+/// or once a live swap's successor took over.
 fn run(
+    bus: &Bus,
     control: &Control,
     waitset: &WaitSet,
     slots: &mut [Slot],
     wakes: &InputWakes,
-) -> Result<(), WorkerError> {
+) -> Result<Ended, WorkerError> {
     let mut attached = Attached::to(waitset, control, slots, wakes)?;
     let mut errors = Vec::new();
     let mut finished_sources = vec![false; slots.len()];
@@ -278,7 +333,15 @@ fn run(
             })?;
         }
         if woken.control {
-            if handle_commands(control, slots)? {
+            let turn = match handle_commands(control, slots)? {
+                Turn::HandOver => match handover::hand_over(bus, control, waitset, slots)? {
+                    AfterHandOver::Exit => return Ok(Ended::HandedOver),
+                    AfterHandOver::Serve => Turn::Serve,
+                    AfterHandOver::Stop => Turn::Stop,
+                },
+                turn => turn,
+            };
+            if turn == Turn::Stop {
                 for slot in slots.iter_mut() {
                     slot.stop(&mut errors);
                     slot.manual_news(&mut errors)?;
@@ -286,7 +349,8 @@ fn run(
                 for slot in slots.iter_mut() {
                     slot.drain_all_inputs(&mut errors)?;
                 }
-                return report_errors(control, &mut errors);
+                report_errors(control, &mut errors)?;
+                return Ok(Ended::Stopped);
             }
             attached.sync_sources(waitset, slots)?;
         }
@@ -390,7 +454,10 @@ impl<'set, 'source> Attached<'set, 'source> {
 
 /// Reports processor errors; the supervisor logs them (sampled when they
 /// flood) and the worker carries on.
-fn report_errors(control: &Control, errors: &mut Vec<ProcessError>) -> Result<(), WorkerError> {
+pub(crate) fn report_errors(
+    control: &Control,
+    errors: &mut Vec<ProcessError>,
+) -> Result<(), WorkerError> {
     for e in errors.drain(..) {
         control.report(&Report::ProcessorError {
             processor: e.processor,
@@ -400,16 +467,24 @@ fn report_errors(control: &Control, errors: &mut Vec<ProcessError>) -> Result<()
     Ok(())
 }
 
-/// Handles waiting commands; true when one of them was `Stop`.
-fn handle_commands(control: &Control, slots: &mut [Slot]) -> Result<bool, WorkerError> {
+/// What the commands of one turn ask of the running loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    Serve,
+    Stop,
+    HandOver,
+}
+
+/// Handles waiting commands; says whether one of them ends serving.
+fn handle_commands(control: &Control, slots: &mut [Slot]) -> Result<Turn, WorkerError> {
     control.wake.drain()?;
-    let mut stop = false;
     while let Some(command) = control.commands.try_recv::<Command>()? {
         let report = match command {
-            Command::Stop | Command::Exit => {
-                stop = true;
-                None
-            }
+            // What came after it waits for the handover's own loop.
+            Command::HandOver => return Ok(Turn::HandOver),
+            // A swap failed after this worker's snapshot did: it serves on.
+            Command::KeepServing => None,
+            Command::Stop | Command::Exit => return Ok(Turn::Stop),
             Command::Pause { processor } => steer(slots, &processor, true),
             Command::Resume { processor } => steer(slots, &processor, false),
             Command::Reconfigure {
@@ -426,12 +501,12 @@ fn handle_commands(control: &Control, slots: &mut [Slot]) -> Result<bool, Worker
             control.report(&report)?;
         }
     }
-    Ok(stop)
+    Ok(Turn::Serve)
 }
 
 /// Pauses (`pause`) or resumes `processor`; returns the report that tells
 /// the supervisor, when that changed anything.
-fn steer(slots: &mut [Slot], processor: &str, pause: bool) -> Option<Report> {
+pub(crate) fn steer(slots: &mut [Slot], processor: &str, pause: bool) -> Option<Report> {
     let Some(slot) = slots.iter_mut().find(|s| s.id == processor) else {
         tracing::warn!("told to pause or resume `{processor}`, which this worker does not host");
         return None;
@@ -446,7 +521,11 @@ fn steer(slots: &mut [Slot], processor: &str, pause: bool) -> Option<Report> {
 
 /// Hands `processor` a user's config changes, between two of its calls;
 /// returns the report that tells the supervisor how it took them.
-fn reconfigure(slots: &mut [Slot], processor: String, changes_json: &str) -> Option<Report> {
+pub(crate) fn reconfigure(
+    slots: &mut [Slot],
+    processor: String,
+    changes_json: &str,
+) -> Option<Report> {
     let Some(slot) = slots.iter_mut().find(|s| s.id == processor) else {
         tracing::warn!("told to reconfigure `{processor}`, which this worker does not host");
         return None;

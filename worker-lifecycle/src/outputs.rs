@@ -3,11 +3,14 @@
 //! ports themselves are shared (a manual processor's threads send on them
 //! while the worker's loop goes on); each user of them keeps its own loans.
 
+use std::sync::RwLock;
+
 use bus::counters::Counter;
 use bus::frames::{FramePublisher, OutFrame};
 use bus::space::ShmFull;
+use bus::{Bus, BusError};
 use ipc_schemas::frame::MAX_DIMS;
-use ipc_schemas::{FrameHeader, SchemaId};
+use ipc_schemas::{FrameHeader, OutputSpec, SchemaId};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -19,6 +22,10 @@ pub enum OutputError {
     /// A manual processor sent after its `stop()` returned.
     #[error("output `{0}` is closed: the processor was stopped")]
     Stopped(String),
+    /// The processor handed over to a live swap's successor, which sends
+    /// on this port from now on.
+    #[error("output `{0}` is closed: the processor handed over to its successor")]
+    HandedOver(String),
     /// The frame's payload does not hold what its header claims for the
     /// port's schema; it was not sent.
     #[error("output `{port}` did not send {why}")]
@@ -30,9 +37,77 @@ pub enum OutputError {
 pub(crate) struct OutputPort {
     pub name: String,
     pub schema: SchemaId,
-    pub publisher: FramePublisher,
+    /// `None` while the processor has handed over to a live swap's
+    /// successor (docs/ARCHITECTURE.md §14): closing it is what lets each
+    /// consumer read the rest of this process's frames before the
+    /// successor's, in order.
+    publisher: RwLock<Option<FramePublisher>>,
     /// Frames sent by every process of the processor (shared memory).
     pub sent: Counter,
+    /// How the port was opened, to open it again.
+    processor: String,
+    subscribers: usize,
+}
+
+/// First shared-memory segment per output; larger frames grow it once.
+const INITIAL_FRAME_BYTES: usize = 64 * 1024;
+
+impl OutputPort {
+    /// Opens output `spec` of `processor`, sized as the plan sized it.
+    pub fn open(
+        bus: &Bus,
+        processor: &str,
+        spec: &OutputSpec,
+        sent: Counter,
+    ) -> Result<Self, BusError> {
+        let subscribers = spec.subscribers as usize;
+        let publisher =
+            FramePublisher::open(bus, processor, &spec.port, subscribers, INITIAL_FRAME_BYTES)?;
+        Ok(Self {
+            name: spec.port.clone(),
+            schema: spec.schema,
+            publisher: RwLock::new(Some(publisher)),
+            sent,
+            processor: processor.to_string(),
+            subscribers,
+        })
+    }
+
+    /// Closes the port for a live swap: consumers read what it sent, then
+    /// the successor's frames.
+    pub fn close(&self) {
+        drop(self.publisher().take());
+    }
+
+    /// Opens the port again after [`OutputPort::close`]: the successor
+    /// failed and this process serves on.
+    pub fn reopen(&self, bus: &Bus) -> Result<(), BusError> {
+        let publisher = FramePublisher::open(
+            bus,
+            &self.processor,
+            &self.name,
+            self.subscribers,
+            INITIAL_FRAME_BYTES,
+        )?;
+        *self.publisher() = Some(publisher);
+        Ok(())
+    }
+
+    /// Lends the publisher to `use_it`, or says the port is closed.
+    fn with<T>(
+        &self,
+        use_it: impl FnOnce(&FramePublisher) -> Result<T, OutputError>,
+    ) -> Result<T, OutputError> {
+        let publisher = self.publisher.read().unwrap_or_else(|e| e.into_inner());
+        match publisher.as_ref() {
+            Some(publisher) => use_it(publisher),
+            None => Err(OutputError::HandedOver(self.name.clone())),
+        }
+    }
+
+    fn publisher(&self) -> std::sync::RwLockWriteGuard<'_, Option<FramePublisher>> {
+        self.publisher.write().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Per output port, the buffer loaned and not yet sent.
@@ -91,13 +166,15 @@ impl<'a> Outputs<'a> {
         let slot = self.ports.get(port).ok_or(OutputError::NoSuchPort(port))?;
         let pending = &mut self.loans[port];
         *pending = None;
-        let frame = match slot.publisher.loan(len) {
+        let frame = match slot.with(|p| Ok(p.loan(len)?)) {
             Ok(frame) => pending.insert(frame),
             Err(e) => {
-                if let Some(full) = e.shm_full() {
-                    self.told.out_of_memory.get_or_insert_with(|| full.clone());
+                if let OutputError::Bus(e) = &e {
+                    if let Some(full) = e.shm_full() {
+                        self.told.out_of_memory.get_or_insert_with(|| full.clone());
+                    }
                 }
-                return Err(e.into());
+                return Err(e);
             }
         };
         Ok(frame.bytes_mut())
@@ -130,8 +207,7 @@ impl<'a> Outputs<'a> {
         // frame nobody received (a drop downstream), never the reverse, so
         // a consumer never counts more than its producer sent.
         slot.sent.add(1);
-        slot.publisher
-            .send(frame)
+        slot.with(|p| Ok(p.send(frame)?))
             .inspect_err(|_| slot.sent.sub(1))?;
         Ok(())
     }

@@ -5,12 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bus::counters::{Busy, Call, Counter, Counters};
-use bus::frames::{port_wake_listener, FramePublisher, FrameSubscriber, InFrame, Received};
+use bus::frames::{port_wake_listener, FrameSubscriber, InFrame, Received};
 use bus::settings::Opening;
 use bus::wake::{WakeListener, Waker};
 use bus::{Bus, BusError};
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::{ConfigOutcome, FrameHeader, InputSpec, Mode, ProcessorSpec, ProcessorStats};
+use ipc_schemas::{
+    ConfigOutcome, FrameHeader, InputSpec, Mode, ProcessorSpec, ProcessorState, ProcessorStats,
+    Role, MAX_STATE_BYTES,
+};
 
 use crate::error::WorkerError;
 use crate::manual::{Gate, Producer, Shared};
@@ -18,9 +21,6 @@ use crate::outputs::{Loans, OutputPort, Outputs, Told};
 use crate::processor::{Input, Processor, ProcessorHost};
 use crate::stats::{InputTracker, LatencyHistogram};
 use crate::sync::{Held, Matcher};
-
-/// First shared-memory segment per output; larger frames grow it once.
-const INITIAL_FRAME_BYTES: usize = 64 * 1024;
 
 pub(crate) struct Slot {
     pub id: String,
@@ -123,11 +123,15 @@ impl Slot {
         spec: &ProcessorSpec,
         counters: Counters,
         loop_wake: &str,
+        role: Role,
     ) -> Result<(Self, Vec<WakeListener>), WorkerError> {
         let busy = counters.busy();
-        busy.enter(Call::Setup);
+        // A successor sets up while its predecessor still writes the same
+        // shared words; the supervisor's configure deadline bounds its setup.
+        let setup_busy = (role == Role::Serving).then_some(&busy);
+        setup_busy.inspect(|b| b.enter(Call::Setup));
         let processor = host.create(spec);
-        busy.leave();
+        setup_busy.inspect(|b| b.leave());
         let setup = |message| WorkerError::Setup {
             processor: spec.id.clone(),
             message,
@@ -145,16 +149,8 @@ impl Slot {
             .iter()
             .enumerate()
             .map(|(index, o)| {
-                let subscribers = o.subscribers as usize;
-                let publisher =
-                    FramePublisher::open(bus, &spec.id, &o.port, subscribers, INITIAL_FRAME_BYTES)
-                        .map_err(port(format!("output `{}`", o.port)))?;
-                Ok(OutputPort {
-                    name: o.port.clone(),
-                    schema: o.schema,
-                    publisher,
-                    sent: counters.output(index),
-                })
+                OutputPort::open(bus, &spec.id, o, counters.output(index))
+                    .map_err(port(format!("output `{}`", o.port)))
             })
             .collect::<Result<_, WorkerError>>()?;
         let drive = match (spec.mode, interval) {
@@ -245,6 +241,9 @@ impl Slot {
             self.stalled[index] = false;
             taken += 1;
             let header = *sample.user_header();
+            if self.inputs[index].1.predecessors(header.seq) {
+                continue;
+            }
             if self.paused() {
                 // Taken off the bus all the same: left queued, they would
                 // overflow as loss, and the processor would resume on
@@ -509,6 +508,52 @@ impl Slot {
         let result = call(self.processor.as_mut());
         self.busy.leave();
         result
+    }
+
+    /// Live swap, in the process handing over: the processor's state and
+    /// where its successor begins, after its last frame here.
+    pub fn snapshot(&mut self) -> Result<ProcessorState, String> {
+        let state = self.hook(|p| p.snapshot())?;
+        if let Some(state) = &state {
+            if state.len() > MAX_STATE_BYTES {
+                return Err(format!(
+                    "its snapshot() gave {} bytes, more than the {} MiB a live swap carries",
+                    state.len(),
+                    MAX_STATE_BYTES >> 20
+                ));
+            }
+        }
+        let seq = match self.inputs.first() {
+            Some((_, tracker)) => tracker.next_seq(),
+            None => self.outputs.first().map_or(0, |o| o.sent.get()),
+        };
+        Ok(ProcessorState {
+            processor: self.id.clone(),
+            state,
+            seq,
+        })
+    }
+
+    /// Closes the outputs for a live swap, or opens them again (`bus`)
+    /// when the successor failed.
+    pub fn close_outputs(&self) {
+        self.outputs.iter().for_each(OutputPort::close);
+    }
+
+    pub fn reopen_outputs(&self, bus: &Bus) -> Result<(), BusError> {
+        self.outputs.iter().try_for_each(|o| o.reopen(bus))
+    }
+
+    /// Live swap, in the successor: restores the predecessor's state and
+    /// takes each input over where the predecessor left it.
+    pub fn take_over(&mut self, state: Option<&[u8]>) -> Result<(), String> {
+        if let Some(state) = state {
+            self.hook(|p| p.restore(state))?;
+        }
+        for (_, tracker) in &mut self.inputs {
+            tracker.take_over();
+        }
+        Ok(())
     }
 
     pub fn finished(&self) -> bool {

@@ -107,6 +107,19 @@ pub struct InputTracker {
     /// The most frames found waiting behind the one taken, since the last
     /// report.
     queue: u64,
+    /// Whose frames these are, after a live swap.
+    start: Start,
+}
+
+/// Where an input's process begins taking frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// With whatever comes.
+    Anywhere,
+    /// A live swap's successor: frames below this sequence number were its
+    /// predecessor's, which handled them; they are released unseen until
+    /// the first frame at or past it.
+    After { predecessor_until: u64 },
 }
 
 impl InputTracker {
@@ -117,11 +130,40 @@ impl InputTracker {
             recent: LatencyHistogram::default(),
             recent_counts: [0; LATENCY_LE_US.len() + 1],
             queue: 0,
+            start: Start::Anywhere,
+        }
+    }
+
+    /// A live swap's successor takes the input over where its predecessor
+    /// left it: at the sequence number after the last one it saw, which
+    /// the shared counters hold.
+    pub fn take_over(&mut self) {
+        self.start = Start::After {
+            predecessor_until: self.counters.next_seq.get(),
+        };
+    }
+
+    /// Whether the frame `seq` is one the predecessor handled, to be
+    /// released without being counted or processed again.
+    pub fn predecessors(&mut self, seq: u64) -> bool {
+        match self.start {
+            Start::After { predecessor_until } if seq < predecessor_until => true,
+            Start::After { .. } => {
+                self.start = Start::Anywhere;
+                false
+            }
+            Start::Anywhere => false,
         }
     }
 
     pub fn port(&self) -> &str {
         &self.port
+    }
+
+    /// The sequence number after the highest one seen, by every process of
+    /// the processor; 0 before any.
+    pub fn next_seq(&self) -> u64 {
+        self.counters.next_seq.get()
     }
 
     /// Books a frame with sequence number `seq`, taken off the input for
@@ -241,6 +283,31 @@ mod tests {
         assert_eq!(stats.frames, 7);
         assert_eq!(stats.seq_gaps, 4);
         assert_eq!(stats.out_of_order, 1);
+    }
+
+    #[test]
+    fn a_successor_releases_its_predecessors_frames_unseen() {
+        let names = ipc_schemas::Names::new("c0ffee0a").unwrap();
+        let counters = bus::counters::Counters::open(&names, "swap", 1, 0).unwrap();
+        let mut old = InputTracker::new("in", counters.input(0));
+        for seq in 0..5 {
+            old.observe(seq, 1);
+        }
+        let mut new = InputTracker::new("in", counters.input(0));
+        new.take_over();
+        let handled: Vec<u64> = (2..8).filter(|&seq| !new.predecessors(seq)).collect();
+        assert_eq!(handled, vec![5, 6, 7]);
+        // Past the switch, an old frame is out of order like any other.
+        assert!(!new.predecessors(3));
+        for seq in 5..8 {
+            new.observe(seq, 1);
+        }
+        let stats = new.stats();
+        std::fs::remove_file(format!("/dev/shm/{}counts_swap", names.file_prefix())).unwrap();
+        assert_eq!(
+            (stats.frames, stats.seq_gaps, stats.out_of_order),
+            (8, 0, 0)
+        );
     }
 
     #[test]

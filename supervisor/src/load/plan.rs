@@ -376,7 +376,7 @@ fn plan_processors(
 /// before any process starts.
 fn size_ports(processors: &mut [PlannedProcessor], observers: usize) -> Result<(), String> {
     let max = bus::settings::MAX_PORT_SUBSCRIBERS;
-    if observers > max {
+    if observers + bus::settings::SWAP_SUBSCRIBERS > max {
         return Err(format!(
             "`observers: {observers}` asks for more than the {max} subscribers a port may have"
         ));
@@ -392,13 +392,14 @@ fn size_ports(processors: &mut [PlannedProcessor], observers: usize) -> Result<(
             .get(&(processor.to_string(), port.to_string()))
             .copied()
             .unwrap_or(0);
-        if n + observers > max {
+        let beside = observers + bus::settings::SWAP_SUBSCRIBERS;
+        if n + beside > max {
             return Err(format!(
-                "output `{processor}.{port}` has {n} consumers, more than the {} a port may have beside `observers: {observers}` (a port takes at most {max} subscribers, consumers and observer slots together)",
-                max - observers
+                "output `{processor}.{port}` has {n} consumers, more than the {} a port may have beside `observers: {observers}` and a live swap's slot (a port takes at most {max} subscribers, consumers, observer slots and that one together)",
+                max.saturating_sub(beside)
             ));
         }
-        Ok((n + observers) as u32)
+        Ok((n + beside) as u32)
     };
     for p in processors.iter_mut() {
         for output in &mut p.spec.outputs {

@@ -19,6 +19,18 @@ use crate::error::UserError;
 
 /// How long a runtime may take to answer.
 const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a change of the running graph may take to answer: a new
+/// process starts and sets up first, which its own deadlines bound
+/// (`setup_timeout_s`, 120 s by default, plus the handshake's).
+const CHANGE_DEADLINE: Duration = Duration::from_secs(300);
+
+/// How long the runtime may take to answer `request`.
+fn answer_within(request: &ControlRequest) -> Duration {
+    match request {
+        ControlRequest::Upgrade { .. } | ControlRequest::Apply { .. } => CHANGE_DEADLINE,
+        _ => ANSWER_DEADLINE,
+    }
+}
 
 /// A runtime whose supervisor is alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,14 +144,16 @@ impl Client {
         &self,
         make: impl FnOnce(String) -> ControlRequest,
     ) -> Result<Option<ControlReply>> {
-        if !self.sender.send(&make(self.name.clone()))? {
+        let request = make(self.name.clone());
+        let within = answer_within(&request);
+        if !self.sender.send(&request)? {
             return Ok(None);
         }
         let waitset = WaitSet::new()?;
         let _guard = waitset
             .attach_wake(&self.wake)
             .context("waiting for the answer")?;
-        let deadline = Instant::now() + ANSWER_DEADLINE;
+        let deadline = Instant::now() + within;
         loop {
             self.wake.drain()?;
             if let Some(reply) = self
@@ -154,7 +168,7 @@ impl Client {
                 bail!(
                     "runtime {} did not answer within {} s",
                     self.runtime,
-                    ANSWER_DEADLINE.as_secs()
+                    within.as_secs()
                 );
             }
             waitset

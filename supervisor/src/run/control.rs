@@ -61,8 +61,16 @@ impl Supervisor {
                     // Answered once the worker took it.
                     None => continue,
                 },
-                ControlRequest::Upgrade { reply_to, .. }
-                | ControlRequest::Apply { reply_to, .. } => {
+                ControlRequest::Upgrade {
+                    processor,
+                    to,
+                    reply_to,
+                } => match self.upgrade_on_request(&processor, to.as_deref(), reply_to.clone()) {
+                    Some(refusal) => (reply_to, refusal),
+                    // Answered once the successor serves or the swap failed.
+                    None => continue,
+                },
+                ControlRequest::Apply { reply_to, .. } => {
                     let reason = format!(
                         "runtime {} cannot change while it runs yet",
                         self.runtime_id
@@ -138,6 +146,11 @@ impl Supervisor {
         if self.phase != RunPhase::Flowing {
             return ControlReply::Refused {
                 reason: format!("runtime {} is starting or stopping", self.runtime_id),
+            };
+        }
+        if self.swaps.iter().any(|s| s.worker == name) {
+            return ControlReply::Refused {
+                reason: format!("worker `{name}` is being swapped; restart it once that is over"),
             };
         }
         let worker = &mut self.workers[i];
@@ -305,7 +318,7 @@ impl Supervisor {
                 worker.state_name()
             ));
         }
-        if self.live_config.busy(i) {
+        if self.live_config.busy(i) || self.swaps.iter().any(|s| s.worker == worker.name) {
             return refused(format!(
                 "worker `{}` is still taking a change; set `{processor}` again once it answered",
                 worker.name

@@ -19,6 +19,7 @@ mod spawn;
 mod stats;
 pub mod summary;
 mod supervise;
+mod swap;
 mod usage;
 mod watched;
 mod worker;
@@ -468,6 +469,7 @@ fn await_all(sup: &mut Supervisor, state: WorkerState) -> Result<()> {
 /// Stops workers upstream first, each draining before the next is asked,
 /// then lets them all exit. A second Ctrl-C kills what is left at once.
 fn stop(sup: &mut Supervisor) -> Result<()> {
+    sup.abort_swaps();
     for w in &mut sup.workers {
         w.settle();
     }

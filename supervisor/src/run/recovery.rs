@@ -31,6 +31,7 @@ impl Supervisor {
     pub(super) fn handle_exit(&mut self, i: usize, status: ExitStatus, was: WorkerState) {
         let name = self.workers[i].name.clone();
         self.forget_pending_sets(i);
+        self.abandon_swap_of(i, status);
         // A requested restart was told as `restart_requested`: its exit is
         // no crash to report.
         if self.workers[i].ending != Some(Ending::Requested) {
@@ -155,6 +156,7 @@ impl Supervisor {
                 self.kill(i, step.stage);
             }
         }
+        self.tick_swaps(now);
         self.watch(now);
     }
 
@@ -164,6 +166,7 @@ impl Supervisor {
             .iter()
             .filter_map(|w| w.next_due())
             .chain(self.watch_due())
+            .chain(self.swaps_due())
             .min()
     }
 

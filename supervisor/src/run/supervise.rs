@@ -17,7 +17,8 @@ use super::pause::Pauses;
 use super::requests::ControlChannel;
 use super::signals::Signals;
 use super::stats::LiveStats;
-use super::worker::{Ending, WorkerHandle, WorkerState};
+use super::swap::Swap;
+use super::worker::{Ending, Retired, WorkerHandle, WorkerState};
 use crate::journal::Stream;
 
 /// Errors of one processor told in full before the log only samples them.
@@ -142,6 +143,12 @@ pub struct Supervisor {
     pub(super) pauses: Pauses,
     /// The processors' config schemas and the `plexus set` changes under way.
     pub(super) live_config: LiveConfig,
+    /// Live swaps under way, and the processes that handed over and are
+    /// leaving (`swap.rs`).
+    pub(super) swaps: Vec<Swap>,
+    pub(super) retiring: Vec<Retired>,
+    /// Numbers the successors' control channels.
+    pub(super) swap_serial: u32,
     wake: WakeListener,
     signals: Signals,
     interrupts: usize,
@@ -175,6 +182,9 @@ impl Supervisor {
             live: LiveStats::default(),
             pauses: Pauses::default(),
             live_config: LiveConfig::default(),
+            swaps: Vec::new(),
+            retiring: Vec::new(),
+            swap_serial: 0,
             wake,
             signals: Signals::install()?,
             interrupts: 0,
@@ -221,7 +231,9 @@ impl Supervisor {
         let _deaths = self
             .workers
             .iter()
+            .chain(self.swaps.iter().map(|s| &s.successor))
             .filter_map(|w| w.pidfd())
+            .chain(self.retiring.iter().filter_map(|r| r.pidfd()))
             .map(|fd| waitset.attach_fd(fd))
             .collect::<Result<Vec<_>, _>>()?;
         waitset
@@ -238,6 +250,7 @@ impl Supervisor {
                 self.apply(i, report);
             }
         }
+        self.pump_swaps()?;
         self.pump_control()?;
         Ok(())
     }
@@ -286,9 +299,12 @@ impl Supervisor {
                     self.events.emit(event);
                 }
             }
-            Report::HandedOver { .. }
-            | Report::HandOverFailed { .. }
-            | Report::TakeOverFailed { .. } => {
+            Report::HandedOver { states } => self.handed_over(i, Ok(states)),
+            Report::HandOverFailed { processor, message } => {
+                let reason = format!("processor `{processor}`'s snapshot() failed: {message}");
+                self.handed_over(i, Err(reason))
+            }
+            Report::TakeOverFailed { .. } => {
                 tracing::warn!(
                     "worker `{}` reported a swap step nobody asked for",
                     worker.name
@@ -414,6 +430,7 @@ impl Supervisor {
                 self.handle_exit(i, status, was);
             }
         }
+        self.reap_swaps();
     }
 
     /// Kills a worker that missed the deadline of `stage`; its exit is then
@@ -466,6 +483,12 @@ impl Drop for Supervisor {
     fn drop(&mut self) {
         for w in &mut self.workers {
             w.kill();
+        }
+        for s in &mut self.swaps {
+            s.successor.kill();
+        }
+        for r in &mut self.retiring {
+            r.kill();
         }
     }
 }

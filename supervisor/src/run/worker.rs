@@ -20,6 +20,7 @@ use crate::load::plan::PlannedWorker;
 use crate::load::restart::{Budget, RestartSpec};
 
 /// How to start a worker again exactly as it was started the first time.
+#[derive(Clone)]
 pub struct Recipe {
     program: OsString,
     args: Vec<OsString>,
@@ -35,6 +36,22 @@ impl Recipe {
                 .get_envs()
                 .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
                 .collect(),
+        }
+    }
+
+    /// The same recipe, with `key` set to `value` in the environment.
+    pub fn with_env(&self, key: &str, value: &str) -> Self {
+        let mut envs: Vec<_> = self
+            .envs
+            .iter()
+            .filter(|(k, _)| k != key)
+            .cloned()
+            .collect();
+        envs.push((key.into(), Some(value.into())));
+        Self {
+            program: self.program.clone(),
+            args: self.args.clone(),
+            envs,
         }
     }
 
@@ -333,6 +350,74 @@ impl WorkerHandle {
         Ok(())
     }
 
+    /// A live swap's successor of this worker (docs/ARCHITECTURE.md §14):
+    /// the same worker in a new process, speaking on `channel` and started
+    /// by `recipe`, one generation on. It has no processors of its own to
+    /// watch until it is promoted.
+    pub fn successor(
+        &self,
+        recipe: Recipe,
+        child: Child,
+        channel: (MessageSender, MessageReceiver),
+    ) -> Result<Self> {
+        let pid = child.id();
+        let pidfd =
+            WaitableFd::pidfd(pid).with_context(|| format!("watching worker `{}`", self.name))?;
+        Ok(Self {
+            name: self.name.clone(),
+            language: self.language,
+            processors: self.processors.clone(),
+            pid,
+            spawned_at: Instant::now(),
+            state: WorkerState::Spawned,
+            phase: Phase::Handshake(Step::hello()),
+            ending: None,
+            last_exit: None,
+            stats: Vec::new(),
+            usage: Usage::default(),
+            restart: self.restart,
+            critical: self.critical,
+            budget: Budget::default(),
+            restarts: self.restarts,
+            generation: self.generation + 1,
+            config: None,
+            configure_sent: false,
+            recipe,
+            watched: Vec::new(),
+            dir: self.dir.clone(),
+            child,
+            pidfd: Some(pidfd),
+            commands: channel.0,
+            reports: channel.1,
+        })
+    }
+
+    /// Makes `successor`'s process this worker's, keeping the worker's
+    /// history (restarts, budget) and watch; returns the process it
+    /// replaces, which handed over and is to leave.
+    pub fn promote(&mut self, mut successor: WorkerHandle) -> Retired {
+        std::mem::swap(&mut self.child, &mut successor.child);
+        std::mem::swap(&mut self.commands, &mut successor.commands);
+        std::mem::swap(&mut self.reports, &mut successor.reports);
+        let old_pid = std::mem::replace(&mut self.pid, successor.pid);
+        let old_pidfd = std::mem::replace(&mut self.pidfd, successor.pidfd.take());
+        self.recipe = successor.recipe;
+        self.spawned_at = successor.spawned_at;
+        self.state = successor.state;
+        self.generation = successor.generation;
+        self.usage = Usage::default();
+        self.configure_sent = true;
+        self.phase = Phase::Steady;
+        Retired {
+            name: self.name.clone(),
+            pid: old_pid,
+            child: successor.child,
+            pidfd: old_pidfd,
+            commands: successor.commands,
+            deadline: Instant::now() + super::STOP_DEADLINE,
+        }
+    }
+
     /// The state as reported: also says `restarting` and `failed`.
     pub fn state_name(&self) -> &'static str {
         match self.phase {
@@ -385,5 +470,40 @@ impl WorkerHandle {
         super::spawn::kill_group(self.pid);
         let _ = self.child.wait();
         self.reap()
+    }
+}
+
+/// A worker's process that handed over to its successor: it was told to
+/// exit, and is killed if it has not by its deadline.
+pub struct Retired {
+    pub name: String,
+    pub pid: u32,
+    child: Child,
+    pidfd: Option<WaitableFd>,
+    commands: MessageSender,
+    pub deadline: Instant,
+}
+
+impl Retired {
+    /// Tells the process to leave.
+    pub fn dismiss(&self) {
+        if let Err(e) = self.commands.send(&Command::Exit) {
+            tracing::warn!("telling worker `{}`'s old process to exit: {e}", self.name);
+        }
+    }
+
+    pub fn pidfd(&self) -> Option<&WaitableFd> {
+        self.pidfd.as_ref()
+    }
+
+    /// Whether the process has exited (and is reaped).
+    pub fn gone(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)) | Err(_))
+    }
+
+    /// Kills the process's group and reaps it.
+    pub fn kill(&mut self) {
+        super::spawn::kill_group(self.pid);
+        let _ = self.child.wait();
     }
 }
