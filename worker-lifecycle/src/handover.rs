@@ -32,7 +32,6 @@ pub(crate) enum AfterHandOver {
 pub(crate) fn hand_over(
     bus: &Bus,
     control: &Control,
-    waitset: &WaitSet,
     slots: &mut [Slot],
 ) -> Result<AfterHandOver, WorkerError> {
     let mut errors = Vec::new();
@@ -57,8 +56,10 @@ pub(crate) fn hand_over(
     }
     slots.iter().for_each(Slot::close_outputs);
     control.report(&Report::HandedOver { states })?;
+    // The running loop's wait set holds the control wake-up already.
+    let waitset = WaitSet::new()?;
     loop {
-        let report = match control.next_command(waitset, None)? {
+        let report = match control.next_command(&waitset, None)? {
             Command::Exit => return Ok(AfterHandOver::Exit),
             command @ (Command::KeepServing | Command::Stop) => {
                 for slot in slots.iter() {

@@ -334,7 +334,7 @@ fn run(
         }
         if woken.control {
             let turn = match handle_commands(control, slots)? {
-                Turn::HandOver => match handover::hand_over(bus, control, waitset, slots)? {
+                Turn::HandOver => match handover::hand_over(bus, control, slots)? {
                     AfterHandOver::Exit => return Ok(Ended::HandedOver),
                     AfterHandOver::Serve => Turn::Serve,
                     AfterHandOver::Stop => Turn::Stop,
