@@ -125,6 +125,12 @@ impl Counters {
         self.counter(0)
     }
 
+    /// Sets every word to 0: a processor added under the id of one that
+    /// ran before (`plexus apply`) counts from nothing.
+    pub fn clear(&self) {
+        (0..self.map.words).for_each(|i| self.counter(i).set(0));
+    }
+
     /// When the process of the processor last showed it is alive, in
     /// [`monotonic_ns`]; 0 before any process did.
     pub fn pulse(&self) -> Counter {

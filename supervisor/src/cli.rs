@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ipc_schemas::{ControlReply, ControlRequest, Selection};
 
@@ -164,6 +164,28 @@ pub enum Commands {
         /// The runtime (as `plexus run` logs it); optional when only one runs.
         #[arg(long)]
         runtime: Option<String>,
+    },
+    /// Make a running pipeline the one in a file, without stopping it.
+    ///
+    /// Compares the running graph with PIPELINE.yaml — processors added or
+    /// removed, connections added or removed, config or package version
+    /// changed — checks all of it against the running runtime, prints the
+    /// plan and applies it as one batch: every new or changed worker is set
+    /// up before any takes over, and if one cannot, nothing changes.
+    /// Changed workers are swapped as `plexus upgrade` swaps them, added
+    /// ones start, removed ones stop last; processors the change does not
+    /// touch run on without a gap. A running processor keeps its worker and
+    /// its number of ports, and a port keeps the subscriber slots it was
+    /// made with (consumers, `observers:` and one for a live swap).
+    Apply {
+        /// The pipeline file to run from now on.
+        pipeline: PathBuf,
+        /// The runtime (as `plexus run` logs it); optional when only one runs.
+        #[arg(long)]
+        runtime: Option<String>,
+        /// Only print what would change.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Change config keys of a running processor.
     ///
@@ -660,6 +682,19 @@ pub fn execute(cli: Cli) -> Result<i32> {
         } => types::describe(&type_name, pipeline.as_deref(), json),
         Commands::Pack { dir, output } => package_commands::pack_command(&dir, output.as_deref()),
         Commands::Pkg { command } => package_commands::run(command),
+        Commands::Apply {
+            pipeline,
+            runtime,
+            dry_run,
+        } => {
+            let file = std::path::absolute(&pipeline)
+                .with_context(|| format!("finding {}", pipeline.display()))?;
+            ask(runtime.as_deref(), |reply_to| ControlRequest::Apply {
+                file: file.to_string_lossy().into_owned(),
+                dry_run,
+                reply_to,
+            })
+        }
         Commands::Upgrade {
             processor,
             to,
@@ -893,7 +928,7 @@ fn run_plan(mut plan: Plan, options: RunOptions, json: bool) -> Result<i32> {
     }
     let launcher = Launcher::prepare(&mut plan)?;
     let report = run::run(&plan, &launcher, &options)?;
-    let summary = Summary::of(&plan, &report);
+    let summary = Summary::of(&report.plan, &report);
     match json {
         true => println!("{}", summary.to_json()),
         false => println!("{}", summary.to_table()),

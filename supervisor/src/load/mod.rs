@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod deadlines;
+pub mod diff;
 pub mod live_config;
 pub mod pipeline;
 pub mod plan;

@@ -22,7 +22,7 @@ use crate::lockfile::Lockfile;
 use crate::package::manifest::sync;
 use crate::package::manifest::{config as config_schema, Mode, PortDecl};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
     pub path: PathBuf,
@@ -38,7 +38,7 @@ pub struct Plan {
     pub lock: Option<Lockfile>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PlannedProcessor {
     pub spec: ProcessorSpec,
     pub worker: String,
@@ -65,7 +65,7 @@ impl PlannedProcessor {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PlannedWorker {
     pub name: String,
     /// What its processors are written in: a worker hosts one language.

@@ -70,13 +70,15 @@ impl Supervisor {
                     // Answered once the successor serves or the swap failed.
                     None => continue,
                 },
-                ControlRequest::Apply { reply_to, .. } => {
-                    let reason = format!(
-                        "runtime {} cannot change while it runs yet",
-                        self.runtime_id
-                    );
-                    (reply_to, ControlReply::Refused { reason })
-                }
+                ControlRequest::Apply {
+                    file,
+                    dry_run,
+                    reply_to,
+                } => match self.apply_on_request(&file, dry_run, reply_to.clone()) {
+                    Some(answer) => (reply_to, answer),
+                    // Answered once the change is made.
+                    None => continue,
+                },
             };
             self.control.answer(&self.bus, &reply_to, &reply);
         }

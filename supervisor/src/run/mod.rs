@@ -2,6 +2,7 @@
 //! start, let frames flow until the run is over, then stop them upstream
 //! first so every worker drains what it was sent, and leave nothing behind.
 
+mod apply;
 pub mod check;
 mod control;
 pub mod detach;
@@ -100,6 +101,8 @@ pub struct RunReport {
     pub stats: BTreeMap<String, ProcessorStats>,
     /// Per processor a user paused, how long it was paused in all.
     pub paused: BTreeMap<String, Duration>,
+    /// What ran at the end: the pipeline's plan as `plexus apply` left it.
+    pub plan: Plan,
 }
 
 #[derive(Debug)]
@@ -137,6 +140,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     let _files = FilesGuard(files);
     let started = Instant::now();
     let mut sup = Supervisor::new(
+        plan.clone(),
         Bus::join(names, "supervisor")?,
         runtime_id.clone(),
         plan.name.clone(),
@@ -165,7 +169,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     if let Some(ready) = &options.ready {
         ready.tell(&runtime_id);
     }
-    let cause = flow(&mut sup, plan, options)?;
+    let cause = flow(&mut sup, options)?;
     sup.phase = RunPhase::Draining(cause);
     let asked = matches!(cause, StopCause::Interrupted | StopCause::Requested);
     if !asked {
@@ -191,9 +195,10 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     sup.events.emit(EventKind::RuntimeStopped {
         outcome: outcome.name().to_string(),
     });
-    let report = report(&sup, plan, runtime_id, outcome, started.elapsed());
+    // What ran at the end, as `plexus apply` left it.
+    let report = report(&sup, runtime_id, outcome, started.elapsed());
     if let Some(journal) = journal {
-        journal.finish(&summary::Summary::of(plan, &report).to_json());
+        journal.finish(&summary::Summary::of(&report.plan, &report).to_json());
     }
     Ok(report)
 }
@@ -263,7 +268,7 @@ fn spawn_all(sup: &mut Supervisor, plan: &Plan, launcher: &Launcher) -> Result<(
 }
 
 /// Lets frames flow until the run is over; returns why it is.
-fn flow(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<StopCause> {
+fn flow(sup: &mut Supervisor, options: &RunOptions) -> Result<StopCause> {
     let deadline = options.duration.map(|d| Instant::now() + d);
     let frames = options.frames.is_some();
     let wake = sup.wait_until(deadline, |s| {
@@ -271,13 +276,13 @@ fn flow(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<StopC
         matches!(s.phase, RunPhase::Draining(_))
             || s.halt.is_some()
             || all_finished
-            || (frames && sources_done(s, plan))
-            || sources_finished(s, plan)
+            || (frames && sources_done(s))
+            || sources_finished(s)
     })?;
     Ok(match (wake, sup.phase) {
         (Wake::Done, _) if sup.halt.is_some() => sup.halt.as_ref().expect("checked").cause(),
         (Wake::Done, RunPhase::Draining(cause)) => cause,
-        (Wake::Done, _) if frames || sources_finished(sup, plan) => StopCause::SourcesDone,
+        (Wake::Done, _) if frames || sources_finished(sup) => StopCause::SourcesDone,
         (Wake::Done, _) => StopCause::WorkersEnded,
         (Wake::Deadline, _) => StopCause::Duration,
         (Wake::Interrupted, _) => StopCause::Interrupted,
@@ -285,14 +290,10 @@ fn flow(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<StopC
 }
 
 /// What the run did, for the summary.
-fn report(
-    sup: &Supervisor,
-    plan: &Plan,
-    runtime_id: String,
-    outcome: Outcome,
-    elapsed: Duration,
-) -> RunReport {
+fn report(sup: &Supervisor, runtime_id: String, outcome: Outcome, elapsed: Duration) -> RunReport {
+    let plan = &sup.plan;
     RunReport {
+        plan: plan.clone(),
         runtime_id,
         outcome,
         elapsed,
@@ -336,7 +337,7 @@ fn report(
 }
 
 /// Per worker, the inputs of other workers' processors it feeds.
-fn downstream_of(plan: &Plan) -> BTreeMap<String, Vec<(String, String)>> {
+pub(super) fn downstream_of(plan: &Plan) -> BTreeMap<String, Vec<(String, String)>> {
     let worker_of: BTreeMap<&str, &str> = plan
         .processors
         .iter()
@@ -359,14 +360,19 @@ fn downstream_of(plan: &Plan) -> BTreeMap<String, Vec<(String, String)>> {
 
 /// Every source said it sent its last frame (a file source at the end of
 /// its file), with or without `--frames`: the run ends once they drained.
-fn sources_finished(s: &Supervisor, plan: &Plan) -> bool {
-    let mut sources = plan.processors.iter().filter(|p| p.is_source()).peekable();
+fn sources_finished(s: &Supervisor) -> bool {
+    let mut sources = s
+        .plan
+        .processors
+        .iter()
+        .filter(|p| p.is_source())
+        .peekable();
     sources.peek().is_some() && sources.all(|p| s.finished_sources.contains(&p.spec.id))
 }
 
 /// A source is done when it reported its last frame or its worker is gone.
-fn sources_done(s: &Supervisor, plan: &Plan) -> bool {
-    plan.processors.iter().filter(|p| p.is_source()).all(|p| {
+fn sources_done(s: &Supervisor) -> bool {
+    s.plan.processors.iter().filter(|p| p.is_source()).all(|p| {
         s.finished_sources.contains(&p.spec.id)
             || s.workers.iter().any(|w| w.name == p.worker && w.finished())
     })

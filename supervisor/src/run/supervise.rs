@@ -17,9 +17,10 @@ use super::pause::Pauses;
 use super::requests::ControlChannel;
 use super::signals::Signals;
 use super::stats::LiveStats;
-use super::swap::Swap;
+use super::swap::{Batch, Swap};
 use super::worker::{Ending, Retired, WorkerHandle, WorkerState};
 use crate::journal::Stream;
+use crate::load::plan::Plan;
 
 /// Errors of one processor told in full before the log only samples them.
 const ERRORS_TOLD_IN_FULL: u64 = 10;
@@ -118,6 +119,9 @@ pub enum Wake {
 
 pub struct Supervisor {
     pub bus: Bus,
+    /// The graph the runtime runs: the pipeline's plan, as `plexus apply`
+    /// last changed it.
+    pub plan: Plan,
     pub runtime_id: String,
     /// The pipeline's name, and when the run began, for `plexus ps`.
     pub pipeline: String,
@@ -146,6 +150,7 @@ pub struct Supervisor {
     /// Live swaps under way, and the processes that handed over and are
     /// leaving (`swap.rs`).
     pub(super) swaps: Vec<Swap>,
+    pub(super) batches: Vec<Batch>,
     pub(super) retiring: Vec<Retired>,
     /// Numbers the successors' control channels.
     pub(super) swap_serial: u32,
@@ -156,6 +161,7 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(
+        plan: Plan,
         bus: Bus,
         runtime_id: String,
         pipeline: String,
@@ -165,6 +171,7 @@ impl Supervisor {
         let control = ControlChannel::open(&bus)?;
         let events = EventLog::open(&bus)?;
         Ok(Self {
+            plan,
             bus,
             runtime_id,
             pipeline,
@@ -183,6 +190,7 @@ impl Supervisor {
             pauses: Pauses::default(),
             live_config: LiveConfig::default(),
             swaps: Vec::new(),
+            batches: Vec::new(),
             retiring: Vec::new(),
             swap_serial: 0,
             wake,

@@ -17,23 +17,37 @@ use ipc_schemas::{
 
 use super::spawn;
 use super::supervise::{RunPhase, Supervisor};
+use super::watched::Watched;
 use super::worker::{Recipe, WorkerHandle, WorkerState};
 use super::STEP_DEADLINE;
+use crate::load::diff::PlanDiff;
+use crate::load::plan::Plan;
 
-/// One swap under way.
+/// One new process under way: a successor of a worker, or a worker
+/// `plexus apply` adds.
 pub(super) struct Swap {
-    /// The worker being replaced.
+    /// The worker being replaced or added.
     pub worker: String,
-    /// The processor the request named, for events and replies.
+    /// The processor the events and replies name.
     processor: String,
     /// What the successor runs, as `upgrade_started` says it.
     to: String,
     pub successor: WorkerHandle,
+    replaces: Replaces,
     stage: Stage,
     /// What the successor is configured with.
     config: WorkerConfig,
-    reply_to: Option<String>,
-    requested: Instant,
+    /// The batch it belongs to: all of a batch's successors set up before
+    /// any takes over.
+    batch: u32,
+}
+
+/// What a successor takes the place of.
+pub(super) enum Replaces {
+    /// The running worker of the same name, which hands over.
+    Worker,
+    /// Nothing: a worker `plexus apply` adds, with its processors' watch.
+    Nothing { watched: Vec<Watched> },
 }
 
 /// Where a swap stands.
@@ -41,6 +55,8 @@ pub(super) struct Swap {
 enum Stage {
     /// The successor greets and sets up, under its own handshake deadlines.
     Preparing,
+    /// It is set up, waiting for the rest of its batch.
+    Ready,
     /// The worker was told to hand over and owes `HandedOver` by then.
     HandingOver { deadline: Instant },
     /// The successor was told to take over from frame `seq` and owes
@@ -51,36 +67,65 @@ enum Stage {
 impl Stage {
     fn deadline(self) -> Option<Instant> {
         match self {
-            Stage::Preparing => None,
+            Stage::Preparing | Stage::Ready => None,
             Stage::HandingOver { deadline } | Stage::TakingOver { deadline, .. } => Some(deadline),
         }
     }
 
-    /// Whether the worker has handed over (or may have: it was told to),
-    /// so that a failure must tell it to keep serving.
+    /// Whether the worker was told to hand over, so that a failure must
+    /// tell it to keep serving.
     fn handing_over(self) -> bool {
-        !matches!(self, Stage::Preparing)
+        matches!(self, Stage::HandingOver { .. } | Stage::TakingOver { .. })
     }
 }
 
-/// What a swap is asked to do.
+/// Swaps that happen together: an `upgrade` is one, an `apply` all of its
+/// changes. None takes over until all are set up, and a failure until then
+/// ends them all, so that nothing changes.
+pub(super) struct Batch {
+    id: u32,
+    reply_to: Option<String>,
+    requested: Instant,
+    state: BatchState,
+    /// An `apply`'s new graph, installed once its swaps are over.
+    pub change: Option<GraphChange>,
+    /// What the reply says: each swap's outcome once committed.
+    done: Vec<String>,
+    failed: Vec<String>,
+}
+
+/// Whether a batch's successors may take over yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchState {
+    Preparing,
+    Committed,
+}
+
+/// What an `apply` changes beside its swaps.
+pub(super) struct GraphChange {
+    pub plan: Plan,
+    pub diff: PlanDiff,
+}
+
+/// What one swap is asked to do.
 pub(super) struct SwapRequest {
-    /// The processor named, hosted by the worker to swap.
+    /// The worker to replace or add.
+    pub worker: String,
+    /// The processor the events and replies name.
     pub processor: String,
-    /// The successor's processors; the worker's current ones when reloading.
+    /// The successor's processors.
     pub config: WorkerConfig,
     /// How the successor is started.
     pub recipe: Recipe,
-    /// What it runs, for the events: `PACKAGE@VERSION`, or `reload`.
+    /// What it runs, for the events: `PACKAGE@VERSION`, `reload` or `apply`.
     pub to: String,
-    /// Who waits for the outcome.
-    pub reply_to: Option<String>,
+    pub replaces: Replaces,
 }
 
 impl Supervisor {
     /// `plexus upgrade PROC`: swaps the worker hosting `processor` for a
-    /// process that reads its code again. Refused at once (`Some`), or
-    /// answered when the swap is over (`None`).
+    /// process that reads its code again, or runs package version `to`.
+    /// Refused at once (`Some`), or answered when the swap is over (`None`).
     pub(super) fn upgrade_on_request(
         &mut self,
         processor: &str,
@@ -93,44 +138,47 @@ impl Supervisor {
             .iter()
             .position(|w| w.processors.iter().any(|p| p == processor))
         else {
-            let known: Vec<&str> = self
-                .workers
-                .iter()
-                .flat_map(|w| &w.processors)
-                .map(String::as_str)
-                .collect();
-            return refused(format!(
-                "runtime {} has no processor `{processor}` (its processors: {})",
-                self.runtime_id,
-                known.join(", ")
-            ));
+            return refused(self.unknown_processor(processor));
         };
-        let (config, recipe, to) = match to {
-            None => match self.workers[i].config.clone() {
-                Some(config) => (config, self.workers[i].recipe.clone(), "reload".to_owned()),
-                None => {
-                    return refused(format!(
-                        "worker `{}` is not configured yet",
-                        self.workers[i].name
-                    ))
-                }
+        if let Some(reason) = self.unswappable(i) {
+            return refused(reason);
+        }
+        let worker = &self.workers[i];
+        let request = match to {
+            None => match &worker.config {
+                Some(config) => SwapRequest {
+                    worker: worker.name.clone(),
+                    processor: processor.to_owned(),
+                    config: config.clone(),
+                    recipe: worker.recipe.clone(),
+                    to: "reload".to_owned(),
+                    replaces: Replaces::Worker,
+                },
+                None => return refused(format!("worker `{}` is not configured yet", worker.name)),
             },
-            Some(to) => {
-                return refused(format!(
-                    "upgrading `{processor}` to {to}: not supported yet"
-                ))
-            }
+            Some(to) => match self.upgrade_to(processor, to) {
+                Ok(request) => request,
+                Err(reason) => return refused(reason),
+            },
         };
-        let request = SwapRequest {
-            processor: processor.to_owned(),
-            config,
-            recipe,
-            to,
-            reply_to: Some(reply_to),
-        };
-        self.begin_swap(i, request)
+        self.begin_batch(vec![request], None, Some(reply_to))
             .err()
             .map(|reason| ControlReply::Refused { reason })
+    }
+
+    /// "runtime X has no processor `p` (its processors: …)".
+    pub(super) fn unknown_processor(&self, processor: &str) -> String {
+        let known: Vec<&str> = self
+            .workers
+            .iter()
+            .flat_map(|w| &w.processors)
+            .map(String::as_str)
+            .collect();
+        format!(
+            "runtime {} has no processor `{processor}` (its processors: {})",
+            self.runtime_id,
+            known.join(", ")
+        )
     }
 
     /// Why worker `i` cannot be swapped now, if it cannot.
@@ -161,59 +209,115 @@ impl Supervisor {
         None
     }
 
-    /// Starts the successor of worker `i`; it is set up while the worker
-    /// serves, and the swap goes on as it reports.
-    pub(super) fn begin_swap(&mut self, i: usize, request: SwapRequest) -> Result<(), String> {
-        if let Some(reason) = self.unswappable(i) {
-            return Err(reason);
-        }
+    /// Starts every successor of a batch; they set up while the workers
+    /// serve, and the batch goes on as they report. If one cannot start,
+    /// none of them stays.
+    pub(super) fn begin_batch(
+        &mut self,
+        requests: Vec<SwapRequest>,
+        change: Option<GraphChange>,
+        reply_to: Option<String>,
+    ) -> Result<(), String> {
         self.swap_serial += 1;
-        let worker = &self.workers[i];
-        let channel = Names::successor_channel(&worker.name, self.swap_serial);
+        let id = self.swap_serial;
+        self.batches.push(Batch {
+            id,
+            reply_to,
+            requested: Instant::now(),
+            state: BatchState::Preparing,
+            change,
+            done: Vec::new(),
+            failed: Vec::new(),
+        });
+        for request in requests {
+            if let Err(reason) = self.begin_swap(id, request) {
+                self.fail_batch(id, reason.clone(), false);
+                return Err(reason);
+            }
+        }
+        // A batch of nothing but removals commits at once.
+        self.commit_if_ready(id);
+        Ok(())
+    }
+
+    /// Starts one successor.
+    fn begin_swap(&mut self, batch: u32, request: SwapRequest) -> Result<(), String> {
+        self.swap_serial += 1;
+        let channel = Names::successor_channel(&request.worker, self.swap_serial);
         let recipe = request.recipe.with_env(env::CONTROL, &channel);
+        let predecessor = self.workers.iter().find(|w| w.name == request.worker);
+        let (dir, generation) = match predecessor {
+            Some(w) => (w.dir.clone(), w.generation + 1),
+            None => (self.plan.dir(), 0),
+        };
+        let output = spawn::Output {
+            sink: self.events.worker_log(&request.worker),
+            generation,
+        };
         let started = WorkerHandle::open_channel(&self.bus, &channel).and_then(|channel| {
-            let output = spawn::Output {
-                sink: self.events.worker_log(&worker.name),
-                generation: worker.generation + 1,
-            };
             let child = spawn::spawn(
                 recipe.command(),
                 &self.runtime_id,
-                &worker.name,
-                &worker.dir,
+                &request.worker,
+                &dir,
                 output,
             )?;
-            worker.successor(recipe, child, channel)
+            match predecessor {
+                Some(worker) => worker.successor(recipe, child, channel),
+                None => {
+                    let planned = self
+                        .plan_of_batch(batch)
+                        .workers
+                        .iter()
+                        .find(|w| w.name == request.worker)
+                        .cloned()
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("worker `{}` is in no plan", request.worker)
+                        })?;
+                    WorkerHandle::new(&planned, recipe, dir, child, channel, Vec::new())
+                }
+            }
         });
         let successor = started.map_err(|e| {
             format!(
-                "the successor of worker `{}` could not start: {e:#}",
-                worker.name
+                "a new process for worker `{}` could not start: {e:#}",
+                request.worker
             )
         })?;
-        self.events.emit(EventKind::UpgradeStarted {
-            processor: request.processor.clone(),
-            worker: worker.name.clone(),
-            to: request.to.clone(),
-        });
+        if matches!(request.replaces, Replaces::Worker) {
+            self.events.emit(EventKind::UpgradeStarted {
+                processor: request.processor.clone(),
+                worker: request.worker.clone(),
+                to: request.to.clone(),
+            });
+        }
         self.events.emit(EventKind::WorkerSpawned {
-            worker: worker.name.clone(),
+            worker: request.worker.clone(),
             pid: successor.pid,
         });
         self.swaps.push(Swap {
-            worker: worker.name.clone(),
+            worker: request.worker,
             processor: request.processor,
             to: request.to,
             successor,
+            replaces: request.replaces,
             stage: Stage::Preparing,
             config: WorkerConfig {
                 role: Role::Successor,
                 ..request.config
             },
-            reply_to: request.reply_to,
-            requested: Instant::now(),
+            batch,
         });
         Ok(())
+    }
+
+    /// The plan a batch's new workers come from: its own, or the run's.
+    fn plan_of_batch(&self, batch: u32) -> &Plan {
+        self.batches
+            .iter()
+            .find(|b| b.id == batch)
+            .and_then(|b| b.change.as_ref())
+            .map_or(&self.plan, |c| &c.plan)
     }
 
     /// Reads what every successor reported.
@@ -223,7 +327,7 @@ impl Supervisor {
             let before = self.swaps.len();
             while let Some(report) = self.swaps[k].successor.next_report()? {
                 self.successor_reported(k, report);
-                if self.swaps.len() < before {
+                if self.swaps.len() != before {
                     break;
                 }
             }
@@ -256,15 +360,9 @@ impl Supervisor {
             Report::Configured => {
                 swap.successor.advance(WorkerState::Configured);
                 swap.successor.settle();
-                swap.stage = Stage::HandingOver {
-                    deadline: Instant::now() + STEP_DEADLINE,
-                };
-                let name = swap.worker.clone();
-                if let Some(worker) = self.workers.iter().find(|w| w.name == name) {
-                    if let Err(e) = worker.send(&Command::HandOver) {
-                        self.fail_swap(k, format!("{e:#}"));
-                    }
-                }
+                swap.stage = Stage::Ready;
+                let batch = swap.batch;
+                self.commit_if_ready(batch);
             }
             Report::ConfigureFailed { processor, message } => {
                 let reason = format!(
@@ -284,10 +382,53 @@ impl Supervisor {
                 }
             }
             Report::ProcessorError { processor, message } => {
-                tracing::warn!("successor of processor `{processor}`: {message}");
+                tracing::warn!("the new process of processor `{processor}`: {message}");
             }
-            other => tracing::debug!("a successor reported {other:?} before it served"),
+            other => tracing::debug!("a new process reported {other:?} before it served"),
         }
+    }
+
+    /// Once every successor of batch `id` is set up, lets them take over
+    /// together: replaced workers are told to hand over, added ones to run.
+    fn commit_if_ready(&mut self, id: u32) {
+        let Some(b) = self.batches.iter_mut().find(|b| b.id == id) else {
+            return;
+        };
+        let mut members = self.swaps.iter().filter(|s| s.batch == id);
+        if b.state != BatchState::Preparing || !members.all(|s| s.stage == Stage::Ready) {
+            return;
+        }
+        b.state = BatchState::Committed;
+        let deadline = Instant::now() + STEP_DEADLINE;
+        let mut unsent = Vec::new();
+        for (k, swap) in self
+            .swaps
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, s)| s.batch == id)
+        {
+            let sent = match swap.replaces {
+                Replaces::Worker => {
+                    swap.stage = Stage::HandingOver { deadline };
+                    let worker = self.workers.iter().find(|w| w.name == swap.worker);
+                    worker.map(|w| w.send(&Command::HandOver))
+                }
+                Replaces::Nothing { .. } => {
+                    swap.stage = Stage::TakingOver { deadline, seq: 0 };
+                    Some(
+                        swap.successor
+                            .send(&Command::TakeOver { states: Vec::new() }),
+                    )
+                }
+            };
+            if let Some(Err(e)) = sent {
+                unsent.push((k, format!("{e:#}")));
+            }
+        }
+        for (k, reason) in unsent.into_iter().rev() {
+            self.fail_swap(k, reason);
+        }
+        self.finish_if_done(id);
     }
 
     /// Worker `i` answered `HandOver`: its successor takes over with the
@@ -301,7 +442,11 @@ impl Supervisor {
         };
         let states = match report {
             Ok(states) => states,
-            Err(reason) => return self.fail_swap_serving(k, reason),
+            Err(reason) => {
+                // It serves on by itself: nothing to tell it.
+                self.swaps[k].stage = Stage::Ready;
+                return self.fail_swap(k, reason);
+            }
         };
         let swap = &mut self.swaps[k];
         let seq = states
@@ -317,71 +462,163 @@ impl Supervisor {
         }
     }
 
-    /// The successor of swap `k` serves: it becomes the worker's process,
-    /// and the old process is told to leave.
+    /// The successor of swap `k` serves: it becomes the worker's process
+    /// (the old one is told to leave), or a worker of the run.
     fn complete_swap(&mut self, k: usize, seq: u64) {
         let swap = self.swaps.remove(k);
-        let Some(i) = self.workers.iter().position(|w| w.name == swap.worker) else {
-            return;
-        };
-        let retired = self.workers[i].promote(swap.successor);
-        retired.dismiss();
-        self.retiring.push(retired);
-        self.workers[i].config = Some(WorkerConfig {
+        let config = WorkerConfig {
             role: Role::Serving,
             ..swap.config
-        });
-        let elapsed_ms = swap.requested.elapsed().as_millis() as u64;
-        let worker = &self.workers[i];
-        self.events.emit(EventKind::WorkerReady {
-            worker: worker.name.clone(),
-        });
-        self.events.emit(EventKind::UpgradeCompleted {
-            processor: swap.processor.clone(),
-            worker: worker.name.clone(),
-            seq,
-            elapsed_ms,
-        });
-        let message = format!(
-            "processor `{}` upgraded ({}): worker `{}` serves as pid {} from frame {seq} on, {elapsed_ms} ms after the request; no frame lost",
-            swap.processor, swap.to, worker.name, worker.pid
-        );
-        if let Some(reply_to) = swap.reply_to {
-            self.answer(&reply_to, &ControlReply::Done { message });
+        };
+        let mut successor = swap.successor;
+        let message = match swap.replaces {
+            Replaces::Worker => {
+                let Some(i) = self.workers.iter().position(|w| w.name == swap.worker) else {
+                    return;
+                };
+                let retired = self.workers[i].promote(successor);
+                retired.dismiss();
+                self.retiring.push(retired);
+                self.workers[i].config = Some(config);
+                let batch = self.batches.iter().find(|b| b.id == swap.batch);
+                let elapsed_ms = batch.map_or(0, |b| b.requested.elapsed().as_millis() as u64);
+                let worker = &self.workers[i];
+                self.events.emit(EventKind::WorkerReady {
+                    worker: worker.name.clone(),
+                });
+                self.events.emit(EventKind::UpgradeCompleted {
+                    processor: swap.processor.clone(),
+                    worker: worker.name.clone(),
+                    seq,
+                    elapsed_ms,
+                });
+                format!(
+                    "processor `{}` upgraded ({}): worker `{}` serves as pid {} from frame {seq} on, {elapsed_ms} ms after the request; no frame lost",
+                    swap.processor, swap.to, worker.name, worker.pid
+                )
+            }
+            Replaces::Nothing { watched } => {
+                successor.watched = watched;
+                successor.config = Some(config);
+                let (name, pid) = (successor.name.clone(), successor.pid);
+                let processors = successor.processors.clone();
+                self.workers.push(successor);
+                self.events.emit(EventKind::WorkerReady {
+                    worker: name.clone(),
+                });
+                for processor in processors {
+                    self.events.emit(EventKind::ProcessorStarted { processor });
+                }
+                format!("worker `{name}` started as pid {pid}")
+            }
+        };
+        if let Some(b) = self.batches.iter_mut().find(|b| b.id == swap.batch) {
+            b.done.push(message);
+        }
+        self.finish_if_done(swap.batch);
+    }
+
+    /// Ends swap `k` without its successor. Before its batch committed,
+    /// that ends the whole batch, so that nothing changes; after, only this
+    /// swap: its worker keeps serving (told so if it was handing over).
+    pub(super) fn fail_swap(&mut self, k: usize, reason: String) {
+        let batch = self.swaps[k].batch;
+        let committed = self
+            .batches
+            .iter()
+            .any(|b| b.id == batch && b.state == BatchState::Committed);
+        if !committed {
+            return self.fail_batch(batch, reason, true);
+        }
+        let message = self.end_swap(k, &reason);
+        if let Some(b) = self.batches.iter_mut().find(|b| b.id == batch) {
+            b.failed.push(message);
+        }
+        self.finish_if_done(batch);
+    }
+
+    /// Ends every swap of batch `id` before it committed: nothing changed.
+    fn fail_batch(&mut self, id: u32, reason: String, tell: bool) {
+        let mut failed = Vec::new();
+        while let Some(k) = self.swaps.iter().position(|s| s.batch == id) {
+            failed.push(self.end_swap(k, &reason));
+        }
+        let Some(at) = self.batches.iter().position(|b| b.id == id) else {
+            return;
+        };
+        let batch = self.batches.remove(at);
+        if let (true, Some(reply_to)) = (tell, batch.reply_to) {
+            let reason = match failed.as_slice() {
+                [one] => one.clone(),
+                _ => format!("{reason}; nothing changed"),
+            };
+            self.answer(&reply_to, &ControlReply::Refused { reason });
         }
     }
 
-    /// Ends swap `k` without its successor: the successor is killed and,
-    /// if the worker was told to hand over, it is told to keep serving.
-    pub(super) fn fail_swap(&mut self, k: usize, reason: String) {
-        if self.swaps[k].stage.handing_over() {
-            let name = &self.swaps[k].worker;
-            if let Some(worker) = self.workers.iter().find(|w| &w.name == name) {
+    /// Kills swap `k`'s successor and tells why; returns the sentence.
+    fn end_swap(&mut self, k: usize, reason: &str) -> String {
+        let mut swap = self.swaps.remove(k);
+        if swap.stage.handing_over() {
+            if let Some(worker) = self.workers.iter().find(|w| w.name == swap.worker) {
                 if let Err(e) = worker.send(&Command::KeepServing) {
                     tracing::warn!("{e:#}");
                 }
             }
         }
-        self.fail_swap_serving(k, reason);
-    }
-
-    /// Ends swap `k` whose worker serves on by itself.
-    fn fail_swap_serving(&mut self, k: usize, reason: String) {
-        let mut swap = self.swaps.remove(k);
         swap.successor.kill();
         // Its ports go at once, so the next swap finds their slots free.
         self.bus.cleanup_dead_nodes();
-        self.events.emit(EventKind::UpgradeFailed {
-            processor: swap.processor.clone(),
-            worker: swap.worker.clone(),
-            reason: reason.clone(),
-        });
-        if let Some(reply_to) = swap.reply_to {
-            let reason = format!(
-                "upgrade of processor `{}` failed: {reason}; worker `{}` serves on as it was",
-                swap.processor, swap.worker
-            );
-            self.answer(&reply_to, &ControlReply::Refused { reason });
+        match swap.replaces {
+            Replaces::Worker => {
+                self.events.emit(EventKind::UpgradeFailed {
+                    processor: swap.processor.clone(),
+                    worker: swap.worker.clone(),
+                    reason: reason.to_owned(),
+                });
+                format!(
+                    "upgrade of processor `{}` failed: {reason}; worker `{}` serves on as it was",
+                    swap.processor, swap.worker
+                )
+            }
+            Replaces::Nothing { .. } => {
+                format!("worker `{}` could not start: {reason}", swap.worker)
+            }
+        }
+    }
+
+    /// Once batch `id` has no swap left, installs its change and answers.
+    fn finish_if_done(&mut self, id: u32) {
+        if self.swaps.iter().any(|s| s.batch == id) {
+            return;
+        }
+        let Some(at) = self.batches.iter().position(|b| b.id == id) else {
+            return;
+        };
+        if self.batches[at].state != BatchState::Committed {
+            return;
+        }
+        let mut batch = self.batches.remove(at);
+        if let Some(change) = batch.change.take() {
+            batch.done.extend(self.install(change));
+        }
+        let reply = match (batch.failed.is_empty(), batch.done.len()) {
+            (true, _) => ControlReply::Done {
+                message: batch.done.join("\n"),
+            },
+            (false, 0) => ControlReply::Refused {
+                reason: batch.failed.join("\n"),
+            },
+            (false, _) => ControlReply::Refused {
+                reason: format!(
+                    "{}\nthe rest was done:\n{}",
+                    batch.failed.join("\n"),
+                    batch.done.join("\n")
+                ),
+            },
+        };
+        if let Some(reply_to) = batch.reply_to {
+            self.answer(&reply_to, &reply);
         }
     }
 
@@ -390,7 +627,9 @@ impl Supervisor {
         let name = &self.workers[i].name;
         if let Some(k) = self.swaps.iter().position(|s| &s.worker == name) {
             let reason = format!("worker `{name}` ended ({status}) during the swap");
-            self.fail_swap_serving(k, reason);
+            // It cannot be told to keep serving: it is gone.
+            self.swaps[k].stage = Stage::Ready;
+            self.fail_swap(k, reason);
         }
     }
 
@@ -435,7 +674,7 @@ impl Supervisor {
         }
         for retired in self.retiring.iter_mut().filter(|r| r.deadline <= now) {
             tracing::warn!(
-                "worker `{}`'s old process (pid {}) did not leave after handing over: killed",
+                "worker `{}`'s old process (pid {}) did not leave in time: killed",
                 retired.name,
                 retired.pid
             );
@@ -457,9 +696,9 @@ impl Supervisor {
     /// The run is stopping: swaps under way end, their workers serving on
     /// so that they drain as every worker does.
     pub(super) fn abort_swaps(&mut self) {
+        let reason = format!("runtime {} is stopping", self.runtime_id);
         while !self.swaps.is_empty() {
-            let reason = format!("runtime {} is stopping", self.runtime_id);
-            self.fail_swap(0, reason);
+            self.fail_swap(0, reason.clone());
         }
     }
 }

@@ -44,6 +44,12 @@ impl Watched {
     /// Its process ended: whatever it was doing is over, and its successor
     /// must not be judged by a stale pulse or call. No process of the
     /// processor writes these words now.
+    /// A processor `plexus apply` adds starts counting from nothing, even
+    /// under the id of one it removed earlier.
+    pub fn start_over(&self) {
+        self.counters.clear();
+    }
+
     pub fn forget(&self) {
         self.counters.busy().leave();
         self.counters.pulse().set(0);

@@ -418,6 +418,24 @@ impl WorkerHandle {
         }
     }
 
+    /// Ends the worker for good (`plexus apply` removed it): it is told to
+    /// drain and leave, and is killed if it has not by its deadline.
+    pub fn retire(self) -> Retired {
+        for command in [Command::Stop, Command::Exit] {
+            if let Err(e) = self.send(&command) {
+                tracing::warn!("{e:#}");
+            }
+        }
+        Retired {
+            name: self.name,
+            pid: self.pid,
+            child: self.child,
+            pidfd: self.pidfd,
+            commands: self.commands,
+            deadline: Instant::now() + super::STOP_DEADLINE * 2,
+        }
+    }
+
     /// The state as reported: also says `restarting` and `failed`.
     pub fn state_name(&self) -> &'static str {
         match self.phase {

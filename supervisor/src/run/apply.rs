@@ -1,0 +1,248 @@
+//! Changing the running graph (docs/ARCHITECTURE.md §14): `plexus apply`
+//! makes it a pipeline file's, and `plexus upgrade --to` runs another
+//! version of one processor's package. The new plan is loaded, provisioned
+//! and checked against the running runtime before anything starts; then
+//! its changes happen as one batch of swaps (`swap.rs`), all set up before
+//! any takes over, and removed workers stop last. Processors the change
+//! does not touch run on without a gap.
+
+use std::path::Path;
+
+use ipc_schemas::{ControlReply, EventKind, WorkerConfig};
+
+use super::launch::Launcher;
+use super::live_config::LiveConfig;
+use super::supervise::{RunPhase, Supervisor};
+use super::swap::{GraphChange, Replaces, SwapRequest};
+use super::watched::Watched;
+use super::worker::Recipe;
+use crate::error::UserError;
+use crate::load::diff;
+use crate::load::pipeline::{dir_of, Pipeline};
+use crate::load::plan::Plan;
+use crate::load::{load_plan, plan_pipeline};
+
+impl Supervisor {
+    /// `plexus apply FILE`: refused at once (`Some`), or answered once the
+    /// change is made (`None`). A dry run only says what would change.
+    pub(super) fn apply_on_request(
+        &mut self,
+        file: &str,
+        dry_run: bool,
+        reply_to: String,
+    ) -> Option<ControlReply> {
+        match self.plan_change(file, dry_run) {
+            Ok(Planned::Answer(message)) => Some(ControlReply::Done { message }),
+            Ok(Planned::Change(requests, change)) => self
+                .begin_batch(requests, Some(change), Some(reply_to))
+                .err()
+                .map(|reason| ControlReply::Refused { reason }),
+            Err(reason) => Some(ControlReply::Refused { reason }),
+        }
+    }
+
+    /// Loads, provisions and checks the pipeline in `file` against the
+    /// running one.
+    fn plan_change(&self, file: &str, dry_run: bool) -> Result<Planned, String> {
+        if self.phase != RunPhase::Flowing {
+            return Err(format!(
+                "runtime {} is starting or stopping",
+                self.runtime_id
+            ));
+        }
+        if !self.batches.is_empty() {
+            return Err(format!(
+                "runtime {} is making another change; apply again once it is over",
+                self.runtime_id
+            ));
+        }
+        if (0..self.workers.len()).any(|i| self.live_config.busy(i)) {
+            return Err(format!(
+                "runtime {} is still taking a config change; apply again once it answered",
+                self.runtime_id
+            ));
+        }
+        let path = Path::new(file);
+        let mut plan = load_plan(path).map_err(|e| e.to_string())?;
+        let launcher = Launcher::prepare(&mut plan).map_err(|e| format!("{e:#}"))?;
+        let diff = diff::diff(&self.plan, &mut plan)
+            .map_err(|message| UserError::in_file(path, message).to_string())?;
+        if diff.is_empty() {
+            return Ok(Planned::Answer(format!(
+                "nothing to change: runtime {} runs {} as it is",
+                self.runtime_id,
+                path.display()
+            )));
+        }
+        let lines = diff.lines(&plan).join("\n");
+        if dry_run {
+            return Ok(Planned::Answer(format!(
+                "would change runtime {}:\n{lines}",
+                self.runtime_id
+            )));
+        }
+        for name in &diff.workers.swapped {
+            if let Some(i) = self.workers.iter().position(|w| &w.name == name) {
+                if let Some(reason) = self.unswappable(i) {
+                    return Err(reason);
+                }
+            }
+        }
+        let mut requests = Vec::new();
+        for (name, added) in diff
+            .workers
+            .added
+            .iter()
+            .map(|w| (w, true))
+            .chain(diff.workers.swapped.iter().map(|w| (w, false)))
+        {
+            let replaces = match added {
+                true => Replaces::Nothing {
+                    watched: plan
+                        .processors
+                        .iter()
+                        .filter(|p| &p.worker == name)
+                        .map(|p| {
+                            let watched = Watched::open(self.bus.names(), p)?;
+                            watched.start_over();
+                            Ok(watched)
+                        })
+                        .collect::<anyhow::Result<_>>()
+                        .map_err(|e| format!("{e:#}"))?,
+                },
+                false => Replaces::Worker,
+            };
+            requests.push(request_for(&plan, &launcher, name, "apply", replaces)?);
+        }
+        Ok(Planned::Change(requests, GraphChange { plan, diff }))
+    }
+
+    /// `plexus upgrade PROC --to PACKAGE@VERSION`: the worker of `processor`
+    /// as the running pipeline would plan it with that version of its
+    /// package, checked against the pipeline's connections.
+    pub(super) fn upgrade_to(&self, processor: &str, to: &str) -> Result<SwapRequest, String> {
+        let Some((name, _)) = to.split_once('@') else {
+            return Err(format!(
+                "`--to {to}` is not PACKAGE@VERSION (an installed package and its version)"
+            ));
+        };
+        let current = self
+            .plan
+            .processors
+            .iter()
+            .find(|p| p.spec.id == processor)
+            .ok_or_else(|| self.unknown_processor(processor))?;
+        if current.package != name {
+            return Err(format!(
+                "processor `{processor}` is a {} of package `{}`, not of `{name}`",
+                current.spec.type_name, current.package
+            ));
+        }
+        let mut pipeline = Pipeline::load(&self.plan.path).map_err(|e| e.to_string())?;
+        let base = dir_of(&self.plan.path).to_path_buf();
+        let origin = match &current.origin {
+            crate::load::catalog::Origin::Package { dir, .. } => dir.canonicalize().ok(),
+            crate::load::catalog::Origin::Builtin => None,
+        };
+        pipeline.file.packages.retain(|entry| {
+            let named = entry == name || entry.starts_with(&format!("{name}@"));
+            let here = origin.is_some() && base.join(entry).canonicalize().ok() == origin;
+            !(named || here)
+        });
+        pipeline.file.packages.push(to.to_owned());
+        let mut plan = plan_pipeline(&pipeline).map_err(|e| e.to_string())?;
+        let launcher = Launcher::prepare(&mut plan).map_err(|e| format!("{e:#}"))?;
+        diff::diff(&self.plan, &mut plan)
+            .map_err(|message| UserError::in_file(&self.plan.path, message).to_string())?;
+        request_for(&plan, &launcher, &current.worker, to, Replaces::Worker).map(|mut r| {
+            r.processor = processor.to_owned();
+            r
+        })
+    }
+
+    /// Makes an applied change the runtime's own once its swaps are over:
+    /// removed workers stop, and the runtime's picture of itself (what
+    /// `ps`, `graph` and the summary show, what `set` checks) becomes the
+    /// new plan. Returns what it says about it.
+    pub(super) fn install(&mut self, change: GraphChange) -> Vec<String> {
+        let GraphChange { plan, diff } = change;
+        let mut said = vec![format!(
+            "runtime {} runs {} now:",
+            self.runtime_id,
+            plan.path.display()
+        )];
+        said.extend(diff.lines(&plan));
+        for name in &diff.workers.removed {
+            let Some(i) = self.workers.iter().position(|w| &w.name == name) else {
+                continue;
+            };
+            let worker = self.workers.remove(i);
+            for processor in &worker.processors {
+                self.live.retire(processor);
+                self.events.emit(EventKind::ProcessorStopped {
+                    processor: processor.clone(),
+                });
+            }
+            self.retiring.push(worker.retire());
+        }
+        self.downstream = super::downstream_of(&plan);
+        self.live.wire(
+            self.bus.names(),
+            plan.processors.iter().map(|p| p.spec.clone()),
+        );
+        self.live_config = LiveConfig::new(
+            plan.processors
+                .iter()
+                .map(|p| (p.spec.id.clone(), p.config_schema.clone()))
+                .collect(),
+        );
+        self.events.emit(EventKind::GraphChanged {
+            diff: serde_json::to_string(&diff).unwrap_or_default(),
+        });
+        self.plan = plan;
+        said
+    }
+}
+
+/// What a request to change the graph comes to.
+enum Planned {
+    /// Nothing to do but answer (nothing changes, or a dry run).
+    Answer(String),
+    /// These swaps, then this change.
+    Change(Vec<SwapRequest>, GraphChange),
+}
+
+/// The swap that gives worker `name` its processors as `plan` plans them.
+fn request_for(
+    plan: &Plan,
+    launcher: &Launcher,
+    name: &str,
+    to: &str,
+    replaces: Replaces,
+) -> Result<SwapRequest, String> {
+    let planned = plan
+        .workers
+        .iter()
+        .find(|w| w.name == name)
+        .ok_or_else(|| format!("worker `{name}` is not in the new plan"))?;
+    let command = launcher
+        .command(plan, planned)
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(SwapRequest {
+        worker: name.to_owned(),
+        processor: planned.processors[0].clone(),
+        config: WorkerConfig {
+            processors: plan
+                .processors
+                .iter()
+                .filter(|p| p.worker == name)
+                .map(|p| p.spec.clone())
+                .collect(),
+            paused: Vec::new(),
+            role: ipc_schemas::Role::Serving,
+        },
+        recipe: Recipe::of(&command),
+        to: to.to_owned(),
+        replaces,
+    })
+}
