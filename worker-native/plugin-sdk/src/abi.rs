@@ -120,8 +120,11 @@ pub type ConfigFn = unsafe extern "C" fn(
 /// which the host owns and which is valid for this call only, and returns
 /// `STATUS_OK`; [`STATUS_NO_HOOK`] when it keeps no state; else a
 /// `STATUS_*` with `error` filled.
-pub type SnapshotFn =
-    unsafe extern "C" fn(instance: *mut c_void, sink: *const StateSink, error: *mut ErrorBuf) -> i32;
+pub type SnapshotFn = unsafe extern "C" fn(
+    instance: *mut c_void,
+    sink: *const StateSink,
+    error: *mut ErrorBuf,
+) -> i32;
 
 /// Hands a new instance its predecessor's state (ABI 3.1), after `create`
 /// and before its first frame: `len` bytes at `state`, the host's, valid

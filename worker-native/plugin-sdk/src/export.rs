@@ -349,25 +349,27 @@ unsafe extern "C" fn snapshot<P: Processor>(
     error: *mut ErrorBuf,
 ) -> i32 {
     let mut kept = true;
-    // SAFETY: as for `stop`.
-    let status = unsafe {
-        hook::<P>(instance, error, |p| {
-            // SAFETY: the host passes null or a sink valid for this call.
-            let Some(sink) = (unsafe { sink.as_ref() }) else {
-                return Err("the host passed a null state sink".to_owned());
-            };
-            let Some(state) = p.snapshot()? else {
-                kept = false;
-                return Ok(());
-            };
-            // SAFETY: the sink's context and function are the host's, for
-            // this call; `state` is readable for `len` bytes.
-            match unsafe { (sink.write)(sink.ctx, state.as_ptr(), state.len()) } {
-                STATUS_OK => Ok(()),
-                _ => Err(format!("the worker refused a state of {} bytes", state.len())),
-            }
-        })
+    let take = |p: &mut P| {
+        // SAFETY: the host passes null or a sink valid for this call.
+        let Some(sink) = (unsafe { sink.as_ref() }) else {
+            return Err("the host passed a null state sink".to_owned());
+        };
+        let Some(state) = p.snapshot()? else {
+            kept = false;
+            return Ok(());
+        };
+        // SAFETY: the sink's context and function are the host's, for this
+        // call; `state` is readable for `len` bytes.
+        match unsafe { (sink.write)(sink.ctx, state.as_ptr(), state.len()) } {
+            STATUS_OK => Ok(()),
+            _ => Err(format!(
+                "the worker refused a state of {} bytes",
+                state.len()
+            )),
+        }
     };
+    // SAFETY: as for `stop`.
+    let status = unsafe { hook::<P>(instance, error, take) };
     match (status, kept) {
         (STATUS_OK, false) => STATUS_NO_HOOK,
         (status, _) => status,

@@ -7,17 +7,15 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
-use ipc_schemas::ConfigOutcome;
 use ipc_schemas::control::MAX_STATE_BYTES;
+use ipc_schemas::ConfigOutcome;
 use ipc_schemas::FrameHeader;
 use plexus_plugin_sdk::abi::{
     ConfigFn, CreateFn, DestroyFn, ErrorBuf, FrameIn, HookFn, HostOutputs, ProcessFn,
     ProcessorVTable, ProduceFn, RestoreFn, SnapshotFn, StartFn, StateSink, STATUS_ERROR,
     STATUS_NO_HOOK, STATUS_OK, STATUS_PANIC,
 };
-use worker_lifecycle::{
-    check_state_size, Input, Outputs, Ports, Processor, Producer, NO_RESTORE,
-};
+use worker_lifecycle::{check_state_size, Input, Outputs, Ports, Processor, Producer, NO_RESTORE};
 
 /// The message a plugin wrote, tolerating a length beyond the buffer.
 pub(super) fn error_text(message: &[u8], error: &ErrorBuf) -> String {
