@@ -7,15 +7,16 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
-use ipc_schemas::control::MAX_STATE_BYTES;
 use ipc_schemas::ConfigOutcome;
 use ipc_schemas::FrameHeader;
 use plexus_plugin_sdk::abi::{
     ConfigFn, CreateFn, DestroyFn, ErrorBuf, FrameIn, HookFn, HostOutputs, ProcessFn,
-    ProcessorVTable, ProduceFn, RestoreFn, SnapshotFn, StartFn, StateSink, STATUS_ERROR,
-    STATUS_NO_HOOK, STATUS_OK, STATUS_PANIC,
+    ProcessorVTable, ProduceFn, RestoreFn, SnapshotFn, StartFn, STATUS_ERROR, STATUS_NO_HOOK,
+    STATUS_OK, STATUS_PANIC,
 };
-use worker_lifecycle::{check_state_size, Input, Outputs, Ports, Processor, Producer, NO_RESTORE};
+use worker_lifecycle::{Input, Outputs, Ports, Processor, Producer, NO_RESTORE};
+
+use super::state::StateBuf;
 
 /// The message a plugin wrote, tolerating a length beyond the buffer.
 pub(super) fn error_text(message: &[u8], error: &ErrorBuf) -> String {
@@ -311,11 +312,7 @@ impl Processor for PluginProcessor {
             return Ok(None);
         };
         let mut state = StateBuf::default();
-        let sink = StateSink {
-            struct_size: std::mem::size_of::<StateSink>() as u32,
-            ctx: (&mut state as *mut StateBuf).cast(),
-            write: write_state,
-        };
+        let sink = state.sink();
         let mut kept = true;
         let result = self.invoke(|instance, error| {
             // SAFETY: the instance is live (checked by `invoke`); the sink
@@ -329,11 +326,9 @@ impl Processor for PluginProcessor {
                 STATUS_OK
             }
         });
-        if let Some(len) = state.refused {
-            check_state_size(&self.id, len)?;
-        }
+        state.check(&self.id)?;
         result?;
-        Ok(kept.then_some(state.bytes))
+        Ok(kept.then(|| state.into_bytes()))
     }
 
     /// The plugin's `restore`; a 3.0 plugin has none.
@@ -351,40 +346,6 @@ impl Processor for PluginProcessor {
     fn teardown(&mut self) {
         self.destroy();
     }
-}
-
-/// The state a plugin's `snapshot` writes, behind its sink's context.
-#[derive(Default)]
-struct StateBuf {
-    bytes: Vec<u8>,
-    /// The size the state would have had when a write took it past
-    /// `MAX_STATE_BYTES`; nothing is kept after that.
-    refused: Option<usize>,
-}
-
-/// `StateSink::write`: appends a chunk, within the bound.
-unsafe extern "C" fn write_state(ctx: *mut c_void, data: *const u8, len: usize) -> i32 {
-    let written = caught(|| {
-        // SAFETY: `ctx` is the `StateBuf` of the `snapshot` call in
-        // progress, which waits in the plugin and does not touch it
-        // meanwhile.
-        let state = unsafe { &mut *ctx.cast::<StateBuf>() };
-        let total = state.bytes.len().saturating_add(len);
-        if state.refused.is_some() || total > MAX_STATE_BYTES {
-            state.refused = Some(state.refused.unwrap_or(total));
-            return Err(String::new());
-        }
-        if len > 0 {
-            // SAFETY: the plugin passes `len` readable bytes at a non-null
-            // `data`, as the ABI says; null is refused.
-            let chunk = (!data.is_null())
-                .then(|| unsafe { std::slice::from_raw_parts(data, len) })
-                .ok_or_else(String::new)?;
-            state.bytes.extend_from_slice(chunk);
-        }
-        Ok(())
-    });
-    written.map_or(STATUS_ERROR, |()| STATUS_OK)
 }
 
 impl Drop for PluginProcessor {
@@ -492,7 +453,7 @@ impl Reach for Manual {
 
 /// Runs the worker's output code for a plugin's callback; a panic in it
 /// must not unwind into the plugin, so it becomes a failure like any other.
-fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+pub(super) fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let text = payload
             .downcast_ref::<&str>()

@@ -8,6 +8,7 @@
 //! practice); a new version of a plugin means a new worker process.
 
 mod instance;
+mod state;
 
 use std::collections::HashMap;
 use std::ffi::{c_void, CStr};
