@@ -132,7 +132,8 @@ pub fn check_state_size(processor: &str, len: usize) -> Result<(), String> {
         return Ok(());
     }
     Err(format!(
-        "the snapshot of `{processor}` is {len} bytes, more than the {MAX_STATE_BYTES} a live swap carries"
+        "the snapshot of `{processor}` is {len} bytes, more than the {} MiB a live swap carries",
+        MAX_STATE_BYTES >> 20
     ))
 }
 
@@ -162,7 +163,7 @@ mod tests {
         assert_eq!(
             check_state_size("counter", MAX_STATE_BYTES + 1),
             Err(format!(
-                "the snapshot of `counter` is {} bytes, more than the {MAX_STATE_BYTES} a live swap carries",
+                "the snapshot of `counter` is {} bytes, more than the 16 MiB a live swap carries",
                 MAX_STATE_BYTES + 1
             ))
         );
