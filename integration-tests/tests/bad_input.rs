@@ -194,7 +194,7 @@ fn a_plugin_built_for_another_abi_major() {
         built.display()
     );
     let line = plugin_refused(&built, "test.wrong_abi");
-    assert!(line.contains("ABI 4.0, this worker speaks 3.0"), "{line}");
+    assert!(line.contains("ABI 4.0, this worker speaks 3.1"), "{line}");
 }
 
 /// How long a refusal of bad input may take, however large the input: a

@@ -32,6 +32,8 @@ pub const EVENT_STOP: i32 = 7;
 pub const EVENT_PAUSE: i32 = 8;
 pub const EVENT_RESUME: i32 = 9;
 pub const EVENT_CONFIG: i32 = 10;
+pub const EVENT_SNAPSHOT: i32 = 11;
+pub const EVENT_RESTORE: i32 = 12;
 
 pub const OUTSIDE_PROCESS: &str =
     "outputs can only be used inside process() or produce(), or between start() and stop()";
@@ -80,6 +82,19 @@ pub enum Event {
         processor: u32,
         changes_json: String,
     },
+    /// Take processor `processor`'s state for its successor (a live
+    /// swap); it answers [`Answer::State`], or [`Answer::NoHook`] when it
+    /// has no `snapshot`.
+    Snapshot {
+        processor: u32,
+    },
+    /// Hand processor `processor` its predecessor's state, which
+    /// `plexus_deno_event_state` copies out; it answers
+    /// [`Answer::NoHook`] when it has no `restore`.
+    Restore {
+        processor: u32,
+        state: Vec<u8>,
+    },
     /// Let continuous processor `processor` produce; its sends default to
     /// `header` (the next sequence number, this call's capture time).
     Produce {
@@ -114,6 +129,8 @@ impl Event {
             Event::Pause { .. } => EVENT_PAUSE,
             Event::Resume { .. } => EVENT_RESUME,
             Event::Config { .. } => EVENT_CONFIG,
+            Event::Snapshot { .. } => EVENT_SNAPSHOT,
+            Event::Restore { .. } => EVENT_RESTORE,
         }
     }
 
@@ -126,7 +143,9 @@ impl Event {
             | Event::Start { processor }
             | Event::Stop { processor }
             | Event::Pause { processor }
-            | Event::Resume { processor } => {
+            | Event::Resume { processor }
+            | Event::Snapshot { processor }
+            | Event::Restore { processor, .. } => {
                 Some(serde_json::json!({ "processor": processor }).to_string())
             }
             Event::Exit { code, message } => {
@@ -220,11 +239,14 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 /// How JavaScript ended a call that went well.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     Done,
-    /// The processor has no hook for the event (`onConfig`).
+    /// The processor has no hook for the event (`onConfig`, `snapshot`,
+    /// `restore`).
     NoHook,
+    /// The state `snapshot` returned.
+    State(Vec<u8>),
 }
 
 /// Creates both ends.
@@ -352,6 +374,14 @@ impl JsEnd {
                 .json()
                 .ok_or_else(|| "a frame event has no JSON; read it as a frame".into()),
             None => Err("there is no current event".into()),
+        }
+    }
+
+    /// The state a restore event carries.
+    pub fn with_event_state<T>(&self, f: impl FnOnce(&[u8]) -> T) -> Result<T, String> {
+        match &self.state().current {
+            Some(Event::Restore { state, .. }) => Ok(f(state)),
+            _ => Err("the current event carries no state".into()),
         }
     }
 
@@ -607,6 +637,31 @@ mod tests {
             js.answer(Ok(Answer::NoHook)).unwrap();
         });
         assert_eq!(runtime.ask(event, None), Ok(Answer::NoHook));
+        host.join().unwrap();
+    }
+
+    #[test]
+    fn state_travels_in_both_directions() {
+        let snapshot = Event::Snapshot { processor: 2 };
+        assert_eq!(snapshot.kind(), EVENT_SNAPSHOT);
+        assert_eq!(snapshot.json().unwrap(), r#"{"processor":2}"#);
+        let (runtime, js) = pair();
+        let host = std::thread::spawn(move || {
+            assert_eq!(js.next().unwrap(), EVENT_SNAPSHOT);
+            assert!(js.with_event_state(<[u8]>::to_vec).is_err());
+            js.answer(Ok(Answer::State(vec![7, 0]))).unwrap();
+            assert_eq!(js.next().unwrap(), EVENT_RESTORE);
+            assert_eq!(js.event_json().unwrap(), r#"{"processor":2}"#);
+            assert_eq!(js.with_event_state(<[u8]>::to_vec), Ok(vec![7, 0]));
+            js.done(Ok(())).unwrap();
+        });
+        assert_eq!(runtime.ask(snapshot, None), Ok(Answer::State(vec![7, 0])));
+        let restore = Event::Restore {
+            processor: 2,
+            state: vec![7, 0],
+        };
+        assert_eq!(restore.kind(), EVENT_RESTORE);
+        assert_eq!(runtime.call(restore, None), Ok(()));
         host.join().unwrap();
     }
 

@@ -6,14 +6,15 @@
 //! |---|---|---|
 //! | `plexus_deno_abi_version` | `() -> u32` | [`ABI_VERSION`], checked by host.ts |
 //! | `plexus_deno_start` | `() -> pointer` | starts the lifecycle thread; the handle |
-//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop, 8 pause, 9 resume, 10 config) |
-//! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/start/stop/pause/resume/config/exit event (config: `{processor, changes}`): copies up to `cap` bytes, returns the full length |
+//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop, 8 pause, 9 resume, 10 config, 11 snapshot, 12 restore) |
+//! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/start/stop/pause/resume/config/snapshot/restore/exit event (config: `{processor, changes}`): copies up to `cap` bytes, returns the full length |
+//! | `plexus_deno_event_state` | `(pointer, buffer, u32) -> i32` | the state a restore event carries, copied like `event_json` |
 //! | `plexus_deno_event_frame` | `(pointer, u32, buffer, u32) -> i32` | writes the [`FrameInfo`] (120 bytes) of frame `index` of a process event, which says how many frames the event has (one per input when they are synchronised); for a produce event, the processor and the default header, with no data |
 //! | `plexus_deno_loan` | `(pointer, u32, u32, usize) -> i32` | loans `len` bytes on a processor's output port, on the calling thread (inside its process or produce call, or between its start and stop) |
 //! | `plexus_deno_send` | `(pointer, u32, u32, buffer, u32) -> i32` | sends the port's loan with the given `FrameHeader` (96 bytes), on the calling thread |
 //! | `plexus_deno_next_header` | `(pointer, u32, buffer, u32) -> i32` | writes the `FrameHeader` a manual processor's next frame defaults to |
 //! | `plexus_deno_finish` | `(pointer, u32) -> i32` | a manual processor has sent its last frame |
-//! | `plexus_deno_done` | `(pointer, u8, buffer, u32) -> i32` | ends the open call: 1 ok, 0 failed with the error message, 2 the processor has no hook for the event (config) |
+//! | `plexus_deno_done` | `(pointer, u8, buffer, u32) -> i32` | ends the open call: 1 ok, 0 failed with the error message, 2 the processor has no hook for the event (config, snapshot, restore), 3 ok with the state `snapshot` returned as the bytes |
 //! | `plexus_deno_error` | `(buffer, u32) -> i32` | the last failure's message, like `event_json` |
 //! | `plexus_deno_close` | `(pointer) -> void` | frees the handle (joins the thread if it ended) |
 //!
@@ -33,10 +34,12 @@ use crate::host::{self, panic_text};
 
 /// Bumped whenever a signature or an event kind above changes; host.ts
 /// refuses another.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// `plexus_deno_done`'s `ok` when the processor has no hook for the event.
 pub const DONE_NO_HOOK: u8 = 2;
+/// `plexus_deno_done`'s `ok` for a snapshot: the bytes are the state.
+pub const DONE_STATE: u8 = 3;
 
 /// What `plexus_deno_start` returns to JavaScript.
 pub struct Handle {
@@ -98,6 +101,18 @@ unsafe fn copy_out(text: &[u8], buf: *mut u8, cap: u32) -> i32 {
     i32::try_from(text.len()).unwrap_or(i32::MAX)
 }
 
+/// The `len` bytes JavaScript passed at `data`; none for a null pointer.
+///
+/// # Safety
+/// `data` is null or holds `len` readable bytes for `'a`.
+unsafe fn copy_in<'a>(data: *const u8, len: u32) -> &'a [u8] {
+    if data.is_null() || len == 0 {
+        return &[];
+    }
+    // SAFETY: not null, and `len` readable bytes, per the contract.
+    unsafe { std::slice::from_raw_parts(data, len as usize) }
+}
+
 #[no_mangle]
 pub extern "C" fn plexus_deno_abi_version() -> u32 {
     ABI_VERSION
@@ -149,6 +164,25 @@ pub unsafe extern "C" fn plexus_deno_event_json(
         let json = unsafe { self::handle(handle) }?.js.event_json()?;
         // SAFETY: `buf` is null or holds `cap` bytes, per the contract.
         Ok(unsafe { copy_out(json.as_bytes(), buf, cap) })
+    })
+}
+
+/// Copies the state of the current restore event, like
+/// [`plexus_deno_event_json`].
+///
+/// # Safety
+/// `handle` is null or a live handle; `buf` is null or holds `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn plexus_deno_event_state(
+    handle: *const Handle,
+    buf: *mut u8,
+    cap: u32,
+) -> i32 {
+    guard(-1, || {
+        // SAFETY: `handle` is null or live, per this function's contract.
+        let js = &unsafe { self::handle(handle) }?.js;
+        // SAFETY: `buf` is null or holds `cap` bytes, per the contract.
+        js.with_event_state(|state| unsafe { copy_out(state, buf, cap) })
     })
 }
 
@@ -283,8 +317,9 @@ pub unsafe extern "C" fn plexus_deno_next_header(
 }
 
 /// Ends the open call: `ok` [`DONE_NO_HOOK`] when the processor has no hook
-/// for the event, any other non-zero value for success, otherwise `message`
-/// (UTF-8, `len` bytes) is the processor's error.
+/// for the event, [`DONE_STATE`] for a snapshot whose state is `message`
+/// (`len` bytes, any), any other non-zero value for success, otherwise
+/// `message` (UTF-8, `len` bytes) is the processor's error.
 ///
 /// # Safety
 /// `handle` is null or a live handle; `message` is null or holds `len` bytes.
@@ -300,14 +335,16 @@ pub unsafe extern "C" fn plexus_deno_done(
         let handle = unsafe { self::handle(handle) }?;
         let result = if ok == DONE_NO_HOOK {
             Ok(Answer::NoHook)
+        } else if ok == DONE_STATE {
+            // SAFETY: `message` is null or holds `len` bytes, per the contract.
+            Ok(Answer::State(unsafe { copy_in(message, len) }.to_vec()))
         } else if ok != 0 {
             Ok(Answer::Done)
         } else if message.is_null() || len == 0 {
             Err("the processor failed without a message".into())
         } else {
             // SAFETY: `message` holds `len` bytes, per the contract.
-            let bytes = unsafe { std::slice::from_raw_parts(message, len as usize) };
-            Err(String::from_utf8_lossy(bytes).into_owned())
+            Err(String::from_utf8_lossy(unsafe { copy_in(message, len) }).into_owned())
         };
         handle.js.answer(result)?;
         Ok(0)
@@ -382,6 +419,7 @@ mod tests {
         unsafe {
             assert_eq!(plexus_deno_next(null), -1);
             assert_eq!(plexus_deno_event_json(null, buf.as_mut_ptr(), 64), -1);
+            assert_eq!(plexus_deno_event_state(null, buf.as_mut_ptr(), 64), -1);
             assert_eq!(plexus_deno_event_frame(null, 0, buf.as_mut_ptr(), 64), -1);
             assert_eq!(plexus_deno_loan(null, 0, 0, 16), -1);
             assert_eq!(plexus_deno_send(null, 0, 0, buf.as_ptr(), 96), -1);

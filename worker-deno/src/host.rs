@@ -6,7 +6,9 @@ use std::rc::Rc;
 use std::sync::Once;
 
 use ipc_schemas::{ConfigOutcome, DenoCreate, FrameHeader, ProcessorSpec};
-use worker_lifecycle::{Input, Outputs, Ports, Processor, ProcessorHost, Producer};
+use worker_lifecycle::{
+    check_state_size, Input, Outputs, Ports, Processor, ProcessorHost, Producer, NO_RESTORE,
+};
 
 use crate::bridge::{Answer, DataPtr, Event, FrameRef, RuntimeEnd};
 
@@ -140,7 +142,44 @@ impl Processor for DenoProcessor {
         match self.end.ask(event, None) {
             Ok(Answer::Done) => ConfigOutcome::Applied,
             Ok(Answer::NoHook) => ConfigOutcome::NoHook,
+            Ok(Answer::State(_)) => ConfigOutcome::Failed {
+                message: "the Deno host answered a config change with a state".to_owned(),
+            },
             Err(message) => ConfigOutcome::Failed { message },
+        }
+    }
+
+    /// `snapshot()` in JavaScript, if the processor has it.
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>, String> {
+        let event = Event::Snapshot {
+            processor: self.index,
+        };
+        match self.end.ask(event, None)? {
+            Answer::State(state) => {
+                check_state_size(&self.id, state.len())?;
+                Ok(Some(state))
+            }
+            Answer::NoHook => Ok(None),
+            Answer::Done => Err(format!(
+                "the Deno host answered the snapshot of `{}` without a state",
+                self.id
+            )),
+        }
+    }
+
+    /// `restore(state)` in JavaScript, if the processor has it.
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let event = Event::Restore {
+            processor: self.index,
+            state: state.to_vec(),
+        };
+        match self.end.ask(event, None)? {
+            Answer::Done => Ok(()),
+            Answer::NoHook => Err(NO_RESTORE.to_owned()),
+            Answer::State(_) => Err(format!(
+                "the Deno host answered the restore of `{}` with a state",
+                self.id
+            )),
         }
     }
 

@@ -23,7 +23,7 @@ import {
   type Bridge,
 } from "./plexus.ts";
 
-const ABI_VERSION = 5;
+const ABI_VERSION = 6;
 const EVENT_CREATE = 1;
 const EVENT_PROCESS = 2;
 const EVENT_TEARDOWN = 3;
@@ -34,10 +34,13 @@ const EVENT_STOP = 7;
 const EVENT_PAUSE = 8;
 const EVENT_RESUME = 9;
 const EVENT_CONFIG = 10;
+const EVENT_SNAPSHOT = 11;
+const EVENT_RESTORE = 12;
 /** `plexus_deno_done`'s answers (src/ffi.rs). */
 const DONE_FAILED = 0;
 const DONE_OK = 1;
 const DONE_NO_HOOK = 2;
+const DONE_STATE = 3;
 /** Size of `FrameHeader` (ipc-schemas/frame/src/frame.rs). */
 const HEADER = 96;
 /** Entries of `shape` and `strides` in the header. */
@@ -51,6 +54,7 @@ const SYMBOLS = {
   plexus_deno_start: { parameters: [], result: "pointer" },
   plexus_deno_next: { parameters: ["pointer"], result: "i32", nonblocking: true },
   plexus_deno_event_json: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  plexus_deno_event_state: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   plexus_deno_event_frame: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
   plexus_deno_loan: { parameters: ["pointer", "u32", "u32", "usize"], result: "i32" },
   plexus_deno_send: { parameters: ["pointer", "u32", "u32", "buffer", "u32"], result: "i32" },
@@ -442,6 +446,53 @@ async function configure(): Promise<{ error: string | null; noHook: boolean }> {
   }
 }
 
+/** The processor the current snapshot or restore event names. */
+function stateSlot(): Slot {
+  const { processor } = eventJson() as { processor: number };
+  const slot = slots.get(processor);
+  if (slot === undefined) fatal(`a state event for unknown processor ${processor}`);
+  return slot;
+}
+
+/** A live swap's `snapshot()`: the state it returns goes back as the
+ * call's bytes; a processor without it keeps no state. */
+async function snapshot(): Promise<void> {
+  const slot = stateSlot();
+  if (typeof slot.instance.snapshot !== "function") return done(null, true);
+  let state: unknown;
+  try {
+    state = await slot.instance.snapshot();
+  } catch (e) {
+    return done(`snapshot() of \`${slot.spec.id}\` threw ${describe(e)}`);
+  }
+  if (!(state instanceof Uint8Array)) {
+    const type = state === null ? "null" : (state as object)?.constructor?.name ?? typeof state;
+    return done(`snapshot() of \`${slot.spec.id}\` returned ${type}, not a Uint8Array`);
+  }
+  // An empty array is still a state; `buffer` parameters may pass it as null.
+  const status = ffi.plexus_deno_done(handle, DONE_STATE, state, state.length);
+  if (status !== 0) fatal(`cannot end the call: ${lastError()}`);
+}
+
+/** A live swap's `restore(state)`, with the state the library copies out;
+ * a processor without it cannot take its predecessor's state. */
+async function restore(): Promise<void> {
+  const slot = stateSlot();
+  if (typeof slot.instance.restore !== "function") return done(null, true);
+  const len = ffi.plexus_deno_event_state(handle, null, 0);
+  if (len < 0) fatal(`cannot read the state: ${lastError()}`);
+  const state = new Uint8Array(len);
+  if (ffi.plexus_deno_event_state(handle, state, len) !== len) {
+    fatal(`cannot read the state: ${lastError()}`);
+  }
+  try {
+    await slot.instance.restore(state);
+    done(null);
+  } catch (e) {
+    done(`restore() of \`${slot.spec.id}\` threw ${describe(e)}`);
+  }
+}
+
 function done(error: string | null, noHook = false): void {
   const message = error === null ? null : encoder.encode(error);
   const answer = error !== null ? DONE_FAILED : noHook ? DONE_NO_HOOK : DONE_OK;
@@ -490,6 +541,12 @@ async function serve(): Promise<never> {
       }
       case EVENT_START:
         done(await start());
+        break;
+      case EVENT_SNAPSHOT:
+        await snapshot();
+        break;
+      case EVENT_RESTORE:
+        await restore();
         break;
       case EVENT_STOP:
         done(await hook("stop"));

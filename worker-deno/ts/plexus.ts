@@ -60,6 +60,16 @@ export interface Processor {
    * worker is restarted with the new config. A throw keeps the old config
    * and tells the user. */
   onConfig?(changes: Record<string, unknown>): void | Promise<void>;
+  /** Live swap (`plexus upgrade`): the state to carry to this processor's
+   * successor, called once after the last frame it handles here (never
+   * during another call); at most 16 MiB. Without it, no state is kept. A
+   * throw fails the swap and the old version keeps serving. */
+  snapshot?(): Uint8Array | Promise<Uint8Array>;
+  /** Live swap: takes the state its predecessor's `snapshot` gave, once,
+   * after `setup` and before the first frame. Without it, a predecessor's
+   * state cannot be taken, so the swap fails and the old version keeps
+   * serving; so it does when this throws. */
+  restore?(state: Uint8Array): void | Promise<void>;
   /** Called once when the pipeline stops. */
   teardown?(): void | Promise<void>;
 }

@@ -22,7 +22,7 @@ pub use error::WorkerError;
 pub use lifecycle::run_worker;
 pub use manual::Producer;
 pub use outputs::{check_shape, check_video, OutputError, Outputs, Ports};
-pub use processor::{Input, Processor, ProcessorHost};
+pub use processor::{check_state_size, Input, Processor, ProcessorHost, NO_RESTORE};
 
 /// Sets up logging for a worker process: plain lines on stderr, which the
 /// supervisor prefixes with the worker's name. `RUST_LOG` overrides the level.

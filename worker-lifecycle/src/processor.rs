@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use bus::frames::InFrame;
+use ipc_schemas::control::MAX_STATE_BYTES;
 use ipc_schemas::{ConfigOutcome, FrameHeader, ProcessorSpec};
 
 use crate::manual::Producer;
@@ -111,11 +112,29 @@ pub trait Processor {
     /// old version keeps serving, rather than losing the state.
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
         let _ = state;
-        Err("it has no restore() for the state its predecessor saved".to_owned())
+        Err(NO_RESTORE.to_owned())
     }
 
     /// Called once before the worker reports it stopped.
     fn teardown(&mut self) {}
+}
+
+/// Why a processor without a `restore` hook cannot succeed its
+/// predecessor: what [`Processor::restore`]'s default says, and what every
+/// language's host says for a processor that lacks the hook.
+pub const NO_RESTORE: &str = "it has no restore() for the state its predecessor saved";
+
+/// Refuses a snapshot of `len` bytes by `processor` (its pipeline id) when
+/// it is larger than [`MAX_STATE_BYTES`]; each host checks before it
+/// returns the state, and before copying it where it can.
+pub fn check_state_size(processor: &str, len: usize) -> Result<(), String> {
+    if len <= MAX_STATE_BYTES {
+        return Ok(());
+    }
+    Err(format!(
+        "the snapshot of `{processor}` is {len} bytes, more than the {} MiB a live swap carries",
+        MAX_STATE_BYTES >> 20
+    ))
 }
 
 /// Creates processors for one kind of worker (builtins and dylibs, Python, …).
@@ -131,5 +150,22 @@ pub trait ProcessorHost {
     fn check(&mut self, spec: &ProcessorSpec) -> Result<(), String> {
         let _ = spec;
         Err("this worker cannot check a processor without running it".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_larger_than_the_bound_is_refused_by_name_and_size() {
+        assert_eq!(check_state_size("counter", MAX_STATE_BYTES), Ok(()));
+        assert_eq!(
+            check_state_size("counter", MAX_STATE_BYTES + 1),
+            Err(format!(
+                "the snapshot of `counter` is {} bytes, more than the 16 MiB a live swap carries",
+                MAX_STATE_BYTES + 1
+            ))
+        );
     }
 }

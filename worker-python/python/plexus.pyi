@@ -85,6 +85,23 @@ by its message alone)::
     class Invert:
         def on_config(self, changes: dict[str, Any]) -> None:      # optional
             self.amount = changes.get("amount", self.amount)
+
+`snapshot(self)` and `restore(self, state)` are optional as well: they carry
+a processor's state across a live swap (`plexus upgrade`), when a new worker
+takes over from the old one without a frame lost. The old instance's
+`snapshot` is called once, after the last frame it handles, and returns the
+state as bytes (a bytearray or any other buffer will do; at most 16 MiB);
+the new instance's `restore` gets those bytes once, after its `setup` and
+before its first frame. A class without `snapshot` carries no state; one
+without `restore` cannot take its predecessor's state, so the swap fails
+and the old version keeps serving. An exception in either fails the swap
+the same way::
+
+    class Counter:
+        def snapshot(self) -> bytes:                               # optional
+            return self.count.to_bytes(8, "little")
+        def restore(self, state: bytes) -> None:                   # optional
+            self.count = int.from_bytes(state, "little")
 """
 
 from collections.abc import Mapping, Sequence

@@ -16,6 +16,7 @@ use worker_lifecycle::{Input, Outputs, Processor, ProcessorHost, Producer};
 use crate::context::Context;
 use crate::frame::{self, Frame, KeepAlive};
 use crate::outputs::{outlived, CallScope};
+use crate::state;
 use crate::traceback::{describe, user_mistake};
 
 /// Hosts Python classes named by [`Entry::Python`].
@@ -147,6 +148,8 @@ impl<'py> Loaded<'py> {
 struct PythonProcessor {
     /// `module.Class`, for messages.
     label: String,
+    /// Its id in the pipeline, which messages about its state name.
+    id: String,
     instance: Py<PyAny>,
     /// The bound `process` method; a source may have none.
     process: Option<Py<PyAny>>,
@@ -201,6 +204,7 @@ impl PythonProcessor {
         }
         Ok(Self {
             label,
+            id: spec.id.clone(),
             instance: instance.unbind(),
             process,
             produce,
@@ -436,6 +440,16 @@ impl Processor for PythonProcessor {
             }
             ConfigOutcome::Applied
         })
+    }
+
+    /// `snapshot()`, when the class has it (see [`state`]).
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>, String> {
+        Python::attach(|py| state::snapshot(py, self.instance.bind(py), &self.id))
+    }
+
+    /// `restore(state)`, when the class has it.
+    fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
+        Python::attach(|py| state::restore(py, self.instance.bind(py), &self.id, saved))
     }
 
     fn teardown(&mut self) {

@@ -10,6 +10,7 @@ mod frame;
 mod host;
 mod interpreter;
 mod outputs;
+mod state;
 #[cfg(test)]
 mod testing;
 mod traceback;

@@ -1,5 +1,8 @@
-//! The C ABI between the native worker and plugin libraries, version 3.0.
-//! Version 3 grew the frame header from 56 to 96 bytes (a rate, and the
+//! The C ABI between the native worker and plugin libraries, version 3.1.
+//! Version 3.1 appended `snapshot` and `restore` to the processor table,
+//! which carry a processor's state across a live swap (`plexus upgrade`);
+//! the host gives a 3.0 table, which ends before them, the defaults (no
+//! state kept, none taken). Version 3 grew the frame header from 56 to 96 bytes (a rate, and the
 //! shape and strides of audio, sample and tensor frames); its tables are
 //! those of 2.1, `configure` included. Version 2 gave frame headers a
 //! presentation time and duration, let one `process` call take a frame of
@@ -26,7 +29,7 @@ use std::ffi::{c_char, c_void};
 pub use plexus_frame::FrameHeader;
 
 pub const ABI_MAJOR: u32 = 3;
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 
 /// The exported entry point; the ABI major is part of the name so that a
 /// library of another major fails with "symbol not found", not with UB.
@@ -37,8 +40,9 @@ pub type EntryFn = unsafe extern "C" fn() -> *const PluginDescriptor;
 pub const STATUS_OK: i32 = 0;
 pub const STATUS_ERROR: i32 = 1;
 pub const STATUS_PANIC: i32 = 2;
-/// `configure` only: the processor has no `on_config` hook, or cannot take
+/// `configure`: the processor has no `on_config` hook, or cannot take
 /// these keys in place; the host restarts its worker with the new config.
+/// `snapshot` (3.1): the processor keeps no state.
 pub const STATUS_NO_HOOK: i32 = 3;
 
 /// What a plugin library offers.
@@ -111,6 +115,38 @@ pub type ConfigFn = unsafe extern "C" fn(
     error: *mut ErrorBuf,
 ) -> i32;
 
+/// Takes a running instance's state for its successor (ABI 3.1), after the
+/// last frame it handles: the plugin writes the state through `sink`,
+/// which the host owns and which is valid for this call only, and returns
+/// `STATUS_OK`; [`STATUS_NO_HOOK`] when it keeps no state; else a
+/// `STATUS_*` with `error` filled.
+pub type SnapshotFn = unsafe extern "C" fn(
+    instance: *mut c_void,
+    sink: *const StateSink,
+    error: *mut ErrorBuf,
+) -> i32;
+
+/// Hands a new instance its predecessor's state (ABI 3.1), after `create`
+/// and before its first frame: `len` bytes at `state`, the host's, valid
+/// for this call only. Returns a `STATUS_*` and fills `error` unless OK.
+pub type RestoreFn = unsafe extern "C" fn(
+    instance: *mut c_void,
+    state: *const u8,
+    len: usize,
+    error: *mut ErrorBuf,
+) -> i32;
+
+/// Where a plugin's `snapshot` writes the state: the host copies each
+/// chunk `write` is given, in order, into memory of its own.
+#[repr(C)]
+pub struct StateSink {
+    pub struct_size: u32,
+    pub ctx: *mut c_void,
+    /// Appends `len` bytes at `data` to the state; returns a `STATUS_*`:
+    /// an error once the state would be larger than the host carries.
+    pub write: unsafe extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize) -> i32,
+}
+
 /// One processor type of a plugin. A plugin's table is an array of these;
 /// its stride is `struct_size`, so later minors may append entries.
 #[repr(C)]
@@ -132,7 +168,16 @@ pub struct ProcessorVTable {
     pub resume: HookFn,
     /// Config changes while it runs (`plexus set`); `None` is no hook.
     pub configure: Option<ConfigFn>,
+    /// 3.1: the instance's state for its successor; `None` keeps none. A
+    /// 3.0 table ends before this field ([`VTABLE_3_0_SIZE`]).
+    pub snapshot: Option<SnapshotFn>,
+    /// 3.1: takes its predecessor's state; `None` cannot.
+    pub restore: Option<RestoreFn>,
 }
+
+/// The size of a processor table of ABI 3.0, which has neither `snapshot`
+/// nor `restore`: the smallest table of this major.
+pub const VTABLE_3_0_SIZE: usize = std::mem::offset_of!(ProcessorVTable, snapshot);
 
 // SAFETY: vtables are immutable statics of the plugin.
 unsafe impl Sync for ProcessorVTable {}

@@ -9,8 +9,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
 use crate::abi::{
-    ErrorBuf, FrameHeader, FrameIn, HostOutputs, ProcessorVTable, STATUS_ERROR, STATUS_NO_HOOK,
-    STATUS_OK, STATUS_PANIC,
+    ErrorBuf, FrameHeader, FrameIn, HostOutputs, ProcessorVTable, StateSink, STATUS_ERROR,
+    STATUS_NO_HOOK, STATUS_OK, STATUS_PANIC,
 };
 use crate::frames::{raw_slice, InputFrame, OutputPorts, Producer};
 use crate::{ConfigError, Processor};
@@ -36,6 +36,8 @@ pub const fn vtable<P: Processor>(type_name: &'static str) -> ProcessorVTable {
         pause: pause::<P>,
         resume: resume::<P>,
         configure: Some(configure::<P>),
+        snapshot: Some(snapshot::<P>),
+        restore: Some(restore::<P>),
     }
 }
 
@@ -339,6 +341,52 @@ unsafe extern "C" fn configure<P: Processor>(
         (STATUS_OK, true) => STATUS_NO_HOOK,
         (status, _) => status,
     }
+}
+
+unsafe extern "C" fn snapshot<P: Processor>(
+    instance: *mut c_void,
+    sink: *const StateSink,
+    error: *mut ErrorBuf,
+) -> i32 {
+    let mut kept = true;
+    let take = |p: &mut P| {
+        // SAFETY: the host passes null or a sink valid for this call.
+        let Some(sink) = (unsafe { sink.as_ref() }) else {
+            return Err("the host passed a null state sink".to_owned());
+        };
+        let Some(state) = p.snapshot()? else {
+            kept = false;
+            return Ok(());
+        };
+        // SAFETY: the sink's context and function are the host's, for this
+        // call; `state` is readable for `len` bytes.
+        match unsafe { (sink.write)(sink.ctx, state.as_ptr(), state.len()) } {
+            STATUS_OK => Ok(()),
+            _ => Err(format!(
+                "the worker refused a state of {} bytes",
+                state.len()
+            )),
+        }
+    };
+    // SAFETY: as for `stop`.
+    let status = unsafe { hook::<P>(instance, error, take) };
+    match (status, kept) {
+        (STATUS_OK, false) => STATUS_NO_HOOK,
+        (status, _) => status,
+    }
+}
+
+unsafe extern "C" fn restore<P: Processor>(
+    instance: *mut c_void,
+    state: *const u8,
+    len: usize,
+    error: *mut ErrorBuf,
+) -> i32 {
+    // SAFETY: the host passes `len` readable bytes at `state`, unchanged
+    // for the duration of the call.
+    let state = unsafe { raw_slice(state, len) };
+    // SAFETY: as for `stop`.
+    unsafe { hook::<P>(instance, error, |p| p.restore(state)) }
 }
 
 unsafe extern "C" fn destroy<P: Processor>(instance: *mut c_void) {
@@ -680,6 +728,37 @@ mod tests {
             seen.contains(&"panicky drop"),
             "a panicking teardown still drops: {seen:?}"
         );
+    }
+
+    unsafe extern "C" fn refuse_state(_ctx: *mut c_void, _data: *const u8, _len: usize) -> i32 {
+        STATUS_ERROR
+    }
+
+    #[test]
+    fn without_state_hooks_a_processor_keeps_no_state_and_takes_none() {
+        let mut echo = Harness::create("test.echo", "", 256).unwrap();
+        let sink = StateSink {
+            struct_size: std::mem::size_of::<StateSink>() as u32,
+            ctx: std::ptr::null_mut(),
+            write: refuse_state,
+        };
+        let mut error = ErrorBuf {
+            ptr: echo.message.as_mut_ptr(),
+            cap: echo.message.len(),
+            len: 0,
+        };
+        let (snapshot, restore) = (echo.vtable.snapshot.unwrap(), echo.vtable.restore.unwrap());
+        // SAFETY: `instance` is live; the sink and error buffer outlive the
+        // calls, and the state is one readable byte.
+        let (kept, taken) = unsafe {
+            (
+                snapshot(echo.instance, &sink, &mut error),
+                restore(echo.instance, b"x".as_ptr(), 1, &mut error),
+            )
+        };
+        assert_eq!(kept, STATUS_NO_HOOK);
+        assert_eq!(taken, STATUS_ERROR);
+        assert_eq!(&echo.message[..error.len], crate::NO_RESTORE.as_bytes());
     }
 
     #[test]

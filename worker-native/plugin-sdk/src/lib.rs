@@ -143,9 +143,30 @@ pub trait Processor: Sized + 'static {
         Err(ConfigError::NoHook)
     }
 
+    /// Live swap (`plexus upgrade`): the state to carry to this
+    /// processor's successor, taken once after the last frame it handles
+    /// here, never during another call. At most 16 MiB. The default,
+    /// `Ok(None)`, keeps no state.
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
+
+    /// Live swap: takes the state its predecessor's
+    /// [`snapshot`](Processor::snapshot) gave, once, after `setup` and
+    /// before the first frame. An `Err` fails the swap and the old version
+    /// keeps serving; so does the default, which cannot take any state.
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let _ = state;
+        Err(NO_RESTORE.to_owned())
+    }
+
     /// Called once before the instance is dropped, when the worker stops.
     fn teardown(&mut self) {}
 }
+
+/// What [`Processor::restore`]'s default says; the worker says the same of
+/// a plugin of ABI 3.0, which has no `restore`.
+pub const NO_RESTORE: &str = "it has no restore() for the state its predecessor saved";
 
 /// Exports processor types from a plugin library: generates the
 /// `plexus_plugin_entry_v3` symbol returning a static
@@ -189,7 +210,8 @@ mod tests {
     use crate::abi::*;
 
     /// The ABI is fixed per major version: any change to these numbers breaks
-    /// every plugin already built, so it must come with a new major.
+    /// every plugin already built, so it must come with a new major; a minor
+    /// may only append (as 3.1 appended `snapshot` and `restore`).
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn abi_layout_is_stable() {
@@ -208,7 +230,7 @@ mod tests {
 
         assert_eq!(
             (size_of::<ProcessorVTable>(), align_of::<ProcessorVTable>()),
-            (88, 8)
+            (104, 8)
         );
         assert_eq!(offset_of!(ProcessorVTable, type_name), 8);
         assert_eq!(offset_of!(ProcessorVTable, create), 16);
@@ -221,6 +243,12 @@ mod tests {
         assert_eq!(offset_of!(ProcessorVTable, resume), 72);
         assert_eq!(offset_of!(ProcessorVTable, configure), 80);
         assert_eq!(size_of::<Option<ConfigFn>>(), 8);
+        assert_eq!(VTABLE_3_0_SIZE, 88);
+        assert_eq!(offset_of!(ProcessorVTable, restore), 96);
+
+        assert_eq!((size_of::<StateSink>(), align_of::<StateSink>()), (24, 8));
+        assert_eq!(offset_of!(StateSink, ctx), 8);
+        assert_eq!(offset_of!(StateSink, write), 16);
 
         assert_eq!((size_of::<FrameIn>(), align_of::<FrameIn>()), (120, 8));
         assert_eq!(offset_of!(FrameIn, header), 8);

@@ -11,9 +11,12 @@ use ipc_schemas::ConfigOutcome;
 use ipc_schemas::FrameHeader;
 use plexus_plugin_sdk::abi::{
     ConfigFn, CreateFn, DestroyFn, ErrorBuf, FrameIn, HookFn, HostOutputs, ProcessFn,
-    ProcessorVTable, ProduceFn, StartFn, STATUS_ERROR, STATUS_NO_HOOK, STATUS_OK, STATUS_PANIC,
+    ProcessorVTable, ProduceFn, RestoreFn, SnapshotFn, StartFn, STATUS_ERROR, STATUS_NO_HOOK,
+    STATUS_OK, STATUS_PANIC,
 };
-use worker_lifecycle::{Input, Outputs, Ports, Processor, Producer};
+use worker_lifecycle::{Input, Outputs, Ports, Processor, Producer, NO_RESTORE};
+
+use super::state::StateBuf;
 
 /// The message a plugin wrote, tolerating a length beyond the buffer.
 pub(super) fn error_text(message: &[u8], error: &ErrorBuf) -> String {
@@ -33,17 +36,28 @@ pub(super) struct Calls {
     resume: HookFn,
     /// `None` for a plugin without the hook.
     configure: Option<ConfigFn>,
+    /// `None` for a plugin without the hook, or of ABI 3.0.
+    snapshot: Option<SnapshotFn>,
+    restore: Option<RestoreFn>,
 }
 
 impl Calls {
-    /// Reads the entry points of the table at `table`.
+    /// Reads the entry points of the table at `table`, which is `size`
+    /// bytes: the entries a 3.0 table lacks are `None`.
     ///
     /// # Safety
-    /// `table` points to a whole table of this major (a later minor's may be
-    /// longer), readable and aligned for a [`ProcessorVTable`].
-    pub(super) unsafe fn read(table: *const ProcessorVTable) -> Self {
-        // SAFETY: every field read here lies within the table, which the
-        // caller vouches for.
+    /// `table` points to `size` readable bytes, aligned for a
+    /// [`ProcessorVTable`], of a table of this major: at least
+    /// [`VTABLE_3_0_SIZE`](plexus_plugin_sdk::abi::VTABLE_3_0_SIZE).
+    pub(super) unsafe fn read(table: *const ProcessorVTable, size: usize) -> Self {
+        let has = |end: usize| size >= end;
+        let (snapshot_end, restore_end) = (
+            std::mem::offset_of!(ProcessorVTable, snapshot) + 8,
+            std::mem::offset_of!(ProcessorVTable, restore) + 8,
+        );
+        // SAFETY: every field read here lies within the table's `size`
+        // bytes, which the caller vouches for: the 3.0 ones always, the
+        // later ones only when `size` reaches their end.
         unsafe {
             Self {
                 create: (&raw const (*table).create).read(),
@@ -55,6 +69,14 @@ impl Calls {
                 pause: (&raw const (*table).pause).read(),
                 resume: (&raw const (*table).resume).read(),
                 configure: (&raw const (*table).configure).read(),
+                snapshot: match has(snapshot_end) {
+                    true => (&raw const (*table).snapshot).read(),
+                    false => None,
+                },
+                restore: match has(restore_end) {
+                    true => (&raw const (*table).restore).read(),
+                    false => None,
+                },
             }
         }
     }
@@ -62,6 +84,8 @@ impl Calls {
 
 /// One processor instance living in a plugin library.
 pub(super) struct PluginProcessor {
+    /// Its id in the pipeline, which messages about its state name.
+    id: String,
     calls: Calls,
     /// Null once destroyed.
     instance: *mut c_void,
@@ -76,8 +100,9 @@ pub(super) struct PluginProcessor {
 impl PluginProcessor {
     /// Takes over `instance`, which `calls.create` made; `message` is the
     /// buffer its errors are written into.
-    pub(super) fn new(calls: Calls, instance: *mut c_void, message: Vec<u8>) -> Self {
+    pub(super) fn new(id: &str, calls: Calls, instance: *mut c_void, message: Vec<u8>) -> Self {
         Self {
+            id: id.to_owned(),
             calls,
             instance,
             message,
@@ -280,6 +305,44 @@ impl Processor for PluginProcessor {
         }
     }
 
+    /// The plugin's `snapshot`, written through a sink into memory of the
+    /// worker's, refused past `MAX_STATE_BYTES` as it grows.
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>, String> {
+        let Some(snapshot) = self.calls.snapshot else {
+            return Ok(None);
+        };
+        let mut state = StateBuf::default();
+        let sink = state.sink();
+        let mut kept = true;
+        let result = self.invoke(|instance, error| {
+            // SAFETY: the instance is live (checked by `invoke`); the sink
+            // and its context outlive the call, and the error buffer is
+            // ours for it.
+            let status = unsafe { snapshot(instance, &sink, error) };
+            kept = status != STATUS_NO_HOOK;
+            if kept {
+                status
+            } else {
+                STATUS_OK
+            }
+        });
+        state.check(&self.id)?;
+        result?;
+        Ok(kept.then(|| state.into_bytes()))
+    }
+
+    /// The plugin's `restore`; a 3.0 plugin has none.
+    fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
+        let Some(restore) = self.calls.restore else {
+            return Err(NO_RESTORE.to_owned());
+        };
+        // SAFETY: the instance is live (checked by `invoke`), the state
+        // stays readable for the call, and the error buffer is ours for it.
+        self.invoke(|instance, error| unsafe {
+            restore(instance, saved.as_ptr(), saved.len(), error)
+        })
+    }
+
     fn teardown(&mut self) {
         self.destroy();
     }
@@ -390,7 +453,7 @@ impl Reach for Manual {
 
 /// Runs the worker's output code for a plugin's callback; a panic in it
 /// must not unwind into the plugin, so it becomes a failure like any other.
-fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+pub(super) fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let text = payload
             .downcast_ref::<&str>()

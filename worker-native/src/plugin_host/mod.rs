@@ -8,6 +8,7 @@
 //! practice); a new version of a plugin means a new worker process.
 
 mod instance;
+mod state;
 
 use std::collections::HashMap;
 use std::ffi::{c_void, CStr};
@@ -17,6 +18,7 @@ use ipc_schemas::ProcessorSpec;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use plexus_plugin_sdk::abi::{
     EntryFn, ErrorBuf, PluginDescriptor, ProcessorVTable, ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL,
+    VTABLE_3_0_SIZE,
 };
 use worker_lifecycle::Processor;
 
@@ -176,7 +178,7 @@ impl Plugin {
         };
         // Later minors may append entries, so a table may be longer than
         // ours, never shorter.
-        let needed = std::mem::size_of::<ProcessorVTable>();
+        let needed = VTABLE_3_0_SIZE;
         let aligned = stride % std::mem::align_of::<ProcessorVTable>() == 0;
         if count > 0 && (stride < needed || !aligned) {
             return Err(malformed(format!(
@@ -194,7 +196,7 @@ impl Plugin {
                     .add(index * stride)
                     .cast::<ProcessorVTable>()
             };
-            // SAFETY: `stride` covers at least a whole table of ours, which
+            // SAFETY: `stride` covers at least a whole table of 3.0, which
             // holds the size and the name; the caller vouches the table stays valid
             // and unchanged forever.
             let (size, type_name) = unsafe {
@@ -203,8 +205,9 @@ impl Plugin {
                     (&raw const (*vtable).type_name).read(),
                 )
             };
-            // SAFETY: as above: `stride` covers a whole table of ours.
-            let calls = unsafe { Calls::read(vtable) };
+            // SAFETY: as above: the table is `stride` bytes, at least a
+            // whole table of 3.0.
+            let calls = unsafe { Calls::read(vtable, stride) };
             if size != stride {
                 return Err(malformed(format!(
                     "processor {index} has a table of {size} bytes, the first one {stride}"
@@ -280,7 +283,7 @@ impl Plugin {
                 }
             ));
         }
-        Ok(PluginProcessor::new(calls, instance, message))
+        Ok(PluginProcessor::new(&spec.id, calls, instance, message))
     }
 }
 
@@ -322,15 +325,30 @@ mod tests {
 
     static DESTROYED: AtomicUsize = AtomicUsize::new(0);
 
-    struct Counted;
+    /// Keeps the state it was restored with, if any, as its snapshot.
+    struct Counted {
+        state: Option<Vec<u8>>,
+    }
 
     impl plexus_plugin_sdk::Processor for Counted {
         fn setup(config: &Value) -> Result<Self, String> {
             match config.get("fail").and_then(Value::as_str) {
                 Some("error") => Err("`fail` asks for an error".to_owned()),
                 Some("panic") => panic!("`fail` asks for a panic"),
-                _ => Ok(Counted),
+                _ => Ok(Counted { state: None }),
             }
+        }
+
+        fn snapshot(&mut self) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.state.clone())
+        }
+
+        fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+            if state.is_empty() {
+                return Err("an empty state".to_owned());
+            }
+            self.state = Some(state.to_vec());
+            Ok(())
         }
 
         fn process(
@@ -435,6 +453,66 @@ mod tests {
     }
 
     #[test]
+    fn state_goes_through_the_table_within_the_bound() {
+        let plugin = check(descriptor()).unwrap();
+        let mut processor = plugin.instantiate(&spec("test.counted", "")).unwrap();
+        assert_eq!(processor.snapshot(), Ok(None), "no state yet");
+        assert_eq!(processor.restore(&[]), Err("an empty state".into()));
+        processor.restore(&[1, 2, 3]).unwrap();
+        assert_eq!(processor.snapshot(), Ok(Some(vec![1, 2, 3])));
+        let big = vec![0_u8; ipc_schemas::control::MAX_STATE_BYTES + 1];
+        processor.restore(&big).unwrap();
+        let refused = processor.snapshot().unwrap_err();
+        assert!(
+            refused.starts_with(&format!(
+                "the snapshot of `p1` is {} bytes",
+                ipc_schemas::control::MAX_STATE_BYTES + 1
+            )),
+            "{refused}"
+        );
+    }
+
+    /// A plugin built against ABI 3.0 has tables that end before
+    /// `snapshot`: it still loads, and keeps no state and takes none.
+    #[test]
+    fn a_3_0_table_loads_and_gets_the_state_defaults() {
+        let real = descriptor();
+        assert_eq!(VTABLE_3_0_SIZE % 8, 0);
+        // Exactly the 3.0 bytes of the real table, in memory of that size.
+        let words: &'static mut [u64] = vec![0_u64; VTABLE_3_0_SIZE / 8].leak();
+        // SAFETY: the real table is larger than its first VTABLE_3_0_SIZE
+        // bytes, which go into a buffer of that size; they do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                real.processors.cast::<u8>(),
+                words.as_mut_ptr().cast::<u8>(),
+                VTABLE_3_0_SIZE,
+            )
+        };
+        let table = words.as_mut_ptr();
+        // SAFETY: the first field of a table is its size, a u32 at offset 0.
+        unsafe { table.cast::<u32>().write(VTABLE_3_0_SIZE as u32) };
+        let old = altered(|d| {
+            d.abi_minor = 0;
+            d.processors = table.cast::<ProcessorVTable>().cast_const();
+        });
+        let mut processor = check(old)
+            .unwrap()
+            .instantiate(&spec("test.counted", ""))
+            .unwrap();
+        assert_eq!(processor.snapshot(), Ok(None));
+        assert_eq!(
+            processor.restore(&[1]),
+            Err(worker_lifecycle::NO_RESTORE.into())
+        );
+        assert_eq!(
+            worker_lifecycle::NO_RESTORE,
+            plexus_plugin_sdk::NO_RESTORE,
+            "a 3.0 plugin and a 3.1 one without restore() say the same"
+        );
+    }
+
+    #[test]
     fn other_abi_versions_are_refused_by_name() {
         let newer_major = check(altered(|d| d.abi_major = ABI_MAJOR + 1))
             .err()
@@ -467,7 +545,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             old,
-            "`/p/libx.so` was built for plexus plugin ABI 2.1, this worker speaks 3.0: rebuild it against this plexus's plugin SDK"
+            "`/p/libx.so` was built for plexus plugin ABI 2.1, this worker speaks 3.1: rebuild it against this plexus's plugin SDK"
         );
     }
 
