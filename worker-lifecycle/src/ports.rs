@@ -18,7 +18,7 @@ use ipc_schemas::{
 use crate::error::WorkerError;
 use crate::manual::{Gate, Producer, Shared};
 use crate::outputs::{Loans, OutputPort, Outputs, Told};
-use crate::processor::{Input, Processor, ProcessorHost};
+use crate::processor::{check_state_size, Input, Processor, ProcessorHost};
 use crate::stats::{InputTracker, LatencyHistogram};
 use crate::sync::{Held, Matcher};
 
@@ -515,13 +515,7 @@ impl Slot {
     pub fn snapshot(&mut self) -> Result<ProcessorState, String> {
         let state = self.hook(|p| p.snapshot())?;
         if let Some(state) = &state {
-            if state.len() > MAX_STATE_BYTES {
-                return Err(format!(
-                    "its snapshot() gave {} bytes, more than the {} MiB a live swap carries",
-                    state.len(),
-                    MAX_STATE_BYTES >> 20
-                ));
-            }
+            check_state_size(&self.id, state.len())?;
         }
         let seq = match self.inputs.first() {
             Some((_, tracker)) => tracker.next_seq(),
