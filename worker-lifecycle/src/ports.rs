@@ -12,7 +12,7 @@ use bus::{Bus, BusError};
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{
     ConfigOutcome, FrameHeader, InputSpec, Mode, ProcessorSpec, ProcessorState, ProcessorStats,
-    Role, MAX_STATE_BYTES,
+    Role,
 };
 
 use crate::error::WorkerError;
