@@ -162,8 +162,11 @@ fn apply_adds_and_removes_branches_while_capture_loses_nothing() {
     );
 
     let events = data.plexus(&["events", "--runtime", &id, "--json"], tmp.path());
-    let changed: Vec<Value> = events
-        .json_lines()
+    let lines = events.json_lines();
+    for event in &lines {
+        integration_tests::json_schema::assert_matches_schema("events", event);
+    }
+    let changed: Vec<Value> = lines
         .into_iter()
         .filter(|e| e["kind"] == "graph_changed")
         .collect();

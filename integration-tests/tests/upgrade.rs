@@ -120,8 +120,14 @@ fn a_hundred_swaps_of_each_language_lose_no_frame_and_carry_the_counts() {
     );
 
     let events = data.plexus(&["events", "--runtime", &id, "--json"], tmp.path());
-    let completed = events
-        .json_lines()
+    let lines = events.json_lines();
+    for event in lines
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("upgrade_"))
+    {
+        integration_tests::json_schema::assert_matches_schema("events", event);
+    }
+    let completed = lines
         .iter()
         .filter(|e| e["kind"] == "upgrade_completed")
         .count();

@@ -144,13 +144,13 @@ pub enum EventKind {
         /// What the successor runs: the package and version, or `reload`.
         to: String,
     },
-    /// The successor serves: `seq` is the sequence number of the first
-    /// frame it handled (or, for a source, sent); every frame before it was
-    /// the predecessor's. `elapsed_ms` counts from the request.
+    /// The successor serves: `from_seq` is the sequence number of the
+    /// first frame it handled (or, for a source, sent); every frame before
+    /// it was the predecessor's. `elapsed_ms` counts from the request.
     UpgradeCompleted {
         processor: String,
         worker: String,
-        seq: u64,
+        from_seq: u64,
         elapsed_ms: u64,
     },
     /// The swap did not happen, for `reason`; the predecessor serves on.
@@ -389,10 +389,10 @@ impl std::fmt::Display for EventKind {
             EventKind::UpgradeCompleted {
                 processor,
                 worker,
-                seq,
+                from_seq,
                 elapsed_ms,
             } => format!(
-                "processor {processor} upgraded: worker {worker}'s successor serves from frame {seq} on ({elapsed_ms} ms)"
+                "processor {processor} upgraded: worker {worker}'s successor serves from frame {from_seq} on ({elapsed_ms} ms)"
             ),
             EventKind::UpgradeFailed {
                 processor,

@@ -489,7 +489,7 @@ impl Supervisor {
                 self.events.emit(EventKind::UpgradeCompleted {
                     processor: swap.processor.clone(),
                     worker: worker.name.clone(),
-                    seq,
+                    from_seq: seq,
                     elapsed_ms,
                 });
                 format!(
