@@ -4,7 +4,7 @@
 //! answer came, so its request, which lives in its own shared memory, is
 //! always read.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -19,6 +19,8 @@ use crate::error::UserError;
 
 /// How long a runtime may take to answer.
 const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
+/// How often a requester that may abandon its request looks whether to.
+const ABANDON_CHECK: Duration = Duration::from_millis(100);
 
 /// A runtime whose supervisor is alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +134,19 @@ impl Client {
         &self,
         make: impl FnOnce(String) -> ControlRequest,
     ) -> Result<Option<ControlReply>> {
+        self.try_request_within(ANSWER_DEADLINE, None, make)
+    }
+
+    /// Like [`Client::try_request`], for a request whose answer may take
+    /// longer than most (a swap waits for a new worker's setup). A requester
+    /// in the runtime's own process, which the runtime stops answering as it
+    /// ends, passes `abandon`: once it is set the wait ends with `None`.
+    pub fn try_request_within(
+        &self,
+        within: Duration,
+        abandon: Option<&AtomicBool>,
+        make: impl FnOnce(String) -> ControlRequest,
+    ) -> Result<Option<ControlReply>> {
         if !self.sender.send(&make(self.name.clone()))? {
             return Ok(None);
         }
@@ -139,7 +154,7 @@ impl Client {
         let _guard = waitset
             .attach_wake(&self.wake)
             .context("waiting for the answer")?;
-        let deadline = Instant::now() + ANSWER_DEADLINE;
+        let deadline = Instant::now() + within;
         loop {
             self.wake.drain()?;
             if let Some(reply) = self
@@ -149,16 +164,25 @@ impl Client {
             {
                 return Ok(Some(reply));
             }
+            if abandon.is_some_and(|a| a.load(Ordering::Relaxed)) {
+                return Ok(None);
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 bail!(
                     "runtime {} did not answer within {} s",
                     self.runtime,
-                    ANSWER_DEADLINE.as_secs()
+                    within.as_secs()
                 );
             }
+            // Nothing wakes this wait when `abandon` is set: it looks again
+            // this often.
+            let slice = match abandon {
+                Some(_) => left.min(ABANDON_CHECK),
+                None => left,
+            };
             waitset
-                .wait_once(Some(left), |_| {})
+                .wait_once(Some(slice), |_| {})
                 .context("waiting for the answer")?;
         }
     }
