@@ -4,22 +4,29 @@
 //! Editing the processor's file changes the output within a second with no
 //! frame lost; a syntax error keeps the old version running and is
 //! reported on run's stderr, the next attempt backing off; fixing it
-//! resumes.
+//! resumes. A Rust package made by `plexus new` is rebuilt with cargo's
+//! output shown, and a failed build keeps the old version.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use ipc_schemas::frame::monotonic_ns;
 use serde_json::Value;
 
 use integration_tests::recorded::each_frame;
-use integration_tests::{assert_no_residue, fixture, spawn_plexus, tapped_seqs, Running};
+use integration_tests::store::Scratch;
+use integration_tests::{
+    assert_no_residue, bin_dir, fixture, spawn_plexus, spawn_plexus_with, tapped_seqs, Running,
+};
 
 /// Time a run gets to start (a first run may build its Python environment).
 const START: Duration = Duration::from_secs(180);
 /// Time a change gets to be acted on and its outcome told: a swap starts a
 /// Python worker, a backed-off attempt waits its delay first.
 const TOLD: Duration = Duration::from_secs(30);
+/// Time an incremental release build of a small plugin gets.
+const BUILD: Duration = Duration::from_secs(120);
 /// How soon after an edit the output must show it.
 const LIVE_WITHIN: Duration = Duration::from_secs(1);
 
@@ -248,4 +255,80 @@ fn a_broken_edit_keeps_the_old_version_and_the_next_attempt_backs_off() {
     );
     assert_eq!(versions(&frames), [1], "only the first version served");
     assert_eq!(summary["processors"]["marker"]["gaps"], 0, "{summary:#}");
+}
+
+/// Where the Rust package of the test builds: one directory kept across
+/// runs, so only the first run compiles the SDK's dependencies.
+fn cargo_target() -> PathBuf {
+    bin_dir()
+        .parent()
+        .expect("target/<profile>")
+        .join("watch-rust")
+}
+
+#[test]
+fn a_rust_package_is_rebuilt_showing_cargo_and_a_failed_build_keeps_the_old_version() {
+    let s = Scratch::new();
+    let name = "acme.watch-rs";
+    s.ok(&["new", "--lang", "rust", name]);
+    let package = s.path().join(name);
+    let target = cargo_target();
+    // Built once before the run, as `plexus new` says; offline, from what
+    // the workspace's own build fetched.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "--release", "--offline", "--quiet"])
+        .current_dir(&package)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("running cargo");
+    assert!(
+        built.success(),
+        "cargo build of the generated package failed"
+    );
+
+    let data = s.data();
+    let pipeline = package.join("pipeline.yaml");
+    let mut running = spawn_plexus_with(
+        &["run", pipeline.to_str().unwrap(), "--watch", "--json"],
+        s.path(),
+        &[("PLEXUS_DATA_DIR", &data), ("CARGO_TARGET_DIR", &target)],
+    );
+    running.wait_for("processor effect started", START);
+    let runtime = running.runtime_id();
+    running.wait_for("[watch] watching", TOLD);
+
+    let lib = package.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, format!("{source}\nfn broken( {{\n")).unwrap();
+    running.wait_for_next(&format!("[watch {name}] error"), BUILD);
+    let failed = running.wait_for_next(&format!("[watch] {name}"), BUILD);
+    assert!(
+        failed.contains(&format!(
+            "[watch] {name} did not build, its workers keep their old version: `cargo build --release` failed"
+        )),
+        "{failed}"
+    );
+    tapped_seqs(s.path(), &runtime, "effect.out", 10);
+
+    std::fs::write(&lib, format!("{source}\n// fixed\n")).unwrap();
+    running.wait_for_next(
+        &format!("[watch] {name} failed 1 time in a row: backing off"),
+        TOLD,
+    );
+    running.wait_for_next(
+        &format!("[watch {name}]     Finished `release` profile"),
+        BUILD,
+    );
+    // Built, the processor's worker is asked to swap; whether it could is
+    // the swap's own test (an_edit_is_live_…).
+    running.wait_for_next("[watch] effect", TOLD);
+
+    running.signal(libc::SIGINT);
+    let run = running.finish();
+    assert_no_residue(&runtime);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "stopped", "{summary:#}");
+    assert_eq!(summary["processors"]["effect"]["gaps"], 0, "{summary:#}");
 }
