@@ -166,6 +166,7 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     if let Some(ready) = &options.ready {
         ready.tell(&runtime_id);
     }
+    // Ends with the run, before its files are removed (`_files`).
     let _watch = options
         .watch
         .then(|| crate::watch::start(plan, &runtime_id))

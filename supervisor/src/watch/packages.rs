@@ -102,6 +102,42 @@ impl Packages {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::load_plan;
+
+    #[test]
+    fn a_local_package_is_watched_with_one_swap_per_worker() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pkg = tmp.path().join("pkg");
+        std::fs::create_dir(&pkg).unwrap();
+        std::fs::write(pkg.join("fx.py"), "class A: pass\n").unwrap();
+        std::fs::write(
+            pkg.join("plexus.yaml"),
+            "package: { name: acme.fx, version: 1.0.0 }\nprocessors:\n  - { name: acme.a, language: python, entry: fx:A, mode: reactive, inputs: [{ name: in, schema: video/rgba8 }], outputs: [{ name: out, schema: video/rgba8 }] }\n",
+        )
+        .unwrap();
+        let path = tmp.path().join("pipeline.yaml");
+        std::fs::write(
+            &path,
+            "name: watched\npackages: [pkg]\nprocessors:\n  src: { type: builtin.test_pattern }\n  first: { type: acme.a, worker: py }\n  second: { type: acme.a, worker: py }\n  third: { type: acme.a, setup_timeout_s: 5 }\nconnections: [src.out -> first.in, first.out -> second.in, second.out -> third.in]\n",
+        )
+        .unwrap();
+        let packages = Packages::of(&load_plan(&path).unwrap_or_else(|e| panic!("{e}")));
+        assert!(packages.sealed.is_empty(), "{packages:?}");
+        let swap = |processor: &str, setup_s| Swap {
+            processor: processor.into(),
+            within: Duration::from_secs(setup_s) + SWAP_ROOM,
+        };
+        assert_eq!(
+            packages.watched,
+            [Package {
+                name: "acme.fx".into(),
+                dir: pkg.canonicalize().unwrap(),
+                build: None,
+                // `second` shares `first`'s worker: one swap reloads both.
+                swaps: vec![swap("first", 120), swap("third", 5)],
+            }]
+        );
+    }
 
     fn package(name: &str, dir: &str) -> Package {
         Package {
