@@ -65,6 +65,14 @@ pub enum Commands {
         /// requirements with their hashes.
         #[arg(long)]
         locked: bool,
+        /// Watch the files of the pipeline's local packages; when they
+        /// change, build the package if it is Rust (cargo's output shown
+        /// as `[watch PACKAGE]`) and swap its workers for ones running
+        /// the new code without losing a frame. A broken edit keeps the old
+        /// version running and is reported; repeated failures back off.
+        /// Installed packages are not watched.
+        #[arg(long)]
+        watch: bool,
         /// The runtime id `run -d` chose for the run it starts (internal).
         #[arg(long, hide = true, conflicts_with = "detach")]
         detached_as: Option<String>,
@@ -784,16 +792,19 @@ pub fn execute(cli: Cli) -> Result<i32> {
             ending,
             detach: true,
             locked,
+            watch,
             ..
-        } => run_detached(&pipeline, &ending, locked),
+        } => run_detached(&pipeline, &ending, locked, watch),
         Commands::Run {
             pipeline,
             ending,
             detached_as,
             locked,
+            watch,
             ..
         } => {
             let mut options = ending.options();
+            options.watch = watch;
             if let Some(id) = detached_as {
                 options.ready = Some(Ready::inherited()?);
                 options.runtime_id = Some(id);
@@ -942,12 +953,18 @@ fn run_plan(mut plan: Plan, options: RunOptions, json: bool) -> Result<i32> {
 }
 
 /// `run -d`: validates, starts the run in the background and prints its id.
-fn run_detached(pipeline: &std::path::Path, ending: &Ending, locked: bool) -> Result<i32> {
+fn run_detached(
+    pipeline: &std::path::Path,
+    ending: &Ending,
+    locked: bool,
+    watch: bool,
+) -> Result<i32> {
     // Mistakes in the pipeline are told here, at once, as `run` tells them.
     plan_for(pipeline, locked)?;
     let detached = Detached {
         pipeline,
         locked,
+        watch,
         frames: ending.frames,
         duration: ending.duration,
     };

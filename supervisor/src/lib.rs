@@ -3,7 +3,7 @@
 //! runs processor code itself. Its rooms follow the command line: `load`
 //! (pipeline → plan), `language` (one home per language), `provision`
 //! (caches, installers, binaries), `run` (a runtime and its summary),
-//! `observe` (commands that watch or steer a live runtime), `package`,
+//! `observe` (commands that watch or steer a live runtime), `watch` (`run --watch`), `package`,
 //! `lockfile` (`plexus lock`, `--locked`), `scaffold` (`plexus new`), `describe` and `graph` (`plexus graph`). The map is docs/ARCHITECTURE.md.
 
 pub mod cli;
@@ -23,4 +23,5 @@ pub mod record;
 pub mod run;
 pub mod scaffold;
 pub mod table;
+pub mod watch;
 pub mod yaml;

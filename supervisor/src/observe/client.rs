@@ -4,7 +4,7 @@
 //! answer came, so its request, which lives in its own shared memory, is
 //! always read.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -23,6 +23,8 @@ const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
 /// process starts and sets up first, which its own deadlines bound
 /// (`setup_timeout_s`, 120 s by default, plus the handshake's).
 const CHANGE_DEADLINE: Duration = Duration::from_secs(300);
+/// How often a requester that may abandon its request looks whether to.
+const ABANDON_CHECK: Duration = Duration::from_millis(100);
 
 /// How long the runtime may take to answer `request`.
 fn answer_within(request: &ControlRequest) -> Duration {
@@ -145,8 +147,20 @@ impl Client {
         make: impl FnOnce(String) -> ControlRequest,
     ) -> Result<Option<ControlReply>> {
         let request = make(self.name.clone());
-        let within = answer_within(&request);
-        if !self.sender.send(&request)? {
+        self.try_request_within(answer_within(&request), None, |_| request)
+    }
+
+    /// Like [`Client::try_request`], for a request whose answer may take
+    /// longer than most (a swap waits for a new worker's setup). A requester
+    /// in the runtime's own process, which the runtime stops answering as it
+    /// ends, passes `abandon`: once it is set the wait ends with `None`.
+    pub fn try_request_within(
+        &self,
+        within: Duration,
+        abandon: Option<&AtomicBool>,
+        make: impl FnOnce(String) -> ControlRequest,
+    ) -> Result<Option<ControlReply>> {
+        if !self.sender.send(&make(self.name.clone()))? {
             return Ok(None);
         }
         let waitset = WaitSet::new()?;
@@ -163,6 +177,9 @@ impl Client {
             {
                 return Ok(Some(reply));
             }
+            if abandon.is_some_and(|a| a.load(Ordering::Relaxed)) {
+                return Ok(None);
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 bail!(
@@ -171,8 +188,14 @@ impl Client {
                     within.as_secs()
                 );
             }
+            // Nothing wakes this wait when `abandon` is set: it looks again
+            // this often.
+            let slice = match abandon {
+                Some(_) => left.min(ABANDON_CHECK),
+                None => left,
+            };
             waitset
-                .wait_once(Some(left), |_| {})
+                .wait_once(Some(slice), |_| {})
                 .context("waiting for the answer")?;
         }
     }

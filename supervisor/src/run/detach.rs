@@ -68,6 +68,8 @@ pub struct Detached<'a> {
     pub pipeline: &'a Path,
     /// Checked against its lockfile (`--locked`).
     pub locked: bool,
+    /// Swaps workers as their packages change (`--watch`).
+    pub watch: bool,
     pub frames: Option<u64>,
     pub duration: Option<Duration>,
 }
@@ -98,6 +100,9 @@ pub fn start(detached: &Detached) -> Result<Result<String, i32>> {
         .args(["--detached-as", &runtime]);
     if detached.locked {
         command.arg("--locked");
+    }
+    if detached.watch {
+        command.arg("--watch");
     }
     if let Some(frames) = detached.frames {
         command.args(["--frames", &frames.to_string()]);

@@ -66,6 +66,8 @@ pub struct RunOptions {
     pub runtime_id: Option<String>,
     /// Told once every worker runs (`plexus run -d` waits for it).
     pub ready: Option<detach::Ready>,
+    /// Swap workers for their packages' code as it changes (`--watch`).
+    pub watch: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +171,11 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
     if let Some(ready) = &options.ready {
         ready.tell(&runtime_id);
     }
+    // Ends with the run, before its files are removed (`_files`).
+    let _watch = options
+        .watch
+        .then(|| crate::watch::start(plan, &runtime_id))
+        .flatten();
     let cause = flow(&mut sup, options)?;
     sup.phase = RunPhase::Draining(cause);
     let asked = matches!(cause, StopCause::Interrupted | StopCause::Requested);
