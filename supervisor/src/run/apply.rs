@@ -34,7 +34,7 @@ impl Supervisor {
         match self.plan_change(file, dry_run) {
             Ok(Planned::Answer(message)) => Some(ControlReply::Done { message }),
             Ok(Planned::Change(requests, change)) => self
-                .begin_batch(requests, Some(change), Some(reply_to))
+                .begin_batch(requests, Some(*change), Some(reply_to))
                 .err()
                 .map(|reason| ControlReply::Refused { reason }),
             Err(reason) => Some(ControlReply::Refused { reason }),
@@ -114,7 +114,7 @@ impl Supervisor {
             };
             requests.push(request_for(&plan, &launcher, name, "apply", replaces)?);
         }
-        Ok(Planned::Change(requests, GraphChange { plan, diff }))
+        Ok(Planned::Change(requests, Box::new(GraphChange { plan, diff })))
     }
 
     /// `plexus upgrade PROC --to PACKAGE@VERSION`: the worker of `processor`
@@ -209,7 +209,7 @@ enum Planned {
     /// Nothing to do but answer (nothing changes, or a dry run).
     Answer(String),
     /// These swaps, then this change.
-    Change(Vec<SwapRequest>, GraphChange),
+    Change(Vec<SwapRequest>, Box<GraphChange>),
 }
 
 /// The swap that gives worker `name` its processors as `plan` plans them.
