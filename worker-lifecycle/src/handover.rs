@@ -11,8 +11,8 @@ use bus::waitset::WaitSet;
 use bus::Bus;
 use ipc_schemas::{Command, ProcessorState, Report};
 
+use crate::control::{reconfigure, report_errors, start, steer, Control};
 use crate::error::WorkerError;
-use crate::lifecycle::{reconfigure, report_errors, start, steer, Control};
 use crate::ports::Slot;
 
 /// What the process that handed over does next.

@@ -4,6 +4,7 @@
 //! crate does the rest of docs/ARCHITECTURE.md §4: hello, configure, run, stop.
 
 mod check;
+mod control;
 mod error;
 mod handover;
 mod lifecycle;

@@ -3,95 +3,26 @@
 //! [`WaitSet`] on its control wake-up (which manual processors' threads also
 //! ring), its inputs' wake-ups and its sources' intervals: it never polls.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bus::control::{MessageReceiver, MessageSender};
 use bus::counters::{Counter, Counters};
 use bus::waitset::{Attachment, WaitSet};
 use bus::wake::WakeListener;
-use bus::{Bus, BusError};
+use bus::Bus;
 use ipc_schemas::{
     env, Command, Names, Report, Role, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL,
 };
 
+use crate::control::{reconfigure, report_errors, start, steer, Control};
 use crate::error::WorkerError;
 use crate::handover::{self, AfterHandOver};
-use crate::ports::{Drive, ProcessError, Slot};
+use crate::ports::{Drive, Slot};
 use crate::processor::ProcessorHost;
 use crate::pulse::Pulse;
 
 /// How long a worker waits for a command the supervisor owes it. The
 /// supervisor has its own, shorter deadlines; this only ends orphans.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The supervisor's end, as the worker sees it.
-pub(crate) struct Control {
-    commands: MessageReceiver,
-    reports: MessageSender,
-    wake: WakeListener,
-}
-
-impl Control {
-    /// Opens the control channel `channel`: the worker's name, or a live
-    /// swap's successor's own.
-    fn open(bus: &Bus, channel: &str) -> Result<Self, BusError> {
-        let names = bus.names();
-        let commands = MessageReceiver::open(bus, &names.ctl_commands(channel))?;
-        let wake = WakeListener::open(bus, &names.worker_wake(channel))?;
-        let reports =
-            MessageSender::open(bus, &names.ctl_reports(channel), &names.supervisor_wake())?;
-        Ok(Self {
-            commands,
-            reports,
-            wake,
-        })
-    }
-
-    pub(crate) fn report(&self, report: &Report) -> Result<(), BusError> {
-        self.reports.send(report).map(|_| ())
-    }
-
-    /// Tells the supervisor, when `error` is one the worker cannot go on
-    /// after (a full `/dev/shm`), in the sentence the user should read.
-    pub(crate) fn fatal(&self, error: WorkerError) -> WorkerError {
-        if let WorkerError::Bus(e) = &error {
-            if e.shm_full().is_some() {
-                let _ = self.report(&Report::Fatal {
-                    message: e.to_string(),
-                });
-            }
-        }
-        error
-    }
-
-    /// Waits for the next command. `timeout` bounds steps the supervisor
-    /// owes an answer to; `None` waits as long as the supervisor lives (the
-    /// kernel ends us with it).
-    pub(crate) fn next_command(
-        &self,
-        waitset: &WaitSet,
-        timeout: Option<Duration>,
-    ) -> Result<Command, WorkerError> {
-        let _guard = waitset.attach_wake(&self.wake)?;
-        let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            self.wake.drain()?;
-            if let Some(command) = self.commands.try_recv::<Command>()? {
-                return Ok(command);
-            }
-            let left = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::from_secs(3600),
-            };
-            if left.is_zero() {
-                return Err(WorkerError::Protocol(
-                    "the supervisor sent no command in time".into(),
-                ));
-            }
-            waitset.wait_once(Some(left), |_| {})?;
-        }
-    }
-}
 
 /// Runs a worker from spawn to exit with processors made by `host`.
 pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
@@ -250,24 +181,6 @@ fn configure(
         slots.push(slot);
     }
     Ok((slots, wakes))
-}
-
-/// Starts the manual processors. One that cannot start is reported and
-/// ends the worker, as a crash would.
-pub(crate) fn start(control: &Control, slots: &mut [Slot]) -> Result<(), WorkerError> {
-    for slot in slots {
-        if let Err(message) = slot.start() {
-            control.report(&Report::ProcessorError {
-                processor: slot.id.clone(),
-                message: format!("start() failed: {message}"),
-            })?;
-            return Err(WorkerError::Start {
-                processor: slot.id.clone(),
-                message,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Frames one input may take per turn before commands and the other inputs
@@ -452,21 +365,6 @@ impl<'set, 'source> Attached<'set, 'source> {
     }
 }
 
-/// Reports processor errors; the supervisor logs them (sampled when they
-/// flood) and the worker carries on.
-pub(crate) fn report_errors(
-    control: &Control,
-    errors: &mut Vec<ProcessError>,
-) -> Result<(), WorkerError> {
-    for e in errors.drain(..) {
-        control.report(&Report::ProcessorError {
-            processor: e.processor,
-            message: e.message,
-        })?;
-    }
-    Ok(())
-}
-
 /// What the commands of one turn ask of the running loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Turn {
@@ -502,36 +400,6 @@ fn handle_commands(control: &Control, slots: &mut [Slot]) -> Result<Turn, Worker
         }
     }
     Ok(Turn::Serve)
-}
-
-/// Pauses (`pause`) or resumes `processor`; returns the report that tells
-/// the supervisor, when that changed anything.
-pub(crate) fn steer(slots: &mut [Slot], processor: &str, pause: bool) -> Option<Report> {
-    let Some(slot) = slots.iter_mut().find(|s| s.id == processor) else {
-        tracing::warn!("told to pause or resume `{processor}`, which this worker does not host");
-        return None;
-    };
-    let processor = processor.to_string();
-    if pause {
-        slot.pause().then_some(Report::Paused { processor })
-    } else {
-        slot.resume().then_some(Report::Resumed { processor })
-    }
-}
-
-/// Hands `processor` a user's config changes, between two of its calls;
-/// returns the report that tells the supervisor how it took them.
-pub(crate) fn reconfigure(
-    slots: &mut [Slot],
-    processor: String,
-    changes_json: &str,
-) -> Option<Report> {
-    let Some(slot) = slots.iter_mut().find(|s| s.id == processor) else {
-        tracing::warn!("told to reconfigure `{processor}`, which this worker does not host");
-        return None;
-    };
-    let outcome = slot.reconfigure(changes_json);
-    Some(Report::Reconfigured { processor, outcome })
 }
 
 #[cfg(test)]

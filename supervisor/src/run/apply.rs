@@ -1,4 +1,5 @@
-//! Changing the running graph (docs/ARCHITECTURE.md §14): `plexus apply`
+//! Requests to change the running graph (docs/ARCHITECTURE.md §14):
+//! `plexus upgrade` swaps one worker, `plexus apply`
 //! makes it a pipeline file's, and `plexus upgrade --to` runs another
 //! version of one processor's package. The new plan is loaded, provisioned
 //! and checked against the running runtime before anything starts; then
@@ -16,6 +17,7 @@ use super::supervise::{RunPhase, Supervisor};
 use super::swap::{GraphChange, Replaces, SwapRequest};
 use super::watched::Watched;
 use super::worker::Recipe;
+use super::worker::WorkerState;
 use crate::error::UserError;
 use crate::load::diff;
 use crate::load::pipeline::{dir_of, Pipeline};
@@ -23,6 +25,92 @@ use crate::load::plan::Plan;
 use crate::load::{load_plan, plan_pipeline};
 
 impl Supervisor {
+    /// `plexus upgrade PROC`: swaps the worker hosting `processor` for a
+    /// process that reads its code again, or runs package version `to`.
+    /// Refused at once (`Some`), or answered when the swap is over (`None`).
+    pub(super) fn upgrade_on_request(
+        &mut self,
+        processor: &str,
+        to: Option<&str>,
+        reply_to: String,
+    ) -> Option<ControlReply> {
+        let refused = |reason: String| Some(ControlReply::Refused { reason });
+        let Some(i) = self
+            .workers
+            .iter()
+            .position(|w| w.processors.iter().any(|p| p == processor))
+        else {
+            return refused(self.unknown_processor(processor));
+        };
+        if let Some(reason) = self.unswappable(i) {
+            return refused(reason);
+        }
+        let worker = &self.workers[i];
+        let request = match to {
+            None => match &worker.config {
+                Some(config) => SwapRequest {
+                    worker: worker.name.clone(),
+                    processor: processor.to_owned(),
+                    config: config.clone(),
+                    recipe: worker.recipe.clone(),
+                    to: "reload".to_owned(),
+                    replaces: Replaces::Worker,
+                },
+                None => return refused(format!("worker `{}` is not configured yet", worker.name)),
+            },
+            Some(to) => match self.upgrade_to(processor, to) {
+                Ok(request) => request,
+                Err(reason) => return refused(reason),
+            },
+        };
+        self.begin_batch(vec![request], None, Some(reply_to))
+            .err()
+            .map(|reason| ControlReply::Refused { reason })
+    }
+
+    /// "runtime X has no processor `p` (its processors: …)".
+    pub(super) fn unknown_processor(&self, processor: &str) -> String {
+        let known: Vec<&str> = self
+            .workers
+            .iter()
+            .flat_map(|w| &w.processors)
+            .map(String::as_str)
+            .collect();
+        format!(
+            "runtime {} has no processor `{processor}` (its processors: {})",
+            self.runtime_id,
+            known.join(", ")
+        )
+    }
+
+    /// Why worker `i` cannot be swapped now, if it cannot.
+    pub(super) fn unswappable(&self, i: usize) -> Option<String> {
+        let worker = &self.workers[i];
+        if self.phase != RunPhase::Flowing {
+            return Some(format!(
+                "runtime {} is starting or stopping",
+                self.runtime_id
+            ));
+        }
+        if self.swaps.iter().any(|s| s.worker == worker.name) {
+            return Some(format!("worker `{}` is already being swapped", worker.name));
+        }
+        if self.live_config.busy(i) {
+            return Some(format!(
+                "worker `{}` is still taking a config change",
+                worker.name
+            ));
+        }
+        if !worker.alive() || worker.state != WorkerState::Running {
+            return Some(format!(
+                "worker `{}` is not running (it is {}); a swap needs a running worker to take over from",
+                worker.name,
+                worker.state_name()
+            ));
+        }
+        None
+    }
+
     /// `plexus apply FILE`: refused at once (`Some`), or answered once the
     /// change is made (`None`). A dry run only says what would change.
     pub(super) fn apply_on_request(
@@ -114,7 +202,10 @@ impl Supervisor {
             };
             requests.push(request_for(&plan, &launcher, name, "apply", replaces)?);
         }
-        Ok(Planned::Change(requests, Box::new(GraphChange { plan, diff })))
+        Ok(Planned::Change(
+            requests,
+            Box::new(GraphChange { plan, diff }),
+        ))
     }
 
     /// `plexus upgrade PROC --to PACKAGE@VERSION`: the worker of `processor`

@@ -7,6 +7,7 @@ pub mod check;
 mod control;
 pub mod detach;
 mod events;
+mod handover;
 mod health;
 mod id;
 mod launch;

@@ -4,7 +4,6 @@
 //! a call's status and message become its outcome.
 
 use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use ipc_schemas::ConfigOutcome;
@@ -16,6 +15,7 @@ use plexus_plugin_sdk::abi::{
 };
 use worker_lifecycle::{Input, Outputs, Ports, Processor, Producer, NO_RESTORE};
 
+use super::callback::caught;
 use super::state::StateBuf;
 
 /// The message a plugin wrote, tolerating a length beyond the buffer.
@@ -449,19 +449,6 @@ impl Reach for Manual {
         manual.lock().unwrap_or_else(|e| e.into_inner()).finish();
         true
     }
-}
-
-/// Runs the worker's output code for a plugin's callback; a panic in it
-/// must not unwind into the plugin, so it becomes a failure like any other.
-pub(super) fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        let text = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(format!("the worker panicked in its output code: {text}"))
-    })
 }
 
 /// `HostOutputs::loan` for ports reached as `R` says.

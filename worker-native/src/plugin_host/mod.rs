@@ -7,6 +7,7 @@
 //! destructors and plugin threads make `dlclose` of a Rust library unsound in
 //! practice); a new version of a plugin means a new worker process.
 
+mod callback;
 mod instance;
 mod state;
 

@@ -9,7 +9,7 @@ use ipc_schemas::control::MAX_STATE_BYTES;
 use plexus_plugin_sdk::abi::{StateSink, STATUS_ERROR, STATUS_OK};
 use worker_lifecycle::check_state_size;
 
-use super::instance::caught;
+use super::callback::caught;
 
 /// The state written so far.
 #[derive(Default)]
