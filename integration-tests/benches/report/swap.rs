@@ -18,7 +18,9 @@
 //!    process) arrives: **request → first frame**, and waits for the command
 //!    to end; an upgrade's own answer gives the supervisor's **elapsed_ms**
 //!    (request received → the successor serves),
-//! 4. waits until the new process has delivered [`SETTLE_FRAMES`] frames.
+//! 4. waits until the new process has delivered [`SETTLE_FRAMES`] frames;
+//!    the longest time between two frames the tap took meanwhile is the
+//!    **longest pause** a consumer saw.
 //!
 //! After the run has stopped the recording is read: each change owns the
 //! sequence numbers after its boundary up to the next change's; a number it
@@ -34,7 +36,7 @@ use iceoryx2::identifiers::UniquePublisherId;
 use ipc_schemas::frame::monotonic_ns;
 
 use crate::live::{read_in_background, yaml_path, Plexus};
-use crate::tap::Tap;
+use crate::tap::{Arrival, Tap};
 use crate::Result;
 
 /// Changes of each kind per language in a full run.
@@ -115,6 +117,10 @@ pub struct Timed {
     /// The supervisor's request → successor serving, from the answer of
     /// `plexus upgrade`; `None` for a restart, which answers at once.
     pub elapsed_ms: Option<u64>,
+    /// The longest time between two frames the tap took, from the last
+    /// frame before the request until the new process settled: how long a
+    /// consumer went without a frame.
+    pub longest_pause_ns: u64,
     /// The last sequence number the tap took before the request.
     boundary: u64,
 }
@@ -204,6 +210,8 @@ fn measure(plexus: &Path, scratch: &Path, subject: Subject, n: usize) -> Result<
             tap: &tap,
             runtime: &runtime,
             last_seq: 0,
+            last_at_ns: None,
+            longest_pause_ns: 0,
         };
         bench.run(n)
     };
@@ -283,6 +291,10 @@ struct ChangeLoop<'a> {
     runtime: &'a str,
     /// The last sequence number the tap took.
     last_seq: u64,
+    /// When the tap took its last frame.
+    last_at_ns: Option<u64>,
+    /// The longest time between two frames since the current change began.
+    longest_pause_ns: u64,
 }
 
 impl ChangeLoop<'_> {
@@ -321,6 +333,7 @@ impl ChangeLoop<'_> {
     ) -> Result<(Timed, UniquePublisherId)> {
         let deadline = Instant::now() + CHANGE_DEADLINE;
         let boundary = self.last_seq;
+        self.longest_pause_ns = 0;
         let start_ns = monotonic_ns();
         let mut command = Command::new(self.plexus)
             .args([change.command(), P, "--runtime", self.runtime])
@@ -345,8 +358,7 @@ impl ChangeLoop<'_> {
                     if first_frame.is_some() { "seen" } else { "not seen" },
                 ));
             }
-            for frame in self.tap.poll(POLL)? {
-                self.last_seq = self.last_seq.max(frame.seq);
+            for frame in self.take()? {
                 if first_frame.is_none() && frame.origin != origin {
                     first_frame = Some((frame.at_ns, frame.origin));
                 }
@@ -375,9 +387,24 @@ impl ChangeLoop<'_> {
         let timed = Timed {
             first_frame_ns: first_at - start_ns,
             elapsed_ms,
+            longest_pause_ns: self.longest_pause_ns,
             boundary,
         };
         Ok((timed, new_origin))
+    }
+
+    /// The frames the tap took within [`POLL`], noting the last sequence
+    /// number and the longest pause.
+    fn take(&mut self) -> Result<Vec<Arrival>> {
+        let frames = self.tap.poll(POLL)?;
+        for frame in &frames {
+            self.last_seq = self.last_seq.max(frame.seq);
+            if let Some(last) = self.last_at_ns {
+                self.longest_pause_ns = self.longest_pause_ns.max(frame.at_ns - last);
+            }
+            self.last_at_ns = Some(frame.at_ns);
+        }
+        Ok(frames)
     }
 
     /// Waits until [`SETTLE_FRAMES`] frames in a row came from one publisher
@@ -389,8 +416,7 @@ impl ChangeLoop<'_> {
     ) -> Result<UniquePublisherId> {
         let mut streak: Option<(UniquePublisherId, usize)> = None;
         loop {
-            for frame in self.tap.poll(POLL)? {
-                self.last_seq = self.last_seq.max(frame.seq);
+            for frame in self.take()? {
                 if origin.is_some_and(|o| o != frame.origin) {
                     continue;
                 }

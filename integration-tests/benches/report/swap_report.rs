@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::report::{heading, render_targets};
 use crate::restart_report::percentile_ms;
-use crate::swap::{Changes, Frames, Measured, FPS, HEIGHT, WIDTH};
+use crate::swap::{Change, Changes, Frames, Measured, FPS, HEIGHT, WIDTH};
 use crate::target::Target;
 
 fn ms(value: Option<f64>) -> String {
@@ -44,21 +44,25 @@ pub fn render(out: &mut String, results: &[Measured]) {
          by its own subscriber on `p.out`, in ms, the same way for both; it includes up \
          to {:.0} ms waiting for the camera's next frame. **elapsed_ms**: the \
          supervisor's own request → successor serving, from `plexus upgrade`'s answer \
-         (a restart answers at once). **lost / duplicated**: sequence numbers missing \
+         (a restart answers at once). **longest pause**: the longest time, over all \
+         changes, between two frames that subscriber took, from the last frame before \
+         the request until the new process had delivered 10 (one frame every {:.1} ms \
+         at {FPS} fps). **lost / duplicated**: sequence numbers missing \
          from, or twice in, the recording after each change, all changes together \
          (most after one change). **count went on**: changes after which the counter's \
          stamps kept rising. **× restart**: upgrade ÷ restart, → first frame p50. \
          Percentiles by nearest rank.\n",
+        1000.0 / f64::from(FPS),
         1000.0 / f64::from(FPS)
     );
     let _ = writeln!(
         out,
-        "| runtime | change | n | → first frame p50 | p95 | max | elapsed_ms p50 | p95 | \
-         max | lost | duplicated | count went on | × restart |"
+        "| runtime | change | n | → first frame p50 ms | p95 | max | elapsed_ms p50 | p95 | \
+         max | longest pause ms | lost | duplicated | count went on | × restart |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for result in results {
         let restart_p50 = percentile_ms(&first_frame_ns(&result.restarts), 0.5);
@@ -74,14 +78,15 @@ pub fn render(out: &mut String, results: &[Measured]) {
             let most = |f: fn(&Frames) -> u64| {
                 changes.frames.iter().map(f).max().unwrap_or(0)
             };
+            let longest_pause = changes.timed.iter().map(|t| t.longest_pause_ns).max();
             let went_on = changes.frames.iter().filter(|f| f.count_went_on).count();
-            let ratio = match (first[0], restart_p50) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+            let ratio = match (changes.change, first[0], restart_p50) {
+                (Change::Upgrade, Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
                 _ => "–".to_string(),
             };
             let _ = writeln!(
                 out,
-                "| {} | `plexus {}` | {} | {} | {} | {} | {} | {} | {} | {lost} ({}) | \
+                "| {} | `plexus {}` | {} | {} | {} | {} | {} | {} | {} | {} | {lost} ({}) | \
                  {duplicated} ({}) | {went_on} of {} | {ratio} |",
                 result.subject.language,
                 changes.change.command(),
@@ -92,6 +97,7 @@ pub fn render(out: &mut String, results: &[Measured]) {
                 ms(elapsed[0]),
                 ms(elapsed[1]),
                 ms(elapsed[2]),
+                ms(longest_pause.map(|ns| ns as f64 / 1e6)),
                 most(|f| f.lost),
                 most(|f| f.duplicated),
                 changes.frames.len(),
