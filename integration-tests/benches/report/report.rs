@@ -13,9 +13,9 @@ use crate::recorder::{self, Recording};
 use crate::restart::Measured;
 use crate::soak::{self, Soak};
 use crate::source::Measured as SourceMeasured;
+use crate::swap::Measured as SwapMeasured;
 use crate::target::Target;
 use crate::throughput::{Throughput, OVERHEAD_FPS, WORKERS};
-use crate::swap::Measured as SwapMeasured;
 use crate::{media_report, restart_report, source_report, swap_report, throughput};
 
 /// Plexus's CPU time per frame per hop may be at most this, in µs.

@@ -354,8 +354,16 @@ impl ChangeLoop<'_> {
                 let _ = command.wait();
                 return Err(format!(
                     "within {CHANGE_DEADLINE:?}: command {}, first frame of the new process {}",
-                    if status.is_some() { "ended" } else { "still running" },
-                    if first_frame.is_some() { "seen" } else { "not seen" },
+                    if status.is_some() {
+                        "ended"
+                    } else {
+                        "still running"
+                    },
+                    if first_frame.is_some() {
+                        "seen"
+                    } else {
+                        "not seen"
+                    },
                 ));
             }
             for frame in self.take()? {

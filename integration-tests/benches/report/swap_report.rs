@@ -75,9 +75,7 @@ pub fn render(out: &mut String, results: &[Measured]) {
                 .collect();
             let elapsed = spread(&elapsed_ns);
             let (lost, duplicated) = totals(changes);
-            let most = |f: fn(&Frames) -> u64| {
-                changes.frames.iter().map(f).max().unwrap_or(0)
-            };
+            let most = |f: fn(&Frames) -> u64| changes.frames.iter().map(f).max().unwrap_or(0);
             let longest_pause = changes.timed.iter().map(|t| t.longest_pause_ns).max();
             let went_on = changes.frames.iter().filter(|f| f.count_went_on).count();
             let ratio = match (changes.change, first[0], restart_p50) {
