@@ -75,6 +75,7 @@ mod soak;
 mod source;
 mod source_report;
 mod swap;
+mod swap_recording;
 mod swap_report;
 mod tap;
 mod target;

@@ -22,11 +22,11 @@
 //!    the longest time between two frames the tap took meanwhile is the
 //!    **longest pause** a consumer saw.
 //!
-//! After the run has stopped the recording is read: each change owns the
-//! sequence numbers after its boundary up to the next change's; a number it
-//! owns that is not recorded is a frame lost, one recorded twice a frame
-//! duplicated, and the counter went on across the change if its stamps only
-//! ever rise there.
+//! After the run has stopped the recording is read
+//! ([`crate::swap_recording`]): each change owns the sequence numbers after
+//! its boundary up to the next change's; a number it owns that is not
+//! recorded is a frame lost, one recorded twice a frame duplicated, and the
+//! counter went on across the change if its stamps only ever rise there.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,6 +36,7 @@ use iceoryx2::identifiers::UniquePublisherId;
 use ipc_schemas::frame::monotonic_ns;
 
 use crate::live::{read_in_background, yaml_path, Plexus};
+use crate::swap_recording::{per_change, Frames};
 use crate::tap::{Arrival, Tap};
 use crate::Result;
 
@@ -123,15 +124,6 @@ pub struct Timed {
     pub longest_pause_ns: u64,
     /// The last sequence number the tap took before the request.
     boundary: u64,
-}
-
-/// What the recording shows of one change.
-#[derive(Clone, Copy, Default)]
-pub struct Frames {
-    pub lost: u64,
-    pub duplicated: u64,
-    /// The counter's stamps only rose across the change: its count went on.
-    pub count_went_on: bool,
 }
 
 /// One kind of change, N times, in one run.
@@ -222,17 +214,13 @@ fn measure(plexus: &Path, scratch: &Path, subject: Subject, n: usize) -> Result<
     run.stop()?;
     eprintln!("report: live swap: runtime {runtime} stopped, nothing of it left");
 
-    let recorded = read_recording(&recording);
     let boundaries: Vec<u64> = upgrades
         .iter()
         .chain(&restarts)
         .map(|t| t.boundary)
         .chain([end])
         .collect();
-    let frames: Vec<Frames> = boundaries
-        .windows(2)
-        .map(|w| frames_between(&recorded, w[0], w[1]))
-        .collect();
+    let frames = per_change(&recording, &boundaries);
     let (upgrade_frames, restart_frames) = frames.split_at(upgrades.len());
     Ok(Measured {
         subject,
@@ -247,41 +235,6 @@ fn measure(plexus: &Path, scratch: &Path, subject: Subject, n: usize) -> Result<
             frames: restart_frames.to_vec(),
         },
     })
-}
-
-/// Every recorded frame's sequence number and count, in file order.
-fn read_recording(file: &Path) -> Vec<(u64, u64)> {
-    let mut frames = Vec::new();
-    integration_tests::recorded::each_frame(file, |_, header, payload| {
-        let count = payload
-            .get(..8)
-            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-        frames.push((header.seq, count));
-    });
-    frames
-}
-
-/// What the recording shows of the change whose frames are those after
-/// sequence number `after` up to `until`: each of them once, and the
-/// counter's stamps rising from the frame at `after` on.
-fn frames_between(recorded: &[(u64, u64)], after: u64, until: u64) -> Frames {
-    let mut seen = vec![0u64; (until - after) as usize];
-    let mut count_went_on = true;
-    let mut previous_count = None;
-    for &(seq, count) in recorded.iter().filter(|(s, _)| (after..=until).contains(s)) {
-        if seq > after {
-            seen[(seq - after - 1) as usize] += 1;
-        }
-        if previous_count.is_some_and(|p| count <= p) {
-            count_went_on = false;
-        }
-        previous_count = Some(count);
-    }
-    Frames {
-        lost: seen.iter().filter(|&&n| n == 0).count() as u64,
-        duplicated: seen.iter().map(|&n| n.saturating_sub(1)).sum(),
-        count_went_on,
-    }
 }
 
 struct ChangeLoop<'a> {

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use crate::report::{heading, render_targets};
 use crate::restart_report::percentile_ms;
-use crate::swap::{Change, Changes, Frames, Measured, FPS, HEIGHT, WIDTH};
+use crate::swap::{Change, Changes, Measured, FPS, HEIGHT, WIDTH};
+use crate::swap_recording::Frames;
 use crate::target::Target;
 
 fn ms(value: Option<f64>) -> String {
