@@ -29,6 +29,10 @@
 //! 11. **Dashboard cost** ([`dashboard`]): 1080p frames/s and drops of the
 //!     pipeline's own counters, alone and with a dashboard previewing the
 //!     port five times a second.
+//! 12. **Live swap** ([`swap`]): `plexus upgrade` of a Python, a TypeScript
+//!     and a Rust counter in a 60 fps pipeline, request → first frame of the
+//!     new process and frames lost or duplicated, beside `plexus restart` of
+//!     the same worker.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
 //! plot of latency against payload size ([`plot`]) to
@@ -41,11 +45,12 @@
 //! section (a few minutes), to `bench-results/media.md`; with `--recording`
 //! only the recording section (a minute), to `bench-results/recording.md`;
 //! with `--dashboard` only the dashboard's cost (a minute), to
-//! `bench-results/dashboard.md`.
+//! `bench-results/dashboard.md`; with `--swaps` only the live swap section
+//! (a few minutes), to `bench-results/swaps.md`.
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording | --dashboard]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording | --dashboard | --swaps]
 //! ```
 
 mod availability;
@@ -69,6 +74,9 @@ mod restart_report;
 mod soak;
 mod source;
 mod source_report;
+mod swap;
+mod swap_recording;
+mod swap_report;
 mod tap;
 mod target;
 mod throughput;
@@ -100,8 +108,8 @@ fn main() {
         return;
     }
     // cargo passes `--bench` to a harness-less bench; only `--quick`,
-    // `--soak`, `--sources`, `--hops`, `--media`, `--recording` and
-    // `--dashboard` matter.
+    // `--soak`, `--sources`, `--hops`, `--media`, `--recording`,
+    // `--dashboard` and `--swaps` matter.
     let flag = |name: &str| args.iter().any(|a| a == name);
     let quick = flag("--quick");
     let outcome = if flag("--soak") {
@@ -116,6 +124,8 @@ fn main() {
         recording_only(quick)
     } else if flag("--dashboard") {
         dashboard_only(quick)
+    } else if flag("--swaps") {
+        swaps_only(quick)
     } else {
         bench(quick)
     };
@@ -258,6 +268,25 @@ fn dashboard_only(quick: bool) -> Result<()> {
     )
 }
 
+/// The live swap section alone.
+fn swaps_only(quick: bool) -> Result<()> {
+    let release = require_release(&[
+        "plexus",
+        "plexus-worker-native",
+        "plexus-worker-python",
+        "libplexus_deno.so",
+        swap::RUST_LIBRARY,
+    ])?;
+    require_fixtures(swap::FIXTURES)?;
+    let scratch = Scratch::new("swaps")?;
+    let load_before = report::load_average();
+    let swaps = swap::measure_all(&release.join("plexus"), &scratch.0, quick)?;
+    publish(
+        "swaps",
+        &swap_report::render_alone(&swaps, quick, &load_before, &report::load_average()),
+    )
+}
+
 /// Fails, naming it, if a fixture package the bench needs has no manifest.
 fn require_fixtures<'a>(fixtures: impl IntoIterator<Item = &'a str>) -> Result<()> {
     for fixture in fixtures {
@@ -279,6 +308,7 @@ fn bench(quick: bool) -> Result<()> {
         "libconform_rust.so",
         "plexus-dashboard",
         source::RUST_LIBRARY,
+        swap::RUST_LIBRARY,
     ])?;
     let plexus = release.join("plexus");
     require_fixtures(
@@ -286,7 +316,8 @@ fn bench(quick: bool) -> Result<()> {
             .into_iter()
             .chain(restart::Subject::ALL.map(|s| s.fixture))
             .chain(availability::FIXTURES)
-            .chain(source::FIXTURES),
+            .chain(source::FIXTURES)
+            .chain(swap::FIXTURES),
     )?;
     let scratch = Scratch::new("report")?;
     let load_before = report::load_average();
@@ -302,6 +333,7 @@ fn bench(quick: bool) -> Result<()> {
     let media = media::measure(&plexus, &scratch.0, quick)?;
     let recording = recorder::measure(&plexus, &scratch.0, quick)?;
     let restarts = restart::measure_all(&plexus, &scratch.0, quick)?;
+    let swaps = swap::measure_all(&plexus, &scratch.0, quick)?;
     let memory = memory::measure(&plexus, &scratch.0)?;
     let events = events::measure(&plexus, &scratch.0, quick)?;
     let availability = availability::measure(&plexus, &scratch.0, quick)?;
@@ -323,6 +355,7 @@ fn bench(quick: bool) -> Result<()> {
         media,
         recording,
         restarts,
+        swaps,
         memory,
         events,
         availability,

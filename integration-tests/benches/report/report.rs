@@ -13,9 +13,10 @@ use crate::recorder::{self, Recording};
 use crate::restart::Measured;
 use crate::soak::{self, Soak};
 use crate::source::Measured as SourceMeasured;
+use crate::swap::Measured as SwapMeasured;
 use crate::target::Target;
 use crate::throughput::{Throughput, OVERHEAD_FPS, WORKERS};
-use crate::{media_report, restart_report, source_report, throughput};
+use crate::{media_report, restart_report, source_report, swap_report, throughput};
 
 /// Plexus's CPU time per frame per hop may be at most this, in µs.
 const OVERHEAD_TARGET_US: f64 = 20.0;
@@ -35,6 +36,7 @@ pub struct Results<'a> {
     pub media: Media,
     pub recording: Recording,
     pub restarts: Vec<Measured>,
+    pub swaps: Vec<SwapMeasured>,
     pub memory: Vec<Usage>,
     pub events: EventLatency,
     pub availability: Availability,
@@ -51,7 +53,7 @@ pub fn load_average() -> String {
 }
 
 /// The report's first lines: its title, then how the run went.
-fn heading(title: &str, quick: bool, load_before: &str, load_after: &str) -> String {
+pub fn heading(title: &str, quick: bool, load_before: &str, load_after: &str) -> String {
     let mode = if quick {
         "quick run: proves the harness, the figures mean little"
     } else {
@@ -80,6 +82,7 @@ pub fn render(results: &Results<'_>) -> String {
     targets.extend(media_report::targets(&results.media));
     targets.extend(recorder::targets(&results.recording));
     targets.extend(restart_report::targets(&results.restarts));
+    targets.extend(swap_report::targets(&results.swaps));
     let events = &results.events;
     targets.push(Target::new(
         "event latency".into(),
@@ -99,6 +102,7 @@ pub fn render(results: &Results<'_>) -> String {
     media_report::render(&mut out, &results.media);
     recorder::render(&mut out, &results.recording);
     restart_report::render(&mut out, &results.restarts);
+    swap_report::render(&mut out, &results.swaps);
     render_memory(&mut out, &results.memory);
     render_events(&mut out, &results.events);
     render_availability(&mut out, &results.availability);
@@ -255,7 +259,7 @@ pub fn render_hops_alone(
     out
 }
 
-fn render_targets(out: &mut String, targets: &[Target]) {
+pub fn render_targets(out: &mut String, targets: &[Target]) {
     let _ = writeln!(
         out,
         "## Targets\n\n| figure | target | measured | verdict |"

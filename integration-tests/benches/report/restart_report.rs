@@ -7,7 +7,7 @@ use crate::target::Target;
 
 /// The `q`-quantile of `values` by nearest rank (the smallest value with at
 /// least `q` of the values at or below it), in ms.
-fn percentile_ms(values: &[u64], q: f64) -> Option<f64> {
+pub fn percentile_ms(values: &[u64], q: f64) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));

@@ -23,6 +23,8 @@ pub struct Arrival {
     pub at_ns: u64,
     /// The header's `capture_ns`.
     pub capture_ns: u64,
+    /// The header's `seq`.
+    pub seq: u64,
     /// The publisher, i.e. the worker process, that sent it.
     pub origin: UniquePublisherId,
 }
@@ -65,6 +67,7 @@ impl Tap {
                 Received::Frame(frame) => arrivals.push(Arrival {
                     at_ns: monotonic_ns(),
                     capture_ns: frame.user_header().capture_ns,
+                    seq: frame.user_header().seq,
                     origin: frame.origin(),
                 }),
                 Received::Empty => return Ok(arrivals),
