@@ -3,7 +3,7 @@
 //! makes it a pipeline file's, and `plexus upgrade --to` runs another
 //! version of one processor's package. The new plan is loaded, provisioned
 //! and checked against the running runtime before anything starts; then
-//! its changes happen as one batch of swaps (`swap.rs`), all set up before
+//! its changes happen as one batch of swaps (`swap.rs`, `handover.rs`), all set up before
 //! any takes over, and removed workers stop last. Processors the change
 //! does not touch run on without a gap.
 
