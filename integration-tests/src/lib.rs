@@ -4,6 +4,7 @@
 //! independently of the code under test.
 
 pub mod bench;
+pub mod counters;
 pub mod crasher;
 pub mod dashboard;
 pub mod detached;

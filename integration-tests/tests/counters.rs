@@ -6,47 +6,19 @@
 //! which say how many frames each processor handled up to and including it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use integration_tests::{fixture, plexus_checked};
+use integration_tests::counters::{chain, count, FRAME_BYTES};
+use integration_tests::plexus_checked;
 
 const FRAMES: u64 = 60;
-/// Bytes of one frame: 64×8 RGBA.
-const FRAME_BYTES: usize = 64 * 8 * 4;
-
-/// The chain in `tmp`, recording the camera's and the last counter's frames
-/// into `tmp/counters.mcap`. Half the demo's rate, so that no frame is
-/// dropped on a loaded machine and every count is its frame's position.
-fn pipeline(tmp: &Path) -> std::path::PathBuf {
-    let packages = ["counter-python", "counter-deno", "counter-rust"]
-        .map(|name| fixture(name).display().to_string())
-        .join(", ");
-    let text = format!(
-        "name: counters\n\
-         packages: [{packages}]\n\
-         processors:\n  \
-           cam: {{ type: builtin.test_pattern, config: {{ width: 64, height: 8, fps: 30 }} }}\n  \
-           py: {{ type: test.py_counter, config: {{ slot: 1 }} }}\n  \
-           ts: {{ type: test.ts_counter, config: {{ slot: 2 }} }}\n  \
-           rs: {{ type: test.rs_counter, config: {{ slot: 3 }} }}\n  \
-           sink: {{ type: builtin.stats_sink }}\n\
-         connections: [cam.out -> py.in, py.out -> ts.in, ts.out -> rs.in, rs.out -> sink.in]\n\
-         record: {{ file: {}, ports: [cam.out, rs.out] }}\n",
-        tmp.join("counters.mcap").display()
-    );
-    let path = tmp.join("pipeline.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn slot(payload: &[u8], slot: usize) -> u64 {
-    u64::from_le_bytes(payload[8 * slot..8 * slot + 8].try_into().unwrap())
-}
+/// Half the demo's rate, so that no frame is dropped on a loaded machine
+/// and every count is its frame's position.
+const FPS: u32 = 30;
 
 #[test]
 fn each_counter_stamps_its_count_into_its_slot() {
     let tmp = tempfile::tempdir().unwrap();
-    let path = pipeline(tmp.path());
+    let path = chain(tmp.path(), "counters", FPS, &["cam.out", "rs.out"]);
     let frames = FRAMES.to_string();
     let run = plexus_checked(
         &["run", path.to_str().unwrap(), "--frames", &frames, "--json"],
@@ -74,7 +46,7 @@ fn each_counter_stamps_its_count_into_its_slot() {
     assert_eq!(out.keys().copied().collect::<Vec<_>>(), all);
     for (seq, payload) in out {
         assert_eq!(payload.len(), FRAME_BYTES, "frame {seq}");
-        let counts = [1, 2, 3].map(|s| slot(payload, s));
+        let counts = [1, 2, 3].map(|s| count(payload, s));
         assert_eq!(
             counts,
             [seq + 1; 3],

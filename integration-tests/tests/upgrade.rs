@@ -13,47 +13,38 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use integration_tests::assert_no_residue;
+use integration_tests::counters::{chain, count, FRAME_BYTES};
 use integration_tests::detached::Data;
-use integration_tests::{assert_no_residue, fixture};
 
 /// Swaps of each counter.
 const SWAPS: usize = 100;
-/// Bytes of one frame: 64×8 RGBA.
-const FRAME_BYTES: usize = 64 * 8 * 4;
 const START: Duration = Duration::from_secs(60);
 
-/// The counters' chain in `tmp`, recording the last counter's port.
-fn chain(tmp: &Path, fps: u32) -> PathBuf {
-    let packages = ["counter-python", "counter-deno", "counter-rust"]
-        .map(|name| fixture(name).display().to_string())
-        .join(", ");
-    let text = format!(
-        "name: swaps\n\
-         packages: [{packages}]\n\
-         processors:\n  \
-           cam: {{ type: builtin.test_pattern, config: {{ width: 64, height: 8, fps: {fps} }} }}\n  \
-           py: {{ type: test.py_counter, config: {{ slot: 1 }} }}\n  \
-           ts: {{ type: test.ts_counter, config: {{ slot: 2 }} }}\n  \
-           rs: {{ type: test.rs_counter, config: {{ slot: 3 }} }}\n  \
-           sink: {{ type: builtin.stats_sink }}\n\
-         connections: [cam.out -> py.in, py.out -> ts.in, ts.out -> rs.in, rs.out -> sink.in]\n\
-         record: {{ file: {}, ports: [rs.out] }}\n",
-        tmp.join("swaps.mcap").display()
-    );
-    let path = tmp.join("pipeline.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
+/// One test at a time: each swaps workers in front of a 60 fps source, and
+/// a handover must take less than a queue of frames (133 ms), which a
+/// second test's hundreds of process starts would eat into.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn slot(payload: &[u8], slot: usize) -> u64 {
-    u64::from_le_bytes(payload[8 * slot..8 * slot + 8].try_into().unwrap())
+/// The first frame the new process handled, as `plexus upgrade` answers.
+fn switch_frame(answer: &str) -> u64 {
+    answer
+        .split("from frame ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no switch frame in {answer:?}"))
 }
 
 #[test]
 fn a_hundred_swaps_of_each_language_lose_no_frame_and_carry_the_counts() {
+    let _one = serial();
     let data = Data::new();
     let tmp = tempfile::tempdir().unwrap();
-    let path = chain(tmp.path(), 60);
+    let path = chain(tmp.path(), "swaps", 60, &["rs.out"]);
     let mut run = data.spawn(&["run", path.to_str().unwrap(), "--json"], tmp.path());
     let id = run.runtime_id();
     run.wait_for("processor sink started", START);
@@ -68,13 +59,7 @@ fn a_hundred_swaps_of_each_language_lose_no_frame_and_carry_the_counts() {
                 "swap {round} of {processor}: {}",
                 upgraded.stderr
             );
-            let seq = upgraded
-                .stdout
-                .split("from frame ")
-                .nth(1)
-                .and_then(|rest| rest.split(' ').next())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or_else(|| panic!("no switch frame in {:?}", upgraded.stdout));
+            let seq = switch_frame(&upgraded.stdout);
             switched.entry(processor).or_default().push(seq);
         }
     }
@@ -103,7 +88,7 @@ fn a_hundred_swaps_of_each_language_lose_no_frame_and_carry_the_counts() {
     integration_tests::recorded::each_frame(&tmp.path().join("swaps.mcap"), |topic, h, p| {
         assert_eq!(topic, "/rs/out");
         assert_eq!(p.len(), FRAME_BYTES, "frame {}", h.seq);
-        let counts = [1, 2, 3].map(|s| slot(p, s));
+        let counts = [1, 2, 3].map(|s| count(p, s));
         assert_eq!(
             counts,
             [h.seq + 1; 3],
@@ -176,6 +161,7 @@ fn stamping(marker: u8) -> String {
 
 #[test]
 fn a_version_that_does_not_fit_or_set_up_changes_nothing() {
+    let _one = serial();
     let data = Data::new();
     let tmp = tempfile::tempdir().unwrap();
     for (version, schema, body) in [
@@ -244,13 +230,7 @@ fn a_version_that_does_not_fit_or_set_up_changes_nothing() {
 
     let upgraded = upgrade("test.versioned@0.3.0");
     assert_eq!(upgraded.code, Some(0), "{}", upgraded.stderr);
-    let switch = upgraded
-        .stdout
-        .split("from frame ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no switch frame in {:?}", upgraded.stdout));
+    let switch = switch_frame(&upgraded.stdout);
 
     run.signal(libc::SIGINT);
     let run = run.finish();

@@ -144,3 +144,18 @@ pub(crate) fn reconfigure(
     let outcome = slot.reconfigure(changes_json);
     Some(Report::Reconfigured { processor, outcome })
 }
+
+/// Answers the commands a worker takes the same way whether it runs or has
+/// handed over (pause, resume, live config): the report to send, if any;
+/// any other command is given back.
+pub(crate) fn steer_by(slots: &mut [Slot], command: Command) -> Result<Option<Report>, Command> {
+    match command {
+        Command::Pause { processor } => Ok(steer(slots, &processor, true)),
+        Command::Resume { processor } => Ok(steer(slots, &processor, false)),
+        Command::Reconfigure {
+            processor,
+            changes_json,
+        } => Ok(reconfigure(slots, processor, &changes_json)),
+        other => Err(other),
+    }
+}

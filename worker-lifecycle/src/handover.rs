@@ -11,7 +11,7 @@ use bus::waitset::WaitSet;
 use bus::Bus;
 use ipc_schemas::{Command, ProcessorState, Report};
 
-use crate::control::{reconfigure, report_errors, start, steer, Control};
+use crate::control::{report_errors, start, steer_by, Control};
 use crate::error::WorkerError;
 use crate::ports::Slot;
 
@@ -72,17 +72,9 @@ pub(crate) fn hand_over(
                     _ => AfterHandOver::Serve,
                 });
             }
-            Command::Pause { processor } => steer(slots, &processor, true),
-            Command::Resume { processor } => steer(slots, &processor, false),
-            Command::Reconfigure {
-                processor,
-                changes_json,
-            } => reconfigure(slots, processor, &changes_json),
-            other => {
-                return Err(WorkerError::Protocol(format!(
-                    "unexpected {other:?} after handing over"
-                )))
-            }
+            other => steer_by(slots, other).map_err(|other| {
+                WorkerError::Protocol(format!("unexpected {other:?} after handing over"))
+            })?,
         };
         if let Some(report) = report {
             control.report(&report)?;

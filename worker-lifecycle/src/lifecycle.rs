@@ -13,7 +13,7 @@ use ipc_schemas::{
     env, Command, Names, Report, Role, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL,
 };
 
-use crate::control::{reconfigure, report_errors, start, steer, Control};
+use crate::control::{reconfigure, report_errors, start, steer, steer_by, Control};
 use crate::error::WorkerError;
 use crate::handover::{self, AfterHandOver};
 use crate::ports::{Drive, Slot};
@@ -383,17 +383,9 @@ fn handle_commands(control: &Control, slots: &mut [Slot]) -> Result<Turn, Worker
             // A swap failed after this worker's snapshot did: it serves on.
             Command::KeepServing => None,
             Command::Stop | Command::Exit => return Ok(Turn::Stop),
-            Command::Pause { processor } => steer(slots, &processor, true),
-            Command::Resume { processor } => steer(slots, &processor, false),
-            Command::Reconfigure {
-                processor,
-                changes_json,
-            } => reconfigure(slots, processor, &changes_json),
-            other => {
-                return Err(WorkerError::Protocol(format!(
-                    "unexpected {other:?} while running"
-                )))
-            }
+            other => steer_by(slots, other).map_err(|other| {
+                WorkerError::Protocol(format!("unexpected {other:?} while running"))
+            })?,
         };
         if let Some(report) = report {
             control.report(&report)?;

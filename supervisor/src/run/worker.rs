@@ -360,36 +360,25 @@ impl WorkerHandle {
         child: Child,
         channel: (MessageSender, MessageReceiver),
     ) -> Result<Self> {
-        let pid = child.id();
-        let pidfd =
-            WaitableFd::pidfd(pid).with_context(|| format!("watching worker `{}`", self.name))?;
-        Ok(Self {
+        let planned = PlannedWorker {
             name: self.name.clone(),
             language: self.language,
             processors: self.processors.clone(),
-            pid,
-            spawned_at: Instant::now(),
-            state: WorkerState::Spawned,
-            phase: Phase::Handshake(Step::hello()),
-            ending: None,
-            last_exit: None,
-            stats: Vec::new(),
-            usage: Usage::default(),
             restart: self.restart,
+            restart_from: None,
             critical: self.critical,
-            budget: Budget::default(),
-            restarts: self.restarts,
-            generation: self.generation + 1,
-            config: None,
-            configure_sent: false,
+        };
+        let mut successor = Self::new(
+            &planned,
             recipe,
-            watched: Vec::new(),
-            dir: self.dir.clone(),
+            self.dir.clone(),
             child,
-            pidfd: Some(pidfd),
-            commands: channel.0,
-            reports: channel.1,
-        })
+            channel,
+            Vec::new(),
+        )?;
+        successor.restarts = self.restarts;
+        successor.generation = self.generation + 1;
+        Ok(successor)
     }
 
     /// Makes `successor`'s process this worker's, keeping the worker's
