@@ -139,6 +139,15 @@ fn apply_adds_and_removes_branches_while_capture_loses_nothing() {
         again.stdout
     );
 
+    // The runtime's picture of itself is the new file's.
+    let graph = data.plexus(&["graph", "--runtime", &id], tmp.path());
+    assert_eq!(graph.code, Some(0), "{}", graph.stderr);
+    assert!(
+        graph.stdout.contains("py2") && !graph.stdout.contains("tsink"),
+        "{}",
+        graph.stdout
+    );
+
     // Frames reach the new branch.
     integration_tests::tapped_seqs(tmp.path(), &id, "py2.out", 5);
 

@@ -79,6 +79,24 @@ impl Journal {
         &self.dir
     }
 
+    /// The run goes on with the pipeline in `file` and these workers
+    /// (`plexus apply`): `run.json` says so from now on, so that `graph
+    /// --runtime` draws what runs.
+    pub fn runs_now(&self, file: &Path, workers: &[String]) {
+        let path = self.dir.join("run.json");
+        let updated = std::fs::read_to_string(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| Ok(serde_json::from_str::<Value>(&text)?))
+            .and_then(|mut info| {
+                info["file"] = Value::from(file.to_string_lossy().into_owned());
+                info["workers"] = Value::from(workers.to_vec());
+                write_whole(&path, &info)
+            });
+        if let Err(e) = updated {
+            tracing::warn!("the run journal keeps the pipeline file it started with: {e:#}");
+        }
+    }
+
     /// Keeps one event, as `events --json` prints it.
     pub fn event(&self, event: &Value) {
         lock(&self.events).append(&event.to_string());

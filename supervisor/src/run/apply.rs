@@ -287,6 +287,9 @@ impl Supervisor {
                 .map(|p| (p.spec.id.clone(), p.config_schema.clone()))
                 .collect(),
         );
+        let workers: Vec<String> = plan.workers.iter().map(|w| w.name.clone()).collect();
+        let file = std::path::absolute(&plan.path).unwrap_or_else(|_| plan.path.clone());
+        self.events.runs_now(&file, &workers);
         self.events.emit(EventKind::GraphChanged {
             diff: serde_json::to_string(&diff).unwrap_or_default(),
         });

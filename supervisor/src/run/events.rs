@@ -27,6 +27,14 @@ impl EventLog {
         })
     }
 
+    /// Tells the journal, if the run keeps one, which file and workers the
+    /// run goes on with (`plexus apply`).
+    pub fn runs_now(&self, file: &std::path::Path, workers: &[String]) {
+        if let Some(journal) = &self.journal {
+            journal.runs_now(file, workers);
+        }
+    }
+
     /// Keeps every event from now on in `journal` too.
     pub fn keep_in(&mut self, journal: Arc<Journal>) {
         self.journal = Some(journal);
