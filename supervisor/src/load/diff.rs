@@ -287,3 +287,86 @@ fn keep_port_sizes(old: &Plan, new: &mut Plan) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::load::pipeline::Pipeline;
+    use crate::load::plan_pipeline;
+
+    /// A plan of builtins from the lines under `processors:` and the
+    /// connections, with `observers`.
+    fn plan(processors: &str, connections: &str, observers: usize) -> Plan {
+        let text = format!(
+            "name: diff\nobservers: {observers}\nprocessors:\n{processors}connections: [{connections}]\n"
+        );
+        plan_pipeline(&Pipeline::parse(Path::new("/tmp/diff.yaml"), &text).unwrap()).unwrap()
+    }
+
+    const CAPTURE: &str =
+        "  cam: { type: builtin.test_pattern }\n  sink: { type: builtin.stats_sink }\n";
+
+    #[test]
+    fn a_branch_added_and_a_config_changed_are_told_worker_by_worker() {
+        let old = plan(CAPTURE, "cam.out -> sink.in", 2);
+        let mut new = plan(
+            &format!("{CAPTURE}  more: {{ type: builtin.stats_sink }}\n").replace(
+                "builtin.test_pattern }",
+                "builtin.test_pattern, config: { fps: 10 } }",
+            ),
+            "cam.out -> sink.in, cam.out -> more.in",
+            2,
+        );
+        let diff = diff(&old, &mut new).unwrap();
+        assert_eq!(diff.processors_added, ["more"]);
+        assert_eq!(diff.connections_added, ["cam.out -> more.in"]);
+        assert_eq!(
+            diff.processors_changed,
+            [Changed {
+                processor: "cam".into(),
+                what: vec!["config"]
+            }]
+        );
+        assert_eq!(diff.workers.added, ["more"]);
+        assert_eq!(diff.workers.swapped, ["cam"]);
+        assert!(diff.workers.removed.is_empty());
+        // The running port keeps its size: one consumer, two observers and
+        // the swap's slot, now with two consumers among them.
+        let size = |p: &Plan| p.processors[0].spec.outputs[0].subscribers;
+        assert_eq!((size(&old), size(&new)), (4, 4));
+        assert!(new
+            .processors
+            .iter()
+            .flat_map(|p| &p.spec.inputs)
+            .all(|i| i.subscribers == 4));
+    }
+
+    #[test]
+    fn what_a_running_runtime_cannot_take_is_refused() {
+        let old = plan(CAPTURE, "cam.out -> sink.in", 0);
+        let mut full = plan(
+            &format!("{CAPTURE}  more: {{ type: builtin.stats_sink }}\n"),
+            "cam.out -> sink.in, cam.out -> more.in",
+            0,
+        );
+        let refused = diff(&old, &mut full).unwrap_err();
+        assert!(
+            refused.contains("output `cam.out` was made with room for 2 subscribers"),
+            "{refused}"
+        );
+        let mut moved = plan(
+            &CAPTURE.replace("builtin.stats_sink }", "builtin.stats_sink, worker: w }"),
+            "cam.out -> sink.in",
+            0,
+        );
+        let refused = diff(&old, &mut moved).unwrap_err();
+        assert!(
+            refused.contains("processor `sink` would move from worker `sink` to worker `w`"),
+            "{refused}"
+        );
+        let mut same = plan(CAPTURE, "cam.out -> sink.in", 0);
+        assert!(diff(&old, &mut same).unwrap().is_empty());
+    }
+}
