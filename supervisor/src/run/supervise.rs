@@ -3,6 +3,7 @@
 //! the bookkeeping up to date. Every lifecycle phase is "wait until".
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -118,7 +119,12 @@ pub enum Wake {
 }
 
 pub struct Supervisor {
-    pub bus: Bus,
+    /// Never dropped: iceoryx2 cleans dead nodes up as a node is dropped,
+    /// and a worker killed while it created a port (a run refused at its
+    /// start kills the rest) leaves a service it waits on forever. The
+    /// process ends soon after, and the runtime's files go with it
+    /// (`run::FilesGuard`), so nothing is left behind.
+    pub bus: ManuallyDrop<Bus>,
     /// The graph the runtime runs: the pipeline's plan, as `plexus apply`
     /// last changed it.
     pub plan: Plan,
@@ -172,7 +178,7 @@ impl Supervisor {
         let events = EventLog::open(&bus)?;
         Ok(Self {
             plan,
-            bus,
+            bus: ManuallyDrop::new(bus),
             runtime_id,
             pipeline,
             started: Instant::now(),
