@@ -63,6 +63,7 @@ mod live;
 mod media;
 mod media_report;
 mod memory;
+mod page;
 mod pipe;
 mod plan;
 mod plot;

@@ -9,6 +9,7 @@ use crate::events::EventLatency;
 use crate::latency_report::{self, Row};
 use crate::media::Media;
 use crate::memory::Usage;
+use crate::page::{heading, render_targets, target_row};
 use crate::recorder::{self, Recording};
 use crate::restart::Measured;
 use crate::soak::{self, Soak};
@@ -50,21 +51,6 @@ pub fn load_average() -> String {
         .ok()
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| "unknown".into())
-}
-
-/// The report's first lines: its title, then how the run went.
-pub fn heading(title: &str, quick: bool, load_before: &str, load_after: &str) -> String {
-    let mode = if quick {
-        "quick run: proves the harness, the figures mean little"
-    } else {
-        "full run"
-    };
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!(
-        "# {title}\n\n\
-         {mode}; {cores} cores; load average (1, 5, 15 min) {load_before} before, \
-         {load_after} after. Release build.\n\n"
-    )
 }
 
 pub fn render(results: &Results<'_>) -> String {
@@ -257,31 +243,6 @@ pub fn render_hops_alone(
     render_targets(&mut out, &latency_report::targets(rows));
     latency_report::render(&mut out, rows);
     out
-}
-
-pub fn render_targets(out: &mut String, targets: &[Target]) {
-    let _ = writeln!(
-        out,
-        "## Targets\n\n| figure | target | measured | verdict |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|");
-    for target in targets {
-        let _ = writeln!(out, "{}", target_row(target));
-    }
-    out.push('\n');
-}
-
-/// One line of a targets table.
-fn target_row(target: &Target) -> String {
-    let (measured, verdict) = match &target.measured {
-        Some((text, true)) => (text.as_str(), "met"),
-        Some((text, false)) => (text.as_str(), "**missed**"),
-        None => ("–", "not measured"),
-    };
-    format!(
-        "| {} | {} | {measured} | {verdict} |",
-        target.what, target.bound
-    )
 }
 
 fn render_soak(out: &mut String, soak: &Soak) {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{heading, render_targets};
+use crate::page::{heading, render_targets};
 use crate::restart_report::percentile_ms;
 use crate::swap::{Change, Changes, Measured, FPS, HEIGHT, WIDTH};
 use crate::swap_recording::Frames;
