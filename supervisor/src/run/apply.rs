@@ -12,7 +12,6 @@ use std::path::Path;
 use ipc_schemas::{ControlReply, EventKind, WorkerConfig};
 
 use super::launch::Launcher;
-use super::live_config::LiveConfig;
 use super::supervise::{RunPhase, Supervisor};
 use super::swap::{GraphChange, Replaces, SwapRequest};
 use super::watched::Watched;
@@ -276,17 +275,6 @@ impl Supervisor {
             }
             self.retiring.push(worker.retire());
         }
-        self.downstream = super::downstream_of(&plan);
-        self.live.wire(
-            self.bus.names(),
-            plan.processors.iter().map(|p| p.spec.clone()),
-        );
-        self.live_config = LiveConfig::new(
-            plan.processors
-                .iter()
-                .map(|p| (p.spec.id.clone(), p.config_schema.clone()))
-                .collect(),
-        );
         let workers: Vec<String> = plan.workers.iter().map(|w| w.name.clone()).collect();
         let file = std::path::absolute(&plan.path).unwrap_or_else(|_| plan.path.clone());
         self.events.runs_now(&file, &workers);
@@ -294,6 +282,7 @@ impl Supervisor {
             diff: serde_json::to_string(&diff).unwrap_or_default(),
         });
         self.plan = plan;
+        self.picture_plan();
         said
     }
 }

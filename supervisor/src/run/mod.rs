@@ -147,21 +147,11 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
         Bus::join(names, "supervisor")?,
         runtime_id.clone(),
         plan.name.clone(),
-        downstream_of(plan),
     )?;
     if let Some(journal) = &journal {
         sup.events.keep_in(journal.clone());
     }
-    sup.live.wire(
-        sup.bus.names(),
-        plan.processors.iter().map(|p| p.spec.clone()),
-    );
-    sup.live_config = LiveConfig::new(
-        plan.processors
-            .iter()
-            .map(|p| (p.spec.id.clone(), p.config_schema.clone()))
-            .collect(),
-    );
+    sup.picture_plan();
     sup.events.emit(EventKind::RuntimeStarted {
         runtime: runtime_id.clone(),
         pipeline: plan.name.clone(),
@@ -344,8 +334,26 @@ fn report(sup: &Supervisor, runtime_id: String, outcome: Outcome, elapsed: Durat
     }
 }
 
+impl Supervisor {
+    /// Makes the runtime's picture of itself its plan's: the inputs each
+    /// worker feeds, the counters its stats read, and the config schemas
+    /// `plexus set` checks. At start, and after each `plexus apply`.
+    fn picture_plan(&mut self) {
+        self.downstream = downstream_of(&self.plan);
+        let specs = self.plan.processors.iter().map(|p| p.spec.clone());
+        self.live.wire(self.bus.names(), specs);
+        self.live_config = LiveConfig::new(
+            self.plan
+                .processors
+                .iter()
+                .map(|p| (p.spec.id.clone(), p.config_schema.clone()))
+                .collect(),
+        );
+    }
+}
+
 /// Per worker, the inputs of other workers' processors it feeds.
-pub(super) fn downstream_of(plan: &Plan) -> BTreeMap<String, Vec<(String, String)>> {
+fn downstream_of(plan: &Plan) -> BTreeMap<String, Vec<(String, String)>> {
     let worker_of: BTreeMap<&str, &str> = plan
         .processors
         .iter()

@@ -166,13 +166,7 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(
-        plan: Plan,
-        bus: Bus,
-        runtime_id: String,
-        pipeline: String,
-        downstream: BTreeMap<String, Vec<(String, String)>>,
-    ) -> Result<Self> {
+    pub fn new(plan: Plan, bus: Bus, runtime_id: String, pipeline: String) -> Result<Self> {
         let wake = WakeListener::open(&bus, &bus.names().supervisor_wake())?;
         let control = ControlChannel::open(&bus)?;
         let events = EventLog::open(&bus)?;
@@ -189,7 +183,7 @@ impl Supervisor {
             next_watch: Instant::now(),
             halt: None,
             refusal: None,
-            downstream,
+            downstream: BTreeMap::new(),
             error_counts: BTreeMap::new(),
             control,
             live: LiveStats::default(),
