@@ -175,6 +175,21 @@ pub fn example_at_half_rate(tmp: &Path, example: &str) -> PathBuf {
     path
 }
 
+/// Runs the pipeline at `path` until its sources sent `frames` each,
+/// checks it completed (exit 0, outcome `completed`) and left nothing
+/// behind, and returns its summary.
+pub fn completed_run(path: &Path, cwd: &Path, frames: u64) -> serde_json::Value {
+    let frames = frames.to_string();
+    let run = plexus_checked(
+        &["run", path.to_str().unwrap(), "--frames", &frames, "--json"],
+        cwd,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["outcome"], "completed", "{summary:#}");
+    summary
+}
+
 /// Runs `plexus` and, if a runtime started, checks it left nothing behind.
 pub fn plexus_checked(args: &[&str], cwd: &Path) -> PlexusRun {
     plexus(args, cwd).checked()

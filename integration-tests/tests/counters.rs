@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 
 use integration_tests::counters::{chain, count, FRAME_BYTES};
-use integration_tests::plexus_checked;
 
 const FRAMES: u64 = 60;
 /// Half the demo's rate, so that no frame is dropped on a loaded machine
@@ -19,14 +18,7 @@ const FPS: u32 = 30;
 fn each_counter_stamps_its_count_into_its_slot() {
     let tmp = tempfile::tempdir().unwrap();
     let path = chain(tmp.path(), "counters", FPS, &["cam.out", "rs.out"]);
-    let frames = FRAMES.to_string();
-    let run = plexus_checked(
-        &["run", path.to_str().unwrap(), "--frames", &frames, "--json"],
-        tmp.path(),
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let summary = run.json();
-    assert_eq!(summary["outcome"], "completed", "{summary:#}");
+    let summary = integration_tests::completed_run(&path, tmp.path(), FRAMES);
     for id in ["py", "ts", "rs", "sink"] {
         let p = &summary["processors"][id];
         assert_eq!(p["frames_in"], FRAMES, "{id}: {summary:#}");

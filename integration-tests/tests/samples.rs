@@ -135,14 +135,7 @@ fn floats(payload: &[u8]) -> Vec<f32> {
 fn band_power_and_flags_of_sine_blocks_match_the_formula() {
     let tmp = tempfile::tempdir().unwrap();
     let (path, file) = example(tmp.path());
-    let frames = FRAMES.to_string();
-    let run = plexus_checked(
-        &["run", path.to_str().unwrap(), "--frames", &frames, "--json"],
-        tmp.path(),
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let summary = run.json();
-    assert_eq!(summary["outcome"], "completed", "{summary:#}");
+    let summary = integration_tests::completed_run(&path, tmp.path(), FRAMES);
     for id in ["power", "gate", "stats"] {
         let p = &summary["processors"][id];
         assert_eq!(p["frames_in"], FRAMES, "{id}: {summary:#}");
