@@ -79,6 +79,9 @@ pub enum Report {
         processor: String,
         message: String,
     },
+    /// A processor tried something outside its permissions (§15); the
+    /// operation failed, and the processor goes on.
+    Violation(crate::sandbox::Violation),
     /// The worker cannot go on, for a reason that is the machine's, not its
     /// processors' (no room left in `/dev/shm`); it exits after sending
     /// this. `message` is the sentence for the user.

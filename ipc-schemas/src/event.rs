@@ -164,6 +164,16 @@ pub enum EventKind {
     GraphChanged {
         diff: String,
     },
+    /// A processor tried something outside its permissions (§15).
+    /// `permission` and `action` are the words of [`crate::Denied`] and
+    /// [`crate::ViolationAction`]; `message` is the sentence.
+    SandboxViolation {
+        processor: String,
+        permission: String,
+        target: String,
+        action: String,
+        message: String,
+    },
     /// Periodic counters of one processor's ports.
     ProcessorStats {
         processor: String,
@@ -228,6 +238,7 @@ impl EventKind {
             EventKind::UpgradeCompleted { .. } => "upgrade_completed",
             EventKind::UpgradeFailed { .. } => "upgrade_failed",
             EventKind::GraphChanged { .. } => "graph_changed",
+            EventKind::SandboxViolation { .. } => "sandbox_violation",
         }
     }
 }
@@ -402,6 +413,7 @@ impl std::fmt::Display for EventKind {
                 "upgrade of processor {processor} failed: {reason}; worker {worker} serves on as it was"
             ),
             EventKind::GraphChanged { diff } => format!("the graph changed: {diff}"),
+            EventKind::SandboxViolation { message, .. } => message.clone(),
             EventKind::ProcessorStats {
                 processor,
                 ports,

@@ -11,6 +11,7 @@ pub mod frame {
 }
 pub mod names;
 pub mod recording;
+pub mod sandbox;
 pub mod schema;
 pub mod wire;
 pub mod worker_info;
@@ -25,12 +26,15 @@ pub use control::{
 pub use event::{ConfigApplied, EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
 pub use names::{NameError, Names};
+pub use sandbox::{
+    Denied, Endpoint, Permissions, SandboxMode, Violation, ViolationAction, WorkerSandbox,
+};
 pub use schema::{Accepts, HeaderField, SchemaId};
 pub use worker_info::{DenoCreate, DenoDrive, DenoOutput, PythonInfo};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Environment variables the supervisor hands to every worker it spawns.
 pub mod env {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use ipc_schemas::names::{validate_id, NameError};
-use ipc_schemas::{Entry, InputSpec, OutputSpec, ProcessorSpec};
+use ipc_schemas::{Entry, InputSpec, OutputSpec, ProcessorSpec, SandboxMode, WorkerSandbox};
 
 use crate::error::{excerpt, is_hidden, UserError};
 use crate::language::{Declared, Lang};
@@ -76,6 +76,8 @@ pub struct PlannedWorker {
     pub restart_from: Option<String>,
     /// Giving up on this worker stops the pipeline.
     pub critical: bool,
+    /// What its processors may do, and how strictly (§15).
+    pub sandbox: WorkerSandbox,
 }
 
 /// One parsed `a.out -> b.in` line.
@@ -474,6 +476,10 @@ fn plan_workers(
                     restart: entry.restart.unwrap_or(RestartSpec::NEVER),
                     restart_from: entry.restart.map(|_| p.spec.id.clone()),
                     critical: entry.critical,
+                    sandbox: WorkerSandbox {
+                        mode: SandboxMode::Off,
+                        processors: Default::default(),
+                    },
                 })
             }
         }

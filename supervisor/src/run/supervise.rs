@@ -293,6 +293,7 @@ impl Supervisor {
             Report::ProcessorError { processor, message } => {
                 self.processor_error(i, processor, message)
             }
+            Report::Violation(violation) => self.violation(i, violation),
             Report::Paused { processor } => {
                 self.events.emit(EventKind::ProcessorPaused { processor })
             }
@@ -408,6 +409,19 @@ impl Supervisor {
         );
         self.events
             .emit(EventKind::ProcessorError { processor, message });
+    }
+
+    /// Tells a processor's attempt at something outside its permissions,
+    /// in the worker's log and as an event.
+    fn violation(&mut self, i: usize, violation: ipc_schemas::Violation) {
+        let worker = &self.workers[i];
+        self.events.worker_log(&worker.name).line(
+            &worker.name,
+            worker.generation,
+            Stream::Error,
+            &violation.to_string(),
+        );
+        self.events.emit(violation.event());
     }
 
     /// Says, for each of `processors` that are stopping, how many of their

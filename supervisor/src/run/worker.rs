@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use bus::control::{MessageReceiver, MessageSender};
 use bus::fd::WaitableFd;
 use bus::Bus;
-use ipc_schemas::{Command, ExitStatus, ProcessorStats, Report, WorkerConfig};
+use ipc_schemas::{Command, ExitStatus, ProcessorStats, Report, WorkerConfig, WorkerSandbox};
 
 use super::usage::Usage;
 use super::watched::Watched;
@@ -153,6 +153,8 @@ pub struct WorkerHandle {
     pub usage: Usage,
     pub restart: RestartSpec,
     pub critical: bool,
+    /// What its processors may do (§15), for every process it starts.
+    pub sandbox: WorkerSandbox,
     pub budget: Budget,
     pub restarts: u32,
     /// 0 for the first process, +1 per restart.
@@ -208,6 +210,7 @@ impl WorkerHandle {
             usage: Usage::default(),
             restart: planned.restart,
             critical: planned.critical,
+            sandbox: planned.sandbox.clone(),
             budget: Budget::default(),
             restarts: 0,
             generation: 0,
@@ -367,6 +370,7 @@ impl WorkerHandle {
             restart: self.restart,
             restart_from: None,
             critical: self.critical,
+            sandbox: self.sandbox.clone(),
         };
         let mut successor = Self::new(
             &planned,
