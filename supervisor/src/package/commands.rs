@@ -14,7 +14,8 @@ use super::locate::ARCHIVE_EXTENSION;
 use super::pack::pack;
 use super::store::{Spec, Store, ARCHIVE_SHA256_FILE};
 use crate::error::UserError;
-use crate::package::manifest::{Manifest, Package, PanelDecl, ProcessorDecl};
+use crate::package::manifest::permissions::asks_for;
+use crate::package::manifest::{Manifest, Package, PanelDecl, PermissionsDecl, ProcessorDecl};
 use crate::table::render;
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +247,7 @@ pub fn processor_json(d: &ProcessorDecl) -> Value {
         "name": d.name, "language": d.language.name(), "entry": d.entry,
         "mode": d.mode.name(), "interval_ms": d.interval_ms,
         "inputs": ports(&d.inputs), "outputs": ports(&d.outputs), "config": config,
+        "permissions": d.permissions.json(),
     })
 }
 
@@ -325,6 +327,10 @@ pub fn processor_text(p: &Value) -> String {
         ports("inputs"),
         ports("outputs")
     );
+    // The JSON shape is the manifest's, so it reads back as a declaration.
+    let permissions: PermissionsDecl =
+        serde_json::from_value(p["permissions"].clone()).unwrap_or_default();
+    out += &format!("    permissions: {}\n", asks_for(&permissions.items()));
     for (key, field) in p["config"].as_object().into_iter().flatten() {
         let extras: Vec<String> = ["default", "min", "max", "enum"]
             .iter()
@@ -349,6 +355,18 @@ pub fn processor_text(p: &Value) -> String {
         }
     }
     out
+}
+
+/// What each processor of a package about to be installed asks for, as a
+/// package manager shows it before it installs: `example.invert asks for:
+/// read models/; connect api.example.com:443`.
+pub fn show_asks(manifest: &Manifest) {
+    for p in &manifest.processors {
+        match p.permissions.items() {
+            items if items.is_empty() => println!("{} asks for no permissions", p.name),
+            items => println!("{} asks for: {}", p.name, asks_for(&items)),
+        }
+    }
 }
 
 /// `inspect` for people.

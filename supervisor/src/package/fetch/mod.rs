@@ -23,6 +23,7 @@ use self::download::{is_url, Fetcher, Location, MAX_ARCHIVE_BYTES};
 use self::index::Index;
 use self::signature::{Policy, Verdict, MAX_SIGNATURE_BYTES, SIGNATURE_SUFFIX};
 use super::archive::Archive;
+use super::commands::show_asks;
 use super::pack::pack;
 use super::store::{Installed, Spec, Store};
 use crate::error::UserError;
@@ -149,6 +150,7 @@ pub fn install(store: &Store, args: InstallArgs) -> Result<Installed> {
                 return Err(signature::unsigned(&dir).into());
             }
             let packed = pack(&dir)?;
+            show_asks(&packed.manifest);
             Ok(store.install(&mut Archive::open(Cursor::new(packed.bytes), &dir)?)?)
         }
         Source::Archive(wanted) => install_archive(store, &fetcher, wanted, policy),
@@ -218,6 +220,7 @@ fn install_archive(
     };
     let sums = archive.sums_text()?;
     let verdict = signature::check(&label, &sums, signature.as_deref(), policy, &keys)?;
+    show_asks(&archive.manifest()?);
     let installed = store.install(&mut archive)?;
     if let Verdict::Signed(key) = verdict {
         tracing::info!("{}: signed by trusted key {key}", wanted.at);
