@@ -38,7 +38,6 @@ use bus::files::RuntimeFiles;
 use bus::Bus;
 use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, Role, WorkerConfig};
 
-use crate::sandbox::probe::Unenforceable;
 pub use id::new_runtime_id;
 pub use launch::Launcher;
 pub use spawn::{reap, wait_for_exit};
@@ -245,7 +244,7 @@ fn check_sandbox_support(plan: &Plan) -> Result<()> {
         return Ok(());
     }
     let support = crate::sandbox::probe::Support::probe();
-    crate::sandbox::probe::gate(&support, &plan.name, Unenforceable::Warn)?;
+    crate::sandbox::probe::gate(&support, &plan.name, plan.sandbox_unavailable)?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! enforce, or refuses to start when its pipeline says so.
 
 use crate::error::UserError;
+use crate::load::permissions::SandboxUnavailable;
 
 /// What the running kernel supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,29 +52,22 @@ impl Support {
     }
 }
 
-/// What a run does when part of its sandbox cannot be enforced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unenforceable {
-    Warn,
-    Refuse,
-}
-
 /// Warns naming what `support` cannot enforce of the sandbox of pipeline
 /// `pipeline`, or refuses the run.
-pub fn gate(support: &Support, pipeline: &str, then: Unenforceable) -> Result<(), UserError> {
+pub fn gate(support: &Support, pipeline: &str, then: SandboxUnavailable) -> Result<(), UserError> {
     let missing = support.missing();
     if missing.is_empty() {
         return Ok(());
     }
     let what = missing.join(", ");
     match then {
-        Unenforceable::Warn => {
+        SandboxUnavailable::Warn => {
             tracing::warn!(
                 "this kernel cannot enforce part of the sandbox of pipeline `{pipeline}`: {what}; its workers run without it"
             );
             Ok(())
         }
-        Unenforceable::Refuse => Err(UserError::Plain(format!(
+        SandboxUnavailable::Refuse => Err(UserError::Plain(format!(
             "pipeline `{pipeline}` refuses to run where its sandbox cannot be enforced (sandbox_unavailable: refuse), and this kernel lacks {what}"
         ))),
     }
@@ -138,9 +132,9 @@ mod tests {
                 "system call filters (seccomp)"
             ]
         );
-        let refused = gate(&none, "demo", Unenforceable::Refuse).unwrap_err();
+        let refused = gate(&none, "demo", SandboxUnavailable::Refuse).unwrap_err();
         assert!(refused.to_string().contains("pipeline `demo`"), "{refused}");
-        assert!(gate(&none, "demo", Unenforceable::Warn).is_ok());
+        assert!(gate(&none, "demo", SandboxUnavailable::Warn).is_ok());
     }
 
     #[test]
