@@ -21,6 +21,7 @@ pub mod package;
 pub mod provision;
 pub mod record;
 pub mod run;
+pub mod sandbox;
 pub mod scaffold;
 pub mod table;
 pub mod watch;

@@ -1,0 +1,3 @@
+//! Confining workers (docs/ARCHITECTURE.md §15).
+
+pub mod keeper;
