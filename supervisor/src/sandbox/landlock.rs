@@ -49,6 +49,16 @@ const SYSTEM_WRITE: &[&str] = &["/dev/null"];
 /// Where the system's programs are, which a worker that may spawn runs.
 const SYSTEM_EXECUTE: &[&str] = &["/usr", "/bin", "/sbin"];
 
+/// The dynamic loaders an executable may name: the kernel opens the
+/// worker's own executable and its loader for execution, so both may be
+/// executed even when spawning is not allowed (seccomp refuses `execve`
+/// then).
+const LOADERS: &[&str] = &[
+    "/lib64/ld-linux-x86-64.so.2",
+    "/lib/ld-linux-x86-64.so.2",
+    "/lib/ld-linux-aarch64.so.1",
+];
+
 /// Where shared memory lives.
 const SHM: &str = "/dev/shm";
 
@@ -100,6 +110,8 @@ impl Policy {
         let mut paths: Vec<(PathBuf, Grant)> = system(SYSTEM_READ, Grant::Read)
             .chain(system(SYSTEM_WRITE, Grant::ReadWrite))
             .chain(program.parent().map(|dir| (dir.to_path_buf(), Grant::Read)))
+            .chain(std::iter::once((program.to_path_buf(), Grant::Execute)))
+            .chain(system(LOADERS, Grant::Execute))
             .chain(needs.into_iter().map(|p| (p, Grant::Read)))
             .collect();
         paths.push((
@@ -208,7 +220,16 @@ mod tests {
         assert_eq!(granted(&policy, "/opt/plexus"), [Grant::Read]);
         assert_eq!(granted(&policy, "/dev/shm"), [Grant::Read]);
         assert_eq!(granted(&policy, "/etc/passwd"), []);
-        assert!(!policy.paths().iter().any(|(_, g)| *g == Grant::Execute));
+        let executed: Vec<&Path> = policy
+            .paths()
+            .iter()
+            .filter(|(_, g)| *g == Grant::Execute)
+            .map(|(p, _)| p.as_path())
+            .collect();
+        // Only the worker itself and the dynamic loader.
+        assert!(executed.contains(&Path::new("/opt/plexus/plexus-worker-python")));
+        assert!(executed.iter().all(|p| *p == Path::new("/opt/plexus/plexus-worker-python")
+            || LOADERS.iter().any(|l| Path::new(l) == *p)), "{executed:?}");
         assert_eq!(
             (policy.connect.as_slice(), policy.listen.as_slice()),
             (&[9000][..], &[8080][..])
