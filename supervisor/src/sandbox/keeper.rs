@@ -21,6 +21,9 @@ use bus::keeper::{self, policy, Op, Received, Request};
 use ipc_schemas::sandbox::env;
 use ipc_schemas::{Names, WorkerSandbox};
 
+use super::landlock::Policy;
+use crate::language::SharedMemory;
+
 /// A worker process about to be spawned with a keeper socket.
 pub struct Pending {
     /// Ours, until the child's pid is known.
@@ -32,17 +35,17 @@ pub struct Pending {
     processors: Vec<String>,
 }
 
-/// Gives the process `command` will start a keeper socket, when `needed`
-/// (its sandbox leaves `/dev/shm` read-only): the socket's worker end is
+/// Gives the process `command` will start a keeper socket when its
+/// sandbox `policy` leaves `/dev/shm` read-only: the socket's worker end is
 /// inherited across exec and named in the environment. Call
 /// [`Pending::register`] with the child's pid once it is spawned.
 pub fn attach(
     command: &mut Command,
-    needed: bool,
+    policy: Option<&Policy>,
     runtime_id: &str,
     worker: &str,
 ) -> Result<Option<Pending>> {
-    if !needed {
+    if policy.is_none_or(|p| p.shared_memory() != SharedMemory::Keeper) {
         return Ok(None);
     }
     let (keeper_end, worker_end) =

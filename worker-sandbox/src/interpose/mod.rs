@@ -30,6 +30,7 @@
 
 pub mod files;
 pub mod net;
+pub mod shm;
 pub mod spawn;
 
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -61,6 +62,7 @@ macro_rules! interpose {
             $crate::interpose_files!();
             $crate::interpose_net!();
             $crate::interpose_spawn!();
+            $crate::interpose_shm!();
         }
     };
 }

@@ -16,7 +16,13 @@ fn registered(id: &str, counted: &str) -> OwnedFd {
     };
     let mut command = Command::new("true");
     command.env(env::SANDBOX, sandbox.to_json());
-    let pending = attach(&mut command, true, id, "w")
+    let policy = Policy::of(
+        std::path::Path::new("/usr/bin/true"),
+        &Permissions::default(),
+        Vec::new(),
+        SharedMemory::Keeper,
+    );
+    let pending = attach(&mut command, Some(&policy), id, "w")
         .unwrap()
         .expect("needed");
     assert_eq!(pending.processors, vec![counted.to_string()]);
@@ -104,7 +110,15 @@ fn a_socket_sending_garbage_is_dropped_and_others_still_served() {
 #[test]
 fn no_keeper_where_none_is_needed() {
     let mut command = Command::new("true");
-    assert!(attach(&mut command, false, "x", "w").unwrap().is_none());
+    assert!(attach(&mut command, None, "x", "w").unwrap().is_none());
+    let deno = Policy::of(
+        std::path::Path::new("/usr/bin/deno"),
+        &Permissions::default(),
+        Vec::new(),
+        SharedMemory::Direct,
+    );
+    let direct = attach(&mut command, Some(&deno), "x", "w").unwrap();
+    assert!(direct.is_none());
     assert!(command.get_envs().all(|(k, _)| k != env::SHM_KEEPER));
 }
 
