@@ -93,8 +93,8 @@ fn failed(code: c_int, denied: impl FnOnce() -> Option<Denied>) {
 /// # Safety
 /// `text` is null or a valid NUL-terminated string.
 unsafe fn text(text: *const c_char) -> Option<String> {
-    // SAFETY: the caller's promise.
     (!text.is_null()).then(|| {
+        // SAFETY: the caller's promise.
         unsafe { CStr::from_ptr(text) }
             .to_string_lossy()
             .into_owned()

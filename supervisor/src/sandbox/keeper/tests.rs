@@ -3,7 +3,6 @@
 use super::*;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::os::fd::BorrowedFd;
 
 use ipc_schemas::{Permissions, SandboxMode};
 
@@ -46,7 +45,7 @@ fn request(op: Op, flags: i32, name: &str) -> Request<'_> {
 }
 
 fn call(socket: &OwnedFd, request: &Request<'_>) -> std::io::Result<Option<OwnedFd>> {
-    keeper::call(BorrowedFd::from(socket.as_fd()), request)
+    keeper::call(socket.as_fd(), request)
 }
 
 #[test]
