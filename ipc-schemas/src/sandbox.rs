@@ -347,7 +347,10 @@ mod tests {
             action: ViolationAction::Denied,
         });
         let bytes = crate::wire::encode(&report).unwrap();
-        assert_eq!(crate::wire::decode::<crate::Report>(&bytes).unwrap(), report);
+        assert_eq!(
+            crate::wire::decode::<crate::Report>(&bytes).unwrap(),
+            report
+        );
     }
 
     #[test]
