@@ -100,8 +100,10 @@ pub(crate) fn start(control: &Control, slots: &mut [Slot]) -> Result<(), WorkerE
     Ok(())
 }
 
-/// Reports processor errors; the supervisor logs them (sampled when they
-/// flood) and the worker carries on.
+/// Reports processor errors, then the sandbox violations recorded since
+/// the last report; the supervisor logs them (errors sampled when they
+/// flood) and the worker carries on. Called after every turn of the loop,
+/// so after each processor call and each stats tick.
 pub(crate) fn report_errors(
     control: &Control,
     errors: &mut Vec<ProcessError>,
@@ -111,6 +113,16 @@ pub(crate) fn report_errors(
             processor: e.processor,
             message: e.message,
         })?;
+    }
+    report_violations(control)
+}
+
+/// Reports the sandbox violations recorded since the last report: what a
+/// processor tried that its permissions do not allow, in the sentence
+/// that names it (docs/ARCHITECTURE.md §15).
+pub(crate) fn report_violations(control: &Control) -> Result<(), WorkerError> {
+    for violation in worker_sandbox::violations::drain() {
+        control.report(&Report::Violation(violation))?;
     }
     Ok(())
 }

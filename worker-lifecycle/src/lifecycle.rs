@@ -13,7 +13,9 @@ use ipc_schemas::{
     env, Command, Names, Report, Role, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL,
 };
 
-use crate::control::{reconfigure, report_errors, start, steer, steer_by, Control};
+use crate::control::{
+    reconfigure, report_errors, report_violations, start, steer, steer_by, Control,
+};
 use crate::error::WorkerError;
 use crate::handover::{self, AfterHandOver};
 use crate::ports::{Drive, Slot};
@@ -59,7 +61,9 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         Role::Successor => None,
     };
     let loop_wake = bus.names().worker_wake(&channel);
-    let (mut slots, wakes) = match configure(&bus, host, &config, counters, &loop_wake) {
+    let configured = configure(&bus, host, &config, counters, &loop_wake);
+    report_violations(&control)?;
+    let (mut slots, wakes) = match configured {
         Ok(configured) => configured,
         Err(WorkerError::Setup { processor, message }) => {
             control.report(&Report::ConfigureFailed {
@@ -104,7 +108,9 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
         }
     }
     control.report(&Report::Running)?;
-    start(&control, &mut slots)?;
+    let started = start(&control, &mut slots);
+    report_violations(&control)?;
+    started?;
     for slot in slots.iter().filter(|s| s.paused()) {
         control.report(&Report::Paused {
             processor: slot.id.clone(),
@@ -113,7 +119,14 @@ pub fn run_worker(host: &mut dyn ProcessorHost) -> Result<(), WorkerError> {
     let ended = run(&bus, &control, &waitset, &mut slots, &wakes).map_err(|e| control.fatal(e))?;
 
     for slot in &mut slots {
-        slot.processor.teardown();
+        slot.teardown();
+    }
+    report_violations(&control)?;
+    let unreported = worker_sandbox::violations::unreported();
+    if unreported > 0 {
+        tracing::info!(
+            "{unreported} more sandbox violations repeated earlier ones and were not reported"
+        );
     }
     if ended == Ended::HandedOver {
         return Ok(());

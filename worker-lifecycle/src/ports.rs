@@ -21,6 +21,7 @@ use crate::outputs::{Loans, OutputPort, Outputs, Told};
 use crate::processor::{check_state_size, Input, Processor, ProcessorHost};
 use crate::stats::{InputTracker, LatencyHistogram};
 use crate::sync::{Held, Matcher};
+use worker_sandbox::violations;
 
 pub(crate) struct Slot {
     pub id: String,
@@ -130,7 +131,10 @@ impl Slot {
         // shared words; the supervisor's configure deadline bounds its setup.
         let setup_busy = (role == Role::Serving).then_some(&busy);
         setup_busy.inspect(|b| b.enter(Call::Setup));
-        let processor = host.create(spec);
+        let processor = {
+            let _current = violations::current(&spec.id);
+            host.create(spec)
+        };
         setup_busy.inspect(|b| b.leave());
         let setup = |message| WorkerError::Setup {
             processor: spec.id.clone(),
@@ -297,6 +301,7 @@ impl Slot {
                 .collect();
             let mut outputs = Outputs::new(&self.outputs, &mut self.loans);
             self.busy.enter(Call::Frame);
+            let _current = violations::current(&self.id);
             let result = match (&self.matcher, inputs.as_slice()) {
                 (Matcher::Any, [input]) => self.processor.process(input, &mut outputs),
                 (_, inputs) => self.processor.process_synced(inputs, &mut outputs),
@@ -348,7 +353,9 @@ impl Slot {
         };
         let mut outputs = Outputs::new(&self.outputs, &mut self.loans);
         self.busy.enter(Call::Frame);
+        let current = violations::current(&self.id);
         let result = self.processor.produce(&next, &mut outputs);
+        drop(current);
         self.busy.leave();
         let told = outputs.told();
         self.book(result, told, errors)?;
@@ -363,7 +370,9 @@ impl Slot {
         };
         let producer = Producer::new(Arc::clone(shared));
         self.busy.enter(Call::Setup);
+        let current = violations::current(&self.id);
         let started = self.processor.start(producer);
+        drop(current);
         self.busy.leave();
         shared.set_gate(self.gate());
         started
@@ -375,7 +384,10 @@ impl Slot {
         let Drive::Manual(shared) = &self.drive else {
             return;
         };
-        let stopped = self.processor.stop();
+        let stopped = {
+            let _current = violations::current(&self.id);
+            self.processor.stop()
+        };
         shared.set_gate(Gate::Closed);
         if let Err(message) = stopped {
             self.errors.add(1);
@@ -505,7 +517,9 @@ impl Slot {
     /// like a frame that does.
     fn hook<T>(&mut self, call: impl FnOnce(&mut dyn Processor) -> T) -> T {
         self.busy.enter(Call::Frame);
+        let current = violations::current(&self.id);
         let result = call(self.processor.as_mut());
+        drop(current);
         self.busy.leave();
         result
     }
@@ -548,6 +562,12 @@ impl Slot {
             tracker.take_over();
         }
         Ok(())
+    }
+
+    /// Calls the processor's `teardown`.
+    pub fn teardown(&mut self) {
+        let _current = violations::current(&self.id);
+        self.processor.teardown();
     }
 
     pub fn finished(&self) -> bool {

@@ -2,6 +2,10 @@
 //! the builtins and dylib plugins and leaves the lifecycle to
 //! `worker-lifecycle`. The supervisor starts it; it is not meant to be run by hand.
 
+// The libc functions through which a refusal of the sandbox becomes a
+// violation naming the processor (worker-sandbox's `interpose`).
+worker_sandbox::interpose!();
+
 mod builtins;
 mod plugin_host;
 

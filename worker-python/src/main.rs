@@ -3,6 +3,10 @@
 //! leaves the lifecycle to `worker-lifecycle`. The supervisor starts it (and
 //! asks it `--python-info`); it is not meant to be run by hand.
 
+// The libc functions through which a refusal of the sandbox becomes a
+// violation naming the processor (worker-sandbox's `interpose`).
+worker_sandbox::interpose!();
+
 mod arrays;
 mod buffer;
 mod context;

@@ -5,9 +5,10 @@
 //! traps. Every worker executable (native, Python) and the Deno bridge calls
 //! [`enter`] first.
 
+pub mod interpose;
 mod seccomp;
 mod trap;
-// Further layers of the worker's sandbox add their modules here.
+pub mod violations;
 
 use ipc_schemas::sandbox::{env, SandboxMode, WorkerSandbox};
 
@@ -63,6 +64,7 @@ pub fn enter(kind: WorkerKind) -> Result<Option<WorkerSandbox>, SandboxError> {
     if sandbox.mode == SandboxMode::Off {
         return Ok(Some(sandbox));
     }
+    violations::activate(&sandbox);
     trap::install(sandbox.mode).map_err(SandboxError::Handler)?;
     seccomp::install(&sandbox.permissions())?;
     tracing::debug!(

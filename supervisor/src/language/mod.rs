@@ -140,8 +140,7 @@ pub trait Launch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SharedMemory {
     /// It opens them itself: read-write in its sandbox. Deno workers, whose
-    /// JavaScript cannot reach `/dev/shm`, and native and Python workers
-    /// until the shared-memory keeper serves them.
+    /// JavaScript cannot reach `/dev/shm`.
     Direct,
     /// The supervisor's keeper opens them for it: read-only in its sandbox.
     Keeper,
@@ -163,8 +162,10 @@ impl Launch for WorkerBinary {
         entry_paths(entries)
     }
 
+    /// Native and Python processors run in the worker's own process, where
+    /// they could reach anything it may write: the keeper writes for it.
     fn shared_memory(&self) -> SharedMemory {
-        SharedMemory::Direct
+        SharedMemory::Keeper
     }
 }
 

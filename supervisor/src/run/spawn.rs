@@ -16,6 +16,7 @@ use ipc_schemas::{env, Names};
 
 use super::worker::Recipe;
 use crate::journal::{LogSink, Stream};
+use crate::sandbox::keeper;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -53,6 +54,7 @@ pub fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    let keeper = keeper::attach(&mut command, recipe.policy.as_ref(), runtime_id, worker)?;
     // SAFETY: between fork and exec the child may only make async-signal-safe
     // calls: prctl, getppid and _exit are, and `?` turns an Errno into an
     // io::Error without allocating. `restrict_self` makes two system calls
@@ -76,6 +78,9 @@ pub fn spawn(
     let mut child = command
         .spawn()
         .with_context(|| format!("starting {}", command.get_program().to_string_lossy()))?;
+    if let Some(keeper) = keeper {
+        keeper.register(child.id());
+    }
     let pid = child.id();
     let stdout = child.stdout.take().expect("piped");
     forward_lines(

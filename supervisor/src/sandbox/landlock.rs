@@ -88,6 +88,7 @@ pub struct Policy {
     paths: Vec<(PathBuf, Grant)>,
     connect: Vec<u16>,
     listen: Vec<u16>,
+    shm: SharedMemory,
 }
 
 impl Policy {
@@ -135,7 +136,13 @@ impl Policy {
             paths,
             connect,
             listen: permissions.listen.clone(),
+            shm,
         }
+    }
+
+    /// How the worker writes its shared memory: whether it needs the keeper.
+    pub fn shared_memory(&self) -> SharedMemory {
+        self.shm
     }
 
     /// The paths granted, each with its rights (a path may appear more than
