@@ -295,9 +295,35 @@ impl Violation {
     }
 }
 
+/// How the line starts that a worker killed for a forbidden system call
+/// writes to stderr before it dies: `plexus-sandbox: system call <name>
+/// (<nr>)`. The supervisor reads the name back with [`trapped_call`].
+pub const SYSCALL_MARKER: &str = "plexus-sandbox: system call ";
+
+/// The system call a marker line names, if `line` is one.
+pub fn trapped_call(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix(SYSCALL_MARKER)?;
+    let (name, number) = rest.split_once(' ')?;
+    let number = number.strip_prefix('(')?.strip_suffix(')')?;
+    let plausible = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && number.parse::<i64>().is_ok();
+    plausible.then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_marker_line_names_its_call() {
+        let line = format!("{SYSCALL_MARKER}process_vm_readv (310)");
+        assert_eq!(trapped_call(&line), Some("process_vm_readv"));
+        assert_eq!(trapped_call("plexus-sandbox: system call ptrace"), None);
+        assert_eq!(trapped_call("processor printed: system call x (1)"), None);
+    }
 
     #[test]
     fn the_sentence_names_processor_path_and_permission() {

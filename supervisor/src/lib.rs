@@ -4,7 +4,7 @@
 //! (pipeline → plan), `language` (one home per language), `provision`
 //! (caches, installers, binaries), `run` (a runtime and its summary),
 //! `observe` (commands that watch or steer a live runtime), `watch` (`run --watch`), `package`,
-//! `lockfile` (`plexus lock`, `--locked`), `scaffold` (`plexus new`), `describe` and `graph` (`plexus graph`). The map is docs/ARCHITECTURE.md.
+//! `lockfile` (`plexus lock`, `--locked`), `scaffold` (`plexus new`), `describe` and `graph` (`plexus graph`), `sandbox` (confining workers). The map is docs/ARCHITECTURE.md.
 
 pub mod cli;
 pub mod codegen;
@@ -21,6 +21,7 @@ pub mod package;
 pub mod provision;
 pub mod record;
 pub mod run;
+pub mod sandbox;
 pub mod scaffold;
 pub mod table;
 pub mod watch;

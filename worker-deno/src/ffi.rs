@@ -118,11 +118,15 @@ pub extern "C" fn plexus_deno_abi_version() -> u32 {
     ABI_VERSION
 }
 
-/// Starts the lifecycle thread, which reads `PLEXUS_RUNTIME` and
-/// `PLEXUS_WORKER` and runs the worker lifecycle. Null on failure.
+/// Enters the worker's sandbox (host.ts calls this before it imports any
+/// processor module), then starts the lifecycle thread, which reads
+/// `PLEXUS_RUNTIME` and `PLEXUS_WORKER` and runs the worker lifecycle.
+/// Null on failure.
 #[no_mangle]
 pub extern "C" fn plexus_deno_start() -> *mut Handle {
     guard(std::ptr::null_mut(), || {
+        worker_sandbox::enter(worker_sandbox::WorkerKind::Deno)
+            .map_err(|e| format!("cannot enter the worker's sandbox: {e}"))?;
         let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
         if active.is_some() {
             return Err("plexus_deno is already started in this process".into());

@@ -39,6 +39,11 @@ impl ProcessorHost for NativeHost {
 
 fn main() {
     worker_lifecycle::init_logging();
+    // Before any plugin library is opened.
+    if let Err(e) = worker_sandbox::enter(worker_sandbox::WorkerKind::Native) {
+        tracing::error!("cannot enter the worker's sandbox: {e}");
+        std::process::exit(1);
+    }
     let mut host = NativeHost {
         plugins: PluginLibraries::new(),
     };

@@ -54,6 +54,11 @@ fn check() {
 
 fn run() {
     worker_lifecycle::init_logging();
+    // Before the interpreter starts, so no Python code runs unconfined.
+    if let Err(e) = worker_sandbox::enter(worker_sandbox::WorkerKind::Python) {
+        tracing::error!("cannot enter the worker's sandbox: {e}");
+        std::process::exit(1);
+    }
     if let Err(e) = interpreter::start() {
         tracing::error!("{e}");
         std::process::exit(1);

@@ -13,11 +13,11 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use ipc_schemas::{DenoCreate, Entry, ProcessorSpec};
+use ipc_schemas::{DenoCreate, Entry, Permissions, ProcessorSpec};
 
 use super::{
-    canonical, nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, ProcessorFile,
-    Template,
+    canonical, entry_paths, nothing_verbatim, relative_path, Declared, Hosted, Language, Launch,
+    ProcessorFile, SharedMemory, Template,
 };
 use crate::provision::installer::run_logged;
 use crate::provision::{self, cache};
@@ -140,22 +140,14 @@ impl Launch for DenoLaunch {
     }
 
     /// Runs the host script for processors from the entries' packages: FFI
-    /// to the bridge library only, reads of the library, the SDK and those
-    /// packages only, no network, no prompts.
-    fn command(&self, entries: &[&Entry]) -> Result<Command> {
-        let package_dirs = entries.iter().filter_map(|e| match e {
-            Entry::Deno { package_dir, .. } => Some(PathBuf::from(package_dir)),
-            _ => None,
-        });
-        let mut read = vec![
-            self.library.clone().into_os_string(),
-            self.sdk_dir.clone().into_os_string(),
-        ];
-        read.extend(package_dirs.map(PathBuf::into_os_string));
-        let mut allow_read = OsString::from("--allow-read=");
-        allow_read.push(read.join(std::ffi::OsStr::new(",")));
-        let mut allow_ffi = OsString::from("--allow-ffi=");
-        allow_ffi.push(&self.library);
+    /// to the bridge library only, no prompts. Without a sandbox: reads of
+    /// the library, the SDK and those packages only, no network. With one,
+    /// Deno's own permissions say what the sandbox says (§15).
+    fn command(&self, entries: &[&Entry], permissions: Option<&Permissions>) -> Result<Command> {
+        let flags = match permissions {
+            None => vec![allow("--allow-read", &self.unsandboxed_reads(entries))],
+            Some(permissions) => self.flags(entries, permissions),
+        };
         let mut import_map = OsString::from("--import-map=");
         import_map.push(self.sdk_dir.join("import_map.json"));
         let mut command = Command::new(&self.deno);
@@ -167,15 +159,104 @@ impl Launch for DenoLaunch {
                 "--no-config",
                 "--no-lock",
             ])
-            .arg(allow_ffi)
-            .arg(allow_read)
+            .arg(allow(
+                "--allow-ffi",
+                &[self.library.clone().into_os_string()],
+            ))
+            .args(flags)
             .arg(import_map)
             .arg(self.sdk_dir.join("host.ts"))
             .arg(&self.library)
-            .env("DENO_DIR", cache::root().join("deno-dir"))
+            .env("DENO_DIR", deno_dir())
             .env("NO_COLOR", "1");
         Ok(command)
     }
+
+    /// The deno executable, its cache, the SDK, the bridge library and the
+    /// processors' packages.
+    fn needs(&self, entries: &[&Entry]) -> Vec<PathBuf> {
+        let mut needs = vec![
+            self.deno.clone(),
+            deno_dir(),
+            self.sdk_dir.clone(),
+            self.library.clone(),
+        ];
+        needs.extend(entry_paths(entries));
+        needs
+    }
+
+    /// JavaScript cannot reach `/dev/shm`: its flags grant nothing there.
+    fn shared_memory(&self) -> SharedMemory {
+        SharedMemory::Direct
+    }
+}
+
+impl DenoLaunch {
+    /// What a worker without a sandbox may read: the library, the SDK and
+    /// the packages.
+    fn unsandboxed_reads(&self, entries: &[&Entry]) -> Vec<OsString> {
+        let mut read = vec![
+            self.library.clone().into_os_string(),
+            self.sdk_dir.clone().into_os_string(),
+        ];
+        read.extend(entries.iter().filter_map(|e| match e {
+            Entry::Deno { package_dir, .. } => Some(OsString::from(package_dir)),
+            _ => None,
+        }));
+        read
+    }
+
+    /// Deno's permission flags for processors that may do `permissions`:
+    /// read what the worker needs and every declared path, write the
+    /// declared write paths and devices, connect to the declared endpoints
+    /// and listen on the declared ports, run programs only when spawning
+    /// is declared.
+    fn flags(&self, entries: &[&Entry], permissions: &Permissions) -> Vec<OsString> {
+        let paths = |list: &[PathBuf]| -> Vec<OsString> {
+            list.iter().map(|p| p.clone().into_os_string()).collect()
+        };
+        let mut read = paths(&self.needs(entries));
+        read.extend(paths(&permissions.read));
+        read.extend(paths(&permissions.write));
+        read.extend(paths(&permissions.devices));
+        let mut write = paths(&permissions.write);
+        write.extend(paths(&permissions.devices));
+        let net: Vec<OsString> = permissions
+            .connect
+            .iter()
+            .map(|e| OsString::from(e.to_string()))
+            .chain(
+                permissions
+                    .listen
+                    .iter()
+                    .map(|port| OsString::from(format!("0.0.0.0:{port}"))),
+            )
+            .collect();
+        let mut flags = vec![allow("--allow-read", &read)];
+        if !write.is_empty() {
+            flags.push(allow("--allow-write", &write));
+        }
+        if !net.is_empty() {
+            flags.push(allow("--allow-net", &net));
+        }
+        if permissions.spawn {
+            flags.push(OsString::from("--allow-run"));
+        }
+        flags
+    }
+}
+
+/// `--flag=a,b,c`.
+fn allow(flag: &str, values: &[OsString]) -> OsString {
+    let mut arg = OsString::from(flag);
+    arg.push("=");
+    arg.push(values.join(std::ffi::OsStr::new(",")));
+    arg
+}
+
+/// Deno's own cache (compiled modules), which workers read.
+fn deno_dir() -> PathBuf {
+    cache::root().join("deno-dir")
 }
 
 /// The version of the deno a TypeScript worker would run (`2.9.6`), found

@@ -4,13 +4,14 @@
 //! nothing, started with `/bin/sh`, packed as `*.sh`. No worker speaks the
 //! plexus protocol for it, so it is never run; everything before that is.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ipc_schemas::Entry;
+use ipc_schemas::{Entry, Permissions};
 
 use super::{
-    nothing_verbatim, relative_path, Declared, Hosted, Language, Launch, ProcessorFile, Template,
+    entry_paths, nothing_verbatim, relative_path, Declared, Hosted, Language, Launch,
+    ProcessorFile, SharedMemory, Template,
 };
 
 pub struct Echo;
@@ -74,7 +75,11 @@ struct Shell {
 }
 
 impl Launch for Shell {
-    fn command(&self, entries: &[&Entry]) -> anyhow::Result<Command> {
+    fn command(
+        &self,
+        entries: &[&Entry],
+        _permissions: Option<&Permissions>,
+    ) -> anyhow::Result<Command> {
         let mut command = Command::new("/bin/sh");
         command.arg("-c").arg(format!(
             "echo {} of {} processors",
@@ -82,6 +87,14 @@ impl Launch for Shell {
             self.hosted
         ));
         Ok(command)
+    }
+
+    fn needs(&self, entries: &[&Entry]) -> Vec<PathBuf> {
+        entry_paths(entries)
+    }
+
+    fn shared_memory(&self) -> SharedMemory {
+        SharedMemory::Direct
     }
 }
 

@@ -17,7 +17,7 @@ mod rust;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ipc_schemas::{Entry, ProcessorSpec};
+use ipc_schemas::{Entry, Permissions, ProcessorSpec};
 
 use crate::error::UserError;
 use crate::lockfile::LockedPackage;
@@ -109,9 +109,22 @@ pub trait Language: Sync {
 
 /// How to start the workers of one language, once provisioned.
 pub trait Launch {
-    /// The command that starts a worker hosting processors with `entries`;
-    /// the caller adds identity, pipes and process hygiene.
-    fn command(&self, entries: &[&Entry]) -> anyhow::Result<Command>;
+    /// The command that starts a worker hosting processors with `entries`,
+    /// which may do `permissions` (`None`: no sandbox); the caller adds
+    /// identity, pipes and process hygiene.
+    fn command(
+        &self,
+        entries: &[&Entry],
+        permissions: Option<&Permissions>,
+    ) -> anyhow::Result<Command>;
+
+    /// What a worker hosting processors with `entries` reads to start and
+    /// load them (its interpreter, libraries, packages), beyond the system
+    /// files every worker reads: its sandbox lets it read these (§15).
+    fn needs(&self, entries: &[&Entry]) -> Vec<PathBuf>;
+
+    /// How the worker's runtime writes its shared memory.
+    fn shared_memory(&self) -> SharedMemory;
 
     /// What a worker started with `--check` reads on stdin (`validate
     /// --deep`): the processors to load short of their setup, as the JSON
@@ -122,13 +135,66 @@ pub trait Launch {
     }
 }
 
+/// How a worker writes its files in `/dev/shm`, which decides what its
+/// sandbox lets it do there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedMemory {
+    /// It opens them itself: read-write in its sandbox. Deno workers, whose
+    /// JavaScript cannot reach `/dev/shm`, and native and Python workers
+    /// until the shared-memory keeper serves them.
+    Direct,
+    /// The supervisor's keeper opens them for it: read-only in its sandbox.
+    Keeper,
+}
+
 /// Starts a worker binary shipped beside `plexus`, whatever it hosts.
 pub struct WorkerBinary(pub PathBuf);
 
 impl Launch for WorkerBinary {
-    fn command(&self, _entries: &[&Entry]) -> anyhow::Result<Command> {
+    fn command(
+        &self,
+        _entries: &[&Entry],
+        _permissions: Option<&Permissions>,
+    ) -> anyhow::Result<Command> {
         Ok(Command::new(&self.0))
     }
+
+    fn needs(&self, entries: &[&Entry]) -> Vec<PathBuf> {
+        entry_paths(entries)
+    }
+
+    fn shared_memory(&self) -> SharedMemory {
+        SharedMemory::Direct
+    }
+}
+
+/// What the processors of `entries` are loaded from: their packages'
+/// directories, their Python environments, the directories of their plugin
+/// libraries.
+pub fn entry_paths(entries: &[&Entry]) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = entries
+        .iter()
+        .flat_map(|entry| match entry {
+            Entry::Builtin => Vec::new(),
+            Entry::Dylib { path } => Path::new(path)
+                .parent()
+                .map(Path::to_path_buf)
+                .into_iter()
+                .collect(),
+            Entry::Python {
+                package_dir,
+                site_packages,
+                ..
+            } => std::iter::once(package_dir)
+                .chain(site_packages)
+                .map(PathBuf::from)
+                .collect(),
+            Entry::Deno { package_dir, .. } => vec![PathBuf::from(package_dir)],
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
 }
 
 /// The files of a new package in one language. Texts may hold `{{name}}`,

@@ -15,7 +15,6 @@ use super::launch::Launcher;
 use super::supervise::{RunPhase, Supervisor};
 use super::swap::{GraphChange, Replaces, SwapRequest};
 use super::watched::Watched;
-use super::worker::Recipe;
 use super::worker::WorkerState;
 use crate::error::UserError;
 use crate::load::diff;
@@ -308,8 +307,8 @@ fn request_for(
         .iter()
         .find(|w| w.name == name)
         .ok_or_else(|| format!("worker `{name}` is not in the new plan"))?;
-    let command = launcher
-        .command(plan, planned)
+    let recipe = launcher
+        .recipe(plan, planned)
         .map_err(|e| format!("{e:#}"))?;
     Ok(SwapRequest {
         worker: name.to_owned(),
@@ -324,7 +323,7 @@ fn request_for(
             paused: Vec::new(),
             role: ipc_schemas::Role::Serving,
         },
-        recipe: Recipe::of(&command),
+        recipe,
         to: to.to_owned(),
         replaces,
     })

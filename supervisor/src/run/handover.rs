@@ -70,13 +70,7 @@ impl Supervisor {
             generation,
         };
         let started = WorkerHandle::open_channel(&self.bus, &channel).and_then(|channel| {
-            let child = spawn::spawn(
-                recipe.command(),
-                &self.runtime_id,
-                &request.worker,
-                &dir,
-                output,
-            )?;
+            let child = spawn::spawn(&recipe, &self.runtime_id, &request.worker, &dir, output)?;
             match predecessor {
                 Some(worker) => worker.successor(recipe, child, channel),
                 None => {

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use anyhow::Result;
-use ipc_schemas::{Entry, ProcessorSpec};
+use ipc_schemas::{Entry, ProcessorSpec, SandboxMode};
 
+use super::worker::Recipe;
 use crate::language::{self, Hosted, Launch};
 use crate::load::plan::{Plan, PlannedWorker};
+use crate::sandbox::landlock::Policy;
 
 pub struct Launcher {
     /// By language name, for the languages the plan uses.
@@ -61,15 +63,38 @@ impl Launcher {
             .as_ref()
     }
 
-    /// The command that starts `worker`; the caller adds identity, pipes and
-    /// process hygiene.
+    /// The command that starts `worker` unconfined (`validate --deep`); the
+    /// caller adds identity, pipes and process hygiene.
     pub fn command(&self, plan: &Plan, worker: &PlannedWorker) -> Result<Command> {
-        let entries: Vec<&Entry> = plan
-            .processors
-            .iter()
-            .filter(|p| p.worker == worker.name)
-            .map(|p| &p.spec.entry)
-            .collect();
-        self.launch(worker).command(&entries)
+        self.launch(worker).command(&entries(plan, worker), None)
     }
+
+    /// How to start `worker` for a run: its command and, unless its sandbox
+    /// is off, its Landlock policy and its sandbox in the environment.
+    pub fn recipe(&self, plan: &Plan, worker: &PlannedWorker) -> Result<Recipe> {
+        let entries = entries(plan, worker);
+        let launch = self.launch(worker);
+        if worker.sandbox.mode == SandboxMode::Off {
+            return Ok(Recipe::of(&launch.command(&entries, None)?, None));
+        }
+        let permissions = worker.sandbox.permissions();
+        let mut command = launch.command(&entries, Some(&permissions))?;
+        command.env(ipc_schemas::sandbox::env::SANDBOX, worker.sandbox.to_json());
+        let policy = Policy::of(
+            std::path::Path::new(command.get_program()),
+            &permissions,
+            launch.needs(&entries),
+            launch.shared_memory(),
+        );
+        Ok(Recipe::of(&command, Some(policy)))
+    }
+}
+
+/// The entries of `worker`'s processors.
+fn entries<'a>(plan: &'a Plan, worker: &PlannedWorker) -> Vec<&'a Entry> {
+    plan.processors
+        .iter()
+        .filter(|p| p.worker == worker.name)
+        .map(|p| &p.spec.entry)
+        .collect()
 }

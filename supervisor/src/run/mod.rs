@@ -38,12 +38,13 @@ use bus::files::RuntimeFiles;
 use bus::Bus;
 use ipc_schemas::{Command, EventKind, ExitStatus, Names, ProcessorStats, Role, WorkerConfig};
 
+use crate::sandbox::probe::Unenforceable;
 pub use id::new_runtime_id;
 pub use launch::Launcher;
 pub use spawn::{reap, wait_for_exit};
 use supervise::{RunPhase, StopCause, Supervisor, Wake};
 use watched::Watched;
-use worker::{Recipe, WorkerHandle, WorkerState};
+use worker::{WorkerHandle, WorkerState};
 
 use crate::error::UserError;
 use crate::journal::{self, prune::Retention, Journal, RunInfo};
@@ -129,6 +130,7 @@ impl Drop for FilesGuard {
 }
 
 pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<RunReport> {
+    check_sandbox_support(plan)?;
     RuntimeFiles::remove_abandoned();
     let runtime_id = options.runtime_id.clone().unwrap_or_else(new_runtime_id);
     let names = Names::new(&runtime_id)?;
@@ -232,11 +234,26 @@ fn try_open_journal(plan: &Plan, runtime_id: &str) -> Result<Arc<Journal>> {
     Ok(Arc::new(journal))
 }
 
+/// Says what this kernel cannot enforce of the plan's sandboxes, if any
+/// worker has one.
+fn check_sandbox_support(plan: &Plan) -> Result<()> {
+    if plan
+        .workers
+        .iter()
+        .all(|w| w.sandbox.mode == ipc_schemas::SandboxMode::Off)
+    {
+        return Ok(());
+    }
+    let support = crate::sandbox::probe::Support::probe();
+    crate::sandbox::probe::gate(&support, &plan.name, Unenforceable::Warn)?;
+    Ok(())
+}
+
 /// Spawns every planned worker, each with its control channel open first.
 fn spawn_all(sup: &mut Supervisor, plan: &Plan, launcher: &Launcher) -> Result<()> {
     let dir = plan.dir();
     for planned in &plan.workers {
-        let recipe = Recipe::of(&launcher.command(plan, planned)?);
+        let recipe = launcher.recipe(plan, planned)?;
         let channel = WorkerHandle::open_channel(&sup.bus, &planned.name)?;
         let watched = plan
             .processors
@@ -248,13 +265,7 @@ fn spawn_all(sup: &mut Supervisor, plan: &Plan, launcher: &Launcher) -> Result<(
             sink: sup.events.worker_log(&planned.name),
             generation: 0,
         };
-        let child = spawn::spawn(
-            recipe.command(),
-            &sup.runtime_id,
-            &planned.name,
-            &dir,
-            output,
-        )?;
+        let child = spawn::spawn(&recipe, &sup.runtime_id, &planned.name, &dir, output)?;
         let handle = WorkerHandle::new(planned, recipe, dir.clone(), child, channel, watched)?;
         sup.events.emit(EventKind::WorkerSpawned {
             worker: handle.name.clone(),

@@ -183,7 +183,7 @@ impl Supervisor {
             generation: worker.generation + 1,
         };
         let result = spawn::spawn(
-            worker.recipe.command(),
+            &worker.recipe,
             &self.runtime_id,
             &worker.name,
             &worker.dir,

@@ -10,13 +10,14 @@ use anyhow::{Context, Result};
 use bus::waitset::WaitSet;
 use bus::wake::WakeListener;
 use bus::Bus;
-use ipc_schemas::{EventKind, Report, PROTOCOL_VERSION};
+use ipc_schemas::{EventKind, ExitStatus, Report, PROTOCOL_VERSION};
 
 use super::events::EventLog;
 use super::live_config::LiveConfig;
 use super::pause::Pauses;
 use super::requests::ControlChannel;
 use super::signals::Signals;
+use super::spawn;
 use super::stats::LiveStats;
 use super::swap::{Batch, Swap};
 use super::worker::{Ending, Retired, WorkerHandle, WorkerState};
@@ -448,11 +449,35 @@ impl Supervisor {
     fn reap_exited(&mut self) {
         for i in 0..self.workers.len() {
             let was = self.workers[i].state;
+            let pid = self.workers[i].pid;
             if let Some(status) = self.workers[i].reap() {
+                self.tell_trapped_call(i, pid, status);
                 self.handle_exit(i, status, was);
             }
         }
         self.reap_swaps();
+    }
+
+    /// A worker killed by its seccomp filter (SIGSYS) said which system
+    /// call it made: a sandbox violation of its processors, told before its
+    /// exit.
+    fn tell_trapped_call(&mut self, i: usize, pid: u32, status: ExitStatus) {
+        if status != ExitStatus::Signal(libc::SIGSYS) {
+            spawn::forget_trap(pid);
+            return;
+        }
+        let Some(call) = spawn::trapped_call(pid) else {
+            return;
+        };
+        let processor = self.workers[i].processors.join(", ");
+        self.violation(
+            i,
+            ipc_schemas::Violation {
+                processor,
+                denied: ipc_schemas::Denied::Syscall(call),
+                action: ipc_schemas::ViolationAction::Killed,
+            },
+        );
     }
 
     /// Kills a worker that missed the deadline of `stage`; its exit is then

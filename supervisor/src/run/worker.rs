@@ -18,6 +18,7 @@ use super::STEP_DEADLINE;
 use crate::language::Lang;
 use crate::load::plan::PlannedWorker;
 use crate::load::restart::{Budget, RestartSpec};
+use crate::sandbox::landlock::Policy;
 
 /// How to start a worker again exactly as it was started the first time.
 #[derive(Clone)]
@@ -25,11 +26,14 @@ pub struct Recipe {
     program: OsString,
     args: Vec<OsString>,
     envs: Vec<(OsString, Option<OsString>)>,
+    /// Its Landlock policy; none when its sandbox is off.
+    pub policy: Option<Policy>,
 }
 
 impl Recipe {
-    pub fn of(command: &Process) -> Self {
+    pub fn of(command: &Process, policy: Option<Policy>) -> Self {
         Self {
+            policy,
             program: command.get_program().to_owned(),
             args: command.get_args().map(|a| a.to_owned()).collect(),
             envs: command
@@ -52,6 +56,7 @@ impl Recipe {
             program: self.program.clone(),
             args: self.args.clone(),
             envs,
+            policy: self.policy.clone(),
         }
     }
 

@@ -7,11 +7,11 @@ mod env;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ipc_schemas::Entry;
+use ipc_schemas::{Entry, Permissions};
 
 use super::{
-    canonical, nothing_verbatim, Declared, Hosted, Language, Launch, ProcessorFile, Template,
-    WorkerBinary,
+    canonical, nothing_verbatim, Declared, Hosted, Language, Launch, ProcessorFile, SharedMemory,
+    Template, WorkerBinary,
 };
 use crate::lockfile::LockedRequirement;
 use crate::provision;
@@ -72,7 +72,10 @@ impl Language for Python {
                 *site_packages = env.map(|e| e.display().to_string());
             }
         }
-        Ok(Box::new(WorkerBinary(worker)))
+        Ok(Box::new(PythonLaunch {
+            worker: WorkerBinary(worker),
+            home: python.home,
+        }))
     }
 
     fn packs(&self, name: &str) -> bool {
@@ -98,6 +101,34 @@ impl Language for Python {
             verbatim: nothing_verbatim,
             reserved_names: &[],
         }
+    }
+}
+
+/// The worker binary, and the Python installation it embeds.
+struct PythonLaunch {
+    worker: WorkerBinary,
+    /// The installation's `sys.base_prefix`: its standard library.
+    home: PathBuf,
+}
+
+impl Launch for PythonLaunch {
+    fn command(
+        &self,
+        entries: &[&Entry],
+        permissions: Option<&Permissions>,
+    ) -> anyhow::Result<std::process::Command> {
+        self.worker.command(entries, permissions)
+    }
+
+    /// The processors' packages and environments, and the installation.
+    fn needs(&self, entries: &[&Entry]) -> Vec<PathBuf> {
+        let mut needs = self.worker.needs(entries);
+        needs.push(self.home.clone());
+        needs
+    }
+
+    fn shared_memory(&self) -> SharedMemory {
+        self.worker.shared_memory()
     }
 }
 
