@@ -18,10 +18,7 @@
 //! one process of a processor runs at a time, so each word has one writer;
 //! the supervisor only reads.
 
-use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -29,6 +26,7 @@ use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::Names;
 
 use crate::files::SHM_DIR;
+use crate::keeper;
 use crate::BusError;
 
 /// Words before the inputs': errors, pulse, busy.
@@ -74,19 +72,13 @@ impl Counters {
         inputs: usize,
         outputs: usize,
     ) -> Result<Self, BusError> {
-        let path =
-            PathBuf::from(SHM_DIR).join(format!("{}counts_{processor}", names.file_prefix()));
-        let action = || format!("opening the counters of `{processor}` ({})", path.display());
+        let name = format!("{}counts_{processor}", names.file_prefix());
+        let action = || format!("opening the counters of `{processor}` ({SHM_DIR}/{name})");
         let words = HEADER_WORDS + inputs * WORDS_PER_INPUT + outputs;
         let len = words * std::mem::size_of::<u64>();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| BusError::new(action(), e))?;
+        // A sandboxed worker may not write /dev/shm itself: its keeper opens
+        // the file.
+        let file = keeper::open_file(&name, true, 0o600).map_err(|e| BusError::new(action(), e))?;
         // Reserve the pages now, so that a full /dev/shm is an error here
         // rather than a SIGBUS at the first count.
         // SAFETY: a valid fd and a positive length; it only extends the file.
@@ -267,6 +259,7 @@ impl Drop for Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn counts_are_shared_between_mappings_and_outlive_them() {

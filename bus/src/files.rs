@@ -231,7 +231,8 @@ fn owner_only_file(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether process `pid` exists (a zombie not yet reaped does).
+pub fn process_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)

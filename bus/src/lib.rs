@@ -13,6 +13,7 @@ pub mod events;
 pub mod fd;
 pub mod files;
 pub mod frames;
+pub mod keeper;
 pub mod logging;
 pub mod node;
 pub mod settings;

@@ -7,9 +7,10 @@
 //! and the sizes, and a process never dies of a later write.
 
 use std::collections::HashSet;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
 
 use ipc_schemas::Names;
@@ -17,6 +18,7 @@ use thiserror::Error;
 
 use crate::error::BusError;
 use crate::files::SHM_DIR;
+use crate::keeper;
 
 /// There is not enough room in `/dev/shm` for a segment.
 #[derive(Debug, Clone, Error)]
@@ -119,8 +121,7 @@ impl Segment {
         let before = runtime_files(&self.names);
         let made = make()?;
         for name in runtime_files(&self.names).difference(&before) {
-            allocate(&Path::new(SHM_DIR).join(name))
-                .map_err(|needed| BusError::plain(full(needed, free())))?;
+            allocate(name).map_err(|needed| BusError::plain(full(needed, free())))?;
         }
         Ok(made)
     }
@@ -140,11 +141,13 @@ fn runtime_files(names: &Names) -> HashSet<OsString> {
         .unwrap_or_default()
 }
 
-/// Allocates every page of the file at `path`. Fails, with the file's size,
-/// only when `/dev/shm` has no room for it; a file that vanished in the
-/// meantime (another process's, cleaned up) needs nothing.
-fn allocate(path: &Path) -> Result<(), u64> {
-    let Ok(file) = std::fs::OpenOptions::new().write(true).open(path) else {
+/// Allocates every page of the file `name` in `/dev/shm`. Fails, with the
+/// file's size, only when `/dev/shm` has no room for it; a file that
+/// vanished in the meantime (another process's, cleaned up) needs nothing,
+/// nor does one this process may not write (another worker's, which its
+/// maker allocates), as the keeper of a sandboxed worker says.
+fn allocate(name: &OsStr) -> Result<(), u64> {
+    let Ok(file) = keeper::shm_open(name.as_bytes(), libc::O_WRONLY, 0).map(File::from) else {
         return Ok(());
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);

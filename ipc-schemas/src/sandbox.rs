@@ -150,9 +150,10 @@ impl WorkerSandbox {
     }
 }
 
-/// What a processor tried that it may not.
+/// What a processor tried that it may not. Externally tagged: it crosses
+/// the control channel in bincode, which cannot decode a tag field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "permission", content = "target", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Denied {
     /// Open this path for reading.
     Read(String),
@@ -336,6 +337,17 @@ mod tests {
             v.to_string(),
             "processor `invert` may not open /etc/passwd for reading: not in its permissions"
         );
+    }
+
+    #[test]
+    fn a_violation_crosses_the_control_channel() {
+        let report = crate::Report::Violation(Violation {
+            processor: "invert".into(),
+            denied: Denied::SharedMemory("/dev/shm/plexus_x".into()),
+            action: ViolationAction::Denied,
+        });
+        let bytes = crate::wire::encode(&report).unwrap();
+        assert_eq!(crate::wire::decode::<crate::Report>(&bytes).unwrap(), report);
     }
 
     #[test]

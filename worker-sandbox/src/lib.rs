@@ -5,10 +5,9 @@
 //! traps. Every worker executable (native, Python) and the Deno bridge calls
 //! [`enter`] first.
 
+pub mod interpose;
 mod seccomp;
 mod trap;
-// Further layers of the worker's sandbox add their modules here.
-pub mod interpose;
 pub mod violations;
 
 use ipc_schemas::sandbox::{env, SandboxMode, WorkerSandbox};
@@ -65,8 +64,8 @@ pub fn enter(kind: WorkerKind) -> Result<Option<WorkerSandbox>, SandboxError> {
     if sandbox.mode == SandboxMode::Off {
         return Ok(Some(sandbox));
     }
-    trap::install(sandbox.mode).map_err(SandboxError::Handler)?;
     violations::activate(&sandbox);
+    trap::install(sandbox.mode).map_err(SandboxError::Handler)?;
     seccomp::install(&sandbox.permissions())?;
     tracing::debug!(
         "{} worker: seccomp filter installed ({} mode)",
