@@ -184,6 +184,7 @@ fn changes(old: &PlannedProcessor, new: &PlannedProcessor) -> Vec<&'static str> 
         ("inputs", wiring(a) != wiring(b)),
         ("mode", a.mode != b.mode),
         ("sync", a.sync != b.sync),
+        ("permissions", old.sandbox != new.sandbox),
     ]
     .into_iter()
     .filter_map(|(what, differs)| differs.then_some(what))

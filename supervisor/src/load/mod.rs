@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod deadlines;
 pub mod diff;
 pub mod live_config;
+pub mod permissions;
 pub mod pipeline;
 pub mod plan;
 pub mod port_schemas;

@@ -7,13 +7,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use ipc_schemas::names::{validate_id, NameError};
-use ipc_schemas::{Entry, InputSpec, OutputSpec, ProcessorSpec, SandboxMode, WorkerSandbox};
+use ipc_schemas::{Entry, InputSpec, OutputSpec, ProcessorSpec, WorkerSandbox};
 
 use crate::error::{excerpt, is_hidden, UserError};
 use crate::language::{Declared, Lang};
 use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::deadlines::Deadlines;
 use crate::load::live_config::ConfigSchema;
+use crate::load::permissions::{self, Granted, SandboxUnavailable};
 use crate::load::pipeline::{Pipeline, PipelineFile};
 use crate::load::port_schemas::{self, End};
 use crate::load::record::{plan_record, RecordPlan};
@@ -36,6 +37,8 @@ pub struct Plan {
     /// The lockfile a `--locked` run was checked against, which its Python
     /// environments are built from.
     pub lock: Option<Lockfile>,
+    /// What a run does when the kernel cannot enforce part of a sandbox.
+    pub sandbox_unavailable: SandboxUnavailable,
 }
 
 #[derive(Debug, Clone)]
@@ -49,13 +52,14 @@ pub struct PlannedProcessor {
     pub deadlines: Deadlines,
     /// Its type's config keys, which `plexus set` changes are checked against.
     pub config_schema: ConfigSchema,
+    /// What it may do, and how strictly (`load::permissions`).
+    pub sandbox: Granted,
 }
 
 impl Plan {
     /// The pipeline's directory, absolute, where workers run.
     pub fn dir(&self) -> PathBuf {
-        let dir = crate::load::pipeline::dir_of(&self.path);
-        dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+        crate::load::pipeline::absolute_dir(&self.path)
     }
 }
 
@@ -119,7 +123,8 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
             "the connections form a cycle through `{cycle}`"
         )));
     }
-    let mut processors = plan_processors(file, &types, inputs, catalog).map_err(err)?;
+    let dir = crate::load::pipeline::absolute_dir(&pipeline.path);
+    let mut processors = plan_processors(file, &types, inputs, catalog, &dir).map_err(err)?;
     size_ports(&mut processors, file.observers).map_err(err)?;
     let workers = plan_workers(&processors, &types, file).map_err(err)?;
     let record = file
@@ -141,6 +146,7 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
         workers,
         record,
         lock: None,
+        sandbox_unavailable: file.sandbox_unavailable,
     })
 }
 
@@ -307,6 +313,7 @@ fn plan_processors(
     types: &Types,
     mut inputs: BTreeMap<&str, Vec<InputSpec>>,
     catalog: &Catalog,
+    dir: &std::path::Path,
 ) -> Result<Vec<PlannedProcessor>, String> {
     let mut processors = Vec::new();
     for (id, entry) in file.processors.iter() {
@@ -344,7 +351,17 @@ fn plan_processors(
             .map_err(|m| format!("processor `{id}`: {m}"))?;
         let sync = sync::resolve(entry.sync.as_ref(), decl.sync.as_ref(), &decl.inputs)
             .map_err(|m| format!("processor `{id}`: {m}"))?;
+        let sandbox = permissions::grant(&permissions::Request {
+            id,
+            info,
+            entry,
+            pipeline_mode: file.sandbox,
+            config: &config,
+            pipeline_dir: dir,
+        })
+        .map_err(|m| format!("processor `{id}`: {m}"))?;
         processors.push(PlannedProcessor {
+            sandbox,
             package: info.package().to_string(),
             origin: info.origin.clone(),
             deadlines,
@@ -466,6 +483,11 @@ fn plan_workers(
                 }
                 w.critical |= entry.critical;
                 w.processors.push(p.spec.id.clone());
+                // One process: the strictest of its processors' modes.
+                w.sandbox.mode = w.sandbox.mode.min(p.sandbox.mode);
+                w.sandbox
+                    .processors
+                    .insert(p.spec.id.clone(), p.sandbox.permissions.clone());
             }
             None => {
                 index.insert(&p.worker, workers.len());
@@ -476,10 +498,10 @@ fn plan_workers(
                     restart: entry.restart.unwrap_or(RestartSpec::NEVER),
                     restart_from: entry.restart.map(|_| p.spec.id.clone()),
                     critical: entry.critical,
-                    sandbox: std::env::var("PLEXUS_TEST_SANDBOX").ok().map(|j| { let mut s = WorkerSandbox::from_json(&j).unwrap(); s.processors = [(p.spec.id.clone(), s.processors.values().next().cloned().unwrap_or_default())].into(); s }).unwrap_or(WorkerSandbox {
-                        mode: SandboxMode::Off,
-                        processors: Default::default(),
-                    }),
+                    sandbox: WorkerSandbox {
+                        mode: p.sandbox.mode,
+                        processors: [(p.spec.id.clone(), p.sandbox.permissions.clone())].into(),
+                    },
                 })
             }
         }

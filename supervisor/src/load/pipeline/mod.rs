@@ -7,10 +7,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use ipc_schemas::SandboxMode;
+
 use crate::error::UserError;
+use crate::load::permissions::SandboxUnavailable;
 use crate::load::record::RecordSection;
 use crate::load::restart::{self, RestartSpec};
-use crate::package::manifest::SyncDecl;
+use crate::package::manifest::{PermissionsDecl, SyncDecl};
 use crate::yaml;
 pub use ordered::Ordered;
 
@@ -32,6 +35,13 @@ pub struct PipelineFile {
     /// Ports the run records from its first frame.
     #[serde(default)]
     pub record: Option<RecordSection>,
+    /// How strictly every processor's permissions are enforced, unless a
+    /// processor says otherwise; by where its package comes from when
+    /// absent (`load::permissions`).
+    pub sandbox: Option<SandboxMode>,
+    /// What happens when the kernel cannot enforce part of the sandbox.
+    #[serde(default)]
+    pub sandbox_unavailable: SandboxUnavailable,
 }
 
 fn default_observers() -> usize {
@@ -60,6 +70,13 @@ pub struct ProcessorEntry {
     /// How it is called when it has several inputs (`package::manifest::sync`); the
     /// manifest's default otherwise.
     pub sync: Option<SyncDecl>,
+    /// How strictly its permissions are enforced; the pipeline's otherwise.
+    pub sandbox: Option<SandboxMode>,
+    /// Narrows what its package declares: each field named replaces the
+    /// package's, and may only name what that allows.
+    pub permissions: Option<PermissionsDecl>,
+    /// Grants beyond what its package declares, printed at start.
+    pub allow: Option<PermissionsDecl>,
 }
 
 /// A loaded pipeline and where it came from.
@@ -114,6 +131,15 @@ impl Pipeline {
     pub fn dir(&self) -> &Path {
         dir_of(&self.path)
     }
+}
+
+/// The directory of the pipeline file `path`, absolute, with its links
+/// resolved when it exists: where workers run and relative paths point.
+pub fn absolute_dir(path: &Path) -> PathBuf {
+    let dir = dir_of(path);
+    dir.canonicalize()
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// The directory of a pipeline file, `.` for a bare file name.

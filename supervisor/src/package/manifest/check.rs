@@ -106,7 +106,10 @@ fn processor(decl: &ProcessorDecl, own: &[SchemaLayout]) -> Result<(), String> {
         validate_id(key).map_err(|_| format!("config key {}", NameError::Invalid(excerpt(key))))?;
         config::check_field(key, field)?;
     }
-    Ok(())
+    decl.permissions.check(
+        "permissions",
+        super::permissions::Scope::Manifest(&decl.config),
+    )
 }
 
 /// Checks a port list: names, and schemas `parse` reads; a schema of this
@@ -194,6 +197,9 @@ mod tests {
             (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, outputs: [{ name: out, schema: video/rgb565 }]", "output `out` has unknown schema `video/rgb565`"),
             (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, config: { k: { type: integer, default: x } }", "processor `acme.blur`: default: config `k` must be of type integer"),
             (PKG, "name: acme.blur, language: python, entry: m:C, mode: sometimes", "unknown variant `sometimes`"),
+            (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, permissions: { read: [../x] }", "processor `acme.blur`: permissions.read `../x` leaves the package directory"),
+            (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, permissions: { network: { listen: [0] } }", "processor `acme.blur`: permissions.network.listen port 0"),
+            (PKG, "name: acme.blur, language: python, entry: m:C, mode: manual, permissions: { exec: true }", "unknown field `exec`"),
         ];
         for (package, processor, expected) in cases {
             let err = refusal(package, processor);

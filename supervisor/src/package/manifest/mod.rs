@@ -7,6 +7,7 @@ mod check;
 pub mod config;
 pub mod dependencies;
 pub mod panels;
+pub mod permissions;
 pub mod schemas;
 pub mod sync;
 
@@ -22,6 +23,7 @@ pub use check::is_package_name;
 pub use config::{ConfigField, ConfigType};
 pub use dependencies::Dependency;
 pub use panels::PanelDecl;
+pub use permissions::PermissionsDecl;
 pub use sync::SyncDecl;
 
 pub const MANIFEST_FILE: &str = "plexus.yaml";
@@ -119,6 +121,9 @@ pub struct ProcessorDecl {
     /// otherwise (`package::manifest::sync`).
     #[serde(default)]
     pub sync: Option<SyncDecl>,
+    /// What it may do beyond what its worker needs (`permissions`).
+    #[serde(default)]
+    pub permissions: PermissionsDecl,
 }
 
 #[derive(Debug, Clone, Deserialize)]
