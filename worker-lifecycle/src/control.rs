@@ -9,6 +9,7 @@ use bus::waitset::WaitSet;
 use bus::wake::WakeListener;
 use bus::{Bus, BusError};
 use ipc_schemas::{Command, Report};
+use worker_sandbox::violations;
 
 use crate::error::WorkerError;
 use crate::ports::{ProcessError, Slot};
@@ -114,14 +115,22 @@ pub(crate) fn report_errors(
             message: e.message,
         })?;
     }
-    report_violations(control)
+    for violation in violations::drain() {
+        control.report(&Report::Violation(violation))?;
+    }
+    Ok(())
 }
 
-/// Reports the sandbox violations recorded since the last report: what a
-/// processor tried that its permissions do not allow, in the sentence
-/// that names it (docs/ARCHITECTURE.md §15).
+/// Reports every sandbox violation recorded since the last report, the
+/// system calls the seccomp filter trapped among them: what a processor
+/// tried that its permissions do not allow, in the sentence that names it
+/// (docs/ARCHITECTURE.md §15). On stats ticks and around the calls outside
+/// the running loop.
 pub(crate) fn report_violations(control: &Control) -> Result<(), WorkerError> {
-    for violation in worker_sandbox::violations::drain() {
+    for violation in violations::drain()
+        .into_iter()
+        .chain(violations::drain_syscalls())
+    {
         control.report(&Report::Violation(violation))?;
     }
     Ok(())

@@ -254,6 +254,7 @@ fn run(
         }
         report_errors(control, &mut errors)?;
         if woken.stats {
+            report_violations(control)?;
             control.report(&Report::Stats {
                 stats: slots.iter_mut().map(Slot::stats).collect(),
             })?;

@@ -205,6 +205,25 @@ pub fn drain() -> Vec<Violation> {
     lock().queue.drain(..).collect()
 }
 
+/// The system calls the seccomp filter trapped under `declared` since the
+/// last call (the first of each call only, [`crate::take_syscall_violations`]),
+/// as warnings ascribed to the worker's processors: a signal handler cannot
+/// tell which was running. Costs a look at each trapped call's flag, so
+/// the lifecycle calls it on stats ticks, not after every call.
+pub fn drain_syscalls() -> Vec<Violation> {
+    let Some(worker) = WORKER.get() else {
+        return Vec::new();
+    };
+    crate::take_syscall_violations()
+        .into_iter()
+        .map(|(_, call)| Violation {
+            processor: worker.anyone.clone(),
+            denied: Denied::Syscall(call.to_string()),
+            action: ViolationAction::Warned,
+        })
+        .collect()
+}
+
 /// How many violations were collapsed into earlier ones or found no room,
 /// and so were not reported.
 pub fn unreported() -> u64 {

@@ -93,12 +93,12 @@ fn failed(code: c_int, denied: impl FnOnce() -> Option<Denied>) {
 /// # Safety
 /// `text` is null or a valid NUL-terminated string.
 unsafe fn text(text: *const c_char) -> Option<String> {
-    (!text.is_null()).then(|| {
-        // SAFETY: the caller's promise.
-        unsafe { CStr::from_ptr(text) }
-            .to_string_lossy()
-            .into_owned()
-    })
+    if text.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, so a NUL-terminated string, per the caller.
+    let text = unsafe { CStr::from_ptr(text) };
+    Some(text.to_string_lossy().into_owned())
 }
 
 /// libc's definition of `name`, the next after this executable's, looked
