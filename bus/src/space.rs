@@ -120,7 +120,16 @@ impl Segment {
         }
         let before = runtime_files(&self.names);
         let made = make()?;
-        for name in runtime_files(&self.names).difference(&before) {
+        // Other processes make files meanwhile too; each allocates its own.
+        let prefix = self.names.file_prefix();
+        let me = std::process::id();
+        let mine = |name: &&OsString| {
+            name.to_str()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(keeper::policy::ShmFile::parse)
+                .is_some_and(|file| file.owners().contains(&me))
+        };
+        for name in runtime_files(&self.names).difference(&before).filter(mine) {
             allocate(name).map_err(|needed| BusError::plain(full(needed, free())))?;
         }
         Ok(made)

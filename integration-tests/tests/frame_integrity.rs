@@ -8,8 +8,6 @@
 //! lets its new segments and connections through); and nothing is left in
 //! `/dev/shm` (each run is checked with `assert_no_residue`).
 
-use std::path::Path;
-
 use integration_tests::process::{spawn_plexus_with, PlexusRun};
 use integration_tests::{assert_no_residue, fixture, write_pipeline};
 use serde_json::Value;

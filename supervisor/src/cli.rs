@@ -937,8 +937,8 @@ fn run_plan(mut plan: Plan, options: RunOptions, json: bool) -> Result<i32> {
             anyhow::bail!(UserError::Plain(format!("`{id}` is not a runtime id")));
         }
     }
-    crate::load::permissions::make_write_dirs(&plan)?;
-    crate::load::permissions::print_banner(&plan);
+    crate::load::permissions::write_dirs::make_write_dirs(&plan)?;
+    crate::load::permissions::banner::print_banner(&plan);
     let launcher = Launcher::prepare(&mut plan)?;
     let report = run::run(&plan, &launcher, &options)?;
     let summary = Summary::of(&report.plan, &report);
@@ -963,7 +963,7 @@ fn run_detached(
 ) -> Result<i32> {
     // Mistakes in the pipeline are told here, at once, as `run` tells them,
     // and what it runs unconfined or allows beyond its packages.
-    crate::load::permissions::print_banner(&plan_for(pipeline, locked)?);
+    crate::load::permissions::banner::print_banner(&plan_for(pipeline, locked)?);
     let detached = Detached {
         pipeline,
         locked,

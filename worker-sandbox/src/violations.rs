@@ -61,6 +61,13 @@ static WORKER: OnceLock<Worker> = OnceLock::new();
 /// Whether [`BOOK`]'s queue may hold something: drained cheaply when not.
 static PENDING: AtomicBool = AtomicBool::new(false);
 
+/// Whether the lifecycle has called a processor yet. Before its first call
+/// (the creation that imports a processor's code) what runs is the worker
+/// and its interpreter starting, not a processor: what the kernel refuses
+/// them (Python looking for optional files) is not a processor's
+/// violation, and is not recorded.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
 static BOOK: Mutex<Book> = Mutex::new(Book::new());
 
 thread_local! {
@@ -112,6 +119,7 @@ pub fn current(processor: &str) -> Current {
         .get()
         .and_then(|w| w.processors.iter().position(|(id, _)| id == processor));
     let previous = CURRENT.try_with(|c| c.replace(index)).ok().flatten();
+    STARTED.store(true, Ordering::Relaxed);
     Current { previous }
 }
 
@@ -156,7 +164,7 @@ pub fn record(denied: impl FnOnce() -> Option<Denied>) {
     let Some(worker) = WORKER.get() else {
         return;
     };
-    if std::process::id() != worker.pid {
+    if std::process::id() != worker.pid || !STARTED.load(Ordering::Relaxed) {
         return;
     }
     let Ok(false) = RECORDING.try_with(|r| r.replace(true)) else {

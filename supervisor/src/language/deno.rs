@@ -182,6 +182,15 @@ impl Launch for DenoLaunch {
             self.library.clone(),
         ];
         needs.extend(entry_paths(entries));
+        // deno reads the extra CA certificates these name as it starts,
+        // whatever its flags: public data, and a warning on every start
+        // if refused.
+        needs.extend(
+            ["DENO_CERT", "NODE_EXTRA_CA_CERTS"]
+                .into_iter()
+                .filter_map(std::env::var_os)
+                .map(PathBuf::from),
+        );
         needs
     }
 

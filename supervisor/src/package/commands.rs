@@ -357,18 +357,6 @@ pub fn processor_text(p: &Value) -> String {
     out
 }
 
-/// What each processor of a package about to be installed asks for, as a
-/// package manager shows it before it installs: `example.invert asks for:
-/// read models/; connect api.example.com:443`.
-pub fn show_asks(manifest: &Manifest) {
-    for p in &manifest.processors {
-        match p.permissions.items() {
-            items if items.is_empty() => println!("{} asks for no permissions", p.name),
-            items => println!("{} asks for: {}", p.name, asks_for(&items)),
-        }
-    }
-}
-
 /// `inspect` for people.
 fn as_text(d: &Value) -> String {
     let s = |v: &Value| {

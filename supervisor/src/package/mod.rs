@@ -6,6 +6,7 @@
 //! installing from a URL or an index, signed or not.
 
 pub mod archive;
+mod asks;
 pub mod builtins;
 pub mod commands;
 pub mod fetch;

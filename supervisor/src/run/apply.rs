@@ -167,7 +167,7 @@ impl Supervisor {
                 self.runtime_id
             )));
         }
-        permissions::make_write_dirs(&plan).map_err(|e| e.to_string())?;
+        permissions::write_dirs::make_write_dirs(&plan).map_err(|e| e.to_string())?;
         for name in &diff.workers.swapped {
             if let Some(i) = self.workers.iter().position(|w| &w.name == name) {
                 if let Some(reason) = self.unswappable(i) {
@@ -241,7 +241,7 @@ impl Supervisor {
         });
         pipeline.file.packages.push(to.to_owned());
         let mut plan = plan_pipeline(&pipeline).map_err(|e| e.to_string())?;
-        permissions::make_write_dirs(&plan).map_err(|e| e.to_string())?;
+        permissions::write_dirs::make_write_dirs(&plan).map_err(|e| e.to_string())?;
         let launcher = Launcher::prepare(&mut plan).map_err(|e| format!("{e:#}"))?;
         diff::diff(&self.plan, &mut plan)
             .map_err(|message| UserError::in_file(&self.plan.path, message).to_string())?;

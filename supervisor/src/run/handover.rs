@@ -71,20 +71,15 @@ impl Supervisor {
         };
         let started = WorkerHandle::open_channel(&self.bus, &channel).and_then(|channel| {
             let child = spawn::spawn(&recipe, &self.runtime_id, &request.worker, &dir, output)?;
+            let planned = self
+                .plan_of_batch(batch)
+                .workers
+                .iter()
+                .find(|w| w.name == request.worker)
+                .ok_or_else(|| anyhow::anyhow!("worker `{}` is in no plan", request.worker))?;
             match predecessor {
-                Some(worker) => worker.successor(recipe, child, channel),
-                None => {
-                    let planned = self
-                        .plan_of_batch(batch)
-                        .workers
-                        .iter()
-                        .find(|w| w.name == request.worker)
-                        .cloned()
-                        .ok_or_else(|| {
-                            anyhow::anyhow!("worker `{}` is in no plan", request.worker)
-                        })?;
-                    WorkerHandle::new(&planned, recipe, dir, child, channel, Vec::new())
-                }
+                Some(worker) => worker.successor(planned, recipe, child, channel),
+                None => WorkerHandle::new(planned, recipe, dir, child, channel, Vec::new()),
             }
         });
         let successor = started.map_err(|e| {

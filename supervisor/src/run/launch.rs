@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::Result;
 use ipc_schemas::{Entry, ProcessorSpec, SandboxMode};
 
-use super::worker::Recipe;
+use super::recipe::Recipe;
 use crate::language::{self, Hosted, Launch};
 use crate::load::plan::{Plan, PlannedWorker};
 use crate::sandbox::landlock::Policy;

@@ -13,6 +13,7 @@ mod id;
 mod launch;
 mod live_config;
 mod pause;
+mod recipe;
 mod recorder;
 mod recovery;
 mod requests;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use ipc_schemas::{env, Names};
 
-use super::worker::Recipe;
+use super::recipe::Recipe;
 use crate::journal::{LogSink, Stream};
 use crate::sandbox::keeper;
 

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use ipc_schemas::WorkerConfig;
 
+use super::recipe::Recipe;
 use super::watched::Watched;
-use super::worker::{Recipe, WorkerHandle};
+use super::worker::WorkerHandle;
 use crate::load::diff::PlanDiff;
 use crate::load::plan::Plan;
 

@@ -1,77 +1,23 @@
 //! One worker process as the supervisor tracks it: its child, its control
 //! channel and where it is in the lifecycle.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::{Child, Command as Process};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bus::control::{MessageReceiver, MessageSender};
 use bus::fd::WaitableFd;
 use bus::Bus;
-use ipc_schemas::{Command, ExitStatus, ProcessorStats, Report, WorkerConfig, WorkerSandbox};
+use ipc_schemas::{Command, ExitStatus, ProcessorStats, Report, WorkerConfig};
 
+use super::recipe::Recipe;
 use super::usage::Usage;
 use super::watched::Watched;
 use super::STEP_DEADLINE;
 use crate::language::Lang;
 use crate::load::plan::PlannedWorker;
 use crate::load::restart::{Budget, RestartSpec};
-use crate::sandbox::landlock::Policy;
-
-/// How to start a worker again exactly as it was started the first time.
-#[derive(Clone)]
-pub struct Recipe {
-    program: OsString,
-    args: Vec<OsString>,
-    envs: Vec<(OsString, Option<OsString>)>,
-    /// Its Landlock policy; none when its sandbox is off.
-    pub policy: Option<Policy>,
-}
-
-impl Recipe {
-    pub fn of(command: &Process, policy: Option<Policy>) -> Self {
-        Self {
-            policy,
-            program: command.get_program().to_owned(),
-            args: command.get_args().map(|a| a.to_owned()).collect(),
-            envs: command
-                .get_envs()
-                .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
-                .collect(),
-        }
-    }
-
-    /// The same recipe, with `key` set to `value` in the environment.
-    pub fn with_env(&self, key: &str, value: &str) -> Self {
-        let mut envs: Vec<_> = self
-            .envs
-            .iter()
-            .filter(|(k, _)| k != key)
-            .cloned()
-            .collect();
-        envs.push((key.into(), Some(value.into())));
-        Self {
-            program: self.program.clone(),
-            args: self.args.clone(),
-            envs,
-            policy: self.policy.clone(),
-        }
-    }
-
-    pub fn command(&self) -> Process {
-        let mut command = Process::new(&self.program);
-        command.args(&self.args);
-        for (key, value) in &self.envs {
-            match value {
-                Some(value) => command.env(key, value),
-                None => command.env_remove(key),
-            };
-        }
-        command
-    }
-}
 
 /// The handshake step a worker's process owes next, and by when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +104,6 @@ pub struct WorkerHandle {
     pub usage: Usage,
     pub restart: RestartSpec,
     pub critical: bool,
-    /// What its processors may do (§15), for every process it starts.
-    pub sandbox: WorkerSandbox,
     pub budget: Budget,
     pub restarts: u32,
     /// 0 for the first process, +1 per restart.
@@ -215,7 +159,6 @@ impl WorkerHandle {
             usage: Usage::default(),
             restart: planned.restart,
             critical: planned.critical,
-            sandbox: planned.sandbox.clone(),
             budget: Budget::default(),
             restarts: 0,
             generation: 0,
@@ -359,26 +302,18 @@ impl WorkerHandle {
     }
 
     /// A live swap's successor of this worker (docs/ARCHITECTURE.md §14):
-    /// the same worker in a new process, speaking on `channel` and started
-    /// by `recipe`, one generation on. It has no processors of its own to
-    /// watch until it is promoted.
+    /// the worker as `planned` (the plan it swaps into) in a new process,
+    /// speaking on `channel` and started by `recipe`, one generation on. It
+    /// has no processors of its own to watch until it is promoted.
     pub fn successor(
         &self,
+        planned: &PlannedWorker,
         recipe: Recipe,
         child: Child,
         channel: (MessageSender, MessageReceiver),
     ) -> Result<Self> {
-        let planned = PlannedWorker {
-            name: self.name.clone(),
-            language: self.language,
-            processors: self.processors.clone(),
-            restart: self.restart,
-            restart_from: None,
-            critical: self.critical,
-            sandbox: self.sandbox.clone(),
-        };
         let mut successor = Self::new(
-            &planned,
+            planned,
             recipe,
             self.dir.clone(),
             child,

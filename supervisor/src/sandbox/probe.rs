@@ -5,7 +5,7 @@
 //! enforce, or refuses to start when its pipeline says so.
 
 use crate::error::UserError;
-use crate::load::permissions::SandboxUnavailable;
+use crate::load::permissions::granted::SandboxUnavailable;
 
 /// What the running kernel supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

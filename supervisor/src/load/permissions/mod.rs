@@ -8,43 +8,21 @@
 use std::path::{Component, Path, PathBuf};
 
 use ipc_schemas::{Permissions, SandboxMode};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::error::{excerpt, UserError};
+use crate::error::excerpt;
 use crate::load::catalog::{Origin, TypeInfo};
 use crate::load::pipeline::ProcessorEntry;
-use crate::load::plan::Plan;
 use crate::package::manifest::permissions::{
     endpoint, listen_port, path_spec, PathKind, PathSpec, Scope,
 };
 use crate::package::manifest::PermissionsDecl;
 
-mod banner;
-pub use banner::{banner, items, print_banner, Notice};
+pub mod banner;
+pub mod granted;
+pub mod write_dirs;
 
-/// What a run does when the kernel cannot enforce part of a sandbox
-/// (`sandbox_unavailable:` in a pipeline).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SandboxUnavailable {
-    /// Run, and say what is not enforced.
-    #[default]
-    Warn,
-    /// Refuse to start.
-    Refuse,
-}
-
-/// What one processor may do, as the plan resolved it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Granted {
-    /// Its own mode; its worker runs in the strictest of its processors'.
-    pub mode: SandboxMode,
-    /// Absolute paths; those that exist with their links resolved.
-    pub permissions: Permissions,
-    /// What the pipeline's `allow:` grants beyond the package.
-    pub allowed: Permissions,
-}
+use granted::Granted;
 
 /// A processor of a pipeline, with what its permissions are resolved from.
 pub struct Request<'a> {
@@ -280,41 +258,15 @@ fn settle(path: &Path) -> PathBuf {
     }
 }
 
-/// Creates the write paths of a plan's processors that do not exist yet,
-/// as directories, so the kernel has a file to grant them on. Called by
-/// what starts workers (`run`, `apply`), never by `validate`.
-pub fn make_write_dirs(plan: &Plan) -> Result<(), UserError> {
-    for p in &plan.processors {
-        for dir in &p.sandbox.permissions.write {
-            if dir.exists() {
-                continue;
-            }
-            std::fs::create_dir_all(dir).map_err(|e| {
-                UserError::in_file(
-                    &plan.path,
-                    format!(
-                        "processor `{}` may write {}, which does not exist and cannot be created: {e}",
-                        p.spec.id,
-                        dir.display()
-                    ),
-                )
-            })?;
-            tracing::debug!(
-                "created {} for processor `{}` to write in",
-                dir.display(),
-                p.spec.id
-            );
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use ipc_schemas::{Endpoint, SandboxMode};
 
+    use super::banner::{banner, items, Notice};
+    use super::granted::SandboxUnavailable;
+    use super::write_dirs::make_write_dirs;
     use crate::load::pipeline::Pipeline;
     use crate::load::plan::Plan;
     use crate::load::plan_pipeline;
@@ -378,9 +330,9 @@ mod tests {
         assert_eq!(cam.permissions.devices, [Path::new("/dev/null")]);
         let worker = plan.workers.iter().find(|w| w.name == "net").unwrap();
         assert_eq!(worker.sandbox.processors["net"], net.permissions);
-        assert_eq!(plan.sandbox_unavailable, super::SandboxUnavailable::Warn);
+        assert_eq!(plan.sandbox_unavailable, SandboxUnavailable::Warn);
 
-        super::make_write_dirs(&plan).unwrap();
+        make_write_dirs(&plan).unwrap();
         assert!(root.join("results").is_dir() && root.join("frames").is_dir());
     }
 
@@ -455,15 +407,15 @@ mod tests {
         let plan = plan(tmp.path(), "", allow).unwrap();
         let net = granted(&plan, "net");
         assert_eq!(
-            super::banner(&plan),
-            [super::Notice::Allowed(
+            banner(&plan),
+            [Notice::Allowed(
                 "processor `net` is allowed beyond its package's permissions: read /usr/share, connect example.com:443".into()
             )]
         );
         assert_eq!(net.permissions.read, [Path::new("/usr/share")]);
         assert_eq!(net.allowed, net.permissions);
         assert_eq!(
-            super::items(&net.allowed),
+            items(&net.allowed),
             ["read /usr/share", "connect example.com:443"]
         );
         let bad = plan_err(tmp.path(), ", allow: { network: { listen: [0] } }");
@@ -489,12 +441,12 @@ mod tests {
         assert_eq!(granted(&plan, "net").mode, SandboxMode::Strict);
         assert_eq!(granted(&plan, "png").mode, SandboxMode::Off);
         let off = |id: &str| {
-            super::Notice::Unconfined(format!(
+            Notice::Unconfined(format!(
                 "processor `{id}` runs with no sandbox (sandbox: off in the pipeline)"
             ))
         };
-        assert_eq!(super::banner(&plan), [off("png"), off("cam")]);
-        assert_eq!(plan.sandbox_unavailable, super::SandboxUnavailable::Refuse);
+        assert_eq!(banner(&plan), [off("png"), off("cam")]);
+        assert_eq!(plan.sandbox_unavailable, SandboxUnavailable::Refuse);
         let bad = plan_err(tmp.path(), ", sandbox: loose");
         assert!(bad.contains("unknown variant `loose`"), "{bad}");
     }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use ipc_schemas::SandboxMode;
 
 use crate::error::UserError;
-use crate::load::permissions::SandboxUnavailable;
+use crate::load::permissions::granted::SandboxUnavailable;
 use crate::load::record::RecordSection;
 use crate::load::restart::{self, RestartSpec};
 use crate::package::manifest::{PermissionsDecl, SyncDecl};

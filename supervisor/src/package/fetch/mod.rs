@@ -23,7 +23,7 @@ use self::download::{is_url, Fetcher, Location, MAX_ARCHIVE_BYTES};
 use self::index::Index;
 use self::signature::{Policy, Verdict, MAX_SIGNATURE_BYTES, SIGNATURE_SUFFIX};
 use super::archive::Archive;
-use super::commands::show_asks;
+use super::asks::show_asks;
 use super::pack::pack;
 use super::store::{Installed, Spec, Store};
 use crate::error::UserError;
