@@ -80,8 +80,9 @@ impl Consumer {
     }
 }
 
-/// The pipeline `builtin.test_pattern → consumer` with frames of `size`.
-fn pipeline_yaml(consumer: Consumer, size: &Size) -> String {
+/// The pipeline `builtin.test_pattern → consumer` with frames of `size`,
+/// and `top` (top-level lines, such as a `sandbox:`) added.
+pub fn pipeline_yaml(consumer: Consumer, size: &Size, top: &str) -> String {
     let packages = match consumer.package() {
         Some(dir) => format!("packages: [{}]\n", yaml_path(&dir)),
         None => String::new(),
@@ -89,6 +90,7 @@ fn pipeline_yaml(consumer: Consumer, size: &Size) -> String {
     format!(
         "# Written by the hop benchmark: one hop into a {} consumer.\n\
          name: hop-bench\n\
+         {top}\
          {packages}\
          processors:\n  \
            camera: {{ type: builtin.test_pattern, config: {{ width: {}, height: {}, fps: {} }} }}\n  \
@@ -113,7 +115,7 @@ pub fn measure(
     plan: Plan,
 ) -> Result<Latency> {
     let pipeline = scratch.join(format!("hop-{}-{}.yaml", consumer.file_tag(), size.bytes()));
-    std::fs::write(&pipeline, pipeline_yaml(consumer, size))
+    std::fs::write(&pipeline, pipeline_yaml(consumer, size, ""))
         .map_err(|e| format!("writing {}: {e}", pipeline.display()))?;
 
     let mut child = Command::new(plexus)

@@ -33,6 +33,9 @@
 //!     and a Rust counter in a 60 fps pipeline, request → first frame of the
 //!     new process and frames lost or duplicated, beside `plexus restart` of
 //!     the same worker.
+//! 13. **Sandbox** ([`sandbox`]): a worker's start-up and one hop's latency
+//!     and CPU per frame into a Rust, a Python and a Deno worker, with
+//!     `sandbox: off` and `sandbox: strict`.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
 //! plot of latency against payload size ([`plot`]) to
@@ -46,11 +49,12 @@
 //! only the recording section (a minute), to `bench-results/recording.md`;
 //! with `--dashboard` only the dashboard's cost (a minute), to
 //! `bench-results/dashboard.md`; with `--swaps` only the live swap section
-//! (a few minutes), to `bench-results/swaps.md`.
+//! (a few minutes), to `bench-results/swaps.md`; with `--sandbox` only the
+//! sandbox section (a few minutes), to `bench-results/sandbox.md`.
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording | --dashboard | --swaps]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording | --dashboard | --swaps | --sandbox]
 //! ```
 
 mod availability;
@@ -72,6 +76,8 @@ mod recorder;
 mod report;
 mod restart;
 mod restart_report;
+mod sandbox;
+mod sandbox_report;
 mod soak;
 mod source;
 mod source_report;
@@ -110,7 +116,7 @@ fn main() {
     }
     // cargo passes `--bench` to a harness-less bench; only `--quick`,
     // `--soak`, `--sources`, `--hops`, `--media`, `--recording`,
-    // `--dashboard` and `--swaps` matter.
+    // `--dashboard`, `--swaps` and `--sandbox` matter.
     let flag = |name: &str| args.iter().any(|a| a == name);
     let quick = flag("--quick");
     let outcome = if flag("--soak") {
@@ -127,6 +133,8 @@ fn main() {
         dashboard_only(quick)
     } else if flag("--swaps") {
         swaps_only(quick)
+    } else if flag("--sandbox") {
+        sandbox_only(quick)
     } else {
         bench(quick)
     };
@@ -288,6 +296,24 @@ fn swaps_only(quick: bool) -> Result<()> {
     )
 }
 
+/// The sandbox section alone.
+fn sandbox_only(quick: bool) -> Result<()> {
+    let release = require_release(&[
+        "plexus",
+        "plexus-worker-native",
+        "plexus-worker-python",
+        "libplexus_deno.so",
+    ])?;
+    require_fixtures(sandbox::FIXTURES)?;
+    let scratch = Scratch::new("sandbox")?;
+    let load_before = report::load_average();
+    let measured = sandbox::measure_all(&release.join("plexus"), &scratch.0, quick)?;
+    publish(
+        "sandbox",
+        &sandbox_report::render_alone(&measured, quick, &load_before, &report::load_average()),
+    )
+}
+
 /// Fails, naming it, if a fixture package the bench needs has no manifest.
 fn require_fixtures<'a>(fixtures: impl IntoIterator<Item = &'a str>) -> Result<()> {
     for fixture in fixtures {
@@ -335,6 +361,7 @@ fn bench(quick: bool) -> Result<()> {
     let recording = recorder::measure(&plexus, &scratch.0, quick)?;
     let restarts = restart::measure_all(&plexus, &scratch.0, quick)?;
     let swaps = swap::measure_all(&plexus, &scratch.0, quick)?;
+    let sandbox = sandbox::measure_all(&plexus, &scratch.0, quick)?;
     let memory = memory::measure(&plexus, &scratch.0)?;
     let events = events::measure(&plexus, &scratch.0, quick)?;
     let availability = availability::measure(&plexus, &scratch.0, quick)?;
@@ -357,6 +384,7 @@ fn bench(quick: bool) -> Result<()> {
         recording,
         restarts,
         swaps,
+        sandbox,
         memory,
         events,
         availability,

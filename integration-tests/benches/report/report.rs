@@ -12,12 +12,13 @@ use crate::memory::Usage;
 use crate::page::{heading, render_targets, target_row};
 use crate::recorder::{self, Recording};
 use crate::restart::Measured;
+use crate::sandbox::Measured as SandboxMeasured;
 use crate::soak::{self, Soak};
 use crate::source::Measured as SourceMeasured;
 use crate::swap::Measured as SwapMeasured;
 use crate::target::Target;
 use crate::throughput::{Throughput, OVERHEAD_FPS, WORKERS};
-use crate::{media_report, restart_report, source_report, swap_report, throughput};
+use crate::{media_report, restart_report, sandbox_report, source_report, swap_report, throughput};
 
 /// Plexus's CPU time per frame per hop may be at most this, in µs.
 const OVERHEAD_TARGET_US: f64 = 20.0;
@@ -38,6 +39,7 @@ pub struct Results<'a> {
     pub recording: Recording,
     pub restarts: Vec<Measured>,
     pub swaps: Vec<SwapMeasured>,
+    pub sandbox: Vec<SandboxMeasured>,
     pub memory: Vec<Usage>,
     pub events: EventLatency,
     pub availability: Availability,
@@ -69,6 +71,7 @@ pub fn render(results: &Results<'_>) -> String {
     targets.extend(recorder::targets(&results.recording));
     targets.extend(restart_report::targets(&results.restarts));
     targets.extend(swap_report::targets(&results.swaps));
+    targets.extend(sandbox_report::targets(&results.sandbox));
     let events = &results.events;
     targets.push(Target::new(
         "event latency".into(),
@@ -89,6 +92,7 @@ pub fn render(results: &Results<'_>) -> String {
     recorder::render(&mut out, &results.recording);
     restart_report::render(&mut out, &results.restarts);
     swap_report::render(&mut out, &results.swaps);
+    sandbox_report::render(&mut out, &results.sandbox);
     render_memory(&mut out, &results.memory);
     render_events(&mut out, &results.events);
     render_availability(&mut out, &results.availability);

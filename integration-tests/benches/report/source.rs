@@ -197,7 +197,7 @@ pub struct Spread {
 }
 
 impl Spread {
-    fn of(runs: &[Run], figure: impl Fn(&Run) -> f64) -> Self {
+    pub fn of<R>(runs: &[R], figure: impl Fn(&R) -> f64) -> Self {
         let mut values: Vec<f64> = runs.iter().map(figure).collect();
         values.sort_by(f64::total_cmp);
         Self {
