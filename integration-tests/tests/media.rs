@@ -208,8 +208,10 @@ fn media_mistakes_are_one_sentence() {
         (
             pattern.clone(),
             format!("dir: {}", under_a_file.display()),
+            // The run makes a processor's write directories before any
+            // worker starts (§15), so it is plexus that refuses.
             format!(
-                "processor `rec`: cannot create the recording directory `{}`",
+                "processor `rec` may write {}, which does not exist and cannot be created",
                 under_a_file.display()
             ),
         ),
