@@ -220,6 +220,9 @@ fn install_archive(
     };
     let sums = archive.sums_text()?;
     let verdict = signature::check(&label, &sums, signature.as_deref(), policy, &keys)?;
+    // What it asks for is shown from a manifest whose archive checked out,
+    // and nothing is shown for one that is refused.
+    archive.verify()?;
     show_asks(&archive.manifest()?);
     let installed = store.install(&mut archive)?;
     if let Verdict::Signed(key) = verdict {
