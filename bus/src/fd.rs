@@ -53,3 +53,21 @@ impl FileDescriptorBased for WaitableFd {
 }
 
 impl SynchronousMultiplexing for WaitableFd {}
+
+/// The type of the socket `fd` (`SOCK_STREAM`, `SOCK_SEQPACKET`, …), or
+/// `None` when it is no socket.
+pub fn socket_type(fd: std::os::fd::RawFd) -> Option<libc::c_int> {
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `kind`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut kind).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(kind)
+}

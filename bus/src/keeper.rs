@@ -220,7 +220,7 @@ fn client() -> Option<&'static Client> {
     CLIENT
         .get_or_init(|| {
             let socket: RawFd = std::env::var(env::SHM_KEEPER).ok()?.parse().ok()?;
-            if !is_seqpacket(socket) {
+            if crate::fd::socket_type(socket) != Some(libc::SOCK_SEQPACKET) {
                 tracing::warn!(
                     "{} names descriptor {socket}, which is no keeper socket",
                     env::SHM_KEEPER
@@ -237,20 +237,24 @@ fn client() -> Option<&'static Client> {
         .as_ref()
 }
 
-fn is_seqpacket(fd: RawFd) -> bool {
-    let mut kind: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `kind`.
+/// A pair of connected keeper sockets (`SOCK_SEQPACKET`), both ends
+/// close-on-exec.
+pub fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two descriptors into `fds`.
     let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&raw mut kind).cast(),
-            &mut len,
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
         )
     };
-    rc == 0 && kind == libc::SOCK_SEQPACKET
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both were just made and nothing else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 impl Client {

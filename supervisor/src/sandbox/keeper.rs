@@ -87,21 +87,7 @@ fn hosted_processors(command: &Command) -> Vec<String> {
 /// above (std's spawn moves stdin, stdout and stderr onto 0 to 2 before it
 /// runs `pre_exec`).
 fn socket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: socketpair writes two descriptors into `fds`.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both were just made and nothing else owns them.
-    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (ours, theirs) = bus::keeper::socket_pair()?;
     if theirs.as_raw_fd() > 2 {
         return Ok((ours, theirs));
     }

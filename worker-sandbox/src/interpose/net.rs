@@ -110,19 +110,7 @@ unsafe fn inet(addr: *const libc::sockaddr, len: libc::socklen_t) -> Option<(IpA
 /// Whether `fd` is a TCP (stream) socket: the only kind whose peers are
 /// declared (UDP, for DNS, is not port-checked).
 fn is_tcp(fd: c_int) -> bool {
-    let mut kind: c_int = 0;
-    let mut len = size_of::<c_int>() as libc::socklen_t;
-    // SAFETY: an int-sized option into a local of that size.
-    let got = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&raw mut kind).cast(),
-            &mut len,
-        )
-    };
-    got == 0 && kind == libc::SOCK_STREAM
+    bus::fd::socket_type(fd) == Some(libc::SOCK_STREAM)
 }
 
 /// Whether connecting to `ip`:`port` is within `declared`: the port is
