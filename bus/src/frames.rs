@@ -32,19 +32,20 @@ pub struct OutFrame {
 }
 
 impl FramePublisher {
-    /// `subscribers` sizes the port (see [`Opening::Member`]);
+    /// A producer of the runtime opens the port as [`Opening::Member`],
+    /// which sizes it; a link bridge publishing another host's frames
+    /// (§16) as [`Opening::Observer`], once the port's consumers made it.
     /// `initial_len` sizes the first shared-memory segment; larger frames
     /// grow it (power-of-two steps) instead of failing.
     pub fn open(
         bus: &Bus,
         processor: &str,
         port: &str,
-        subscribers: usize,
+        opening: Opening,
         initial_len: usize,
     ) -> Result<Self, BusError> {
         const LOANED: usize = 2;
         let initial_len = initial_len.max(1);
-        let opening = Opening::Member { subscribers };
         let service = frame_service(bus, processor, port, opening)?;
         let (segment, publisher) = Segment::create(
             bus.names(),

@@ -407,6 +407,8 @@ pub struct RuntimeStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerStatus {
     pub worker: String,
+    /// The host it runs on (§16): `local` for the host running `plexus run`.
+    pub host: String,
     /// What its processors are written in: `rust`, `python` or `deno`.
     pub language: String,
     /// The current process; 0 while none runs.

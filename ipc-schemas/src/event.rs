@@ -14,6 +14,9 @@ pub struct RuntimeEvent {
     pub time_ns: u64,
     /// `CLOCK_MONOTONIC`, ns, comparable with frame capture stamps.
     pub mono_ns: u64,
+    /// The host it happened on, in a pipeline across hosts (§16): `None`
+    /// for the host running `plexus run`, whose supervisor published it.
+    pub host: Option<String>,
     pub kind: EventKind,
 }
 
@@ -174,6 +177,36 @@ pub enum EventKind {
         action: String,
         message: String,
     },
+    /// The coordinator reached host `host`'s agent, which took the run's
+    /// token (§16). `clock_offset_us` is the host's monotonic clock minus
+    /// the coordinator's, measured over `rtt_us`.
+    HostConnected {
+        host: String,
+        endpoint: String,
+        clock_offset_us: i64,
+        rtt_us: u64,
+    },
+    /// Host `host` is out of reach: its agent or the link went away. Its
+    /// processors' frames stop arriving here; ours go on.
+    HostLost {
+        host: String,
+        reason: String,
+    },
+    /// Host `host`'s agent is back and runs its part again.
+    HostRecovered {
+        host: String,
+        outage_ms: u64,
+    },
+    /// A bridged port lost more frames, or took longer, than the run's
+    /// `link:` thresholds over the last second.
+    LinkDegraded {
+        processor: String,
+        port: String,
+        from_host: String,
+        to_host: String,
+        dropped_percent: f64,
+        latency_p99_us: u64,
+    },
     /// Periodic counters of one processor's ports.
     ProcessorStats {
         processor: String,
@@ -239,6 +272,10 @@ impl EventKind {
             EventKind::UpgradeFailed { .. } => "upgrade_failed",
             EventKind::GraphChanged { .. } => "graph_changed",
             EventKind::SandboxViolation { .. } => "sandbox_violation",
+            EventKind::HostConnected { .. } => "host_connected",
+            EventKind::HostLost { .. } => "host_lost",
+            EventKind::HostRecovered { .. } => "host_recovered",
+            EventKind::LinkDegraded { .. } => "link_degraded",
         }
     }
 }
@@ -271,6 +308,7 @@ impl RuntimeEvent {
         object.insert("time_ns".into(), self.time_ns.into());
         object.insert("mono_ns".into(), self.mono_ns.into());
         object.insert("kind".into(), self.kind.name().into());
+        object.insert("host".into(), self.host.clone().into());
         if let Ok(serde_json::Value::Object(outer)) = serde_json::to_value(&self.kind) {
             for (_, inner) in outer {
                 if let serde_json::Value::Object(fields) = inner {
@@ -299,6 +337,7 @@ impl RuntimeEvent {
         let fields: serde_json::Map<String, serde_json::Value> = object
             .iter()
             .filter(|(k, _)| !matches!(k.as_str(), "seq" | "time_ns" | "mono_ns" | "kind"))
+            .filter(|(k, _)| k.as_str() != "host" || kind.starts_with("host_"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let kind: EventKind =
@@ -307,6 +346,10 @@ impl RuntimeEvent {
             seq: object.get("seq")?.as_u64()?,
             time_ns: object.get("time_ns")?.as_u64()?,
             mono_ns: object.get("mono_ns")?.as_u64()?,
+            host: object
+                .get("host")
+                .and_then(|h| h.as_str())
+                .map(str::to_string),
             kind,
         })
     }
@@ -414,6 +457,28 @@ impl std::fmt::Display for EventKind {
             ),
             EventKind::GraphChanged { diff } => format!("the graph changed: {diff}"),
             EventKind::SandboxViolation { message, .. } => message.clone(),
+            EventKind::HostConnected {
+                host,
+                endpoint,
+                clock_offset_us,
+                rtt_us,
+            } => format!(
+                "host {host} connected at {endpoint} (clock offset {clock_offset_us} µs, round trip {rtt_us} µs)"
+            ),
+            EventKind::HostLost { host, reason } => format!("host {host} lost: {reason}"),
+            EventKind::HostRecovered { host, outage_ms } => {
+                format!("host {host} recovered after {outage_ms} ms")
+            }
+            EventKind::LinkDegraded {
+                processor,
+                port,
+                from_host,
+                to_host,
+                dropped_percent,
+                latency_p99_us,
+            } => format!(
+                "link {processor}.{port} from {from_host} to {to_host} degraded: {dropped_percent:.1} % dropped, p99 {latency_p99_us} µs"
+            ),
             EventKind::ProcessorStats {
                 processor,
                 ports,
@@ -444,8 +509,27 @@ mod tests {
             seq: 7,
             time_ns: 1,
             mono_ns: 2,
+            host: None,
             kind,
         }
+    }
+
+    #[test]
+    fn a_remote_event_keeps_its_host_and_a_host_event_its_own() {
+        let mut exited = event(EventKind::WorkerExited {
+            worker: "gray".into(),
+            exit: ExitStatus::Code(1),
+        });
+        exited.host = Some("b".into());
+        let json = exited.to_json();
+        assert_eq!(json["host"], "b");
+        assert_eq!(RuntimeEvent::from_json(&json), Some(exited));
+        let mut lost = event(EventKind::HostLost {
+            host: "b".into(),
+            reason: "its agent went away".into(),
+        });
+        lost.host = Some("b".into());
+        assert_eq!(RuntimeEvent::from_json(&lost.to_json()), Some(lost));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod control;
 pub mod event;
 /// The frame header and the capture clock; they live in `plexus-frame` so
 /// that plugins get them without the rest of this crate.
+pub mod link;
 pub mod frame {
     pub use plexus_frame::{monotonic_ns, FrameHeader, MAX_DIMS, NO_PTS};
 }
@@ -34,7 +35,7 @@ pub use worker_info::{DenoCreate, DenoDrive, DenoOutput, PythonInfo};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Environment variables the supervisor hands to every worker it spawns.
 pub mod env {

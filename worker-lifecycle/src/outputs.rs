@@ -7,6 +7,7 @@ use std::sync::RwLock;
 
 use bus::counters::Counter;
 use bus::frames::{FramePublisher, OutFrame};
+use bus::settings::Opening;
 use bus::space::ShmFull;
 use bus::{Bus, BusError};
 use ipc_schemas::frame::MAX_DIMS;
@@ -61,8 +62,13 @@ impl OutputPort {
         sent: Counter,
     ) -> Result<Self, BusError> {
         let subscribers = spec.subscribers as usize;
-        let publisher =
-            FramePublisher::open(bus, processor, &spec.port, subscribers, INITIAL_FRAME_BYTES)?;
+        let publisher = FramePublisher::open(
+            bus,
+            processor,
+            &spec.port,
+            Opening::Member { subscribers },
+            INITIAL_FRAME_BYTES,
+        )?;
         Ok(Self {
             name: spec.port.clone(),
             schema: spec.schema,
@@ -86,7 +92,9 @@ impl OutputPort {
             bus,
             &self.processor,
             &self.name,
-            self.subscribers,
+            Opening::Member {
+                subscribers: self.subscribers,
+            },
             INITIAL_FRAME_BYTES,
         )?;
         *self.publisher() = Some(publisher);

@@ -106,6 +106,7 @@ impl Supervisor {
                 let alive = w.alive();
                 WorkerStatus {
                     worker: w.name.clone(),
+                    host: ipc_schemas::link::LOCAL_HOST.to_string(),
                     language: w.language.name().to_string(),
                     pid: if alive { w.pid } else { 0 },
                     state: state.to_string(),

@@ -70,6 +70,7 @@ impl EventLog {
             seq: self.next_seq,
             time_ns,
             mono_ns: monotonic_ns(),
+            host: None,
             kind,
         };
         self.next_seq += 1;
