@@ -189,6 +189,13 @@ pub enum LinkReport {
     },
     /// Every bridged port, about once a second.
     Links { links: Vec<LinkStatus> },
+    /// A line one of a host's workers wrote (its `[worker] …` stderr line
+    /// there), for the supervisor's log of that worker.
+    Log {
+        host: String,
+        worker: String,
+        line: String,
+    },
     /// A host's run ended: its summary as `plexus run --json` prints it.
     Summary {
         host: String,
