@@ -69,7 +69,8 @@ impl AgentError {
 pub fn run(args: AgentArgs) -> Result<(), AgentError> {
     let token = Token::read(&args.token_file, "--token-file")?;
     let listen = Endpoint::parse(&args.listen)?;
-    if ipc_schemas::names::validate_id(&args.name).is_err() || args.name == ipc_schemas::link::LOCAL_HOST
+    if ipc_schemas::names::validate_id(&args.name).is_err()
+        || args.name == ipc_schemas::link::LOCAL_HOST
     {
         return Err(AgentError::Name(args.name));
     }
@@ -143,19 +144,19 @@ fn serve(session: &Session, name: &str, token: Token, plexus: &Plexus) -> Result
             Ok(Work::CoordinatorGone { runtime }) => {
                 if current.as_ref().is_some_and(|p| p.runtime == runtime) {
                     tracing::warn!("the coordinator of run {runtime} went away: stopping its part");
-                    current.take().map(RunningPart::stop);
+                    stop(&mut current);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
                 if current.as_mut().is_some_and(RunningPart::has_ended) {
                     tracing::info!("the part's run ended by itself");
-                    current.take().map(RunningPart::stop);
+                    stop(&mut current);
                 }
             }
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    current.take().map(RunningPart::stop);
+    stop(&mut current);
     Ok(())
 }
 
@@ -176,12 +177,19 @@ fn handle(agent: &Agent, current: &mut Option<RunningPart>, request: Request) ->
             None => Err("no part runs here".to_string()),
         },
         Request::Stop => {
-            current.take().map(RunningPart::stop);
+            stop(current);
             Ok(())
         }
     };
     match outcome {
         Ok(()) => AgentReply::Done,
         Err(reason) => AgentReply::Refused { reason },
+    }
+}
+
+/// Stops the part that runs, if one does.
+fn stop(current: &mut Option<RunningPart>) {
+    if let Some(running) = current.take() {
+        running.stop();
     }
 }

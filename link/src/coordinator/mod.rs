@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::link::{host_key, HostSetup, LinkCommand, LinkReport, LinkSetup, LINK_PROTOCOL, LOCAL_HOST};
+use ipc_schemas::link::{
+    host_key, HostSetup, LinkCommand, LinkReport, LinkSetup, LINK_PROTOCOL, LOCAL_HOST,
+};
 use ipc_schemas::{EventKind, RuntimeEvent};
 use nix::sys::signal::Signal;
 use thiserror::Error;
@@ -120,13 +122,7 @@ fn coordinate(
     for host in &mut setup.hosts {
         host.part.clock_offsets_ns = clock_offsets.clone();
     }
-    start_all(&asker, &setup.hosts)?;
-    let mut hosts = Vec::new();
-    for (host, offset) in setup.hosts.iter().zip(offsets) {
-        let watched = Host::running(&session, &setup.runtime, host.clone(), offset, &inputs)
-            .map_err(|e| fatal(format!("watching host `{}`: {e}", host.host)))?;
-        hosts.push(watched);
-    }
+    // Our imports subscribe before any host exports: no first frame is lost.
     let bridges = BridgeSet::start(
         &session,
         Plan {
@@ -139,6 +135,13 @@ fn coordinate(
         },
     )
     .map_err(|e| fatal(format!("starting the link's bridges: {e}")))?;
+    start_all(&asker, &setup.hosts)?;
+    let mut hosts = Vec::new();
+    for (host, offset) in setup.hosts.iter().zip(offsets) {
+        let watched = Host::running(&session, &setup.runtime, host.clone(), offset, &inputs)
+            .map_err(|e| fatal(format!("watching host `{}`: {e}", host.host)))?;
+        hosts.push(watched);
+    }
     for host in &hosts {
         reporter.send(event(EventKind::HostConnected {
             host: host.name().to_string(),
@@ -259,8 +262,19 @@ impl Running<'_> {
                 self.begin_stop();
             }
             if let Some(deadline) = self.stopping {
-                let all_done = self.hosts.iter().all(|h| h.reach == Reach::Done);
-                if all_done || Instant::now() >= deadline {
+                let waiting: Vec<&str> = (self.hosts.iter())
+                    .filter(|h| h.reach != Reach::Done)
+                    .map(Host::name)
+                    .collect();
+                if waiting.is_empty() {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    tracing::warn!(
+                        "no summary from host {} within {} s of stopping",
+                        waiting.join(", "),
+                        SUMMARY_DEADLINE.as_secs()
+                    );
                     return Ok(());
                 }
             }
@@ -415,7 +429,11 @@ impl Running<'_> {
 
     /// Once a second: the link counts, degraded links, hosts lost too long.
     fn tick(&mut self) -> Result<(), CoordinatorError> {
-        let mut links = self.bridges.as_ref().map(BridgeSet::statuses).unwrap_or_default();
+        let mut links = self
+            .bridges
+            .as_ref()
+            .map(BridgeSet::statuses)
+            .unwrap_or_default();
         for host in &self.hosts {
             if host.reach == Reach::Running {
                 links.extend(host.links.iter().cloned());
@@ -452,9 +470,11 @@ impl Running<'_> {
             host.reach = match host.reach {
                 Reach::Running | Reach::Restarting { .. } => {
                     let (asker, name) = (self.asker.clone(), host.name().to_string());
+                    // Its summary says it stopped; a missing one is told
+                    // when the deadline passes.
                     std::thread::spawn(move || {
                         if let Err(e) = asker.stop(&name) {
-                            tracing::warn!("stopping host `{name}`: {e}");
+                            tracing::debug!("stopping host `{name}`: {e}");
                         }
                     });
                     Reach::Stopping
