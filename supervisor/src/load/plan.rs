@@ -13,10 +13,10 @@ use crate::error::{excerpt, is_hidden, UserError};
 use crate::language::{Declared, Lang};
 use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::deadlines::Deadlines;
+use crate::load::hosts::{self, HostsPlan};
 use crate::load::live_config::ConfigSchema;
 use crate::load::permissions::granted::{Granted, SandboxUnavailable};
 use crate::load::permissions::{self};
-use crate::load::hosts::{self, HostsPlan};
 use crate::load::pipeline::{Pipeline, PipelineFile, ProcessorEntry};
 use crate::load::port_schemas::{self, End};
 use crate::load::record::{plan_record, RecordPlan};
@@ -461,7 +461,10 @@ fn size_ports(processors: &mut [PlannedProcessor], observers: usize) -> Result<(
     for p in processors.iter() {
         for input in &p.spec.inputs {
             let port = (input.from_processor.clone(), input.from_port.clone());
-            match (p.host.is_none(), host_of[input.from_processor.as_str()].is_none()) {
+            match (
+                p.host.is_none(),
+                host_of[input.from_processor.as_str()].is_none(),
+            ) {
                 (true, _) => *consumers.entry(port).or_default() += 1,
                 (false, true) => {
                     exported.insert(port);

@@ -70,6 +70,20 @@ pub fn start_link(sup: &mut Supervisor, hosts: &HostsPlan, frames: Option<u64>) 
     }
 }
 
+/// `validate`'s look at the other hosts: each answers, takes the token
+/// and could run its part; the first that cannot is the error.
+pub fn check(hosts: &HostsPlan) -> Result<()> {
+    let setup = hosts.setup("validate", None, true);
+    for (host, problem) in super::link::check(&setup)? {
+        if let Some(problem) = problem {
+            bail!(UserError::Plain(format!(
+                "host `{host}` cannot run its part: {problem}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Supervisor {
     /// Takes in what the link process said since the last look.
     pub(super) fn pump_link(&mut self) {
@@ -144,8 +158,7 @@ impl Supervisor {
         let deadline = Instant::now() + SETTLE_WITHIN;
         let mut last = None;
         while Instant::now() < deadline {
-            if self.wait_until(Some(Instant::now() + SETTLE_LOOK), |_| false)?
-                == Wake::Interrupted
+            if self.wait_until(Some(Instant::now() + SETTLE_LOOK), |_| false)? == Wake::Interrupted
             {
                 return Ok(());
             }

@@ -58,24 +58,13 @@ pub struct Link {
 impl Link {
     /// Starts `plexus-link coordinate` and hands it `setup`.
     pub fn spawn(setup: &LinkSetup) -> Result<Self> {
-        let exe = crate::provision::beside_plexus("plexus-link")?;
-        let mut child = Command::new(&exe)
-            .arg("coordinate")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            // Ctrl-C is the run's to handle: the link is stopped after the
-            // local workers drained.
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("starting {}", exe.display()))?;
-        let mut stdin = child.stdin.take().expect("piped");
-        let stdout = child.stdout.take().expect("piped");
-        let line = serde_json::to_string(setup).context("writing the link setup")?;
-        writeln!(stdin, "{line}").context("handing the link process its setup")?;
+        let (child, stdin, stdout) = start(setup)?;
         set_nonblocking(&stdout)?;
         let readable = WaitableFd::from_owned(OwnedFd::from(
-            stdout.as_fd().try_clone_to_owned().context("duplicating the link's stdout")?,
+            stdout
+                .as_fd()
+                .try_clone_to_owned()
+                .context("duplicating the link's stdout")?,
         ))?;
         Ok(Self {
             child,
@@ -151,7 +140,12 @@ impl Link {
                 self.statuses.insert(host, status);
             }
             LinkReport::Status { host, status: None } => {
-                for w in self.statuses.get_mut(&host).into_iter().flat_map(|s| &mut s.workers) {
+                for w in self
+                    .statuses
+                    .get_mut(&host)
+                    .into_iter()
+                    .flat_map(|s| &mut s.workers)
+                {
                     w.state = "lost".into();
                     w.pid = 0;
                     w.cpu_percent = 0.0;
@@ -183,8 +177,11 @@ impl Link {
         if !matches!(self.state, LinkState::Failed(_)) {
             if self.state == LinkState::Starting {
                 let why = match self.child.try_wait() {
-                    Ok(Some(status)) => format!("the link process ended ({status}) before every host ran its part"),
-                    _ => "the link process closed its output before every host ran its part".to_string(),
+                    Ok(Some(status)) => {
+                        format!("the link process ended ({status}) before every host ran its part")
+                    }
+                    _ => "the link process closed its output before every host ran its part"
+                        .to_string(),
                 };
                 self.state = LinkState::Failed(why);
             } else {
@@ -214,7 +211,6 @@ impl Link {
             self.stdin = None;
         }
     }
-
 }
 
 impl Drop for Link {
@@ -234,6 +230,50 @@ impl Drop for Link {
     }
 }
 
+/// Asks every other host whether it could run its part (`validate`):
+/// each host's problem, if it has one. A host that cannot be reached, or
+/// refuses the token, is an error.
+pub fn check(setup: &LinkSetup) -> Result<Vec<(String, Option<String>)>> {
+    let (mut child, stdin, stdout) = start(setup)?;
+    drop(stdin);
+    let mut checked = Vec::new();
+    let mut fatal = None;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        match serde_json::from_str::<LinkReport>(&line.context("reading the link process")?) {
+            Ok(LinkReport::Checked { host, problem }) => checked.push((host, problem)),
+            Ok(LinkReport::Fatal { message }) => fatal = Some(message),
+            _ => {}
+        }
+    }
+    let status = child.wait().context("waiting for the link process")?;
+    match fatal {
+        Some(message) => Err(crate::error::UserError::Plain(message).into()),
+        None if !status.success() => anyhow::bail!("the link process ended with {status}"),
+        None => Ok(checked),
+    }
+}
+
+/// Starts `plexus-link coordinate` with `setup` on the first line of its
+/// stdin.
+fn start(setup: &LinkSetup) -> Result<(Child, ChildStdin, ChildStdout)> {
+    let exe = crate::provision::beside_plexus("plexus-link")?;
+    let mut child = Command::new(&exe)
+        .arg("coordinate")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        // Ctrl-C is the run's to handle: the link is stopped after the
+        // local workers drained.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    let line = serde_json::to_string(setup).context("writing the link setup")?;
+    writeln!(stdin, "{line}").context("handing the link process its setup")?;
+    Ok((child, stdin, stdout))
+}
+
 fn set_nonblocking(stdout: &ChildStdout) -> Result<()> {
     let fd = stdout.as_raw_fd();
     // SAFETY: fcntl on an fd this process owns, reading then setting its
@@ -243,7 +283,8 @@ fn set_nonblocking(stdout: &ChildStdout) -> Result<()> {
         flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
     };
     if !ok {
-        return Err(std::io::Error::last_os_error()).context("making the link's output non-blocking");
+        return Err(std::io::Error::last_os_error())
+            .context("making the link's output non-blocking");
     }
     Ok(())
 }

@@ -167,7 +167,8 @@ pub fn host_of<'a>(file: &'a PipelineFile, host: Option<&'a str>) -> Option<&'a 
 /// listed.
 pub fn check(file: &PipelineFile) -> Result<(), String> {
     if let Some(host) = &file.host {
-        validate_id(host).map_err(|_| format!("`host: {}` is not a valid host name", excerpt(host)))?;
+        validate_id(host)
+            .map_err(|_| format!("`host: {}` is not a valid host name", excerpt(host)))?;
     }
     for (name, entry) in &file.hosts {
         validate_id(name).map_err(|_| {
@@ -258,7 +259,10 @@ fn check_endpoint(endpoint: &str) -> Result<(), String> {
     }
     match port.parse::<u16>() {
         Ok(p) if p > 0 => Ok(()),
-        _ => Err(format!("has port `{}`, not a number from 1 to 65535", excerpt(port))),
+        _ => Err(format!(
+            "has port `{}`, not a number from 1 to 65535",
+            excerpt(port)
+        )),
     }
 }
 
@@ -307,7 +311,10 @@ mod tests {
     fn a_processor_on_an_unlisted_host_is_named() {
         let f = file("name: x\nhosts: { b: { endpoint: tcp/10.0.0.2:7447 } }\nlink: { token_file: t }\nprocessors:\n  a: { type: t, host: c }\n");
         let err = check(&f).unwrap_err();
-        assert!(err.contains("processor `a` names host `c`") && err.contains("lists: b"), "{err}");
+        assert!(
+            err.contains("processor `a` names host `c`") && err.contains("lists: b"),
+            "{err}"
+        );
     }
 
     #[test]

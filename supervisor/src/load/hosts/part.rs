@@ -104,7 +104,10 @@ pub fn split(
         // A part runs its own processors; its link is the agent's.
         return Ok(None);
     }
-    let link = file.link.as_ref().expect("checked: other hosts need `link:`");
+    let link = file
+        .link
+        .as_ref()
+        .expect("checked: other hosts need `link:`");
     let (token_file, link) = link_settings(link, dir);
     let mut parts = Vec::new();
     for host in elsewhere {
@@ -240,4 +243,69 @@ fn part_yaml(
     part.insert(key("connections"), Value::Sequence(connections));
     serde_yaml_ng::to_string(&Value::Mapping(part))
         .map_err(|e| format!("writing host `{host}`'s part: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::load::pipeline::Pipeline;
+    use crate::load::plan_pipeline;
+
+    const ACROSS: &str = "name: across
+hosts: { b: { endpoint: tcp/10.0.0.2:7447, on_lost: fail } }
+link: { token_file: secret }
+processors:
+  camera: { type: builtin.test_pattern, config: { fps: 5 } }
+  near: { type: builtin.stats_sink }
+  far: { type: builtin.stats_sink, host: b }
+connections:
+  - camera.out -> near.in
+  - camera.out -> far.in
+";
+
+    #[test]
+    fn a_host_gets_its_processors_and_the_ports_it_reads() {
+        let plan =
+            plan_pipeline(&Pipeline::parse(Path::new("/p/across.yaml"), ACROSS).unwrap()).unwrap();
+        let ids = |ps: &[crate::load::plan::PlannedProcessor]| {
+            ps.iter().map(|p| p.spec.id.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&plan.processors), ["camera", "near"]);
+        assert_eq!(ids(&plan.remote), ["far"]);
+        assert_eq!(plan.workers.len(), 2, "no worker here for `far`");
+        let camera_out = &plan.processors[0].spec.outputs[0];
+        // `near`, the link's subscription, and the observer and swap slots.
+        assert_eq!(
+            camera_out.subscribers as usize,
+            2 + bus::settings::DEFAULT_OBSERVERS + 1
+        );
+        let hosts = plan.hosts.expect("a part runs elsewhere");
+        assert_eq!(hosts.token_file, Path::new("/p/secret"));
+        assert_eq!(hosts.bridges.exports.len(), 1);
+        assert!(hosts.bridges.imports.is_empty());
+        let [part] = hosts.parts.as_slice() else {
+            panic!("one other host")
+        };
+        assert_eq!(part.host, "b");
+        assert!(!part.has_sources);
+        assert_eq!(part.bridges.imports[0].from_host, "local");
+        let there = plan_pipeline(
+            &Pipeline::parse(Path::new("/agent/part.yaml"), &part.pipeline_yaml).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ids(&there.processors), ["far"]);
+        assert_eq!(ids(&there.remote), ["camera"]);
+        assert!(there.hosts.is_none(), "a part's link is its agent's");
+        assert_eq!(there.processors[0].spec.inputs[0].from_processor, "camera");
+    }
+
+    #[test]
+    fn a_remote_output_with_a_bad_schema_is_named() {
+        let part = "name: x\nhost: b\nremote: { cam: { host: local, language: rust, outputs: { out: video/nothing } } }\nprocessors:\n  s: { type: builtin.stats_sink }\nconnections: [cam.out -> s.in]\n";
+        let err = plan_pipeline(&Pipeline::parse(Path::new("p.yaml"), part).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("remote processor `cam` output `out`"), "{err}");
+    }
 }
