@@ -104,6 +104,15 @@ impl Supervisor {
         }
         for event in events {
             match &event.kind {
+                // A host's part starting and stopping is told by the link's
+                // own events; the run's lifecycle is this supervisor's.
+                EventKind::RuntimeStarted { .. }
+                | EventKind::RuntimeStopping { .. }
+                | EventKind::RuntimeStopped { .. }
+                    if event.host.is_some() =>
+                {
+                    continue
+                }
                 EventKind::HostLost { host, .. } => self.outages.push(Outage {
                     host: host.clone(),
                     outage_ms: None,

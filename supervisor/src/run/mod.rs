@@ -234,7 +234,18 @@ fn try_open_journal(plan: &Plan, runtime_id: &str) -> Result<Arc<Journal>> {
         file: std::path::absolute(&plan.path).unwrap_or_else(|_| plan.path.clone()),
         pid: std::process::id(),
         start_time_ns: journal::now_ns(),
-        workers: plan.workers.iter().map(|w| w.name.clone()).collect(),
+        // Other hosts' workers too: their lines come over the link (§16).
+        workers: plan
+            .workers
+            .iter()
+            .map(|w| w.name.clone())
+            .chain(plan.remote.iter().map(|p| p.worker.clone()))
+            .fold(Vec::new(), |mut all, w| {
+                if !all.contains(&w) {
+                    all.push(w);
+                }
+                all
+            }),
     };
     let journal = Journal::create(&runs, &info)?;
     let pruned = journal::prune::prune(&runs, retention, info.start_time_ns);
