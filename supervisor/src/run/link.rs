@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use anyhow::{Context, Result};
@@ -60,12 +60,12 @@ impl Link {
     pub fn spawn(setup: &LinkSetup) -> Result<Self> {
         let (child, stdin, stdout) = start(setup)?;
         set_nonblocking(&stdout)?;
-        let readable = WaitableFd::from_owned(OwnedFd::from(
+        let readable = WaitableFd::from_owned(
             stdout
                 .as_fd()
                 .try_clone_to_owned()
                 .context("duplicating the link's stdout")?,
-        ))?;
+        )?;
         Ok(Self {
             child,
             stdin: Some(stdin),
