@@ -109,6 +109,9 @@ pub struct Part {
     /// measured at connection (`local` is 0): bridges move capture times
     /// into their own host's clock.
     pub clock_offsets_ns: BTreeMap<String, i64>,
+    /// `plexus run --frames N` on the coordinator, for a part with sources
+    /// of its own: its run is started with the same limit.
+    pub frames: Option<u64>,
 }
 
 /// One remote host as the supervisor hands it to its link process.
