@@ -115,7 +115,7 @@ impl RunningPart {
         running.nested = Some(
             agent
                 .plexus
-                .run(&running.file, &nested_runtime, sink)
+                .run(&running.file, &nested_runtime, part.frames, sink)
                 .map_err(|e| e.to_string())?,
         );
         running.wait_for_workers(agent.plexus)?;
