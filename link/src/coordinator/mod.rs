@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::link::{
-    host_key, HostSetup, LinkCommand, LinkReport, LinkSetup, LINK_PROTOCOL, LOCAL_HOST,
+    host_key, HostSetup, LinkCommand, LinkReport, LinkSetup, LinkStatus, LINK_PROTOCOL, LOCAL_HOST,
 };
 use ipc_schemas::{EventKind, RuntimeEvent};
 use nix::sys::signal::Signal;
@@ -161,6 +161,7 @@ fn coordinate(
         inputs,
         hosts,
         bridges: Some(bridges),
+        own_links: Vec::new(),
         degraded: Degraded::new(setup.link.degraded),
         stopping: None,
     };
@@ -249,6 +250,8 @@ struct Running<'a> {
     inputs: Sender<Input>,
     hosts: Vec<Host>,
     bridges: Option<BridgeSet>,
+    /// The counts of the ports the coordinator's host imports.
+    own_links: Vec<LinkStatus>,
     degraded: Degraded,
     /// When the hosts' summaries are due, once stopping.
     stopping: Option<Instant>,
@@ -368,6 +371,11 @@ impl Running<'_> {
             (Reach::Running | Reach::Restarting { .. }, false) if !stopping => {
                 let since = host.lost_since().unwrap_or_else(Instant::now);
                 host.reach = Reach::Lost { since };
+                // Its counts stand as last heard; nothing flows now.
+                for link in &mut host.links {
+                    link.latency_us = None;
+                    link.fps = 0.0;
+                }
                 reporter.send(event(EventKind::HostLost {
                     host: name.to_string(),
                     reason: "its agent or the link to it went away".to_string(),
@@ -429,15 +437,13 @@ impl Running<'_> {
 
     /// Once a second: the link counts, degraded links, hosts lost too long.
     fn tick(&mut self) -> Result<(), CoordinatorError> {
-        let mut links = self
-            .bridges
-            .as_ref()
-            .map(BridgeSet::statuses)
-            .unwrap_or_default();
+        // Once stopped, the last counts stand: the run's final ones.
+        if let Some(bridges) = &self.bridges {
+            self.own_links = bridges.statuses();
+        }
+        let mut links = self.own_links.clone();
         for host in &self.hosts {
-            if host.reach == Reach::Running {
-                links.extend(host.links.iter().cloned());
-            }
+            links.extend(host.links.iter().cloned());
         }
         for link in &links {
             if let Some(kind) = self.degraded.observe(link) {
