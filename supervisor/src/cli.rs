@@ -76,6 +76,10 @@ pub enum Commands {
         /// The runtime id `run -d` chose for the run it starts (internal).
         #[arg(long, hide = true, conflicts_with = "detach")]
         detached_as: Option<String>,
+        /// The runtime id of a host's part, chosen by the agent that runs
+        /// it (internal, §16).
+        #[arg(long, hide = true, conflicts_with_all = ["detach", "detached_as"])]
+        runtime_id: Option<String>,
     },
     /// List the runs the journal keeps, newest first: runtime id, pipeline,
     /// state (`running`, the outcome, or `unfinished` for a run whose
@@ -826,12 +830,14 @@ pub fn execute(cli: Cli) -> Result<i32> {
             pipeline,
             ending,
             detached_as,
+            runtime_id,
             locked,
             watch,
             ..
         } => {
             let mut options = ending.options();
             options.watch = watch;
+            options.runtime_id = runtime_id;
             if let Some(id) = detached_as {
                 options.ready = Some(Ready::inherited()?);
                 options.runtime_id = Some(id);
@@ -937,8 +943,21 @@ fn validate(pipeline: &std::path::Path, deep: bool, locked: bool, json: bool) ->
             true => ", and every processor's code loads",
             false => "",
         };
+        let elsewhere = match &plan.hosts {
+            Some(hosts) => format!(
+                ", and {} on other hosts ({}), whose agents could run them",
+                plan.remote.len(),
+                hosts
+                    .parts
+                    .iter()
+                    .map(|p| p.host.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => String::new(),
+        };
         println!(
-            "{}: pipeline `{}` is valid: {} processors in {} workers{how}",
+            "{}: pipeline `{}` is valid: {} processors in {} workers{elsewhere}{how}",
             pipeline.display(),
             plan.name,
             plan.processors.len(),
