@@ -404,7 +404,7 @@ pub struct RuntimeStatus {
     /// Its own workers, then those of its other hosts (§16).
     pub workers: Vec<WorkerStatus>,
     /// Every output port that crosses between hosts, per receiving host.
-    pub links: Vec<crate::link::LinkStatus>,
+    pub links: Vec<LinkStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -537,4 +537,28 @@ impl From<LatencySummary> for LatencyUs {
             p99: l.p99_ns / 1000,
         }
     }
+}
+
+/// One output port, named by its processor.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PortRef {
+    pub processor: String,
+    pub port: String,
+}
+
+/// Counts of one bridged port on one receiving host, over the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    pub port: PortRef,
+    pub from_host: String,
+    pub to_host: String,
+    /// Frames the sending bridge put on the link.
+    pub sent: u64,
+    /// Frames the receiving bridge published.
+    pub received: u64,
+    /// Frames lost on the link: gaps in the link's own sequence.
+    pub dropped: u64,
+    /// Sent to received, over the last second (clock offset applied).
+    pub latency_us: Option<LatencyUs>,
+    pub fps: f64,
 }

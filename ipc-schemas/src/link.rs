@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::{LatencyUs, RuntimeStatus};
+use crate::control::RuntimeStatus;
+/// Also what `ps` shows of the ports crossing hosts, so they live with
+/// the status.
+pub use crate::control::{LinkStatus, PortRef};
 use crate::event::RuntimeEvent;
 use crate::frame::FrameHeader;
 
@@ -63,13 +66,6 @@ pub struct Thresholds {
 pub struct LinkSettings {
     pub congestion: Congestion,
     pub degraded: Thresholds,
-}
-
-/// One output port, named by its processor.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct PortRef {
-    pub processor: String,
-    pub port: String,
 }
 
 /// The ports one host's link process carries.
@@ -150,23 +146,6 @@ pub enum LinkCommand {
     /// Stop every host's part (upstream first is each host's own affair),
     /// send each host's `Summary`, then exit.
     Stop,
-}
-
-/// Counts of one bridged port on one receiving host, over the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LinkStatus {
-    pub port: PortRef,
-    pub from_host: String,
-    pub to_host: String,
-    /// Frames the sending bridge put on the link.
-    pub sent: u64,
-    /// Frames the receiving bridge published.
-    pub received: u64,
-    /// Frames lost on the link: gaps in the link's own sequence.
-    pub dropped: u64,
-    /// Sent to received, over the last second (clock offset applied).
-    pub latency_us: Option<LatencyUs>,
-    pub fps: f64,
 }
 
 /// `plexus-link coordinate` → the supervisor: one per line of its stdout.

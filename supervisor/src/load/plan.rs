@@ -410,7 +410,10 @@ fn plan_processors(
         })
         .map_err(|m| format!("processor `{id}`: {m}"))?;
         processors.push(PlannedProcessor {
-            host: hosts::host_of(file, entry.host.as_deref()).map(str::to_string),
+            host: entry
+                .host
+                .clone()
+                .filter(|h| h.as_str() != file.this_host()),
             sandbox,
             package: info.package().to_string(),
             origin: info.origin.clone(),

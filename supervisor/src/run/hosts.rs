@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use ipc_schemas::link::{LinkCommand, LinkStatus};
 use ipc_schemas::{ControlReply, EventKind, RuntimeStatus, WorkerStatus};
-use serde::{Deserialize, Serialize};
 
-use super::link::{Link, LinkState};
+use super::link::{Link, LinkState, Outage};
 use super::supervise::{Halt, RunPhase, Supervisor, Wake};
 use crate::error::UserError;
 use crate::journal::Stream;
@@ -28,14 +27,6 @@ const SETTLE_WITHIN: Duration = Duration::from_secs(15);
 const SETTLE_LOOK: Duration = Duration::from_millis(1100);
 /// How long the other hosts may take to stop and send their summaries.
 const STOP_WITHIN: Duration = Duration::from_secs(30);
-
-/// A time a host was out of reach.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outage {
-    pub host: String,
-    /// Until it came back; `None` when it never did.
-    pub outage_ms: Option<u64>,
-}
 
 /// What the other hosts did, for the summary.
 #[derive(Debug, Clone, Default)]
@@ -211,9 +202,12 @@ impl Supervisor {
         };
         link.send(&LinkCommand::Stop);
         self.wait_until(Some(Instant::now() + STOP_WITHIN), |s| {
-            s.link
-                .as_ref()
-                .is_none_or(|l| matches!(l.state, LinkState::Ended | LinkState::Failed(_)))
+            s.link.as_ref().is_none_or(|l| {
+                matches!(
+                    l.state,
+                    LinkState::Ended | LinkState::Failed(_) | LinkState::Gone(_)
+                )
+            })
         })?;
         Ok(())
     }

@@ -13,7 +13,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use anyhow::{Context, Result};
 use bus::fd::WaitableFd;
 use ipc_schemas::link::{LinkCommand, LinkReport, LinkSetup, LinkStatus};
-use ipc_schemas::{RuntimeEvent, RuntimeStatus};
+use ipc_schemas::{EventKind, RuntimeEvent, RuntimeStatus};
+use serde::{Deserialize, Serialize};
 use std::os::unix::process::CommandExt;
 
 /// The longest line the link process may write; a longer one is cut off
@@ -22,6 +23,14 @@ const MAX_LINE: usize = 16 << 20;
 /// The most worker lines kept between two looks of the supervisor.
 const MAX_LOGS: usize = 10_000;
 
+/// A time a host was out of reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outage {
+    pub host: String,
+    /// Until it came back; `None` when it never did.
+    pub outage_ms: Option<u64>,
+}
+
 /// Where the link stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkState {
@@ -29,10 +38,15 @@ pub enum LinkState {
     Starting,
     /// Every host runs its part.
     Ready,
+    /// Told to stop every host's part.
+    Stopping,
     /// The run cannot go on: one sentence.
     Failed(String),
-    /// The process ended (after a stop, or on its own).
+    /// The process ended after a stop.
     Ended,
+    /// The process ended while every host ran its part: the other hosts
+    /// are lost, this one's processors go on.
+    Gone(String),
 }
 
 pub struct Link {
@@ -42,6 +56,8 @@ pub struct Link {
     readable: WaitableFd,
     pending: Vec<u8>,
     pub state: LinkState,
+    /// The other hosts, by name.
+    hosts: Vec<String>,
     /// Each other host's runtime as last told; while a host is lost, its
     /// workers as they were, `lost`.
     pub statuses: BTreeMap<String, RuntimeStatus>,
@@ -73,6 +89,7 @@ impl Link {
             readable,
             pending: Vec::new(),
             state: LinkState::Starting,
+            hosts: setup.hosts.iter().map(|h| h.host.clone()).collect(),
             statuses: BTreeMap::new(),
             logs: Vec::new(),
             links: Vec::new(),
@@ -94,7 +111,7 @@ impl Link {
         loop {
             match self.stdout.read(&mut chunk) {
                 Ok(0) => {
-                    self.end();
+                    events.extend(self.end());
                     break;
                 }
                 Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
@@ -102,7 +119,7 @@ impl Link {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     tracing::warn!("reading the link process: {e}");
-                    self.end();
+                    events.extend(self.end());
                     break;
                 }
             }
@@ -173,21 +190,46 @@ impl Link {
         None
     }
 
-    fn end(&mut self) {
-        if !matches!(self.state, LinkState::Failed(_)) {
-            if self.state == LinkState::Starting {
-                let why = match self.child.try_wait() {
-                    Ok(Some(status)) => {
-                        format!("the link process ended ({status}) before every host ran its part")
-                    }
-                    _ => "the link process closed its output before every host ran its part"
-                        .to_string(),
-                };
-                self.state = LinkState::Failed(why);
-            } else {
-                self.state = LinkState::Ended;
-            }
+    /// Its output closed: after a stop, it is over; before, it failed,
+    /// and every host still reachable is told lost (their agents stop
+    /// their parts once this process is gone).
+    fn end(&mut self) -> Vec<RuntimeEvent> {
+        let status = match self.child.try_wait() {
+            Ok(Some(status)) => status.to_string(),
+            _ => "its output closed".to_string(),
+        };
+        let (next, lost) = match &self.state {
+            LinkState::Failed(_) | LinkState::Ended | LinkState::Gone(_) => return Vec::new(),
+            LinkState::Stopping => (LinkState::Ended, false),
+            LinkState::Starting => (
+                LinkState::Failed(format!(
+                    "the link process ended ({status}) before every host ran its part"
+                )),
+                false,
+            ),
+            LinkState::Ready => (
+                LinkState::Gone(format!("the link process ended ({status})")),
+                true,
+            ),
+        };
+        self.state = next;
+        if !lost {
+            return Vec::new();
         }
+        tracing::error!("the link process ended ({status}): the other hosts' parts stop");
+        self.hosts
+            .iter()
+            .map(|host| RuntimeEvent {
+                seq: 0,
+                time_ns: 0,
+                mono_ns: 0,
+                host: Some(host.clone()),
+                kind: EventKind::HostLost {
+                    host: host.clone(),
+                    reason: format!("this host's link process ended ({status})"),
+                },
+            })
+            .collect()
     }
 
     /// Which other host runs worker `worker`, as last told.
@@ -206,6 +248,9 @@ impl Link {
         let Some(stdin) = &mut self.stdin else {
             return;
         };
+        if matches!(command, LinkCommand::Stop) && self.state == LinkState::Ready {
+            self.state = LinkState::Stopping;
+        }
         let line = serde_json::to_string(command).expect("link commands serialise");
         if writeln!(stdin, "{line}").is_err() {
             self.stdin = None;

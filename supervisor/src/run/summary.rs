@@ -11,7 +11,7 @@ use ipc_schemas::{ExitStatus, LatencyUs};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::hosts::Outage;
+use super::link::Outage;
 use super::{Outcome, RunReport};
 use crate::load::pipeline::Ordered;
 use crate::load::plan::Plan;

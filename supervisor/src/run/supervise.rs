@@ -13,8 +13,7 @@ use bus::Bus;
 use ipc_schemas::{EventKind, ExitStatus, Report, PROTOCOL_VERSION};
 
 use super::events::EventLog;
-use super::hosts::Outage;
-use super::link::Link;
+use super::link::{Link, Outage};
 use super::live_config::LiveConfig;
 use super::pause::Pauses;
 use super::requests::ControlChannel;

@@ -10,17 +10,11 @@ use serde_yaml_ng::{Mapping, Value};
 
 use ipc_schemas::link::{Bridges, Import, PortRef, LOCAL_HOST};
 
-use super::{link_settings, on_lost, this_host, HostPart, HostsPlan};
+use super::{link_settings, on_lost, HostPart, HostsPlan};
 use crate::load::catalog::{Origin, TypeInfo};
 use crate::load::pipeline::{Pipeline, PipelineFile};
 use crate::package::manifest::schemas::PortSchema;
 use crate::package::manifest::{Mode, PermissionsDecl, PortDecl, ProcessorDecl};
-
-/// The type of the processor `id` of a part's `remote:` section: not a
-/// name a package may declare (`remote` is no package).
-pub fn remote_type_name(id: &str) -> String {
-    format!("remote.{id}")
-}
 
 /// A type per entry of `remote:`: outputs only, run elsewhere.
 pub fn remote_types(file: &PipelineFile) -> Result<Vec<TypeInfo>, String> {
@@ -49,7 +43,7 @@ pub fn remote_types(file: &PipelineFile) -> Result<Vec<TypeInfo>, String> {
                 .collect::<Result<Vec<_>, String>>()?;
             Ok(TypeInfo {
                 decl: ProcessorDecl {
-                    name: remote_type_name(id),
+                    name: crate::load::pipeline::remote_type_name(id),
                     language,
                     entry: String::new(),
                     mode: Mode::Manual,
@@ -90,7 +84,7 @@ pub fn split(
     edges: &[Edge],
 ) -> Result<Option<HostsPlan>, String> {
     let (file, raw) = (&pipeline.file, &pipeline.raw);
-    let here = this_host(file);
+    let here = file.this_host();
     let host_by_id: BTreeMap<&str, &str> = placed
         .iter()
         .map(|p| (p.id, p.host.unwrap_or(here)))
@@ -103,6 +97,16 @@ pub fn split(
     if elsewhere.is_empty() || file.host.is_some() {
         // A part runs its own processors; its link is the agent's.
         return Ok(None);
+    }
+    // Agents reach the coordinator, not each other.
+    if let Some(e) = crossing
+        .iter()
+        .find(|e| host_by_id[e.from.0] != here && host_by_id[e.to.0] != here)
+    {
+        return Err(format!(
+            "connection `{}.{} -> {}.{}` joins hosts {} and {}: a connection between hosts must have this host at one end (add a processor here between them)",
+            e.from.0, e.from.1, e.to.0, e.to.1, host_by_id[e.from.0], host_by_id[e.to.0]
+        ));
     }
     let link = file
         .link

@@ -1,6 +1,7 @@
 //! The pipeline file (docs/ARCHITECTURE.md §7) as written by the user, before any
 //! processor type is looked up.
 
+pub mod hosts;
 mod ordered;
 
 use std::collections::BTreeMap;
@@ -11,12 +12,17 @@ use serde::Deserialize;
 use ipc_schemas::SandboxMode;
 
 use crate::error::UserError;
-use crate::load::hosts::{self, HostEntry, LinkSection, RemoteEntry};
+use ipc_schemas::link::LOCAL_HOST;
+use ipc_schemas::names::validate_id;
+
+use crate::error::excerpt;
 use crate::load::permissions::granted::SandboxUnavailable;
 use crate::load::record::RecordSection;
 use crate::load::restart::{self, RestartSpec};
 use crate::package::manifest::{PermissionsDecl, SyncDecl};
 use crate::yaml;
+pub use hosts::remote_type_name;
+use hosts::{check_endpoint, HostEntry, LinkSection, RemoteEntry, MAX_LOST_TIMEOUT_S};
 pub use ordered::Ordered;
 
 #[derive(Debug, Deserialize)]
@@ -136,7 +142,8 @@ impl Pipeline {
     /// relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Self, UserError> {
         let mut file: PipelineFile = yaml::parse(path, text)?;
-        hosts::check(&file).map_err(|m| UserError::in_file(path, m))?;
+        file.check_hosts()
+            .map_err(|m| UserError::in_file(path, m))?;
         file.take_in_remote()
             .map_err(|m| UserError::in_file(path, m))?;
         Ok(Self {
@@ -180,6 +187,88 @@ impl Pipeline {
 }
 
 impl PipelineFile {
+    /// The host this file runs on: its `host:` (a host's part), else
+    /// `local`.
+    pub fn this_host(&self) -> &str {
+        self.host.as_deref().unwrap_or(LOCAL_HOST)
+    }
+
+    /// Checks `hosts:`, `link:`, `host:` and `remote:` before anything is
+    /// resolved: names, endpoints, timeouts, and that every host named is
+    /// listed.
+    fn check_hosts(&self) -> Result<(), String> {
+        let file = self;
+        if let Some(host) = &file.host {
+            validate_id(host)
+                .map_err(|_| format!("`host: {}` is not a valid host name", excerpt(host)))?;
+        }
+        for (name, entry) in &file.hosts {
+            validate_id(name).map_err(|_| {
+                format!(
+                    "host name `{}` in `hosts:` is not valid: use 1 to 64 letters, digits, `_` or `-`",
+                    excerpt(name)
+                )
+            })?;
+            if name == LOCAL_HOST {
+                return Err(format!(
+                    "`hosts:` may not list `{LOCAL_HOST}`: it names the host running `plexus run`"
+                ));
+            }
+            check_endpoint(&entry.endpoint).map_err(|why| {
+                format!(
+                    "host `{name}`: endpoint `{}` {why}",
+                    excerpt(&entry.endpoint)
+                )
+            })?;
+            if let Some(t) = entry.lost_timeout_s {
+                if !(1..=MAX_LOST_TIMEOUT_S).contains(&t) {
+                    return Err(format!(
+                        "host `{name}`: lost_timeout_s must be from 1 to {MAX_LOST_TIMEOUT_S}, not {t}"
+                    ));
+                }
+            }
+        }
+        let here = file.this_host();
+        let known =
+            |host: &str| host == here || host == LOCAL_HOST || file.hosts.contains_key(host);
+        for (id, entry) in file.processors.iter() {
+            if let Some(host) = entry.host.as_deref().filter(|h| !known(h)) {
+                return Err(format!(
+                    "processor `{id}` names host `{}`, which `hosts:` does not list{}",
+                    excerpt(host),
+                    listed(file)
+                ));
+            }
+        }
+        for (id, entry) in &file.remote {
+            validate_id(id).map_err(|e| format!("remote processor id {e}"))?;
+            if entry.host == here {
+                return Err(format!(
+                    "remote processor `{id}` is on host `{here}`, the host this file runs on"
+                ));
+            }
+        }
+        let remote_hosts = file
+            .processors
+            .iter()
+            .any(|(_, e)| e.host.as_deref().is_some_and(|h| h != here));
+        if remote_hosts && file.link.is_none() {
+            return Err(
+                "processors run on other hosts, so the pipeline needs `link: { token_file: FILE }`: the secret its agents are given with --token-file".into(),
+            );
+        }
+        if let Some(link) = &file.link {
+            let d = &link.degraded;
+            if !(d.loss_percent.is_finite() && (0.0..=100.0).contains(&d.loss_percent)) {
+                return Err("link.degraded.loss_percent must be from 0 to 100".into());
+            }
+            if d.latency_ms == 0 || d.latency_ms > 3_600_000 {
+                return Err("link.degraded.latency_ms must be from 1 to 3600000".into());
+            }
+        }
+        Ok(())
+    }
+
     /// Puts each `remote:` processor first among the processors, as an
     /// entry of its own type on its host, so that connections from it are
     /// planned as any other.
@@ -195,12 +284,23 @@ impl PipelineFile {
                 }
                 Ok((
                     id.clone(),
-                    ProcessorEntry::remote(hosts::remote_type_name(id), entry.host.clone()),
+                    ProcessorEntry::remote(remote_type_name(id), entry.host.clone()),
                 ))
             })
             .collect::<Result<_, String>>()?;
         self.processors.prepend(remote);
         Ok(())
+    }
+}
+
+/// The hosts `hosts:` lists, for a message.
+fn listed(file: &PipelineFile) -> String {
+    match file.hosts.is_empty() {
+        true => " (it lists none)".into(),
+        false => format!(
+            " (it lists: {})",
+            file.hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -256,5 +356,32 @@ mod tests {
     fn unknown_fields_are_refused() {
         let err = parse("name: x\nprocessors:\n  a: { type: t, colour: red }\n").unwrap_err();
         assert!(err.contains("unknown field `colour`"), "{err}");
+    }
+
+    fn refused(text: &str) -> String {
+        Pipeline::parse(Path::new("p.yaml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_processor_on_an_unlisted_host_is_named() {
+        let err = refused("name: x\nhosts: { b: { endpoint: tcp/10.0.0.2:7447 } }\nlink: { token_file: t }\nprocessors:\n  a: { type: t, host: c }\n");
+        assert!(
+            err.contains("processor `a` names host `c`") && err.contains("lists: b"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn other_hosts_need_a_token() {
+        let err = refused("name: x\nhosts: { b: { endpoint: tcp/10.0.0.2:7447 } }\nprocessors:\n  a: { type: t, host: b }\n");
+        assert!(err.contains("token_file"), "{err}");
+    }
+
+    #[test]
+    fn local_is_not_a_host_to_list() {
+        let err = refused("name: x\nhosts: { local: { endpoint: tcp/10.0.0.2:7447 } }\nprocessors:\n  a: { type: t }\n");
+        assert!(err.contains("may not list `local`"), "{err}");
     }
 }
