@@ -401,7 +401,10 @@ pub struct RuntimeStatus {
     pub pid: u32,
     pub pipeline: String,
     pub uptime_ms: u64,
+    /// Its own workers, then those of its other hosts (§16).
     pub workers: Vec<WorkerStatus>,
+    /// Every output port that crosses between hosts, per receiving host.
+    pub links: Vec<crate::link::LinkStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

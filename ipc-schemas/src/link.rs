@@ -109,6 +109,9 @@ pub struct Part {
     /// measured at connection (`local` is 0): bridges move capture times
     /// into their own host's clock.
     pub clock_offsets_ns: BTreeMap<String, i64>,
+    /// `plexus run --frames N` on the coordinator, for a part with sources
+    /// of its own: its run is started with the same limit.
+    pub frames: Option<u64>,
 }
 
 /// One remote host as the supervisor hands it to its link process.
@@ -189,6 +192,13 @@ pub enum LinkReport {
     },
     /// Every bridged port, about once a second.
     Links { links: Vec<LinkStatus> },
+    /// A line one of a host's workers wrote (its `[worker] …` stderr line
+    /// there), for the supervisor's log of that worker.
+    Log {
+        host: String,
+        worker: String,
+        line: String,
+    },
     /// A host's run ended: its summary as `plexus run --json` prints it.
     Summary {
         host: String,

@@ -512,6 +512,20 @@ pub enum Commands {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Run the part of pipelines that a coordinating `plexus run` hands
+    /// this host (docs/ARCHITECTURE.md §16): its processors, supervised
+    /// here as a local run's are, and the frames that cross to and from
+    /// other hosts over Zenoh.
+    ///
+    /// This runs `plexus-link agent`, installed beside `plexus`, with the
+    /// arguments given (`--listen tcp/ADDRESS:PORT`, `--name NAME`,
+    /// `--token-file FILE`, `--dir DIR`); `plexus agent --help` shows them.
+    #[command(disable_help_flag = true)]
+    Agent {
+        /// The agent's arguments (see `plexus agent --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Internal: started by `plexus run` to remove its runtime's shared
     /// memory once the supervisor and its workers are gone, however it ended.
     #[command(hide = true)]
@@ -620,22 +634,32 @@ fn ask(runtime: Option<&str>, make: impl FnOnce(String) -> ControlRequest) -> Re
     }
 }
 
-/// `plexus dashboard ARGS…`: becomes `plexus-dashboard ARGS…`, the binary
-/// installed beside this one, so that `plexus` itself never links the web
-/// stack. Returns only when it could not be started.
-fn dashboard(args: &[std::ffi::OsString]) -> Result<i32> {
+/// `plexus dashboard ARGS…` and `plexus agent ARGS…`: become the binary
+/// installed beside this one (`plexus-dashboard`, `plexus-link agent`), so
+/// that `plexus` itself never links the web stack or Zenoh. Returns only
+/// when it could not be started.
+fn exec_beside(
+    binary: &str,
+    crate_name: &str,
+    what: &str,
+    first: &[&str],
+    args: &[std::ffi::OsString],
+) -> Result<i32> {
     use std::os::unix::process::CommandExt;
     let beside = std::env::current_exe()
         .ok()
-        .and_then(|exe| Some(exe.parent()?.join("plexus-dashboard")));
+        .and_then(|exe| Some(exe.parent()?.join(binary)));
     let Some(program) = beside.filter(|p| p.is_file()) else {
-        return Err(UserError::Plain(
-            "the dashboard is not installed: `plexus-dashboard` must sit beside `plexus` (build it with `cargo build --release -p dashboard`)".into(),
-        )
+        return Err(UserError::Plain(format!(
+            "the {what} is not installed: `{binary}` must sit beside `plexus` (build it with `cargo build --release -p {crate_name}`)"
+        ))
         .into());
     };
-    let error = std::process::Command::new(&program).args(args).exec();
-    Err(UserError::in_file(&program, format!("cannot start the dashboard: {error}")).into())
+    let error = std::process::Command::new(&program)
+        .args(first)
+        .args(args)
+        .exec();
+    Err(UserError::in_file(&program, format!("cannot start the {what}: {error}")).into())
 }
 
 /// Runs a command; returns the process exit code.
@@ -680,7 +704,10 @@ pub fn execute(cli: Cli) -> Result<i32> {
             };
             graph::graph(source, output.as_deref(), format)
         }
-        Commands::Dashboard { args } => dashboard(&args),
+        Commands::Dashboard { args } => {
+            exec_beside("plexus-dashboard", "dashboard", "dashboard", &[], &args)
+        }
+        Commands::Agent { args } => exec_beside("plexus-link", "link", "agent", &["agent"], &args),
         Commands::Schemas { command } => schemas::run(command),
         Commands::Types { pipeline, json } => types::types(pipeline.as_deref(), json),
         Commands::Describe {
@@ -872,6 +899,9 @@ fn validate(pipeline: &std::path::Path, deep: bool, locked: bool, json: bool) ->
     });
     let checked = (|| -> Result<(Plan, Vec<run::check::Failure>)> {
         let mut plan = plan_for(pipeline, locked)?;
+        if let Some(hosts) = &plan.hosts {
+            run::hosts::check(hosts)?;
+        }
         report["pipeline"] = plan.name.clone().into();
         report["processors"] = plan.processors.len().into();
         report["workers"] = plan.workers.len().into();

@@ -4,7 +4,7 @@
 
 use ipc_schemas::LatencyUs;
 
-use crate::load::plan::Plan;
+use crate::load::plan::{Plan, PlannedProcessor};
 
 /// A pipeline as a picture shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,8 +103,9 @@ pub fn language_label(language: &str) -> String {
 impl Graph {
     /// The pipeline of `plan` as it is written.
     pub fn from_plan(plan: &Plan) -> Graph {
-        let nodes: Vec<Node> = plan
-            .processors
+        // Other hosts' processors too (§16), boxed by their host.
+        let all: Vec<&PlannedProcessor> = plan.processors.iter().chain(&plan.remote).collect();
+        let nodes: Vec<Node> = all
             .iter()
             .map(|p| Node {
                 id: p.spec.id.clone(),
@@ -114,18 +115,21 @@ impl Graph {
                     .iter()
                     .find(|w| w.name == p.worker)
                     .map_or("", |w| w.language.name()),
-                group: (p.worker != p.spec.id).then(|| p.worker.clone()),
+                group: match &p.host {
+                    Some(host) => Some(format!("host {host}")),
+                    None => (p.worker != p.spec.id).then(|| p.worker.clone()),
+                },
                 paused: false,
             })
             .collect();
         let index = |id: &str| nodes.iter().position(|n| n.id == id);
         let mut edges = Vec::new();
-        for (to, p) in plan.processors.iter().enumerate() {
+        for (to, p) in all.iter().enumerate() {
             for input in &p.spec.inputs {
                 let Some(from) = index(&input.from_processor) else {
                     continue; // a plan connects only its own processors
                 };
-                let schema = plan.processors[from]
+                let schema = all[from]
                     .spec
                     .outputs
                     .iter()

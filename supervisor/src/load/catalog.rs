@@ -19,6 +19,11 @@ const BUILTINS: &str = include_str!("../../../worker-native/builtins.yaml");
 #[derive(Debug, Clone)]
 pub enum Origin {
     Builtin,
+    /// A processor of another host that a host's part reads from
+    /// (`remote:`, §16): only its outputs are known here.
+    Remote {
+        host: String,
+    },
     Package {
         name: String,
         dir: PathBuf,
@@ -47,6 +52,7 @@ impl TypeInfo {
     pub fn package(&self) -> &str {
         match &self.origin {
             Origin::Builtin => "builtin",
+            Origin::Remote { .. } => "remote",
             Origin::Package { name, .. } => name,
         }
     }
@@ -54,7 +60,7 @@ impl TypeInfo {
     /// The package's panels that serve this type.
     pub fn panels(&self) -> Vec<PanelDecl> {
         match &self.origin {
-            Origin::Builtin => Vec::new(),
+            Origin::Builtin | Origin::Remote { .. } => Vec::new(),
             Origin::Package { panels, .. } => manifest::panels::serving(panels, &self.decl.name),
         }
     }
@@ -63,6 +69,7 @@ impl TypeInfo {
     pub fn package_id(&self) -> String {
         match &self.origin {
             Origin::Builtin => "builtin".to_string(),
+            Origin::Remote { host } => format!("remote ({host})"),
             Origin::Package { name, version, .. } => format!("{name}@{version}"),
         }
     }
@@ -71,6 +78,7 @@ impl TypeInfo {
     pub fn declared_in(&self) -> String {
         match &self.origin {
             Origin::Builtin => "the builtins".to_string(),
+            Origin::Remote { host } => format!("the `remote:` section (host {host})"),
             Origin::Package { manifest, .. } => manifest.display().to_string(),
         }
     }
@@ -94,7 +102,13 @@ impl Catalog {
     /// The builtins plus every package `pipeline` lists, and their
     /// dependencies.
     pub fn for_pipeline(pipeline: &Pipeline) -> Result<Self, UserError> {
-        Self::of(&package::resolve::for_pipeline(pipeline)?)
+        let mut catalog = Self::of(&package::resolve::for_pipeline(pipeline)?)?;
+        let remote = crate::load::hosts::remote_types(&pipeline.file)
+            .map_err(|m| UserError::in_file(&pipeline.path, m))?;
+        for info in remote {
+            catalog.add(info)?;
+        }
+        Ok(catalog)
     }
 
     /// The builtins plus the types of every `resolved` package. A

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod deadlines;
 pub mod diff;
+pub mod hosts;
 pub mod live_config;
 pub mod permissions;
 pub mod pipeline;

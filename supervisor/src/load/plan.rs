@@ -13,10 +13,11 @@ use crate::error::{excerpt, is_hidden, UserError};
 use crate::language::{Declared, Lang};
 use crate::load::catalog::{Catalog, Origin, TypeInfo};
 use crate::load::deadlines::Deadlines;
+use crate::load::hosts::{self, HostsPlan};
 use crate::load::live_config::ConfigSchema;
 use crate::load::permissions::granted::{Granted, SandboxUnavailable};
 use crate::load::permissions::{self};
-use crate::load::pipeline::{Pipeline, PipelineFile};
+use crate::load::pipeline::{Pipeline, PipelineFile, ProcessorEntry};
 use crate::load::port_schemas::{self, End};
 use crate::load::record::{plan_record, RecordPlan};
 use crate::load::restart::RestartSpec;
@@ -28,8 +29,13 @@ use crate::package::manifest::{config as config_schema, Mode, PortDecl};
 pub struct Plan {
     pub name: String,
     pub path: PathBuf,
-    /// In pipeline order.
+    /// This host's, in pipeline order.
     pub processors: Vec<PlannedProcessor>,
+    /// Those other hosts run (§16), in pipeline order: a part's `remote:`
+    /// processors, or the coordinator's processors with a `host:`.
+    pub remote: Vec<PlannedProcessor>,
+    /// What each other host runs and which ports cross, when any does.
+    pub hosts: Option<HostsPlan>,
     /// Upstream before downstream: the order in which workers are stopped so
     /// that every worker drains what its upstream sent before it goes.
     pub workers: Vec<PlannedWorker>,
@@ -55,6 +61,8 @@ pub struct PlannedProcessor {
     pub config_schema: ConfigSchema,
     /// What it may do, and how strictly (`load::permissions`).
     pub sandbox: Granted,
+    /// The host it runs on, `None` for this one.
+    pub host: Option<String>,
 }
 
 impl Plan {
@@ -127,6 +135,18 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
     let dir = crate::load::pipeline::absolute_dir(&pipeline.path);
     let mut processors = plan_processors(file, &types, inputs, catalog, &dir).map_err(err)?;
     size_ports(&mut processors, file.observers).map_err(err)?;
+    let hosts = split_hosts(pipeline, &types, &processors, &connections, &dir).map_err(err)?;
+    let (processors, remote): (Vec<_>, Vec<_>) =
+        processors.into_iter().partition(|p| p.host.is_none());
+    if let Some(r) = remote
+        .iter()
+        .find(|r| processors.iter().any(|l| l.worker == r.worker))
+    {
+        return Err(err(format!(
+            "worker `{}` has processors on more than one host; a worker runs on one host",
+            r.worker
+        )));
+    }
     let workers = plan_workers(&processors, &types, file).map_err(err)?;
     let record = file
         .record
@@ -144,11 +164,39 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
         name: file.name.clone(),
         path: pipeline.path.clone(),
         processors,
+        remote,
+        hosts,
         workers,
         record,
         lock: None,
         sandbox_unavailable: file.sandbox_unavailable,
     })
+}
+
+/// What each other host runs, from the planned processors and connections.
+fn split_hosts(
+    pipeline: &Pipeline,
+    types: &Types,
+    processors: &[PlannedProcessor],
+    connections: &[Connection],
+    dir: &std::path::Path,
+) -> Result<Option<HostsPlan>, String> {
+    let placed: Vec<hosts::Placed> = processors
+        .iter()
+        .map(|p| hosts::Placed {
+            id: &p.spec.id,
+            host: p.host.as_deref(),
+            info: types[p.spec.id.as_str()],
+        })
+        .collect();
+    let edges: Vec<hosts::Edge> = connections
+        .iter()
+        .map(|c| hosts::Edge {
+            from: (&c.from.0, &c.from.1),
+            to: (&c.to.0, &c.to.1),
+        })
+        .collect();
+    hosts::split(&pipeline.file, &pipeline.raw, dir, &placed, &edges)
 }
 
 /// The longest pipeline name, in characters.
@@ -362,6 +410,7 @@ fn plan_processors(
         })
         .map_err(|m| format!("processor `{id}`: {m}"))?;
         processors.push(PlannedProcessor {
+            host: hosts::host_of(file, entry.host.as_deref()).map(str::to_string),
             sandbox,
             package: info.package().to_string(),
             origin: info.origin.clone(),
@@ -401,11 +450,31 @@ fn size_ports(processors: &mut [PlannedProcessor], observers: usize) -> Result<(
             "`observers: {observers}` asks for more than the {max} subscribers a port may have"
         ));
     }
+    // A port's service here is sized for the consumers on this host; a
+    // port other hosts read has one more, the link process's (§16).
+    let host_of: HashMap<&str, Option<&str>> = processors
+        .iter()
+        .map(|p| (p.spec.id.as_str(), p.host.as_deref()))
+        .collect();
     let mut consumers: HashMap<(String, String), usize> = HashMap::new();
-    for input in processors.iter().flat_map(|p| &p.spec.inputs) {
-        *consumers
-            .entry((input.from_processor.clone(), input.from_port.clone()))
-            .or_default() += 1;
+    let mut exported: HashSet<(String, String)> = HashSet::new();
+    for p in processors.iter() {
+        for input in &p.spec.inputs {
+            let port = (input.from_processor.clone(), input.from_port.clone());
+            match (
+                p.host.is_none(),
+                host_of[input.from_processor.as_str()].is_none(),
+            ) {
+                (true, _) => *consumers.entry(port).or_default() += 1,
+                (false, true) => {
+                    exported.insert(port);
+                }
+                (false, false) => {}
+            }
+        }
+    }
+    for port in exported {
+        *consumers.entry(port).or_default() += 1;
     }
     let subscribers = |processor: &str, port: &str| -> Result<u32, String> {
         let n = consumers
@@ -435,7 +504,8 @@ fn size_ports(processors: &mut [PlannedProcessor], observers: usize) -> Result<(
 /// What the worker is told to load for a processor of type `info`.
 fn entry_of(info: &TypeInfo) -> Result<Entry, String> {
     match &info.origin {
-        Origin::Builtin => Ok(Entry::Builtin),
+        // A remote processor is never given to a worker here.
+        Origin::Builtin | Origin::Remote { .. } => Ok(Entry::Builtin),
         Origin::Package { dir, sealed, .. } => info.decl.language.resolve(&Declared {
             type_name: &info.decl.name,
             entry: &info.decl.entry,
@@ -455,8 +525,13 @@ fn plan_workers(
     // Lookups by index, not searches: a pipeline may be large, and planning
     // must stay linear in its size.
     let mut index: HashMap<&str, usize> = HashMap::new();
-    // `processors` were planned from the file in its order.
-    for (p, (_, entry)) in processors.iter().zip(file.processors.iter()) {
+    let entries: HashMap<&str, &ProcessorEntry> = file
+        .processors
+        .iter()
+        .map(|(id, entry)| (id.as_str(), entry))
+        .collect();
+    for p in processors {
+        let entry = entries[p.spec.id.as_str()];
         let language = types[p.spec.id.as_str()].decl.language;
         match index.get(p.worker.as_str()).map(|&i| &mut workers[i]) {
             Some(w) if w.language != language => {
@@ -512,14 +587,15 @@ fn plan_workers(
         .map(|p| (p.spec.id.as_str(), p.worker.as_str()))
         .collect();
     let worker_of = &worker_of;
+    // Frames from another host come through the link, not a worker here.
     let edges: Vec<(String, String)> = processors
         .iter()
         .flat_map(|p| {
-            p.spec.inputs.iter().map(move |i| {
-                (
-                    worker_of[i.from_processor.as_str()].to_string(),
+            p.spec.inputs.iter().filter_map(move |i| {
+                Some((
+                    worker_of.get(i.from_processor.as_str())?.to_string(),
                     p.worker.clone(),
-                )
+                ))
             })
         })
         .filter(|(a, b)| a != b)

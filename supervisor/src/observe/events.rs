@@ -173,8 +173,12 @@ pub fn clock(time_ns: u64) -> String {
 
 /// `HH:MM:SS.mmm  seq  kind  what happened`, in UTC.
 pub fn human_line(event: &RuntimeEvent) -> String {
+    let host = match &event.host {
+        Some(host) => format!("[{host}] "),
+        None => String::new(),
+    };
     format!(
-        "{}  {:>5}  {:<19}  {}",
+        "{}  {:>5}  {:<19}  {host}{}",
         clock(event.time_ns),
         event.seq,
         event.kind.name(),

@@ -39,6 +39,7 @@ pub fn ps(runtime: Option<&str>, json: bool) -> Result<i32> {
 fn table(status: &RuntimeStatus) -> String {
     let mut rows = vec![[
         "WORKER",
+        "HOST",
         "LANGUAGE",
         "PID",
         "STATE",
@@ -63,6 +64,7 @@ fn table(status: &RuntimeStatus) -> String {
         let running = w.pid != 0;
         rows.push(vec![
             w.worker.clone(),
+            w.host.clone(),
             w.language.clone(),
             if running {
                 w.pid.to_string()
@@ -85,12 +87,27 @@ fn table(status: &RuntimeStatus) -> String {
             processors.join(", "),
         ]);
     }
-    format!(
+    // One host is the usual case: no column says `local` on every row.
+    if status
+        .workers
+        .iter()
+        .all(|w| w.host == ipc_schemas::link::LOCAL_HOST)
+    {
+        for row in &mut rows {
+            row.remove(1);
+        }
+    }
+    let mut out = format!(
         "runtime {}  pipeline `{}`  supervisor pid {}  up {}\n{}",
         status.runtime,
         status.pipeline,
         status.pid,
         seconds(status.uptime_ms),
         render(&rows)
-    )
+    );
+    if !status.links.is_empty() {
+        out.push('\n');
+        out.push_str(&crate::run::summary::links_table(&status.links));
+    }
+    out
 }

@@ -232,7 +232,9 @@ impl Supervisor {
         let base = dir_of(&self.plan.path).to_path_buf();
         let origin = match &current.origin {
             crate::load::catalog::Origin::Package { dir, .. } => dir.canonicalize().ok(),
-            crate::load::catalog::Origin::Builtin => None,
+            crate::load::catalog::Origin::Builtin | crate::load::catalog::Origin::Remote { .. } => {
+                None
+            }
         };
         pipeline.file.packages.retain(|entry| {
             let named = entry == name || entry.starts_with(&format!("{name}@"));

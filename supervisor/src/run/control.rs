@@ -86,7 +86,7 @@ impl Supervisor {
     }
 
     /// The runtime as `plexus ps` and `plexus top` show it.
-    fn status(&self) -> RuntimeStatus {
+    pub(super) fn status(&self) -> RuntimeStatus {
         let now = Instant::now();
         let workers = self
             .workers
@@ -124,12 +124,15 @@ impl Supervisor {
                 }
             })
             .collect();
+        let mut workers: Vec<WorkerStatus> = workers;
+        workers.extend(self.remote_workers().cloned());
         RuntimeStatus {
             runtime: self.runtime_id.clone(),
             pid: std::process::id(),
             pipeline: self.pipeline.clone(),
             uptime_ms: now.duration_since(self.started).as_millis() as u64,
             workers,
+            links: self.link_statuses(),
         }
     }
 
@@ -137,6 +140,9 @@ impl Supervisor {
     /// never a failure, and off the crash budget.
     fn restart_on_request(&mut self, name: &str) -> ControlReply {
         let Some(i) = self.workers.iter().position(|w| w.name == name) else {
+            if let Some(reply) = self.restart_elsewhere(name) {
+                return reply;
+            }
             let known: Vec<&str> = self.workers.iter().map(|w| w.name.as_str()).collect();
             return ControlReply::Refused {
                 reason: format!(

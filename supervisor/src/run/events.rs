@@ -58,7 +58,13 @@ impl EventLog {
     }
 
     /// Records `kind` with the next sequence number and the current time.
-    pub fn emit(&mut self, mut kind: EventKind) {
+    pub fn emit(&mut self, kind: EventKind) {
+        self.emit_on(None, kind);
+    }
+
+    /// Records `kind`, which happened on `host` (another host's, §16, when
+    /// `Some`), in this runtime's history.
+    pub fn emit_on(&mut self, host: Option<String>, mut kind: EventKind) {
         if let EventKind::ProcessorError { message, .. } = &mut kind {
             clip(message);
         }
@@ -70,7 +76,7 @@ impl EventLog {
             seq: self.next_seq,
             time_ns,
             mono_ns: monotonic_ns(),
-            host: None,
+            host,
             kind,
         };
         self.next_seq += 1;
@@ -84,7 +90,10 @@ impl EventLog {
             tracing::debug!(seq = event.seq, "{}", event.kind);
             return;
         }
-        let line = &event.kind;
+        let line = match &event.host {
+            Some(host) => format!("[{host}] {}", event.kind),
+            None => event.kind.to_string(),
+        };
         match &event.kind {
             EventKind::ProcessorError { .. }
             | EventKind::SlowFrame { .. }

@@ -9,8 +9,10 @@ pub mod detach;
 mod events;
 mod handover;
 mod health;
+pub mod hosts;
 mod id;
 mod launch;
+mod link;
 mod live_config;
 mod pause;
 mod recipe;
@@ -107,6 +109,8 @@ pub struct RunReport {
     pub paused: BTreeMap<String, Duration>,
     /// What ran at the end: the pipeline's plan as `plexus apply` left it.
     pub plan: Plan,
+    /// What the other hosts did, when processors ran there (§16).
+    pub hosts: Option<hosts::HostsReport>,
 }
 
 #[derive(Debug)]
@@ -177,15 +181,21 @@ pub fn run(plan: &Plan, launcher: &Launcher, options: &RunOptions) -> Result<Run
         // a worker down did not complete.
         sup.give_up_on_the_down();
     }
+    if cause == StopCause::SourcesDone {
+        // What the sources sent may still be on its way through other hosts.
+        sup.settle_hosts()?;
+    }
     sup.events.emit(EventKind::RuntimeStopping {
         reason: cause.reason().to_string(),
     });
     stop(&mut sup)?;
+    sup.stop_hosts()?;
     if let Some(recorder) = recorder {
         recorder.finish();
     }
 
-    let failed = sup.workers.iter().any(|w| w.failure().is_some());
+    let failed = sup.workers.iter().any(|w| w.failure().is_some())
+        || matches!(sup.halt, Some(supervise::Halt::HostLost(_)));
     let outcome = match cause {
         _ if failed => Outcome::Failed,
         _ if asked => Outcome::Stopped,
@@ -224,7 +234,18 @@ fn try_open_journal(plan: &Plan, runtime_id: &str) -> Result<Arc<Journal>> {
         file: std::path::absolute(&plan.path).unwrap_or_else(|_| plan.path.clone()),
         pid: std::process::id(),
         start_time_ns: journal::now_ns(),
-        workers: plan.workers.iter().map(|w| w.name.clone()).collect(),
+        // Other hosts' workers too: their lines come over the link (§16).
+        workers: plan
+            .workers
+            .iter()
+            .map(|w| w.name.clone())
+            .chain(plan.remote.iter().map(|p| p.worker.clone()))
+            .fold(Vec::new(), |mut all, w| {
+                if !all.contains(&w) {
+                    all.push(w);
+                }
+                all
+            }),
     };
     let journal = Journal::create(&runs, &info)?;
     let pruned = journal::prune::prune(&runs, retention, info.start_time_ns);
@@ -319,6 +340,7 @@ fn report(sup: &Supervisor, runtime_id: String, outcome: Outcome, elapsed: Durat
             })
             .collect(),
         halt: sup.halt.as_ref().map(|h| h.message().to_string()),
+        hosts: sup.hosts_report(),
         paused: plan
             .processors
             .iter()
@@ -373,7 +395,10 @@ fn downstream_of(plan: &Plan) -> BTreeMap<String, Vec<(String, String)>> {
     let mut downstream: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for p in &plan.processors {
         for input in &p.spec.inputs {
-            let upstream = worker_of[input.from_processor.as_str()];
+            // Frames from another host come through the link (§16).
+            let Some(&upstream) = worker_of.get(input.from_processor.as_str()) else {
+                continue;
+            };
             if upstream != p.worker {
                 downstream
                     .entry(upstream.to_string())
@@ -438,6 +463,11 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<Opti
         Some(record) => Some(start_recorder(sup, record)?),
         None => None,
     };
+    // Before any source runs, so that no frame is sent before the other
+    // hosts take it.
+    if let Some(hosts) = &plan.hosts {
+        hosts::start_link(sup, hosts, options.frames)?;
+    }
     send_first(sup, "start", |_| Some(Command::Start));
     // Sources produce as soon as they run, so a worker may crash on its
     // first frames before the others even report running. A stop asked

@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use ipc_schemas::link::LinkStatus;
 use ipc_schemas::{ExitStatus, LatencyUs};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::hosts::Outage;
 use super::{Outcome, RunReport};
 use crate::load::pipeline::Ordered;
 use crate::load::plan::Plan;
@@ -26,6 +28,15 @@ pub struct Summary {
     /// In pipeline order.
     pub processors: Ordered<ProcessorSummary>,
     pub workers: BTreeMap<String, WorkerSummary>,
+    /// Each other host's part, as its own run summed it up (§16).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, Value>,
+    /// Every port that crossed between hosts, per receiving host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkStatus>,
+    /// When another host was out of reach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outages: Vec<Outage>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -118,6 +129,21 @@ impl Summary {
             elapsed_ms: report.elapsed.as_millis() as u64,
             processors,
             workers,
+            hosts: report
+                .hosts
+                .as_ref()
+                .map(|h| h.summaries.clone())
+                .unwrap_or_default(),
+            links: report
+                .hosts
+                .as_ref()
+                .map(|h| h.links.clone())
+                .unwrap_or_default(),
+            outages: report
+                .hosts
+                .as_ref()
+                .map(|h| h.outages.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -178,8 +204,57 @@ impl Summary {
                 out.push_str(&format!("\nworker {worker} failed: {failure}"));
             }
         }
+        for (host, summary) in &self.hosts {
+            out.push_str(&format!("\n\nhost {host}: "));
+            match serde_json::from_value::<Summary>(summary.clone()) {
+                Ok(part) => out.push_str(&part.to_table()),
+                Err(_) => out.push_str("its summary could not be read"),
+            }
+        }
+        if !self.links.is_empty() {
+            out.push_str("\n\n");
+            out.push_str(&links_table(&self.links));
+        }
+        for o in &self.outages {
+            out.push_str(&match o.outage_ms {
+                Some(ms) => format!(
+                    "\nhost {} was out of reach for {:.1} s",
+                    o.host,
+                    ms as f64 / 1000.0
+                ),
+                None => format!("\nhost {} was out of reach until the end", o.host),
+            });
+        }
         out
     }
+}
+
+/// The ports that crossed between hosts, as `ps` and the summary show them.
+pub fn links_table(links: &[LinkStatus]) -> String {
+    let mut rows = vec![[
+        "LINK",
+        "FROM",
+        "TO",
+        "SENT",
+        "RECEIVED",
+        "DROPPED",
+        "LATENCY p50/p99",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for l in links {
+        rows.push(vec![
+            format!("{}.{}", l.port.processor, l.port.port),
+            l.from_host.clone(),
+            l.to_host.clone(),
+            l.sent.to_string(),
+            l.received.to_string(),
+            l.dropped.to_string(),
+            l.latency_us
+                .map_or("-".into(), |l| format!("{}/{} µs", l.p50, l.p99)),
+        ]);
+    }
+    render(&rows)
 }
 
 /// How long a processor was paused and what its inputs dropped meanwhile.

@@ -13,6 +13,8 @@ use bus::Bus;
 use ipc_schemas::{EventKind, ExitStatus, Report, PROTOCOL_VERSION};
 
 use super::events::EventLog;
+use super::hosts::Outage;
+use super::link::Link;
 use super::live_config::LiveConfig;
 use super::pause::Pauses;
 use super::requests::ControlChannel;
@@ -69,6 +71,9 @@ pub enum StopCause {
     CriticalFailure,
     /// `/dev/shm` has no room for what a worker needs.
     OutOfSharedMemory,
+    /// Another host is lost for good (`on_lost: fail`, or past its
+    /// `lost_timeout_s`), or its link process ended.
+    HostLost,
 }
 
 /// Why a run must stop before its end; the sentence is the user's.
@@ -79,6 +84,8 @@ pub enum Halt {
     /// A worker found no room in `/dev/shm`: restarting it would fail
     /// alike, and every process of the runtime shares that room.
     OutOfSharedMemory(String),
+    /// The link to another host failed for good (§16).
+    HostLost(String),
 }
 
 impl Halt {
@@ -86,12 +93,13 @@ impl Halt {
         match self {
             Halt::CriticalFailure(_) => StopCause::CriticalFailure,
             Halt::OutOfSharedMemory(_) => StopCause::OutOfSharedMemory,
+            Halt::HostLost(_) => StopCause::HostLost,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Halt::CriticalFailure(m) | Halt::OutOfSharedMemory(m) => m,
+            Halt::CriticalFailure(m) | Halt::OutOfSharedMemory(m) | Halt::HostLost(m) => m,
         }
     }
 }
@@ -107,6 +115,7 @@ impl StopCause {
             StopCause::WorkersEnded => "every worker ended",
             StopCause::CriticalFailure => "a critical worker failed",
             StopCause::OutOfSharedMemory => "/dev/shm is full",
+            StopCause::HostLost => "another host was lost",
         }
     }
 }
@@ -161,6 +170,10 @@ pub struct Supervisor {
     pub(super) retiring: Vec<Retired>,
     /// Numbers the successors' control channels.
     pub(super) swap_serial: u32,
+    /// The link to the other hosts, when processors run there (§16).
+    pub link: Option<Link>,
+    /// When other hosts were out of reach.
+    pub(super) outages: Vec<Outage>,
     wake: WakeListener,
     signals: Signals,
     interrupts: usize,
@@ -194,6 +207,8 @@ impl Supervisor {
             batches: Vec::new(),
             retiring: Vec::new(),
             swap_serial: 0,
+            link: None,
+            outages: Vec::new(),
             wake,
             signals: Signals::install()?,
             interrupts: 0,
@@ -237,6 +252,11 @@ impl Supervisor {
         let waitset = WaitSet::new()?;
         let _reports = waitset.attach_wake(&self.wake)?;
         let _signals = waitset.attach_fd(self.signals.fd())?;
+        let _link = self
+            .link
+            .as_ref()
+            .map(|l| waitset.attach_fd(l.fd()))
+            .transpose()?;
         let _deaths = self
             .workers
             .iter()
@@ -260,6 +280,7 @@ impl Supervisor {
             }
         }
         self.pump_swaps()?;
+        self.pump_link();
         self.pump_control()?;
         Ok(())
     }

@@ -42,7 +42,9 @@ pub struct Request<'a> {
 /// strictly; a package directory being worked on only warns.
 pub fn default_mode(origin: &Origin) -> SandboxMode {
     match origin {
-        Origin::Builtin | Origin::Package { sealed: true, .. } => SandboxMode::Strict,
+        Origin::Builtin | Origin::Remote { .. } | Origin::Package { sealed: true, .. } => {
+            SandboxMode::Strict
+        }
         Origin::Package { sealed: false, .. } => SandboxMode::Declared,
     }
 }
@@ -56,7 +58,7 @@ pub fn grant(request: &Request) -> Result<Granted, String> {
         .or(request.pipeline_mode)
         .unwrap_or_else(|| default_mode(&request.info.origin));
     let package_dir = match &request.info.origin {
-        Origin::Builtin => None,
+        Origin::Builtin | Origin::Remote { .. } => None,
         Origin::Package { dir, .. } => Some(dir.as_path()),
     };
     let decl = &request.info.decl;

@@ -3,6 +3,7 @@
 
 mod ordered;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use ipc_schemas::SandboxMode;
 
 use crate::error::UserError;
+use crate::load::hosts::{self, HostEntry, LinkSection, RemoteEntry};
 use crate::load::permissions::granted::SandboxUnavailable;
 use crate::load::record::RecordSection;
 use crate::load::restart::{self, RestartSpec};
@@ -42,6 +44,18 @@ pub struct PipelineFile {
     /// What happens when the kernel cannot enforce part of the sandbox.
     #[serde(default)]
     pub sandbox_unavailable: SandboxUnavailable,
+    /// Other hosts that run processors of the pipeline, by name (§16).
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostEntry>,
+    /// How frames cross between hosts.
+    pub link: Option<LinkSection>,
+    /// The host this file runs on: set in a host's part, which the
+    /// coordinator writes; `local` when absent.
+    pub host: Option<String>,
+    /// In a host's part: the other hosts' processors whose outputs this
+    /// host's processors read.
+    #[serde(default)]
+    pub remote: BTreeMap<String, RemoteEntry>,
 }
 
 fn default_observers() -> usize {
@@ -77,6 +91,30 @@ pub struct ProcessorEntry {
     pub permissions: Option<PermissionsDecl>,
     /// Grants beyond what its package declares, printed at start.
     pub allow: Option<PermissionsDecl>,
+    /// The host it runs on, a name of `hosts:`; the host running `plexus
+    /// run` when absent.
+    pub host: Option<String>,
+}
+
+impl ProcessorEntry {
+    /// The entry a part's `remote:` processor stands as: its type, and the
+    /// host it runs on.
+    fn remote(type_name: String, host: String) -> Self {
+        Self {
+            type_name,
+            config: serde_json::Map::new(),
+            worker: None,
+            restart: None,
+            critical: false,
+            setup_timeout_s: None,
+            frame_timeout_ms: None,
+            sync: None,
+            sandbox: None,
+            permissions: None,
+            allow: None,
+            host: Some(host),
+        }
+    }
 }
 
 /// A loaded pipeline and where it came from.
@@ -84,6 +122,9 @@ pub struct ProcessorEntry {
 pub struct Pipeline {
     pub path: PathBuf,
     pub file: PipelineFile,
+    /// The file as YAML, from which a host's part copies its processors
+    /// as they were written.
+    pub raw: serde_yaml_ng::Value,
 }
 
 impl Pipeline {
@@ -94,9 +135,14 @@ impl Pipeline {
     /// Parses pipeline text; `path` names it in messages and anchors its
     /// relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Self, UserError> {
+        let mut file: PipelineFile = yaml::parse(path, text)?;
+        hosts::check(&file).map_err(|m| UserError::in_file(path, m))?;
+        file.take_in_remote()
+            .map_err(|m| UserError::in_file(path, m))?;
         Ok(Self {
             path: path.to_path_buf(),
-            file: yaml::parse(path, text)?,
+            raw: yaml::parse(path, text)?,
+            file,
         })
     }
 
@@ -130,6 +176,31 @@ impl Pipeline {
     /// The directory relative paths in the pipeline are resolved against.
     pub fn dir(&self) -> &Path {
         dir_of(&self.path)
+    }
+}
+
+impl PipelineFile {
+    /// Puts each `remote:` processor first among the processors, as an
+    /// entry of its own type on its host, so that connections from it are
+    /// planned as any other.
+    fn take_in_remote(&mut self) -> Result<(), String> {
+        let remote: Vec<(String, ProcessorEntry)> = self
+            .remote
+            .iter()
+            .map(|(id, entry)| {
+                if self.processors.iter().any(|(other, _)| other == id) {
+                    return Err(format!(
+                        "processor `{id}` is both in `remote:` and in `processors:`"
+                    ));
+                }
+                Ok((
+                    id.clone(),
+                    ProcessorEntry::remote(hosts::remote_type_name(id), entry.host.clone()),
+                ))
+            })
+            .collect::<Result<_, String>>()?;
+        self.processors.prepend(remote);
+        Ok(())
     }
 }
 

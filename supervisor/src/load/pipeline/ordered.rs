@@ -18,6 +18,11 @@ impl<T> Ordered<T> {
         self.0.iter()
     }
 
+    /// Puts `entries` before the others, in their order.
+    pub fn prepend(&mut self, entries: Vec<(String, T)>) {
+        self.0.splice(0..0, entries);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

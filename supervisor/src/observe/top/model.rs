@@ -397,6 +397,7 @@ mod tests {
     fn worker(name: &str, processors: Vec<ProcessorStatus>) -> WorkerStatus {
         WorkerStatus {
             worker: name.into(),
+            host: "local".into(),
             language: "rust".into(),
             pid: 7,
             state: "running".into(),

@@ -125,6 +125,7 @@ mod tests {
             uptime_ms: 3000,
             workers: vec![WorkerStatus {
                 worker: "camera".into(),
+                host: "local".into(),
                 language: "rust".into(),
                 pid: 2,
                 state: "running".into(),
@@ -136,6 +137,7 @@ mod tests {
                 exit: None,
                 processors: vec![processor],
             }],
+            links: Vec::new(),
         }
     }
 
