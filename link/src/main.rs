@@ -20,7 +20,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
-#[command(name = "plexus-link", version, about = "plexus across hosts, over Zenoh")]
+#[command(
+    name = "plexus-link",
+    version,
+    about = "plexus across hosts, over Zenoh"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -154,7 +154,9 @@ mod tests {
         assert!(Endpoint::parse("tcp/127.0.0.1:7447").unwrap().is_loopback());
         assert!(Endpoint::parse("tcp/localhost:7447").unwrap().is_loopback());
         assert!(Endpoint::parse("tcp/[::1]:7447").unwrap().is_loopback());
-        assert!(!Endpoint::parse("tcp/gpu-box.lan:7447").unwrap().is_loopback());
+        assert!(!Endpoint::parse("tcp/gpu-box.lan:7447")
+            .unwrap()
+            .is_loopback());
         for bad in [
             "udp/10.0.0.2:7447",
             "10.0.0.2:7447",
@@ -180,10 +182,22 @@ mod tests {
     fn every_role_has_a_valid_config() {
         let e = Endpoint::parse("tcp/127.0.0.1:7447").unwrap();
         let agent = config(&Role::Agent { listen: &e }).unwrap();
-        assert!(agent.get_json("listen/endpoints").unwrap().contains("tcp/127.0.0.1:7447"));
-        assert_eq!(agent.get_json("scouting/multicast/enabled").unwrap(), "false");
+        assert!(agent
+            .get_json("listen/endpoints")
+            .unwrap()
+            .contains("tcp/127.0.0.1:7447"));
+        assert_eq!(
+            agent.get_json("scouting/multicast/enabled").unwrap(),
+            "false"
+        );
         let coordinator = config(&Role::Coordinator { agents: vec![&e] }).unwrap();
-        assert!(coordinator.get_json("connect/endpoints").unwrap().contains("tcp/127.0.0.1:7447"));
-        assert!(!coordinator.get_json("listen/endpoints").unwrap().contains("tcp"));
+        assert!(coordinator
+            .get_json("connect/endpoints")
+            .unwrap()
+            .contains("tcp/127.0.0.1:7447"));
+        assert!(!coordinator
+            .get_json("listen/endpoints")
+            .unwrap()
+            .contains("tcp"));
     }
 }

@@ -38,7 +38,10 @@ impl Token {
             path: shown.clone(),
             reason: e.to_string(),
         };
-        let mode = std::fs::metadata(path).map_err(unreadable)?.permissions().mode();
+        let mode = std::fs::metadata(path)
+            .map_err(unreadable)?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
             return Err(TokenError::Exposed {
                 what,
@@ -116,6 +119,8 @@ mod tests {
             Err(TokenError::Empty { .. })
         ));
         let err = Token::read(Path::new("/nonexistent/t"), "link.token_file").unwrap_err();
-        assert!(err.to_string().starts_with("link.token_file `/nonexistent/t` cannot be read"));
+        assert!(err
+            .to_string()
+            .starts_with("link.token_file `/nonexistent/t` cannot be read"));
     }
 }

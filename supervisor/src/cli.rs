@@ -76,6 +76,10 @@ pub enum Commands {
         /// The runtime id `run -d` chose for the run it starts (internal).
         #[arg(long, hide = true, conflicts_with = "detach")]
         detached_as: Option<String>,
+        /// The runtime id of a host's part, chosen by the agent that runs
+        /// it (internal, §16).
+        #[arg(long, hide = true, conflicts_with_all = ["detach", "detached_as"])]
+        runtime_id: Option<String>,
     },
     /// List the runs the journal keeps, newest first: runtime id, pipeline,
     /// state (`running`, the outcome, or `unfinished` for a run whose
@@ -826,12 +830,14 @@ pub fn execute(cli: Cli) -> Result<i32> {
             pipeline,
             ending,
             detached_as,
+            runtime_id,
             locked,
             watch,
             ..
         } => {
             let mut options = ending.options();
             options.watch = watch;
+            options.runtime_id = runtime_id;
             if let Some(id) = detached_as {
                 options.ready = Some(Ready::inherited()?);
                 options.runtime_id = Some(id);

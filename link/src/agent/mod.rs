@@ -69,7 +69,8 @@ impl AgentError {
 pub fn run(args: AgentArgs) -> Result<(), AgentError> {
     let token = Token::read(&args.token_file, "--token-file")?;
     let listen = Endpoint::parse(&args.listen)?;
-    if ipc_schemas::names::validate_id(&args.name).is_err() || args.name == ipc_schemas::link::LOCAL_HOST
+    if ipc_schemas::names::validate_id(&args.name).is_err()
+        || args.name == ipc_schemas::link::LOCAL_HOST
     {
         return Err(AgentError::Name(args.name));
     }

@@ -23,7 +23,9 @@ const MAX_SUMMARY: u64 = 4 << 20;
 
 #[derive(Debug, Error)]
 pub enum NestedError {
-    #[error("`plexus` is missing beside plexus-link in {0} (build it with `cargo build --workspace`)")]
+    #[error(
+        "`plexus` is missing beside plexus-link in {0} (build it with `cargo build --workspace`)"
+    )]
     Missing(String),
     #[error("locating plexus-link: {0}")]
     Exe(String),
@@ -116,11 +118,13 @@ impl Plexus {
     }
 
     pub fn validate(&self, file: &Path) -> Result<(), String> {
-        self.output(&["validate", &file.to_string_lossy()]).map(drop)
+        self.output(&["validate", &file.to_string_lossy()])
+            .map(drop)
     }
 
     pub fn restart(&self, worker: &str, runtime: &str) -> Result<(), String> {
-        self.output(&["restart", worker, "--runtime", runtime]).map(drop)
+        self.output(&["restart", worker, "--runtime", runtime])
+            .map(drop)
     }
 
     /// `plexus events --follow --json` of the runtime: one event per line
@@ -246,7 +250,10 @@ mod tests {
 
     #[test]
     fn worker_lines_and_sentences_are_told_apart() {
-        assert_eq!(worker_line("[gray] hello there"), Some(("gray", "hello there")));
+        assert_eq!(
+            worker_line("[gray] hello there"),
+            Some(("gray", "hello there"))
+        );
         assert_eq!(worker_line("plexus: started"), None);
         assert_eq!(worker_line("[not a worker] x"), None);
         assert_eq!(

@@ -22,8 +22,8 @@ use zenoh::{Session, Wait};
 
 use super::error::BridgeError;
 use super::export::POLL;
-use crate::clock::Clocks;
 use super::stats::{Counts, PortStats};
+use crate::clock::Clocks;
 
 /// Bytes of frames waiting to be published, all imports of a port together.
 const QUEUED_BYTES: usize = 64 << 20;
@@ -124,11 +124,16 @@ impl Import {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let bytes = payload.to_bytes();
-            shared.queued_bytes.fetch_sub(payload.len(), Ordering::AcqRel);
+            shared
+                .queued_bytes
+                .fetch_sub(payload.len(), Ordering::AcqRel);
             let Some((head, mut header, frame)) = LinkFrameHead::read(&bytes) else {
                 continue;
             };
-            stats.lock().map_err(|_| BridgeError::Poisoned)?.arrived(head.link_seq);
+            stats
+                .lock()
+                .map_err(|_| BridgeError::Poisoned)?
+                .arrived(head.link_seq);
             // The consumers make the port when they start: until then the
             // frames have nobody to reach.
             if publisher.is_none() && last_try.is_none_or(|t| t.elapsed() >= POLL) {
@@ -146,14 +151,16 @@ impl Import {
                 unpublished += 1;
                 continue;
             };
-            header.capture_ns = self
-                .clocks
-                .convert(header.capture_ns, &self.from_host, &self.this_host);
+            header.capture_ns =
+                self.clocks
+                    .convert(header.capture_ns, &self.from_host, &self.this_host);
             let mut out = publisher.loan(frame.len())?;
             *out.header_mut() = header;
             out.bytes_mut().copy_from_slice(frame);
             publisher.send(out)?;
-            let sent_here = self.clocks.convert(head.sent_ns, &self.from_host, &self.this_host);
+            let sent_here = self
+                .clocks
+                .convert(head.sent_ns, &self.from_host, &self.this_host);
             let latency = monotonic_ns().saturating_sub(sent_here);
             stats
                 .lock()

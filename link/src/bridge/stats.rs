@@ -173,7 +173,13 @@ mod tests {
             stats.published(i * 1_000_000, t + Duration::from_millis(i * 9));
         }
         let counts = stats.counts(t + Duration::from_millis(1000));
-        assert_eq!(counts.latency_us, Some(LatencyUs { p50: 51_000, p99: 99_000 }));
+        assert_eq!(
+            counts.latency_us,
+            Some(LatencyUs {
+                p50: 51_000,
+                p99: 99_000
+            })
+        );
         assert!((counts.fps - 100.0).abs() < 1e-9, "{}", counts.fps);
         // A silent second after it shows no latency and no rate.
         let later = stats.counts(t + Duration::from_millis(3500));

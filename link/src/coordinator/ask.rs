@@ -57,7 +57,11 @@ impl Asker {
         while trips.len() < HELLOS && Instant::now() < deadline {
             let asked_ns = monotonic_ns();
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.ask(&agent_key(host, "hello"), &hello, left.min(Duration::from_secs(1))) {
+            match self.ask(
+                &agent_key(host, "hello"),
+                &hello,
+                left.min(Duration::from_secs(1)),
+            ) {
                 Ok(AgentReply::Welcome { mono_ns, .. }) => trips.push(RoundTrip {
                     asked_ns,
                     remote_ns: mono_ns,
@@ -99,7 +103,12 @@ impl Asker {
         self.request(host, &AgentRequest::Stop { token }, REQUEST_TIMEOUT)
     }
 
-    fn request(&self, host: &str, request: &AgentRequest, timeout: Duration) -> Result<(), AskError> {
+    fn request(
+        &self,
+        host: &str,
+        request: &AgentRequest,
+        timeout: Duration,
+    ) -> Result<(), AskError> {
         match self.ask(&agent_key(host, "request"), request, timeout)? {
             AgentReply::Done => Ok(()),
             AgentReply::Refused { reason } => Err(AskError::Refused(reason)),
@@ -123,8 +132,9 @@ impl Asker {
             .map_err(|e| AskError::Zenoh(e.to_string()))?;
         let reply = replies.recv().map_err(|_| AskError::NoAnswer)?;
         match reply.result() {
-            Ok(sample) => wire::decode(Some(sample.payload()))
-                .map_err(|e| AskError::Garbled(e.to_string())),
+            Ok(sample) => {
+                wire::decode(Some(sample.payload())).map_err(|e| AskError::Garbled(e.to_string()))
+            }
             Err(e) => Err(AskError::Garbled(
                 String::from_utf8_lossy(&e.payload().to_bytes()).into_owned(),
             )),

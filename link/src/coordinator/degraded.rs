@@ -29,7 +29,11 @@ impl Degraded {
 
     /// Looks at a port's latest counts; the event when an episode starts.
     pub fn observe(&mut self, link: &LinkStatus) -> Option<EventKind> {
-        let key = (link.port.clone(), link.from_host.clone(), link.to_host.clone());
+        let key = (
+            link.port.clone(),
+            link.from_host.clone(),
+            link.to_host.clone(),
+        );
         let seen = self.ports.entry(key).or_default();
         // A receiver that started again counts from zero.
         if link.received < seen.received || link.dropped < seen.dropped {
@@ -89,12 +93,20 @@ mod tests {
         assert!(degraded.observe(&link(100, 0, 1_000)).is_none());
         // 10 of the next 100 lost: an episode starts, told once.
         let event = degraded.observe(&link(190, 10, 1_000)).unwrap();
-        assert!(matches!(event, EventKind::LinkDegraded { dropped_percent, .. } if dropped_percent == 10.0));
+        assert!(
+            matches!(event, EventKind::LinkDegraded { dropped_percent, .. } if dropped_percent == 10.0)
+        );
         assert!(degraded.observe(&link(280, 20, 1_000)).is_none());
         // A good second ends it; slow frames start another.
         assert!(degraded.observe(&link(380, 20, 1_000)).is_none());
         let slow = degraded.observe(&link(480, 20, 80_000)).unwrap();
-        assert!(matches!(slow, EventKind::LinkDegraded { latency_p99_us: 80_000, .. }));
+        assert!(matches!(
+            slow,
+            EventKind::LinkDegraded {
+                latency_p99_us: 80_000,
+                ..
+            }
+        ));
     }
 
     #[test]

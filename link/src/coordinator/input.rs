@@ -17,8 +17,14 @@ pub enum Input {
     StdinClosed,
     /// Our stdout is closed: nobody reads the reports any more.
     SupervisorGone,
-    Alive { host: String, alive: bool },
-    News { host: String, news: News },
+    Alive {
+        host: String,
+        alive: bool,
+    },
+    News {
+        host: String,
+        news: News,
+    },
     /// A lost host's agent came back and was asked to run its part again.
     Restarted {
         host: String,
@@ -98,7 +104,9 @@ mod tests {
         read_commands(text.as_bytes(), tx);
         let got: Vec<Input> = rx.try_iter().collect();
         assert!(matches!(got[0], Input::Command(LinkCommand::Stop)));
-        assert!(matches!(&got[1], Input::Command(LinkCommand::RestartWorker { host, .. }) if host == "b"));
+        assert!(
+            matches!(&got[1], Input::Command(LinkCommand::RestartWorker { host, .. }) if host == "b")
+        );
         assert!(matches!(got[2], Input::StdinClosed));
         assert_eq!(got.len(), 3);
     }

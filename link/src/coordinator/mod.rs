@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ipc_schemas::frame::monotonic_ns;
-use ipc_schemas::link::{host_key, HostSetup, LinkCommand, LinkReport, LinkSetup, LINK_PROTOCOL, LOCAL_HOST};
+use ipc_schemas::link::{
+    host_key, HostSetup, LinkCommand, LinkReport, LinkSetup, LINK_PROTOCOL, LOCAL_HOST,
+};
 use ipc_schemas::{EventKind, RuntimeEvent};
 use nix::sys::signal::Signal;
 use thiserror::Error;
@@ -415,7 +417,11 @@ impl Running<'_> {
 
     /// Once a second: the link counts, degraded links, hosts lost too long.
     fn tick(&mut self) -> Result<(), CoordinatorError> {
-        let mut links = self.bridges.as_ref().map(BridgeSet::statuses).unwrap_or_default();
+        let mut links = self
+            .bridges
+            .as_ref()
+            .map(BridgeSet::statuses)
+            .unwrap_or_default();
         for host in &self.hosts {
             if host.reach == Reach::Running {
                 links.extend(host.links.iter().cloned());

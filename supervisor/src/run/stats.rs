@@ -24,7 +24,7 @@ pub struct LiveStats {
     earlier_latency: BTreeMap<String, LatencySummary>,
     /// Per processor whose last process ended without stopping: per input,
     /// the frames its upstream had sent by then.
-    sent_until_ended: BTreeMap<String, Vec<u64>>,
+    sent_until_ended: BTreeMap<String, Vec<Option<u64>>>,
     /// Per processor, per input, the latency of every frame reported over
     /// the run: each report brings its interval's counts.
     latency: BTreeMap<String, Vec<LatencyHistogramUs>>,
@@ -123,7 +123,7 @@ impl LiveStats {
                     seq_gaps: c.seq_gaps.get(),
                     out_of_order: c.out_of_order.get(),
                     // Frames dropped while paused were received: not lost.
-                    dropped: sent.saturating_sub(frames + dropped_paused),
+                    dropped: sent.map_or(0, |sent| sent.saturating_sub(frames + dropped_paused)),
                     dropped_paused,
                     unmatched: c.unmatched.get(),
                     ..Default::default()
@@ -154,10 +154,12 @@ impl LiveStats {
         })
     }
 
-    /// Per input of `processor`, the frames its upstream port sent so far.
-    fn upstream_sent(&self, processor: &str) -> Option<Vec<u64>> {
+    /// Per input of `processor`, the frames its upstream port sent so far;
+    /// `None` for an input fed from another host, whose counts its link
+    /// keeps (§16).
+    fn upstream_sent(&self, processor: &str) -> Option<Vec<Option<u64>>> {
         let specs = &self.wiring.as_ref()?.specs;
-        specs
+        let sent = specs
             .get(processor)?
             .inputs
             .iter()
@@ -169,7 +171,8 @@ impl LiveStats {
                     .position(|o| o.port == input.from_port)?;
                 Some(self.counters(upstream)?.output(port).get())
             })
-            .collect()
+            .collect();
+        Some(sent)
     }
 
     /// The shared counters of `spec`'s processor.
@@ -205,7 +208,7 @@ impl LiveStats {
                 let c = counters.input(index);
                 let frames = c.frames.get();
                 let taken = frames + c.dropped_paused.get();
-                let upstream = sent.as_ref().and_then(|s| s.get(index).copied());
+                let upstream = sent.as_ref().and_then(|s| s.get(index).copied().flatten());
                 let last = reported.and_then(|s| s.inputs.get(index));
                 InputStatus {
                     port: input.port.clone(),
