@@ -388,9 +388,16 @@ struct LinkReading {
     p99_us: Option<f64>,
 }
 
-/// The one bridged port in a `plexus ps --json` listing.
+/// The one bridged port in a `plexus ps --json` listing, which holds
+/// every runtime on the machine (B's part among them, whose workers the
+/// coordinator's lists too): the coordinator's is the one with `near`.
 fn link_reading(ps: &serde_json::Value) -> Option<LinkReading> {
-    let runtime = ps["runtimes"].as_array()?.first()?;
+    let runtime = ps["runtimes"].as_array()?.iter().find(|r| {
+        r["pipeline"] == "hosts-bench"
+            && r["workers"]
+                .as_array()
+                .is_some_and(|w| w.iter().any(|w| w["worker"] == "near"))
+    })?;
     let link = runtime["links"].as_array()?.first()?;
     Some(LinkReading {
         received: link["received"].as_u64()?,
@@ -412,12 +419,17 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 /// second (the link had not carried frames for all of it) when there are
 /// more.
 fn crossed(summary: &serde_json::Value, readings: &[LinkReading]) -> Result<Crossed> {
-    let latency = |sink: &str, key: &str| {
-        summary["processors"][sink]["latency_us"][key]
-            .as_f64()
-            .ok_or(format!("{sink} has no `latency_us.{key}`"))
+    // `near` is the coordinator's, `sink` in B's own summary.
+    let processor = |name: &str| match name {
+        "sink" => &summary["hosts"]["b"]["processors"]["sink"],
+        _ => &summary["processors"][name],
     };
-    let sink = &summary["processors"]["sink"];
+    let latency = |name: &str, key: &str| {
+        processor(name)["latency_us"][key]
+            .as_f64()
+            .ok_or(format!("{name} has no `latency_us.{key}`"))
+    };
+    let sink = processor("sink");
     let sent = summary["processors"]["camera"]["frames_out"]
         .as_u64()
         .ok_or("the camera has no frames_out")?;

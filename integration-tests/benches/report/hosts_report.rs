@@ -37,14 +37,17 @@ pub fn render(out: &mut String, results: &[Measured]) {
          with congestion control `block`, frames received ÷ seconds from first to last; \
          plexus with the source at its highest rate ({MAX_SOURCE_FPS} frames/s), the \
          link's median frames/s. **local hop**: capture → the sink on A, in the pipeline \
-         across hosts and in the same pipeline on one host. All latencies p50 / p99, µs.\n"
+         across hosts and in the same pipeline on one host. **frames**: received \
+         at B in the paced runs, and those sent that never arrived. All latencies \
+         p50 / p99, µs.\n"
     );
     let _ = writeln!(
         out,
-        "| payload | raw Zenoh | plexus link | plexus capture → B | link drops | \
-         raw max frames/s | plexus max frames/s | local hop, across hosts | local hop, one host |"
+        "| payload | raw Zenoh | plexus link | plexus capture → B | frames (lost), raw / plexus | \
+         link drops | raw max frames/s | plexus max frames/s | local hop, across hosts | \
+         local hop, one host |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for m in results {
         let link = m
             .plexus
@@ -54,10 +57,14 @@ pub fn render(out: &mut String, results: &[Measured]) {
             m.plexus.link.map_or(0, |l| l.dropped) + m.plexus_max.link.map_or(0, |l| l.dropped);
         let _ = writeln!(
             out,
-            "| {} | {} | {link} | {} | {dropped} | {:.0} | {:.0} | {} | {} |",
+            "| {} | {} | {link} | {} | {} ({}) / {} ({}) | {dropped} | {:.0} | {:.0} | {} | {} |",
             m.size.label,
             pair(m.raw.p50_us, m.raw.p99_us),
             pair(m.plexus.p50_us, m.plexus.p99_us),
+            m.raw.frames,
+            m.raw.lost,
+            m.plexus.frames,
+            m.plexus.lost,
             m.raw_max.fps,
             m.plexus_max.fps,
             pair(m.plexus.near_us.0, m.plexus.near_us.1),
