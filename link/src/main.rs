@@ -73,7 +73,9 @@ fn main() {
         } => agent(listen, name, token_file, dir),
         Command::Coordinate => match coordinator::run() {
             Ok(()) => 0,
-            Err(e) => fail(&e, matches!(e, coordinator::CoordinatorError::Setup(_))),
+            // Told on stdout already, and by the supervisor to its user.
+            Err(coordinator::CoordinatorError::Fatal(_)) => 1,
+            Err(e) => fail(&e, true),
         },
     };
     std::process::exit(code);

@@ -943,8 +943,21 @@ fn validate(pipeline: &std::path::Path, deep: bool, locked: bool, json: bool) ->
             true => ", and every processor's code loads",
             false => "",
         };
+        let elsewhere = match &plan.hosts {
+            Some(hosts) => format!(
+                ", and {} on other hosts ({}), whose agents could run them",
+                plan.remote.len(),
+                hosts
+                    .parts
+                    .iter()
+                    .map(|p| p.host.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => String::new(),
+        };
         println!(
-            "{}: pipeline `{}` is valid: {} processors in {} workers{how}",
+            "{}: pipeline `{}` is valid: {} processors in {} workers{elsewhere}{how}",
             pipeline.display(),
             plan.name,
             plan.processors.len(),

@@ -118,3 +118,63 @@ pub fn answer(query: &Query, reply: &AgentReply) {
         tracing::debug!("replying to {}: {e}", query.key_expr());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn door() -> (Door, tempfile::NamedTempFile) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "s3cret\n").unwrap();
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let door = Door {
+            name: "b".into(),
+            token: Token::read(file.path(), "--token-file").unwrap(),
+            work: crossbeam_channel::bounded(1).0,
+        };
+        (door, file)
+    }
+
+    fn hello(protocol: u32, token: &str) -> Result<Hello, wire::WireError> {
+        Ok(Hello {
+            protocol,
+            token: token.into(),
+            runtime: "r1".into(),
+        })
+    }
+
+    fn refusal(reply: &AgentReply) -> &str {
+        match reply {
+            AgentReply::Refused { reason } => reason,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_hello_is_welcomed_only_with_the_token_and_the_protocol() {
+        let (door, _file) = door();
+        let welcome = door.hello(hello(LINK_PROTOCOL, "s3cret"));
+        assert!(matches!(welcome, AgentReply::Welcome { agent, .. } if agent == "b"));
+        assert!(refusal(&door.hello(hello(LINK_PROTOCOL, "guess"))).starts_with("wrong token"));
+        assert!(refusal(&door.hello(hello(LINK_PROTOCOL + 1, "s3cret"))).contains("protocol"));
+        let garbled = wire::decode_bytes::<Hello>(b"{nope");
+        assert!(refusal(&door.hello(garbled)).contains("not what plexus-link expects"));
+    }
+
+    #[test]
+    fn a_request_with_a_wrong_token_goes_no_further() {
+        let (door, _file) = door();
+        let stop = |token: &str| {
+            Ok(AgentRequest::Stop {
+                token: token.into(),
+            })
+        };
+        assert!(matches!(door.admit(stop("s3cret")), Ok(Request::Stop)));
+        let refused = door.admit(stop("s3cre")).err().unwrap();
+        assert!(refusal(&refused).starts_with("wrong token"));
+        let huge = wire::decode_bytes::<AgentRequest>(&vec![b' '; wire::MAX_JSON + 1]);
+        assert!(refusal(&door.admit(huge).err().unwrap()).contains("larger than"));
+    }
+}

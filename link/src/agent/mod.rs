@@ -144,19 +144,19 @@ fn serve(session: &Session, name: &str, token: Token, plexus: &Plexus) -> Result
             Ok(Work::CoordinatorGone { runtime }) => {
                 if current.as_ref().is_some_and(|p| p.runtime == runtime) {
                     tracing::warn!("the coordinator of run {runtime} went away: stopping its part");
-                    current.take().map(RunningPart::stop);
+                    stop(&mut current);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
                 if current.as_mut().is_some_and(RunningPart::has_ended) {
                     tracing::info!("the part's run ended by itself");
-                    current.take().map(RunningPart::stop);
+                    stop(&mut current);
                 }
             }
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    current.take().map(RunningPart::stop);
+    stop(&mut current);
     Ok(())
 }
 
@@ -177,12 +177,19 @@ fn handle(agent: &Agent, current: &mut Option<RunningPart>, request: Request) ->
             None => Err("no part runs here".to_string()),
         },
         Request::Stop => {
-            current.take().map(RunningPart::stop);
+            stop(current);
             Ok(())
         }
     };
     match outcome {
         Ok(()) => AgentReply::Done,
         Err(reason) => AgentReply::Refused { reason },
+    }
+}
+
+/// Stops the part that runs, if one does.
+fn stop(current: &mut Option<RunningPart>) {
+    if let Some(running) = current.take() {
+        running.stop();
     }
 }

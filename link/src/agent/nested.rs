@@ -134,10 +134,20 @@ impl Plexus {
         self.spawn(&args, Stdio::piped(), Stdio::null())
     }
 
-    /// Starts `plexus run FILE --runtime-id RUNTIME --json`.
-    pub fn run(&self, file: &Path, runtime: &str, log: LogSink) -> Result<NestedRun, NestedError> {
+    /// Starts `plexus run FILE --runtime-id RUNTIME --json [--frames N]`.
+    pub fn run(
+        &self,
+        file: &Path,
+        runtime: &str,
+        frames: Option<u64>,
+        log: LogSink,
+    ) -> Result<NestedRun, NestedError> {
         let file = file.to_string_lossy();
-        let args = ["run", &file, "--runtime-id", runtime, "--json"];
+        let frames = frames.map(|n| n.to_string());
+        let mut args = vec!["run", &file, "--runtime-id", runtime, "--json"];
+        if let Some(n) = &frames {
+            args.extend(["--frames", n]);
+        }
         let mut child = self.spawn(&args, Stdio::piped(), Stdio::piped())?;
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let last = Arc::new(Mutex::new(None));

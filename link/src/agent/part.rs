@@ -115,7 +115,7 @@ impl RunningPart {
         running.nested = Some(
             agent
                 .plexus
-                .run(&running.file, &nested_runtime, sink)
+                .run(&running.file, &nested_runtime, part.frames, sink)
                 .map_err(|e| e.to_string())?,
         );
         running.wait_for_workers(agent.plexus)?;
@@ -208,23 +208,32 @@ impl Drop for RunningPart {
     }
 }
 
-/// Tells the working thread when the coordinator of `runtime` goes away.
+/// Tells the working thread when the coordinator of `runtime` goes away,
+/// or that it already went while the part was starting.
 fn watch_coordinator(agent: &Agent, runtime: &str) -> Result<Subscriber<()>, String> {
-    let work = agent.work.clone();
-    let gone = runtime.to_string();
-    agent
-        .session
-        .liveliness()
-        .declare_subscriber(host_key(runtime, LOCAL_HOST, "alive"))
+    let key = host_key(runtime, LOCAL_HOST, "alive");
+    let (work, gone) = (agent.work.clone(), runtime.to_string());
+    let tell = move || {
+        let runtime = gone.clone();
+        let _ = work.try_send(Work::CoordinatorGone { runtime });
+    };
+    let on_delete = tell.clone();
+    let watch = (agent.session.liveliness().declare_subscriber(&key))
         .callback(move |sample| {
             if sample.kind() == SampleKind::Delete {
-                let _ = work.try_send(Work::CoordinatorGone {
-                    runtime: gone.clone(),
-                });
+                on_delete();
             }
         })
         .wait()
-        .map_err(|e| format!("watching the coordinator: {e}"))
+        .map_err(|e| format!("watching the coordinator: {e}"))?;
+    let present = (agent.session.liveliness().get(&key))
+        .timeout(Duration::from_secs(1))
+        .wait()
+        .map_err(|e| format!("looking for the coordinator: {e}"))?;
+    if present.recv().is_err() {
+        tell();
+    }
+    Ok(watch)
 }
 
 /// A fresh runtime id: 8 hex digits, as `plexus run` makes them.

@@ -39,12 +39,12 @@ impl Export {
         session: &Session,
         stop: Arc<AtomicBool>,
     ) -> Result<JoinHandle<()>, BridgeError> {
-        // Small frames gain more from skipping the batching delay than they
-        // lose in throughput; large ones fill a batch by themselves.
+        // Not express: over loopback, express cut 64 B frames' p50 from 250
+        // to 219 µs but their rate from 175k to 24k frames/s, and did not
+        // help 64 KiB or 8 MiB frames; batching is what raw Zenoh does.
         let publisher = session
             .declare_publisher(self.key.clone())
             .congestion_control(self.congestion)
-            .express(true)
             .wait()
             .map_err(|e| BridgeError::Zenoh(self.key.clone(), e.to_string()))?;
         let name = format!("export {}.{}", self.port.processor, self.port.port);

@@ -4,6 +4,7 @@
 //! clock. Between the two, a queue bounded in frames and bytes: a burst the
 //! runtime cannot take is dropped, and the gaps it leaves are counted.
 
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -123,13 +124,20 @@ impl Import {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            let bytes = payload.to_bytes();
             shared
                 .queued_bytes
                 .fetch_sub(payload.len(), Ordering::AcqRel);
-            let Some((head, mut header, frame)) = LinkFrameHead::read(&bytes) else {
+            // Read in place: a large frame arrives in fragments, and is
+            // copied once, from them into shared memory.
+            let mut reader = payload.reader();
+            let mut prefix = [0u8; LinkFrameHead::PREFIX];
+            if reader.read_exact(&mut prefix).is_err() {
+                continue;
+            }
+            let Some((head, mut header, _)) = LinkFrameHead::read(&prefix) else {
                 continue;
             };
+            let frame_len = payload.len() - LinkFrameHead::PREFIX;
             stats
                 .lock()
                 .map_err(|_| BridgeError::Poisoned)?
@@ -139,7 +147,7 @@ impl Import {
             if publisher.is_none() && last_try.is_none_or(|t| t.elapsed() >= POLL) {
                 last_try = Some(Instant::now());
                 let PortRef { processor, port } = &self.port;
-                match FramePublisher::open(&bus, processor, port, Opening::Observer, frame.len()) {
+                match FramePublisher::open(&bus, processor, port, Opening::Observer, frame_len) {
                     Ok(opened) => {
                         tracing::info!("importing {processor}.{port} from {}", self.key);
                         publisher = Some(opened);
@@ -154,9 +162,11 @@ impl Import {
             header.capture_ns =
                 self.clocks
                     .convert(header.capture_ns, &self.from_host, &self.this_host);
-            let mut out = publisher.loan(frame.len())?;
+            let mut out = publisher.loan(frame_len)?;
             *out.header_mut() = header;
-            out.bytes_mut().copy_from_slice(frame);
+            if reader.read_exact(out.bytes_mut()).is_err() {
+                continue;
+            }
             publisher.send(out)?;
             let sent_here = self
                 .clocks

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::link::{
-    host_key, HostSetup, LinkCommand, LinkReport, LinkSetup, LINK_PROTOCOL, LOCAL_HOST,
+    host_key, HostSetup, LinkCommand, LinkReport, LinkSetup, LinkStatus, LINK_PROTOCOL, LOCAL_HOST,
 };
 use ipc_schemas::{EventKind, RuntimeEvent};
 use nix::sys::signal::Signal;
@@ -122,13 +122,7 @@ fn coordinate(
     for host in &mut setup.hosts {
         host.part.clock_offsets_ns = clock_offsets.clone();
     }
-    start_all(&asker, &setup.hosts)?;
-    let mut hosts = Vec::new();
-    for (host, offset) in setup.hosts.iter().zip(offsets) {
-        let watched = Host::running(&session, &setup.runtime, host.clone(), offset, &inputs)
-            .map_err(|e| fatal(format!("watching host `{}`: {e}", host.host)))?;
-        hosts.push(watched);
-    }
+    // Our imports subscribe before any host exports: no first frame is lost.
     let bridges = BridgeSet::start(
         &session,
         Plan {
@@ -141,6 +135,13 @@ fn coordinate(
         },
     )
     .map_err(|e| fatal(format!("starting the link's bridges: {e}")))?;
+    start_all(&asker, &setup.hosts)?;
+    let mut hosts = Vec::new();
+    for (host, offset) in setup.hosts.iter().zip(offsets) {
+        let watched = Host::running(&session, &setup.runtime, host.clone(), offset, &inputs)
+            .map_err(|e| fatal(format!("watching host `{}`: {e}", host.host)))?;
+        hosts.push(watched);
+    }
     for host in &hosts {
         reporter.send(event(EventKind::HostConnected {
             host: host.name().to_string(),
@@ -160,6 +161,7 @@ fn coordinate(
         inputs,
         hosts,
         bridges: Some(bridges),
+        own_links: Vec::new(),
         degraded: Degraded::new(setup.link.degraded),
         stopping: None,
     };
@@ -248,6 +250,8 @@ struct Running<'a> {
     inputs: Sender<Input>,
     hosts: Vec<Host>,
     bridges: Option<BridgeSet>,
+    /// The counts of the ports the coordinator's host imports.
+    own_links: Vec<LinkStatus>,
     degraded: Degraded,
     /// When the hosts' summaries are due, once stopping.
     stopping: Option<Instant>,
@@ -261,8 +265,19 @@ impl Running<'_> {
                 self.begin_stop();
             }
             if let Some(deadline) = self.stopping {
-                let all_done = self.hosts.iter().all(|h| h.reach == Reach::Done);
-                if all_done || Instant::now() >= deadline {
+                let waiting: Vec<&str> = (self.hosts.iter())
+                    .filter(|h| h.reach != Reach::Done)
+                    .map(Host::name)
+                    .collect();
+                if waiting.is_empty() {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    tracing::warn!(
+                        "no summary from host {} within {} s of stopping",
+                        waiting.join(", "),
+                        SUMMARY_DEADLINE.as_secs()
+                    );
                     return Ok(());
                 }
             }
@@ -356,6 +371,11 @@ impl Running<'_> {
             (Reach::Running | Reach::Restarting { .. }, false) if !stopping => {
                 let since = host.lost_since().unwrap_or_else(Instant::now);
                 host.reach = Reach::Lost { since };
+                // Its counts stand as last heard; nothing flows now.
+                for link in &mut host.links {
+                    link.latency_us = None;
+                    link.fps = 0.0;
+                }
                 reporter.send(event(EventKind::HostLost {
                     host: name.to_string(),
                     reason: "its agent or the link to it went away".to_string(),
@@ -417,15 +437,13 @@ impl Running<'_> {
 
     /// Once a second: the link counts, degraded links, hosts lost too long.
     fn tick(&mut self) -> Result<(), CoordinatorError> {
-        let mut links = self
-            .bridges
-            .as_ref()
-            .map(BridgeSet::statuses)
-            .unwrap_or_default();
+        // Once stopped, the last counts stand: the run's final ones.
+        if let Some(bridges) = &self.bridges {
+            self.own_links = bridges.statuses();
+        }
+        let mut links = self.own_links.clone();
         for host in &self.hosts {
-            if host.reach == Reach::Running {
-                links.extend(host.links.iter().cloned());
-            }
+            links.extend(host.links.iter().cloned());
         }
         for link in &links {
             if let Some(kind) = self.degraded.observe(link) {
@@ -458,9 +476,11 @@ impl Running<'_> {
             host.reach = match host.reach {
                 Reach::Running | Reach::Restarting { .. } => {
                     let (asker, name) = (self.asker.clone(), host.name().to_string());
+                    // Its summary says it stopped; a missing one is told
+                    // when the deadline passes.
                     std::thread::spawn(move || {
                         if let Err(e) = asker.stop(&name) {
-                            tracing::warn!("stopping host `{name}`: {e}");
+                            tracing::debug!("stopping host `{name}`: {e}");
                         }
                     });
                     Reach::Stopping

@@ -196,7 +196,7 @@ fn split_hosts(
             to: (&c.to.0, &c.to.1),
         })
         .collect();
-    hosts::split(&pipeline.file, &pipeline.raw, dir, &placed, &edges)
+    hosts::split(pipeline, dir, &placed, &edges)
 }
 
 /// The longest pipeline name, in characters.

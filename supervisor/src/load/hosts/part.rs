@@ -12,7 +12,7 @@ use ipc_schemas::link::{Bridges, Import, PortRef, LOCAL_HOST};
 
 use super::{link_settings, on_lost, this_host, HostPart, HostsPlan};
 use crate::load::catalog::{Origin, TypeInfo};
-use crate::load::pipeline::PipelineFile;
+use crate::load::pipeline::{Pipeline, PipelineFile};
 use crate::package::manifest::schemas::PortSchema;
 use crate::package::manifest::{Mode, PermissionsDecl, PortDecl, ProcessorDecl};
 
@@ -84,12 +84,12 @@ pub struct Placed<'a> {
 
 /// Splits the pipeline by host; `None` when it all runs here.
 pub fn split(
-    file: &PipelineFile,
-    raw: &Value,
+    pipeline: &Pipeline,
     dir: &Path,
     placed: &[Placed],
     edges: &[Edge],
 ) -> Result<Option<HostsPlan>, String> {
+    let (file, raw) = (&pipeline.file, &pipeline.raw);
     let here = this_host(file);
     let host_by_id: BTreeMap<&str, &str> = placed
         .iter()
@@ -116,11 +116,12 @@ pub fn split(
             .get(host)
             .expect("checked: every host named is listed");
         let mine: Vec<&Placed> = placed.iter().filter(|p| p.host == Some(host)).collect();
+        let packages = packages_of(pipeline, &mine);
         parts.push(HostPart {
             host: host.to_string(),
             endpoint: entry.endpoint.clone(),
             on_lost: on_lost(entry),
-            pipeline_yaml: part_yaml(raw, host, &mine, placed, edges, &host_by_id)?,
+            pipeline_yaml: part_yaml(raw, host, &packages, &mine, placed, edges, &host_by_id)?,
             bridges: bridges_of(host, &crossing, &host_by_id),
             has_sources: mine.iter().any(|p| p.info.decl.inputs.is_empty()),
         });
@@ -131,6 +132,22 @@ pub fn split(
         bridges: bridges_of(LOCAL_HOST, &crossing, &host_by_id),
         parts,
     }))
+}
+
+/// The pipeline's `packages:` entries that declare the types of `mine`:
+/// a host needs only its own processors' packages.
+fn packages_of(pipeline: &Pipeline, mine: &[&Placed]) -> Vec<String> {
+    let needed: BTreeSet<&str> = mine.iter().map(|p| p.info.package()).collect();
+    pipeline
+        .file
+        .packages
+        .iter()
+        .filter(|entry| {
+            crate::package::locate(&pipeline.path, pipeline.dir(), entry)
+                .is_ok_and(|p| needed.contains(p.manifest.package.name.as_str()))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The ports crossing into or out of `host`.
@@ -164,6 +181,7 @@ fn bridges_of(host: &str, crossing: &[&Edge], host_by_id: &BTreeMap<&str, &str>)
 fn part_yaml(
     raw: &Value,
     host: &str,
+    packages: &[String],
     mine: &[&Placed],
     placed: &[Placed],
     edges: &[Edge],
@@ -171,13 +189,11 @@ fn part_yaml(
 ) -> Result<String, String> {
     let key = |k: &str| Value::String(k.to_string());
     let mut part = Mapping::new();
-    for field in [
-        "name",
-        "packages",
-        "observers",
-        "sandbox",
-        "sandbox_unavailable",
-    ] {
+    part.insert(
+        key("packages"),
+        Value::Sequence(packages.iter().map(|p| key(p)).collect()),
+    );
+    for field in ["name", "observers", "sandbox", "sandbox_unavailable"] {
         if let Some(v) = raw.get(field) {
             part.insert(key(field), v.clone());
         }
@@ -298,6 +314,22 @@ connections:
         assert_eq!(ids(&there.remote), ["camera"]);
         assert!(there.hosts.is_none(), "a part's link is its agent's");
         assert_eq!(there.processors[0].spec.inputs[0].from_processor, "camera");
+    }
+
+    #[test]
+    fn a_host_is_given_only_the_packages_of_its_processors() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/packages");
+        let text = format!(
+            "name: x\nhosts: {{ b: {{ endpoint: tcp/10.0.0.2:7447 }} }}\nlink: {{ token_file: t }}\npackages: [{0}/grayscale-rust, {0}/effects-python]\nprocessors:\n  cam: {{ type: builtin.test_pattern }}\n  sepia: {{ type: example.sepia, host: b }}\n  invert: {{ type: example.invert }}\nconnections: [cam.out -> sepia.in, sepia.out -> invert.in]\n",
+            examples.display()
+        );
+        let plan = plan_pipeline(&Pipeline::parse(Path::new("/p/x.yaml"), &text).unwrap()).unwrap();
+        let part = &plan.hosts.expect("b runs sepia").parts[0];
+        let there = Pipeline::parse(Path::new("/agent/part.yaml"), &part.pipeline_yaml).unwrap();
+        assert_eq!(
+            there.file.packages,
+            [format!("{}/grayscale-rust", examples.display())]
+        );
     }
 
     #[test]
