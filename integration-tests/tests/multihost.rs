@@ -246,8 +246,22 @@ fn a_lost_agent_costs_the_capture_nothing_and_its_return_brings_frames_back() {
     assert_eq!(unsafe { libc::kill(agent.pid() as i32, libc::SIGKILL) }, 0);
     let lost = watcher.wait_for_event("host_lost", Some("b"), Duration::from_secs(30));
     drop(agent);
-    // The capture branch runs on while B is gone.
-    let captured_while_lost = frames_rise_above(&hosts, &id, "capture_stats", 0);
+    // The capture branch runs on while B is gone, whose workers `ps` shows
+    // lost.
+    let at_loss = ps_frames_in(&hosts, &id, "capture_stats").unwrap_or(0);
+    let captured_while_lost = frames_rise_above(&hosts, &id, "capture_stats", at_loss);
+    let listed = hosts.ps(&id);
+    let remote: Vec<(&str, &str)> = listed["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .filter(|w| w["host"] == "b")
+        .map(|w| (w["worker"].as_str().unwrap(), w["state"].as_str().unwrap()))
+        .collect();
+    assert!(
+        !remote.is_empty() && remote.iter().all(|(_, state)| *state == "lost"),
+        "B's workers while B is lost: {remote:?}"
+    );
 
     let _agent = hosts.start_agent();
     let recovered = watcher.wait_for_event("host_recovered", Some("b"), START);
