@@ -36,6 +36,10 @@
 //! 13. **Sandbox** ([`sandbox`]): a worker's start-up and one hop's latency
 //!     and CPU per frame into a Rust, a Python and a Deno worker, with
 //!     `sandbox: off` and `sandbox: strict`.
+//! 14. **Across hosts** ([`hosts`]): two network namespaces joined by a
+//!     veth pair, latency and most frames a second of 64 B, 64 KiB and
+//!     1080p frames through a pipeline's link (`plexus agent` in the second
+//!     namespace) beside Zenoh's own pub/sub ([`zenoh_raw`]); needs root.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
 //! plot of latency against payload size ([`plot`]) to
@@ -54,7 +58,7 @@
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording | --dashboard | --swaps | --sandbox]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording | --dashboard | --swaps | --sandbox | --hosts]
 //! ```
 
 mod availability;
@@ -62,6 +66,8 @@ mod child;
 mod dashboard;
 mod events;
 mod hop;
+mod hosts;
+mod hosts_report;
 mod latency_report;
 mod live;
 mod media;
@@ -87,6 +93,7 @@ mod swap_report;
 mod tap;
 mod target;
 mod throughput;
+mod zenoh_raw;
 
 use std::path::Path;
 
@@ -105,6 +112,8 @@ fn main() {
     let role: Option<Role> = match args.first().map(String::as_str) {
         Some(raw::PUBLISHER_ROLE) => Some(raw::publisher_main),
         Some(pipe::WRITER_ROLE) => Some(pipe::writer_main),
+        Some(zenoh_raw::RECEIVER_ROLE) => Some(zenoh_raw::receiver_main),
+        Some(zenoh_raw::SENDER_ROLE) => Some(zenoh_raw::sender_main),
         _ => None,
     };
     if let Some(role) = role {
@@ -116,7 +125,7 @@ fn main() {
     }
     // cargo passes `--bench` to a harness-less bench; only `--quick`,
     // `--soak`, `--sources`, `--hops`, `--media`, `--recording`,
-    // `--dashboard`, `--swaps` and `--sandbox` matter.
+    // `--dashboard`, `--swaps`, `--sandbox` and `--hosts` matter.
     let flag = |name: &str| args.iter().any(|a| a == name);
     let quick = flag("--quick");
     let outcome = if flag("--soak") {
@@ -135,6 +144,8 @@ fn main() {
         swaps_only(quick)
     } else if flag("--sandbox") {
         sandbox_only(quick)
+    } else if flag("--hosts") {
+        hosts_only(quick)
     } else {
         bench(quick)
     };
@@ -314,6 +325,18 @@ fn sandbox_only(quick: bool) -> Result<()> {
     )
 }
 
+/// The section across hosts alone.
+fn hosts_only(quick: bool) -> Result<()> {
+    let release = require_release(&["plexus", "plexus-link", "plexus-worker-native"])?;
+    let scratch = Scratch::new("hosts")?;
+    let load_before = report::load_average();
+    let measured = hosts::measure_all(&release.join("plexus"), &scratch.0, quick)?;
+    publish(
+        "hosts",
+        &hosts_report::render_alone(&measured, quick, &load_before, &report::load_average()),
+    )
+}
+
 /// Fails, naming it, if a fixture package the bench needs has no manifest.
 fn require_fixtures<'a>(fixtures: impl IntoIterator<Item = &'a str>) -> Result<()> {
     for fixture in fixtures {
@@ -334,6 +357,7 @@ fn bench(quick: bool) -> Result<()> {
         "libfaulty_rust.so",
         "libconform_rust.so",
         "plexus-dashboard",
+        "plexus-link",
         source::RUST_LIBRARY,
         swap::RUST_LIBRARY,
     ])?;
@@ -362,6 +386,10 @@ fn bench(quick: bool) -> Result<()> {
     let restarts = restart::measure_all(&plexus, &scratch.0, quick)?;
     let swaps = swap::measure_all(&plexus, &scratch.0, quick)?;
     let sandbox = sandbox::measure_all(&plexus, &scratch.0, quick)?;
+    let hosts = match integration_tests::netns::unavailable() {
+        Some(why) => Err(why),
+        None => Ok(hosts::measure_all(&plexus, &scratch.0, quick)?),
+    };
     let memory = memory::measure(&plexus, &scratch.0)?;
     let events = events::measure(&plexus, &scratch.0, quick)?;
     let availability = availability::measure(&plexus, &scratch.0, quick)?;
@@ -385,6 +413,7 @@ fn bench(quick: bool) -> Result<()> {
         restarts,
         swaps,
         sandbox,
+        hosts,
         memory,
         events,
         availability,

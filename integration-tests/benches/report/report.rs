@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::availability::{self, Availability};
 use crate::dashboard::Cost;
 use crate::events::EventLatency;
+use crate::hosts::Measured as HostsMeasured;
 use crate::latency_report::{self, Row};
 use crate::media::Media;
 use crate::memory::Usage;
@@ -18,7 +19,10 @@ use crate::source::Measured as SourceMeasured;
 use crate::swap::Measured as SwapMeasured;
 use crate::target::Target;
 use crate::throughput::{Throughput, OVERHEAD_FPS, WORKERS};
-use crate::{media_report, restart_report, sandbox_report, source_report, swap_report, throughput};
+use crate::{
+    hosts_report, media_report, restart_report, sandbox_report, source_report, swap_report,
+    throughput,
+};
 
 /// Plexus's CPU time per frame per hop may be at most this, in µs.
 const OVERHEAD_TARGET_US: f64 = 20.0;
@@ -40,6 +44,9 @@ pub struct Results<'a> {
     pub restarts: Vec<Measured>,
     pub swaps: Vec<SwapMeasured>,
     pub sandbox: Vec<SandboxMeasured>,
+    /// The section across hosts, or why this machine cannot run it (not
+    /// root, no iproute2).
+    pub hosts: std::result::Result<Vec<HostsMeasured>, String>,
     pub memory: Vec<Usage>,
     pub events: EventLatency,
     pub availability: Availability,
@@ -72,6 +79,14 @@ pub fn render(results: &Results<'_>) -> String {
     targets.extend(restart_report::targets(&results.restarts));
     targets.extend(swap_report::targets(&results.swaps));
     targets.extend(sandbox_report::targets(&results.sandbox));
+    match &results.hosts {
+        Ok(hosts) => targets.extend(hosts_report::targets(hosts)),
+        Err(_) => targets.push(Target::new(
+            "across hosts".into(),
+            "link latency ≤ 1.2× and frames/s ≥ 0.9× raw Zenoh".into(),
+            None,
+        )),
+    }
     let events = &results.events;
     targets.push(Target::new(
         "event latency".into(),
@@ -93,6 +108,12 @@ pub fn render(results: &Results<'_>) -> String {
     restart_report::render(&mut out, &results.restarts);
     swap_report::render(&mut out, &results.swaps);
     sandbox_report::render(&mut out, &results.sandbox);
+    match &results.hosts {
+        Ok(hosts) => hosts_report::render(&mut out, hosts),
+        Err(why) => {
+            let _ = writeln!(out, "## Across hosts\n\nNot measured: {why}.\n");
+        }
+    }
     render_memory(&mut out, &results.memory);
     render_events(&mut out, &results.events);
     render_availability(&mut out, &results.availability);
