@@ -73,6 +73,8 @@ pub struct NetPair {
     ip: PathBuf,
     /// The impaired link, while there is one.
     line: Mutex<Option<DelayLine>>,
+    /// How many times the link was impaired, for the TUN devices' names.
+    impairments: AtomicU32,
 }
 
 impl NetPair {
@@ -109,6 +111,7 @@ impl NetPair {
             b: host("b", 2),
             ip,
             line: Mutex::new(None),
+            impairments: AtomicU32::new(0),
         };
         assert!(
             pair.a.dev.len() <= 15,
@@ -213,7 +216,10 @@ impl NetPair {
     /// [`DelayLine`] instead of the veth (open connections carry on).
     pub fn impair(&self, delay: Duration, loss_percent: f64) {
         self.repair();
-        let tun = |host: &Host| format!("{}t", &host.dev[..host.dev.len() - 1]);
+        // A new name each time: a closed TUN device leaves the kernel
+        // after a while, and its name stays taken (EBUSY) until then.
+        let k = self.impairments.fetch_add(1, Ordering::Relaxed);
+        let tun = |host: &Host| format!("{}t{k}", &host.dev[..host.dev.len() - 1]);
         let (tun_a, tun_b) = (tun(&self.a), tun(&self.b));
         let open = |host: &Host, name: &str| {
             let name = name.to_string();
