@@ -118,7 +118,7 @@ fn config(role: &Role) -> Result<Config, SessionError> {
     };
     let lease_ms = LEASE.as_millis().to_string();
     let max_message = MAX_MESSAGE.to_string();
-    let settings: [(&str, &str); 9] = [
+    let settings: [(&str, &str); 10] = [
         ("mode", "\"peer\""),
         ("listen/endpoints", &listen),
         ("connect/endpoints", &connect),
@@ -127,6 +127,13 @@ fn config(role: &Role) -> Result<Config, SessionError> {
         ("transport/link/tx/lease", &lease_ms),
         ("transport/link/tx/keep_alive", "4"),
         ("transport/link/rx/max_message_size", &max_message),
+        // Under `congestion: drop`, a frame waits this long (µs) for room
+        // in the link's queue before it is dropped: a scheduling hiccup on
+        // a busy host is not a loss, a link that cannot keep up still is.
+        (
+            "transport/link/tx/queue/congestion_control/drop/wait_before_drop",
+            "20000",
+        ),
         // A restarted agent is found again within a second.
         (
             "connect/retry",

@@ -28,6 +28,10 @@ use crate::clock::Clocks;
 
 /// Bytes of frames waiting to be published, all imports of a port together.
 const QUEUED_BYTES: usize = 64 << 20;
+/// Frames waiting to be published here: more than a subscriber queues
+/// (`FRAME_QUEUE`), so that a bridge thread starved for a moment on a
+/// busy host loses nothing; the byte bound above still holds.
+const IMPORT_QUEUE: usize = 4 * FRAME_QUEUE;
 
 pub struct Import {
     pub names: Names,
@@ -61,7 +65,7 @@ impl Import {
     pub fn spawn(self, session: &Session, stop: Arc<AtomicBool>) -> Result<Running, BridgeError> {
         let shared = Arc::new(Shared::default());
         let stats = Arc::new(Mutex::new(PortStats::new(Instant::now())));
-        let (tx, rx) = crossbeam_channel::bounded::<ZBytes>(FRAME_QUEUE);
+        let (tx, rx) = crossbeam_channel::bounded::<ZBytes>(IMPORT_QUEUE);
         let callback_shared = shared.clone();
         let subscriber = session
             .declare_subscriber(self.key.clone())

@@ -108,10 +108,13 @@ impl Link {
     pub fn pump(&mut self) -> Vec<RuntimeEvent> {
         let mut events = Vec::new();
         let mut chunk = [0u8; 64 * 1024];
+        // What it wrote last (a `fatal` line, say) is read before its end
+        // is taken in.
+        let mut closed = false;
         loop {
             match self.stdout.read(&mut chunk) {
                 Ok(0) => {
-                    events.extend(self.end());
+                    closed = true;
                     break;
                 }
                 Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
@@ -119,7 +122,7 @@ impl Link {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     tracing::warn!("reading the link process: {e}");
-                    events.extend(self.end());
+                    closed = true;
                     break;
                 }
             }
@@ -134,6 +137,9 @@ impl Link {
         if self.pending.len() > MAX_LINE {
             tracing::warn!("the link process wrote a line longer than {MAX_LINE} bytes; dropped");
             self.pending.clear();
+        }
+        if closed {
+            events.extend(self.end());
         }
         events
     }
