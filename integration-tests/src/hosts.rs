@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::netns::NetPair;
-use crate::process::{PlexusRun, Running};
+use crate::process::{runtime_listed, PlexusRun, Running};
 use crate::{bin_dir, binary};
 
 /// The port agents listen on, in their own namespace.
@@ -104,16 +104,7 @@ impl TwoHosts {
 
     /// Runtime `runtime` as `plexus ps --json` in A lists it now.
     pub fn ps(&self, runtime: &str) -> Value {
-        let ps = self.plexus_in_a(&["ps", "--json"]);
-        assert_eq!(ps.code, Some(0), "{}", ps.stderr);
-        let listed = ps.json();
-        listed["runtimes"]
-            .as_array()
-            .expect("a list of runtimes")
-            .iter()
-            .find(|r| r["runtime"] == runtime)
-            .unwrap_or_else(|| panic!("runtime {runtime} not in {listed:#}"))
-            .clone()
+        runtime_listed(&self.plexus_in_a(&["ps", "--json"]), runtime)
     }
 }
 

@@ -266,7 +266,11 @@ impl Drop for Running {
 
 /// Runtime `id` as `plexus ps --json` lists it now.
 pub fn ps_runtime(cwd: &Path, id: &str) -> Value {
-    let ps = plexus(&["ps", "--json"], cwd);
+    runtime_listed(&plexus(&["ps", "--json"], cwd), id)
+}
+
+/// Runtime `id` in what a `plexus ps --json` printed.
+pub fn runtime_listed(ps: &PlexusRun, id: &str) -> Value {
     assert_eq!(ps.code, Some(0), "{}", ps.stderr);
     let listed = ps.json();
     listed["runtimes"]
