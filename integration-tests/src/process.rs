@@ -72,12 +72,17 @@ impl PlexusRun {
             .unwrap_or_else(|| panic!("no `plexus: error:` line in:\n{}", self.stderr))
     }
 
-    /// The last line of stderr, where plexus puts its one-sentence error.
+    /// plexus's one-sentence error (its last `plexus: error: …` line), or
+    /// failing one, the last line of stderr.
     pub fn error_line(&self) -> &str {
-        self.stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
+        // The runtime's reaper, a process of its own, may log after the
+        // error (it removed files an observer re-made as the run ended), so
+        // the error is looked for before the last line is taken.
+        let mut lines = self.stderr.lines().rev();
+        lines
+            .clone()
+            .find(|l| l.starts_with("plexus: error: "))
+            .or_else(|| lines.find(|l| !l.trim().is_empty()))
             .unwrap_or("")
     }
 }
