@@ -86,6 +86,6 @@ mod tests {
         let bad = parse("- { from: a.out, to: b.in, latency: fast }\n").unwrap_err();
         assert!(bad.contains("latency"), "{bad}");
         assert!(bad.contains("unknown variant `fast`"), "{bad}");
-        assert!(bad.contains("`efficient`, `low`"), "{bad}");
+        assert!(bad.contains("expected `efficient` or `low`"), "{bad}");
     }
 }
