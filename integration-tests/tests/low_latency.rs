@@ -119,5 +119,8 @@ fn a_bad_latency_is_refused_in_one_sentence() {
         refusal.contains("latency: unknown variant `fast`"),
         "{refusal}"
     );
-    assert!(refusal.contains("expected `efficient` or `low`"), "{refusal}");
+    assert!(
+        refusal.contains("expected `efficient` or `low`"),
+        "{refusal}"
+    );
 }
