@@ -13,8 +13,10 @@
 //! with the runtime's other files. It holds 64-bit words: the processor's
 //! errors, its process's last pulse and what it is busy with, then per input
 //! its frames, sequence gaps, out-of-order frames, the next sequence number
-//! expected (0: none seen yet) and the frames dropped while the processor
-//! was paused, then per output the frames sent. Only
+//! expected (0: none seen yet), the frames dropped while the processor
+//! was paused, those that found no partner under its `sync:` and those a
+//! `latency: low` wait caught as they arrived, then per output the frames
+//! sent. Only
 //! one process of a processor runs at a time, so each word has one writer;
 //! the supervisor only reads.
 
@@ -31,7 +33,7 @@ use crate::BusError;
 
 /// Words before the inputs': errors, pulse, busy.
 const HEADER_WORDS: usize = 3;
-const WORDS_PER_INPUT: usize = 6;
+const WORDS_PER_INPUT: usize = 7;
 
 /// The counters of one processor, mapped into this process.
 #[derive(Clone)]
@@ -60,6 +62,9 @@ pub struct InputCounters {
     pub dropped_paused: Counter,
     /// Frames that found no partner under the processor's `sync:` policy.
     pub unmatched: Counter,
+    /// Frames taken in a turn that a `latency: low` wait began by finding
+    /// a frame as it arrived, without a wake-up.
+    pub caught: Counter,
 }
 
 impl Counters {
@@ -143,6 +148,7 @@ impl Counters {
             next_seq: self.counter(base + 3),
             dropped_paused: self.counter(base + 4),
             unmatched: self.counter(base + 5),
+            caught: self.counter(base + 6),
         }
     }
 

@@ -182,6 +182,14 @@ impl FrameSubscriber {
             Err(e) => Err(BusError::new("receiving frame", e)),
         }
     }
+
+    /// Whether a frame is waiting, read from shared memory without a
+    /// system call: what a consumer polls while it waits actively.
+    pub fn has_frames(&self) -> Result<bool, BusError> {
+        self.subscriber
+            .has_samples()
+            .map_err(|e| BusError::new("looking for frames", e))
+    }
 }
 
 /// Listens for "frames ready" on the output `port` of `processor`, opened

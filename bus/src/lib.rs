@@ -5,6 +5,7 @@
 //! runtime's files live under its own prefix and root, where [`files`] can
 //! remove them when the runtime ends.
 
+pub mod alarm;
 pub mod control;
 pub mod counters;
 pub mod discovery;

@@ -1,6 +1,8 @@
 //! Messages between the supervisor and its workers (docs/ARCHITECTURE.md §4):
 //! `spawned → hello → configured → running → stopped → exited`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{Accepts, SchemaId};
@@ -158,6 +160,46 @@ pub struct WorkerConfig {
     /// them paused brings them back paused.
     pub paused: Vec<String>,
     pub role: Role,
+    /// How each processor's inputs wait for frames, by processor id and
+    /// then input index as in its [`ProcessorSpec::inputs`]; a processor or
+    /// an input not listed waits [`LatencyMode::Efficient`]ly. Beside the
+    /// specs, not in them, so that a spec stays what a worker's host needs
+    /// to create a processor.
+    pub latency: BTreeMap<String, Vec<LatencyMode>>,
+}
+
+impl WorkerConfig {
+    /// How input `input` of processor `processor` waits for frames.
+    pub fn latency_of(&self, processor: &str, input: usize) -> LatencyMode {
+        self.latency
+            .get(processor)
+            .and_then(|inputs| inputs.get(input))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// How a worker waits for an input's frames (`latency:` in a pipeline).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyMode {
+    /// Asleep until the frame's wake-up: no CPU between frames, a wake-up's
+    /// cost (tens of µs) on every hop.
+    #[default]
+    Efficient,
+    /// Awake for a bounded window around each frame's predicted arrival,
+    /// polling for it: a few µs per hop for a few % of a core.
+    Low,
+}
+
+impl LatencyMode {
+    /// The word pipelines and JSON use.
+    pub fn name(self) -> &'static str {
+        match self {
+            LatencyMode::Efficient => "efficient",
+            LatencyMode::Low => "low",
+        }
+    }
 }
 
 /// Whether a configured worker serves at `Start` or waits to take over.
@@ -292,10 +334,22 @@ pub struct PortStats {
     pub queue: u64,
     /// Inputs only, over the last stats interval: capture-to-input latency.
     pub recent_latency: Option<LatencySummary>,
+    /// Inputs only: frames taken in a turn a `latency: low` wait began by
+    /// finding a frame as it arrived, rather than by being woken for it.
+    pub caught: u64,
     /// Inputs only, over the last stats interval: frames per bucket of
     /// [`LATENCY_LE_US`], the last counting those above every bound; empty
     /// when no frame arrived.
     pub latency_counts: Vec<u64>,
+}
+
+/// `caught` frames as a share of `frames`, in percent to one decimal; 0
+/// before any frame.
+pub fn caught_percent(caught: u64, frames: u64) -> f64 {
+    match frames {
+        0 => 0.0,
+        _ => (caught as f64 * 1000.0 / frames as f64).round() / 10.0,
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -471,6 +525,11 @@ pub struct InputStatus {
     /// The most frames waiting behind the one it took, over the last
     /// stats interval.
     pub queue: u64,
+    /// Frames a `latency: low` wait caught as they arrived, without a
+    /// wake-up, and their share of `frames` in percent (0 for an input
+    /// that waits `efficient`ly).
+    pub caught: u64,
+    pub caught_percent: f64,
     pub latency_us: Option<LatencyUs>,
     /// Capture-to-input latency of the frames its processes reported, over
     /// the run (a crashed process's last second is not in it).

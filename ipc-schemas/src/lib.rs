@@ -18,11 +18,11 @@ pub mod wire;
 pub mod worker_info;
 
 pub use control::{
-    Command, ConfigOutcome, ControlReply, ControlRequest, Entry, InputSpec, InputStatus,
-    LatencyHistogramUs, LatencySummary, LatencyUs, Mode, OutputSpec, OutputStatus, PortStats,
-    ProcessorSpec, ProcessorState, ProcessorStats, ProcessorStatus, Report, Role, RuntimeStatus,
-    Selection, SyncPolicy, WorkerConfig, WorkerStatus, LATENCY_LE_US, MAX_STATE_BYTES,
-    PULSE_INTERVAL, STATS_INTERVAL,
+    caught_percent, Command, ConfigOutcome, ControlReply, ControlRequest, Entry, InputSpec,
+    InputStatus, LatencyHistogramUs, LatencyMode, LatencySummary, LatencyUs, Mode, OutputSpec,
+    OutputStatus, PortStats, ProcessorSpec, ProcessorState, ProcessorStats, ProcessorStatus,
+    Report, Role, RuntimeStatus, Selection, SyncPolicy, WorkerConfig, WorkerStatus, LATENCY_LE_US,
+    MAX_STATE_BYTES, PULSE_INTERVAL, STATS_INTERVAL,
 };
 pub use event::{ConfigApplied, EventKind, ExitStatus, PortRate, RuntimeEvent};
 pub use frame::FrameHeader;
@@ -35,7 +35,7 @@ pub use worker_info::{DenoCreate, DenoDrive, DenoOutput, PythonInfo};
 
 /// Version of the supervisor ↔ worker protocol. A worker that reports another
 /// version in its hello is refused.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// Environment variables the supervisor hands to every worker it spawns.
 pub mod env {

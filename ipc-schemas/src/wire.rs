@@ -60,6 +60,7 @@ mod tests {
             }],
             paused: vec!["gray".into()],
             role: Role::Successor,
+            latency: [("gray".to_string(), vec![LatencyMode::Low])].into(),
         });
         let back: Command = decode(&encode(&cmd).unwrap()).unwrap();
         assert_eq!(back, cmd);

@@ -11,6 +11,7 @@ use bus::waitset::WaitSet;
 use bus::Bus;
 use ipc_schemas::{Command, ProcessorState, Report};
 
+use crate::arrival::Via;
 use crate::control::{report_errors, start, steer_by, Control};
 use crate::error::WorkerError;
 use crate::ports::Slot;
@@ -37,7 +38,7 @@ pub(crate) fn hand_over(
     let mut errors = Vec::new();
     for slot in slots.iter_mut() {
         for input in 0..slot.inputs.len() {
-            slot.drain_input(input, usize::MAX, &mut errors)?;
+            slot.drain_input(input, usize::MAX, Via::Woken, &mut errors)?;
         }
         slot.stop(&mut errors);
     }

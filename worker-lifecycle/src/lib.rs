@@ -3,6 +3,8 @@
 //! [`ProcessorSpec`](ipc_schemas::ProcessorSpec) into a [`Processor`]; this
 //! crate does the rest of docs/ARCHITECTURE.md §4: hello, configure, run, stop.
 
+mod active;
+mod arrival;
 mod check;
 mod control;
 mod error;

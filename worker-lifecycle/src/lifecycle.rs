@@ -1,18 +1,23 @@
 //! The life of a worker process (docs/ARCHITECTURE.md §4): hello, configure, run
 //! until told to stop, drain, report, exit. The worker sleeps in one
 //! [`WaitSet`] on its control wake-up (which manual processors' threads also
-//! ring), its inputs' wake-ups and its sources' intervals: it never polls.
+//! ring), its inputs' wake-ups and its sources' intervals; it polls only
+//! around the predicted arrivals of `latency: low` inputs (`active`).
 
 use std::time::Duration;
 
+use bus::alarm::Alarm;
 use bus::counters::{Counter, Counters};
 use bus::waitset::{Attachment, WaitSet};
 use bus::wake::WakeListener;
 use bus::Bus;
+use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{
     env, Command, Names, Report, Role, WorkerConfig, PROTOCOL_VERSION, STATS_INTERVAL,
 };
 
+use crate::active::{self, Next, Polling};
+use crate::arrival::Via;
 use crate::control::{
     reconfigure, report_errors, report_violations, start, steer, steer_by, Control,
 };
@@ -180,8 +185,9 @@ fn configure(
     let mut slots = Vec::new();
     let mut wakes = Vec::new();
     for (spec, counters) in config.processors.iter().zip(counters) {
+        let latency = |input| config.latency_of(&spec.id, input);
         let (mut slot, slot_wakes) =
-            Slot::configure(bus, host, spec, counters, loop_wake, config.role)?;
+            Slot::configure(bus, host, spec, counters, loop_wake, config.role, latency)?;
         if config.paused.contains(&spec.id) {
             slot.pause();
         }
@@ -192,6 +198,9 @@ fn configure(
                 .map(|(input, w)| (slots.len(), input, w)),
         );
         slots.push(slot);
+    }
+    if slots.iter().any(Slot::has_low_input) {
+        active::precise_sleeps();
     }
     Ok((slots, wakes))
 }
@@ -218,7 +227,9 @@ fn run(
     slots: &mut [Slot],
     wakes: &InputWakes,
 ) -> Result<Ended, WorkerError> {
-    let mut attached = Attached::to(waitset, control, slots, wakes)?;
+    let low = slots.iter().any(Slot::has_low_input);
+    let alarm = low.then(Alarm::new).transpose()?;
+    let mut attached = Attached::to(waitset, control, slots, wakes, alarm.as_ref())?;
     let mut errors = Vec::new();
     let mut finished_sources = vec![false; slots.len()];
     // Inputs whose last turn ended with frames maybe left: served again
@@ -227,11 +238,13 @@ fn run(
     // frames (safe overflow) instead of falling ever further behind.
     let mut backlog: Vec<usize> = Vec::new();
     loop {
-        let woken = attached.wait(waitset, std::mem::take(&mut backlog))?;
-        for k in woken.inputs {
+        let woken = attached.wait(waitset, std::mem::take(&mut backlog), slots)?;
+        for (k, via) in woken.inputs {
             let (slot, input, wake) = &wakes[k];
+            // A caught frame's wake-up may come after this: its turn then
+            // finds the input empty, which costs a look, never a frame.
             wake.drain()?;
-            if slots[*slot].drain_input(*input, TURN, &mut errors)? {
+            if slots[*slot].drain_input(*input, TURN, via, &mut errors)? {
                 backlog.push(k);
             }
         }
@@ -289,6 +302,10 @@ fn run(
 struct Attached<'set, 'source> {
     control: Attachment<'set, 'source>,
     inputs: Vec<Attachment<'set, 'source>>,
+    /// By input: its slot and its index there.
+    places: Vec<(usize, usize)>,
+    /// Opens the windows of `latency: low` inputs, when there are any.
+    alarm: Option<(&'source Alarm, Attachment<'set, 'source>)>,
     /// By slot; a paused source has none, so it costs no wake-ups.
     sources: Vec<(usize, Attachment<'set, 'static>)>,
     stats: Attachment<'set, 'static>,
@@ -298,8 +315,9 @@ struct Attached<'set, 'source> {
 struct Woken {
     control: bool,
     stats: bool,
-    /// Indices into the input wakes, each once, in order.
-    inputs: Vec<usize>,
+    /// Indices into the input wakes, each once, in order, with how each
+    /// was found ready.
+    inputs: Vec<(usize, Via)>,
     /// Slots whose source interval is due.
     sources: Vec<usize>,
 }
@@ -310,6 +328,7 @@ impl<'set, 'source> Attached<'set, 'source> {
         control: &'source Control,
         slots: &[Slot],
         wakes: &'source InputWakes,
+        alarm: Option<&'source Alarm>,
     ) -> Result<Self, WorkerError> {
         let mut attached = Self {
             control: waitset.attach_wake(&control.wake)?,
@@ -317,6 +336,10 @@ impl<'set, 'source> Attached<'set, 'source> {
                 .iter()
                 .map(|(_, _, w)| waitset.attach_wake(w))
                 .collect::<Result<_, _>>()?,
+            places: wakes.iter().map(|&(s, i, _)| (s, i)).collect(),
+            alarm: alarm
+                .map(|a| waitset.attach_fd(a.fd()).map(|g| (a, g)))
+                .transpose()?,
             sources: slots
                 .iter()
                 .enumerate()
@@ -351,20 +374,85 @@ impl<'set, 'source> Attached<'set, 'source> {
 
     /// Sleeps until something is ready, or only looks when `backlog`
     /// inputs are still to be served; they are served in this turn too.
-    fn wait(&self, waitset: &WaitSet, backlog: Vec<usize>) -> Result<Woken, WorkerError> {
-        let timeout = (!backlog.is_empty()).then_some(Duration::ZERO);
+    /// Around the predicted arrival of a `latency: low` input's frame it
+    /// polls instead (`active`); a window that closes without the frame
+    /// leaves the wake-up to bring it.
+    fn wait(
+        &self,
+        waitset: &WaitSet,
+        backlog: Vec<usize>,
+        slots: &[Slot],
+    ) -> Result<Woken, WorkerError> {
         let mut woken = Woken {
             control: false,
             stats: false,
-            inputs: backlog,
+            inputs: backlog.into_iter().map(|k| (k, Via::Woken)).collect(),
             sources: Vec::new(),
         };
+        if !woken.inputs.is_empty() {
+            self.look(waitset, Some(Duration::ZERO), &mut woken)?;
+        } else {
+            loop {
+                let now = monotonic_ns();
+                let ready = match active::next(&self.places, slots, now) {
+                    Next::Sleep => self.look(waitset, None, &mut woken)?,
+                    Next::SleepUntil(t) => match &self.alarm {
+                        Some((alarm, _)) => {
+                            alarm.set(t)?;
+                            self.look(waitset, None, &mut woken)?
+                        }
+                        None => self.look(waitset, None, &mut woken)?,
+                    },
+                    Next::Poll(polled) => {
+                        let look = || self.look(waitset, Some(Duration::ZERO), &mut woken);
+                        match active::poll(&polled, slots, look)? {
+                            Polling::Caught(caught) => {
+                                woken
+                                    .inputs
+                                    .extend(caught.into_iter().map(|k| (k, Via::Caught)));
+                                true
+                            }
+                            Polling::Looked => true,
+                            Polling::Closed => false,
+                        }
+                    }
+                };
+                if ready {
+                    break;
+                }
+            }
+        }
+        // An input both caught and woken is served once, as caught.
+        woken
+            .inputs
+            .sort_unstable_by_key(|&(k, via)| (k, via == Via::Woken));
+        woken.inputs.dedup_by_key(|&mut (k, _)| k);
+        Ok(woken)
+    }
+
+    /// Waits at most `timeout` (`None`: no limit) and adds what is ready
+    /// to `woken`; says whether anything was.
+    fn look(
+        &self,
+        waitset: &WaitSet,
+        timeout: Option<Duration>,
+        woken: &mut Woken,
+    ) -> Result<bool, WorkerError> {
+        let mut any = false;
         waitset.wait_once(timeout, |ready| {
+            // The alarm only ends a sleep: the loop then polls.
+            if let Some((alarm, attachment)) = &self.alarm {
+                if ready.is(attachment) {
+                    alarm.drain();
+                    return;
+                }
+            }
+            any = true;
             woken.control |= ready.is(&self.control);
             woken.stats |= ready.is(&self.stats);
             for (k, attachment) in self.inputs.iter().enumerate() {
                 if ready.is(attachment) {
-                    woken.inputs.push(k);
+                    woken.inputs.push((k, Via::Woken));
                 }
             }
             for (slot, attachment) in &self.sources {
@@ -373,9 +461,7 @@ impl<'set, 'source> Attached<'set, 'source> {
                 }
             }
         })?;
-        woken.inputs.sort_unstable();
-        woken.inputs.dedup();
-        Ok(woken)
+        Ok(any)
     }
 }
 

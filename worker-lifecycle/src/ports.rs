@@ -11,10 +11,11 @@ use bus::wake::{WakeListener, Waker};
 use bus::{Bus, BusError};
 use ipc_schemas::frame::monotonic_ns;
 use ipc_schemas::{
-    ConfigOutcome, FrameHeader, InputSpec, Mode, ProcessorSpec, ProcessorState, ProcessorStats,
-    Role,
+    ConfigOutcome, FrameHeader, InputSpec, LatencyMode, Mode, ProcessorSpec, ProcessorState,
+    ProcessorStats, Role,
 };
 
+use crate::arrival::{Via, Waiting, Watch};
 use crate::error::WorkerError;
 use crate::manual::{Gate, Producer, Shared};
 use crate::outputs::{Loans, OutputPort, Outputs, Told};
@@ -40,6 +41,9 @@ pub(crate) struct Slot {
     pub drive: Drive,
     /// Per input: whether it is waiting for the processor to release frames.
     stalled: Vec<bool>,
+    /// Per input: how it waits for frames (`latency:`), and when the next
+    /// is expected.
+    waiting: Vec<Waiting>,
     state: SlotState,
     /// Pairs frames of several inputs into sets, per the `sync:` policy.
     matcher: Matcher<InFrame>,
@@ -117,7 +121,8 @@ impl Slot {
     /// Also returns one wake listener per input, in input order. A full
     /// `/dev/shm` stays a bus error: it is the machine's, not the pipeline's.
     /// `loop_wake` wakes the worker's loop (a manual processor's threads
-    /// use it to tell the loop what happened).
+    /// use it to tell the loop what happened); `latency` says how each
+    /// input waits.
     pub fn configure(
         bus: &Bus,
         host: &mut dyn ProcessorHost,
@@ -125,6 +130,7 @@ impl Slot {
         counters: Counters,
         loop_wake: &str,
         role: Role,
+        latency: impl Fn(usize) -> LatencyMode,
     ) -> Result<(Self, Vec<WakeListener>), WorkerError> {
         let busy = counters.busy();
         // A successor sets up while its predecessor still writes the same
@@ -199,18 +205,38 @@ impl Slot {
             produced: 0,
             drive,
             stalled: vec![false; spec.inputs.len()],
+            waiting: (0..spec.inputs.len())
+                .map(|i| Waiting::new(latency(i)))
+                .collect(),
             matcher: Matcher::new(spec.sync, spec.inputs.len()),
             state: SlotState::Running,
         };
         Ok((slot, wakes))
     }
 
+    /// Whether an input waits `latency: low`.
+    pub fn has_low_input(&self) -> bool {
+        self.waiting.iter().any(|w| matches!(w, Waiting::Low(_)))
+    }
+
+    /// What the wait should do about input `index` at `now_ns`.
+    pub fn watch(&self, index: usize, now_ns: u64) -> Watch {
+        self.waiting[index].watch(now_ns)
+    }
+
+    /// Whether a frame waits on input `index`, without taking it.
+    pub fn has_frames(&self, index: usize) -> Result<bool, BusError> {
+        self.inputs[index].0.has_frames()
+    }
+
     /// Processes the frames waiting on input `index`, at most `budget` of
-    /// them. Returns true when the budget ran out with frames maybe left.
+    /// them, come `via` a wake-up or a catch. Returns true when the budget
+    /// ran out with frames maybe left.
     pub fn drain_input(
         &mut self,
         index: usize,
         budget: usize,
+        via: Via,
         errors: &mut Vec<ProcessError>,
     ) -> Result<bool, BusError> {
         // Frames taken this turn: all but the first were waiting.
@@ -245,6 +271,8 @@ impl Slot {
             self.stalled[index] = false;
             taken += 1;
             let header = *sample.user_header();
+            let now = monotonic_ns();
+            self.waiting[index].observe(header.seq, header.capture_ns, now, via);
             if self.inputs[index].1.predecessors(header.seq) {
                 continue;
             }
@@ -255,9 +283,12 @@ impl Slot {
                 self.inputs[index].1.skip(header.seq);
                 continue;
             }
-            let latency = monotonic_ns().saturating_sub(header.capture_ns);
+            let latency = now.saturating_sub(header.capture_ns);
             self.latency.record(latency);
             self.inputs[index].1.observe(header.seq, latency);
+            if via == Via::Caught {
+                self.inputs[index].1.caught();
+            }
             let held = Held {
                 port: index,
                 header,
@@ -329,7 +360,7 @@ impl Slot {
     /// partners then never find them.
     pub fn drain_all_inputs(&mut self, errors: &mut Vec<ProcessError>) -> Result<(), BusError> {
         for index in 0..self.inputs.len() {
-            while self.drain_input(index, usize::MAX, errors)? {}
+            while self.drain_input(index, usize::MAX, Via::Woken, errors)? {}
         }
         let inputs = &self.inputs;
         self.matcher.flush(|port| inputs[port].1.unmatched());

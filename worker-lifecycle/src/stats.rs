@@ -175,6 +175,11 @@ impl InputTracker {
         self.counters.frames.add(1);
     }
 
+    /// Books the frame just observed as caught by a `latency: low` wait.
+    pub fn caught(&self) {
+        self.counters.caught.add(1);
+    }
+
     /// Books one turn at the input, which found `waiting` frames behind the
     /// first one it took.
     pub fn waited(&mut self, waiting: u64) {
@@ -224,6 +229,7 @@ impl InputTracker {
             out_of_order: self.counters.out_of_order.get(),
             dropped_paused: self.counters.dropped_paused.get(),
             unmatched: self.counters.unmatched.get(),
+            caught: self.counters.caught.get(),
             queue: self.queue,
             recent_latency: self.recent.summary(),
             latency_counts: match self.recent_counts.iter().any(|&c| c > 0) {

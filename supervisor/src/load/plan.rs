@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use ipc_schemas::names::{validate_id, NameError};
-use ipc_schemas::{Entry, InputSpec, OutputSpec, ProcessorSpec, WorkerSandbox};
+use ipc_schemas::{Entry, InputSpec, LatencyMode, OutputSpec, ProcessorSpec, WorkerSandbox};
 
 use crate::error::{excerpt, is_hidden, UserError};
 use crate::language::{Declared, Lang};
@@ -63,12 +63,24 @@ pub struct PlannedProcessor {
     pub sandbox: Granted,
     /// The host it runs on, `None` for this one.
     pub host: Option<String>,
+    /// How each of its inputs waits for frames, in `spec.inputs` order.
+    pub latency: Vec<LatencyMode>,
 }
 
 impl Plan {
     /// The pipeline's directory, absolute, where workers run.
     pub fn dir(&self) -> PathBuf {
         crate::load::pipeline::absolute_dir(&self.path)
+    }
+
+    /// How the inputs of `worker`'s processors wait for frames, for its
+    /// `WorkerConfig`: only processors with a `low` input are listed.
+    pub fn latency_of(&self, worker: &str) -> BTreeMap<String, Vec<LatencyMode>> {
+        self.processors
+            .iter()
+            .filter(|p| p.worker == worker && p.latency.contains(&LatencyMode::Low))
+            .map(|p| (p.spec.id.clone(), p.latency.clone()))
+            .collect()
     }
 }
 
@@ -93,10 +105,11 @@ pub struct PlannedWorker {
     pub sandbox: WorkerSandbox,
 }
 
-/// One parsed `a.out -> b.in` line.
+/// One parsed `a.out -> b.in` line, and how its input waits for frames.
 struct Connection {
     from: (String, String),
     to: (String, String),
+    latency: LatencyMode,
 }
 
 /// The processor types a pipeline's processors name, by processor id.
@@ -114,11 +127,11 @@ pub fn plan(pipeline: &Pipeline, catalog: &Catalog) -> Result<Plan, UserError> {
     let connections = file
         .connections
         .iter()
-        .map(|line| {
-            parse_connection(line).ok_or_else(|| {
+        .map(|c| {
+            parse_connection(&c.line, c.latency.unwrap_or(file.latency)).ok_or_else(|| {
                 err(format!(
                     "connection `{}` is not of the form `a.out -> b.in`",
-                    excerpt(line)
+                    excerpt(&c.line)
                 ))
             })
         })
@@ -194,6 +207,7 @@ fn split_hosts(
         .map(|c| hosts::Edge {
             from: (&c.from.0, &c.from.1),
             to: (&c.to.0, &c.to.1),
+            latency: c.latency,
         })
         .collect();
     hosts::split(pipeline, dir, &placed, &edges)
@@ -281,13 +295,16 @@ fn resolve_types<'a>(file: &'a PipelineFile, catalog: &'a Catalog) -> Result<Typ
     Ok(types)
 }
 
+/// The inputs of one processor, each with how it waits for frames.
+type Wired = Vec<(InputSpec, LatencyMode)>;
+
 /// Checks every connection against the ports and schemas its ends declare,
 /// and returns the inputs it makes, by processor.
 fn wire_inputs<'a>(
     connections: &'a [Connection],
     types: &Types,
-) -> Result<BTreeMap<&'a str, Vec<InputSpec>>, String> {
-    let mut inputs: BTreeMap<&str, Vec<InputSpec>> = BTreeMap::new();
+) -> Result<BTreeMap<&'a str, Wired>, String> {
+    let mut inputs: BTreeMap<&str, Wired> = BTreeMap::new();
     let mut seen_inputs = BTreeSet::new();
     for c in connections {
         let (from_id, from_port) = (&c.from.0, &c.from.1);
@@ -339,14 +356,15 @@ fn wire_inputs<'a>(
                 "input `{to_id}.{to_port}` is connected more than once"
             ));
         }
-        inputs.entry(to_id).or_default().push(InputSpec {
+        let input = InputSpec {
             port: to_port.clone(),
             accepts,
             from_processor: from_id.clone(),
             from_port: from_port.clone(),
             // Known once every connection is wired: see `size_ports`.
             subscribers: 0,
-        });
+        };
+        inputs.entry(to_id).or_default().push((input, c.latency));
     }
     Ok(inputs)
 }
@@ -360,7 +378,7 @@ fn find_port<'a>(ports: &'a [PortDecl], name: &str) -> Option<&'a PortDecl> {
 fn plan_processors(
     file: &PipelineFile,
     types: &Types,
-    mut inputs: BTreeMap<&str, Vec<InputSpec>>,
+    mut inputs: BTreeMap<&str, Wired>,
     catalog: &Catalog,
     dir: &std::path::Path,
 ) -> Result<Vec<PlannedProcessor>, String> {
@@ -368,11 +386,11 @@ fn plan_processors(
     for (id, entry) in file.processors.iter() {
         let info = types[id.as_str()];
         let decl = &info.decl;
-        let mut spec_inputs = inputs.remove(id.as_str()).unwrap_or_default();
+        let mut wired = inputs.remove(id.as_str()).unwrap_or_default();
         if let Some(missing) = decl
             .inputs
             .iter()
-            .find(|p| !spec_inputs.iter().any(|i| i.port == p.name))
+            .find(|p| !wired.iter().any(|(i, _)| i.port == p.name))
         {
             return Err(format!("input `{id}.{}` is not connected", missing.name));
         }
@@ -391,7 +409,8 @@ fn plan_processors(
             })
             .collect::<Result<Vec<_>, String>>()?;
         // Keep the manifest's port order: processors address inputs by index.
-        spec_inputs.sort_by_key(|i| decl.inputs.iter().position(|p| p.name == i.port));
+        wired.sort_by_key(|(i, _)| decl.inputs.iter().position(|p| p.name == i.port));
+        let (spec_inputs, latency): (Vec<_>, Vec<_>) = wired.into_iter().unzip();
         let config = config_schema::apply(&decl.config, &entry.config)
             .map_err(|m| format!("processor `{id}`: {m}"))?;
         let worker = entry.worker.clone().unwrap_or_else(|| id.clone());
@@ -414,6 +433,7 @@ fn plan_processors(
                 .host
                 .clone()
                 .filter(|h| h.as_str() != file.this_host()),
+            latency,
             sandbox,
             package: info.package().to_string(),
             origin: info.origin.clone(),
@@ -662,7 +682,7 @@ fn topological<'a>(
     }
 }
 
-fn parse_connection(line: &str) -> Option<Connection> {
+fn parse_connection(line: &str, latency: LatencyMode) -> Option<Connection> {
     let (from, to) = line.split_once("->")?;
     let endpoint = |s: &str| {
         let (p, port) = s.trim().split_once('.')?;
@@ -671,6 +691,7 @@ fn parse_connection(line: &str) -> Option<Connection> {
     Some(Connection {
         from: endpoint(from)?,
         to: endpoint(to)?,
+        latency,
     })
 }
 

@@ -326,6 +326,7 @@ fn request_for(
                 .collect(),
             paused: Vec::new(),
             role: ipc_schemas::Role::Serving,
+            latency: plan.latency_of(name),
         },
         recipe,
         to: to.to_owned(),

@@ -452,6 +452,7 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<Opti
             processors,
             paused: Vec::new(),
             role: Role::Serving,
+            latency: plan.latency_of(&w.name),
         });
     }
     await_all(sup, WorkerState::Greeted)?;

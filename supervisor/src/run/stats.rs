@@ -126,6 +126,7 @@ impl LiveStats {
                     dropped: sent.map_or(0, |sent| sent.saturating_sub(frames + dropped_paused)),
                     dropped_paused,
                     unmatched: c.unmatched.get(),
+                    caught: c.caught.get(),
                     ..Default::default()
                 }
             })
@@ -217,6 +218,8 @@ impl LiveStats {
                     dropped: upstream.map_or(0, |sent| sent.saturating_sub(taken)),
                     gaps: c.seq_gaps.get(),
                     queue: last.map_or(0, |p| p.queue),
+                    caught: c.caught.get(),
+                    caught_percent: ipc_schemas::caught_percent(c.caught.get(), frames),
                     latency_us: last.and_then(|p| p.recent_latency).map(LatencyUs::from),
                     latency_histogram: self
                         .latency

@@ -53,6 +53,10 @@ pub struct ProcessorSummary {
     pub dropped_paused: u64,
     /// Frames its inputs received that found no partner under its `sync:`.
     pub unmatched: u64,
+    /// Frames its `latency: low` inputs caught as they arrived, without a
+    /// wake-up, and their share of `frames_in` in percent.
+    pub caught: u64,
+    pub caught_percent: f64,
     /// How long a user kept it paused.
     pub paused_ms: u64,
     pub errors: u64,
@@ -88,14 +92,18 @@ impl Summary {
             .map(|p| {
                 let stats = report.stats.get(&p.spec.id);
                 let inputs = stats.map(|s| s.inputs.as_slice()).unwrap_or_default();
+                let frames_in = inputs.iter().map(|s| s.frames).sum();
+                let caught = inputs.iter().map(|s| s.caught).sum();
                 let line = ProcessorSummary {
                     type_name: p.spec.type_name.clone(),
                     worker: p.worker.clone(),
-                    frames_in: inputs.iter().map(|s| s.frames).sum(),
+                    frames_in,
                     frames_out: stats.map_or(0, |s| s.outputs.iter().map(|o| o.frames).sum()),
                     dropped: inputs.iter().map(|s| s.dropped).sum(),
                     dropped_paused: inputs.iter().map(|s| s.dropped_paused).sum(),
                     unmatched: inputs.iter().map(|s| s.unmatched).sum(),
+                    caught,
+                    caught_percent: ipc_schemas::caught_percent(caught, frames_in),
                     paused_ms: report
                         .paused
                         .get(&p.spec.id)

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_yaml_ng::{Mapping, Value};
 
 use ipc_schemas::link::{Bridges, Import, PortRef, LOCAL_HOST};
+use ipc_schemas::LatencyMode;
 
 use super::{link_settings, on_lost, HostPart, HostsPlan};
 use crate::load::catalog::{Origin, TypeInfo};
@@ -66,6 +67,8 @@ pub fn remote_types(file: &PipelineFile) -> Result<Vec<TypeInfo>, String> {
 pub struct Edge<'a> {
     pub from: (&'a str, &'a str),
     pub to: (&'a str, &'a str),
+    /// How the input waits, resolved from the connection and the pipeline.
+    pub latency: LatencyMode,
 }
 
 /// What the plan knows of one processor, for splitting.
@@ -254,10 +257,20 @@ fn part_yaml(
     let connections: Vec<Value> = into_mine
         .iter()
         .map(|e| {
-            Value::String(format!(
-                "{}.{} -> {}.{}",
-                e.from.0, e.from.1, e.to.0, e.to.1
-            ))
+            let (from, to) = (
+                format!("{}.{}", e.from.0, e.from.1),
+                format!("{}.{}", e.to.0, e.to.1),
+            );
+            // Resolved already: the part needs no `latency:` of its own.
+            match e.latency {
+                LatencyMode::Efficient => Value::String(format!("{from} -> {to}")),
+                LatencyMode::Low => Value::Mapping(
+                    [("from", from), ("to", to), ("latency", "low".into())]
+                        .into_iter()
+                        .map(|(k, v)| (key(k), Value::String(v)))
+                        .collect(),
+                ),
+            }
         })
         .collect();
     part.insert(key("connections"), Value::Sequence(connections));

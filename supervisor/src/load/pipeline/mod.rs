@@ -1,6 +1,7 @@
 //! The pipeline file (docs/ARCHITECTURE.md §7) as written by the user, before any
 //! processor type is looked up.
 
+mod connection;
 pub mod hosts;
 mod ordered;
 
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use ipc_schemas::SandboxMode;
+use ipc_schemas::{LatencyMode, SandboxMode};
 
 use crate::error::UserError;
 use ipc_schemas::link::LOCAL_HOST;
@@ -21,6 +22,7 @@ use crate::load::record::RecordSection;
 use crate::load::restart::{self, RestartSpec};
 use crate::package::manifest::{PermissionsDecl, SyncDecl};
 use crate::yaml;
+pub use connection::ConnectionDecl;
 pub use hosts::remote_type_name;
 use hosts::{check_endpoint, HostEntry, LinkSection, RemoteEntry, MAX_LOST_TIMEOUT_S};
 pub use ordered::Ordered;
@@ -35,7 +37,11 @@ pub struct PipelineFile {
     pub packages: Vec<String>,
     pub processors: Ordered<ProcessorEntry>,
     #[serde(default)]
-    pub connections: Vec<String>,
+    pub connections: Vec<ConnectionDecl>,
+    /// How every input waits for its frames, unless its connection says
+    /// otherwise.
+    #[serde(default)]
+    pub latency: LatencyMode,
     /// Subscriber slots each output port keeps for observers (`plexus tap`
     /// and the like) beside its consumers.
     #[serde(default = "default_observers")]
@@ -350,6 +356,12 @@ mod tests {
     fn duplicate_processor_ids_are_refused() {
         let err = parse("name: x\nprocessors:\n  a: { type: t }\n  a: { type: u }\n").unwrap_err();
         assert!(err.contains("duplicate processor id `a`"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_latency_is_refused_naming_the_field() {
+        let bad = refused("name: x\nlatency: fast\nprocessors:\n  a: { type: t }\n");
+        assert!(bad.contains("latency: unknown variant `fast`"), "{bad}");
     }
 
     #[test]

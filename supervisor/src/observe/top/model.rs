@@ -379,6 +379,8 @@ mod tests {
                     dropped: 0,
                     gaps: 0,
                     queue: 2,
+                    caught: 0,
+                    caught_percent: 0.0,
                     latency_us: Some(LatencyUs {
                         p50: 800,
                         p99: 1500,
