@@ -1,20 +1,12 @@
-//! The hand-over between the worker lifecycle, which owns every iceoryx2
-//! object, and JavaScript, which calls in through FFI.
+//! The hand-over between the lifecycle thread, which owns every iceoryx2 object
+//! and runs the worker lifecycle, and JavaScript, which calls in through FFI.
 //!
-//! The lifecycle runs as a coroutine on its own stack, resumed by
-//! `plexus_deno_next` on whichever thread calls it. JavaScript with nothing
-//! else to do calls it on its own thread: the thread then blocks in the
-//! lifecycle's wait, a frame's wake-up resumes it there, and the processor
-//! runs with no thread switch at all. JavaScript that needs its event loop
-//! between calls (a started manual source, a pending timer) calls the
-//! `nonblocking` variant, which resumes the coroutine on a Deno thread, as
-//! the lifecycle thread of earlier versions did.
-//!
-//! One processor call is one [`Event`] out of the coroutine and one outcome
-//! back (`done`, handed in by the next resume). While a `process` call is
-//! open the coroutine is suspended inside it, so it lends the call's output
-//! ports to JavaScript, which loans and sends on them directly. The input
-//! frame and the loaned buffers stay valid until `done`.
+//! One processor call is one [`Event`] to JavaScript and one outcome back
+//! (`done`). While a `process` call is open the lifecycle thread is parked
+//! waiting for that outcome, so it lends the call's output ports to the
+//! JavaScript thread, which loans and sends on them directly: one wake-up
+//! each way per frame instead of a round trip per `loan` and per `send`.
+//! The input frame and the loaned buffers stay valid until `done`.
 //!
 //! A manual processor sends from JavaScript timers and loops between calls:
 //! from `Start` until `Stop` the bridge holds its [`Producer`], and loans and
@@ -25,8 +17,7 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use corosensei::stack::DefaultStack;
-use corosensei::{Coroutine, CoroutineResult, Yielder};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use ipc_schemas::FrameHeader;
 use worker_lifecycle::{Ports, Producer};
 
@@ -46,7 +37,8 @@ pub const EVENT_RESTORE: i32 = 12;
 
 pub const OUTSIDE_PROCESS: &str =
     "outputs can only be used inside process() or produce(), or between start() and stop()";
-const LIFECYCLE_GONE: &str = "the worker lifecycle has ended";
+const HOST_GONE: &str = "the Deno host stopped answering (its end of the bridge is closed)";
+const LIFECYCLE_GONE: &str = "the lifecycle thread has ended";
 const NO_FRAME: &str = "there is no such frame being processed";
 
 /// A pointer into shared memory that crosses to the JavaScript thread. It
@@ -54,12 +46,12 @@ const NO_FRAME: &str = "there is no such frame being processed";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataPtr(pub *mut u8);
 
-// SAFETY: the pointee is shared memory owned by the lifecycle, which keeps
-// it alive (it is suspended inside the processor call) for as long as
-// JavaScript may use the pointer: until it says `done`.
+// SAFETY: the pointee is shared memory owned by the lifecycle thread, which
+// keeps it alive (it waits inside the processor call) for as long as the
+// other thread may use the pointer: until that thread sends `Done`.
 unsafe impl Send for DataPtr {}
 
-/// Lifecycle → JavaScript.
+/// Runtime thread → JavaScript.
 #[derive(Debug)]
 pub enum Event {
     /// Create processor number `index`; `json` describes it (see `host.rs`).
@@ -196,24 +188,25 @@ pub struct FrameInfo {
     pub reserved: u32,
 }
 
-/// The outputs of the open `process` call, lent by the lifecycle,
+/// The outputs of the open `process` call, lent by the lifecycle thread,
 /// with their lifetime erased: [`Lend`] keeps the pointer in [`State`] only
 /// while the borrow it came from is alive.
 #[derive(Clone, Copy)]
 struct Lent(NonNull<dyn Ports + 'static>);
 
-// SAFETY: the outputs are a borrow of the lifecycle's, whose ports are
-// thread-safe (`bus::Ipc`); what must hold is that the borrow is alive and
-// not used by two threads at once, which the protocol guarantees: the
-// pointer is only dereferenced by JavaScript with the `State` mutex held,
-// while the lifecycle is suspended in `RuntimeEnd::ask` and cannot use the
-// ports (they are mutably borrowed by the `Lend`); it is put into `State`
-// (mutex) before the coroutine yields, and removed (mutex) by `done` and by
-// `Lend::drop` before `ask` returns. The mutex around the coroutine gives
-// the happens-before edges when it is resumed on another thread.
+// SAFETY: the outputs are a borrow of the lifecycle thread's, whose ports
+// are thread-safe (`bus::Ipc`); what must hold is that the borrow is alive
+// and not used by two threads at once, which the protocol guarantees: the
+// pointer is only dereferenced by the
+// JavaScript thread with the `State` mutex held, while the lifecycle thread is
+// parked in `RuntimeEnd::call` and cannot use the ports (they are mutably
+// borrowed by the `Lend`); it is put into `State` (mutex) before the event
+// is sent, and removed (mutex) by `done` before the outcome is sent and by
+// `Lend::drop` before `call` returns. Mutex and channel give the
+// happens-before edges in both directions.
 unsafe impl Send for Lent {}
 
-/// Lends a call's outputs to JavaScript for as long as it lives.
+/// Lends a call's outputs to the JavaScript thread for as long as it lives.
 struct Lend<'a> {
     state: &'a Mutex<State>,
     _outputs: PhantomData<&'a mut dyn Ports>,
@@ -256,48 +249,28 @@ pub enum Answer {
     State(Vec<u8>),
 }
 
-/// What resumes the lifecycle: the outcome of the call it was suspended in.
-type Resume = Result<Answer, String>;
-
-/// The worker lifecycle, on a stack of its own, suspended whenever it has
-/// handed JavaScript a call.
-struct Lifecycle(Coroutine<Resume, Event, (), DefaultStack>);
-
-// SAFETY: one thread at a time resumes the coroutine (`JsEnd::lifecycle` is
-// a mutex, held for the whole resume), so everything on its stack is only
-// ever used by one thread at a time, with the mutex ordering the uses. What
-// it holds is either `Send` (the iceoryx2 ports are of the thread-safe
-// service, `bus::Ipc`) or, like the `Rc`s of `host`, never leaves its stack.
-unsafe impl Send for Lifecycle {}
-
-/// Room for the lifecycle's stack: what a thread gets by default on Linux.
-/// It is reserved address space; only the pages used are memory.
-const LIFECYCLE_STACK: usize = 8 << 20;
-
-/// Creates the lifecycle coroutine running `body`, which receives the
-/// lifecycle's end of the bridge; it first runs at the first `next`.
-pub fn spawn(body: impl FnOnce(RuntimeEnd) + 'static) -> Result<JsEnd, String> {
-    let state: Arc<Mutex<State>> = Arc::default();
-    let runtime_state = Arc::clone(&state);
-    let stack = DefaultStack::new(LIFECYCLE_STACK)
-        .map_err(|e| format!("cannot map the lifecycle's stack: {e}"))?;
-    let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<Resume, Event>, _| {
-        body(RuntimeEnd {
-            yielder: NonNull::from(yielder),
-            state: runtime_state,
-        });
-    });
-    Ok(JsEnd {
-        lifecycle: Mutex::new(Some(Lifecycle(coroutine))),
+/// Creates both ends.
+pub fn pair() -> (RuntimeEnd, JsEnd) {
+    let (events_tx, events_rx) = unbounded();
+    let (done_tx, done_rx) = unbounded();
+    let state = Arc::new(Mutex::default());
+    let runtime = RuntimeEnd {
+        events: events_tx,
+        done: done_rx,
+        state: Arc::clone(&state),
+    };
+    let js = JsEnd {
+        events: events_rx,
+        done: done_tx,
         state,
-    })
+    };
+    (runtime, js)
 }
 
-/// The lifecycle's end: lives on the coroutine's stack only.
+/// The lifecycle thread's end.
 pub struct RuntimeEnd {
-    /// The coroutine's yielder, which outlives the body this end is given
-    /// to (`spawn`).
-    yielder: NonNull<Yielder<Resume, Event>>,
+    events: Sender<Event>,
+    done: Receiver<Result<Answer, String>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -311,16 +284,8 @@ impl RuntimeEnd {
     /// [`Self::call`], telling how JavaScript answered.
     pub fn ask(&self, event: Event, outputs: Option<&mut dyn Ports>) -> Result<Answer, String> {
         let _lend = outputs.map(|outputs| Lend::new(&self.state, outputs));
-        self.suspend(event)
-    }
-
-    /// Suspends the lifecycle with `event` until JavaScript resumes it with
-    /// its outcome.
-    fn suspend(&self, event: Event) -> Resume {
-        // SAFETY: this end only exists inside the coroutine's body (it is
-        // neither `Send` nor handed out of `spawn`'s closure), where the
-        // yielder is alive and suspending is allowed.
-        unsafe { self.yielder.as_ref() }.suspend(event)
+        self.events.send(event).map_err(|_| HOST_GONE.to_string())?;
+        self.done.recv().map_err(|_| HOST_GONE.to_string())?
     }
 
     /// Starts manual processor `processor`: from now until [`Self::stop`]
@@ -339,10 +304,10 @@ impl RuntimeEnd {
         stopped
     }
 
-    /// Tells JavaScript the lifecycle ended. JavaScript does not resume it
-    /// after this; if it did, the lifecycle would simply end.
+    /// Tells JavaScript the lifecycle ended.
     pub fn exit(&self, code: i32, message: String) {
-        let _ = self.suspend(Event::Exit { code, message });
+        // Nobody to tell if JavaScript is gone.
+        let _ = self.events.send(Event::Exit { code, message });
     }
 }
 
@@ -356,8 +321,6 @@ struct State {
     /// A call is open: `next` returned Create/Process/Teardown and `done`
     /// has not been called yet.
     open: bool,
-    /// How the last call ended, for the next resume to hand in.
-    answer: Option<Resume>,
     exited: bool,
     /// The outputs of the open `process` call, lent by the lifecycle thread.
     lent: Option<Lent>,
@@ -369,10 +332,11 @@ struct State {
     loans: Loans,
 }
 
-/// JavaScript's end, behind the handle the FFI functions receive.
+/// JavaScript's end, behind the handle the FFI functions receive. `next`
+/// runs on a Deno-managed thread; everything else on the JavaScript thread.
 pub struct JsEnd {
-    /// `None` once the coroutine returned.
-    lifecycle: Mutex<Option<Lifecycle>>,
+    events: Receiver<Event>,
+    done: Sender<Result<Answer, String>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -381,35 +345,21 @@ impl JsEnd {
         lock(&self.state)
     }
 
-    /// Resumes the lifecycle, on the calling thread, until it hands over
-    /// the next event; returns its kind.
+    /// Waits for the next event and returns its kind.
     pub fn next(&self) -> Result<i32, String> {
-        let answer = {
-            let mut state = self.state();
+        {
+            let state = self.state();
             if state.open {
                 return Err("next() was called before done() ended the previous call".into());
             }
             if state.exited {
                 return Ok(EVENT_EXIT);
             }
-            // The first resume starts the lifecycle, which ignores it.
-            state.answer.take().unwrap_or(Ok(Answer::Done))
-        };
-        // The state is not locked while the lifecycle runs: it locks it
-        // itself, and a started manual processor's JavaScript sends meanwhile.
-        let mut lifecycle = self.lifecycle.lock().unwrap_or_else(|e| e.into_inner());
-        let resumed = match lifecycle.as_mut() {
-            Some(Lifecycle(coroutine)) => coroutine.resume(answer),
-            None => return Err(LIFECYCLE_GONE.into()),
-        };
-        let event = match resumed {
-            CoroutineResult::Yield(event) => event,
-            CoroutineResult::Return(()) => {
-                *lifecycle = None;
-                return Err(format!("{LIFECYCLE_GONE} without saying why"));
-            }
-        };
-        drop(lifecycle);
+        }
+        let event = self
+            .events
+            .recv()
+            .map_err(|_| format!("{LIFECYCLE_GONE} without saying why"))?;
         let kind = event.kind();
         let mut state = self.state();
         state.open = kind != EVENT_EXIT;
@@ -499,8 +449,8 @@ impl JsEnd {
             _ => None,
         };
         if let Some(lent) = lent {
-            // SAFETY: `lent` is in the state, so the lifecycle is suspended
-            // in `ask` with these outputs borrowed and unused, and
+            // SAFETY: `lent` is in the state, so the lifecycle thread is
+            // parked in `call` with these outputs borrowed and unused, and
             // the lock held until `f` returns keeps it from taking them back
             // meanwhile.
             let outputs = unsafe { &mut *lent.0.as_ptr() };
@@ -577,28 +527,20 @@ impl JsEnd {
             state.loans.retain(|(p, _), _| *p != processor);
         }
         state.lent = None;
-        state.answer = Some(result);
-        Ok(())
+        self.done
+            .send(result)
+            .map_err(|_| LIFECYCLE_GONE.to_string())
     }
-}
 
-impl Drop for JsEnd {
-    /// A lifecycle still suspended in a call is left as it is, not unwound:
-    /// its processors' teardown must not run outside the lifecycle, and
-    /// the process is ending.
-    fn drop(&mut self) {
-        let lifecycle = self.lifecycle.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(suspended) = lifecycle.take().filter(|l| l.0.started() && !l.0.done()) {
-            std::mem::forget(suspended);
-        }
+    /// Whether the lifecycle thread reported its end (so it can be joined).
+    pub fn exited(&self) -> bool {
+        self.state().exited
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
     use std::mem::offset_of;
-    use std::rc::Rc;
 
     use worker_lifecycle::OutputError;
 
@@ -651,29 +593,17 @@ mod tests {
         assert!(frame.json().is_none());
     }
 
-    /// A lifecycle that makes the calls `calls` makes, then exits; what
-    /// they returned is kept in the cell.
-    fn lifecycle(
-        calls: impl FnOnce(&RuntimeEnd) -> Vec<Resume> + 'static,
-    ) -> (JsEnd, Rc<RefCell<Vec<Resume>>>) {
-        let results = Rc::new(RefCell::new(Vec::new()));
-        let kept = Rc::clone(&results);
-        let js = spawn(move |runtime| {
-            *kept.borrow_mut() = calls(&runtime);
-            runtime.exit(0, String::new());
-        })
-        .unwrap();
-        (js, results)
-    }
-
-    /// Plays JavaScript for one lifecycle-side call; what the call returned.
-    fn serve_once(event: Event, js: impl FnOnce(&JsEnd)) -> Result<(), String> {
-        let (js_end, results) = lifecycle(move |runtime| vec![runtime.ask(event, None)]);
-        js_end.next().unwrap();
-        js(&js_end);
-        assert_eq!(js_end.next(), Ok(EVENT_EXIT));
-        let result = results.borrow_mut().remove(0);
-        result.map(drop)
+    /// Plays JavaScript on another thread for one runtime-side call.
+    fn serve_once(event: Event, js: impl FnOnce(&JsEnd) + Send + 'static) -> Result<(), String> {
+        let (runtime, js_end) = pair();
+        let player = std::thread::spawn(move || {
+            js_end.next().unwrap();
+            js(&js_end);
+            js_end
+        });
+        let result = runtime.call(event, None);
+        player.join().unwrap();
+        result
     }
 
     #[test]
@@ -701,11 +631,13 @@ mod tests {
             json,
             serde_json::json!({"processor": 3, "changes": {"value": 7}})
         );
-        let (js, results) = lifecycle(move |runtime| vec![runtime.ask(event, None)]);
-        js.next().unwrap();
-        js.answer(Ok(Answer::NoHook)).unwrap();
-        assert_eq!(js.next(), Ok(EVENT_EXIT));
-        assert_eq!(*results.borrow(), [Ok(Answer::NoHook)]);
+        let (runtime, js) = pair();
+        let host = std::thread::spawn(move || {
+            js.next().unwrap();
+            js.answer(Ok(Answer::NoHook)).unwrap();
+        });
+        assert_eq!(runtime.ask(event, None), Ok(Answer::NoHook));
+        host.join().unwrap();
     }
 
     #[test]
@@ -713,25 +645,24 @@ mod tests {
         let snapshot = Event::Snapshot { processor: 2 };
         assert_eq!(snapshot.kind(), EVENT_SNAPSHOT);
         assert_eq!(snapshot.json().unwrap(), r#"{"processor":2}"#);
+        let (runtime, js) = pair();
+        let host = std::thread::spawn(move || {
+            assert_eq!(js.next().unwrap(), EVENT_SNAPSHOT);
+            assert!(js.with_event_state(<[u8]>::to_vec).is_err());
+            js.answer(Ok(Answer::State(vec![7, 0]))).unwrap();
+            assert_eq!(js.next().unwrap(), EVENT_RESTORE);
+            assert_eq!(js.event_json().unwrap(), r#"{"processor":2}"#);
+            assert_eq!(js.with_event_state(<[u8]>::to_vec), Ok(vec![7, 0]));
+            js.done(Ok(())).unwrap();
+        });
+        assert_eq!(runtime.ask(snapshot, None), Ok(Answer::State(vec![7, 0])));
         let restore = Event::Restore {
             processor: 2,
             state: vec![7, 0],
         };
         assert_eq!(restore.kind(), EVENT_RESTORE);
-        let (js, results) =
-            lifecycle(move |runtime| vec![runtime.ask(snapshot, None), runtime.ask(restore, None)]);
-        assert_eq!(js.next().unwrap(), EVENT_SNAPSHOT);
-        assert!(js.with_event_state(<[u8]>::to_vec).is_err());
-        js.answer(Ok(Answer::State(vec![7, 0]))).unwrap();
-        assert_eq!(js.next().unwrap(), EVENT_RESTORE);
-        assert_eq!(js.event_json().unwrap(), r#"{"processor":2}"#);
-        assert_eq!(js.with_event_state(<[u8]>::to_vec), Ok(vec![7, 0]));
-        js.done(Ok(())).unwrap();
-        assert_eq!(js.next(), Ok(EVENT_EXIT));
-        assert_eq!(
-            *results.borrow(),
-            [Ok(Answer::State(vec![7, 0])), Ok(Answer::Done)]
-        );
+        assert_eq!(runtime.call(restore, None), Ok(()));
+        host.join().unwrap();
     }
 
     #[test]
@@ -813,74 +744,64 @@ mod tests {
     }
 
     #[test]
-    fn javascript_uses_the_lent_outputs_on_its_own_thread_and_tracks_loans_per_port() {
-        let ports = Arc::new(Mutex::new(FakePorts::default()));
-        let lent = Arc::clone(&ports);
-        let (js, results) = lifecycle(move |runtime| {
-            let mut ports = lent.lock().unwrap();
-            let event = frame_event(FrameHeader::default());
-            vec![runtime.ask(event, Some(&mut *ports))]
-        });
-        // The first resume on another thread, as Deno's nonblocking call
-        // does; the calls and the next resume on this one.
-        let js = std::thread::spawn(move || {
+    fn the_javascript_thread_uses_the_lent_outputs_and_tracks_loans_per_port() {
+        let (runtime, js) = pair();
+        let player = std::thread::spawn(move || {
             assert_eq!(js.next().unwrap(), EVENT_PROCESS);
-            js
-        })
-        .join()
-        .unwrap();
-        let first = js.loan(1, 0, 4).unwrap();
-        assert_eq!(first.1, 4);
-        assert_eq!(js.loan_memory(1, 0).unwrap(), first);
-        let second = js.loan(1, 0, 8).unwrap();
-        assert_eq!(js.loan_memory(1, 0).unwrap(), second, "a new loan replaces");
-        js.loan(1, 1, 2).unwrap();
-        assert_eq!(js.loan(1, 5, 2).unwrap_err(), "no output port with index 5");
-        let header = FrameHeader {
-            seq: 9,
-            ..Default::default()
-        };
-        js.send(1, 0, header).unwrap();
-        assert!(js.loan_memory(1, 0).is_err(), "sent");
-        assert!(js.loan_memory(1, 1).is_ok());
-        js.done(Ok(())).unwrap();
-        assert!(js.loan_memory(1, 1).is_err(), "the call ended");
-        assert_eq!(js.loan(1, 1, 2).unwrap_err(), OUTSIDE_PROCESS);
-        assert_eq!(js.next(), Ok(EVENT_EXIT));
-        assert_eq!(*results.borrow(), [Ok(Answer::Done)]);
-        let ports = ports.lock().unwrap();
+            let first = js.loan(1, 0, 4).unwrap();
+            assert_eq!(first.1, 4);
+            assert_eq!(js.loan_memory(1, 0).unwrap(), first);
+            let second = js.loan(1, 0, 8).unwrap();
+            assert_eq!(js.loan_memory(1, 0).unwrap(), second, "a new loan replaces");
+            js.loan(1, 1, 2).unwrap();
+            assert_eq!(js.loan(1, 5, 2).unwrap_err(), "no output port with index 5");
+            let header = FrameHeader {
+                seq: 9,
+                ..Default::default()
+            };
+            js.send(1, 0, header).unwrap();
+            assert!(js.loan_memory(1, 0).is_err(), "sent");
+            assert!(js.loan_memory(1, 1).is_ok());
+            js.done(Ok(())).unwrap();
+            assert!(js.loan_memory(1, 1).is_err(), "the call ended");
+            assert_eq!(js.loan(1, 1, 2).unwrap_err(), OUTSIDE_PROCESS);
+            std::thread::current().id()
+        });
+        let mut ports = FakePorts::default();
+        let event = frame_event(FrameHeader::default());
+        assert_eq!(runtime.call(event, Some(&mut ports)), Ok(()));
+        let js_thread = player.join().unwrap();
         assert_eq!(ports.sent, [(0, 9)]);
         assert_eq!(ports.buffers.len(), 3);
         assert_eq!(ports.users.len(), 5);
-        let here = std::thread::current().id();
-        assert!(ports.users.iter().all(|&user| user == here));
-        assert!(js.state().lent.is_none(), "taken back");
+        assert!(ports.users.iter().all(|&user| user == js_thread));
+        assert!(lock(&runtime.state).lent.is_none(), "taken back");
     }
 
     #[test]
-    fn javascript_ending_mid_call_leaves_the_lifecycle_suspended() {
-        /// Marks the lifecycle's stack being unwound.
-        struct Unwound(Arc<Mutex<bool>>);
-        impl Drop for Unwound {
-            fn drop(&mut self) {
-                *self.0.lock().unwrap() = true;
-            }
-        }
-        let unwound = Arc::new(Mutex::new(false));
-        let marker = Unwound(Arc::clone(&unwound));
-        let (js, _) = lifecycle(move |runtime| {
-            let _marker = marker;
-            vec![runtime.ask(frame_event(FrameHeader::default()), None)]
+    fn outputs_are_taken_back_when_javascript_vanishes_mid_call() {
+        let (runtime, js) = pair();
+        let player = std::thread::spawn(move || {
+            assert_eq!(js.next().unwrap(), EVENT_PROCESS);
+            js.loan(1, 0, 4).unwrap();
+            // Dropped without done().
         });
-        assert_eq!(js.next().unwrap(), EVENT_PROCESS);
-        drop(js);
-        assert!(!*unwound.lock().unwrap());
+        let mut ports = FakePorts::default();
+        let event = frame_event(FrameHeader::default());
+        assert_eq!(runtime.call(event, Some(&mut ports)), Err(HOST_GONE.into()));
+        player.join().unwrap();
+        assert_eq!(ports.buffers.len(), 1);
+        assert!(lock(&runtime.state).lent.is_none());
     }
 
     #[test]
-    fn a_lifecycle_that_ends_without_exit_is_an_error_not_a_hang() {
-        let js = spawn(|_| {}).unwrap();
+    fn a_vanished_side_is_an_error_not_a_hang() {
+        let (runtime, js) = pair();
+        drop(js);
+        let err = runtime.call(Event::Teardown { processor: 0 }, None);
+        assert_eq!(err, Err(HOST_GONE.into()));
+        let (runtime, js) = pair();
+        drop(runtime);
         assert!(js.next().unwrap_err().contains(LIFECYCLE_GONE));
-        assert_eq!(js.next().unwrap_err(), LIFECYCLE_GONE);
     }
 }

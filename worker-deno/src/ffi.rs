@@ -5,8 +5,8 @@
 //! | symbol | Deno signature | does |
 //! |---|---|---|
 //! | `plexus_deno_abi_version` | `() -> u32` | [`ABI_VERSION`], checked by host.ts |
-//! | `plexus_deno_start` | `() -> pointer` | enters the sandbox and makes the lifecycle, which the first `next` starts; the handle |
-//! | `plexus_deno_next` | `(pointer) -> i32`, and **nonblocking** as `plexus_deno_next_nonblocking` | runs the lifecycle on the calling thread until its next event (see [`bridge`]), returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop, 8 pause, 9 resume, 10 config, 11 snapshot, 12 restore) |
+//! | `plexus_deno_start` | `() -> pointer` | starts the lifecycle thread; the handle |
+//! | `plexus_deno_next` | `(pointer) -> i32`, **nonblocking** | waits for the next event, returns its kind (1 create, 2 process, 3 teardown, 4 exit, 5 produce, 6 start, 7 stop, 8 pause, 9 resume, 10 config, 11 snapshot, 12 restore) |
 //! | `plexus_deno_event_json` | `(pointer, buffer, u32) -> i32` | JSON of a create/teardown/start/stop/pause/resume/config/snapshot/restore/exit event (config: `{processor, changes}`): copies up to `cap` bytes, returns the full length |
 //! | `plexus_deno_event_state` | `(pointer, buffer, u32) -> i32` | the state a restore event carries, copied like `event_json` |
 //! | `plexus_deno_event_frame` | `(pointer, u32, buffer, u32) -> i32` | writes the [`FrameInfo`] (120 bytes) of frame `index` of a process event, which says how many frames the event has (one per input when they are synchronised); for a produce event, the processor and the default header, with no data |
@@ -16,7 +16,7 @@
 //! | `plexus_deno_finish` | `(pointer, u32) -> i32` | a manual processor has sent its last frame |
 //! | `plexus_deno_done` | `(pointer, u8, buffer, u32) -> i32` | ends the open call: 1 ok, 0 failed with the error message, 2 the processor has no hook for the event (config, snapshot, restore), 3 ok with the state `snapshot` returned as the bytes |
 //! | `plexus_deno_error` | `(buffer, u32) -> i32` | the last failure's message, like `event_json` |
-//! | `plexus_deno_close` | `(pointer) -> void` | frees the handle |
+//! | `plexus_deno_close` | `(pointer) -> void` | frees the handle (joins the thread if it ended) |
 //!
 //! The memory of frames and loans is not handed out here: Deno can only view
 //! a raw pointer with an unrestricted `--allow-ffi`, so [`crate::views`]
@@ -25,6 +25,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use ipc_schemas::FrameHeader;
 
@@ -33,7 +34,7 @@ use crate::host::{self, panic_text};
 
 /// Bumped whenever a signature or an event kind above changes; host.ts
 /// refuses another.
-pub const ABI_VERSION: u32 = 7;
+pub const ABI_VERSION: u32 = 6;
 
 /// `plexus_deno_done`'s `ok` when the processor has no hook for the event.
 pub const DONE_NO_HOOK: u8 = 2;
@@ -43,6 +44,7 @@ pub const DONE_STATE: u8 = 3;
 /// What `plexus_deno_start` returns to JavaScript.
 pub struct Handle {
     js: Arc<JsEnd>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 static LAST_ERROR: Mutex<String> = Mutex::new(String::new());
@@ -117,9 +119,9 @@ pub extern "C" fn plexus_deno_abi_version() -> u32 {
 }
 
 /// Enters the worker's sandbox (host.ts calls this before it imports any
-/// processor module), then makes the lifecycle, which the first
-/// `plexus_deno_next` starts: it reads `PLEXUS_RUNTIME` and
-/// `PLEXUS_WORKER` and runs the worker lifecycle. Null on failure.
+/// processor module), then starts the lifecycle thread, which reads
+/// `PLEXUS_RUNTIME` and `PLEXUS_WORKER` and runs the worker lifecycle.
+/// Null on failure.
 #[no_mangle]
 pub extern "C" fn plexus_deno_start() -> *mut Handle {
     guard(std::ptr::null_mut(), || {
@@ -129,13 +131,21 @@ pub extern "C" fn plexus_deno_start() -> *mut Handle {
         if active.is_some() {
             return Err("plexus_deno is already started in this process".into());
         }
-        let js = Arc::new(bridge::spawn(host::run)?);
+        let (runtime, js) = bridge::pair();
+        let js = Arc::new(js);
+        let thread = std::thread::Builder::new()
+            .name("plexus-runtime".into())
+            .spawn(move || host::run(runtime))
+            .map_err(|e| format!("cannot start the lifecycle thread: {e}"))?;
         *active = Some(Arc::clone(&js));
-        Ok(Box::into_raw(Box::new(Handle { js })))
+        Ok(Box::into_raw(Box::new(Handle {
+            js,
+            thread: Mutex::new(Some(thread)),
+        })))
     })
 }
 
-/// Runs the lifecycle until its next event; its kind, or -1.
+/// Blocks until the next event; its kind, or -1.
 ///
 /// # Safety
 /// `handle` is null or a live handle.
@@ -358,7 +368,8 @@ pub unsafe extern "C" fn plexus_deno_error(buf: *mut u8, cap: u32) -> i32 {
     })
 }
 
-/// Frees the handle.
+/// Frees the handle. The lifecycle thread is joined once it reported its
+/// exit; before that it is left to end on its own.
 ///
 /// # Safety
 /// `handle` is null or a live handle, not used again afterwards.
@@ -373,6 +384,17 @@ pub unsafe extern "C" fn plexus_deno_close(handle: *mut Handle) {
         let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
         if active.as_ref().is_some_and(|a| Arc::ptr_eq(a, &handle.js)) {
             *active = None;
+        }
+        drop(active);
+        let thread = handle
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let (true, Some(thread)) = (handle.js.exited(), thread) {
+            thread.join().map_err(|panic| {
+                format!("the lifecycle thread panicked: {}", panic_text(&panic))
+            })?;
         }
         Ok(())
     })

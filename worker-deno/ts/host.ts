@@ -4,13 +4,9 @@
 // (plus flags that keep config files and lock files out of it), where <lib>
 // is libplexus_deno.so, with PLEXUS_RUNTIME and PLEXUS_WORKER in the
 // environment (read by the library, so no --allow-env). The library runs the plexus worker
-// lifecycle as a coroutine, which owns the iceoryx2 objects; this script
-// resumes it until its next event and turns each into a call on a
-// TypeScript processor (whose loans and sends run on this thread while the
-// lifecycle is suspended). With nothing else to do, this thread resumes it
-// itself and sleeps in its wait, so a frame reaches the processor with no
-// thread switch; while this thread's event loop has work (a started manual
-// source, a timer), a Deno thread resumes it instead (see `nextEvent`).
+// lifecycle on its own thread, which owns the iceoryx2 objects; this script
+// waits for its events and turns each into a call on a TypeScript processor
+// (whose loans and sends run on this thread while that thread waits).
 // The FFI contract is documented in worker-deno/src/ffi.rs. The same library
 // is loaded a second time as a Node-API addon for zero-copy views of shared
 // memory (worker-deno/src/views.rs): Deno's own pointer views would need an
@@ -27,7 +23,7 @@ import {
   type Bridge,
 } from "./plexus.ts";
 
-const ABI_VERSION = 7;
+const ABI_VERSION = 6;
 const EVENT_CREATE = 1;
 const EVENT_PROCESS = 2;
 const EVENT_TEARDOWN = 3;
@@ -56,13 +52,7 @@ const FRAME_INFO = 16 + HEADER + 8;
 const SYMBOLS = {
   plexus_deno_abi_version: { parameters: [], result: "u32" },
   plexus_deno_start: { parameters: [], result: "pointer" },
-  plexus_deno_next: { parameters: ["pointer"], result: "i32" },
-  plexus_deno_next_nonblocking: {
-    name: "plexus_deno_next",
-    parameters: ["pointer"],
-    result: "i32",
-    nonblocking: true,
-  },
+  plexus_deno_next: { parameters: ["pointer"], result: "i32", nonblocking: true },
   plexus_deno_event_json: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   plexus_deno_event_state: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   plexus_deno_event_frame: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
@@ -521,80 +511,10 @@ globalThis.addEventListener("error", (event) => {
   console.error(`plexus: uncaught ${describe(event.error)}`);
 });
 
-/** Timers processor code has set and that have not fired or been cleared,
- * by their ids. */
-const pendingTimers = new Set<unknown>();
-
-/** Counts processor code's timers in `pendingTimers`: a timer only fires
- * while this thread's event loop runs, which it does not while this thread
- * sleeps in the lifecycle's wait. */
-function trackTimers(): void {
-  // deno-lint-ignore no-explicit-any
-  type Timer = (callback: (...args: any[]) => void, delay?: number, ...args: any[]) => unknown;
-  type Clear = (id?: unknown) => void;
-  const set = globalThis.setTimeout as unknown as Timer;
-  const every = globalThis.setInterval as unknown as Timer;
-  const clear = globalThis.clearTimeout as unknown as Clear;
-  const clearEvery = globalThis.clearInterval as unknown as Clear;
-  const setTimeout: Timer = (callback, delay, ...args) => {
-    const id = set((...a) => {
-      pendingTimers.delete(id);
-      callback(...a);
-    }, delay, ...args);
-    pendingTimers.add(id);
-    return id;
-  };
-  const setInterval: Timer = (callback, delay, ...args) => {
-    const id = every(callback, delay, ...args);
-    pendingTimers.add(id);
-    return id;
-  };
-  const forget = (clearer: Clear): Clear => (id) => {
-    pendingTimers.delete(id);
-    clearer(id);
-  };
-  Object.assign(globalThis, {
-    setTimeout,
-    setInterval,
-    clearTimeout: forget(clear),
-    clearInterval: forget(clearEvery),
-  });
-}
-
-/** How often, at the least, this thread's event loop turns while frames
- * keep it in the lifecycle: V8 runs the tasks it posts for this thread
- * (finishing a garbage collection, installing optimised code) only then. */
-const TURN_EVERY_MS = 100;
-
-/** Lets the event loop run whatever is due, with a timer of its own
- * (`trackTimers` leaves it out of `pendingTimers`). */
-const turnEventLoop = ((set) => () => new Promise<void>((resolve) => set(resolve, 0)))(
-  globalThis.setTimeout,
-);
-
-/** Manual processors between their `start` and `stop`. */
-const started = new Set<number>();
-
-/** Resumes the lifecycle until its next event. On this thread when the
- * event loop has nothing to do: no thread switch reaches the processor.
- * Otherwise on a Deno thread, so that timers and a manual source's loops
- * keep running meanwhile. */
-function nextEvent(): number | Promise<number> {
-  if (started.size === 0 && pendingTimers.size === 0) {
-    return ffi.plexus_deno_next(handle);
-  }
-  return ffi.plexus_deno_next_nonblocking(handle);
-}
-
 /** Serves events until the library reports the lifecycle's end. */
 async function serve(): Promise<never> {
-  let turnAt = performance.now() + TURN_EVERY_MS;
   for (;;) {
-    if (performance.now() >= turnAt) {
-      await turnEventLoop();
-      turnAt = performance.now() + TURN_EVERY_MS;
-    }
-    const kind = await nextEvent();
+    const kind = await ffi.plexus_deno_next(handle);
     switch (kind) {
       case EVENT_CREATE:
         done(await create(eventJson() as CreateSpec));
@@ -619,12 +539,9 @@ async function serve(): Promise<never> {
         done(error, noHook);
         break;
       }
-      case EVENT_START: {
-        const error = await start();
-        if (error === null) started.add((eventJson() as { processor: number }).processor);
-        done(error);
+      case EVENT_START:
+        done(await start());
         break;
-      }
       case EVENT_SNAPSHOT:
         await snapshot();
         break;
@@ -632,7 +549,6 @@ async function serve(): Promise<never> {
         await restore();
         break;
       case EVENT_STOP:
-        started.delete((eventJson() as { processor: number }).processor);
         done(await hook("stop"));
         break;
       case EVENT_EXIT: {
@@ -650,6 +566,5 @@ async function serve(): Promise<never> {
 }
 
 // A failure of this script itself must end the worker, never leave the
-// lifecycle waiting for an answer.
-trackTimers();
+// lifecycle thread waiting for an answer.
 serve().catch((e) => fatal(`the host failed: ${describe(e)}`));
