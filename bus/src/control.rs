@@ -5,12 +5,11 @@ use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::AllocationStrategy;
-use iceoryx2::service::port_factory::PortFactory;
 use ipc_schemas::wire;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{ctx, BusError};
-use crate::settings::{message_service, samples, MessageService};
+use crate::settings::{message_service, MessageService};
 use crate::space::Segment;
 use crate::wake::Waker;
 use crate::{Bus, Ipc};
@@ -43,7 +42,6 @@ impl MessageSender {
         let (segment, publisher) = Segment::create(
             bus.names(),
             format!("channel `{service}`"),
-            samples(factory.static_config(), LOANED),
             INITIAL_MESSAGE_BYTES,
             || {
                 factory

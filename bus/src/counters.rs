@@ -16,7 +16,8 @@
 //! expected (0: none seen yet), the frames dropped while the processor
 //! was paused, those that found no partner under its `sync:` and those a
 //! `latency: low` wait caught as they arrived, then per output the frames
-//! sent. Only
+//! sent and the shared memory its segment has reserved and has had written
+//! (`bus::space`). Only
 //! one process of a processor runs at a time, so each word has one writer;
 //! the supervisor only reads.
 
@@ -34,6 +35,7 @@ use crate::BusError;
 /// Words before the inputs': errors, pulse, busy.
 const HEADER_WORDS: usize = 3;
 const WORDS_PER_INPUT: usize = 7;
+const WORDS_PER_OUTPUT: usize = 3;
 
 /// The counters of one processor, mapped into this process.
 #[derive(Clone)]
@@ -67,6 +69,18 @@ pub struct InputCounters {
     pub caught: Counter,
 }
 
+/// The counters of one output.
+#[derive(Clone)]
+pub struct OutputCounters {
+    pub sent: Counter,
+    /// Bytes of `/dev/shm` its current segment holds, as its producer last
+    /// told (at each stats interval).
+    pub shm_reserved: Counter,
+    /// Bytes of that segment its frames have written: its peak of frames in
+    /// flight, in slots.
+    pub shm_touched: Counter,
+}
+
 impl Counters {
     /// Maps the counters of `processor`, which has `inputs` inputs and
     /// `outputs` outputs, creating them (all zero) if no process of the
@@ -79,7 +93,7 @@ impl Counters {
     ) -> Result<Self, BusError> {
         let name = format!("{}counts_{processor}", names.file_prefix());
         let action = || format!("opening the counters of `{processor}` ({SHM_DIR}/{name})");
-        let words = HEADER_WORDS + inputs * WORDS_PER_INPUT + outputs;
+        let words = HEADER_WORDS + inputs * WORDS_PER_INPUT + outputs * WORDS_PER_OUTPUT;
         let len = words * std::mem::size_of::<u64>();
         // A sandboxed worker may not write /dev/shm itself: its keeper opens
         // the file.
@@ -152,8 +166,13 @@ impl Counters {
         }
     }
 
-    pub fn output(&self, index: usize) -> Counter {
-        self.counter(HEADER_WORDS + self.inputs * WORDS_PER_INPUT + index)
+    pub fn output(&self, index: usize) -> OutputCounters {
+        let base = HEADER_WORDS + self.inputs * WORDS_PER_INPUT + index * WORDS_PER_OUTPUT;
+        OutputCounters {
+            sent: self.counter(base),
+            shm_reserved: self.counter(base + 1),
+            shm_touched: self.counter(base + 2),
+        }
     }
 
     fn counter(&self, index: usize) -> Counter {
@@ -273,13 +292,16 @@ mod tests {
         let path = PathBuf::from(SHM_DIR).join(format!("{}counts_p", names.file_prefix()));
         let writer = Counters::open(&names, "p", 2, 1).unwrap();
         writer.input(1).frames.add(3);
-        writer.output(0).add(5);
+        writer.output(0).sent.add(5);
+        writer.output(0).shm_touched.set(7);
         writer.errors().add(1);
         drop(writer);
         let reader = Counters::open(&names, "p", 2, 1).unwrap();
         assert_eq!(reader.input(1).frames.get(), 3);
         assert_eq!(reader.input(0).frames.get(), 0);
-        assert_eq!(reader.output(0).get(), 5);
+        assert_eq!(reader.output(0).sent.get(), 5);
+        assert_eq!(reader.output(0).shm_reserved.get(), 0);
+        assert_eq!(reader.output(0).shm_touched.get(), 7);
         assert_eq!(reader.errors().get(), 1);
         assert_eq!(reader.busy().get(), None);
         busy_round_trips(&reader);

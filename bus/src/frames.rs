@@ -14,8 +14,8 @@ use iceoryx2::service::port_factory::PortFactory;
 use ipc_schemas::FrameHeader;
 
 use crate::error::{ctx, BusError};
-use crate::settings::{frame_service, port_event_service, samples, Opening, FRAME_QUEUE};
-use crate::space::Segment;
+use crate::settings::{frame_service, port_event_service, Opening, FRAME_QUEUE};
+use crate::space::{Segment, ShmUsage};
 use crate::wake::{WakeListener, Waker};
 use crate::{Bus, Ipc};
 
@@ -50,7 +50,6 @@ impl FramePublisher {
         let (segment, publisher) = Segment::create(
             bus.names(),
             format!("port {processor}.{port}"),
-            samples(service.static_config(), LOANED),
             initial_len,
             || {
                 bus.retrying_after_cleanup(|| {
@@ -82,6 +81,11 @@ impl FramePublisher {
                 .map_err(ctx(format!("loaning {len} bytes")))
         })?;
         Ok(OutFrame { sample })
+    }
+
+    /// The port's shared memory: reserved, and written by its frames.
+    pub fn shm_usage(&self) -> ShmUsage {
+        self.segment.usage()
     }
 
     /// Publishes the frame and wakes the port's consumers. Returns how many

@@ -8,7 +8,6 @@ use iceoryx2::prelude::*;
 use iceoryx2::service::builder;
 use iceoryx2::service::builder::event::EventOpenOrCreateError;
 use iceoryx2::service::port_factory::{event, publish_subscribe};
-use iceoryx2::service::static_config::publish_subscribe::StaticConfig as PubSubConfig;
 use ipc_schemas::FrameHeader;
 
 use crate::error::{ctx, BusError};
@@ -129,16 +128,6 @@ fn sized_event(
         .max_listeners(listeners)
         .max_nodes(MAX_WORKERS + listeners)
         .open_or_create()
-}
-
-/// How many samples each data segment of a publisher with `loaned` samples
-/// on loan holds on a service configured as `config`: iceoryx2 0.10's own
-/// sizing, which plexus reserves ahead (`space`).
-pub fn samples(config: &PubSubConfig, loaned: usize) -> usize {
-    config.max_subscribers()
-        * (config.subscriber_max_buffer_size() + config.subscriber_max_borrowed_samples())
-        + config.history_size()
-        + loaned
 }
 
 /// Writers one message stream admits at once. A worker's command and report

@@ -288,6 +288,21 @@ fn the_demo_command_in_the_readme_runs_the_mixed_pipeline() {
     for sink in ["capture_stats", "stats", "png"] {
         assert_eq!(summary["processors"][sink]["frames_in"], 60, "{sink}");
     }
+    // Shared memory is reserved as frames use it: each output holds the
+    // slots its frames wrote and at most three more (docs/ARCHITECTURE.md
+    // §3), not a slot for all its subscribers could hold (52 here).
+    const FRAME: u64 = 640 * 480 * 4;
+    const SLOT: u64 = 2 << 20;
+    for producer in ["camera", "sepia", "invert", "bar"] {
+        let line = &summary["processors"][producer];
+        let touched = line["shm_touched_bytes"].as_u64().unwrap();
+        let reserved = line["shm_reserved_bytes"].as_u64().unwrap();
+        assert!(touched >= FRAME, "{producer}: {line}");
+        assert!(
+            reserved >= touched && reserved <= touched + 4 * SLOT,
+            "{producer}: {line}"
+        );
+    }
 
     let out = root.join("plexus-out/mixed-demo");
     let told = format!("are in {}/", out.display());

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use integration_tests::residue::{runtime_files, runtime_processes};
 use integration_tests::{
-    binary, pipeline, pipeline_text, spawn_plexus, spawn_program, write_pipeline, PlexusRun,
+    binary, fixture, pipeline, pipeline_text, spawn_plexus, spawn_program, write_pipeline,
+    PlexusRun,
 };
 
 /// How soon after the supervisor's death its runtime's files must be gone.
@@ -154,11 +155,66 @@ fn a_port_that_does_not_fit_in_dev_shm_fails_the_run_in_a_sentence() {
     assert!(log.contains("left 0"), "{log}");
 }
 
-/// A `/dev/shm` of 2 MiB has no room for the runtime itself: refused before
-/// any worker starts, in one sentence, exit 1, nothing left behind.
+/// Shared memory is reserved as frames come to use it: a 1080p port starts
+/// in a `/dev/shm` of 48 MiB, where all its slots (416 MiB) never fit. When
+/// a consumer holds on to frames, the frames in flight outgrow the room
+/// left: the run fails in the same sentence, and no process dies of SIGBUS
+/// writing into a page that was never there.
+#[test]
+fn frames_in_flight_that_outgrow_dev_shm_fail_the_run_in_a_sentence() {
+    let faulty = fixture("faulty-python");
+    let pipeline = format!(
+        "name: hoarded\npackages: [{}]\nprocessors:\n  cam: {{ type: builtin.test_pattern, config: {{ width: 1920, height: 1080, fps: 30 }} }}\n  hoard: {{ type: test.py_hoards_frames }}\nconnections: [cam.out -> hoard.in]\n",
+        faulty.display()
+    );
+    let Some(run) = run_on_small_shm("48M", &pipeline) else {
+        return;
+    };
+    let log = &run.stderr;
+    assert_eq!(run.code, Some(1), "{log}");
+    assert!(
+        log.contains("plexus: error: processor `cam`: not enough shared memory in /dev/shm for port cam.out (needs "),
+        "{log}"
+    );
+    assert!(
+        log.contains("processor cam started"),
+        "the port started in the room it had:\n{log}"
+    );
+    assert!(
+        !log.contains("signal 7"),
+        "a process died of SIGBUS:\n{log}"
+    );
+    assert_eq!(run.json()["outcome"], "failed");
+    assert!(log.contains("left 0"), "{log}");
+}
+
+/// A `/dev/shm` of 1 MiB has room for the runtime's channels but not for
+/// the camera's port as it is made, while the run starts: the run fails
+/// (exit 1) in the sentence naming the port, and no source starts.
+#[test]
+fn a_port_that_does_not_fit_while_the_run_starts_fails_it_in_a_sentence() {
+    let Some(run) = run_on_small_shm("1M", &pipeline_text("source-to-sink.yaml", &[])) else {
+        return;
+    };
+    let log = &run.stderr;
+    assert_eq!(run.code, Some(1), "{log}");
+    assert!(
+        log.contains(
+            "plexus: error: not enough shared memory in /dev/shm for port cam.out (needs "
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("processor cam started"), "{log}");
+    assert_eq!(run.json()["outcome"], "failed");
+    assert!(run.json()["workers"]["cam"]["failure"].is_string());
+    assert!(log.contains("left 0"), "{log}");
+}
+
+/// A `/dev/shm` of 256 KiB has no room for the runtime itself: refused
+/// before any worker starts, in one sentence, exit 1, nothing left behind.
 #[test]
 fn a_runtime_that_does_not_fit_in_dev_shm_is_refused_in_a_sentence() {
-    let Some(run) = run_on_small_shm("2M", &pipeline_text("source-to-sink.yaml", &[])) else {
+    let Some(run) = run_on_small_shm("256K", &pipeline_text("source-to-sink.yaml", &[])) else {
         return;
     };
     let log = &run.stderr;

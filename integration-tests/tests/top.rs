@@ -116,7 +116,9 @@ fn top_shows_every_processor_moving_a_restart_rising_and_agrees_with_ps() {
     assert_no_residue(&id);
 }
 
-/// Waits until `ps --json` shows frames moving through every processor.
+/// Waits until `ps --json` shows frames moving through every processor,
+/// and every worker's CPU time past the kernel's first 10 ms tick (a sink
+/// that only counts frames takes a while to get there).
 fn wait_until_all_move(cwd: &Path, id: &str) {
     let end = Instant::now() + SHOWN;
     loop {
@@ -124,6 +126,7 @@ fn wait_until_all_move(cwd: &Path, id: &str) {
         let moving = |w: &Value| {
             let p = &w["processors"][0];
             p["fps_in"].as_f64().unwrap_or(0.0) + p["fps_out"].as_f64().unwrap_or(0.0) > 0.0
+                && w["cpu_ms"].as_u64().unwrap_or(0) > 0
         };
         let workers = runtime["workers"].as_array().cloned().unwrap_or_default();
         if workers.len() == mixed_processor_ids().len() && workers.iter().all(moving) {

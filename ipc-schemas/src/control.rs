@@ -341,6 +341,11 @@ pub struct PortStats {
     /// [`LATENCY_LE_US`], the last counting those above every bound; empty
     /// when no frame arrived.
     pub latency_counts: Vec<u64>,
+    /// Outputs only, filled in by the supervisor from the shared counters:
+    /// bytes of `/dev/shm` the port's segment holds, and of those, the bytes
+    /// its frames have written (docs/ARCHITECTURE.md §3). Workers send 0.
+    pub shm_reserved: u64,
+    pub shm_touched: u64,
 }
 
 /// `caught` frames as a share of `frames`, in percent to one decimal; 0
@@ -541,6 +546,10 @@ pub struct OutputStatus {
     pub port: String,
     pub frames: u64,
     pub fps: f64,
+    /// Bytes of `/dev/shm` the port's segment holds.
+    pub shm_reserved_bytes: u64,
+    /// Bytes of it its frames have written: its peak of frames in flight.
+    pub shm_touched_bytes: u64,
 }
 
 /// The upper bounds, in µs, of the buckets a latency histogram counts

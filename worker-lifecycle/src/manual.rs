@@ -173,7 +173,11 @@ impl Producer {
     /// output by any process of the processor, and the time now.
     pub fn next_header(&self) -> FrameHeader {
         FrameHeader {
-            seq: self.shared.ports.first().map_or(0, |p| p.sent.get()),
+            seq: self
+                .shared
+                .ports
+                .first()
+                .map_or(0, |p| p.counters.sent.get()),
             capture_ns: monotonic_ns(),
             ..FrameHeader::default()
         }

@@ -5,7 +5,7 @@
 
 use std::sync::RwLock;
 
-use bus::counters::Counter;
+use bus::counters::OutputCounters;
 use bus::frames::{FramePublisher, OutFrame};
 use bus::settings::Opening;
 use bus::space::ShmFull;
@@ -43,8 +43,9 @@ pub(crate) struct OutputPort {
     /// consumer read the rest of this process's frames before the
     /// successor's, in order.
     publisher: RwLock<Option<FramePublisher>>,
-    /// Frames sent by every process of the processor (shared memory).
-    pub sent: Counter,
+    /// Frames sent by every process of the processor, and the port's shared
+    /// memory (shared counters).
+    pub counters: OutputCounters,
     /// How the port was opened, to open it again.
     processor: String,
     subscribers: usize,
@@ -59,7 +60,7 @@ impl OutputPort {
         bus: &Bus,
         processor: &str,
         spec: &OutputSpec,
-        sent: Counter,
+        counters: OutputCounters,
     ) -> Result<Self, BusError> {
         let subscribers = spec.subscribers as usize;
         let publisher = FramePublisher::open(
@@ -73,7 +74,7 @@ impl OutputPort {
             name: spec.port.clone(),
             schema: spec.schema,
             publisher: RwLock::new(Some(publisher)),
-            sent,
+            counters,
             processor: processor.to_string(),
             subscribers,
         })
@@ -99,6 +100,16 @@ impl OutputPort {
         )?;
         *self.publisher() = Some(publisher);
         Ok(())
+    }
+
+    /// Writes the port's shared memory, reserved and written, to its
+    /// counters; a closed port keeps its last figures.
+    pub fn count_shm(&self) {
+        let publisher = self.publisher.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(usage) = publisher.as_ref().map(FramePublisher::shm_usage) {
+            self.counters.shm_reserved.set(usage.reserved);
+            self.counters.shm_touched.set(usage.touched);
+        }
     }
 
     /// Lends the publisher to `use_it`, or says the port is closed.
@@ -214,9 +225,9 @@ impl<'a> Outputs<'a> {
         // Counted before it is sent: a process killed in between counts a
         // frame nobody received (a drop downstream), never the reverse, so
         // a consumer never counts more than its producer sent.
-        slot.sent.add(1);
+        slot.counters.sent.add(1);
         slot.with(|p| Ok(p.send(frame)?))
-            .inspect_err(|_| slot.sent.sub(1))?;
+            .inspect_err(|_| slot.counters.sent.sub(1))?;
         Ok(())
     }
 }

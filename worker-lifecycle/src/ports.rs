@@ -378,7 +378,7 @@ impl Slot {
         }
         self.produced += 1;
         let next = FrameHeader {
-            seq: self.outputs.first().map_or(0, |o| o.sent.get()),
+            seq: self.outputs.first().map_or(0, |o| o.counters.sent.get()),
             capture_ns: monotonic_ns(),
             ..FrameHeader::default()
         };
@@ -564,7 +564,7 @@ impl Slot {
         }
         let seq = match self.inputs.first() {
             Some((_, tracker)) => tracker.next_seq(),
-            None => self.outputs.first().map_or(0, |o| o.sent.get()),
+            None => self.outputs.first().map_or(0, |o| o.counters.sent.get()),
         };
         Ok(ProcessorState {
             processor: self.id.clone(),
@@ -619,10 +619,13 @@ impl Slot {
             outputs: self
                 .outputs
                 .iter()
-                .map(|o| ipc_schemas::PortStats {
-                    port: o.name.clone(),
-                    frames: o.sent.get(),
-                    ..Default::default()
+                .map(|o| {
+                    o.count_shm();
+                    ipc_schemas::PortStats {
+                        port: o.name.clone(),
+                        frames: o.counters.sent.get(),
+                        ..Default::default()
+                    }
                 })
                 .collect(),
             errors: self.errors.get(),

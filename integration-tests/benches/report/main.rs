@@ -40,6 +40,8 @@
 //!     veth pair, latency and most frames a second of 64 B, 64 KiB and
 //!     1080p frames through a pipeline's link (`plexus agent` in the second
 //!     namespace) beside Zenoh's own pub/sub ([`zenoh_raw`]); needs root.
+//! 15. **Shared memory** ([`shm`]): what the flagship's ports reserve in
+//!     `/dev/shm` at 1080p beside their frames in flight.
 //!
 //! The report ([`report`]) goes to stdout and `bench-results/report.md`, the
 //! plot of latency against payload size ([`plot`]) to
@@ -54,11 +56,12 @@
 //! with `--dashboard` only the dashboard's cost (a minute), to
 //! `bench-results/dashboard.md`; with `--swaps` only the live swap section
 //! (a few minutes), to `bench-results/swaps.md`; with `--sandbox` only the
-//! sandbox section (a few minutes), to `bench-results/sandbox.md`.
+//! sandbox section (a few minutes), to `bench-results/sandbox.md`; with
+//! `--shm` only the shared memory (half a minute), to `bench-results/shm.md`.
 //!
 //! ```text
 //! cargo build --release --workspace
-//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording | --dashboard | --swaps | --sandbox | --hosts]
+//! cargo bench -p integration-tests --bench report [-- --quick | --soak | --sources | --hops | --media | --recording | --dashboard | --swaps | --sandbox | --hosts | --shm]
 //! ```
 
 mod availability;
@@ -84,6 +87,7 @@ mod restart;
 mod restart_report;
 mod sandbox;
 mod sandbox_report;
+mod shm;
 mod soak;
 mod source;
 mod source_report;
@@ -125,7 +129,7 @@ fn main() {
     }
     // cargo passes `--bench` to a harness-less bench; only `--quick`,
     // `--soak`, `--sources`, `--hops`, `--media`, `--recording`,
-    // `--dashboard`, `--swaps`, `--sandbox` and `--hosts` matter.
+    // `--dashboard`, `--swaps`, `--sandbox`, `--hosts` and `--shm` matter.
     let flag = |name: &str| args.iter().any(|a| a == name);
     let quick = flag("--quick");
     let outcome = if flag("--soak") {
@@ -146,6 +150,8 @@ fn main() {
         sandbox_only(quick)
     } else if flag("--hosts") {
         hosts_only(quick)
+    } else if flag("--shm") {
+        shm_only(quick)
     } else {
         bench(quick)
     };
@@ -153,6 +159,21 @@ fn main() {
         eprintln!("report bench: {e}");
         std::process::exit(1);
     }
+}
+
+/// The shared memory of the flagship alone (half a minute).
+fn shm_only(quick: bool) -> Result<()> {
+    let release = require_release(&[
+        "plexus",
+        "plexus-worker-native",
+        "plexus-worker-python",
+        "libplexus_deno.so",
+    ])?;
+    let scratch = Scratch::new("shm")?;
+    let shm = shm::measure(&release.join("plexus"), &scratch.0, quick)?;
+    let mut out = String::new();
+    shm::render(&mut out, &shm);
+    publish("shm", &out)
 }
 
 /// The soak alone: it takes half an hour, so it can be run apart.
@@ -391,6 +412,7 @@ fn bench(quick: bool) -> Result<()> {
         None => Ok(hosts::measure_all(&plexus, &scratch.0, quick)?),
     };
     let memory = memory::measure(&plexus, &scratch.0)?;
+    let shm = shm::measure(&plexus, &scratch.0, quick)?;
     let events = events::measure(&plexus, &scratch.0, quick)?;
     let availability = availability::measure(&plexus, &scratch.0, quick)?;
     let soak = soak::measure(&plexus, &scratch.0, quick)?;
@@ -415,6 +437,7 @@ fn bench(quick: bool) -> Result<()> {
         sandbox,
         hosts,
         memory,
+        shm,
         events,
         availability,
         soak,

@@ -48,6 +48,7 @@ pub struct Results<'a> {
     /// root, no iproute2).
     pub hosts: std::result::Result<Vec<HostsMeasured>, String>,
     pub memory: Vec<Usage>,
+    pub shm: crate::shm::Shm,
     pub events: EventLatency,
     pub availability: Availability,
     pub soak: Soak,
@@ -96,6 +97,7 @@ pub fn render(results: &Results<'_>) -> String {
             events.p50_us <= EVENT_TARGET_US,
         )),
     ));
+    targets.push(crate::shm::target(&results.shm));
     targets.push(availability_target(&results.availability));
     targets.push(soak_target(&results.soak));
     targets.push(dashboard_target(&results.dashboard));
@@ -115,6 +117,7 @@ pub fn render(results: &Results<'_>) -> String {
         }
     }
     render_memory(&mut out, &results.memory);
+    crate::shm::render(&mut out, &results.shm);
     render_events(&mut out, &results.events);
     render_availability(&mut out, &results.availability);
     render_soak(&mut out, &results.soak);

@@ -380,7 +380,8 @@ fn measure_window(run: &mut Plexus, runtime: &str, window: Window) -> Result<(f6
     // The source has no input and one output, as its manifest says.
     let sent = Counters::open(&names, "camera", 0, 1)
         .map_err(|e| e.to_string())?
-        .output(0);
+        .output(0)
+        .sent;
     wait_for_frames(run, &sent)?;
     run.watch(window.warmup)?;
 

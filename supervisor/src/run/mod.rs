@@ -460,6 +460,10 @@ fn start(sup: &mut Supervisor, plan: &Plan, options: &RunOptions) -> Result<Opti
         w.config.clone().map(Command::Configure)
     });
     await_all(sup, WorkerState::Configured)?;
+    // The run stops before it starts (`flow` tells why): no source runs.
+    if sup.halt.is_some() {
+        return Ok(None);
+    }
     let recorder = match &plan.record {
         Some(record) => Some(start_recorder(sup, record)?),
         None => None,
@@ -505,7 +509,9 @@ fn send_first(
     stage: &'static str,
     make: impl Fn(&WorkerHandle) -> Option<Command>,
 ) {
-    for w in sup.workers.iter_mut().filter(|w| w.on_first_process()) {
+    // A worker given up on meanwhile (no room in /dev/shm) stays failed.
+    let due = |w: &&mut WorkerHandle| w.on_first_process() && w.failure().is_none();
+    for w in sup.workers.iter_mut().filter(due) {
         if let Some(command) = make(w) {
             w.ask(&command, stage);
         }

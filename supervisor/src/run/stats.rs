@@ -135,10 +135,15 @@ impl LiveStats {
             .outputs
             .iter()
             .enumerate()
-            .map(|(index, output)| PortStats {
-                port: output.port.clone(),
-                frames: counters.output(index).get(),
-                ..Default::default()
+            .map(|(index, output)| {
+                let c = counters.output(index);
+                PortStats {
+                    port: output.port.clone(),
+                    frames: c.sent.get(),
+                    shm_reserved: c.shm_reserved.get(),
+                    shm_touched: c.shm_touched.get(),
+                    ..Default::default()
+                }
             })
             .collect();
         let latency = last
@@ -170,7 +175,7 @@ impl LiveStats {
                     .outputs
                     .iter()
                     .position(|o| o.port == input.from_port)?;
-                Some(self.counters(upstream)?.output(port).get())
+                Some(self.counters(upstream)?.output(port).sent.get())
             })
             .collect();
         Some(sent)
@@ -234,10 +239,15 @@ impl LiveStats {
             .outputs
             .iter()
             .enumerate()
-            .map(|(index, output)| OutputStatus {
-                port: output.port.clone(),
-                frames: counters.output(index).get(),
-                fps: fps("out", &output.port),
+            .map(|(index, output)| {
+                let c = counters.output(index);
+                OutputStatus {
+                    port: output.port.clone(),
+                    frames: c.sent.get(),
+                    fps: fps("out", &output.port),
+                    shm_reserved_bytes: c.shm_reserved.get(),
+                    shm_touched_bytes: c.shm_touched.get(),
+                }
             })
             .collect();
         // Folded from +0.0: an empty f64 sum is -0.0, which prints as such.
@@ -385,14 +395,14 @@ mod tests {
         );
         let open = |id: &str, inputs, outputs| Counters::open(&names, id, inputs, outputs).unwrap();
         let (cam, kept, lost) = (open("cam", 0, 1), open("kept", 1, 0), open("lost", 1, 0));
-        cam.output(0).add(10);
+        cam.output(0).sent.add(10);
         kept.input(0).frames.add(7);
         // Taken while `kept` was paused: neither received nor lost.
         kept.input(0).dropped_paused.add(3);
         lost.input(0).frames.add(4);
         // `lost` dies for good after 10 frames were sent; 5 more follow.
         live.retire("lost");
-        cam.output(0).add(5);
+        cam.output(0).sent.add(5);
         let stopped = ProcessorStats::default();
         let kept = live.totals("kept", Some(&stopped)).unwrap();
         let lost = live.totals("lost", None).unwrap();

@@ -65,6 +65,12 @@ pub struct ProcessorSummary {
     pub gaps: u64,
     /// Capture to input; `None` for a source.
     pub latency_us: Option<LatencyUs>,
+    /// Bytes of `/dev/shm` its outputs' segments held at the end, and of
+    /// those, the bytes their frames wrote (docs/ARCHITECTURE.md §3).
+    #[serde(default)]
+    pub shm_reserved_bytes: u64,
+    #[serde(default)]
+    pub shm_touched_bytes: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -92,13 +98,14 @@ impl Summary {
             .map(|p| {
                 let stats = report.stats.get(&p.spec.id);
                 let inputs = stats.map(|s| s.inputs.as_slice()).unwrap_or_default();
+                let outputs = stats.map(|s| s.outputs.as_slice()).unwrap_or_default();
                 let frames_in = inputs.iter().map(|s| s.frames).sum();
                 let caught = inputs.iter().map(|s| s.caught).sum();
                 let line = ProcessorSummary {
                     type_name: p.spec.type_name.clone(),
                     worker: p.worker.clone(),
                     frames_in,
-                    frames_out: stats.map_or(0, |s| s.outputs.iter().map(|o| o.frames).sum()),
+                    frames_out: outputs.iter().map(|o| o.frames).sum(),
                     dropped: inputs.iter().map(|s| s.dropped).sum(),
                     dropped_paused: inputs.iter().map(|s| s.dropped_paused).sum(),
                     unmatched: inputs.iter().map(|s| s.unmatched).sum(),
@@ -112,6 +119,8 @@ impl Summary {
                     errors: stats.map_or(0, |s| s.errors),
                     restarts: restarts_of(&p.worker),
                     latency_us: stats.and_then(|s| s.latency).map(LatencyUs::from),
+                    shm_reserved_bytes: outputs.iter().map(|o| o.shm_reserved).sum(),
+                    shm_touched_bytes: outputs.iter().map(|o| o.shm_touched).sum(),
                 };
                 (p.spec.id.clone(), line)
             })

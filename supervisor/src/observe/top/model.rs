@@ -22,11 +22,13 @@ pub enum Column {
     P50,
     P99,
     Queue,
+    /// An output's shared memory reserved in `/dev/shm`.
+    Shm,
 }
 
 impl Column {
     /// Every column, left to right.
-    pub const ALL: [Column; 13] = [
+    pub const ALL: [Column; 14] = [
         Column::Processor,
         Column::State,
         Column::Restarts,
@@ -40,6 +42,7 @@ impl Column {
         Column::P50,
         Column::P99,
         Column::Queue,
+        Column::Shm,
     ];
 
     pub fn heading(self) -> &'static str {
@@ -57,6 +60,7 @@ impl Column {
             Column::P50 => "P50",
             Column::P99 => "P99",
             Column::Queue => "QUEUE",
+            Column::Shm => "SHM",
         }
     }
 
@@ -76,6 +80,7 @@ impl Column {
             Column::P50 => 6,
             Column::P99 => 6,
             Column::Queue => 5,
+            Column::Shm => 6,
         }
     }
 
@@ -94,6 +99,7 @@ impl Column {
             Column::Queue => 45,
             Column::P50 => 40,
             Column::Gaps => 35,
+            Column::Shm => 30,
         }
     }
 
@@ -342,6 +348,7 @@ fn input_row(input: &InputStatus, indent: &str) -> Row {
 fn output_row(output: &OutputStatus, indent: &str) -> Row {
     let mut row = Row::new(RowKind::Port, format!("{indent}.{}", output.port));
     row.set(Column::FpsOut, fps(output.fps));
+    row.set(Column::Shm, bytes(output.shm_reserved_bytes));
     row
 }
 
@@ -392,6 +399,8 @@ mod tests {
                 port: "out".into(),
                 frames: 0,
                 fps: fps_out,
+                shm_reserved_bytes: 3 << 20,
+                shm_touched_bytes: 1 << 20,
             }],
         }
     }
@@ -442,6 +451,12 @@ mod tests {
         assert_eq!(rows[0].cell(Column::FpsOut), "30.0");
         assert_eq!(rows[4].cell(Column::Queue), "2");
         assert_eq!(rows[4].cell(Column::P99), "1.5ms");
+        assert_eq!(
+            rows[1].cell(Column::Shm),
+            "3.0M",
+            "an output's reserved memory"
+        );
+        assert_eq!(rows[4].cell(Column::Shm), "", "an input holds none");
     }
 
     #[test]

@@ -116,6 +116,8 @@ mod tests {
                 port: "out".into(),
                 frames: 90,
                 fps: 30.0,
+                shm_reserved_bytes: 0,
+                shm_touched_bytes: 0,
             }],
         };
         RuntimeStatus {
