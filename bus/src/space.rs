@@ -254,13 +254,8 @@ impl Segment {
         // above header and payload, its first to just their sum.
         let stride = (len + SLOT_OVERHEAD).next_power_of_two();
         let first = stride * (1 + HEADROOM_SLOTS) + PREAMBLE;
-        let room = free();
-        if first as u64 > room {
-            return Err(BusError::plain(ShmFull {
-                what: self.what.clone(),
-                needed: first as u64,
-                free: room,
-            }));
+        if first as u64 > free() {
+            return Err(self.full(first as u64));
         }
         let before = runtime_files(&self.names);
         let made = make()?;
